@@ -1,0 +1,1 @@
+"""DexBench environments: DexEnv and the registered DexMG/<Task>-<Embodiment>-D<k> ids."""

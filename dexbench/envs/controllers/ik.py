@@ -1,0 +1,101 @@
+"""Damped least-squares inverse kinematics of absolute EEF targets, then joint position servos.
+
+Used for the GR1 humanoid: both arms and the waist form one kinematic tree, so the IK solves
+for all of them at once (the reference's whole-body IK). A posture term in the null space keeps
+the waist upright and the arms near home. The physics then runs in one `mj_step(nstep=n)` call:
+the position servos are MuJoCo actuators, so no Python runs per physics step.
+"""
+
+from __future__ import annotations
+
+import mujoco
+import numpy as np
+
+
+class DifferentialIKController:
+    """Solve IK once per control step; joint position actuators track the solution."""
+
+    def __init__(
+        self,
+        model: mujoco.MjModel,
+        data: mujoco.MjData,
+        site_ids: list[int],
+        joint_ids: list[int],
+        actuator_ids: list[int],
+        home_qpos: np.ndarray,
+        posture_weight: np.ndarray | None = None,
+        damping: float = 0.05,
+        iterations: int = 4,
+        max_step_rad: float = 0.2,
+    ) -> None:
+        self.model, self.data = model, data
+        self.scratch = mujoco.MjData(model)
+        self.site_ids = list(site_ids)
+        self.qpos_adr = model.jnt_qposadr[joint_ids].astype(np.int64)
+        self.dof_adr = model.jnt_dofadr[joint_ids].astype(np.int64)
+        self.actuator_ids = np.asarray(actuator_ids, dtype=np.int64)
+        self.lower = model.jnt_range[joint_ids, 0].copy()
+        self.upper = model.jnt_range[joint_ids, 1].copy()
+        self.home_qpos = np.asarray(home_qpos, dtype=np.float64)
+        n = len(joint_ids)
+        self.posture_weight = np.ones(n) if posture_weight is None else np.asarray(posture_weight)
+        self.damping, self.iterations, self.max_step_rad = damping, iterations, max_step_rad
+        self._jacp = np.zeros((3, model.nv))
+        self._jacr = np.zeros((3, model.nv))
+        self._J = np.zeros((6 * len(site_ids), n))
+        self._err = np.zeros(6 * len(site_ids))
+        self._damp = damping**2 * np.eye(6 * len(site_ids))
+        self.q_target = self.home_qpos.copy()
+        self.target_pos = np.zeros((len(site_ids), 3))
+        self.target_rot = np.tile(np.eye(3), (len(site_ids), 1, 1))
+
+    def reset(self) -> None:
+        self.q_target = self.data.qpos[self.qpos_adr].copy()
+        for i, sid in enumerate(self.site_ids):
+            self.target_pos[i] = self.data.site_xpos[sid]
+            self.target_rot[i] = self.data.site_xmat[sid].reshape(3, 3)
+        self.data.ctrl[self.actuator_ids] = self.q_target
+
+    def restore(self) -> None:
+        # The joint targets are the position servos' ctrl, which is part of the physics state.
+        self.q_target = self.data.ctrl[self.actuator_ids].copy()
+        for i, sid in enumerate(self.site_ids):
+            self.target_pos[i] = self.data.site_xpos[sid]
+            self.target_rot[i] = self.data.site_xmat[sid].reshape(3, 3)
+
+    def set_targets(self, pos: np.ndarray, rot: np.ndarray) -> None:
+        self.target_pos[:] = pos
+        self.target_rot[:] = rot
+        self.q_target = self.solve(self.q_target)
+        self.data.ctrl[self.actuator_ids] = self.q_target
+
+    def step(self, nsteps: int) -> None:
+        mujoco.mj_step(self.model, self.data, nsteps)
+
+    def solve(self, q0: np.ndarray) -> np.ndarray:
+        """A few damped least-squares iterations from `q0` toward the current targets."""
+        m, s = self.model, self.scratch
+        s.qpos[:] = self.data.qpos
+        q = q0.copy()
+        J, err = self._J, self._err
+        for _ in range(self.iterations):
+            s.qpos[self.qpos_adr] = q
+            mujoco.mj_kinematics(m, s)
+            mujoco.mj_comPos(m, s)
+            for i, sid in enumerate(self.site_ids):
+                mujoco.mj_jacSite(m, s, self._jacp, self._jacr, sid)
+                J[6 * i : 6 * i + 3] = self._jacp[:, self.dof_adr]
+                J[6 * i + 3 : 6 * i + 6] = self._jacr[:, self.dof_adr]
+                err[6 * i : 6 * i + 3] = self.target_pos[i] - s.site_xpos[sid]
+                cur = s.site_xmat[sid].reshape(3, 3)
+                err[6 * i + 3 : 6 * i + 6] = 0.5 * np.cross(cur.T, self.target_rot[i].T).sum(axis=0)
+            JJt = J @ J.T + self._damp
+            dq = J.T @ np.linalg.solve(JJt, err)
+            # Posture in the null space of the task Jacobian (keeps the waist upright).
+            posture = self.posture_weight * (self.home_qpos - q)
+            dq += posture - J.T @ np.linalg.solve(JJt, J @ posture)
+            scale = np.max(np.abs(dq)) / self.max_step_rad
+            if scale > 1.0:
+                dq /= scale
+            q = np.clip(q + dq, self.lower, self.upper)
+        return q

@@ -1,0 +1,366 @@
+"""DexEnv: one Gymnasium env for every Task x Embodiment x Variant.
+
+The core knows no task and no robot by name: the task adds objects and judges success, the
+embodiment adds the robot and its controller, and this file turns actions into controller
+targets, physics into observations, and keeps the API generators and evaluators rely on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+from gymnasium import spaces
+from scipy.spatial.transform import Rotation
+
+from dexbench.envs.embodiments.base import ARMS, Embodiment, find_ids
+from dexbench.envs.scene import MAX_RENDER_SIZE, PHYSICS_TIMESTEP_S, build_scene
+from dexbench.envs.tasks.base import Task, pose_matrix
+
+DELTA_POS_SCALE_M = 0.05  # a delta action of 1 moves the target 5 cm (reference)
+DELTA_ROT_SCALE_RAD = 0.5  # ... or turns it 0.5 rad
+POSE_DIM = 6  # position (3) + axis-angle (3) per arm
+MAX_QVEL = 1e3  # joint speeds beyond this mean the simulation blew up
+OBS_MODES = ("state", "rgb", "state+rgb")
+
+
+class PhysicsError(RuntimeError):
+    pass
+
+
+class DexEnv(gym.Env):
+    """A bimanual dexterous manipulation env (see DESIGN.md section 4 for the API).
+
+    Args:
+        task: the task class; embodiment: the embodiment instance; variant: "D0" | "D1" | "D2".
+        obs_mode: "state", "rgb" or "state+rgb". camera_names / image_size: pixel observations.
+        control_freq: Hz; horizon: steps per episode (default: the task's).
+        reward_type: "sparse" (1 on success) or "dense" (staged progress in [0, 1]).
+        action_mode: "delta" (scaled EEF pose change) or "absolute" (world EEF pose);
+            default: the embodiment's (Panda arms delta, GR1 absolute).
+        terminate_on_success: end the episode on the first successful step.
+        render_mode: "rgb_array" renders `render_camera` at `render_size` (height, width).
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
+
+    def __init__(
+        self,
+        task: type[Task],
+        embodiment: Embodiment,
+        variant: str = "D0",
+        obs_mode: str = "state",
+        camera_names: tuple[str, ...] | list[str] = ("agentview",),
+        image_size: int | tuple[int, int] = 84,
+        control_freq: float = 20.0,
+        horizon: int | None = None,
+        reward_type: str = "sparse",
+        action_mode: str | None = None,
+        terminate_on_success: bool = False,
+        render_mode: str | None = None,
+        render_camera: str = "agentview",
+        render_size: tuple[int, int] = (256, 256),
+        env_id: str | None = None,
+    ) -> None:
+        if obs_mode not in OBS_MODES:
+            raise ValueError(f"obs_mode must be one of {OBS_MODES}, got {obs_mode!r}")
+        if reward_type not in ("sparse", "dense"):
+            raise ValueError(f"reward_type must be 'sparse' or 'dense', got {reward_type!r}")
+        action_mode = action_mode or embodiment.default_action_mode
+        if action_mode not in ("delta", "absolute"):
+            raise ValueError(f"action_mode must be 'delta' or 'absolute', got {action_mode!r}")
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        substeps = round(1.0 / (control_freq * PHYSICS_TIMESTEP_S))
+        if substeps < 1:
+            raise ValueError(f"control_freq {control_freq} Hz is above the physics rate")
+
+        self.env_id = env_id
+        self.task = task(variant)
+        self.embodiment = embodiment
+        self.variant = variant
+        self.obs_mode, self.reward_type, self.action_mode = obs_mode, reward_type, action_mode
+        self.camera_names = tuple(camera_names)
+        self.image_size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+        self.control_freq, self.substeps = control_freq, substeps
+        self.horizon = horizon or self.task.horizon
+        self.terminate_on_success = terminate_on_success
+        self.render_mode, self.render_camera, self.render_size = render_mode, render_camera, render_size
+
+        self.mj_spec = build_scene(embodiment, self.task.table_size_m, f"{self.task.name}-{embodiment.name}")
+        self.task.build(self.mj_spec, embodiment.table_height_m)
+        self.model = self.mj_spec.compile()
+        self.data = mujoco.MjData(self.model)
+        self.task.bind(self.model, self.data, embodiment, embodiment.table_height_m)
+        self.controller = embodiment.make_controller(self.model, self.data)
+        self._bind_robot()
+        self._renderers: dict[tuple[int, int], mujoco.Renderer] = {}
+        for cam in self.camera_names + (render_camera,):
+            if mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_CAMERA, cam) < 0:
+                raise ValueError(f"unknown camera {cam!r}; this env has {self.available_cameras()}")
+        self.action_layout = self._make_action_layout()
+        self.action_space = self._make_action_space()
+        self.observation_space = self._make_observation_space()
+        self._elapsed = 0
+        self._rng = np.random.default_rng()
+
+    # ------------------------------------------------------------------------ binding
+    def _bind_robot(self) -> None:
+        m, emb = self.model, self.embodiment
+        self._site_ids = find_ids(m, mujoco.mjtObj.mjOBJ_SITE, [emb.eef_site(a) for a in ARMS])
+        self._arm_qpos, self._arm_dof = [], []
+        for arm in ARMS:
+            joints = find_ids(m, mujoco.mjtObj.mjOBJ_JOINT, emb.arm_joint_names(arm))
+            self._arm_qpos.append(m.jnt_qposadr[joints])
+            self._arm_dof.append(m.jnt_dofadr[joints])
+        home = emb.home_qpos()
+        home_joints = find_ids(m, mujoco.mjtObj.mjOBJ_JOINT, list(home))
+        self._home_qpos_adr = m.jnt_qposadr[home_joints]
+        self._home_qpos = np.array(list(home.values()))
+        self._hand_coupling = [emb.hand.coupling(m, f"{arm}_") for arm in ARMS]
+        self._hand_qpos = []
+        for arm, (act_ids, _, _) in zip(ARMS, self._hand_coupling):
+            self._hand_qpos.append(m.jnt_qposadr[m.actuator_trnid[act_ids, 0]])
+        self.hand_dim = emb.hand.dim
+
+    def available_cameras(self) -> list[str]:
+        return [self.model.camera(i).name for i in range(self.model.ncam)]
+
+    # ------------------------------------------------------------------------ spaces
+    def _make_action_layout(self) -> dict[str, slice]:
+        layout, start = {}, 0
+        for arm in ARMS:
+            layout[f"{arm}_pose"] = slice(start, start + POSE_DIM)
+            start += POSE_DIM
+        for arm in ARMS:
+            layout[f"{arm}_hand"] = slice(start, start + self.hand_dim)
+            start += self.hand_dim
+        return layout
+
+    def _make_action_space(self) -> spaces.Box:
+        dim = 2 * (POSE_DIM + self.hand_dim)
+        low, high = -np.ones(dim), np.ones(dim)
+        if self.action_mode == "absolute":  # metres in the world frame, axis-angle in radians
+            for arm in ARMS:
+                s = self.action_layout[f"{arm}_pose"]
+                low[s] = (-2.0, -2.0, 0.0, -np.pi, -np.pi, -np.pi)
+                high[s] = (2.0, 2.0, 3.0, np.pi, np.pi, np.pi)
+        return spaces.Box(low=low.astype(np.float32), high=high.astype(np.float32), dtype=np.float32)
+
+    def _make_observation_space(self) -> spaces.Dict:
+        obs = {}
+        if "state" in self.obs_mode:
+            for arm, qadr, hand in zip(ARMS, self._arm_qpos, self._hand_qpos):
+                obs[f"{arm}_joint_pos"] = len(qadr)
+                obs[f"{arm}_joint_vel"] = len(qadr)
+                obs[f"{arm}_eef_pos"] = 3
+                obs[f"{arm}_eef_quat"] = 4
+                obs[f"{arm}_hand_qpos"] = len(hand)
+            for name in self.task.objects:
+                obs[f"{name}_pose"] = 7
+        out: dict[str, spaces.Space] = {
+            k: spaces.Box(-np.inf, np.inf, shape=(n,), dtype=np.float64) for k, n in obs.items()
+        }
+        if "rgb" in self.obs_mode:
+            for cam in self.camera_names:
+                out[f"{cam}_image"] = spaces.Box(0, 255, shape=(*self.image_size, 3), dtype=np.uint8)
+        return spaces.Dict(out)
+
+    # ------------------------------------------------------------------------ gym API
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        if seed is not None or not hasattr(self, "_seeded"):
+            self._rng = np.random.default_rng(seed)
+            self._seeded = True
+        m, d = self.model, self.data
+        mujoco.mj_resetData(m, d)
+        d.qpos[self._home_qpos_adr] = self._home_qpos
+        self.task.initialize_episode(self._rng)
+        mujoco.mj_forward(m, d)
+        self.controller.reset()
+        self._write_hand_ctrl([self.embodiment.hand.open_command] * 2)
+        self._elapsed = 0
+        obs = self._observation()
+        return obs, self._info(self.task.evaluate())
+
+    def step(self, action):
+        action = self._check_action(action)
+        pos, rot, hand = self._action_to_targets(action)
+        self.controller.set_targets(pos, rot)
+        self._write_hand_ctrl(hand)
+        physics_error = None
+        try:
+            self.controller.step(self.substeps)
+            self._check_physics()
+        except PhysicsError as err:
+            physics_error = str(err)
+        self._elapsed += 1
+        evaluation = self.task.evaluate()
+        success = evaluation["success"]
+        if self.reward_type == "sparse":
+            reward = float(success)
+        else:
+            reward = 1.0 if success else float(self.task.dense_reward(evaluation))
+        terminated = bool(success and self.terminate_on_success)
+        truncated = self._elapsed >= self.horizon or physics_error is not None
+        info = self._info(evaluation)
+        if physics_error is not None:
+            info["physics_error"] = physics_error
+        return self._observation(), reward, terminated, truncated, info
+
+    def _check_action(self, action) -> np.ndarray:
+        action = np.asarray(action, dtype=np.float64)
+        expected = self.action_space.shape
+        if action.shape != expected:
+            raise ValueError(
+                f"action has shape {action.shape}, expected {expected}: "
+                f"{', '.join(f'{k} [{s.start}:{s.stop}]' for k, s in self.action_layout.items())}"
+            )
+        if not np.all(np.isfinite(action)):
+            bad = np.flatnonzero(~np.isfinite(action)).tolist()
+            raise ValueError(f"action has non-finite entries at indices {bad}; pass finite numbers")
+        return np.clip(action, self.action_space.low, self.action_space.high)
+
+    def _check_physics(self) -> None:
+        d = self.data
+        warn = d.warning[mujoco.mjtWarning.mjWARN_BADQACC]
+        if warn.number > 0:
+            raise PhysicsError(f"simulation unstable at t={d.time:.3f}s (bad acceleration); the state was reset by MuJoCo")
+        if not (np.all(np.isfinite(d.qpos)) and np.all(np.abs(d.qvel) < MAX_QVEL)):
+            raise PhysicsError(f"simulation blew up at t={d.time:.3f}s (non-finite or huge velocities)")
+
+    def _write_hand_ctrl(self, hand_commands) -> None:
+        ctrl = self.data.ctrl
+        for (ids, which, open_closed), cmd in zip(self._hand_coupling, hand_commands):
+            frac = (np.clip(np.asarray(cmd)[which], -1.0, 1.0) + 1.0) * 0.5
+            ctrl[ids] = open_closed[:, 0] + (open_closed[:, 1] - open_closed[:, 0]) * frac
+
+    # ------------------------------------------------------------------------ action <-> pose
+    def _action_to_targets(self, action: np.ndarray):
+        pos = np.empty((2, 3))
+        rot = np.empty((2, 3, 3))
+        d = self.data
+        for i, arm in enumerate(ARMS):
+            a = action[self.action_layout[f"{arm}_pose"]]
+            if self.action_mode == "delta":
+                sid = self._site_ids[i]
+                pos[i] = d.site_xpos[sid] + a[:3] * DELTA_POS_SCALE_M
+                rot[i] = Rotation.from_rotvec(a[3:] * DELTA_ROT_SCALE_RAD).as_matrix() @ d.site_xmat[sid].reshape(3, 3)
+            else:
+                pos[i] = a[:3]
+                rot[i] = Rotation.from_rotvec(a[3:]).as_matrix()
+        hand = [action[self.action_layout[f"{arm}_hand"]] for arm in ARMS]
+        return pos, rot, hand
+
+    def action_to_target_pose(self, action) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """The world EEF target poses (4x4 per arm) and hand commands an action asks for, from
+        the current state (delta actions are relative to the current EEF pose)."""
+        pos, rot, hand = self._action_to_targets(np.asarray(action, dtype=np.float64))
+        targets = {arm: pose_matrix(pos[i], rot[i]) for i, arm in enumerate(ARMS)}
+        return targets, {arm: np.asarray(h).copy() for arm, h in zip(ARMS, hand)}
+
+    def target_pose_to_action(self, targets: dict[str, np.ndarray], hand: dict[str, np.ndarray]) -> np.ndarray:
+        """The action that drives each arm toward a world EEF target pose (4x4) from the current
+        state; delta actions are clipped to the action range, as the reference does."""
+        action = np.zeros(self.action_space.shape, dtype=np.float64)
+        d = self.data
+        for i, arm in enumerate(ARMS):
+            target = np.asarray(targets[arm])
+            s = self.action_layout[f"{arm}_pose"]
+            if self.action_mode == "delta":
+                sid = self._site_ids[i]
+                dpos = (target[:3, 3] - d.site_xpos[sid]) / DELTA_POS_SCALE_M
+                drot = Rotation.from_matrix(target[:3, :3] @ d.site_xmat[sid].reshape(3, 3).T).as_rotvec()
+                action[s] = np.concatenate([dpos, drot / DELTA_ROT_SCALE_RAD])
+            else:
+                action[s] = np.concatenate([target[:3, 3], Rotation.from_matrix(target[:3, :3]).as_rotvec()])
+            action[self.action_layout[f"{arm}_hand"]] = hand[arm]
+        return np.clip(action, self.action_space.low, self.action_space.high).astype(np.float32)
+
+    # ------------------------------------------------------------------------ queries
+    def eef_poses(self) -> dict[str, np.ndarray]:
+        d = self.data
+        return {arm: pose_matrix(d.site_xpos[sid], d.site_xmat[sid]) for arm, sid in zip(ARMS, self._site_ids)}
+
+    def object_poses(self) -> dict[str, np.ndarray]:
+        return self.task.object_poses()
+
+    @property
+    def task_spec(self):
+        return self.task.spec
+
+    def is_success(self) -> bool:
+        return bool(self.task.evaluate()["success"])
+
+    def subtask_signals(self) -> dict[str, bool]:
+        evaluation = self.task.evaluate()
+        return {k: v for k, v in evaluation.items() if k != "success"}
+
+    def get_state(self) -> np.ndarray:
+        """The full physics state (qpos, qvel, act, ctrl, warm start, ...): exact replay."""
+        state = np.empty(mujoco.mj_stateSize(self.model, mujoco.mjtState.mjSTATE_INTEGRATION))
+        mujoco.mj_getState(self.model, self.data, state, mujoco.mjtState.mjSTATE_INTEGRATION)
+        return state
+
+    def reset_to(self, state: np.ndarray) -> dict[str, np.ndarray]:
+        """Restore a state from `get_state()`; returns the observation there."""
+        state = np.asarray(state, dtype=np.float64)
+        size = mujoco.mj_stateSize(self.model, mujoco.mjtState.mjSTATE_INTEGRATION)
+        if state.shape != (size,):
+            raise ValueError(f"state has shape {state.shape}, this env's states have shape ({size},): "
+                             "was it recorded on another env or version?")
+        mujoco.mj_setState(self.model, self.data, state, mujoco.mjtState.mjSTATE_INTEGRATION)
+        mujoco.mj_forward(self.model, self.data)
+        self.controller.restore()
+        self._elapsed = 0
+        return self._observation()
+
+    # ------------------------------------------------------------------------ observations
+    def _info(self, evaluation: dict[str, bool]) -> dict[str, Any]:
+        return {
+            "is_success": bool(evaluation["success"]),
+            "subtask_signals": {k: bool(v) for k, v in evaluation.items() if k != "success"},
+        }
+
+    def _observation(self) -> dict[str, np.ndarray]:
+        d = self.data
+        obs: dict[str, np.ndarray] = {}
+        if "state" in self.obs_mode:
+            for i, arm in enumerate(ARMS):
+                sid = self._site_ids[i]
+                obs[f"{arm}_joint_pos"] = d.qpos[self._arm_qpos[i]].copy()
+                obs[f"{arm}_joint_vel"] = d.qvel[self._arm_dof[i]].copy()
+                obs[f"{arm}_eef_pos"] = d.site_xpos[sid].copy()
+                quat = np.empty(4)
+                mujoco.mju_mat2Quat(quat, d.site_xmat[sid])
+                obs[f"{arm}_eef_quat"] = quat
+                obs[f"{arm}_hand_qpos"] = d.qpos[self._hand_qpos[i]].copy()
+            for name, bid in self.task.body_ids.items():
+                obs[f"{name}_pose"] = np.concatenate([d.xpos[bid], d.xquat[bid]])
+        if "rgb" in self.obs_mode:
+            for cam in self.camera_names:
+                obs[f"{cam}_image"] = self.render_camera_image(cam, self.image_size)
+        return obs
+
+    def render_camera_image(self, camera: str, size: tuple[int, int] = (256, 256)) -> np.ndarray:
+        """An RGB image (H, W, 3) uint8 of a named camera, rendered offscreen."""
+        height, width = size
+        if max(height, width) > MAX_RENDER_SIZE:
+            raise ValueError(f"image size {size} exceeds the offscreen buffer {MAX_RENDER_SIZE}px")
+        renderer = self._renderers.get((height, width))
+        if renderer is None:
+            renderer = self._renderers[(height, width)] = mujoco.Renderer(self.model, height, width)
+        renderer.update_scene(self.data, camera=camera)
+        return renderer.render()
+
+    def render(self):
+        if self.render_mode == "rgb_array":
+            return self.render_camera_image(self.render_camera, self.render_size)
+        return None
+
+    def close(self) -> None:
+        for renderer in self._renderers.values():
+            renderer.close()
+        self._renderers.clear()

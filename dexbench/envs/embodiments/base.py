@@ -1,0 +1,89 @@
+"""What every embodiment provides: how it attaches to the scene, its home pose, its controller."""
+
+from __future__ import annotations
+
+import abc
+from typing import ClassVar
+
+import mujoco
+import numpy as np
+
+from dexbench.envs.controllers import ArmController
+from dexbench.envs.embodiments.hands import Hand
+
+ARMS: tuple[str, str] = ("right", "left")  # the reference order, in actions and datasets
+
+
+class Embodiment(abc.ABC):
+    """A two-armed robot with a hand on each arm.
+
+    Names in the compiled model follow one convention so the env and tasks never special-case a
+    robot: the canonical grasp frame of each arm is the site `<arm>_grip` (z = approach,
+    y = closing axis), hand bodies are `<arm>_<hand body>`.
+    """
+
+    name: ClassVar[str]
+    hand: ClassVar[Hand]
+    default_action_mode: ClassVar[str]  # "delta" (Panda OSC) or "absolute" (GR1 IK)
+    table_height_m: ClassVar[float]  # table top height the robot stands at
+    camera_names: ClassVar[tuple[str, ...]] = ("agentview", "right_wrist", "left_wrist")
+
+    @abc.abstractmethod
+    def attach(self, spec: mujoco.MjSpec) -> None:
+        """Add the robot (arms, hands, cameras, actuators) to `spec`'s world body."""
+
+    @abc.abstractmethod
+    def arm_joint_names(self, arm: str) -> list[str]:
+        """The joints of one arm, base to wrist (proprioception)."""
+
+    @abc.abstractmethod
+    def home_qpos(self) -> dict[str, float]:
+        """Joint name -> angle (rad) of the home posture every episode starts from."""
+
+    @abc.abstractmethod
+    def make_controller(self, model: mujoco.MjModel, data: mujoco.MjData) -> ArmController:
+        """The arm controller for a compiled model that contains this embodiment."""
+
+    def eef_site(self, arm: str) -> str:
+        return f"{arm}_grip"
+
+    def attach_hand(self, spec: mujoco.MjSpec, arm: str, mount_site: str,
+                    pos: tuple[float, float, float] = (0, 0, 0),
+                    quat: tuple[float, float, float, float] = (1, 0, 0, 0)) -> None:
+        """Attach this embodiment's hand at a mount site, with a wrist camera looking along it."""
+        site = spec.site(mount_site)
+        frame = site.parent.add_frame(pos=site.pos, quat=site.quat)
+        inner = frame.add_frame(pos=pos, quat=quat)
+        hand_spec = self.hand.load()
+        root = inner.attach_body(hand_spec.worldbody.first_body(), prefix=f"{arm}_")
+        # Wrist camera: behind the grasp frame, looking along the approach axis (+z of `grip`);
+        # MuJoCo cameras look along their -z, hence the half-turn about x.
+        grip = spec.site(f"{arm}_grip")
+        root.add_camera(name=f"{arm}_wrist", pos=np.asarray(grip.pos) - [0, 0.09, 0.09],
+                        quat=_quat_look_along_z_tilted(), fovy=75)
+
+
+def compensate_gravity(root: mujoco.MjsBody) -> None:
+    """Let MuJoCo cancel gravity on a robot's bodies (as the real arms' firmware does)."""
+    root.gravcomp = 1.0
+    for body in root.find_all(mujoco.mjtObj.mjOBJ_BODY):
+        body.gravcomp = 1.0
+
+
+def _quat_look_along_z_tilted() -> np.ndarray:
+    """Camera orientation looking mostly along +z, tilted 35 deg toward +y (sees the grasp)."""
+    from scipy.spatial.transform import Rotation
+
+    look = Rotation.from_euler("x", 180 - 35, degrees=True)
+    return look.as_quat(scalar_first=True)
+
+
+def find_ids(model: mujoco.MjModel, obj: mujoco.mjtObj, names: list[str]) -> np.ndarray:
+    """Ids of named model elements, with an error that names the missing one."""
+    ids = []
+    for name in names:
+        i = mujoco.mj_name2id(model, obj, name)
+        if i < 0:
+            raise KeyError(f"model has no {obj.name[6:].lower()} named {name!r}")
+        ids.append(i)
+    return np.asarray(ids, dtype=np.int64)

@@ -1,0 +1,63 @@
+"""The DexMG/<Task>-<Embodiment>-D<k> table and its Gymnasium registration."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+
+import gymnasium as gym
+
+from dexbench.envs.embodiments import EMBODIMENTS
+from dexbench.envs.tasks import TASKS
+
+NAMESPACE = "DexMG"
+VARIANT_NAMES = ("D0", "D1", "D2")
+
+
+@dataclass(frozen=True)
+class EnvEntry:
+    env_id: str
+    task: str
+    embodiment: str
+    variant: str
+
+    @property
+    def native(self) -> bool:
+        return TASKS[self.task].native_embodiment == self.embodiment
+
+
+ENV_TABLE: dict[str, EnvEntry] = {
+    f"{NAMESPACE}/{task}-{emb}-{v}": EnvEntry(f"{NAMESPACE}/{task}-{emb}-{v}", task, emb, v)
+    for task in TASKS for emb in EMBODIMENTS for v in VARIANT_NAMES
+}
+
+
+def make_env(task: str, embodiment: str, variant: str = "D0", **kwargs):
+    """Gymnasium entry point: build a DexEnv for one table entry."""
+    from dexbench.envs.core import DexEnv
+
+    env_id = f"{NAMESPACE}/{task}-{embodiment}-{variant}"
+    return DexEnv(TASKS[task], EMBODIMENTS[embodiment](), variant, env_id=env_id, **kwargs)
+
+
+def lookup(env_id: str) -> EnvEntry:
+    """The table entry of an id; an unknown id fails with the closest known ids."""
+    key = env_id.removeprefix("dexbench:")
+    if key in ENV_TABLE:
+        return ENV_TABLE[key]
+    close = difflib.get_close_matches(key, ENV_TABLE, n=5, cutoff=0.5)
+    hint = f" Did you mean: {', '.join(close)}?" if close else f" Run `dexbench list` to see all {len(ENV_TABLE)} ids."
+    raise gym.error.UnregisteredEnv(f"No DexBench env {key!r}.{hint}")
+
+
+def register_all() -> None:
+    for env_id, entry in ENV_TABLE.items():
+        if env_id in gym.registry:
+            continue
+        gym.register(
+            id=env_id,
+            entry_point="dexbench.envs.registry:make_env",
+            kwargs=dict(task=entry.task, embodiment=entry.embodiment, variant=entry.variant),
+            max_episode_steps=None,
+            disable_env_checker=True,
+        )

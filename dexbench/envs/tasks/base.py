@@ -1,0 +1,187 @@
+"""What every task provides, and the mechanics shared by all tasks (placement, contacts, grasps).
+
+A task file reads top to bottom: a docstring in three parts (Task Description, Randomizations,
+Success Conditions), its variants table, its objects, `evaluate()` (the single source of truth
+for success and every subtask signal), its subtask spec and its dense reward.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar
+
+import mujoco
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from dexbench.envs.embodiments.base import ARMS, Embodiment
+
+
+# ----------------------------------------------------------------------------- subtask spec
+@dataclass(frozen=True)
+class Subtask:
+    """One object-centric segment of an arm's motion; it ends on the first 0 -> 1 edge of
+    `term_signal` (the last subtask of an arm ends with the demo)."""
+
+    name: str
+    object_ref: str | None  # object whose frame the motion is relative to
+    term_signal: str
+
+
+@dataclass(frozen=True)
+class Coordination:
+    """Subtasks of both arms that must end on the same step (a shared transform or a replay)."""
+
+    subtasks: dict[str, str]  # arm -> subtask name
+    scheme: str = "transform"  # "transform" | "translate" | "replay"
+
+
+@dataclass(frozen=True)
+class Sequential:
+    """`pre` (arm, subtask) must be done before `post` (arm, subtask) starts."""
+
+    pre: tuple[str, str]
+    post: tuple[str, str]
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    subtasks: dict[str, tuple[Subtask, ...]]
+    coordination: tuple[Coordination, ...] = ()
+    sequential: tuple[Sequential, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def signal_names(self) -> list[str]:
+        return sorted({s.term_signal for arm in self.subtasks.values() for s in arm})
+
+
+# ----------------------------------------------------------------------------- randomisation
+@dataclass(frozen=True)
+class Placement:
+    """Uniform reset range of one object, relative to the table centre (m, rad)."""
+
+    x: tuple[float, float]
+    y: tuple[float, float]
+    yaw: tuple[float, float] = (0.0, 0.0)
+
+    def sample(self, rng: np.random.Generator) -> tuple[float, float, float]:
+        return (rng.uniform(*self.x), rng.uniform(*self.y), rng.uniform(*self.yaw))
+
+
+@dataclass(frozen=True)
+class Variant:
+    description: str
+    placements: dict[str, Placement]
+    fixed: dict[str, tuple[float, float]] = field(default_factory=dict)  # xy (m) of fixed scenery
+
+
+def pose_matrix(pos: np.ndarray, mat: np.ndarray) -> np.ndarray:
+    out = np.eye(4)
+    out[:3, :3] = np.asarray(mat).reshape(3, 3)
+    out[:3, 3] = pos
+    return out
+
+
+# ----------------------------------------------------------------------------- the task
+class Task(abc.ABC):
+    """A manipulation task on any embodiment. Subclasses fill the class attributes and the
+    abstract methods; the env calls `build`, `bind`, `initialize_episode`, `evaluate`."""
+
+    name: ClassVar[str]
+    horizon: ClassVar[int]  # steps at 20 Hz (the reference's training horizon)
+    table_size_m: ClassVar[tuple[float, float]] = (0.8, 0.8)
+    variants: ClassVar[dict[str, Variant]]
+    spec: ClassVar[TaskSpec]
+    objects: ClassVar[tuple[str, ...]]  # bodies whose poses are observed (free or fixed)
+    native_embodiment: ClassVar[str]
+
+    def __init__(self, variant: str) -> None:
+        if variant not in self.variants:
+            raise ValueError(f"{self.name} has no variant {variant!r}; choose one of {list(self.variants)}")
+        self.variant_name = variant
+        self.variant = self.variants[variant]
+
+    # -- building ------------------------------------------------------------------------
+    @abc.abstractmethod
+    def build(self, spec: mujoco.MjSpec, table_top_z: float) -> None:
+        """Add the task's objects (free bodies named as in `objects`) and scenery."""
+
+    def bind(self, model: mujoco.MjModel, data: mujoco.MjData, embodiment: Embodiment,
+             table_top_z: float) -> None:
+        """Cache ids once after compiling; hot paths then never look names up."""
+        self.model, self.data, self.table_top_z = model, data, table_top_z
+        self.body_ids = {n: model.body(n).id for n in self.objects}
+        free = {n: i for n, i in self.body_ids.items() if model.body_jntadr[i] >= 0}  # fixed scenery has no joint
+        self._free_qpos = {n: int(model.jnt_qposadr[model.body_jntadr[i]]) for n, i in free.items()}
+        self._free_dof = {n: int(model.jnt_dofadr[model.body_jntadr[i]]) for n, i in free.items()}
+        self.hand_sides = {}
+        for arm in ARMS:
+            side_a = [model.body(f"{arm}_{b}").id for b in embodiment.hand.side_a_bodies]
+            side_b = [model.body(f"{arm}_{b}").id for b in embodiment.hand.side_b_bodies]
+            self.hand_sides[arm] = (np.array(side_a), np.array(side_b))
+        self.hand_body_ids = {arm: np.concatenate(self.hand_sides[arm]) for arm in ARMS}
+        self._geom_body = model.geom_bodyid.copy()
+        self._touching = np.zeros((model.nbody, model.nbody), dtype=bool)
+
+    # -- episode -------------------------------------------------------------------------
+    def initialize_episode(self, rng: np.random.Generator) -> None:
+        """Place every object of the variant's table at a random pose (resting on the table)."""
+        for name, placement in self.variant.placements.items():
+            x, y, yaw = placement.sample(rng)
+            self.set_object_pose(name, x, y, yaw)
+
+    def set_object_pose(self, name: str, x: float, y: float, yaw: float, z: float | None = None) -> None:
+        adr = self._free_qpos[name]
+        z = self.table_top_z + self.rest_height(name) if z is None else z
+        self.data.qpos[adr : adr + 3] = (x, y, z)
+        self.data.qpos[adr + 3 : adr + 7] = Rotation.from_euler("z", yaw).as_quat(scalar_first=True)
+        dof = self._free_dof[name]
+        self.data.qvel[dof : dof + 6] = 0.0
+
+    def rest_height(self, name: str) -> float:
+        """Height (m) of the body's origin above the table top when it rests there."""
+        return 0.0
+
+    # -- physics queries shared by all tasks -------------------------------------------------
+    def update_contacts(self) -> None:
+        """Refresh the body-pair contact table from the current contacts (once per evaluate)."""
+        touching = self._touching
+        touching[:] = False
+        n = self.data.ncon
+        if n:
+            geom = self.data.contact.geom[:n]
+            b1, b2 = self._geom_body[geom[:, 0]], self._geom_body[geom[:, 1]]
+            touching[b1, b2] = True
+            touching[b2, b1] = True
+
+    def touching(self, body_a: int, bodies_b: np.ndarray | int) -> bool:
+        return bool(np.any(self._touching[body_a, bodies_b]))
+
+    def is_grasped(self, arm: str, body: int) -> bool:
+        """Both sides of the arm's hand (thumb/palm vs fingers, or the two jaws) touch `body`."""
+        side_a, side_b = self.hand_sides[arm]
+        return self.touching(body, side_a) and self.touching(body, side_b)
+
+    def touched_by_hand(self, arm: str, body: int) -> bool:
+        return self.touching(body, self.hand_body_ids[arm])
+
+    def body_pos(self, name: str) -> np.ndarray:
+        return self.data.xpos[self.body_ids[name]]
+
+    def height_above_table(self, name: str) -> float:
+        return float(self.data.xpos[self.body_ids[name], 2] - self.table_top_z)
+
+    def object_poses(self) -> dict[str, np.ndarray]:
+        return {n: pose_matrix(self.data.xpos[i], self.data.xmat[i]) for n, i in self.body_ids.items()}
+
+    # -- what subclasses define -------------------------------------------------------------
+    @abc.abstractmethod
+    def evaluate(self) -> dict[str, bool]:
+        """`success` and every subtask signal, from the current physics state."""
+
+    @abc.abstractmethod
+    def dense_reward(self, evaluation: dict[str, bool]) -> float:
+        """Staged progress in [0, 1] for RL."""

@@ -1,0 +1,146 @@
+"""Pouring: pour the ball from the cup into the bowl, then move the bowl onto the green pad.
+
+Task Description:
+    A cup with a ball inside stands on the left of the table, a bowl on the right, and a green
+    pad is marked near the right edge. The left hand grasps the cup, lifts it over the bowl and
+    tips the ball into it. Only then (sequential constraint) does the right hand move the bowl
+    onto the pad, by pushing it across the table so the ball stays inside.
+
+Randomizations:
+    | variant | cup x, y (m)              | bowl x, y (m)               | pad (fixed) x, y (m) |
+    |---------|---------------------------|-----------------------------|----------------------|
+    | D0      | (-0.15,-0.05), (0.10,0.15) | (-0.15,-0.05), (-0.15,-0.10) | (-0.10, -0.35) (reference) |
+    | D1      | (-0.20, 0.00), (0.08,0.20) | (-0.20, 0.00), (-0.18,-0.08) | (-0.10, -0.35)       |
+    | D2      | (-0.20, 0.00), (0.08,0.20) | (-0.14,-0.06), (-0.38,-0.32) | (-0.10, -0.125)      |
+    D2 swaps the bowl and the pad, so the bowl is pushed the other way (+y).
+    All objects start upright with yaw 0 (the cup and bowl are round).
+
+Success Conditions:
+    The ball touches the bowl within 10 cm (xy) of its centre; the bowl touches the pad, stands
+    upright (1 - z_axis.z < 0.05) and is within 6 cm (xy) of the pad's centre.
+"""
+
+from __future__ import annotations
+
+import mujoco
+import numpy as np
+
+from dexbench.envs.tasks.base import Placement, Sequential, Subtask, Task, TaskSpec, Variant
+
+CUP_RADIUS_M = 0.032  # outer radius
+CUP_HEIGHT_M = 0.09
+CUP_WALL_M = 0.004
+CUP_WALLS = 10
+BALL_RADIUS_M = 0.015
+BOWL_RADIUS_M = 0.07
+BOWL_WALL_HEIGHT_M = 0.04
+BOWL_WALLS = 16
+PAD_HALF_M = 0.08
+BALL_IN_BOWL_XY_M = 0.10
+BOWL_ON_PAD_XY_M = 0.06
+UPRIGHT_TOL = 0.05  # 1 - z_axis.z
+
+VARIANTS = {
+    "D0": Variant("reference reset ranges", {
+        "cup": Placement(x=(-0.15, -0.05), y=(0.10, 0.15)),
+        "bowl": Placement(x=(-0.15, -0.05), y=(-0.15, -0.10)),
+    }, fixed={"pad": (-0.10, -0.35)}),
+    "D1": Variant("wider positions", {
+        "cup": Placement(x=(-0.20, 0.0), y=(0.08, 0.20)),
+        "bowl": Placement(x=(-0.20, 0.0), y=(-0.18, -0.08)),
+    }, fixed={"pad": (-0.10, -0.35)}),
+    "D2": Variant("bowl and green pad swapped", {
+        "cup": Placement(x=(-0.20, 0.0), y=(0.08, 0.20)),
+        "bowl": Placement(x=(-0.14, -0.06), y=(-0.38, -0.32)),
+    }, fixed={"pad": (-0.10, -0.125)}),
+}
+
+
+def _ring(body: mujoco.MjsBody, radius: float, height: float, walls: int, thickness: float,
+          z0: float, **geom) -> None:
+    """A round wall of `walls` boxes: cheap contacts, and a ball cannot leak between them."""
+    half_width = radius * np.tan(np.pi / walls) * 1.15
+    for k in range(walls):
+        angle = 2 * np.pi * k / walls
+        body.add_geom(type=mujoco.mjtGeom.mjGEOM_BOX, size=[thickness / 2, half_width, height / 2],
+                      pos=[(radius - thickness / 2) * np.cos(angle), (radius - thickness / 2) * np.sin(angle), z0 + height / 2],
+                      quat=[np.cos(angle / 2), 0, 0, np.sin(angle / 2)], **geom)
+
+
+class Pouring(Task):
+    name = "Pouring"
+    horizon = 400
+    native_embodiment = "GR1"
+    variants = VARIANTS
+    objects = ("cup", "ball", "bowl", "pad")
+    spec = TaskSpec(
+        subtasks={
+            "right": (
+                Subtask("reach_bowl", "bowl", "bowl_touched_right"),
+                Subtask("push_bowl", "pad", "bowl_on_pad"),
+            ),
+            "left": (
+                Subtask("grasp_cup", "cup", "grasp_cup"),
+                Subtask("pour", "bowl", "ball_in_bowl"),
+            ),
+        },
+        sequential=(Sequential(pre=("left", "pour"), post=("right", "reach_bowl")),),
+    )
+
+    def build(self, spec: mujoco.MjSpec, table_top_z: float) -> None:
+        pad_x, pad_y = self.variant.fixed["pad"]
+        pad = spec.worldbody.add_body(name="pad", pos=[pad_x, pad_y, table_top_z])
+        pad.add_geom(type=mujoco.mjtGeom.mjGEOM_BOX, size=[PAD_HALF_M, PAD_HALF_M, 0.0005],
+                     pos=[0, 0, 0.0005], rgba=[0.2, 0.7, 0.3, 1])
+
+        cup = spec.worldbody.add_body(name="cup", pos=[0, 0, table_top_z])
+        cup.add_freejoint(name="cup")
+        plastic = dict(rgba=[0.95, 0.85, 0.3, 1], density=600, friction=[1.2, 0.005, 0.0001])
+        cup.add_geom(type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[CUP_RADIUS_M, 0.003, 0], pos=[0, 0, 0.003], **plastic)
+        _ring(cup, CUP_RADIUS_M, CUP_HEIGHT_M, CUP_WALLS, CUP_WALL_M, 0.0, **plastic)
+
+        ball = spec.worldbody.add_body(name="ball", pos=[0, 0, table_top_z + 0.006 + BALL_RADIUS_M])
+        ball.add_freejoint(name="ball")
+        ball.add_geom(type=mujoco.mjtGeom.mjGEOM_SPHERE, size=[BALL_RADIUS_M, 0, 0], mass=0.02,
+                      rgba=[0.9, 0.25, 0.2, 1], friction=[0.6, 0.005, 0.0001])
+
+        bowl = spec.worldbody.add_body(name="bowl", pos=[0, 0, table_top_z])
+        bowl.add_freejoint(name="bowl")
+        ceramic = dict(rgba=[0.85, 0.88, 0.95, 1], density=500, friction=[0.5, 0.005, 0.0001])
+        bowl.add_geom(type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[BOWL_RADIUS_M, 0.003, 0], pos=[0, 0, 0.003], **ceramic)
+        _ring(bowl, BOWL_RADIUS_M, BOWL_WALL_HEIGHT_M, BOWL_WALLS, 0.006, 0.0, **ceramic)
+
+    def initialize_episode(self, rng: np.random.Generator) -> None:
+        super().initialize_episode(rng)
+        # The ball starts inside the cup, wherever the cup was put.
+        adr = self._free_qpos["cup"]
+        x, y = self.data.qpos[adr : adr + 2]
+        self.set_object_pose("ball", x, y, 0.0, z=self.table_top_z + 0.006 + BALL_RADIUS_M)
+
+    # ------------------------------------------------------------------ success and signals
+    def evaluate(self) -> dict[str, bool]:
+        self.update_contacts()
+        ids = self.body_ids
+        ball_xy = self.data.xpos[ids["ball"], :2]
+        bowl_xy = self.data.xpos[ids["bowl"], :2]
+        pad_xy = self.data.xpos[ids["pad"], :2]
+        upright = 1.0 - self.data.xmat[ids["bowl"], 8] < UPRIGHT_TOL
+        ball_in_bowl = (self.touching(ids["ball"], ids["bowl"])
+                        and np.linalg.norm(ball_xy - bowl_xy) < BALL_IN_BOWL_XY_M)
+        bowl_on_pad = (self.touching(ids["bowl"], ids["pad"]) and upright
+                       and np.linalg.norm(bowl_xy - pad_xy) < BOWL_ON_PAD_XY_M)
+        return {
+            "grasp_cup": self.is_grasped("left", ids["cup"]),
+            "ball_in_bowl": bool(ball_in_bowl),
+            "bowl_touched_right": self.touched_by_hand("right", ids["bowl"]),
+            "bowl_on_pad": bool(bowl_on_pad),
+            "success": bool(ball_in_bowl and bowl_on_pad),
+        }
+
+    def dense_reward(self, evaluation: dict[str, bool]) -> float:
+        ids = self.body_ids
+        reward = 0.1 * evaluation["grasp_cup"] + 0.4 * evaluation["ball_in_bowl"]
+        if evaluation["ball_in_bowl"]:
+            dist = np.linalg.norm(self.data.xpos[ids["bowl"], :2] - self.data.xpos[ids["pad"], :2])
+            reward += 0.1 * evaluation["bowl_touched_right"] + 0.4 * float(np.exp(-5.0 * dist))
+        return float(reward)

@@ -1,0 +1,144 @@
+"""TrayLift: put a cube on the tray with each hand, then lift the tray with both hands.
+
+Task Description:
+    A tray with a handle at each end lies near the robot; a 6 cm cube lies on each side of the
+    table, further out. Each hand picks the cube on its side and puts it on the tray (parallel),
+    then each hand grasps the tray's handle on its side, and both lift the tray together
+    (coordination: the lift must end on the same step for both arms).
+
+Randomizations:
+    | variant | tray x, y (m), yaw (rad)           | cubes x, y (m)                       |
+    |---------|------------------------------------|--------------------------------------|
+    | D0      | (-0.20,-0.15), (-0.03,0.03), pi+-pi/8 | (0,0.2), +-(0.2,0.3), yaw 0 (reference) |
+    | D1      | (-0.22,-0.12), (-0.06,0.06), pi+-pi/5 | (-0.02,0.22), +-(0.17,0.32), yaw +-pi/4 |
+    | D2      | far side: (0.05,0.12), (-0.05,0.05), pi+-pi/6 | near side: (-0.22,-0.08), +-(0.17,0.30), yaw +-pi/4 |
+    D2 swaps the roles of near and far: the tray is beyond the cubes, so a replayed source demo
+    reaches for empty table.
+
+Success Conditions:
+    The tray and both cubes are more than 10 cm above the table (body origins: the tray's base
+    plate, the cubes' centres) and both cubes touch the tray.
+"""
+
+from __future__ import annotations
+
+import mujoco
+import numpy as np
+
+from dexbench.envs.embodiments.base import ARMS
+from dexbench.envs.tasks.base import Coordination, Placement, Subtask, Task, TaskSpec, Variant
+
+CUBE_HALF_M = 0.03  # 6 cm cubes (reference)
+CUBE_MASS_KG = 0.12
+TRAY_HALF_X_M, TRAY_HALF_Y_M = 0.1, 0.17  # base plate
+TRAY_PLATE_HALF_Z_M = 0.005
+TRAY_RIM_HEIGHT_M = 0.02
+TRAY_DENSITY = 400.0  # kg/m^3, wood: the tray weighs ~0.35 kg
+HANDLE_Y_M = 0.21  # handle bars' distance from the tray centre
+HANDLE_Z_M = 0.045  # handle bars' height above the tray bottom
+HANDLE_RADIUS_M = 0.01
+HANDLE_HALF_LEN_M = 0.05
+LIFT_HEIGHT_M = 0.10  # success: everything this far above the table
+
+VARIANTS = {
+    "D0": Variant("reference reset ranges", {
+        "tray": Placement(x=(-0.20, -0.15), y=(-0.03, 0.03), yaw=(np.pi - np.pi / 8, np.pi + np.pi / 8)),
+        "cube_right": Placement(x=(0.0, 0.2), y=(-0.3, -0.2)),
+        "cube_left": Placement(x=(0.0, 0.2), y=(0.2, 0.3)),
+    }),
+    "D1": Variant("wider positions, cube yaw", {
+        "tray": Placement(x=(-0.22, -0.12), y=(-0.06, 0.06), yaw=(np.pi - np.pi / 5, np.pi + np.pi / 5)),
+        "cube_right": Placement(x=(-0.02, 0.22), y=(-0.32, -0.17), yaw=(-np.pi / 4, np.pi / 4)),
+        "cube_left": Placement(x=(-0.02, 0.22), y=(0.17, 0.32), yaw=(-np.pi / 4, np.pi / 4)),
+    }),
+    "D2": Variant("tray beyond the cubes (near/far swapped)", {
+        "tray": Placement(x=(0.05, 0.12), y=(-0.05, 0.05), yaw=(np.pi - np.pi / 6, np.pi + np.pi / 6)),
+        "cube_right": Placement(x=(-0.22, -0.08), y=(-0.30, -0.17), yaw=(-np.pi / 4, np.pi / 4)),
+        "cube_left": Placement(x=(-0.22, -0.08), y=(0.17, 0.30), yaw=(-np.pi / 4, np.pi / 4)),
+    }),
+}
+
+
+def _arm_subtasks(arm: str) -> tuple[Subtask, ...]:
+    return (
+        Subtask("grasp_cube", f"cube_{arm}", f"grasp_cube_{arm}"),
+        Subtask("place_cube", "tray", f"cube_{arm}_on_tray"),
+        Subtask("grasp_handle", "tray", f"grasp_tray_{arm}"),
+        Subtask("lift", "tray", "tray_lifted"),
+    )
+
+
+class TrayLift(Task):
+    name = "TrayLift"
+    horizon = 750
+    native_embodiment = "PandaDex"
+    variants = VARIANTS
+    objects = ("tray", "cube_right", "cube_left")
+    spec = TaskSpec(
+        subtasks={arm: _arm_subtasks(arm) for arm in ARMS},
+        coordination=(Coordination({"right": "lift", "left": "lift"}, scheme="transform"),),
+    )
+
+    # ------------------------------------------------------------------ scene
+    def build(self, spec: mujoco.MjSpec, table_top_z: float) -> None:
+        box, capsule = mujoco.mjtGeom.mjGEOM_BOX, mujoco.mjtGeom.mjGEOM_CAPSULE
+        tray = spec.worldbody.add_body(name="tray", pos=[0, 0, table_top_z])
+        tray.add_freejoint(name="tray")
+        wood = dict(rgba=[0.55, 0.36, 0.2, 1], friction=[1.0, 0.005, 0.0001], density=TRAY_DENSITY)
+        geoms = [
+            dict(type=box, size=[TRAY_HALF_X_M, TRAY_HALF_Y_M, TRAY_PLATE_HALF_Z_M], pos=[0, 0, TRAY_PLATE_HALF_Z_M]),
+        ]
+        rim_z = 2 * TRAY_PLATE_HALF_Z_M + TRAY_RIM_HEIGHT_M / 2
+        for s in (-1, 1):  # low rims keep the cubes on the tray while it moves
+            geoms.append(dict(type=box, size=[0.004, TRAY_HALF_Y_M, TRAY_RIM_HEIGHT_M / 2],
+                              pos=[s * (TRAY_HALF_X_M - 0.004), 0, rim_z]))
+            geoms.append(dict(type=box, size=[TRAY_HALF_X_M, 0.004, TRAY_RIM_HEIGHT_M / 2],
+                              pos=[0, s * (TRAY_HALF_Y_M - 0.004), rim_z]))
+            # handle: two arms out of the plate, two posts, and a bar along x to hold; they
+            # clear the table by 3 mm so only the plate rests on it (fewer contacts)
+            for sx in (-1, 1):
+                geoms.append(dict(type=box, size=[0.006, (HANDLE_Y_M - TRAY_HALF_Y_M) / 2, 0.003],
+                                  pos=[sx * HANDLE_HALF_LEN_M, s * (TRAY_HALF_Y_M + HANDLE_Y_M) / 2, 0.006]))
+                geoms.append(dict(type=box, size=[0.006, 0.006, (HANDLE_Z_M - 0.003) / 2],
+                                  pos=[sx * HANDLE_HALF_LEN_M, s * HANDLE_Y_M, (HANDLE_Z_M + 0.003) / 2]))
+            geoms.append(dict(type=capsule, size=[HANDLE_RADIUS_M, 0, 0],
+                              fromto=[-HANDLE_HALF_LEN_M, s * HANDLE_Y_M, HANDLE_Z_M, HANDLE_HALF_LEN_M, s * HANDLE_Y_M, HANDLE_Z_M],
+                              rgba=[0.3, 0.2, 0.12, 1]))
+        for g in geoms:
+            tray.add_geom(**{**wood, **g})
+        for arm, rgba in (("right", [0.85, 0.2, 0.2, 1]), ("left", [0.2, 0.35, 0.85, 1])):
+            cube = spec.worldbody.add_body(name=f"cube_{arm}", pos=[0, 0, table_top_z + CUBE_HALF_M])
+            cube.add_freejoint(name=f"cube_{arm}")
+            cube.add_geom(type=box, size=[CUBE_HALF_M] * 3, rgba=rgba, mass=CUBE_MASS_KG,
+                          friction=[1.2, 0.005, 0.0001])
+
+    def rest_height(self, name: str) -> float:
+        return CUBE_HALF_M if name.startswith("cube") else 0.0
+
+    # ------------------------------------------------------------------ success and signals
+    def evaluate(self) -> dict[str, bool]:
+        self.update_contacts()
+        tray = self.body_ids["tray"]
+        out: dict[str, bool] = {}
+        cubes_ok = True
+        for arm in ARMS:
+            cube = self.body_ids[f"cube_{arm}"]
+            on_tray = self.touching(cube, tray)
+            out[f"grasp_cube_{arm}"] = self.is_grasped(arm, cube)
+            # Placed: resting on the tray, let go of, and off the table.
+            out[f"cube_{arm}_on_tray"] = (on_tray and not self.touched_by_hand(arm, cube)
+                                          and self.height_above_table(f"cube_{arm}") > CUBE_HALF_M + 0.005)
+            out[f"grasp_tray_{arm}"] = self.is_grasped(arm, tray)
+            cubes_ok &= on_tray and self.height_above_table(f"cube_{arm}") > LIFT_HEIGHT_M
+        out["tray_lifted"] = bool(cubes_ok and self.height_above_table("tray") > LIFT_HEIGHT_M)
+        out["success"] = out["tray_lifted"]
+        return out
+
+    def dense_reward(self, evaluation: dict[str, bool]) -> float:
+        reward = 0.0
+        for arm in ARMS:
+            reward += 0.05 * evaluation[f"grasp_cube_{arm}"]
+            reward += 0.15 * evaluation[f"cube_{arm}_on_tray"]
+            reward += 0.1 * evaluation[f"grasp_tray_{arm}"]
+        lift = np.clip(self.height_above_table("tray") / LIFT_HEIGHT_M, 0.0, 1.0)
+        return float(reward + 0.4 * lift * (evaluation["grasp_tray_right"] and evaluation["grasp_tray_left"]))
