@@ -3,7 +3,13 @@
 `import dexbench` registers every `DexMG/<Task>-<Embodiment>-D<k>` id with Gymnasium.
 """
 
+import os
+
 __version__ = "0.1.0"
+
+# Headless by default: offscreen rendering through EGL unless the user chose a backend.
+if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
+    os.environ["MUJOCO_GL"] = "egl"
 
 from dexbench.envs.registry import ENV_TABLE, lookup, make_env, register_all
 

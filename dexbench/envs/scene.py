@@ -71,9 +71,9 @@ def build_scene(embodiment: Embodiment, table_size_m: tuple[float, float], name:
                            pos=[sx * (half_x - 0.05), sy * (half_y - 0.05), (top - 0.05) / 2],
                            rgba=[0.35, 0.3, 0.25, 1], contype=0, conaffinity=0)
 
-    agent_eye = np.array([1.25, 0.0, top + 0.75])
+    agent_eye = np.array([1.55, 0.0, top + 0.85])
     world.add_camera(name="agentview", pos=agent_eye,
-                     quat=look_at_quat(agent_eye, [-0.2, 0.0, top + 0.1]), fovy=45)
+                     quat=look_at_quat(agent_eye, [-0.3, 0.0, top + 0.2]), fovy=45)
     embodiment.attach(spec)
     if not any(cam.name == "head" for cam in spec.cameras):
         head_eye = np.array([-0.75, 0.0, top + 0.75])

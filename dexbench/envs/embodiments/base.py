@@ -50,17 +50,14 @@ class Embodiment(abc.ABC):
     def attach_hand(self, spec: mujoco.MjSpec, arm: str, mount_site: str,
                     pos: tuple[float, float, float] = (0, 0, 0),
                     quat: tuple[float, float, float, float] = (1, 0, 0, 0)) -> None:
-        """Attach this embodiment's hand at a mount site, with a wrist camera looking along it."""
+        """Attach this embodiment's hand at a mount site (offset by pos/quat in the site frame)."""
         site = spec.site(mount_site)
+        if site.alt.type != mujoco.mjtOrientation.mjORIENTATION_QUAT:
+            raise ValueError(f"mount site {mount_site!r} must give its orientation as a quat")
         frame = site.parent.add_frame(pos=site.pos, quat=site.quat)
         inner = frame.add_frame(pos=pos, quat=quat)
-        hand_spec = self.hand.load()
-        root = inner.attach_body(hand_spec.worldbody.first_body(), prefix=f"{arm}_")
-        # Wrist camera: behind the grasp frame, looking along the approach axis (+z of `grip`);
-        # MuJoCo cameras look along their -z, hence the half-turn about x.
-        grip = spec.site(f"{arm}_grip")
-        root.add_camera(name=f"{arm}_wrist", pos=np.asarray(grip.pos) - [0, 0.09, 0.09],
-                        quat=_quat_look_along_z_tilted(), fovy=75)
+        # The hand's own camera `wrist` becomes `<arm>_wrist`.
+        inner.attach_body(self.hand.load().worldbody.first_body(), prefix=f"{arm}_")
 
 
 def compensate_gravity(root: mujoco.MjsBody) -> None:
@@ -68,14 +65,6 @@ def compensate_gravity(root: mujoco.MjsBody) -> None:
     root.gravcomp = 1.0
     for body in root.find_all(mujoco.mjtObj.mjOBJ_BODY):
         body.gravcomp = 1.0
-
-
-def _quat_look_along_z_tilted() -> np.ndarray:
-    """Camera orientation looking mostly along +z, tilted 35 deg toward +y (sees the grasp)."""
-    from scipy.spatial.transform import Rotation
-
-    look = Rotation.from_euler("x", 180 - 35, degrees=True)
-    return look.as_quat(scalar_first=True)
 
 
 def find_ids(model: mujoco.MjModel, obj: mujoco.mjtObj, names: list[str]) -> np.ndarray:

@@ -15,18 +15,20 @@ import mujoco
 import numpy as np
 
 from dexbench.envs.controllers import DifferentialIKController
-from dexbench.envs.embodiments.base import ARMS, Embodiment, find_ids
+from dexbench.envs.embodiments.base import ARMS, Embodiment, compensate_gravity, find_ids
 from dexbench.envs.embodiments.hands import DEX_HAND, Hand
 
 XML = Path(__file__).resolve().parents[2] / "assets" / "robots" / "gr1_upper_body.xml"
 BASE_POS_M = (-0.45, 0.0, 0.0)  # pelvis over this floor point, behind the table centre
-WAIST_JOINTS = ("waist_yaw", "waist_pitch", "waist_roll")
+PREFIX = "gr1_"  # names in the compiled model: gr1_<name in gr1_upper_body.xml>
+WAIST_JOINTS = tuple(f"{PREFIX}waist_{j}" for j in ("yaw", "pitch", "roll"))
+HEAD_JOINTS = tuple(f"{PREFIX}head_{j}" for j in ("roll", "pitch", "yaw"))
 ARM_JOINT_SUFFIXES = ("shoulder_pitch", "shoulder_roll", "shoulder_yaw", "elbow_pitch",
                       "wrist_yaw", "wrist_roll", "wrist_pitch")
 # Home: hands ~15 cm over the table in front of the robot, palms down (see the XML header).
 HOME_ARM_QPOS = {
-    "right": (-0.6, -0.25, 0.0, -1.3, 0.0, 0.0, 0.0),
-    "left": (-0.6, 0.25, 0.0, -1.3, 0.0, 0.0, 0.0),
+    "right": (-0.3408, 0.0301, -0.0995, -1.0687, 1.6084, -0.1957, 0.0623),
+    "left": (-0.3408, -0.0301, 0.0995, -1.0687, -1.6084, 0.1957, 0.0623),
 }
 HAND_OFFSET_M = (0.0, 0.05, 0.0)  # palm centre this far past the wrist flange, along the fingers
 WAIST_POSTURE_WEIGHT = 0.5  # strong pull to upright (null space only)
@@ -42,19 +44,21 @@ class GR1(Embodiment):
 
     def attach(self, spec: mujoco.MjSpec) -> None:
         frame = spec.worldbody.add_frame(pos=BASE_POS_M)
-        frame.attach_body(mujoco.MjSpec.from_file(str(XML)).worldbody.first_body(), prefix="")
+        root = frame.attach_body(mujoco.MjSpec.from_file(str(XML)).worldbody.first_body(), prefix=PREFIX)
+        spec.camera(f"{PREFIX}head").name = "head"
         for arm in ARMS:
-            self.attach_hand(spec, arm, f"{arm}_hand_mount", pos=HAND_OFFSET_M)
+            self.attach_hand(spec, arm, f"{PREFIX}{arm}_hand_mount", pos=HAND_OFFSET_M)
+        compensate_gravity(root)
 
     def arm_joint_names(self, arm: str) -> list[str]:
-        return [f"{arm}_{s}" for s in ARM_JOINT_SUFFIXES]
+        return [f"{PREFIX}{arm}_{s}" for s in ARM_JOINT_SUFFIXES]
 
     def ik_joint_names(self) -> list[str]:
         return list(WAIST_JOINTS) + self.arm_joint_names("right") + self.arm_joint_names("left")
 
     def home_qpos(self) -> dict[str, float]:
         home = {j: 0.0 for j in WAIST_JOINTS}
-        home.update({"head_yaw": 0.0, "head_roll": 0.0, "head_pitch": 0.0})
+        home.update({j: 0.0 for j in HEAD_JOINTS})
         for arm in ARMS:
             home.update(zip(self.arm_joint_names(arm), HOME_ARM_QPOS[arm]))
         return home

@@ -91,7 +91,7 @@ DEX_HAND = Hand(
         "index_proximal", "index_intermediate", "middle_proximal", "middle_intermediate",
         "ring_proximal", "ring_intermediate", "little_proximal", "little_intermediate",
     ),
-    # Open: thumb already swung into opposition so closing only bends joints.
-    open_command=(1.0, -1.0, -1.0, -1.0, -1.0, -1.0),
+    # Open: thumb folded along the palm so it clears the object on the way down.
+    open_command=(-1.0, -1.0, -1.0, -1.0, -1.0, -1.0),
     closed_command=(1.0, 1.0, 1.0, 1.0, 1.0, 1.0),
 )

@@ -17,7 +17,8 @@ from dexbench.envs.embodiments.base import ARMS, Embodiment, compensate_gravity,
 from dexbench.envs.embodiments.hands import PANDA_GRIPPER, Hand
 
 ARM_XML = Path(__file__).resolve().parents[2] / "assets" / "robots" / "panda_arm.xml"
-BASE_X_M = -0.45  # base centre, 5 cm off the table's near edge (table centre at x = 0)
+BASE_X_M = -0.5  # base centre, 10 cm off the table's near edge (table centre at x = 0)
+BASE_ABOVE_TABLE_M = 0.05  # on a 5 cm riser: the whole table top, near edge included, is in reach
 BASE_Y_M = {"right": -0.25, "left": 0.25}
 # The Franka "ready" posture: EEF ~0.3 m in front of the base, pointing down.
 HOME_ARM_QPOS = (0.0, -0.4, 0.0, -2.3, 0.0, 1.9, 0.785398)
@@ -34,10 +35,10 @@ class Panda(Embodiment):
 
     def attach(self, spec: mujoco.MjSpec) -> None:
         for arm in ARMS:
-            base = (BASE_X_M, BASE_Y_M[arm], self.table_height_m)
+            base = (BASE_X_M, BASE_Y_M[arm], self.table_height_m + BASE_ABOVE_TABLE_M)
             spec.worldbody.add_geom(  # pedestal under the arm
                 name=f"{arm}_pedestal", type=mujoco.mjtGeom.mjGEOM_CYLINDER,
-                size=[0.09, self.table_height_m / 2, 0], pos=[base[0] - 0.03, base[1], base[2] / 2],
+                size=[0.09, base[2] / 2, 0], pos=[base[0] - 0.03, base[1], base[2] / 2],
                 rgba=[0.3, 0.3, 0.32, 1], contype=0, conaffinity=0,
             )
             frame = spec.worldbody.add_frame(pos=base)

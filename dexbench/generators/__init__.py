@@ -1,0 +1,1 @@
+"""Demonstration generators: scripted source demonstrators and (later) data generators."""
