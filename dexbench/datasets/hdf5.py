@@ -438,7 +438,11 @@ class DatasetReader:
         grp = self._group(key)
         if name not in grp:
             raise KeyError(f"{self.path}: /data/{key} has no {name!r}")
-        return grp[name][()]
+        try:
+            return grp[name][()]
+        except OSError as err:
+            raise self._fail(f"cannot read /data/{key}/{name} ({err}): the file is damaged",
+                             "Regenerate the dataset (or copy it again if it was downloaded).") from err
 
     def obs_keys(self, key: str | None = None) -> list[str]:
         key = key or (self._keys[0] if self._keys else None)
@@ -448,6 +452,13 @@ class DatasetReader:
 
     def episode(self, key: str) -> Episode:
         """A demo as an Episode (all arrays loaded)."""
+        try:
+            return self._episode(key)
+        except OSError as err:
+            raise self._fail(f"cannot read /data/{key} ({err}): the file is damaged",
+                             "Regenerate the dataset (or copy it again if it was downloaded).") from err
+
+    def _episode(self, key: str) -> Episode:
         grp = self._group(key)
         attrs = self.demo_attrs(key)
         actions = grp["actions"][()]

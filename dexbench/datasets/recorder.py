@@ -146,7 +146,7 @@ def record_episode(
             break
         if demonstrator.done:
             steps_since_done += 1
-            if steps_since_done >= DEMONSTRATOR_DONE_EXTRA_STEPS:
+            if steps_since_done > DEMONSTRATOR_DONE_EXTRA_STEPS:
                 end_reason = "demonstrator_done"
                 break
 

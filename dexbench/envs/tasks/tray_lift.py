@@ -94,23 +94,30 @@ class TrayLift(Task):
                               pos=[s * (TRAY_HALF_X_M - 0.004), 0, rim_z]))
             geoms.append(dict(type=box, size=[TRAY_HALF_X_M, 0.004, TRAY_RIM_HEIGHT_M / 2],
                               pos=[0, s * (TRAY_HALF_Y_M - 0.004), rim_z]))
-            # handle: two arms out of the plate, two posts, and a bar along x to hold; they
-            # clear the table by 3 mm so only the plate rests on it (fewer contacts)
-            for sx in (-1, 1):
-                geoms.append(dict(type=box, size=[0.006, (HANDLE_Y_M - TRAY_HALF_Y_M) / 2, 0.003],
-                                  pos=[sx * HANDLE_HALF_LEN_M, s * (TRAY_HALF_Y_M + HANDLE_Y_M) / 2, 0.006]))
-                geoms.append(dict(type=box, size=[0.006, 0.006, (HANDLE_Z_M - 0.003) / 2],
-                                  pos=[sx * HANDLE_HALF_LEN_M, s * HANDLE_Y_M, (HANDLE_Z_M + 0.003) / 2]))
-            geoms.append(dict(type=capsule, size=[HANDLE_RADIUS_M, 0, 0],
-                              fromto=[-HANDLE_HALF_LEN_M, s * HANDLE_Y_M, HANDLE_Z_M, HANDLE_HALF_LEN_M, s * HANDLE_Y_M, HANDLE_Z_M],
-                              rgba=[0.3, 0.2, 0.12, 1]))
         for g in geoms:
             tray.add_geom(**{**wood, **g})
+        # Each handle (two arms out of the plate, two posts, a bar along x to hold) is a body
+        # of its own, rigidly part of the tray, so a grasp of a handle can be told from a hand
+        # brushing the tray. Arms and posts clear the table by 3 mm: only the plate rests on it.
+        for s, handle in ((-1, "handle_a"), (1, "handle_b")):
+            body = tray.add_body(name=handle, pos=[0, s * HANDLE_Y_M, 0])
+            arm_half_y = (HANDLE_Y_M - TRAY_HALF_Y_M) / 2
+            for sx in (-1, 1):
+                body.add_geom(**wood, type=box, size=[0.006, arm_half_y, 0.003],
+                              pos=[sx * HANDLE_HALF_LEN_M, -s * arm_half_y, 0.006])
+                body.add_geom(**wood, type=box, size=[0.006, 0.006, (HANDLE_Z_M - 0.003) / 2],
+                              pos=[sx * HANDLE_HALF_LEN_M, 0, (HANDLE_Z_M + 0.003) / 2])
+            body.add_geom(**{**wood, "rgba": [0.3, 0.2, 0.12, 1]}, type=capsule, size=[HANDLE_RADIUS_M, 0, 0],
+                          fromto=[-HANDLE_HALF_LEN_M, 0, HANDLE_Z_M, HANDLE_HALF_LEN_M, 0, HANDLE_Z_M])
         for arm, rgba in (("right", [0.85, 0.2, 0.2, 1]), ("left", [0.2, 0.35, 0.85, 1])):
             cube = spec.worldbody.add_body(name=f"cube_{arm}", pos=[0, 0, table_top_z + CUBE_HALF_M])
             cube.add_freejoint(name=f"cube_{arm}")
             cube.add_geom(type=box, size=[CUBE_HALF_M] * 3, rgba=rgba, mass=CUBE_MASS_KG,
                           friction=[1.2, 0.005, 0.0001])
+
+    def bind(self, model, data, embodiment, table_top_z) -> None:
+        super().bind(model, data, embodiment, table_top_z)
+        self._handle_ids = (model.body("handle_a").id, model.body("handle_b").id)
 
     def rest_height(self, name: str) -> float:
         return CUBE_HALF_M if name.startswith("cube") else 0.0
@@ -119,6 +126,7 @@ class TrayLift(Task):
     def evaluate(self) -> dict[str, bool]:
         self.update_contacts()
         tray = self.body_ids["tray"]
+        handles = self._handle_ids
         out: dict[str, bool] = {}
         cubes_ok = True
         for arm in ARMS:
@@ -128,7 +136,7 @@ class TrayLift(Task):
             # Placed: resting on the tray, let go of, and off the table.
             out[f"cube_{arm}_on_tray"] = (on_tray and not self.touched_by_hand(arm, cube)
                                           and self.height_above_table(f"cube_{arm}") > CUBE_HALF_M + 0.005)
-            out[f"grasp_tray_{arm}"] = self.is_grasped(arm, tray)
+            out[f"grasp_tray_{arm}"] = any(self.is_grasped(arm, h) for h in handles)
             cubes_ok &= on_tray and self.height_above_table(f"cube_{arm}") > LIFT_HEIGHT_M
         out["tray_lifted"] = bool(cubes_ok and self.height_above_table("tray") > LIFT_HEIGHT_M)
         out["success"] = out["tray_lifted"]

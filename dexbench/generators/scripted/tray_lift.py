@@ -16,7 +16,7 @@ from dexbench.generators.scripted.base import (
 
 APPROACH_HEIGHT_M = 0.10  # hover this far above a grasp before going down
 CARRY_HEIGHT_M = 0.10  # cube bottom this far above the tray while carrying
-CUBE_SPOT_Y_M = 0.075  # each cube goes this far from the tray centre, on its arm's side
+CUBE_SPOT_Y_M = 0.06  # each cube goes this far from the tray centre, on its arm's side
 LIFT_M = 0.18
 SIDE = {"right": -1.0, "left": 1.0}  # world y side of each arm
 
@@ -56,12 +56,12 @@ class TrayLiftDemonstrator(ScriptedDemonstrator):
         yield from self.hold(arm, 4)
         yield from self.move(arm, translated(self.target[arm], [0, 0, APPROACH_HEIGHT_M]))
 
-        # 3. Grasp the handle on this arm's side, closing across the bar.
+        # 3. Grasp the handle on this arm's side, closing across the bar with the fingers
+        #    outside (the thumb, which is short, goes between the bar and the tray's rim).
         tray = env.object_poses()["tray"]
         handle = tray[:3, 3] + side_dir * HANDLE_Y_M + tray[:3, 2] * HANDLE_Z_M
-        tray_yaw = np.arctan2(tray[1, 0], tray[0, 0])
-        heading = nearest_heading(tray_yaw + np.pi / 2, np.pi, home_heading)
-        grasp = top_down(handle + self.hand_offset(heading), heading)
+        heading = float(np.arctan2(side_dir[1], side_dir[0]))
+        grasp = top_down(handle + self.handle_offset(side_dir), heading)
         yield from self.move(arm, translated(grasp, [0, 0, APPROACH_HEIGHT_M]), opened)
         yield from self.move(arm, grasp, opened, speed_scale=0.5, settle_steps=self.steps(6))
         yield from self.set_hand(arm, closed, self.steps(10))
@@ -80,9 +80,9 @@ class TrayLiftDemonstrator(ScriptedDemonstrator):
     def _heading_now(self, arm: str) -> float:
         return heading_of(self.target[arm])
 
-    def hand_offset(self, heading: float) -> np.ndarray:
-        """Where the grasp frame goes relative to a bar: a hand wraps it nearer its fingers."""
+    def handle_offset(self, outward: np.ndarray) -> np.ndarray:
+        """Where the grasp frame goes relative to the bar: a hand's thumb must fit between the
+        bar and the rim, so the hand sits a little outward and low; jaws centre on the bar."""
         if self.hand_name == "dex_hand":
-            closing = np.array([np.cos(heading), np.sin(heading), 0.0])
-            return -0.012 * closing + np.array([0, 0, -0.005])
+            return 0.015 * outward + np.array([0.0, 0.0, -0.008])
         return np.zeros(3)

@@ -1,0 +1,116 @@
+"""Env step speed against raw MuJoCo physics on the same model, measured in one run.
+
+For each env id: reset, then time `--steps` env steps with small random (valid) actions around
+the reset pose, restore the same start state, and time `mujoco.mj_step` on the same model and
+data for the same number of physics steps (`env.substeps` per env step). The ratio is the share
+of an env step spent in physics: 1.0 would mean the controller, observation and success check
+cost nothing (DESIGN.md section 9: print ratios measured in one run, never a bare time).
+
+    python benchmarks/step_speed.py                       # all 18 ids, 200 steps each
+    python benchmarks/step_speed.py --ids DexMG/TrayLift-Panda-D0 DexMG/Pouring-GR1-D0 --steps 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+
+import mujoco
+import numpy as np
+
+import dexbench
+from dexbench.envs.registry import ENV_TABLE, lookup, make_env
+
+POSE_NOISE = {"delta": 0.1, "absolute": 0.005}  # per-step noise on the pose slots (action units)
+
+
+def hold_actions(env, steps: int, rng: np.random.Generator) -> np.ndarray:
+    """Actions that hold the reset EEF poses plus small noise, hands random: valid in either
+    action mode, and computed before timing so only `env.step` is measured."""
+    hands = {arm: np.zeros(env.hand_dim) for arm in ("right", "left")}
+    base = env.target_pose_to_action(env.eef_poses(), hands).astype(np.float64)
+    actions = np.repeat(base[None], steps, axis=0)
+    noise = POSE_NOISE[env.action_mode]
+    for arm in ("right", "left"):
+        pose = env.action_layout[f"{arm}_pose"]
+        actions[:, pose] += rng.normal(0.0, noise, size=(steps, pose.stop - pose.start))
+        hand = env.action_layout[f"{arm}_hand"]
+        actions[:, hand] = rng.uniform(-1.0, 1.0, size=(steps, hand.stop - hand.start))
+    return np.clip(actions, env.action_space.low, env.action_space.high)
+
+
+def measure(env_id: str, steps: int, seed: int = 0) -> dict:
+    entry = lookup(env_id)
+    env = make_env(entry.task, entry.embodiment, entry.variant)
+    rng = np.random.default_rng(seed)
+    env.reset(seed=seed)
+    for _ in range(5):  # warm up caches and the controller
+        env.step(hold_actions(env, 1, rng)[0])
+    env.reset(seed=seed)
+    start_state = env.get_state()
+    actions = hold_actions(env, steps, rng)
+
+    env_time, errors = 0.0, 0
+    for action in actions:
+        t0 = time.perf_counter()
+        _, _, terminated, truncated, info = env.step(action)
+        env_time += time.perf_counter() - t0
+        errors += "physics_error" in info
+        if terminated or truncated:
+            env.reset(seed=seed)
+
+    m, d = env.model, env.data
+    mujoco.mj_setState(m, d, start_state, mujoco.mjtState.mjSTATE_INTEGRATION)
+    mujoco.mj_forward(m, d)
+    n_physics = steps * env.substeps
+    t0 = time.perf_counter()
+    for _ in range(n_physics):
+        mujoco.mj_step(m, d)
+    raw_time = time.perf_counter() - t0
+    env.close()
+
+    env_sps = steps / env_time
+    raw_sps = n_physics / raw_time
+    return {
+        "id": entry.env_id,
+        "env_sps": env_sps,
+        "raw_sps": raw_sps,
+        "substeps": env.substeps,
+        "ratio": (env.substeps / raw_sps) / (1.0 / env_sps),
+        "ms_per_step": 1000.0 / env_sps,
+        "physics_errors": errors,
+    }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--ids", nargs="+", default=list(ENV_TABLE), help="env ids (default: all)")
+    parser.add_argument("--steps", type=int, default=200, help="env steps timed per id (default 200)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    print(f"dexbench {dexbench.__version__}, mujoco {mujoco.__version__}, python {platform.python_version()}, "
+          f"{platform.machine()}; {args.steps} env steps per id, one thread")
+    header = f"{'id':<30} {'env steps/s':>11} {'raw physics steps/s':>19} {'substeps':>8} {'ratio':>6} {'ms/env step':>11}"
+    print(header)
+    print("-" * len(header))
+    rows = []
+    for env_id in args.ids:
+        r = measure(env_id, args.steps, args.seed)
+        rows.append(r)
+        note = f"  ({r['physics_errors']} physics errors)" if r["physics_errors"] else ""
+        print(f"{r['id']:<30} {r['env_sps']:>11.1f} {r['raw_sps']:>19.0f} {r['substeps']:>8d} "
+              f"{r['ratio']:>6.2f} {r['ms_per_step']:>11.2f}{note}", flush=True)
+    if len(rows) > 1:
+        print("-" * len(header))
+        print(f"{'median':<30} {np.median([r['env_sps'] for r in rows]):>11.1f} "
+              f"{np.median([r['raw_sps'] for r in rows]):>19.0f} {'':>8} "
+              f"{np.median([r['ratio'] for r in rows]):>6.2f} {np.median([r['ms_per_step'] for r in rows]):>11.2f}")
+    print("ratio = raw physics time for `substeps` mj_steps / time of one env step "
+          "(1.0: no overhead beyond physics)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,132 @@
+"""Smoke tests of the `dexbench` command line (in-process, plus one real console-script run)."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+import shutil
+import subprocess
+import sys
+
+import imageio.v2 as imageio
+import numpy as np
+import pytest
+
+from dexbench.cli import main
+from dexbench.datasets import load_dataset, recorder
+from dexbench.envs.registry import ENV_TABLE
+
+ENV_ID = "DexMG/TrayLift-Panda-D0"
+
+
+class ZeroDemonstrator:
+    def __init__(self, env, rng) -> None:
+        self.env = env
+
+    def reset(self) -> None:
+        self.k, self.done = 0, False
+
+    def act(self) -> np.ndarray:
+        self.k += 1
+        self.done = self.k >= 2
+        return np.zeros(self.env.action_space.shape, dtype=np.float32)
+
+
+@pytest.fixture
+def zero_demonstrator(monkeypatch):
+    """Stand-in for the scripted demonstrators, so these tests test the CLI, not the scripts."""
+    monkeypatch.setattr(recorder, "default_demonstrator", ZeroDemonstrator)
+
+
+def test_list(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for env_id, entry in ENV_TABLE.items():
+        assert env_id in out
+        marked = f"* {env_id}" in out
+        assert marked == entry.native, env_id
+    assert "TrayLift:" in out and "Pouring:" in out
+
+
+def test_info(capsys):
+    assert main(["info", ENV_ID]) == 0
+    out = capsys.readouterr().out
+    for text in ("observation space", "right_eef_pos", "action space", "right_pose", "left_hand",
+                 "task spec", "grasp_cube", "variants of TrayLift", "D0", "D1", "D2", "horizon 750"):
+        assert text in out, text
+
+
+@pytest.mark.parametrize("command", [["info", "DexMG/TrayLift-Pnda-D0"],
+                                     ["render", "DexMG/TrayLift-Pnda-D0", "--out", "x.png"],
+                                     ["demo", "--env", "DexMG/TrayLift-Pnda-D0", "-n", "1", "--out", "x.hdf5"]])
+def test_unknown_id_is_an_error_not_a_traceback(command, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(command) != 0
+    err = capsys.readouterr().err
+    assert "No DexBench env 'DexMG/TrayLift-Pnda-D0'" in err and "DexMG/TrayLift-Panda-D0" in err
+    assert "Traceback" not in err
+    assert not list(tmp_path.iterdir())
+
+
+def test_render_png(tmp_path, capsys):
+    out = tmp_path / "scene.png"
+    assert main(["render", ENV_ID, "--out", str(out), "--size", "128", "--seed", "1"]) == 0
+    image = imageio.imread(out)
+    assert image.shape == (128, 128, 3) and image.dtype == np.uint8
+    assert image.std() > 10 and len(np.unique(image.reshape(-1, 3), axis=0)) > 50, "blank render"
+
+
+def test_render_unknown_camera(tmp_path, capsys):
+    assert main(["render", ENV_ID, "--out", str(tmp_path / "x.png"), "--camera", "nope"]) != 0
+    assert "unknown camera 'nope'" in capsys.readouterr().err
+
+
+def test_video(tmp_path, capsys, zero_demonstrator):
+    out = tmp_path / "rollout.mp4"
+    assert main(["video", ENV_ID, "--out", str(out), "--size", "64", "--max-steps", "6"]) == 0
+    frames = imageio.mimread(out)
+    assert len(frames) == 7 and frames[0].shape == (64, 64, 3)  # reset + 6 steps
+
+
+def test_demo_records_only_successes(tmp_path, capsys, zero_demonstrator, monkeypatch):
+    real = recorder.record_episode
+    calls = []
+
+    def every_other_succeeds(*args, **kwargs):
+        episode = real(*args, **kwargs)
+        calls.append(episode.seed)
+        episode.success = len(calls) % 2 == 0
+        return episode
+
+    monkeypatch.setattr(recorder, "record_episode", every_other_succeeds)
+    out = tmp_path / "demos.hdf5"
+    assert main(["demo", "--env", ENV_ID, "-n", "2", "--out", str(out), "--seed", "10", "-q"]) == 0
+    assert calls == [10, 11, 12, 13]
+    summary = capsys.readouterr().out
+    for text in ("attempts", "successes", "success rate", "50.0 %", "mean length", "wall time"):
+        assert text in summary, text
+    with load_dataset(out) as ds:
+        assert ds.keys == ["demo_0", "demo_1"] and ds.attempts == 4 and ds.total == 2
+        assert [ds.demo_attrs(k)["seed"] for k in ds] == [11, 13]
+    # a second run does not silently replace the file
+    assert main(["demo", "--env", ENV_ID, "-n", "1", "--out", str(out), "-q"]) != 0
+    assert "--overwrite" in capsys.readouterr().err
+
+
+def test_demo_reports_shortfall(tmp_path, capsys, zero_demonstrator):
+    out = tmp_path / "demos.hdf5"
+    assert main(["demo", "--env", ENV_ID, "-n", "1", "--out", str(out), "--max-attempts", "2", "-q"]) == 1
+    captured = capsys.readouterr()
+    assert "only 0 of 1" in captured.err and "0.0 %" in captured.out
+    with load_dataset(out) as ds:
+        assert len(ds) == 0 and ds.attempts == 2
+
+
+def test_console_script_unknown_id():
+    exe = shutil.which("dexbench", path=os.path.dirname(sys.executable)) or shutil.which("dexbench")
+    command = [exe] if exe else [sys.executable, "-m", "dexbench.cli"]
+    result = subprocess.run([*command, "info", "DexMG/Nope-GR1-D0"], capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert "No DexBench env" in result.stderr and "Traceback" not in result.stderr
