@@ -275,9 +275,10 @@ def collect_demos(
                         writer.add_episode(episode, generator="scripted")
                         report.successes += 1
                         report.lengths.append(episode.num_samples)
-                        bar.update(1)
                     writer.attempts = report.attempts
-                    bar.set_postfix(attempts=report.attempts, success=f"{100 * report.success_rate:.0f}%")
+                    bar.set_postfix(attempts=report.attempts, success=f"{100 * report.success_rate:.0f}%",
+                                    refresh=False)
+                    bar.update(1 if episode.success else 0)
             finally:
                 bar.close()
     finally:

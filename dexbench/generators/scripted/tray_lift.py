@@ -16,7 +16,7 @@ from dexbench.generators.scripted.base import (
 
 APPROACH_HEIGHT_M = 0.10  # hover this far above a grasp before going down
 CARRY_HEIGHT_M = 0.10  # cube bottom this far above the tray while carrying
-CUBE_SPOT_Y_M = 0.06  # each cube goes this far from the tray centre, on its arm's side
+CUBE_SPOT_Y_M = 0.04  # each cube goes this far from the tray centre, on its arm's side
 LIFT_M = 0.18
 SIDE = {"right": -1.0, "left": 1.0}  # world y side of each arm
 
@@ -56,11 +56,12 @@ class TrayLiftDemonstrator(ScriptedDemonstrator):
         yield from self.hold(arm, 4)
         yield from self.move(arm, translated(self.target[arm], [0, 0, APPROACH_HEIGHT_M]))
 
-        # 3. Grasp the handle on this arm's side, closing across the bar with the fingers
-        #    outside (the thumb, which is short, goes between the bar and the tray's rim).
+        # 3. Grasp the handle on this arm's side, closing across the bar: fingers pointing out
+        #    or in, whichever is nearer the arm's home heading (ties: in, as people do).
         tray = env.object_poses()["tray"]
         handle = tray[:3, 3] + side_dir * HANDLE_Y_M + tray[:3, 2] * HANDLE_Z_M
-        heading = float(np.arctan2(side_dir[1], side_dir[0]))
+        outward = float(np.arctan2(side_dir[1], side_dir[0]))
+        heading = nearest_heading(outward + np.pi, np.pi, home_heading + 1e-3 * SIDE[arm])
         grasp = top_down(handle + self.handle_offset(side_dir), heading)
         yield from self.move(arm, translated(grasp, [0, 0, APPROACH_HEIGHT_M]), opened)
         yield from self.move(arm, grasp, opened, speed_scale=0.5, settle_steps=self.steps(6))
@@ -81,8 +82,9 @@ class TrayLiftDemonstrator(ScriptedDemonstrator):
         return heading_of(self.target[arm])
 
     def handle_offset(self, outward: np.ndarray) -> np.ndarray:
-        """Where the grasp frame goes relative to the bar: a hand's thumb must fit between the
-        bar and the rim, so the hand sits a little outward and low; jaws centre on the bar."""
+        """Where the grasp frame goes relative to the bar. A hand sits a little outward and low
+        either way: fingers pointing in hook down between bar and rim; pointing out, the short
+        thumb goes there. Jaws centre on the bar."""
         if self.hand_name == "dex_hand":
             return 0.015 * outward + np.array([0.0, 0.0, -0.008])
         return np.zeros(3)
