@@ -43,15 +43,17 @@ class Panda(Embodiment):
             )
             frame = spec.worldbody.add_frame(pos=base)
             root = frame.attach_body(mujoco.MjSpec.from_file(str(ARM_XML)).worldbody.first_body(),
-                                     prefix=f"{arm}_")
+                                     prefix=f"{arm}_panda_")
             if self.hand is PANDA_GRIPPER:
-                self.attach_hand(spec, arm, f"{arm}_hand_mount")
+                self.attach_hand(spec, arm, f"{arm}_panda_hand_mount")
             else:
-                self.attach_hand(spec, arm, f"{arm}_hand_mount", quat=self.hand_mount_quat)
+                self.attach_hand(spec, arm, f"{arm}_panda_hand_mount", quat=self.hand_mount_quat)
             compensate_gravity(root)
 
     def arm_joint_names(self, arm: str) -> list[str]:
-        return [f"{arm}_joint{i}" for i in range(1, 8)]
+        # "<arm>_panda_": the arm's own prefix, distinct from the hand's "<arm>_", so the two
+        # files' default classes stay distinct and the saved model XML reloads.
+        return [f"{arm}_panda_joint{i}" for i in range(1, 8)]
 
     def home_qpos(self) -> dict[str, float]:
         return {name: q for arm in ARMS for name, q in zip(self.arm_joint_names(arm), HOME_ARM_QPOS)}
