@@ -113,6 +113,13 @@ class ScriptedDemonstrator(abc.ABC):
             yield pose, hand
         yield from self.hold(arm, settle_steps, hand)
 
+    def turn_toward(self, arm: str, heading: float) -> ArmScript:
+        """Turn a top-down grasp frame to a heading more than 100 deg away via heading 0 (fingers
+        or jaws along +x): a half turn is ambiguous and could wind a wrist into its limit."""
+        current = heading_of(self.target[arm])
+        if abs(np.angle(np.exp(1j * (heading - current)))) > np.radians(100):
+            yield from self.move(arm, top_down(self.target[arm][:3, 3], 0.0))
+
     def hold(self, arm: str, steps: int, hand: np.ndarray | None = None) -> ArmScript:
         hand = self.hand[arm] if hand is None else hand
         for _ in range(steps):

@@ -56,13 +56,15 @@ class TrayLiftDemonstrator(ScriptedDemonstrator):
         yield from self.hold(arm, 4)
         yield from self.move(arm, translated(self.target[arm], [0, 0, APPROACH_HEIGHT_M]))
 
-        # 3. Grasp the handle on this arm's side, closing across the bar: fingers pointing out
-        #    or in, whichever is nearer the arm's home heading (ties: in, as people do).
+        # 3. Grasp the handle on this arm's side across the bar. A hand points its fingers in
+        #    and hooks them between bar and rim (its thumb goes under the bar from outside);
+        #    jaws take whichever heading is nearer home.
         tray = env.object_poses()["tray"]
         handle = tray[:3, 3] + side_dir * HANDLE_Y_M + tray[:3, 2] * HANDLE_Z_M
-        outward = float(np.arctan2(side_dir[1], side_dir[0]))
-        heading = nearest_heading(outward + np.pi, np.pi, home_heading + 1e-3 * SIDE[arm])
+        inward = float(np.arctan2(-side_dir[1], -side_dir[0]))
+        heading = inward if self.hand_name == "dex_hand" else nearest_heading(inward, np.pi, home_heading)
         grasp = top_down(handle + self.handle_offset(side_dir), heading)
+        yield from self.turn_toward(arm, heading)
         yield from self.move(arm, translated(grasp, [0, 0, APPROACH_HEIGHT_M]), opened)
         yield from self.move(arm, grasp, opened, speed_scale=0.5, settle_steps=self.steps(6))
         yield from self.set_hand(arm, closed, self.steps(10))
