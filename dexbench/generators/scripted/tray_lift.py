@@ -41,32 +41,27 @@ class TrayLiftDemonstrator(ScriptedDemonstrator):
         yield from self.set_hand(arm, closed, self.steps(10))
         yield from self.hold(arm, 4)
 
-        # 2. Carry it over its half of the tray and let go just above the tray.
-        tray = env.object_poses()["tray"]
-        spot = tray[:3, :3] @ np.array([0.0, 0.0, 0.0]) + tray[:3, 3]
-        side_dir = tray[:3, 1] if np.dot(tray[:3, 1], [0, SIDE[arm], 0]) > 0 else -tray[:3, 1]
-        spot = spot + side_dir * CUBE_SPOT_Y_M + self.jitter(0.008)
-        release_z = tray[2, 3] + 2 * TRAY_PLATE_HALF_Z_M + CUBE_HALF_M + 0.01
-        lifted = translated(self.target[arm], [0, 0, APPROACH_HEIGHT_M + 0.02])
-        yield from self.move(arm, lifted)
-        place = top_down([spot[0], spot[1], release_z], self._heading_now(arm))
-        yield from self.move(arm, translated(place, [0, 0, CARRY_HEIGHT_M]))
-        yield from self.move(arm, place, speed_scale=0.5, settle_steps=self.steps(6))
+        # 2. Carry it over its half of the tray and let go just above the tray (planned again
+        #    from above, in case the tray was nudged).
+        yield from self.move(arm, translated(self.target[arm], [0, 0, APPROACH_HEIGHT_M + 0.02]))
+        spot_jitter = self.jitter(0.008)
+        yield from self.move(arm, translated(self.cube_spot(arm, spot_jitter), [0, 0, CARRY_HEIGHT_M]))
+        yield from self.move(arm, self.cube_spot(arm, spot_jitter), speed_scale=0.5, settle_steps=self.steps(6))
         yield from self.set_hand(arm, opened, self.steps(8))
         yield from self.hold(arm, 4)
         yield from self.move(arm, translated(self.target[arm], [0, 0, APPROACH_HEIGHT_M]))
 
         # 3. Grasp the handle on this arm's side across the bar. A hand points its fingers in
         #    and hooks them between bar and rim (its thumb goes under the bar from outside);
-        #    jaws take whichever heading is nearer home.
-        tray = env.object_poses()["tray"]
-        handle = tray[:3, 3] + side_dir * HANDLE_Y_M + tray[:3, 2] * HANDLE_Z_M
-        inward = float(np.arctan2(-side_dir[1], -side_dir[0]))
-        heading = inward if self.hand_name == "dex_hand" else nearest_heading(inward, np.pi, home_heading)
-        grasp = top_down(handle + self.handle_offset(side_dir), heading)
-        yield from self.turn_toward(arm, heading)
-        yield from self.move(arm, translated(grasp, [0, 0, APPROACH_HEIGHT_M]), opened)
-        yield from self.move(arm, grasp, opened, speed_scale=0.5, settle_steps=self.steps(6))
+        #    jaws take whichever heading is nearer home. The other hand may nudge the tray, so
+        #    the grasp is planned again from above before going down.
+        yield from self.turn_toward(arm, self.handle_grasp(arm, home_heading)[1])
+        for final in (False, True):
+            grasp, _ = self.handle_grasp(arm, home_heading)
+            if final:
+                yield from self.move(arm, grasp, opened, speed_scale=0.5, settle_steps=self.steps(6))
+            else:
+                yield from self.move(arm, translated(grasp, [0, 0, APPROACH_HEIGHT_M]), opened)
         yield from self.set_hand(arm, closed, self.steps(10))
         yield from self.hold(arm, 6)
 
@@ -80,8 +75,26 @@ class TrayLiftDemonstrator(ScriptedDemonstrator):
             yield translated(start, [0, 0, LIFT_M * s]), closed
         yield from self.hold(arm, 30)
 
-    def _heading_now(self, arm: str) -> float:
-        return heading_of(self.target[arm])
+    def side_of_tray(self, arm: str) -> tuple[np.ndarray, np.ndarray]:
+        """The tray's pose and its in-plane axis pointing to this arm's side."""
+        tray = self.env.object_poses()["tray"]
+        side_dir = tray[:3, 1] if np.dot(tray[:3, 1], [0, SIDE[arm], 0]) > 0 else -tray[:3, 1]
+        return tray, side_dir
+
+    def cube_spot(self, arm: str, jitter: np.ndarray) -> np.ndarray:
+        """Where the grasp frame lets go of the cube: over this arm's half of the tray."""
+        tray, side_dir = self.side_of_tray(arm)
+        spot = tray[:3, 3] + side_dir * CUBE_SPOT_Y_M + jitter
+        spot[2] = tray[2, 3] + 2 * TRAY_PLATE_HALF_Z_M + CUBE_HALF_M + 0.01
+        return top_down(spot, heading_of(self.target[arm]))
+
+    def handle_grasp(self, arm: str, home_heading: float) -> tuple[np.ndarray, float]:
+        """The grasp frame on the handle nearest this arm's side, and its heading."""
+        tray, side_dir = self.side_of_tray(arm)
+        handle = tray[:3, 3] + side_dir * HANDLE_Y_M + tray[:3, 2] * HANDLE_Z_M
+        inward = float(np.arctan2(-side_dir[1], -side_dir[0]))
+        heading = inward if self.hand_name == "dex_hand" else nearest_heading(inward, np.pi, home_heading)
+        return top_down(handle + self.handle_offset(side_dir), heading), heading
 
     def handle_offset(self, outward: np.ndarray) -> np.ndarray:
         """Where the grasp frame goes relative to the bar. A hand sits a little outward and low
