@@ -1,7 +1,7 @@
 """TrayLift: put a cube on the tray with each hand, then lift the tray with both hands.
 
 Task Description:
-    A tray with a handle at each end lies near the robot; a 6 cm cube lies on each side of the
+    A tray with a handle bar sticking out of each end lies near the robot; a 6 cm cube lies on each side of the
     table, further out. Each hand picks the cube on its side and puts it on the tray (parallel),
     then each hand grasps the tray's handle on its side, and both lift the tray together
     (coordination: the lift must end on the same step for both arms).
@@ -34,10 +34,10 @@ TRAY_HALF_X_M, TRAY_HALF_Y_M = 0.1, 0.17  # base plate
 TRAY_PLATE_HALF_Z_M = 0.005
 TRAY_RIM_HEIGHT_M = 0.02
 TRAY_DENSITY = 400.0  # kg/m^3, wood: the tray weighs ~0.35 kg
-HANDLE_Y_M = 0.23  # handle bars' distance from the tray centre
-HANDLE_Z_M = 0.065  # handle bars' height above the tray bottom: fingers hook under
-HANDLE_RADIUS_M = 0.01
-HANDLE_HALF_LEN_M = 0.05
+HANDLE_Y_M = 0.235  # where a hand holds a handle bar, from the tray centre
+HANDLE_END_Y_M = 0.29  # outer end of the bars
+HANDLE_Z_M = 0.06  # bar axis height above the tray bottom: fingers wrap under it
+HANDLE_RADIUS_M = 0.011
 LIFT_HEIGHT_M = 0.10  # success: everything this far above the table
 
 VARIANTS = {
@@ -96,19 +96,16 @@ class TrayLift(Task):
                               pos=[0, s * (TRAY_HALF_Y_M - 0.004), rim_z]))
         for g in geoms:
             tray.add_geom(**{**wood, **g})
-        # Each handle (two arms out of the plate, two posts, a bar along x to hold) is a body
-        # of its own, rigidly part of the tray, so a grasp of a handle can be told from a hand
-        # brushing the tray. Arms and posts clear the table by 3 mm: only the plate rests on it.
+        # Each handle is a bar sticking out of one end of the tray (along the tray's y), raised
+        # on a post so fingers can wrap under it; it is a body of its own, rigidly part of the
+        # tray, so a grasp of a handle can be told from a hand brushing the tray.
+        bar_half = (HANDLE_END_Y_M - TRAY_HALF_Y_M) / 2
         for s, handle in ((-1, "handle_a"), (1, "handle_b")):
-            body = tray.add_body(name=handle, pos=[0, s * HANDLE_Y_M, 0])
-            arm_half_y = (HANDLE_Y_M - TRAY_HALF_Y_M) / 2
-            for sx in (-1, 1):
-                body.add_geom(**wood, type=box, size=[0.006, arm_half_y, 0.003],
-                              pos=[sx * HANDLE_HALF_LEN_M, -s * arm_half_y, 0.006])
-                body.add_geom(**wood, type=box, size=[0.006, 0.006, (HANDLE_Z_M - 0.003) / 2],
-                              pos=[sx * HANDLE_HALF_LEN_M, 0, (HANDLE_Z_M + 0.003) / 2])
+            body = tray.add_body(name=handle, pos=[0, s * HANDLE_Y_M, HANDLE_Z_M])
+            body.add_geom(**wood, type=box, size=[0.012, 0.006, (HANDLE_Z_M - 0.012) / 2],
+                          pos=[0, s * (TRAY_HALF_Y_M + 0.006 - HANDLE_Y_M), -(HANDLE_Z_M - 0.012) / 2 + 0.002])
             body.add_geom(**{**wood, "rgba": [0.3, 0.2, 0.12, 1]}, type=capsule, size=[HANDLE_RADIUS_M, 0, 0],
-                          fromto=[-HANDLE_HALF_LEN_M, 0, HANDLE_Z_M, HANDLE_HALF_LEN_M, 0, HANDLE_Z_M])
+                          fromto=[0, s * (TRAY_HALF_Y_M - HANDLE_Y_M), 0, 0, s * (HANDLE_END_Y_M - HANDLE_Y_M), 0])
         for arm, rgba in (("right", [0.85, 0.2, 0.2, 1]), ("left", [0.2, 0.35, 0.85, 1])):
             cube = spec.worldbody.add_body(name=f"cube_{arm}", pos=[0, 0, table_top_z + CUBE_HALF_M])
             cube.add_freejoint(name=f"cube_{arm}")

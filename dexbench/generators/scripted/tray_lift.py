@@ -51,13 +51,12 @@ class TrayLiftDemonstrator(ScriptedDemonstrator):
         yield from self.hold(arm, 4)
         yield from self.move(arm, translated(self.target[arm], [0, 0, APPROACH_HEIGHT_M]))
 
-        # 3. Grasp the handle on this arm's side across the bar. A hand points its fingers in
-        #    and hooks them between bar and rim (its thumb goes under the bar from outside);
-        #    jaws take whichever heading is nearer home. The other hand may nudge the tray, so
-        #    the grasp is planned again from above before going down.
-        yield from self.turn_toward(arm, self.handle_grasp(arm, home_heading)[1])
+        # 3. Grasp the handle on this arm's side across the bar, fingers or jaws pointing away
+        #    from the robot. The other hand may nudge the tray, so the grasp is planned again
+        #    from above before going down.
+        yield from self.turn_toward(arm, self.handle_grasp(arm)[1])
         for final in (False, True):
-            grasp, _ = self.handle_grasp(arm, home_heading)
+            grasp, _ = self.handle_grasp(arm)
             if final:
                 yield from self.move(arm, grasp, opened, speed_scale=0.5, settle_steps=self.steps(6))
             else:
@@ -88,18 +87,19 @@ class TrayLiftDemonstrator(ScriptedDemonstrator):
         spot[2] = tray[2, 3] + 2 * TRAY_PLATE_HALF_Z_M + CUBE_HALF_M + 0.01
         return top_down(spot, heading_of(self.target[arm]))
 
-    def handle_grasp(self, arm: str, home_heading: float) -> tuple[np.ndarray, float]:
-        """The grasp frame on the handle nearest this arm's side, and its heading."""
+    def handle_grasp(self, arm: str) -> tuple[np.ndarray, float]:
+        """The grasp frame on the handle on this arm's side (closing across the bar), and its
+        heading: the one of the two pointing away from the robot (+x)."""
         tray, side_dir = self.side_of_tray(arm)
         handle = tray[:3, 3] + side_dir * HANDLE_Y_M + tray[:3, 2] * HANDLE_Z_M
-        inward = float(np.arctan2(-side_dir[1], -side_dir[0]))
-        heading = inward if self.hand_name == "dex_hand" else nearest_heading(inward, np.pi, home_heading)
-        return top_down(handle + self.handle_offset(side_dir), heading), heading
+        across = float(np.arctan2(side_dir[1], side_dir[0])) - np.pi / 2
+        heading = nearest_heading(across, np.pi, 0.0)
+        closing = np.array([np.cos(heading), np.sin(heading), 0.0])
+        return top_down(handle + self.handle_offset(closing), heading), heading
 
-    def handle_offset(self, outward: np.ndarray) -> np.ndarray:
-        """Where the grasp frame goes relative to the bar. A hand sits a little outward and low
-        either way: fingers pointing in hook down between bar and rim; pointing out, the short
-        thumb goes there. Jaws centre on the bar."""
+    def handle_offset(self, closing: np.ndarray) -> np.ndarray:
+        """Where the grasp frame goes relative to the bar's axis: a hand holds the thin bar
+        nearer its fingers and a little low so they wrap under it; jaws centre on it."""
         if self.hand_name == "dex_hand":
-            return 0.015 * outward + np.array([0.0, 0.0, -0.008])
+            return -0.01 * closing + np.array([0.0, 0.0, -0.006])
         return np.zeros(3)
