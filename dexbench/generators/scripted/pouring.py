@@ -1,10 +1,113 @@
-"""Scripted Pouring (written next)."""
+"""Scripted Pouring: the left hand pours the ball into the bowl, then the right hand pushes the
+bowl onto the green pad.
+
+Left: beside the cup -> in -> close -> up -> over the bowl -> tip the cup -> upright -> away.
+Right: wait until the ball is in the bowl and the cup is clear -> behind the bowl -> push it
+toward the pad in short, re-aimed strokes -> up.
+"""
 
 from __future__ import annotations
 
-from dexbench.generators.scripted.base import ArmScript, ScriptedDemonstrator
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from dexbench.envs.tasks.pouring import BOWL_RADIUS_M, CUP_HEIGHT_M, CUP_RADIUS_M
+from dexbench.generators.scripted.base import (
+    ArmScript, ScriptedDemonstrator, heading_of, nearest_heading, top_down, translated,
+)
+
+GRASP_HEIGHT_M = 0.055  # grasp the cup this far above its bottom
+APPROACH_M = 0.10  # start the side approach this far out
+CARRY_HEIGHT_M = 0.14  # cup bottom height while carrying
+POUR_ANGLE_RAD = np.radians(115)  # tip the cup this far (about world x, top toward -y)
+POUR_HEIGHT_M = 0.10  # grasp frame height above the table while pouring
+PUSH_HEIGHT_M = 0.035  # grasp frame height above the table while pushing
+PUSH_STROKE_M = 0.04  # re-aim the push after each stroke of this length
+# Grasp frame to bowl wall when touching it: a fist's curled fingers lead the frame by
+# ~4.5 cm; open jaws straddle the push line and meet the round wall about where it is.
+PUSH_CONTACT_GAP_M = {"dex_hand": 0.045, "panda_gripper": 0.0}
+
+
+def side_grasp(position: np.ndarray) -> np.ndarray:
+    """A grasp frame approaching along -y (from the left), closing along +x, x pointing down."""
+    pose = np.eye(4)
+    pose[:3, :3] = np.column_stack([[0.0, 0.0, -1.0], [1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
+    pose[:3, 3] = position
+    return pose
 
 
 class PouringDemonstrator(ScriptedDemonstrator):
+    def reset(self) -> None:
+        super().reset()
+        self.cup_clear = False
+
     def script(self, arm: str) -> ArmScript:
-        yield from self.hold(arm, 1)
+        return self.pour_script() if arm == "left" else self.push_script()
+
+    # ------------------------------------------------------------------ left: pour
+    def pour_script(self) -> ArmScript:
+        arm, env = "left", self.env
+        cup = env.object_poses()["cup"]
+        grasp = side_grasp(cup[:3, 3] + [0.0, 0.0, GRASP_HEIGHT_M] + self.jitter(0.004) * [1, 0, 0])
+        yield from self.move(arm, translated(grasp, [0.0, APPROACH_M, 0.06]), self.open_hand)
+        yield from self.move(arm, translated(grasp, [0.0, APPROACH_M, 0.0]), self.open_hand)
+        yield from self.move(arm, grasp, self.open_hand, speed_scale=0.5, settle_steps=self.steps(5))
+        yield from self.set_hand(arm, self.closed_hand, self.steps(10))
+        yield from self.hold(arm, 5)
+
+        yield from self.move(arm, translated(self.target[arm], [0, 0, CARRY_HEIGHT_M]))
+        bowl = env.object_poses()["bowl"][:3, 3]
+        # Over the bowl: the mouth of the tipped cup sits above the bowl's centre.
+        mouth = (CUP_HEIGHT_M - GRASP_HEIGHT_M) * np.array([0.0, -np.sin(POUR_ANGLE_RAD), np.cos(POUR_ANGLE_RAD)])
+        pour_pos = bowl + [0.0, 0.0, POUR_HEIGHT_M] - mouth * [0, 1, 0] + self.jitter(0.005)
+        above = translated(side_grasp(pour_pos), [0, 0.03, 0.05])
+        yield from self.move(arm, above)
+        tipped = np.eye(4)
+        tipped[:3, :3] = Rotation.from_euler("x", POUR_ANGLE_RAD).as_matrix() @ above[:3, :3]
+        tipped[:3, 3] = pour_pos
+        yield from self.move(arm, tipped, speed_scale=0.6, settle_steps=self.steps(16))
+        yield from self.move(arm, above)
+        # Out of the right hand's way: up and back to the left.
+        yield from self.move(arm, translated(above, [0.0, 0.18, 0.08]))
+        self.cup_clear = True
+
+    # ------------------------------------------------------------------ right: push
+    def push_script(self) -> ArmScript:
+        arm, env = "right", self.env
+        signals = env.subtask_signals
+        yield from self.wait_until(arm, lambda: self.cup_clear and signals()["ball_in_bowl"], max_steps=600)
+        gap = PUSH_CONTACT_GAP_M[self.hand_name]
+        pusher = self.closed_hand if self.hand_name == "dex_hand" else self.open_hand
+        bowl, pad = (env.object_poses()[k][:3, 3] for k in ("bowl", "pad"))
+        direction = _unit_xy(pad - bowl)
+        start = self.push_pose(bowl, direction, gap + 0.03)
+        yield from self.move(arm, translated(start, [0, 0, 0.12]), pusher)
+        yield from self.move(arm, start, pusher, speed_scale=0.6, settle_steps=self.steps(4))
+        for _ in range(20):  # short strokes, each re-aimed at the pad from where the bowl is
+            bowl = env.object_poses()["bowl"][:3, 3]
+            to_go = (pad - bowl) * [1, 1, 0]
+            if np.linalg.norm(to_go) < 0.01:
+                break
+            direction = _unit_xy(to_go)
+            stroke = min(PUSH_STROKE_M, float(np.linalg.norm(to_go)))
+            contact = self.push_pose(bowl, direction, gap)
+            yield from self.move(arm, translated(contact, direction * stroke), pusher, speed_scale=0.5)
+        yield from self.hold(arm, 4)
+        yield from self.move(arm, translated(self.target[arm], [-0.02, 0, 0.12]), pusher)
+
+    def push_pose(self, bowl: np.ndarray, direction: np.ndarray, gap: float) -> np.ndarray:
+        """Hand pose just behind the bowl's wall, facing the push. A hand pushes with its
+        curled fingers (closing axis along the push); open jaws straddle it (axis across)."""
+        along = float(np.arctan2(direction[1], direction[0]))
+        if self.hand_name == "dex_hand":
+            heading = along
+        else:
+            heading = nearest_heading(along + np.pi / 2, np.pi, heading_of(self.home["right"]))
+        position = bowl - direction * (BOWL_RADIUS_M + gap)
+        position[2] = self.env.task.table_top_z + PUSH_HEIGHT_M
+        return top_down(position, heading)
+
+
+def _unit_xy(v: np.ndarray) -> np.ndarray:
+    out = np.array([v[0], v[1], 0.0])
+    return out / max(np.linalg.norm(out), 1e-9)
