@@ -31,6 +31,8 @@ class Hand:
     side_b_bodies: tuple[str, ...]
     open_command: tuple[float, ...]
     closed_command: tuple[float, ...]
+    # Open but ready to close around an object approached from the side (thumb opposed).
+    preshape_command: tuple[float, ...]
     # True where a joint's low ctrl value is the closed one (the gripper's fingers slide in).
     closed_is_low: bool = False
 
@@ -65,6 +67,7 @@ PANDA_GRIPPER = Hand(
     side_b_bodies=("finger_right",),
     open_command=(-1.0,),
     closed_command=(1.0,),
+    preshape_command=(-1.0,),
     closed_is_low=True,
 )
 
@@ -94,4 +97,5 @@ DEX_HAND = Hand(
     # Open: thumb folded along the palm so it clears the object on the way down.
     open_command=(-1.0, -1.0, -1.0, -1.0, -1.0, -1.0),
     closed_command=(1.0, 1.0, 1.0, 1.0, 1.0, 1.0),
+    preshape_command=(1.0, -1.0, -1.0, -1.0, -1.0, -1.0),
 )

@@ -62,6 +62,7 @@ class ScriptedDemonstrator(abc.ABC):
         hand = env.embodiment.hand
         self.open_hand = np.asarray(hand.open_command, dtype=np.float64)
         self.closed_hand = np.asarray(hand.closed_command, dtype=np.float64)
+        self.preshaped_hand = np.asarray(hand.preshape_command, dtype=np.float64)
         self.hand_name = hand.name
 
     def reset(self) -> None:

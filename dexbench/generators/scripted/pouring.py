@@ -16,7 +16,7 @@ from dexbench.generators.scripted.base import (
     ArmScript, ScriptedDemonstrator, heading_of, nearest_heading, top_down, translated,
 )
 
-GRASP_HEIGHT_M = 0.055  # grasp the cup this far above its bottom
+GRASP_HEIGHT_M = 0.07  # grasp the cup this far above its bottom (high: wrists clear the table)
 APPROACH_M = 0.10  # start the side approach this far out
 CARRY_HEIGHT_M = 0.14  # cup bottom height while carrying
 POUR_ANGLE_RAD = np.radians(115)  # tip the cup this far (about world x, top toward -y)
@@ -49,9 +49,10 @@ class PouringDemonstrator(ScriptedDemonstrator):
         arm, env = "left", self.env
         cup = env.object_poses()["cup"]
         grasp = side_grasp(cup[:3, 3] + [0.0, 0.0, GRASP_HEIGHT_M] + self.jitter(0.004) * [1, 0, 0])
-        yield from self.move(arm, translated(grasp, [0.0, APPROACH_M, 0.06]), self.open_hand)
-        yield from self.move(arm, translated(grasp, [0.0, APPROACH_M, 0.0]), self.open_hand)
-        yield from self.move(arm, grasp, self.open_hand, speed_scale=0.5, settle_steps=self.steps(5))
+        # From the side the open thumb would point at the table: approach with it opposed.
+        yield from self.move(arm, translated(grasp, [0.0, APPROACH_M, 0.06]), self.preshaped_hand)
+        yield from self.move(arm, translated(grasp, [0.0, APPROACH_M, 0.0]))
+        yield from self.move(arm, grasp, speed_scale=0.5, settle_steps=self.steps(5))
         yield from self.set_hand(arm, self.closed_hand, self.steps(10))
         yield from self.hold(arm, 5)
 
