@@ -97,13 +97,15 @@ class PouringDemonstrator(ScriptedDemonstrator):
         yield from self.move(arm, translated(self.target[arm], [-0.02, 0, 0.12]), pusher)
 
     def push_pose(self, bowl: np.ndarray, direction: np.ndarray, gap: float) -> np.ndarray:
-        """Hand pose just behind the bowl's wall, facing the push. A hand pushes with its
-        curled fingers (closing axis along the push); open jaws straddle it (axis across)."""
+        """Hand pose just behind the bowl's wall, top-down, heading nearest the arm's home. A
+        fist pushes with its curled fingers or the side of the hand (any quarter turn); open
+        jaws straddle the push line (closing axis across it)."""
         along = float(np.arctan2(direction[1], direction[0]))
+        home = heading_of(self.home["right"])
         if self.hand_name == "dex_hand":
-            heading = along
+            heading = nearest_heading(along, np.pi / 2, home)
         else:
-            heading = nearest_heading(along + np.pi / 2, np.pi, heading_of(self.home["right"]))
+            heading = nearest_heading(along + np.pi / 2, np.pi, home)
         position = bowl - direction * (BOWL_RADIUS_M + gap)
         position[2] = self.env.task.table_top_z + PUSH_HEIGHT_M
         return top_down(position, heading)
