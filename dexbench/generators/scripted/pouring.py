@@ -21,8 +21,11 @@ APPROACH_M = 0.10  # start the side approach this far out
 CARRY_HEIGHT_M = 0.14  # cup bottom height while carrying
 POUR_ANGLE_RAD = np.radians(115)  # tip the cup this far (about world x, top toward -y)
 POUR_HEIGHT_M = 0.10  # grasp frame height above the table while pouring
-PUSH_HEIGHT_M = 0.035  # grasp frame height above the table while pushing
+# Grasp frame height above the table while pushing: the fist's curled fingers or the jaws'
+# pads then meet the bowl's 4 cm wall below its rim, so nothing hooks over it.
+PUSH_HEIGHT_M = {"dex_hand": 0.022, "panda_gripper": 0.035}
 PUSH_STROKE_M = 0.04  # re-aim the push after each stroke of this length
+PUSH_SHORT_M = 0.025  # stop the bowl this far before the pad's centre
 # Grasp frame to bowl wall when touching it: a fist's curled fingers lead the frame by
 # ~4.5 cm; open jaws straddle the push line and meet the round wall about where it is.
 PUSH_CONTACT_GAP_M = {"dex_hand": 0.045, "panda_gripper": 0.0}
@@ -81,20 +84,26 @@ class PouringDemonstrator(ScriptedDemonstrator):
         pusher = self.closed_hand if self.hand_name == "dex_hand" else self.open_hand
         bowl, pad = (env.object_poses()[k][:3, 3] for k in ("bowl", "pad"))
         direction = _unit_xy(pad - bowl)
+        # Aim a little short of the pad's centre: the pad is near the table's edge.
+        goal = pad - direction * PUSH_SHORT_M
         start = self.push_pose(bowl, direction, gap + 0.03)
         yield from self.move(arm, translated(start, [0, 0, 0.12]), pusher)
         yield from self.move(arm, start, pusher, speed_scale=0.6, settle_steps=self.steps(4))
+        first_direction = direction
         for _ in range(20):  # short strokes, each re-aimed at the pad from where the bowl is
             bowl = env.object_poses()["bowl"][:3, 3]
-            to_go = (pad - bowl) * [1, 1, 0]
-            if np.linalg.norm(to_go) < 0.01:
+            to_go = (goal - bowl) * [1, 1, 0]
+            # Close enough (success allows 6 cm), or the bowl went past: never push it back.
+            if np.linalg.norm(to_go) < 0.02 or np.dot(_unit_xy(to_go), first_direction) < 0.5:
                 break
             direction = _unit_xy(to_go)
             stroke = min(PUSH_STROKE_M, float(np.linalg.norm(to_go)))
             contact = self.push_pose(bowl, direction, gap)
             yield from self.move(arm, translated(contact, direction * stroke), pusher, speed_scale=0.5)
         yield from self.hold(arm, 4)
-        yield from self.move(arm, translated(self.target[arm], [-0.02, 0, 0.12]), pusher)
+        # Back off from the wall before going up, so no finger can catch the rim.
+        yield from self.move(arm, translated(self.target[arm], -0.03 * direction), pusher)
+        yield from self.move(arm, translated(self.target[arm], [0, 0, 0.12]), pusher)
 
     def push_pose(self, bowl: np.ndarray, direction: np.ndarray, gap: float) -> np.ndarray:
         """Hand pose just behind the bowl's wall, top-down, heading nearest the arm's home. A
@@ -107,7 +116,7 @@ class PouringDemonstrator(ScriptedDemonstrator):
         else:
             heading = nearest_heading(along + np.pi / 2, np.pi, home)
         position = bowl - direction * (BOWL_RADIUS_M + gap)
-        position[2] = self.env.task.table_top_z + PUSH_HEIGHT_M
+        position[2] = self.env.task.table_top_z + PUSH_HEIGHT_M[self.hand_name]
         return top_down(position, heading)
 
 
