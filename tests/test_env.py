@@ -1,0 +1,155 @@
+"""The env API of DESIGN.md section 4 on all 18 ids: spaces, determinism, errors, rendering."""
+
+import os
+import subprocess
+import sys
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import dexbench
+from dexbench.envs.registry import ENV_TABLE, make_env
+
+ALL_IDS = sorted(ENV_TABLE)
+EMBODIMENTS = ("Panda", "PandaDex", "GR1")
+
+
+def test_eighteen_ids_registered_with_gymnasium():
+    assert len(ALL_IDS) == 18
+    for env_id in ALL_IDS:
+        assert env_id in gym.registry
+
+
+@pytest.mark.parametrize("env_id", ALL_IDS)
+def test_passes_gymnasium_env_checker(env_id):
+    env = gym.make(env_id, render_mode="rgb_array")
+    check_env(env.unwrapped, skip_render_check=False)
+    env.close()
+
+
+def test_unknown_id_lists_close_ids():
+    with pytest.raises(gym.error.UnregisteredEnv) as err:
+        dexbench.make("DexMG/TrayLft-PandaDex-D0")
+    assert "DexMG/TrayLift-PandaDex-D0" in str(err.value)
+
+
+def test_module_prefix_registers_without_import():
+    code = ("import gymnasium as gym; env = gym.make('dexbench:DexMG/Pouring-GR1-D1'); "
+            "obs, info = env.reset(seed=0); print(env.unwrapped.env_id, sorted(info['subtask_signals']))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "MUJOCO_GL": "egl"})
+    assert "DexMG/Pouring-GR1-D1" in out.stdout and "ball_in_bowl" in out.stdout
+
+
+@pytest.mark.parametrize("env_id", ["DexMG/TrayLift-Panda-D1", "DexMG/Pouring-GR1-D2"])
+def test_same_seed_same_initial_state_and_trajectory(env_id):
+    env = gym.make(env_id).unwrapped
+    rng = np.random.default_rng(0)
+    actions = rng.uniform(-0.3, 0.3, size=(15, *env.action_space.shape)).astype(np.float32)
+    if env.action_mode == "absolute":  # small moves around the start pose
+        env.reset(seed=0)
+        base = env.target_pose_to_action(env.eef_poses(), {a: env.embodiment.hand.open_command for a in ("right", "left")})
+        actions = base + 0.05 * actions
+    runs = []
+    for _ in range(2):
+        obs, _ = env.reset(seed=7)
+        states = [env.get_state()]
+        for action in actions:
+            env.step(action)
+            states.append(env.get_state())
+        runs.append(np.array(states))
+    np.testing.assert_array_equal(runs[0], runs[1])
+    other, _ = env.reset(seed=8)
+    assert not np.allclose(other[f"{env.task.objects[0]}_pose"], obs[f"{env.task.objects[0]}_pose"])
+
+
+def test_bad_actions_raise_clear_errors():
+    env = make_env("TrayLift", "PandaDex")
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="shape"):
+        env.step(np.zeros(14))
+    bad = np.zeros(24)
+    bad[3] = np.nan
+    with pytest.raises(ValueError, match="non-finite.*3"):
+        env.step(bad)
+
+
+def test_physics_blowup_truncates_with_error():
+    env = make_env("Pouring", "Panda")
+    env.reset(seed=0)
+    env.data.qvel[:] = 1e7  # an exploding simulation
+    _, _, terminated, truncated, info = env.step(np.zeros(env.action_space.shape))
+    assert truncated and not terminated
+    assert "physics_error" in info
+
+
+@pytest.mark.parametrize("embodiment", EMBODIMENTS)
+@pytest.mark.parametrize("mode", ["delta", "absolute"])
+def test_both_action_modes_reach_a_target(embodiment, mode):
+    env = make_env("TrayLift", embodiment, action_mode=mode)
+    env.reset(seed=0)
+    hand = {arm: np.asarray(env.embodiment.hand.open_command) for arm in ("right", "left")}
+    targets = env.eef_poses()
+    targets["right"][:3, 3] += [0.06, 0.03, -0.05]
+    targets["left"][:3, 3] += [0.0, -0.03, 0.05]
+    for _ in range(30):
+        env.step(env.target_pose_to_action(targets, hand))
+    reached = env.eef_poses()
+    for arm in ("right", "left"):
+        assert np.linalg.norm(reached[arm][:3, 3] - targets[arm][:3, 3]) < 0.01, arm
+
+
+@pytest.mark.parametrize("mode", ["delta", "absolute"])
+def test_action_and_target_pose_are_inverse(mode):
+    env = make_env("Pouring", "PandaDex", action_mode=mode)
+    env.reset(seed=1)
+    targets = env.eef_poses()
+    targets["left"][:3, 3] += [0.02, -0.01, 0.03]
+    hand = {"right": np.full(6, 0.5), "left": np.full(6, -0.5)}
+    action = env.target_pose_to_action(targets, hand)
+    back, back_hand = env.action_to_target_pose(action)
+    for arm in ("right", "left"):
+        np.testing.assert_allclose(back[arm], targets[arm], atol=1e-5)
+        np.testing.assert_allclose(back_hand[arm], hand[arm], atol=1e-6)
+
+
+@pytest.mark.parametrize("embodiment", EMBODIMENTS)
+def test_named_cameras_render_the_scene(embodiment):
+    env = make_env("Pouring", embodiment, obs_mode="state+rgb", camera_names=("agentview", "head"),
+                   image_size=64)
+    obs, _ = env.reset(seed=0)
+    for cam in ("agentview", "head"):
+        image = obs[f"{cam}_image"]
+        assert image.shape == (64, 64, 3) and image.dtype == np.uint8
+        assert image.std() > 10  # not a blank frame
+    for arm in ("right", "left"):
+        assert env.render_camera_image(f"{arm}_wrist", (48, 64)).shape == (48, 64, 3)
+    with pytest.raises(ValueError, match="unknown camera"):
+        make_env("Pouring", embodiment, camera_names=("nope",))
+
+
+def test_variants_change_the_layout():
+    d0, d2 = make_env("Pouring", "GR1", "D0"), make_env("Pouring", "GR1", "D2")
+    d0.reset(seed=0), d2.reset(seed=0)
+    # D2 swaps the bowl and the green pad.
+    assert d0.object_poses()["pad"][1, 3] < d0.object_poses()["bowl"][1, 3]
+    assert d2.object_poses()["pad"][1, 3] > d2.object_poses()["bowl"][1, 3]
+    tray = make_env("TrayLift", "Panda", "D2")
+    tray.reset(seed=0)
+    poses = tray.object_poses()
+    assert poses["tray"][0, 3] > poses["cube_right"][0, 3]  # D2: the tray is beyond the cubes
+
+
+def test_task_spec_names_real_signals_and_objects():
+    for env_id in ("DexMG/TrayLift-PandaDex-D0", "DexMG/Pouring-GR1-D0"):
+        env = gym.make(env_id).unwrapped
+        _, info = env.reset(seed=0)
+        spec = env.task_spec
+        assert set(spec.subtasks) == {"right", "left"}
+        for subtasks in spec.subtasks.values():
+            for sub in subtasks:
+                assert sub.term_signal in info["subtask_signals"]
+                assert sub.object_ref is None or sub.object_ref in env.object_poses()
+        assert not any(info["subtask_signals"].values()) and not info["is_success"]
