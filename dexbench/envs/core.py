@@ -187,6 +187,9 @@ class DexEnv(gym.Env):
 
     def step(self, action):
         action = self._check_action(action)
+        # Derived quantities (kinematics, mass matrix, ...) fresh from the state, as after
+        # `reset_to`: a step then depends on `get_state()` alone, so replays from any state match.
+        mujoco.mj_forward(self.model, self.data)
         pos, rot, hand = self._action_to_targets(action)
         self.controller.set_targets(pos, rot)
         self._write_hand_ctrl(hand)
