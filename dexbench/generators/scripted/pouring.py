@@ -71,8 +71,11 @@ class PouringDemonstrator(ScriptedDemonstrator):
         tipped[:3, 3] = pour_pos
         yield from self.move(arm, tipped, speed_scale=0.6, settle_steps=self.steps(16))
         yield from self.move(arm, above)
-        # Out of the right hand's way: up and back to the left.
-        yield from self.move(arm, translated(above, [0.0, 0.18, 0.08]))
+        # Out of the right arm's way: up, then back over the left arm's home position.
+        yield from self.move(arm, translated(above, [0.0, 0.0, 0.08]))
+        clear = self.target[arm].copy()
+        clear[:3, 3] = self.home[arm][:3, 3] + [0.0, 0.05, 0.0]
+        yield from self.move(arm, clear)
         self.cup_clear = True
 
     # ------------------------------------------------------------------ right: push
