@@ -90,16 +90,19 @@ class Pouring(Task):
     def build(self, spec: mujoco.MjSpec, table_top_z: float) -> None:
         pad_x, pad_y = self.variant.fixed["pad"]
         pad = spec.worldbody.add_body(name="pad", pos=[pad_x, pad_y, table_top_z])
-        pad.add_geom(type=mujoco.mjtGeom.mjGEOM_BOX, size=[PAD_HALF_M, PAD_HALF_M, 0.0005],
-                     pos=[0, 0, 0.0005], rgba=[0.2, 0.7, 0.3, 1])
+        # Nearly flush with the table (0.2 mm proud): a bowl slides onto it without catching.
+        pad.add_geom(type=mujoco.mjtGeom.mjGEOM_BOX, size=[PAD_HALF_M, PAD_HALF_M, 0.001],
+                     pos=[0, 0, -0.0008], rgba=[0.2, 0.7, 0.3, 1])
 
         cup = spec.worldbody.add_body(name="cup", pos=[0, 0, table_top_z])
         cup.add_freejoint(name="cup")
         plastic = dict(rgba=[0.95, 0.85, 0.3, 1], density=600, friction=[1.2, 0.005, 0.0001])
-        cup.add_geom(type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[CUP_RADIUS_M, 0.003, 0], pos=[0, 0, 0.003], **plastic)
-        _ring(cup, CUP_RADIUS_M, CUP_HEIGHT_M, CUP_WALLS, CUP_WALL_M, 0.0, **plastic)
+        cup.add_geom(type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[CUP_RADIUS_M, 0.004, 0], pos=[0, 0, 0.004], **plastic)
+        # Walls stand on the base, 1 mm clear of the table: only the base touches it (4 contacts,
+        # not 4 per wall).
+        _ring(cup, CUP_RADIUS_M, CUP_HEIGHT_M - 0.007, CUP_WALLS, CUP_WALL_M, 0.007, **plastic)
 
-        ball = spec.worldbody.add_body(name="ball", pos=[0, 0, table_top_z + 0.006 + BALL_RADIUS_M])
+        ball = spec.worldbody.add_body(name="ball", pos=[0, 0, table_top_z + 0.008 + BALL_RADIUS_M])
         ball.add_freejoint(name="ball")
         ball.add_geom(type=mujoco.mjtGeom.mjGEOM_SPHERE, size=[BALL_RADIUS_M, 0, 0], mass=0.02,
                       rgba=[0.9, 0.25, 0.2, 1], friction=[0.6, 0.005, 0.0001])
@@ -107,15 +110,15 @@ class Pouring(Task):
         bowl = spec.worldbody.add_body(name="bowl", pos=[0, 0, table_top_z])
         bowl.add_freejoint(name="bowl")
         ceramic = dict(rgba=[0.85, 0.88, 0.95, 1], density=500, friction=[0.5, 0.005, 0.0001])
-        bowl.add_geom(type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[BOWL_RADIUS_M, 0.003, 0], pos=[0, 0, 0.003], **ceramic)
-        _ring(bowl, BOWL_RADIUS_M, BOWL_WALL_HEIGHT_M, BOWL_WALLS, 0.006, 0.0, **ceramic)
+        bowl.add_geom(type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[BOWL_RADIUS_M, 0.004, 0], pos=[0, 0, 0.004], **ceramic)
+        _ring(bowl, BOWL_RADIUS_M, BOWL_WALL_HEIGHT_M - 0.007, BOWL_WALLS, 0.006, 0.007, **ceramic)
 
     def initialize_episode(self, rng: np.random.Generator) -> None:
         super().initialize_episode(rng)
         # The ball starts inside the cup, wherever the cup was put.
         adr = self._free_qpos["cup"]
         x, y = self.data.qpos[adr : adr + 2]
-        self.set_object_pose("ball", x, y, 0.0, z=self.table_top_z + 0.006 + BALL_RADIUS_M)
+        self.set_object_pose("ball", x, y, 0.0, z=self.table_top_z + 0.008 + BALL_RADIUS_M)
 
     # ------------------------------------------------------------------ success and signals
     def evaluate(self) -> dict[str, bool]:
