@@ -1,4 +1,5 @@
-"""Damped least-squares inverse kinematics of absolute EEF targets, then joint position servos.
+"""Damped least-squares inverse kinematics of absolute EEF targets within joint limits, then
+joint position servos.
 
 Used for the GR1 humanoid: both arms and the waist form one kinematic tree, so the IK solves
 for all of them at once (the reference's whole-body IK). A posture term in the null space keeps
@@ -44,7 +45,10 @@ class DifferentialIKController:
         self._jacr = np.zeros((3, model.nv))
         self._J = np.zeros((6 * len(site_ids), n))
         self._err = np.zeros(6 * len(site_ids))
-        self._damp = damping**2 * np.eye(6 * len(site_ids))
+        rows = 6 * len(site_ids)
+        self._posture_sqrt = 0.05 * np.sqrt(self.posture_weight)  # a tie-breaker, not a rival task
+        self._A = np.vstack([np.zeros((rows, n)), damping * np.eye(n), np.diag(self._posture_sqrt)])
+        self._b = np.zeros(rows + 2 * n)
         self.q_target = self.home_qpos.copy()
         self.target_pos = np.zeros((len(site_ids), 3))
         self.target_rot = np.tile(np.eye(3), (len(site_ids), 1, 1))
@@ -77,7 +81,7 @@ class DifferentialIKController:
         m, s = self.model, self.scratch
         s.qpos[:] = self.data.qpos
         q = q0.copy()
-        J, err = self._J, self._err
+        J, err, n = self._J, self._err, len(q0)
         for _ in range(self.iterations):
             s.qpos[self.qpos_adr] = q
             mujoco.mj_kinematics(m, s)
@@ -89,13 +93,36 @@ class DifferentialIKController:
                 err[6 * i : 6 * i + 3] = self.target_pos[i] - s.site_xpos[sid]
                 cur = s.site_xmat[sid].reshape(3, 3)
                 err[6 * i + 3 : 6 * i + 6] = 0.5 * np.cross(cur.T, self.target_rot[i].T).sum(axis=0)
-            JJt = J @ J.T + self._damp
-            dq = J.T @ np.linalg.solve(JJt, err)
-            # Posture in the null space of the task Jacobian (keeps the waist upright).
-            posture = self.posture_weight * (self.home_qpos - q)
-            dq += posture - J.T @ np.linalg.solve(JJt, J @ posture)
-            scale = np.max(np.abs(dq)) / self.max_step_rad
-            if scale > 1.0:
-                dq /= scale
+            # min |J dq - e|^2 + damping^2 |dq|^2 + |W (q_home - q - dq)|^2 within the joint
+            # limits (and a step bound): a small bounded least-squares problem. The bounds let
+            # the solver use other joints (e.g. the waist) when one is at its limit, where
+            # clipping a free solution would just stall.
+            self._A[: len(err)] = J
+            self._b[: len(err)] = err
+            self._b[len(err) + n :] = self._posture_sqrt * (self.home_qpos - q)
+            lo = np.maximum(self.lower - q, -self.max_step_rad)
+            hi = np.minimum(self.upper - q, self.max_step_rad)
+            dq = _bounded_least_squares(self._A, self._b, lo, np.maximum(hi, lo))
             q = np.clip(q + dq, self.lower, self.upper)
         return q
+
+
+def _bounded_least_squares(A: np.ndarray, b: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                           passes: int = 4) -> np.ndarray:
+    """min |A x - b|^2 subject to lo <= x <= hi, by clamping: solve, fix the variables that
+    leave their bounds at the bound, solve again for the rest. Exact when the active set
+    settles (almost always within 2 passes for IK steps), and far cheaper than a QP solver."""
+    x = np.zeros(A.shape[1])
+    free = np.ones(A.shape[1], dtype=bool)
+    for _ in range(passes):
+        Af = A[:, free]
+        rhs = b - A[:, ~free] @ x[~free]
+        x[free] = np.linalg.solve(Af.T @ Af, Af.T @ rhs)
+        out = free & ((x < lo) | (x > hi))
+        if not out.any():
+            break
+        x = np.clip(x, lo, hi)
+        free &= ~out
+        if not free.any():
+            break
+    return np.clip(x, lo, hi)

@@ -25,10 +25,11 @@ WAIST_JOINTS = tuple(f"{PREFIX}waist_{j}" for j in ("yaw", "pitch", "roll"))
 HEAD_JOINTS = tuple(f"{PREFIX}head_{j}" for j in ("roll", "pitch", "yaw"))
 ARM_JOINT_SUFFIXES = ("shoulder_pitch", "shoulder_roll", "shoulder_yaw", "elbow_pitch",
                       "wrist_yaw", "wrist_roll", "wrist_pitch")
-# Home: hands ~15 cm over the table in front of the robot, palms down (see the XML header).
+# Home: waist upright, grasp frames 22 cm over the table at (-0.13, -+0.22) (table centre
+# frame), palms down, fingers forward; high enough that an idle hand is not in the other's way.
 HOME_ARM_QPOS = {
-    "right": (-0.3408, 0.0301, -0.0995, -1.0687, 1.6084, -0.1957, 0.0623),
-    "left": (-0.3408, -0.0301, 0.0995, -1.0687, -1.6084, 0.1957, 0.0623),
+    "right": (-0.0093, -0.1032, 0.1029, -1.9377, 1.4601, 0.3627, 0.146),
+    "left": (-0.0094, 0.1028, -0.1033, -1.9377, -1.4604, -0.3628, 0.1462),
 }
 HAND_OFFSET_M = (0.0, 0.05, 0.0)  # palm centre this far past the wrist flange, along the fingers
 WAIST_POSTURE_WEIGHT = 0.5  # strong pull to upright (null space only)
