@@ -1,13 +1,15 @@
 """Env step speed against raw MuJoCo physics on the same model, measured in one run.
 
-For each env id: reset, then time `--steps` env steps with small random (valid) actions around
-the reset pose, restore the same start state, and time `mujoco.mj_step` on the same model and
-data for the same number of physics steps (`env.substeps` per env step). The ratio is the share
-of an env step spent in physics: 1.0 would mean the controller, observation and success check
-cost nothing (DESIGN.md section 9: print ratios measured in one run, never a bare time).
+Workload `scripted` (default): the actions of a recorded scripted demo, replayed from its initial
+state, so the timing includes reaching, grasping and contact-rich manipulation. The raw physics
+baseline runs `mujoco.mj_step` `env.substeps` times from each recorded state of that same
+trajectory (ctrl as stored in the state): the same configurations and contacts, no controller.
+Workload `hold`: small random actions around the reset pose, raw physics from the same start.
+The ratio is the share of an env step spent in physics: 1.0 would mean the controller,
+observation and success check cost nothing (DESIGN.md section 9: ratios measured in one run).
 
-    python benchmarks/step_speed.py                       # all 18 ids, 200 steps each
-    python benchmarks/step_speed.py --ids DexMG/TrayLift-Panda-D0 DexMG/Pouring-GR1-D0 --steps 100
+    python benchmarks/step_speed.py                       # all 18 ids, scripted workload
+    python benchmarks/step_speed.py --ids DexMG/TrayLift-Panda-D0 --workload hold --steps 100
 """
 
 from __future__ import annotations
@@ -40,7 +42,48 @@ def hold_actions(env, steps: int, rng: np.random.Generator) -> np.ndarray:
     return np.clip(actions, env.action_space.low, env.action_space.high)
 
 
-def measure(env_id: str, steps: int, seed: int = 0) -> dict:
+def measure_scripted(env_id: str, steps: int, seed: int = 0) -> dict:
+    """Time env.step on a scripted demo's actions, and raw mj_step along the same states."""
+    from dexbench.datasets.recorder import record_episode
+    from dexbench.generators.scripted import make_demonstrator
+
+    entry = lookup(env_id)
+    env = make_env(entry.task, entry.embodiment, entry.variant)
+    ep = record_episode(env, make_demonstrator(env, np.random.default_rng(seed)), seed=seed)
+    actions, states = ep.actions[:steps], ep.states[:steps]
+    env.reset_to(states[0])
+    t0 = time.perf_counter()
+    for action in actions:
+        env.step(action)
+    env_time = time.perf_counter() - t0
+
+    m, d = env.model, env.data
+    raw_time = 0.0
+    for state in states:
+        mujoco.mj_setState(m, d, state, mujoco.mjtState.mjSTATE_INTEGRATION)
+        mujoco.mj_forward(m, d)
+        t0 = time.perf_counter()
+        mujoco.mj_step(m, d, env.substeps)
+        raw_time += time.perf_counter() - t0
+    env.close()
+    return _row(entry.env_id, len(actions), env.substeps, env_time, raw_time, 0)
+
+
+def _row(env_id: str, steps: int, substeps: int, env_time: float, raw_time: float, errors: int) -> dict:
+    env_sps = steps / env_time
+    raw_sps = steps * substeps / raw_time
+    return {
+        "id": env_id,
+        "env_sps": env_sps,
+        "raw_sps": raw_sps,
+        "substeps": substeps,
+        "ratio": raw_time / env_time,
+        "ms_per_step": 1000.0 / env_sps,
+        "physics_errors": errors,
+    }
+
+
+def measure_hold(env_id: str, steps: int, seed: int = 0) -> dict:
     entry = lookup(env_id)
     env = make_env(entry.task, entry.embodiment, entry.variant)
     rng = np.random.default_rng(seed)
@@ -69,34 +112,25 @@ def measure(env_id: str, steps: int, seed: int = 0) -> dict:
         mujoco.mj_step(m, d)
     raw_time = time.perf_counter() - t0
     env.close()
-
-    env_sps = steps / env_time
-    raw_sps = n_physics / raw_time
-    return {
-        "id": entry.env_id,
-        "env_sps": env_sps,
-        "raw_sps": raw_sps,
-        "substeps": env.substeps,
-        "ratio": (env.substeps / raw_sps) / (1.0 / env_sps),
-        "ms_per_step": 1000.0 / env_sps,
-        "physics_errors": errors,
-    }
+    return _row(entry.env_id, steps, env.substeps, env_time, raw_time, errors)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ids", nargs="+", default=list(ENV_TABLE), help="env ids (default: all)")
-    parser.add_argument("--steps", type=int, default=200, help="env steps timed per id (default 200)")
+    parser.add_argument("--steps", type=int, default=400, help="env steps timed per id (at most)")
+    parser.add_argument("--workload", choices=("scripted", "hold"), default="scripted")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
     print(f"dexbench {dexbench.__version__}, mujoco {mujoco.__version__}, python {platform.python_version()}, "
-          f"{platform.machine()}; {args.steps} env steps per id, one thread")
+          f"{platform.machine()}; {args.workload} workload, one thread")
     header = f"{'id':<30} {'env steps/s':>11} {'raw physics steps/s':>19} {'substeps':>8} {'ratio':>6} {'ms/env step':>11}"
     print(header)
     print("-" * len(header))
     rows = []
     for env_id in args.ids:
+        measure = measure_scripted if args.workload == "scripted" else measure_hold
         r = measure(env_id, args.steps, args.seed)
         rows.append(r)
         note = f"  ({r['physics_errors']} physics errors)" if r["physics_errors"] else ""
