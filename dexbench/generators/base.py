@@ -1,0 +1,104 @@
+"""The generator plug-in interface: turn a few source demos into many successful demos.
+
+A generator is a class with a `name`, a `Config` dataclass (documented defaults), and one job:
+for each generation attempt, give a *policy* (an object with `reset()`, `act() -> action` and
+`done`) that the runner executes in a freshly reset env with `record_episode`. After the
+episode, the policy reports what the dataset should record about the attempt (`attempt_info`).
+The runner (`dexbench.generators.runner`) owns everything else: seeding, success filtering,
+workers, shards, resume, the dataset and the report. Generators use only the public env API.
+
+Third-party generators register under the `dexbench.generators` entry-point group:
+
+    [project.entry-points."dexbench.generators"]
+    my_gen = "my_package.module:MyGenerator"
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from typing import Any, ClassVar, Protocol
+
+import numpy as np
+
+
+class AttemptPolicy(Protocol):
+    """Drives the env through one generation attempt (the runner calls reset, then act)."""
+
+    done: bool
+
+    def reset(self) -> None: ...
+
+    def act(self) -> np.ndarray: ...
+
+    def attempt_info(self) -> "AttemptInfo": ...
+
+
+@dataclasses.dataclass
+class AttemptInfo:
+    """What a generator tells the dataset about one attempt, after it ran.
+
+    - `source_demos`: per arm, the source demo index used for each of its subtasks (JSON-able).
+    - `subtask_index`: per arm, (T,) int array: the subtask the arm was executing at each step
+      (-1 before the first, len(subtasks) after the last).
+    - `failure_subtask`: for a failed attempt, "<arm>:<subtask>" that was running when it ended
+      (the runner's failure histogram), else None.
+    """
+
+    source_demos: dict[str, list[int]] = dataclasses.field(default_factory=dict)
+    subtask_index: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+    failure_subtask: str | None = None
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+class Generator(abc.ABC):
+    """A data generator. Subclasses set `name` and `Config` and implement `policy`."""
+
+    name: ClassVar[str]
+    Config: ClassVar[type]  # a dataclass; every field has a default and a comment
+
+    def __init__(self, env_id: str, sources, config=None) -> None:
+        """`sources`: a `dexbench.datasets.DatasetReader` of the source demos."""
+        self.env_id = env_id
+        self.sources = sources
+        self.config = config if config is not None else self.Config()
+
+    def check(self, env) -> None:
+        """Refuse early, with a message saying why, when this generator cannot serve `env`."""
+
+    @abc.abstractmethod
+    def policy(self, env, rng: np.random.Generator) -> AttemptPolicy:
+        """A fresh policy for one attempt in `env` (already built; the runner resets it)."""
+
+    @classmethod
+    def parse_config(cls, overrides: dict[str, str]):
+        """Build the Config from `KEY=VALUE` strings (CLI `--config`), with clear errors."""
+        fields = {f.name: f for f in dataclasses.fields(cls.Config)}
+        values: dict[str, Any] = {}
+        for key, raw in overrides.items():
+            if key not in fields:
+                raise ValueError(f"{cls.name} has no config key {key!r}; keys: {sorted(fields)}")
+            default = getattr(cls.Config(), key)
+            values[key] = _parse_value(raw, default, key)
+        return cls.Config(**values)
+
+
+def _parse_value(raw: str, default: Any, key: str) -> Any:
+    import json
+
+    if isinstance(default, bool):
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"config {key} expects true/false, got {raw!r}")
+    try:
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+        if isinstance(default, (tuple, list)):
+            return type(default)(json.loads(raw))
+    except (ValueError, json.JSONDecodeError) as err:
+        raise ValueError(f"config {key} expects a {type(default).__name__} like {default!r}, got {raw!r}") from err
+    return raw
