@@ -6,10 +6,13 @@
                       format_version, complete
 /data/model_mjb       the compiled model as MuJoCo binary (uint8): exact for the same mujoco
 /data/demo_<i>        attrs: num_samples, variant, generator, source_demo, seed, success, end_reason
+                      (+ any `Episode.info` items named in the writer's `info_attrs`, and the
+                      `attrs` given to `add_episode`; non-scalars as JSON text)
   actions (T,A) states (T,S) rewards (T,) dones (T,)
   obs/<key> (T,...)   next_obs/<key> (T,...) (optional; robomimic loads it by default)
   datagen_info/eef_pose/<arm> (T,4,4)  target_pose/<arm> (T,4,4)  hand_action/<arm> (T,k)
                object_pose/<obj> (T,4,4)  subtask_signals/<name> (T,)
+               (+ any other group of `Episode.datagen_info`, e.g. subtask_index/<arm> (T,))
 /mask/<name>          optional lists of demo keys (e.g. train, valid)
 ```
 
@@ -93,6 +96,24 @@ def _demo_index(key: str) -> int:
     return int(match.group(1)) if match else -1
 
 
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def attr_value(value: Any) -> Any:
+    """An HDF5 attribute value: scalars (bool, int, float, str) as they are, anything else
+    (dicts, lists, arrays) as JSON text."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, (bool, int, float, str)):
+        return value
+    return json.dumps(value, default=_json_default)
+
+
 def _write_array(group: h5py.Group, name: str, array: np.ndarray, level: int) -> None:
     array = np.asarray(array)
     if array.dtype == bool:
@@ -120,11 +141,13 @@ class DatasetWriter:
         overwrite: replace an existing `path` (only when this writer completes) and discard a
             stale `<path>.tmp` left by a killed run.
         compression_level: gzip level for images and large arrays.
+        info_attrs: keys of `Episode.info` written as demo attrs when present (non-scalars as
+            JSON), e.g. ("attempt", "source_demos") for generated demos.
     """
 
     def __init__(self, path: str | os.PathLike, env, *, env_kwargs: dict[str, Any] | None = None,
                  generator: str = "scripted", next_obs: bool = True, overwrite: bool = False,
-                 compression_level: int = 4) -> None:
+                 compression_level: int = 4, info_attrs: tuple[str, ...] | list[str] = ()) -> None:
         self.path = Path(path)
         self.tmp_path = self.path.with_name(self.path.name + ".tmp")
         self.partial_path = self.path.with_name(self.path.name + ".partial")
@@ -146,6 +169,7 @@ class DatasetWriter:
         self.generator = generator
         self.next_obs = next_obs
         self.level = int(compression_level)
+        self.info_attrs = tuple(info_attrs)
         self.attempts: int | None = None  # set by the caller; defaults to the number of demos
         self._masks: dict[str, list[str]] = {}
         self._num_demos = 0
@@ -178,9 +202,10 @@ class DatasetWriter:
         return self._num_demos
 
     def add_episode(self, episode: Episode, *, generator: str | None = None,
-                    source_demo: int | None = None) -> str:
+                    source_demo: int | None = None, attrs: dict[str, Any] | None = None) -> str:
         """Write one episode as the next `demo_<i>`; returns its key. The file is flushed after
-        every demo, so a crash loses at most the demo in flight."""
+        every demo, so a crash loses at most the demo in flight. `attrs`: extra demo attrs
+        (non-scalars as JSON), on top of the `Episode.info` items named in `info_attrs`."""
         if self._closed:
             raise RuntimeError(f"DatasetWriter for {self.path} is closed")
         if episode.env_id is not None and self.env_id is not None and episode.env_id != self.env_id:
@@ -198,6 +223,10 @@ class DatasetWriter:
             grp.attrs["seed"] = -1 if episode.seed is None else int(episode.seed)
             grp.attrs["success"] = bool(episode.success)
             grp.attrs["end_reason"] = episode.end_reason
+            extra = {k: episode.info[k] for k in self.info_attrs if k in episode.info}
+            extra.update(attrs or {})
+            for name, value in extra.items():
+                grp.attrs[name] = attr_value(value)
             for name in ("actions", "states", "rewards", "dones"):
                 array = np.asarray(getattr(episode, name))
                 if array.shape[0] != T:
@@ -211,7 +240,8 @@ class DatasetWriter:
                 for k, v in episode.obs.items():
                     _write_array(nxt, k, np.concatenate([v[1:], np.asarray(episode.final_obs[k])[None]]), self.level)
             dg = grp.create_group("datagen_info")
-            for group_name in DATAGEN_GROUPS:
+            extra_groups = [g for g in episode.datagen_info if g not in DATAGEN_GROUPS]
+            for group_name in (*DATAGEN_GROUPS, *extra_groups):
                 sub = dg.create_group(group_name)
                 for k, v in episode.datagen_info.get(group_name, {}).items():
                     _write_array(sub, k, v, self.level)
@@ -222,6 +252,34 @@ class DatasetWriter:
         self._write_counts(complete=False)
         self._file.flush()
         return key
+
+    def copy_demo(self, source: h5py.Group, attrs: dict[str, Any] | None = None) -> str:
+        """Copy a demo group of another (open) DexBench file as the next `demo_<i>`, unchanged
+        but for `attrs` (merging shards, resuming); returns its key. Flushed like add_episode."""
+        if self._closed:
+            raise RuntimeError(f"DatasetWriter for {self.path} is closed")
+        key = f"demo_{self._num_demos}"
+        try:
+            self._file.copy(source, self._file["data"], name=key)
+            for name, value in (attrs or {}).items():
+                self._file["data"][key].attrs[name] = attr_value(value)
+        except BaseException:
+            if key in self._file["data"]:
+                del self._file["data"][key]
+            raise
+        self._num_demos += 1
+        self._write_counts(complete=False)
+        self._file.flush()
+        return key
+
+    def set_attrs(self, **attrs: Any) -> None:
+        """Set /data attrs (non-scalars as JSON) and flush, e.g. a generator's progress."""
+        if self._closed:
+            raise RuntimeError(f"DatasetWriter for {self.path} is closed")
+        for name, value in attrs.items():
+            self._file["data"].attrs[name] = attr_value(value)
+        self._write_counts(complete=False)
+        self._file.flush()
 
     def set_mask(self, name: str, demo_keys: list[str]) -> None:
         """A named list of demo keys (robomimic filter keys, e.g. "train", "valid")."""

@@ -85,6 +85,9 @@ def record_episode(
 ) -> Episode:
     """Reset `env` with `seed`, run `demonstrator` and record the episode.
 
+    `demonstrator.reset()` runs after the env reset and may restore another state with
+    `env.reset_to` (replay-based generators); the episode then starts from that state.
+
     Stops when `info["is_success"]` has held for `success_hold_steps` consecutive steps, when
     the demonstrator is done and 20 more steps have passed, at `max_steps` (default: the env's
     horizon), or when the env terminates or truncates (horizon, physics error).
@@ -99,10 +102,15 @@ def record_episode(
         raise ValueError(f"success_hold_steps must be >= 1, got {success_hold_steps}")
 
     obs, _ = env.reset(seed=seed)
+    reset_state = env.get_state()
     demonstrator.reset()
+    initial_state = env.get_state()
+    if not np.array_equal(initial_state, reset_state):
+        # The demonstrator restored a state of its own (e.g. a source demo's initial state with
+        # `env.reset_to`): observe that state, not the seeded reset's.
+        obs = env.reset_to(initial_state)
     if on_step is not None:
         on_step(env)
-    initial_state = env.get_state()
 
     actions, states, rewards, dones, obs_rows = [], [], [], [], []
     eef_rows, target_rows, hand_rows, object_rows, signal_rows = [], [], [], [], []

@@ -1,0 +1,90 @@
+"""The `mimicgen` generator: its config (reference-family defaults) and source selection."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from dexbench.generators.base import Generator
+from dexbench.generators.mimicgen.policy import MimicGenPolicy
+from dexbench.generators.mimicgen.segments import SourceDemo, parse_source
+
+SELECTION = ("random", "nearest")
+
+
+@dataclass
+class MimicGenConfig:
+    # Gaussian noise on the pose actions, in normalised action units (MimicGen: 0.05); never
+    # applied while interpolating or waiting.
+    action_noise: float = 0.05
+    # Steps of the interpolated bridge from the current target to a transformed segment.
+    interpolation_steps: int = 5
+    # Extra steps holding the segment's first pose after the bridge.
+    fixed_steps: int = 0
+    # Each non-final subtask's end is pushed later by a random number of steps in this range.
+    subtask_end_offset_range: tuple[int, int] = (5, 10)
+    # "random": any source; "nearest": uniform among the `nearest_k` sources whose reference
+    # object pose (position distance + rotation angle) is closest to the current one.
+    selection: str = "random"
+    nearest_k: int = 3
+    # Pick a source again at every subtask (else one source per arm per episode).
+    per_subtask_sources: bool = False
+    # Let the two arms use different sources (else one source for both arms per episode).
+    per_arm_sources: bool = False
+
+
+class MimicGenGenerator(Generator):
+    """DexMimicGen: object-centric per-arm segments, scheduled by the task spec."""
+
+    name = "mimicgen"
+    Config = MimicGenConfig
+
+    def __init__(self, env_id: str, sources, config=None) -> None:
+        super().__init__(env_id, sources, config)
+        if self.config.selection not in SELECTION:
+            raise ValueError(f"selection must be one of {SELECTION}, got {self.config.selection!r}")
+        self._parsed: list[SourceDemo] | None = None
+
+    def check(self, env) -> None:
+        self.parsed(env)  # segmentation errors surface before any attempt
+
+    def parsed(self, env) -> list[SourceDemo]:
+        if self._parsed is None:
+            keys = list(self.sources.keys)
+            if not keys:
+                raise ValueError("the source dataset has no demos")
+            self._parsed = [parse_source(i, k, self.sources.episode(k).datagen_info, env.task_spec)
+                            for i, k in enumerate(keys)]
+        return self._parsed
+
+    def policy(self, env, rng: np.random.Generator) -> MimicGenPolicy:
+        sources = self.parsed(env)
+        chosen: dict = {}  # memo for one-source-per-episode / per-arm choices
+
+        def choose_source(arm: str, subtask: int, objects: dict) -> int:
+            key = (arm if self.config.per_arm_sources else "both",
+                   subtask if self.config.per_subtask_sources else 0)
+            if key not in chosen:
+                chosen[key] = self._select(env, sources, arm, subtask, objects, rng)
+            return chosen[key]
+
+        return MimicGenPolicy(env, sources, self.config, rng, choose_source)
+
+    def _select(self, env, sources: list[SourceDemo], arm: str, subtask: int, objects: dict,
+                rng: np.random.Generator) -> int:
+        if self.config.selection == "random":
+            return int(rng.integers(len(sources)))
+        ref = env.task_spec.subtasks[arm][subtask].object_ref
+        if ref is None:
+            return int(rng.integers(len(sources)))
+        now = objects[ref]
+        costs = []
+        for demo in sources:
+            start = demo.boundaries(arm)[subtask][0]
+            then = demo.object_pose[ref][start]
+            angle = Rotation.from_matrix(now[:3, :3] @ then[:3, :3].T).magnitude()
+            costs.append(np.linalg.norm(now[:3, 3] - then[:3, 3]) + angle)
+        nearest = np.argsort(costs)[: max(1, self.config.nearest_k)]
+        return int(rng.choice(nearest))

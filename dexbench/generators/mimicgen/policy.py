@@ -1,0 +1,241 @@
+"""Executes one MimicGen generation attempt: per-arm action queues, scheduled by the task spec.
+
+Each arm works through its subtasks. Starting subtask j it picks a source segment, carries it to
+the reference object's current pose, prefixes an interpolated bridge from where its target is
+now, and queues the result; the arms' queues run in parallel, one pose per control step.
+Scheduling (DexMimicGen):
+- parallel: arms advance independently;
+- coordination: both arms wait until both reach the group, then use one source and one shared
+  transform (or replay the source poses), and the arm with fewer steps waits so both end the
+  subtask on the same step;
+- sequential: an arm whose next subtask is a `post` holds until the `pre` subtask of the other
+  arm is finished.
+A finished arm holds its last target until every arm is done.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Callable
+
+import numpy as np
+from scipy.spatial.transform import Rotation, Slerp
+
+from dexbench.envs.embodiments.base import ARMS
+from dexbench.envs.tasks.base import TaskSpec
+from dexbench.generators.base import AttemptInfo
+from dexbench.generators.mimicgen.segments import Segment, SourceDemo, object_centric, translated_only
+
+HOLD = "hold"  # a queued step that keeps the current target (waiting)
+BRIDGE = "bridge"
+SEGMENT = "segment"
+# Pose action noise in metres / radians per unit of normalised action (the delta-action scale),
+# so one noise setting means the same in delta and absolute action modes.
+ACTION_UNIT = (0.05, 0.5)
+
+
+def interpolate(start: np.ndarray, goal: np.ndarray, steps: int) -> list[np.ndarray]:
+    """`steps` poses from just after `start` to `goal` (linear position, slerp rotation)."""
+    if steps <= 0:
+        return []
+    slerp = Slerp([0.0, 1.0], Rotation.from_matrix(np.stack([start[:3, :3], goal[:3, :3]])))
+    out = []
+    for k in range(1, steps + 1):
+        s = k / steps
+        pose = np.eye(4)
+        pose[:3, 3] = (1 - s) * start[:3, 3] + s * goal[:3, 3]
+        pose[:3, :3] = slerp([s]).as_matrix()[0]
+        out.append(pose)
+    return out
+
+
+class MimicGenPolicy:
+    """One attempt (the runner calls reset after resetting the env, then act every step)."""
+
+    def __init__(self, env, sources: list[SourceDemo], config, rng: np.random.Generator,
+                 choose_source: Callable[[str, int, dict], int]) -> None:
+        self.env, self.sources, self.config, self.rng = env, sources, config, rng
+        self.spec: TaskSpec = env.task_spec
+        self.choose_source = choose_source
+        hand = env.embodiment.hand
+        self.open_hand = np.asarray(hand.open_command, dtype=np.float64)
+
+    # ------------------------------------------------------------------ runner protocol
+    def reset(self) -> None:
+        self.target = self.env.eef_poses()
+        self.hand = {arm: self.open_hand.copy() for arm in ARMS}
+        self.queue: dict[str, deque] = {arm: deque() for arm in ARMS}
+        self.current = {arm: -1 for arm in ARMS}  # subtask being executed (-1: none yet)
+        self.finished: set[tuple[str, int]] = set()
+        self.waiting_at: dict[str, int] = {}  # arm -> subtask it waits to start
+        self.source_of: dict[str, list[int]] = {arm: [] for arm in ARMS}
+        self.subtask_log: dict[str, list[int]] = {arm: [] for arm in ARMS}
+        self.episode_source: int | None = None
+        self.offsets = {arm: self._draw_offsets(arm) for arm in ARMS}
+        self._sync_offsets()
+        self._group_plan: dict[int, dict] = {}  # coordination group -> shared source/transform
+
+    @property
+    def done(self) -> bool:
+        return all(self.current[arm] >= len(self.spec.subtasks[arm]) for arm in ARMS)
+
+    def act(self) -> np.ndarray:
+        noise_mask = {}
+        for arm in ARMS:  # first every arm plans (a coordinated start needs both), then all move
+            self._advance(arm)
+        for arm in ARMS:
+            kind, pose, hand = self._pop(arm)
+            self.target[arm], self.hand[arm] = pose, hand
+            noise_mask[arm] = kind == SEGMENT
+            self.subtask_log[arm].append(self.current[arm])
+        action = self.env.target_pose_to_action(self.target, self.hand).astype(np.float64)
+        return self._add_noise(action, noise_mask)
+
+    def attempt_info(self) -> AttemptInfo:
+        failure = None
+        if not self.env.is_success():
+            signals = self.env.subtask_signals()
+            for arm in ARMS:  # the first subtask (in arm order) whose end never came
+                subtasks = self.spec.subtasks[arm]
+                j = min(max(self.current[arm], 0), len(subtasks) - 1)
+                if not signals.get(subtasks[j].term_signal, False):
+                    failure = f"{arm}:{subtasks[j].name}"
+                    break
+            failure = failure or "final:success check"
+        return AttemptInfo(
+            source_demos={arm: list(v) for arm, v in self.source_of.items()},
+            subtask_index={arm: np.asarray(v, dtype=np.int16) for arm, v in self.subtask_log.items()},
+            failure_subtask=failure,
+        )
+
+    # ------------------------------------------------------------------ scheduling
+    def _advance(self, arm: str) -> None:
+        """Start the arm's next subtask when its queue ran out and the schedule allows."""
+        if self.queue[arm]:
+            return
+        subtasks = self.spec.subtasks[arm]
+        if self.current[arm] >= 0:
+            self.finished.add((arm, self.current[arm]))
+        nxt = self.current[arm] + 1
+        if nxt >= len(subtasks):
+            self.current[arm] = len(subtasks)
+            return
+        if not self._sequential_ok(arm, nxt):
+            self.queue[arm].append((HOLD, None, None))  # wait for the other arm's pre-subtask
+            return
+        group = self._group_of(arm, nxt)
+        if group is None:
+            self._start(arm, nxt)
+            return
+        self.waiting_at[arm] = nxt
+        others = [a for a in self.spec.coordination[group].subtasks if a != arm]
+        ready = all(self.waiting_at.get(o) == self._index(o, self.spec.coordination[group].subtasks[o])
+                    and all(item[0] == HOLD for item in self.queue[o]) for o in others)
+        if ready:
+            for a in self.spec.coordination[group].subtasks:
+                self.waiting_at.pop(a, None)
+                self._start(a, self._index(a, self.spec.coordination[group].subtasks[a]), group=group)
+            self._align_ends(list(self.spec.coordination[group].subtasks))
+        else:
+            self.queue[arm].append((HOLD, None, None))
+
+    def _sequential_ok(self, arm: str, subtask: int) -> bool:
+        name = self.spec.subtasks[arm][subtask].name
+        for seq in self.spec.sequential:
+            if seq.post == (arm, name):
+                pre_arm, pre_name = seq.pre
+                if (pre_arm, self._index(pre_arm, pre_name)) not in self.finished:
+                    return False
+        return True
+
+    def _group_of(self, arm: str, subtask: int) -> int | None:
+        name = self.spec.subtasks[arm][subtask].name
+        for g, group in enumerate(self.spec.coordination):
+            if group.subtasks.get(arm) == name:
+                return g
+        return None
+
+    def _index(self, arm: str, name: str) -> int:
+        return [s.name for s in self.spec.subtasks[arm]].index(name)
+
+    def _start(self, arm: str, subtask: int, group: int | None = None) -> None:
+        """Queue bridge + transformed segment for `arm`'s subtask."""
+        self.current[arm] = subtask
+        sub = self.spec.subtasks[arm][subtask]
+        objects = self.env.object_poses()
+        object_now = objects.get(sub.object_ref) if sub.object_ref else None
+        scheme = "transform"
+        if group is not None:
+            plan = self._group_plan.setdefault(group, {
+                "source": self.choose_source(arm, subtask, objects),
+                "objects": objects,
+            })
+            source, scheme = plan["source"], self.spec.coordination[group].scheme
+            object_now = plan["objects"].get(sub.object_ref) if sub.object_ref else None
+        else:
+            source = self.choose_source(arm, subtask, objects)
+        demo = self.sources[source]
+        segment: Segment = demo.segment(arm, subtask, sub.object_ref, demo.boundaries(arm, self.offsets[arm])[subtask])
+        if scheme == "replay":
+            poses = segment.target_poses.copy()
+        elif scheme == "translate":
+            poses = translated_only(segment, object_now)
+        else:
+            poses = object_centric(segment, object_now)
+        self.source_of[arm].append(int(source))
+        q = self.queue[arm]
+        q.clear()  # drop any waiting steps
+        bridge_hand = self.hand[arm].copy()
+        for pose in interpolate(self.target[arm], poses[0], self.config.interpolation_steps):
+            q.append((BRIDGE, pose, bridge_hand))
+        for _ in range(self.config.fixed_steps):
+            q.append((BRIDGE, poses[0], bridge_hand))
+        for pose, hand in zip(poses, segment.hand_actions):
+            q.append((SEGMENT, pose, np.asarray(hand, dtype=np.float64)))
+
+    def _align_ends(self, arms: list[str]) -> None:
+        """The arm with fewer queued steps waits first, so the group ends on the same step."""
+        longest = max(len(self.queue[a]) for a in arms)
+        for a in arms:
+            for _ in range(longest - len(self.queue[a])):
+                self.queue[a].appendleft((HOLD, None, None))
+
+    def _pop(self, arm: str):
+        if not self.queue[arm]:
+            return HOLD, self.target[arm], self.hand[arm]
+        kind, pose, hand = self.queue[arm].popleft()
+        if kind == HOLD:
+            return HOLD, self.target[arm], self.hand[arm]
+        return kind, pose, hand
+
+    # ------------------------------------------------------------------ randomisation
+    def _draw_offsets(self, arm: str) -> list[int]:
+        lo, hi = self.config.subtask_end_offset_range
+        n = len(self.spec.subtasks[arm])
+        return [int(self.rng.integers(lo, hi + 1)) for _ in range(max(n - 1, 0))]
+
+    def _sync_offsets(self) -> None:
+        """Coordination subtasks end together: both arms use the same offset for them."""
+        for group in self.spec.coordination:
+            arms = list(group.subtasks)
+            first = arms[0]
+            j0 = self._index(first, group.subtasks[first])
+            for a in arms[1:]:
+                j = self._index(a, group.subtasks[a])
+                if j < len(self.offsets[a]) and j0 < len(self.offsets[first]):
+                    self.offsets[a][j] = self.offsets[first][j0]
+
+    def _add_noise(self, action: np.ndarray, noise_mask: dict[str, bool]) -> np.ndarray:
+        scale = self.config.action_noise
+        if scale <= 0:
+            return action.astype(np.float32)
+        env = self.env
+        for arm in ARMS:
+            if not noise_mask[arm]:
+                continue  # no noise while bridging or waiting
+            s = env.action_layout[f"{arm}_pose"]
+            noise = self.rng.normal(0.0, scale, size=6)
+            if env.action_mode == "absolute":
+                noise = noise * np.repeat(ACTION_UNIT, 3)
+            action[s] += noise
+        return np.clip(action, env.action_space.low, env.action_space.high).astype(np.float32)
