@@ -75,9 +75,11 @@ class Pouring(Task):
     objects = ("cup", "ball", "bowl", "pad")
     spec = TaskSpec(
         subtasks={
+            # The push is relative to a frame at the bowl facing the pad: a push carried to a
+            # new layout then heads for the pad wherever it is (D2 reverses it).
             "right": (
-                Subtask("reach_bowl", "bowl", "bowl_touched_right"),
-                Subtask("push_bowl", "pad", "bowl_on_pad"),
+                Subtask("reach_bowl", "bowl_to_pad", "bowl_touched_right"),
+                Subtask("push_bowl", "bowl_to_pad", "bowl_on_pad"),
             ),
             "left": (
                 Subtask("grasp_cup", "cup", "grasp_cup"),
@@ -119,6 +121,18 @@ class Pouring(Task):
         adr = self._free_qpos["cup"]
         x, y = self.data.qpos[adr : adr + 2]
         self.set_object_pose("ball", x, y, 0.0, z=self.table_top_z + 0.008 + BALL_RADIUS_M)
+
+    def object_poses(self) -> dict[str, np.ndarray]:
+        """The bodies' poses, plus `bowl_to_pad`: a frame on the table under the bowl's centre
+        whose x axis points at the pad (the natural frame of the push)."""
+        poses = super().object_poses()
+        bowl, pad = poses["bowl"][:3, 3], poses["pad"][:3, 3]
+        heading = np.arctan2(pad[1] - bowl[1], pad[0] - bowl[0])
+        frame = np.eye(4)
+        frame[:2, :2] = [[np.cos(heading), -np.sin(heading)], [np.sin(heading), np.cos(heading)]]
+        frame[:3, 3] = (bowl[0], bowl[1], self.table_top_z)
+        poses["bowl_to_pad"] = frame
+        return poses
 
     # ------------------------------------------------------------------ success and signals
     def evaluate(self) -> dict[str, bool]:

@@ -140,11 +140,17 @@ class MimicGenPolicy:
             self.queue[arm].append((HOLD, None, None))
 
     def _sequential_ok(self, arm: str, subtask: int) -> bool:
+        """A post-subtask may start once the pre-subtask is done: its segment was executed, or
+        its end signal has fired (an arm's last segment runs on to the demo's end)."""
         name = self.spec.subtasks[arm][subtask].name
         for seq in self.spec.sequential:
             if seq.post == (arm, name):
                 pre_arm, pre_name = seq.pre
-                if (pre_arm, self._index(pre_arm, pre_name)) not in self.finished:
+                pre = self._index(pre_arm, pre_name)
+                executed = (pre_arm, pre) in self.finished
+                signalled = self.current[pre_arm] == pre and \
+                    self.env.subtask_signals()[self.spec.subtasks[pre_arm][pre].term_signal]
+                if not (executed or signalled):
                     return False
         return True
 

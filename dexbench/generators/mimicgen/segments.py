@@ -13,6 +13,8 @@ import numpy as np
 
 from dexbench.envs.tasks.base import TaskSpec
 
+IDLE_KEEP_STEPS = 5  # a segment's leading pause is cut down to this many steps
+
 
 @dataclass(frozen=True)
 class Segment:
@@ -58,12 +60,25 @@ class SourceDemo:
 
     def segment(self, arm: str, subtask: int, object_ref: str | None, bounds: tuple[int, int]) -> Segment:
         start, end = bounds
+        start += self._idle_prefix(arm, start, end)
         return Segment(
             source=self.index, arm=arm, subtask=subtask, start=start, end=end,
             target_poses=self.target_pose[arm][start:end],
             hand_actions=self.hand_action[arm][start:end],
             object_pose=None if object_ref is None else self.object_pose[object_ref][start],
         )
+
+
+    def _idle_prefix(self, arm: str, start: int, end: int, keep: int = IDLE_KEEP_STEPS) -> int:
+        """Steps to skip at a segment's start where the source arm only waited (e.g. for the
+        other arm in a sequential task): generation schedules its own waits. A short pause
+        (`keep` steps) stays, since it may let a grasp settle."""
+        poses, hands = self.target_pose[arm][start:end], self.hand_action[arm][start:end]
+        moved = (np.linalg.norm(poses[:, :3, 3] - poses[0, :3, 3], axis=1) > 1e-3) \
+            | (np.abs(poses[:, :3, :3] - poses[0, :3, :3]).max(axis=(1, 2)) > 1e-2) \
+            | (np.abs(hands - hands[0]).max(axis=1) > 1e-2)
+        first_move = int(np.argmax(moved)) if moved.any() else len(poses) - 1
+        return max(0, first_move - keep)
 
 
 class SegmentationError(ValueError):
