@@ -1,0 +1,138 @@
+"""The MimicGen generator: segmentation, object-centric transforms and the three scheduling
+mechanisms (parallel, coordination, sequential), each checked on its own."""
+
+import numpy as np
+import pytest
+
+from dexbench.datasets.hdf5 import load_dataset
+from dexbench.datasets.recorder import collect_demos, record_episode
+from dexbench.envs.registry import make_env
+from dexbench.envs.tasks.base import Coordination, Subtask, TaskSpec
+from dexbench.generators.mimicgen import MimicGenConfig, MimicGenGenerator
+from dexbench.generators.mimicgen.segments import SegmentationError, object_centric, parse_source
+from dexbench.generators.mimicgen.segments import Segment
+
+
+@pytest.fixture(scope="module")
+def tray_sources(tmp_path_factory):
+    path = tmp_path_factory.mktemp("src") / "tray.hdf5"
+    collect_demos("DexMG/TrayLift-Panda-D0", 2, path, seed=100, progress=False)
+    return load_dataset(path)
+
+
+@pytest.fixture(scope="module")
+def pour_sources(tmp_path_factory):
+    path = tmp_path_factory.mktemp("src") / "pour.hdf5"
+    collect_demos("DexMG/Pouring-Panda-D0", 2, path, seed=100, progress=False)
+    return load_dataset(path)
+
+
+def run_policy(env, generator, seed, steps=None):
+    """Step a generation policy until it is done (not stopping at success), logging per step
+    the subtask index of each arm, the arms' targets and the subtask signals."""
+    policy = generator.policy(env, np.random.default_rng(seed))
+    env.reset(seed=seed)
+    policy.reset()
+    log = {"right": [], "left": [], "targets": [], "signals": []}
+    for _ in range(steps or env.horizon):
+        action = policy.act()
+        log["targets"].append({a: p.copy() for a, p in policy.target.items()})
+        _, _, _, truncated, info = env.step(action)
+        log["signals"].append(info["subtask_signals"])
+        for arm in ("right", "left"):
+            log[arm].append(policy.current[arm])
+        if policy.done or truncated:
+            break
+    return policy, log
+
+
+def first(seq, predicate):
+    return next(i for i, x in enumerate(seq) if predicate(x))
+
+
+# ------------------------------------------------------------------ segmentation and transforms
+def test_segmentation_by_first_edges_and_coordination():
+    spec = TaskSpec(
+        subtasks={"right": (Subtask("a", None, "sig_a"), Subtask("lift", None, "done")),
+                  "left": (Subtask("b", None, "sig_b"), Subtask("lift", None, "done"))},
+        coordination=(Coordination({"right": "lift", "left": "lift"}),),
+    )
+    T = 20
+    sig_a, sig_b = np.zeros(T, bool), np.zeros(T, bool)
+    sig_a[[4, 5, 12]] = True  # first 0->1 edge at step 4: a's last action is step 4
+    sig_b[9:] = True
+    info = {"subtask_signals": {"sig_a": sig_a, "sig_b": sig_b, "done": np.zeros(T, bool)},
+            "target_pose": {arm: np.tile(np.eye(4), (T, 1, 1)) for arm in ("right", "left")},
+            "hand_action": {arm: np.zeros((T, 1)) for arm in ("right", "left")},
+            "object_pose": {}}
+    demo = parse_source(0, "demo_0", info, spec)
+    assert demo.ends == {"right": [5, T], "left": [10, T]}
+    assert demo.boundaries("right", offsets=[3]) == [(0, 8), (8, T)]
+    info["subtask_signals"]["sig_b"][:] = False
+    with pytest.raises(SegmentationError, match="never ends"):
+        parse_source(0, "demo_0", info, spec)
+
+
+def test_object_centric_transform_follows_the_object():
+    rng = np.random.default_rng(0)
+    src_obj = np.eye(4)
+    src_obj[:3, 3] = [0.1, 0.2, 0.8]
+    eef = np.tile(np.eye(4), (3, 1, 1))
+    eef[:, :3, 3] = rng.normal(size=(3, 3)) * 0.1 + [0.1, 0.2, 0.9]
+    seg = Segment(0, "right", 0, 0, 3, eef, np.zeros((3, 1)), src_obj)
+    move = np.eye(4)
+    c, s = np.cos(0.7), np.sin(0.7)
+    move[:3, :3] = [[c, -s, 0], [s, c, 0], [0, 0, 1]]
+    move[:3, 3] = [-0.05, 0.1, 0.0]
+    now = move @ src_obj
+    carried = object_centric(seg, now)
+    for k in range(3):  # the EEF keeps its pose relative to the object
+        np.testing.assert_allclose(np.linalg.inv(now) @ carried[k], np.linalg.inv(src_obj) @ eef[k], atol=1e-12)
+
+
+# ------------------------------------------------------------------ scheduling
+def test_parallel_arms_finish_subtasks_at_different_times(tray_sources):
+    env = make_env("TrayLift", "Panda", "D0")
+    gen = MimicGenGenerator(env.env_id, tray_sources, MimicGenConfig(per_arm_sources=True, action_noise=0.0))
+    for seed in range(4):
+        _, log = run_policy(env, gen, seed, steps=150)
+        starts = [first(log[arm], lambda j: j >= 1) for arm in ("right", "left")]
+        if starts[0] != starts[1]:
+            return  # each arm moved on to its second subtask on its own schedule
+    pytest.fail("the arms never finished their parallel first subtasks at different steps")
+
+
+def test_coordination_subtask_starts_and_ends_on_the_same_step(tray_sources):
+    env = make_env("TrayLift", "Panda", "D0")
+    gen = MimicGenGenerator(env.env_id, tray_sources, MimicGenConfig(action_noise=0.0))
+    policy, log = run_policy(env, gen, seed=3)
+    lift = 3  # index of the coordinated subtask in both arms' lists
+    assert first(log["right"], lambda j: j >= lift) == first(log["left"], lambda j: j >= lift)
+    assert first(log["right"], lambda j: j > lift) == first(log["left"], lambda j: j > lift)
+    # One source and one transform for the group.
+    assert policy.source_of["right"][lift] == policy.source_of["left"][lift]
+
+
+def test_sequential_post_subtask_waits_for_the_pre_subtask(pour_sources):
+    env = make_env("Pouring", "Panda", "D0")
+    gen = MimicGenGenerator(env.env_id, pour_sources, MimicGenConfig(action_noise=0.0))
+    _, log = run_policy(env, gen, seed=5, steps=260)
+    poured = first(log["signals"], lambda s: s["ball_in_bowl"])
+    right_starts = first(log["right"], lambda j: j >= 0)
+    assert right_starts > poured  # the right arm started reaching only after the pour ended
+    waiting = [t["right"] for t in log["targets"][: right_starts]]
+    assert right_starts > 50 and all(np.allclose(w, waiting[0]) for w in waiting)  # seen waiting
+
+
+def test_generated_demo_records_sources_and_subtask_index(tray_sources):
+    env = make_env("TrayLift", "Panda", "D1")
+    gen = MimicGenGenerator(env.env_id, tray_sources)
+    policy = gen.policy(env, np.random.default_rng(1))
+    ep = record_episode(env, policy, seed=11)
+    info = policy.attempt_info()
+    assert set(info.source_demos) == {"right", "left"}
+    for arm in ("right", "left"):
+        idx = info.subtask_index[arm]
+        assert len(idx) == len(ep.actions) and np.all(np.diff(idx) >= 0)
+        assert all(0 <= s < len(tray_sources) for s in info.source_demos[arm])
+    assert (info.failure_subtask is None) == ep.success
