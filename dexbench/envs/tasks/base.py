@@ -27,6 +27,10 @@ class Subtask:
     name: str
     object_ref: str | None  # object whose frame the motion is relative to
     term_signal: str
+    # Carry only the motion's positions to the object's frame and keep the source's hand
+    # orientation: for motions that work with any hand heading (a fist pushing), where turning
+    # the wrist with the frame could take it out of reach.
+    keep_orientation: bool = False
 
 
 @dataclass(frozen=True)

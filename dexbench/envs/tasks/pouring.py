@@ -76,10 +76,11 @@ class Pouring(Task):
     spec = TaskSpec(
         subtasks={
             # The push is relative to a frame at the bowl facing the pad: a push carried to a
-            # new layout then heads for the pad wherever it is (D2 reverses it).
+            # new layout then heads for the pad wherever it is (D2 reverses it). The pushing
+            # hand keeps its source orientation: any side of a fist or of open jaws pushes.
             "right": (
-                Subtask("reach_bowl", "bowl_to_pad", "bowl_touched_right"),
-                Subtask("push_bowl", "bowl_to_pad", "bowl_on_pad"),
+                Subtask("reach_bowl", "bowl_to_pad", "bowl_touched_right", keep_orientation=True),
+                Subtask("push_bowl", "bowl_to_pad", "bowl_on_pad", keep_orientation=True),
             ),
             "left": (
                 Subtask("grasp_cup", "cup", "grasp_cup"),

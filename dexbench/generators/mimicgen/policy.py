@@ -188,6 +188,8 @@ class MimicGenPolicy:
             poses = translated_only(segment, object_now)
         else:
             poses = object_centric(segment, object_now)
+        if sub.keep_orientation:
+            poses[:, :3, :3] = segment.target_poses[:, :3, :3]
         self.source_of[arm].append(int(source))
         q = self.queue[arm]
         q.clear()  # drop any waiting steps
