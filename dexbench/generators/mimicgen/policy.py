@@ -140,17 +140,13 @@ class MimicGenPolicy:
             self.queue[arm].append((HOLD, None, None))
 
     def _sequential_ok(self, arm: str, subtask: int) -> bool:
-        """A post-subtask may start once the pre-subtask is done: its segment was executed, or
-        its end signal has fired (an arm's last segment runs on to the demo's end)."""
+        """A post-subtask may start once the pre-subtask's segment has been executed (its
+        motion includes clearing the way, e.g. the cup taken off after pouring)."""
         name = self.spec.subtasks[arm][subtask].name
         for seq in self.spec.sequential:
             if seq.post == (arm, name):
                 pre_arm, pre_name = seq.pre
-                pre = self._index(pre_arm, pre_name)
-                executed = (pre_arm, pre) in self.finished
-                signalled = self.current[pre_arm] == pre and \
-                    self.env.subtask_signals()[self.spec.subtasks[pre_arm][pre].term_signal]
-                if not (executed or signalled):
+                if (pre_arm, self._index(pre_arm, pre_name)) not in self.finished:
                     return False
         return True
 

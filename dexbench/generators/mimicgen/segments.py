@@ -61,6 +61,8 @@ class SourceDemo:
     def segment(self, arm: str, subtask: int, object_ref: str | None, bounds: tuple[int, int]) -> Segment:
         start, end = bounds
         start += self._idle_prefix(arm, start, end)
+        if end == self.length:  # an arm's last segment: drop its idle tail too (it only waited)
+            end -= self._idle_prefix(arm, start, end, reverse=True)
         return Segment(
             source=self.index, arm=arm, subtask=subtask, start=start, end=end,
             target_poses=self.target_pose[arm][start:end],
@@ -69,11 +71,14 @@ class SourceDemo:
         )
 
 
-    def _idle_prefix(self, arm: str, start: int, end: int, keep: int = IDLE_KEEP_STEPS) -> int:
-        """Steps to skip at a segment's start where the source arm only waited (e.g. for the
-        other arm in a sequential task): generation schedules its own waits. A short pause
-        (`keep` steps) stays, since it may let a grasp settle."""
+    def _idle_prefix(self, arm: str, start: int, end: int, keep: int = IDLE_KEEP_STEPS,
+                     reverse: bool = False) -> int:
+        """Steps to skip at a segment's start (or end) where the source arm only waited (e.g.
+        for the other arm in a sequential task): generation schedules its own waits. A short
+        pause (`keep` steps) stays, since it may let a grasp settle."""
         poses, hands = self.target_pose[arm][start:end], self.hand_action[arm][start:end]
+        if reverse:
+            poses, hands = poses[::-1], hands[::-1]
         moved = (np.linalg.norm(poses[:, :3, 3] - poses[0, :3, 3], axis=1) > 1e-3) \
             | (np.abs(poses[:, :3, :3] - poses[0, :3, :3]).max(axis=(1, 2)) > 1e-2) \
             | (np.abs(hands - hands[0]).max(axis=1) > 1e-2)
