@@ -318,9 +318,10 @@ class DatasetWriter:
         os.replace(self.tmp_path, self.path)
         return self.path
 
-    def abort(self) -> Path | None:
+    def abort(self, keep_empty: bool = False) -> Path | None:
         """Stop writing and keep what was written in `<path>.partial` (returned), `path`
-        untouched. A run that wrote no demo leaves no file."""
+        untouched. A run that wrote no demo leaves no file, unless `keep_empty` (its /data attrs
+        may still matter, e.g. a generator's progress)."""
         if not self._closed:
             try:
                 self._finish(complete=False)
@@ -332,7 +333,7 @@ class DatasetWriter:
                 self._closed = True
         if not self.tmp_path.exists():
             return None
-        if self._num_demos == 0:
+        if self._num_demos == 0 and not keep_empty:
             self.tmp_path.unlink()
             return None
         os.replace(self.tmp_path, self.partial_path)

@@ -1,0 +1,626 @@
+"""Run a generator: attempts, success filtering, workers and shards, resume, dataset and report.
+
+`run_generation` is what `dexbench generate` calls. How a run is laid out:
+
+- Attempt `i` (a global index) resets the env with `attempt_seed(seed, i)` and gives the
+  generator's policy the rng `np.random.default_rng([seed, i, 0x6E6])`, so what an attempt does
+  depends on (seed, i) only, never on which worker ran it.
+- With W workers, worker w runs the attempts i = w, w + W, w + 2W, ... until it has its quota of
+  successes (n split evenly over the workers: the first n mod W get one more) or the attempt
+  indices reach `max_attempts`. It writes its successes to the shard `<out>.shard<w>.hdf5`
+  (flushed after every demo) and, after every attempt, its progress (attempts, next attempt,
+  failure histogram, CPU time) into the shard's `/data` attr `generation`.
+- At the end the shards are merged into `<out>` in attempt order (atomically: `<out>.tmp`, then
+  renamed) and removed. Same seed and workers, same dataset; a different W gives a different
+  (equally valid) dataset, because the quotas differ.
+- `resume=True` reopens the shards of an interrupted run (complete, `.partial` or `.tmp`), keeps
+  the demos of the attempts it had finished, and continues with the next attempt, so a kill
+  loses at most the attempts in flight. With no shards but a finished `<out>`, it splits `<out>`
+  back into shards and continues (e.g. to a larger n: the result is the dataset a direct run
+  to that n gives).
+- Each demo has the attrs `attempt` (its global index), `source_demos` (JSON: per arm, the source
+  demo of each subtask) and the datagen_info group `subtask_index/<arm>` (T,).
+- Failed attempts are counted by the subtask that was running when they ended
+  (`AttemptInfo.failure_subtask`, else the episode's end reason); with `keep_failed` they are
+  written to `<out stem>.failed.hdf5` (attr `failure_subtask`).
+- The report (`GenerationReport`) is saved to `<out stem>.report.json`.
+
+Workers are processes of the "spawn" context; W = 1 runs in this process. Generator classes
+must be importable by their module (plug-ins are: they are entry points).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import queue as queue_mod
+import re
+import signal
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ATTEMPT_RNG_TAG = 0x6E6
+ATTEMPT_SEED_TAG = 0x5EED
+INFO_ATTRS = ("attempt", "source_demos", "failure_subtask")
+STATE_ATTR = "generation"  # /data attr (JSON) with a shard's progress or a merged run's record
+_DEMO_RE = re.compile(r"^demo_(\d+)$")
+
+
+# ============================================================================ seeding and layout
+def attempt_seed(seed: int, attempt: int) -> int:
+    """The env reset seed of global attempt `attempt` of a run with `seed`."""
+    return int(np.random.SeedSequence([int(seed), int(attempt), ATTEMPT_SEED_TAG]).generate_state(1)[0])
+
+
+def attempt_rng(seed: int, attempt: int) -> np.random.Generator:
+    """The generator policy's random stream for global attempt `attempt`."""
+    return np.random.default_rng([int(seed), int(attempt), ATTEMPT_RNG_TAG])
+
+
+def worker_quotas(n: int, workers: int) -> list[int]:
+    """Successes each worker must make: n split evenly, the first n mod W get one more."""
+    return [n // workers + (1 if w < n % workers else 0) for w in range(workers)]
+
+
+def default_max_attempts(n: int) -> int:
+    return max(20 * n, 100)
+
+
+@dataclasses.dataclass(frozen=True)
+class OutputPaths:
+    out: Path
+
+    @property
+    def stem(self) -> Path:
+        return self.out.with_suffix("") if self.out.suffix else self.out
+
+    @property
+    def report(self) -> Path:
+        return self.stem.with_name(self.stem.name + ".report.json")
+
+    @property
+    def failed(self) -> Path:
+        return self.stem.with_name(self.stem.name + ".failed.hdf5")
+
+    def shard(self, w: int) -> Path:
+        return self.out.with_name(f"{self.out.name}.shard{w}.hdf5")
+
+    def failed_shard(self, w: int) -> Path:
+        return self.failed.with_name(f"{self.failed.name}.shard{w}.hdf5")
+
+    def leftovers(self) -> list[Path]:
+        """Shard files (any state) of an earlier run of this output, any worker count."""
+        found = []
+        for base in (self.out, self.failed):
+            pattern = re.compile(re.escape(base.name) + r"\.shard\d+\.hdf5(\.tmp|\.partial|\.resume)?$")
+            if base.parent.is_dir():
+                found += [p for p in base.parent.iterdir() if pattern.match(p.name)]
+        return sorted(found)
+
+
+def _variants(path: Path) -> list[Path]:
+    """Where a writer's file may be, in resume priority order (see `_open_shard`)."""
+    return [path.with_name(path.name + ".resume"), path, path.with_name(path.name + ".partial"),
+            path.with_name(path.name + ".tmp")]
+
+
+# ============================================================================ report
+@dataclasses.dataclass
+class GenerationReport:
+    generator: str
+    env_id: str
+    seed: int
+    workers: int
+    config: dict[str, Any]
+    requested: int
+    out: str
+    attempts: int = 0
+    successes: int = 0
+    success_rate: float = 0.0
+    demos_per_cpu_minute: float = 0.0  # successes / CPU minutes spent in attempts, all workers
+    mean_length: float = 0.0  # steps, over the successful demos
+    failure_reasons: dict[str, int] = dataclasses.field(default_factory=dict)
+    wall_s: float = 0.0  # this invocation (a resumed run counts only its own part)
+    cpu_s: float = 0.0  # CPU time of all attempts so far, all workers, resumed parts included
+    max_attempts: int = 0
+    failed_out: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(self.to_dict(), indent=2, default=_json_default) + "\n")
+        os.replace(tmp, path)
+        return path
+
+    def rows(self) -> list[tuple[str, str]]:
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(self.failure_reasons.items(), key=lambda kv: -kv[1]))
+        config = ", ".join(f"{k}={v}" for k, v in self.config.items()) or "-"
+        rows = [
+            ("generator", self.generator),
+            ("env", self.env_id),
+            ("config", config),
+            ("seed / workers", f"{self.seed} / {self.workers}"),
+            ("output", self.out),
+            ("attempts", f"{self.attempts} (max {self.max_attempts})"),
+            ("successes", f"{self.successes} / {self.requested} requested"),
+            ("success rate", f"{100 * self.success_rate:.1f} %"),
+            ("demos / CPU-minute", f"{self.demos_per_cpu_minute:.2f}"),
+            ("mean length", f"{self.mean_length:.1f} steps"),
+            ("failures", reasons or "-"),
+            ("CPU time", f"{self.cpu_s:.1f} s"),
+            ("wall time", f"{self.wall_s:.1f} s"),
+        ]
+        if self.failed_out:
+            rows.insert(5, ("failed demos", self.failed_out))
+        return rows
+
+    def table(self) -> str:
+        width = max(len(k) for k, _ in self.rows())
+        return "\n".join(f"{k:<{width}}  {v}" for k, v in self.rows())
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=_json_default))
+
+
+# ============================================================================ config
+def build_config(cls: type, config: Any = None):
+    """A generator's Config from None (defaults), a Config instance, or a dict of overrides
+    (strings are parsed as CLI `KEY=VALUE` values, other values used as they are)."""
+    if config is None:
+        return cls.Config()
+    if isinstance(config, cls.Config):
+        return config
+    if isinstance(config, dict):
+        fields = {f.name for f in dataclasses.fields(cls.Config)}
+        unknown = sorted(set(config) - fields)
+        if unknown:
+            raise ValueError(f"{cls.name} has no config key {unknown[0]!r}; keys: {sorted(fields)}")
+        parsed = cls.parse_config({k: v for k, v in config.items() if isinstance(v, str)})
+        return dataclasses.replace(parsed, **{k: v for k, v in config.items() if not isinstance(v, str)})
+    raise TypeError(f"config must be None, a {cls.__name__}.Config or a dict, got {type(config).__name__}")
+
+
+# ============================================================================ worker
+@dataclasses.dataclass
+class WorkerJob:
+    generator_ref: str  # module:QualName of the generator class
+    generator_name: str
+    config: Any  # the Config instance
+    meta: dict[str, Any]  # what identifies the run (generator, env, seed, workers, config)
+    env_id: str
+    env_kwargs: dict[str, Any]
+    source: str
+    seed: int
+    workers: int
+    worker: int
+    quota: int
+    max_attempts: int
+    keep_failed: bool
+    shard: str
+    failed_shard: str
+    resume: bool
+
+
+def _fresh_state(job: WorkerJob) -> dict[str, Any]:
+    return {"meta": job.meta, "worker": job.worker, "attempts": 0, "successes": 0, "next_attempt": job.worker,
+            "failure_reasons": {}, "cpu_s": 0.0}
+
+
+def _check_meta(found: dict[str, Any], expected: dict[str, Any], where: Path) -> None:
+    diffs = [f"{k}: {found.get(k)!r} there, {expected.get(k)!r} now" for k in expected if found.get(k) != expected[k]]
+    if diffs:
+        raise ValueError(f"cannot resume from {where}: it was made with other settings ({'; '.join(diffs)}). "
+                         "Resume with the same generator, env, seed, workers and config, or run without "
+                         "--resume and with --overwrite to start over")
+
+
+def _demo_keys(data) -> list[str]:
+    keys = [k for k in data if _DEMO_RE.match(k)]
+    return sorted(keys, key=lambda k: int(_DEMO_RE.match(k).group(1)))
+
+
+def _open_shard(path: Path, env, job: WorkerJob, next_attempt: int | None):
+    """A DatasetWriter on `path` holding the demos kept from an earlier run of this shard.
+
+    Returns (writer, state from the earlier run or None). With `next_attempt` (the failed-demo
+    shard), demos of attempts >= next_attempt are dropped; otherwise that bound comes from the
+    shard's own recorded progress (a demo written by an attempt whose progress was not recorded
+    is dropped: the attempt runs again and makes it again)."""
+    import h5py
+
+    from dexbench.datasets.hdf5 import DatasetWriter
+
+    resume_path = _variants(path)[0]
+    found = next((p for p in _variants(path) if p.exists()), None) if job.resume else None
+    if found is not None and found != resume_path:
+        os.replace(found, resume_path)
+    writer = DatasetWriter(path, env, env_kwargs=job.env_kwargs, generator=job.generator_name, overwrite=True,
+                           info_attrs=INFO_ATTRS)
+    state = None
+    if found is None:
+        return writer, state
+    try:
+        try:
+            src = h5py.File(resume_path, "r")
+        except OSError as err:
+            raise OSError(f"cannot read {found} to resume ({err}): the run was probably killed while writing "
+                          "it. Move it away to redo its attempts") from err
+        with src:
+            data = src["data"]
+            if STATE_ATTR in data.attrs:
+                state = json.loads(data.attrs[STATE_ATTR])
+                _check_meta(state.get("meta", {}), job.meta, found)
+            bound = next_attempt if next_attempt is not None else (state or {}).get("next_attempt", job.worker)
+            for key in _demo_keys(data):
+                attempt = int(data[key].attrs.get("attempt", -1))
+                if 0 <= attempt < bound:
+                    writer.copy_demo(data[key])
+        if state is not None:  # durable before the old file goes
+            if next_attempt is None:
+                state["successes"] = writer.num_demos
+            writer.attempts = state["attempts"]
+            writer.set_attrs(**{STATE_ATTR: state})
+    except BaseException:
+        writer.abort()
+        raise
+    resume_path.unlink()
+    for stale in _variants(path)[1:3]:  # a complete or partial file replaced by this writer
+        stale.unlink(missing_ok=True)
+    return writer, state
+
+
+def _annotate(episode, info, attempt: int, name: str) -> int:
+    """Put the attempt's record into the episode; returns its source_demo attr value."""
+    episode.generator = name
+    episode.info["attempt"] = int(attempt)
+    episode.info["source_demos"] = _jsonable(info.source_demos)
+    for arm, index in info.subtask_index.items():
+        episode.datagen_info.setdefault("subtask_index", {})[arm] = np.asarray(index, dtype=np.int64)
+    if not episode.success:
+        episode.info["failure_subtask"] = info.failure_subtask or episode.end_reason
+    used = {int(s) for demos in info.source_demos.values() for s in np.atleast_1d(demos)}
+    return used.pop() if len(used) == 1 else -1
+
+
+def run_worker(job: WorkerJob, emit: Callable[[tuple], None]) -> dict[str, Any]:
+    """Run one worker's attempts (see the module docstring); returns its final state."""
+    from dexbench.datasets.hdf5 import load_dataset
+    from dexbench.datasets.recorder import record_episode
+    from dexbench.envs.registry import lookup, make_env
+    from dexbench.generators import load_class_ref
+
+    cls = load_class_ref(job.generator_ref)
+    entry = lookup(job.env_id)
+    env = make_env(entry.task, entry.embodiment, entry.variant, **job.env_kwargs)
+    sources = load_dataset(job.source)
+    writer = failed_writer = None
+    try:
+        generator = cls(job.env_id, sources, job.config)
+        generator.check(env)
+        writer, state = _open_shard(Path(job.shard), env, job, None)
+        state = state or _fresh_state(job)
+        state["successes"] = writer.num_demos
+        writer.set_attrs(**{STATE_ATTR: state})  # the shard says which run it belongs to from the start
+        if job.keep_failed:
+            failed_writer, _ = _open_shard(Path(job.failed_shard), env, job, state["next_attempt"])
+        emit(("start", job.worker, state["attempts"], state["successes"]))
+        reasons: dict[str, int] = state["failure_reasons"]
+        i = int(state["next_attempt"])
+        while state["successes"] < job.quota and i < job.max_attempts:
+            cpu0 = time.process_time()
+            policy = generator.policy(env, attempt_rng(job.seed, i))
+            episode = record_episode(env, policy, seed=attempt_seed(job.seed, i))
+            info = policy.attempt_info()
+            source_demo = _annotate(episode, info, i, job.generator_name)
+            reason = None
+            if episode.success:
+                writer.add_episode(episode, source_demo=source_demo)
+                state["successes"] += 1
+            else:
+                reason = episode.info["failure_subtask"]
+                reasons[reason] = reasons.get(reason, 0) + 1
+                if failed_writer is not None:
+                    failed_writer.add_episode(episode, source_demo=source_demo)
+            i += job.workers
+            state["attempts"] += 1
+            state["next_attempt"] = i
+            state["cpu_s"] += time.process_time() - cpu0
+            if failed_writer is not None:
+                failed_writer.attempts = state["attempts"]
+                failed_writer.set_attrs(**{STATE_ATTR: state})
+            writer.attempts = state["attempts"]
+            writer.set_attrs(**{STATE_ATTR: state})  # progress is durable from here on
+            emit(("attempt", job.worker, episode.success, episode.num_samples, reason))
+        writer.close()
+        if failed_writer is not None:
+            failed_writer.close()
+        return state
+    except BaseException:
+        for w in (writer, failed_writer):
+            if w is not None:
+                w.abort(keep_empty=True)  # its progress (failed attempts) counts too
+        raise
+    finally:
+        sources.close()
+        env.close()
+
+
+def _sigterm_to_interrupt(signum, frame):  # noqa: ARG001
+    raise KeyboardInterrupt("terminated")
+
+
+def _worker_process(job: WorkerJob, q) -> None:
+    """Entry point of a spawned worker: report through the queue `q`."""
+    signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides (it terminates us)
+    try:
+        state = run_worker(job, q.put)
+        q.put(("done", job.worker, state))
+    except KeyboardInterrupt:
+        q.put(("interrupted", job.worker, None))
+    except BaseException:  # noqa: BLE001 - report everything to the parent
+        q.put(("error", job.worker, traceback.format_exc()))
+
+
+# ============================================================================ shards <-> output
+def _split_output(paths: OutputPaths, env, env_kwargs: dict, name: str, meta: dict, workers: int,
+                  keep_failed: bool) -> None:
+    """Resume from a finished output: put its demos back into per-worker shards."""
+    import h5py
+
+    from dexbench.datasets.hdf5 import DatasetWriter
+
+    with h5py.File(paths.out, "r") as f:
+        data = f["data"]
+        if STATE_ATTR not in data.attrs:
+            raise ValueError(f"cannot resume from {paths.out}: it records no generation run (not made by "
+                             "`dexbench generate`)")
+        record = json.loads(data.attrs[STATE_ATTR])
+        _check_meta(record.get("meta", {}), meta, paths.out)
+        states = record["worker_states"]
+        for w in range(workers):
+            with DatasetWriter(paths.shard(w), env, env_kwargs=env_kwargs, generator=name, overwrite=True,
+                               info_attrs=INFO_ATTRS) as writer:
+                for key in _demo_keys(data):
+                    if int(data[key].attrs["attempt"]) % workers == w:
+                        writer.copy_demo(data[key])
+                writer.attempts = states[w]["attempts"]
+                writer.set_attrs(**{STATE_ATTR: states[w]})
+    if keep_failed and paths.failed.exists():
+        with h5py.File(paths.failed, "r") as f:
+            data = f["data"]
+            for w in range(workers):
+                with DatasetWriter(paths.failed_shard(w), env, env_kwargs=env_kwargs, generator=name,
+                                   overwrite=True, info_attrs=INFO_ATTRS) as writer:
+                    for key in _demo_keys(data):
+                        if int(data[key].attrs["attempt"]) % workers == w:
+                            writer.copy_demo(data[key])
+                    writer.set_attrs(**{STATE_ATTR: states[w]})
+
+
+def _merge(shards: list[Path], out: Path, env, env_kwargs: dict, name: str, attempts: int,
+           record: dict | None) -> tuple[int, list[int]]:
+    """Merge shard files into `out` in attempt order (atomically); returns (demos, lengths)."""
+    import h5py
+
+    from dexbench.datasets.hdf5 import DatasetWriter
+
+    files = [h5py.File(p, "r") for p in shards if p.exists()]
+    try:
+        items = sorted((int(f["data"][k].attrs["attempt"]), j, k) for j, f in enumerate(files)
+                       for k in _demo_keys(f["data"]))
+        lengths = []
+        with DatasetWriter(out, env, env_kwargs=env_kwargs, generator=name, overwrite=True,
+                           info_attrs=INFO_ATTRS) as writer:
+            for _, j, key in items:
+                writer.copy_demo(files[j]["data"][key])
+                lengths.append(int(files[j]["data"][key]["actions"].shape[0]))
+            writer.attempts = attempts
+            if record is not None:
+                writer.set_attrs(**{STATE_ATTR: record})
+    finally:
+        for f in files:
+            f.close()
+    return len(items), lengths
+
+
+# ============================================================================ progress
+class _Progress:
+    def __init__(self, n: int, label: str, enabled: bool) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=n, desc=label, unit="demo", disable=not enabled, dynamic_ncols=True)
+        self.attempts = 0
+        self.successes = 0
+
+    def __call__(self, event: tuple) -> None:
+        kind = event[0]
+        if kind == "start":
+            _, _, attempts, successes = event
+        elif kind == "attempt":
+            attempts, successes = 1, int(event[2])
+        else:
+            return
+        self.attempts += attempts
+        self.successes += successes
+        rate = self.successes / self.attempts if self.attempts else 0.0
+        self.bar.set_postfix(attempts=self.attempts, success=f"{100 * rate:.0f}%", refresh=False)
+        self.bar.update(successes)
+        if not successes:
+            self.bar.refresh()
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _run_processes(jobs: list[WorkerJob], progress: _Progress) -> list[dict[str, Any]]:
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    procs = [ctx.Process(target=_worker_process, args=(job, q), name=f"dexbench-gen-{job.worker}") for job in jobs]
+    for p in procs:
+        p.start()
+    results: dict[int, dict[str, Any]] = {}
+    failure: str | None = None
+    try:
+        while len(results) < len(jobs) and failure is None:
+            try:
+                event = q.get(timeout=0.5)
+            except queue_mod.Empty:
+                for w, p in enumerate(procs):
+                    if w not in results and p.exitcode not in (None, 0):
+                        failure = f"worker {w} died (exit code {p.exitcode})"
+                continue
+            kind, w = event[0], event[1]
+            if kind == "done":
+                results[w] = event[2]
+            elif kind == "error":
+                failure = f"worker {w} failed:\n{event[2]}"
+            elif kind == "interrupted":
+                failure = f"worker {w} was interrupted"
+            else:
+                progress(event)
+    finally:
+        for p in procs:
+            if p.is_alive() and len(results) < len(jobs):
+                p.terminate()  # SIGTERM: the worker keeps its finished demos (.partial)
+        for p in procs:
+            p.join(timeout=30)
+            if p.is_alive():
+                p.kill()
+                p.join()
+        q.close()
+    if failure is not None:
+        raise RuntimeError(f"{failure}\nThe demos made so far are kept in the shards; fix the problem and run "
+                           "again with resume (CLI: --resume) to continue")
+    return [results[w] for w in range(len(jobs))]
+
+
+# ============================================================================ entry point
+def run_generation(generator_name: str, env_id: str, source: str | os.PathLike, n: int,
+                   out: str | os.PathLike, seed: int = 0, workers: int = 1, config: Any = None,
+                   resume: bool = False, keep_failed: bool = False, max_attempts: int | None = None,
+                   progress: bool = True, overwrite: bool = False) -> GenerationReport:
+    """Generate `n` successful demos of `env_id` with the generator registered as
+    `generator_name`, from the source dataset `source`, into `out` (see the module docstring).
+
+    `config`: None, the generator's Config, or a dict of overrides (`KEY -> str` as from the CLI).
+    `max_attempts`: bound on the global attempt index (default max(20 n, 100)).
+    `overwrite`: replace an existing `out` and discard shards of an earlier run (without it, both
+    are refused: pass `resume=True` to continue such a run).
+    Returns the report (also saved as `<out stem>.report.json`). Fewer than `n` successes when
+    the attempts ran out is not an error: the report says so.
+    """
+    from dexbench.datasets.hdf5 import load_dataset
+    from dexbench.envs.registry import lookup, make_env
+    from dexbench.generators import class_ref, get_generator
+
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
+    max_attempts = default_max_attempts(n) if max_attempts is None else int(max_attempts)
+    if max_attempts < 1:
+        raise ValueError(f"max_attempts must be >= 1, got {max_attempts}")
+    cls = get_generator(generator_name)
+    cfg = build_config(cls, config)
+    entry = lookup(env_id)
+    env_id = entry.env_id
+    paths = OutputPaths(Path(out))
+    if paths.out.is_dir():
+        raise IsADirectoryError(f"{paths.out} is a directory; give a file path such as {paths.out / 'generated.hdf5'}")
+    source = str(source)
+    meta = {"generator": cls.name, "env_id": env_id, "seed": int(seed), "workers": int(workers),
+            "config": _jsonable(dataclasses.asdict(cfg))}
+
+    start = time.perf_counter()
+    with load_dataset(source) as sources:
+        env_kwargs = sources.env_kwargs
+        source_record = {"path": os.path.abspath(source), "env_id": sources.env_id, "demos": len(sources)}
+        env = make_env(entry.task, entry.embodiment, entry.variant, **env_kwargs)
+        try:
+            cls(env_id, sources, cfg).check(env)  # refuse early, before any file or process
+            leftovers = paths.leftovers()
+            if not resume:
+                if paths.out.exists() and not overwrite:
+                    raise FileExistsError(f"{paths.out} already exists; choose another path, pass overwrite "
+                                          "(CLI: --overwrite), or resume (CLI: --resume) to extend it")
+                if leftovers:
+                    if not overwrite:
+                        raise FileExistsError(
+                            f"shards of an unfinished run of {paths.out} exist ({', '.join(p.name for p in leftovers)}): "
+                            "continue it with resume (CLI: --resume), or pass overwrite (CLI: --overwrite) to discard them")
+                    for p in leftovers:
+                        p.unlink()
+            elif not leftovers and paths.out.exists():
+                _split_output(paths, env, env_kwargs, cls.name, meta, workers, keep_failed)
+            quotas = worker_quotas(n, workers)
+            jobs = [WorkerJob(class_ref(cls), cls.name, cfg, meta, env_id, env_kwargs, source, int(seed), workers, w,
+                              quotas[w], max_attempts, keep_failed, str(paths.shard(w)), str(paths.failed_shard(w)),
+                              resume)
+                    for w in range(workers)]
+            bar = _Progress(n, f"{cls.name} {env_id}", progress)
+            try:
+                if workers == 1:
+                    states = [run_worker(jobs[0], bar)]
+                else:
+                    states = _run_processes(jobs, bar)
+            finally:
+                bar.close()
+
+            attempts = sum(s["attempts"] for s in states)
+            reasons: dict[str, int] = {}
+            for s in states:
+                for k, v in s["failure_reasons"].items():
+                    reasons[k] = reasons.get(k, 0) + v
+            cpu_s = float(sum(s["cpu_s"] for s in states))
+            record = {"meta": meta, "requested": n, "max_attempts": max_attempts, "worker_states": states,
+                      "source": source_record}
+            successes, lengths = _merge([paths.shard(w) for w in range(workers)], paths.out, env, env_kwargs,
+                                        cls.name, attempts, record)
+            if keep_failed:
+                _merge([paths.failed_shard(w) for w in range(workers)], paths.failed, env, env_kwargs, cls.name,
+                       attempts, record)
+            for p in paths.leftovers():  # the merged shards, and failed-demo shards of a run with keep_failed
+                p.unlink(missing_ok=True)
+        finally:
+            env.close()
+
+    report = GenerationReport(
+        generator=cls.name, env_id=env_id, seed=int(seed), workers=int(workers), config=meta["config"],
+        requested=n, out=str(paths.out), attempts=attempts, successes=successes,
+        success_rate=successes / attempts if attempts else 0.0,
+        demos_per_cpu_minute=successes / (cpu_s / 60.0) if cpu_s > 0 else 0.0,
+        mean_length=float(np.mean(lengths)) if lengths else 0.0, failure_reasons=dict(sorted(reasons.items())),
+        wall_s=time.perf_counter() - start, cpu_s=cpu_s, max_attempts=max_attempts,
+        failed_out=str(paths.failed) if keep_failed else None,
+    )
+    report.save(paths.report)
+    return report
+
+
+__all__ = ["GenerationReport", "OutputPaths", "attempt_rng", "attempt_seed", "build_config", "run_generation",
+           "worker_quotas"]
