@@ -153,3 +153,13 @@ def test_task_spec_names_real_signals_and_objects():
                 assert sub.term_signal in info["subtask_signals"]
                 assert sub.object_ref is None or sub.object_ref in env.object_poses()
         assert not any(info["subtask_signals"].values()) and not info["is_success"]
+
+
+def test_vector_env_steps_in_lockstep():
+    envs = gym.make_vec("DexMG/TrayLift-Panda-D0", num_envs=2, vectorization_mode="sync")
+    obs, info = envs.reset(seed=[3, 4])
+    assert obs["tray_pose"].shape == (2, 7)
+    assert not np.allclose(obs["tray_pose"][0], obs["tray_pose"][1])
+    obs, reward, terminated, truncated, info = envs.step(np.zeros((2, 14), dtype=np.float32))
+    assert reward.shape == (2,) and not info["is_success"].any()
+    envs.close()

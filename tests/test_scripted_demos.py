@@ -114,3 +114,15 @@ def test_reset_to_replays_a_demo_exactly(task, embodiment):
     env.step(ep.actions[-1])
     np.testing.assert_array_equal(final, env.get_state())
     assert env.is_success()
+
+
+@pytest.mark.parametrize("task,embodiment", [("TrayLift", "PandaDex"), ("Pouring", "GR1")])
+def test_dense_reward_tracks_progress(task, embodiment):
+    env, ep = demo(task, embodiment, SEEDS[0])
+    dense = make_env(task, embodiment, reward_type="dense")
+    dense.reset_to(ep.states[0])
+    rewards = [dense.step(a)[1] for a in ep.actions]
+    assert 0.0 <= min(rewards) and max(rewards) <= 1.0
+    assert rewards[0] < 0.2 and rewards[-1] == 1.0  # starts near 0, ends at success
+    half = len(rewards) // 2
+    assert np.mean(rewards[half:]) > np.mean(rewards[:half])  # more progress later
