@@ -250,10 +250,10 @@ class DexEnv(gym.Env):
             if self.action_mode == "delta":
                 sid = self._site_ids[i]
                 pos[i] = d.site_xpos[sid] + a[:3] * DELTA_POS_SCALE_M
-                rot[i] = Rotation.from_rotvec(a[3:] * DELTA_ROT_SCALE_RAD).as_matrix() @ d.site_xmat[sid].reshape(3, 3)
+                rot[i] = _rotvec_to_matrix(a[3:] * DELTA_ROT_SCALE_RAD) @ d.site_xmat[sid].reshape(3, 3)
             else:
                 pos[i] = a[:3]
-                rot[i] = Rotation.from_rotvec(a[3:]).as_matrix()
+                rot[i] = _rotvec_to_matrix(a[3:])
         hand = [action[self.action_layout[f"{arm}_hand"]] for arm in ARMS]
         return pos, rot, hand
 
@@ -367,3 +367,15 @@ class DexEnv(gym.Env):
         for renderer in self._renderers.values():
             renderer.close()
         self._renderers.clear()
+
+
+def _rotvec_to_matrix(rotvec: np.ndarray) -> np.ndarray:
+    """Axis-angle -> rotation matrix (MuJoCo's own routines: the env step's hot path)."""
+    quat = np.empty(4)
+    angle = float(np.linalg.norm(rotvec))
+    if angle < 1e-12:
+        return np.eye(3)
+    mujoco.mju_axisAngle2Quat(quat, rotvec / angle, angle)
+    mat = np.empty(9)
+    mujoco.mju_quat2Mat(mat, quat)
+    return mat.reshape(3, 3)

@@ -24,6 +24,7 @@ class DifferentialIKController:
         joint_ids: list[int],
         actuator_ids: list[int],
         home_qpos: np.ndarray,
+        gravity_dofs: np.ndarray | None = None,
         posture_weight: np.ndarray | None = None,
         damping: float = 0.05,
         iterations: int = 4,
@@ -35,6 +36,8 @@ class DifferentialIKController:
         self.qpos_adr = model.jnt_qposadr[joint_ids].astype(np.int64)
         self.dof_adr = model.jnt_dofadr[joint_ids].astype(np.int64)
         self.actuator_ids = np.asarray(actuator_ids, dtype=np.int64)
+        # Degrees of freedom whose weight is fed forward (default: the IK's own joints).
+        self.gravity_dofs = self.dof_adr if gravity_dofs is None else np.asarray(gravity_dofs, dtype=np.int64)
         self.lower = model.jnt_range[joint_ids, 0].copy()
         self.upper = model.jnt_range[joint_ids, 1].copy()
         self.home_qpos = np.asarray(home_qpos, dtype=np.float64)
@@ -54,6 +57,7 @@ class DifferentialIKController:
         self.target_rot = np.tile(np.eye(3), (len(site_ids), 1, 1))
 
     def reset(self) -> None:
+        self._feed_forward_gravity()
         self.q_target = self.data.qpos[self.qpos_adr].copy()
         for i, sid in enumerate(self.site_ids):
             self.target_pos[i] = self.data.site_xpos[sid]
@@ -72,6 +76,12 @@ class DifferentialIKController:
         self.target_rot[:] = rot
         self.q_target = self.solve(self.q_target)
         self.data.ctrl[self.actuator_ids] = self.q_target
+        self._feed_forward_gravity()
+
+    def _feed_forward_gravity(self) -> None:
+        """Hold the robot's weight with an applied force, refreshed every control step, so the
+        servos only correct errors (stiff servos alone would sag by ~0.01 rad)."""
+        self.data.qfrc_applied[self.gravity_dofs] = self.data.qfrc_bias[self.gravity_dofs]
 
     def step(self, nsteps: int) -> None:
         mujoco.mj_step(self.model, self.data, nsteps)

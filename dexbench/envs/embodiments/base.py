@@ -60,13 +60,6 @@ class Embodiment(abc.ABC):
         inner.attach_body(self.hand.load().worldbody.first_body(), prefix=f"{arm}_")
 
 
-def compensate_gravity(root: mujoco.MjsBody) -> None:
-    """Let MuJoCo cancel gravity on a robot's bodies (as the real arms' firmware does)."""
-    root.gravcomp = 1.0
-    for body in root.find_all(mujoco.mjtObj.mjOBJ_BODY):
-        body.gravcomp = 1.0
-
-
 def find_ids(model: mujoco.MjModel, obj: mujoco.mjtObj, names: list[str]) -> np.ndarray:
     """Ids of named model elements, with an error that names the missing one."""
     ids = []

@@ -15,7 +15,7 @@ import mujoco
 import numpy as np
 
 from dexbench.envs.controllers import DifferentialIKController
-from dexbench.envs.embodiments.base import ARMS, Embodiment, compensate_gravity, find_ids
+from dexbench.envs.embodiments.base import ARMS, Embodiment, find_ids
 from dexbench.envs.embodiments.hands import DEX_HAND, Hand
 
 XML = Path(__file__).resolve().parents[2] / "assets" / "robots" / "gr1_upper_body.xml"
@@ -45,11 +45,10 @@ class GR1(Embodiment):
 
     def attach(self, spec: mujoco.MjSpec) -> None:
         frame = spec.worldbody.add_frame(pos=BASE_POS_M)
-        root = frame.attach_body(mujoco.MjSpec.from_file(str(XML)).worldbody.first_body(), prefix=PREFIX)
+        frame.attach_body(mujoco.MjSpec.from_file(str(XML)).worldbody.first_body(), prefix=PREFIX)
         spec.camera(f"{PREFIX}head").name = "head"
         for arm in ARMS:
             self.attach_hand(spec, arm, f"{PREFIX}{arm}_hand_mount", pos=HAND_OFFSET_M)
-        compensate_gravity(root)
 
     def arm_joint_names(self, arm: str) -> list[str]:
         return [f"{PREFIX}{arm}_{s}" for s in ARM_JOINT_SUFFIXES]
@@ -75,4 +74,5 @@ class GR1(Embodiment):
             actuator_ids=list(find_ids(model, mujoco.mjtObj.mjOBJ_ACTUATOR, names)),
             home_qpos=np.array([home[n] for n in names]),
             posture_weight=weights,
+            gravity_dofs=model.jnt_dofadr[find_ids(model, mujoco.mjtObj.mjOBJ_JOINT, names + list(HEAD_JOINTS))],
         )

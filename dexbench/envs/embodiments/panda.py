@@ -13,7 +13,7 @@ import mujoco
 import numpy as np
 
 from dexbench.envs.controllers import OperationalSpaceController
-from dexbench.envs.embodiments.base import ARMS, Embodiment, compensate_gravity, find_ids
+from dexbench.envs.embodiments.base import ARMS, Embodiment, find_ids
 from dexbench.envs.embodiments.hands import PANDA_GRIPPER, Hand
 
 ARM_XML = Path(__file__).resolve().parents[2] / "assets" / "robots" / "panda_arm.xml"
@@ -42,13 +42,12 @@ class Panda(Embodiment):
                 rgba=[0.3, 0.3, 0.32, 1], contype=0, conaffinity=0,
             )
             frame = spec.worldbody.add_frame(pos=base)
-            root = frame.attach_body(mujoco.MjSpec.from_file(str(ARM_XML)).worldbody.first_body(),
+            frame.attach_body(mujoco.MjSpec.from_file(str(ARM_XML)).worldbody.first_body(),
                                      prefix=f"{arm}_panda_")
             if self.hand is PANDA_GRIPPER:
                 self.attach_hand(spec, arm, f"{arm}_panda_hand_mount")
             else:
                 self.attach_hand(spec, arm, f"{arm}_panda_hand_mount", quat=self.hand_mount_quat)
-            compensate_gravity(root)
 
     def arm_joint_names(self, arm: str) -> list[str]:
         # "<arm>_panda_": the arm's own prefix, distinct from the hand's "<arm>_", so the two

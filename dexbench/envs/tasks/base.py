@@ -162,7 +162,7 @@ class Task(abc.ABC):
             touching[b2, b1] = True
 
     def touching(self, body_a: int, bodies_b: np.ndarray | int) -> bool:
-        return bool(np.any(self._touching[body_a, bodies_b]))
+        return bool(self._touching[body_a, bodies_b].any())
 
     def is_grasped(self, arm: str, body: int) -> bool:
         """Both sides of the arm's hand (thumb/palm vs fingers, or the two jaws) touch `body`."""
