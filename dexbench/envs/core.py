@@ -120,9 +120,7 @@ class DexEnv(gym.Env):
         self._home_qpos_adr = m.jnt_qposadr[home_joints]
         self._home_qpos = np.array(list(home.values()))
         self._hand_coupling = [emb.hand.coupling(m, f"{arm}_") for arm in ARMS]
-        self._hand_qpos = []
-        for arm, (act_ids, _, _) in zip(ARMS, self._hand_coupling):
-            self._hand_qpos.append(m.jnt_qposadr[m.actuator_trnid[act_ids, 0]])
+        self._hand_qpos = [m.jnt_qposadr[m.actuator_trnid[act_ids, 0]] for act_ids, _, _ in self._hand_coupling]
         self.hand_dim = emb.hand.dim
 
     def available_cameras(self) -> list[str]:

@@ -99,7 +99,6 @@ class TrayLift(Task):
         # Each handle is a bar sticking out of one end of the tray (along the tray's y), raised
         # on a post so fingers can wrap under it; it is a body of its own, rigidly part of the
         # tray, so a grasp of a handle can be told from a hand brushing the tray.
-        bar_half = (HANDLE_END_Y_M - TRAY_HALF_Y_M) / 2
         for s, handle in ((-1, "handle_a"), (1, "handle_b")):
             body = tray.add_body(name=handle, pos=[0, s * HANDLE_Y_M, HANDLE_Z_M])
             body.add_geom(**wood, type=box, size=[0.012, 0.006, (HANDLE_Z_M - 0.012) / 2],

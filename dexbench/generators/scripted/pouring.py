@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from dexbench.envs.tasks.pouring import BOWL_RADIUS_M, CUP_HEIGHT_M, CUP_RADIUS_M
+from dexbench.envs.tasks.pouring import BOWL_RADIUS_M, CUP_HEIGHT_M
 from dexbench.generators.scripted.base import (
     ArmScript, ScriptedDemonstrator, heading_of, nearest_heading, top_down, translated,
 )
