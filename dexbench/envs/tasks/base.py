@@ -38,7 +38,9 @@ class Coordination:
     """Subtasks of both arms that must end on the same step (a shared transform or a replay)."""
 
     subtasks: dict[str, str]  # arm -> subtask name
-    scheme: str = "transform"  # "transform" | "translate" | "replay"
+    # "transform": one shared object-centric transform; "translate": its translation only;
+    # "replay": the source poses as they were (hand-overs).
+    scheme: str = "transform"
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,8 @@ TRAY_DENSITY = 400.0  # kg/m^3, wood: the tray weighs ~0.35 kg
 HANDLE_Y_M = 0.235  # where a hand holds a handle bar, from the tray centre
 HANDLE_END_Y_M = 0.29  # outer end of the bars
 HANDLE_Z_M = 0.06  # bar axis height above the tray bottom: fingers wrap under it
-HANDLE_RADIUS_M = 0.011
+HANDLE_HALF_WIDTH_M = 0.014  # the flat bar's cross-section: 2.8 cm wide,
+HANDLE_HALF_THICKNESS_M = 0.008  # 1.6 cm thick
 LIFT_HEIGHT_M = 0.10  # success: everything this far above the table
 
 VARIANTS = {
@@ -81,7 +82,7 @@ class TrayLift(Task):
 
     # ------------------------------------------------------------------ scene
     def build(self, spec: mujoco.MjSpec, table_top_z: float) -> None:
-        box, capsule = mujoco.mjtGeom.mjGEOM_BOX, mujoco.mjtGeom.mjGEOM_CAPSULE
+        box = mujoco.mjtGeom.mjGEOM_BOX
         tray = spec.worldbody.add_body(name="tray", pos=[0, 0, table_top_z])
         tray.add_freejoint(name="tray")
         wood = dict(rgba=[0.55, 0.36, 0.2, 1], friction=[1.0, 0.005, 0.0001], density=TRAY_DENSITY)
@@ -99,12 +100,16 @@ class TrayLift(Task):
         # Each handle is a bar sticking out of one end of the tray (along the tray's y), raised
         # on a post so fingers can wrap under it; it is a body of its own, rigidly part of the
         # tray, so a grasp of a handle can be told from a hand brushing the tray.
+        bar_half_len = (HANDLE_END_Y_M - TRAY_HALF_Y_M) / 2
         for s, handle in ((-1, "handle_a"), (1, "handle_b")):
             body = tray.add_body(name=handle, pos=[0, s * HANDLE_Y_M, HANDLE_Z_M])
             body.add_geom(**wood, type=box, size=[0.012, 0.006, (HANDLE_Z_M - 0.012) / 2],
                           pos=[0, s * (TRAY_HALF_Y_M + 0.006 - HANDLE_Y_M), -(HANDLE_Z_M - 0.012) / 2 + 0.002])
-            body.add_geom(**{**wood, "rgba": [0.3, 0.2, 0.12, 1]}, type=capsule, size=[HANDLE_RADIUS_M, 0, 0],
-                          fromto=[0, s * (TRAY_HALF_Y_M - HANDLE_Y_M), 0, 0, s * (HANDLE_END_Y_M - HANDLE_Y_M), 0])
+            # A flat bar, not a round one: two hands on collinear round bars make a hinge the
+            # tray swings about; flat faces against the fingers hold it level.
+            body.add_geom(**{**wood, "rgba": [0.3, 0.2, 0.12, 1]}, type=box,
+                          size=[HANDLE_HALF_WIDTH_M, bar_half_len, HANDLE_HALF_THICKNESS_M],
+                          pos=[0, s * ((TRAY_HALF_Y_M + HANDLE_END_Y_M) / 2 - HANDLE_Y_M), 0], condim=4)
         for arm, rgba in (("right", [0.85, 0.2, 0.2, 1]), ("left", [0.2, 0.35, 0.85, 1])):
             cube = spec.worldbody.add_body(name=f"cube_{arm}", pos=[0, 0, table_top_z + CUBE_HALF_M])
             cube.add_freejoint(name=f"cube_{arm}")
