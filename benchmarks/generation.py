@@ -16,7 +16,7 @@ import argparse
 import time
 from pathlib import Path
 
-from dexbench.datasets.hdf5 import load_dataset
+from dexbench.datasets.reader import load_dataset
 from dexbench.datasets.recorder import collect_demos
 from dexbench.datasets.replay import replay_demo
 from dexbench.envs.registry import ENV_TABLE, lookup

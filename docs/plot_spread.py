@@ -16,7 +16,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from dexbench.datasets.hdf5 import load_dataset  # noqa: E402
+from dexbench.datasets.reader import load_dataset  # noqa: E402
 
 PAIRS = (("TrayLift", "PandaDex", ("tray", "cube_right", "cube_left")),
          ("Pouring", "GR1", ("cup", "bowl")))

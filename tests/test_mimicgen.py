@@ -4,7 +4,7 @@ mechanisms (parallel, coordination, sequential), each checked on its own."""
 import numpy as np
 import pytest
 
-from dexbench.datasets.hdf5 import load_dataset
+from dexbench.datasets.reader import load_dataset
 from dexbench.datasets.recorder import collect_demos, record_episode
 from dexbench.envs.registry import make_env
 from dexbench.envs.tasks.base import Coordination, Subtask, TaskSpec

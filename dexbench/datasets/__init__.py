@@ -1,13 +1,8 @@
 """Datasets: record episodes, write and read HDF5 in the robomimic-compatible layout."""
 
-from dexbench.datasets.hdf5 import (
-    DatasetError,
-    DatasetReader,
-    DatasetWriter,
-    env_kwargs_of,
-    load_dataset,
-    write_dataset,
-)
+from dexbench.datasets.hdf5 import DatasetError
+from dexbench.datasets.reader import DatasetReader, load_dataset
+from dexbench.datasets.writer import DatasetWriter, env_kwargs_of, write_dataset
 from dexbench.datasets.recorder import (
     CollectionReport,
     Episode,

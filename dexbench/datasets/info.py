@@ -12,7 +12,7 @@ import numpy as np
 
 def dataset_info(path: str | os.PathLike) -> dict[str, Any]:
     """Demos, lengths, variants, generators, sources and the generation record of a dataset."""
-    from dexbench.datasets.hdf5 import load_dataset
+    from dexbench.datasets.reader import load_dataset
 
     with load_dataset(path) as ds:
         attrs = ds.attrs

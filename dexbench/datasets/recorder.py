@@ -252,7 +252,7 @@ def collect_demos(
     `max_attempts` (default 5 n) are spent; keep the successes and write them to `out`."""
     from tqdm import tqdm
 
-    from dexbench.datasets.hdf5 import DatasetWriter
+    from dexbench.datasets.writer import DatasetWriter
     from dexbench.envs.registry import lookup, make_env
 
     if n < 1:

@@ -36,7 +36,7 @@ def replay_demo(path: str | os.PathLike, demo_key: str | int, video: str | os.Pa
     """Replay demo `demo_key` ("demo_3" or 3) of the dataset at `path` from its stored initial
     state; write the `camera` view of every step to `video` (mp4, or gif) when given.
     `max_steps`: replay only the first steps (a quick preview; `success` is then the state's)."""
-    from dexbench.datasets.hdf5 import load_dataset
+    from dexbench.datasets.reader import load_dataset
     from dexbench.envs.registry import lookup, make_env
 
     key = f"demo_{demo_key}" if isinstance(demo_key, (int, np.integer)) or str(demo_key).isdigit() else str(demo_key)

@@ -45,11 +45,12 @@ from typing import Any
 
 import numpy as np
 
+from dexbench.datasets.hdf5 import DEMO_KEY_RE, demo_index
+
 ATTEMPT_RNG_TAG = 0x6E6
 ATTEMPT_SEED_TAG = 0x5EED
 INFO_ATTRS = ("attempt", "source_demos", "failure_subtask")
 STATE_ATTR = "generation"  # /data attr (JSON) with a shard's progress or a merged run's record
-_DEMO_RE = re.compile(r"^demo_(\d+)$")
 
 
 # ============================================================================ seeding and layout
@@ -235,8 +236,7 @@ def _check_meta(found: dict[str, Any], expected: dict[str, Any], where: Path) ->
 
 
 def _demo_keys(data) -> list[str]:
-    keys = [k for k in data if _DEMO_RE.match(k)]
-    return sorted(keys, key=lambda k: int(_DEMO_RE.match(k).group(1)))
+    return sorted((k for k in data if DEMO_KEY_RE.match(k)), key=demo_index)
 
 
 def _open_shard(path: Path, env, job: WorkerJob, next_attempt: int | None):
@@ -248,7 +248,7 @@ def _open_shard(path: Path, env, job: WorkerJob, next_attempt: int | None):
     is dropped: the attempt runs again and makes it again)."""
     import h5py
 
-    from dexbench.datasets.hdf5 import DatasetWriter
+    from dexbench.datasets.writer import DatasetWriter
 
     resume_path = _variants(path)[0]
     found = next((p for p in _variants(path) if p.exists()), None) if job.resume else None
@@ -304,7 +304,7 @@ def _annotate(episode, info, attempt: int, name: str) -> int:
 
 def run_worker(job: WorkerJob, emit: Callable[[tuple], None]) -> dict[str, Any]:
     """Run one worker's attempts (see the module docstring); returns its final state."""
-    from dexbench.datasets.hdf5 import load_dataset
+    from dexbench.datasets.reader import load_dataset
     from dexbench.datasets.recorder import record_episode
     from dexbench.envs.registry import lookup, make_env
     from dexbench.generators import load_class_ref
@@ -388,7 +388,7 @@ def _split_output(paths: OutputPaths, env, env_kwargs: dict, name: str, meta: di
     """Resume from a finished output: put its demos back into per-worker shards."""
     import h5py
 
-    from dexbench.datasets.hdf5 import DatasetWriter
+    from dexbench.datasets.writer import DatasetWriter
 
     with h5py.File(paths.out, "r") as f:
         data = f["data"]
@@ -423,7 +423,7 @@ def _merge(shards: list[Path], out: Path, env, env_kwargs: dict, name: str, atte
     """Merge shard files into `out` in attempt order (atomically); returns (demos, lengths)."""
     import h5py
 
-    from dexbench.datasets.hdf5 import DatasetWriter
+    from dexbench.datasets.writer import DatasetWriter
 
     files = [h5py.File(p, "r") for p in shards if p.exists()]
     try:
@@ -532,7 +532,7 @@ def run_generation(generator_name: str, env_id: str, source: str | os.PathLike, 
     Returns the report (also saved as `<out stem>.report.json`). Fewer than `n` successes when
     the attempts ran out is not an error: the report says so.
     """
-    from dexbench.datasets.hdf5 import load_dataset
+    from dexbench.datasets.reader import load_dataset
     from dexbench.envs.registry import lookup, make_env
     from dexbench.generators import class_ref, get_generator
 
