@@ -136,3 +136,20 @@ def test_generated_demo_records_sources_and_subtask_index(tray_sources):
         assert len(idx) == len(ep.actions) and np.all(np.diff(idx) >= 0)
         assert all(0 <= s < len(tray_sources) for s in info.source_demos[arm])
     assert (info.failure_subtask is None) == ep.success
+
+
+def test_unusable_sources_are_skipped_with_a_warning(tray_sources, tmp_path):
+    from dexbench.datasets.writer import DatasetWriter
+
+    env = make_env("TrayLift", "Panda", "D0")
+    bad = tray_sources.episode(tray_sources.keys[0])
+    bad.datagen_info["subtask_signals"]["grasp_tray_right"][:] = False  # never ends
+    good = tray_sources.episode(tray_sources.keys[1])
+    path = tmp_path / "mixed.hdf5"
+    with DatasetWriter(path, env) as writer:
+        writer.add_episode(bad)
+        writer.add_episode(good)
+    gen = MimicGenGenerator(env.env_id, load_dataset(path))
+    with pytest.warns(UserWarning, match="skips a source.*grasp_handle"):
+        sources = gen.parsed(env)
+    assert [s.key for s in sources] == ["demo_1"] and sources[0].index == 1

@@ -18,6 +18,9 @@ from scipy.spatial.transform import Rotation
 from dexbench.envs.embodiments.base import ARMS, Embodiment
 
 
+HOOK_FINGER_LINKS = 3  # finger links touching an object that make a hook grasp
+
+
 # ----------------------------------------------------------------------------- subtask spec
 @dataclass(frozen=True)
 class Subtask:
@@ -167,9 +170,13 @@ class Task(abc.ABC):
         return bool(self._touching[body_a, bodies_b].any())
 
     def is_grasped(self, arm: str, body: int) -> bool:
-        """Both sides of the arm's hand (thumb/palm vs fingers, or the two jaws) touch `body`."""
+        """Both sides of the arm's hand (thumb/palm vs fingers, or the two jaws) touch `body`,
+        or a hand hooks it with at least three finger links (a bar hangs on curled fingers
+        without touching thumb or palm)."""
         side_a, side_b = self.hand_sides[arm]
-        return self.touching(body, side_a) and self.touching(body, side_b)
+        if self.touching(body, side_b) and self.touching(body, side_a):
+            return True
+        return len(side_b) >= HOOK_FINGER_LINKS and int(self._touching[body, side_b].sum()) >= HOOK_FINGER_LINKS
 
     def touched_by_hand(self, arm: str, body: int) -> bool:
         return self.touching(body, self.hand_body_ids[arm])

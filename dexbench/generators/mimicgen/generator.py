@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -9,7 +10,7 @@ from scipy.spatial.transform import Rotation
 
 from dexbench.generators.base import Generator
 from dexbench.generators.mimicgen.policy import MimicGenPolicy
-from dexbench.generators.mimicgen.segments import SourceDemo, parse_source
+from dexbench.generators.mimicgen.segments import SegmentationError, SourceDemo, parse_source
 
 SELECTION = ("random", "nearest")
 
@@ -55,8 +56,17 @@ class MimicGenGenerator(Generator):
             keys = list(self.sources.keys)
             if not keys:
                 raise ValueError("the source dataset has no demos")
-            self._parsed = [parse_source(i, k, self.sources.episode(k).datagen_info, env.task_spec)
-                            for i, k in enumerate(keys)]
+            parsed, skipped = [], []
+            for i, k in enumerate(keys):
+                try:
+                    parsed.append(parse_source(i, k, self.sources.episode(k).datagen_info, env.task_spec))
+                except SegmentationError as err:
+                    skipped.append(str(err))
+            if not parsed:
+                raise SegmentationError("no source demo can be cut into the task's subtasks:\n  " + "\n  ".join(skipped))
+            for reason in skipped:  # one odd source must not stop a generation run
+                warnings.warn(f"mimicgen skips a source: {reason}", stacklevel=2)
+            self._parsed = parsed
         return self._parsed
 
     def policy(self, env, rng: np.random.Generator) -> MimicGenPolicy:

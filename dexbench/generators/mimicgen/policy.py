@@ -186,7 +186,7 @@ class MimicGenPolicy:
             poses = object_centric(segment, object_now)
         if sub.keep_orientation:
             poses[:, :3, :3] = segment.target_poses[:, :3, :3]
-        self.source_of[arm].append(int(source))
+        self.source_of[arm].append(int(demo.index))  # the demo's index in the source dataset
         q = self.queue[arm]
         q.clear()  # drop any waiting steps
         bridge_hand = self.hand[arm].copy()
