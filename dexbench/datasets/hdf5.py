@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -52,11 +53,14 @@ def demo_index(key: str) -> int:
     return int(match.group(1)) if match else -1
 
 
-def _json_default(value: Any) -> Any:
+def json_default(value: Any) -> Any:
+    """`json.dumps(default=...)` for numpy arrays and scalars and paths."""
     if isinstance(value, np.ndarray):
         return value.tolist()
     if isinstance(value, np.generic):
         return value.item()
+    if isinstance(value, Path):
+        return str(value)
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
@@ -67,4 +71,4 @@ def attr_value(value: Any) -> Any:
         value = value.item()
     if isinstance(value, (bool, int, float, str)):
         return value
-    return json.dumps(value, default=_json_default)
+    return json.dumps(value, default=json_default)

@@ -35,7 +35,6 @@ import dataclasses
 import json
 import os
 import queue as queue_mod
-import re
 import signal
 import time
 import traceback
@@ -45,12 +44,20 @@ from typing import Any
 
 import numpy as np
 
-from dexbench.datasets.hdf5 import DEMO_KEY_RE, demo_index
+from dexbench.generators.report import GenerationReport, jsonable
+from dexbench.generators.shards import (
+    INFO_ATTRS,
+    STATE_ATTR,
+    OutputPaths,
+    check_meta,
+    demo_keys,
+    merge_shards,
+    resume_candidates,
+    split_output,
+)
 
 ATTEMPT_RNG_TAG = 0x6E6
 ATTEMPT_SEED_TAG = 0x5EED
-INFO_ATTRS = ("attempt", "source_demos", "failure_subtask")
-STATE_ATTR = "generation"  # /data attr (JSON) with a shard's progress or a merged run's record
 
 
 # ============================================================================ seeding and layout
@@ -73,117 +80,6 @@ def default_max_attempts(n: int) -> int:
     return max(20 * n, 100)
 
 
-@dataclasses.dataclass(frozen=True)
-class OutputPaths:
-    out: Path
-
-    @property
-    def stem(self) -> Path:
-        return self.out.with_suffix("") if self.out.suffix else self.out
-
-    @property
-    def report(self) -> Path:
-        return self.stem.with_name(self.stem.name + ".report.json")
-
-    @property
-    def failed(self) -> Path:
-        return self.stem.with_name(self.stem.name + ".failed.hdf5")
-
-    def shard(self, w: int) -> Path:
-        return self.out.with_name(f"{self.out.name}.shard{w}.hdf5")
-
-    def failed_shard(self, w: int) -> Path:
-        return self.failed.with_name(f"{self.failed.name}.shard{w}.hdf5")
-
-    def leftovers(self) -> list[Path]:
-        """Shard files (any state) of an earlier run of this output, any worker count."""
-        found = []
-        for base in (self.out, self.failed):
-            pattern = re.compile(re.escape(base.name) + r"\.shard\d+\.hdf5(\.tmp|\.partial|\.resume)?$")
-            if base.parent.is_dir():
-                found += [p for p in base.parent.iterdir() if pattern.match(p.name)]
-        return sorted(found)
-
-
-def _variants(path: Path) -> list[Path]:
-    """Where a writer's file may be, in resume priority order (see `_open_shard`)."""
-    return [path.with_name(path.name + ".resume"), path, path.with_name(path.name + ".partial"),
-            path.with_name(path.name + ".tmp")]
-
-
-# ============================================================================ report
-@dataclasses.dataclass
-class GenerationReport:
-    generator: str
-    env_id: str
-    seed: int
-    workers: int
-    config: dict[str, Any]
-    requested: int
-    out: str
-    attempts: int = 0
-    successes: int = 0
-    success_rate: float = 0.0
-    demos_per_cpu_minute: float = 0.0  # successes / CPU minutes spent in attempts, all workers
-    mean_length: float = 0.0  # steps, over the successful demos
-    failure_reasons: dict[str, int] = dataclasses.field(default_factory=dict)
-    wall_s: float = 0.0  # this invocation (a resumed run counts only its own part)
-    cpu_s: float = 0.0  # CPU time of all attempts so far, all workers, resumed parts included
-    max_attempts: int = 0
-    failed_out: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    def save(self, path: str | os.PathLike) -> Path:
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2, default=_json_default) + "\n")
-        os.replace(tmp, path)
-        return path
-
-    def rows(self) -> list[tuple[str, str]]:
-        reasons = ", ".join(f"{k} {v}" for k, v in sorted(self.failure_reasons.items(), key=lambda kv: -kv[1]))
-        config = ", ".join(f"{k}={v}" for k, v in self.config.items()) or "-"
-        rows = [
-            ("generator", self.generator),
-            ("env", self.env_id),
-            ("config", config),
-            ("seed / workers", f"{self.seed} / {self.workers}"),
-            ("output", self.out),
-            ("attempts", f"{self.attempts} (max {self.max_attempts})"),
-            ("successes", f"{self.successes} / {self.requested} requested"),
-            ("success rate", f"{100 * self.success_rate:.1f} %"),
-            ("demos / CPU-minute", f"{self.demos_per_cpu_minute:.2f}"),
-            ("mean length", f"{self.mean_length:.1f} steps"),
-            ("failures", reasons or "-"),
-            ("CPU time", f"{self.cpu_s:.1f} s"),
-            ("wall time", f"{self.wall_s:.1f} s"),
-        ]
-        if self.failed_out:
-            rows.insert(5, ("failed demos", self.failed_out))
-        return rows
-
-    def table(self) -> str:
-        width = max(len(k) for k, _ in self.rows())
-        return "\n".join(f"{k:<{width}}  {v}" for k, v in self.rows())
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=_json_default))
-
-
-# ============================================================================ config
 def build_config(cls: type, config: Any = None):
     """A generator's Config from None (defaults), a Config instance, or a dict of overrides
     (strings are parsed as CLI `KEY=VALUE` values, other values used as they are)."""
@@ -227,18 +123,6 @@ def _fresh_state(job: WorkerJob) -> dict[str, Any]:
             "failure_reasons": {}, "cpu_s": 0.0}
 
 
-def _check_meta(found: dict[str, Any], expected: dict[str, Any], where: Path) -> None:
-    diffs = [f"{k}: {found.get(k)!r} there, {expected.get(k)!r} now" for k in expected if found.get(k) != expected[k]]
-    if diffs:
-        raise ValueError(f"cannot resume from {where}: it was made with other settings ({'; '.join(diffs)}). "
-                         "Resume with the same generator, env, seed, workers and config, or run without "
-                         "--resume and with --overwrite to start over")
-
-
-def _demo_keys(data) -> list[str]:
-    return sorted((k for k in data if DEMO_KEY_RE.match(k)), key=demo_index)
-
-
 def _open_shard(path: Path, env, job: WorkerJob, next_attempt: int | None):
     """A DatasetWriter on `path` holding the demos kept from an earlier run of this shard.
 
@@ -250,8 +134,8 @@ def _open_shard(path: Path, env, job: WorkerJob, next_attempt: int | None):
 
     from dexbench.datasets.writer import DatasetWriter
 
-    resume_path = _variants(path)[0]
-    found = next((p for p in _variants(path) if p.exists()), None) if job.resume else None
+    resume_path = resume_candidates(path)[0]
+    found = next((p for p in resume_candidates(path) if p.exists()), None) if job.resume else None
     if found is not None and found != resume_path:
         os.replace(found, resume_path)
     writer = DatasetWriter(path, env, env_kwargs=job.env_kwargs, generator=job.generator_name, overwrite=True,
@@ -269,9 +153,9 @@ def _open_shard(path: Path, env, job: WorkerJob, next_attempt: int | None):
             data = src["data"]
             if STATE_ATTR in data.attrs:
                 state = json.loads(data.attrs[STATE_ATTR])
-                _check_meta(state.get("meta", {}), job.meta, found)
+                check_meta(state.get("meta", {}), job.meta, found)
             bound = next_attempt if next_attempt is not None else (state or {}).get("next_attempt", job.worker)
-            for key in _demo_keys(data):
+            for key in demo_keys(data):
                 attempt = int(data[key].attrs.get("attempt", -1))
                 if 0 <= attempt < bound:
                     writer.copy_demo(data[key])
@@ -284,7 +168,7 @@ def _open_shard(path: Path, env, job: WorkerJob, next_attempt: int | None):
         writer.abort()
         raise
     resume_path.unlink()
-    for stale in _variants(path)[1:3]:  # a complete or partial file replaced by this writer
+    for stale in resume_candidates(path)[1:3]:  # a complete or partial file replaced by this writer
         stale.unlink(missing_ok=True)
     return writer, state
 
@@ -293,7 +177,7 @@ def _annotate(episode, info, attempt: int, name: str) -> int:
     """Put the attempt's record into the episode; returns its source_demo attr value."""
     episode.generator = name
     episode.info["attempt"] = int(attempt)
-    episode.info["source_demos"] = _jsonable(info.source_demos)
+    episode.info["source_demos"] = jsonable(info.source_demos)
     for arm, index in info.subtask_index.items():
         episode.datagen_info.setdefault("subtask_index", {})[arm] = np.asarray(index, dtype=np.int64)
     if not episode.success:
@@ -382,69 +266,6 @@ def _worker_process(job: WorkerJob, q) -> None:
         q.put(("error", job.worker, traceback.format_exc()))
 
 
-# ============================================================================ shards <-> output
-def _split_output(paths: OutputPaths, env, env_kwargs: dict, name: str, meta: dict, workers: int,
-                  keep_failed: bool) -> None:
-    """Resume from a finished output: put its demos back into per-worker shards."""
-    import h5py
-
-    from dexbench.datasets.writer import DatasetWriter
-
-    with h5py.File(paths.out, "r") as f:
-        data = f["data"]
-        if STATE_ATTR not in data.attrs:
-            raise ValueError(f"cannot resume from {paths.out}: it records no generation run (not made by "
-                             "`dexbench generate`)")
-        record = json.loads(data.attrs[STATE_ATTR])
-        _check_meta(record.get("meta", {}), meta, paths.out)
-        states = record["worker_states"]
-        for w in range(workers):
-            with DatasetWriter(paths.shard(w), env, env_kwargs=env_kwargs, generator=name, overwrite=True,
-                               info_attrs=INFO_ATTRS) as writer:
-                for key in _demo_keys(data):
-                    if int(data[key].attrs["attempt"]) % workers == w:
-                        writer.copy_demo(data[key])
-                writer.attempts = states[w]["attempts"]
-                writer.set_attrs(**{STATE_ATTR: states[w]})
-    if keep_failed and paths.failed.exists():
-        with h5py.File(paths.failed, "r") as f:
-            data = f["data"]
-            for w in range(workers):
-                with DatasetWriter(paths.failed_shard(w), env, env_kwargs=env_kwargs, generator=name,
-                                   overwrite=True, info_attrs=INFO_ATTRS) as writer:
-                    for key in _demo_keys(data):
-                        if int(data[key].attrs["attempt"]) % workers == w:
-                            writer.copy_demo(data[key])
-                    writer.set_attrs(**{STATE_ATTR: states[w]})
-
-
-def _merge(shards: list[Path], out: Path, env, env_kwargs: dict, name: str, attempts: int,
-           record: dict | None) -> tuple[int, list[int]]:
-    """Merge shard files into `out` in attempt order (atomically); returns (demos, lengths)."""
-    import h5py
-
-    from dexbench.datasets.writer import DatasetWriter
-
-    files = [h5py.File(p, "r") for p in shards if p.exists()]
-    try:
-        items = sorted((int(f["data"][k].attrs["attempt"]), j, k) for j, f in enumerate(files)
-                       for k in _demo_keys(f["data"]))
-        lengths = []
-        with DatasetWriter(out, env, env_kwargs=env_kwargs, generator=name, overwrite=True,
-                           info_attrs=INFO_ATTRS) as writer:
-            for _, j, key in items:
-                writer.copy_demo(files[j]["data"][key])
-                lengths.append(int(files[j]["data"][key]["actions"].shape[0]))
-            writer.attempts = attempts
-            if record is not None:
-                writer.set_attrs(**{STATE_ATTR: record})
-    finally:
-        for f in files:
-            f.close()
-    return len(items), lengths
-
-
-# ============================================================================ progress
 class _Progress:
     def __init__(self, n: int, label: str, enabled: bool) -> None:
         from tqdm import tqdm
@@ -554,7 +375,7 @@ def run_generation(generator_name: str, env_id: str, source: str | os.PathLike, 
         raise IsADirectoryError(f"{paths.out} is a directory; give a file path such as {paths.out / 'generated.hdf5'}")
     source = str(source)
     meta = {"generator": cls.name, "env_id": env_id, "seed": int(seed), "workers": int(workers),
-            "config": _jsonable(dataclasses.asdict(cfg))}
+            "config": jsonable(dataclasses.asdict(cfg))}
 
     start = time.perf_counter()
     with load_dataset(source) as sources:
@@ -576,7 +397,7 @@ def run_generation(generator_name: str, env_id: str, source: str | os.PathLike, 
                     for p in leftovers:
                         p.unlink()
             elif not leftovers and paths.out.exists():
-                _split_output(paths, env, env_kwargs, cls.name, meta, workers, keep_failed)
+                split_output(paths, env, env_kwargs, cls.name, meta, workers, keep_failed)
             quotas = worker_quotas(n, workers)
             jobs = [WorkerJob(class_ref(cls), cls.name, cfg, meta, env_id, env_kwargs, source, int(seed), workers, w,
                               quotas[w], max_attempts, keep_failed, str(paths.shard(w)), str(paths.failed_shard(w)),
@@ -599,10 +420,10 @@ def run_generation(generator_name: str, env_id: str, source: str | os.PathLike, 
             cpu_s = float(sum(s["cpu_s"] for s in states))
             record = {"meta": meta, "requested": n, "max_attempts": max_attempts, "worker_states": states,
                       "source": source_record}
-            successes, lengths = _merge([paths.shard(w) for w in range(workers)], paths.out, env, env_kwargs,
+            successes, lengths = merge_shards([paths.shard(w) for w in range(workers)], paths.out, env, env_kwargs,
                                         cls.name, attempts, record)
             if keep_failed:
-                _merge([paths.failed_shard(w) for w in range(workers)], paths.failed, env, env_kwargs, cls.name,
+                merge_shards([paths.failed_shard(w) for w in range(workers)], paths.failed, env, env_kwargs, cls.name,
                        attempts, record)
             for p in paths.leftovers():  # the merged shards, and failed-demo shards of a run with keep_failed
                 p.unlink(missing_ok=True)
