@@ -26,7 +26,6 @@ class Embodiment(abc.ABC):
     hand: ClassVar[Hand]
     default_action_mode: ClassVar[str]  # "delta" (Panda OSC) or "absolute" (GR1 IK)
     table_height_m: ClassVar[float]  # table top height the robot stands at
-    camera_names: ClassVar[tuple[str, ...]] = ("agentview", "right_wrist", "left_wrist")
 
     @abc.abstractmethod
     def attach(self, spec: mujoco.MjSpec) -> None:

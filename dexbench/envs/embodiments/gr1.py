@@ -41,7 +41,6 @@ class GR1(Embodiment):
     hand: Hand = DEX_HAND
     default_action_mode = "absolute"
     table_height_m = 0.9
-    camera_names = ("agentview", "head", "right_wrist", "left_wrist")
 
     def attach(self, spec: mujoco.MjSpec) -> None:
         frame = spec.worldbody.add_frame(pos=BASE_POS_M)

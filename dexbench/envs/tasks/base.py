@@ -181,9 +181,6 @@ class Task(abc.ABC):
     def touched_by_hand(self, arm: str, body: int) -> bool:
         return self.touching(body, self.hand_body_ids[arm])
 
-    def body_pos(self, name: str) -> np.ndarray:
-        return self.data.xpos[self.body_ids[name]]
-
     def height_above_table(self, name: str) -> float:
         return float(self.data.xpos[self.body_ids[name], 2] - self.table_top_z)
 

@@ -71,7 +71,6 @@ class ScriptedDemonstrator(abc.ABC):
         self.home = self.env.eef_poses()
         self.target = {arm: self.home[arm].copy() for arm in ARMS}
         self.hand = {arm: self.open_hand.copy() for arm in ARMS}
-        self.finished: set[str] = set()  # names of phases marked done by the scripts
         self.scripts = {arm: self.script(arm) for arm in ARMS}
         self.exhausted = {arm: False for arm in ARMS}
 
