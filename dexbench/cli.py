@@ -113,13 +113,17 @@ def cmd_info(args) -> int:
     return 0
 
 
+def _check_camera(env, args) -> None:
+    if args.camera not in env.available_cameras():
+        raise CLIError(f"unknown camera {args.camera!r}; {args.env_id} has {', '.join(env.available_cameras())}")
+
+
 def cmd_render(args) -> int:
     import imageio.v2 as imageio
 
     env = _make(args.env_id)
     try:
-        if args.camera not in env.available_cameras():
-            raise CLIError(f"unknown camera {args.camera!r}; {args.env_id} has {', '.join(env.available_cameras())}")
+        _check_camera(env, args)
         env.reset(seed=args.seed)
         image = env.render_camera_image(args.camera, (args.size, args.size))
     finally:
@@ -135,8 +139,7 @@ def cmd_video(args) -> int:
 
     env = _make(args.env_id)
     try:
-        if args.camera not in env.available_cameras():
-            raise CLIError(f"unknown camera {args.camera!r}; {args.env_id} has {', '.join(env.available_cameras())}")
+        _check_camera(env, args)
         try:
             demonstrator = default_demonstrator(env, demonstrator_rng(args.seed))
         except KeyError as err:
