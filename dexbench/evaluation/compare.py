@@ -1,0 +1,125 @@
+"""Compare data generators by what they are for: the policy trained on their data
+(`dexbench compare`, the central experiment of MimicGen / DexMimicGen).
+
+For each generator: generate `n` demos from the same sources and seed, train the same BC
+baseline on them and evaluate it on the published seeds. The `source` row trains on the source
+demos alone. Every stage writes its output into the work directory and a stage whose output is
+already there (same settings) is skipped, so an interrupted comparison continues where it
+stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import dexbench
+from dexbench.evaluation.evaluate import evaluate, write_result
+
+SOURCE_ROW = "source"
+COMPARE_FORMAT = "dexbench-compare"
+
+
+def _done_eval(path: Path, episodes: int, sha: str) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    result = json.loads(path.read_text())
+    ok = result.get("num_episodes") == episodes and result.get("policy", {}).get("checkpoint_sha256") == sha
+    return result if ok else None
+
+
+def _done_training(out: Path, config) -> bool:
+    path = out / "config.json"
+    if not path.is_file() or not (out / "model.pt").is_file():
+        return False
+    saved = json.loads(path.read_text())
+    return saved.get("steps_done") == config.steps and saved.get("train") == dataclasses.asdict(config)
+
+
+def compare_generators(
+    env_id: str,
+    source: str | Path,
+    generators: Sequence[str],
+    n: int,
+    workdir: str | Path,
+    episodes: int = 50,
+    seed: int = 0,
+    workers: int = 1,
+    bc_config=None,
+    include_source: bool = True,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Run the comparison; returns (and saves as `workdir/compare.json`) one row per dataset."""
+    from dexbench.datasets import load_dataset
+    from dexbench.envs.registry import lookup
+    from dexbench.generators.runner import run_generation
+    from dexbench.policies.bc.policy import load_checkpoint
+    from dexbench.policies.bc.train import BCConfig, train_bc
+
+    entry = lookup(env_id)
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    bc_config = dataclasses.replace(bc_config or BCConfig())
+    bc_config.model = bc_config.model_kwargs()
+    with load_dataset(source) as ds:
+        num_sources, source_env = len(ds), ds.env_id
+    rows = []
+    names = ([SOURCE_ROW] if include_source else []) + list(generators)
+    for name in names:
+        row: dict[str, Any] = {"data": name, "env_id": entry.env_id}
+        if name == SOURCE_ROW:
+            data = Path(source)
+            row.update(num_demos=num_sources, attempts=None, generation_success_rate=None, demos_per_cpu_min=None)
+        else:
+            data = workdir / f"{name}.hdf5"
+            report_path = workdir / f"{name}.report.json"
+            done = data.is_file() and report_path.is_file()
+            if done:
+                report = json.loads(report_path.read_text())
+                done = report["successes"] >= n and report["seed"] == seed and report["requested"] == n
+            if not done:
+                report = run_generation(name, entry.env_id, source, n, data, seed=seed, workers=workers,
+                                        progress=progress, overwrite=True).to_dict()
+            row.update(num_demos=report["successes"], attempts=report["attempts"],
+                       generation_success_rate=report["success_rate"],
+                       demos_per_cpu_min=report["demos_per_cpu_minute"])
+        ckpt = workdir / f"bc_{name}"
+        if not _done_training(ckpt, bc_config):
+            train_bc(data, ckpt, bc_config, progress=progress)
+        sha = load_checkpoint(ckpt)[2]
+        eval_path = workdir / f"eval_{name}.json"
+        result = _done_eval(eval_path, episodes, sha)
+        if result is None:
+            result = evaluate("dexbench.policies:BCPolicy", entry.env_id, episodes=episodes, workers=workers,
+                              policy_kwargs={"checkpoint": str(ckpt)}, progress=progress)
+            write_result(result, eval_path)
+        row.update(checkpoint=str(ckpt), eval=str(eval_path), success_rate=result["success_rate"],
+                   ci95=result["ci95"], episodes=result["num_episodes"])
+        rows.append(row)
+    summary = {"format": COMPARE_FORMAT, "format_version": 1, "suite_version": dexbench.__version__,
+               "env_id": entry.env_id, "source": str(source), "source_env_id": source_env,
+               "num_source_demos": num_sources, "n": n, "seed": seed, "episodes": episodes,
+               "policy": f"bc-{bc_config.arch}", "bc_config": dataclasses.asdict(bc_config), "rows": rows}
+    tmp = workdir / "compare.json.tmp"
+    tmp.write_text(json.dumps(summary, indent=1) + "\n")
+    os.replace(tmp, workdir / "compare.json")
+    return summary
+
+
+def compare_table(summary: dict[str, Any]) -> str:
+    """The comparison as a Markdown table."""
+    lines = [f"{summary['env_id']}: {summary['policy']} trained on each dataset, {summary['episodes']} episodes "
+             f"on the published seeds ({summary['num_source_demos']} source demos, seed {summary['seed']})", "",
+             "| data | demos | generation success | demos / CPU-min | policy success [95 % CI] |",
+             "|---|---|---|---|---|"]
+    for r in summary["rows"]:
+        gen = "-" if r["generation_success_rate"] is None else f"{100 * r['generation_success_rate']:.1f} %"
+        speed = "-" if r["demos_per_cpu_min"] is None else f"{r['demos_per_cpu_min']:.1f}"
+        lo, hi = r["ci95"]
+        lines.append(f"| {r['data']} | {r['num_demos']} | {gen} | {speed} | "
+                     f"{100 * r['success_rate']:.1f} % [{100 * lo:.1f}, {100 * hi:.1f}] |")
+    return "\n".join(lines)

@@ -1,0 +1,244 @@
+"""Evaluate a policy on an env id: the published seeds, worker processes, a result JSON.
+
+Episode i resets the env with seed i of the published list (`seeds.py`) and calls
+`policy.reset(seed)`; it ends at the first step where the task succeeds (success), or when the
+env truncates (horizon, physics error). What an episode does depends on its seed alone, so the
+result is the same for any number of workers. With W > 1 workers, each is a "spawn" process
+that builds its own env and policy once and runs the episodes it is handed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dexbench.evaluation.seeds import eval_seeds
+from dexbench.evaluation.stats import wilson_interval
+
+RESULT_FORMAT = "dexbench-eval-result"
+RESULT_FORMAT_VERSION = 1
+
+
+@dataclass
+class EpisodeResult:
+    seed: int
+    success: bool
+    length: int
+    return_: float
+    video: str | None = None
+
+
+class PolicyActionError(RuntimeError):
+    """The policy returned an action the env refuses (wrong shape, NaN, ...)."""
+
+
+def run_episode(env, policy, seed: int, video_path: str | Path | None = None,
+                camera: str = "agentview", video_size: int = 256) -> EpisodeResult:
+    """One evaluation episode of `policy` on `env` from reset `seed` (optionally filmed)."""
+    from dexbench.policies.base import reset_policy
+
+    env = getattr(env, "unwrapped", env)
+    frames: list[np.ndarray] = []
+    obs, _ = env.reset(seed=seed)
+    reset_policy(policy, seed)
+    if video_path is not None:
+        frames.append(env.render_camera_image(camera, (video_size, video_size)))
+    total, success, length = 0.0, False, 0
+    for length in range(1, env.horizon + 1):
+        action = policy.act(obs)
+        try:
+            obs, reward, terminated, truncated, info = env.step(action)
+        except ValueError as err:
+            raise PolicyActionError(f"seed {seed}, step {length - 1}: {err}") from err
+        total += float(reward)
+        if video_path is not None:
+            frames.append(env.render_camera_image(camera, (video_size, video_size)))
+        if info["is_success"]:
+            success = True
+            break
+        if terminated or truncated:
+            break
+    if video_path is not None:
+        import imageio.v2 as imageio
+
+        Path(video_path).parent.mkdir(parents=True, exist_ok=True)
+        imageio.mimsave(video_path, frames, fps=env.control_freq, macro_block_size=1)
+    return EpisodeResult(seed=int(seed), success=success, length=length, return_=total,
+                         video=None if video_path is None else str(video_path))
+
+
+# ------------------------------------------------------------------------------ workers
+_WORKER: dict[str, Any] = {}
+
+
+def _build(env_id: str, policy_spec: str, policy_kwargs: dict[str, Any], env_kwargs: dict[str, Any]):
+    from dexbench.envs.registry import lookup, make_env
+    from dexbench.policies.base import load_policy
+
+    entry = lookup(env_id)
+    env = make_env(entry.task, entry.embodiment, entry.variant, **env_kwargs)
+    return env, load_policy(policy_spec, env, **dict(policy_kwargs))
+
+
+def _init_worker(env_id, policy_spec, policy_kwargs, env_kwargs) -> None:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core per worker, also for torch policies
+    _WORKER["env"], _WORKER["policy"] = _build(env_id, policy_spec, policy_kwargs, env_kwargs)
+
+
+def _worker_episode(seed: int, video_path: str | None) -> EpisodeResult:
+    return run_episode(_WORKER["env"], _WORKER["policy"], seed, video_path)
+
+
+# ------------------------------------------------------------------------------ evaluate
+def evaluate(
+    policy_spec: str,
+    env_id: str,
+    episodes: int = 50,
+    seeds: Sequence[int] | None = None,
+    workers: int = 1,
+    policy_kwargs: dict[str, Any] | None = None,
+    env_kwargs: dict[str, Any] | None = None,
+    video_dir: str | Path | None = None,
+    videos: int = 3,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Evaluate `policy_spec` on `env_id` and return the result dict (the JSON `dexbench eval`
+    writes): the published seeds unless `seeds` is given; `videos` rollouts filmed into
+    `video_dir` if given."""
+    from tqdm import tqdm
+
+    import dexbench
+    from dexbench.envs.registry import lookup
+    from dexbench.policies.base import policy_name
+
+    entry = lookup(env_id)
+    policy_kwargs = dict(policy_kwargs or {})
+    env_kwargs = dict(env_kwargs or {})
+    if seeds is None:
+        seed_list, seed_source = eval_seeds(entry.env_id, episodes), "published"
+    else:
+        seed_list, seed_source = [int(s) for s in seeds], "custom"
+        if not seed_list or len(set(seed_list)) != len(seed_list):
+            raise ValueError(f"--seeds must be a non-empty list of distinct integers, got {list(seeds)}")
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    workers = min(workers, len(seed_list))
+    stem = entry.env_id.split("/")[-1]
+    video_paths = [str(Path(video_dir) / f"{stem}_seed{s}.mp4") if video_dir is not None and i < videos else None
+                   for i, s in enumerate(seed_list)]
+
+    # The policy is built here too (also with workers): a bad spec or checkpoint fails fast, and
+    # its name and checkpoint hash go into the result.
+    env, policy = _build(entry.env_id, policy_spec, policy_kwargs, env_kwargs)
+    horizon = env.unwrapped.horizon
+    start = time.perf_counter()
+    results: dict[int, EpisodeResult] = {}
+    bar = tqdm(total=len(seed_list), desc=f"eval {stem}", unit="ep", disable=not progress)
+    try:
+        if workers == 1:
+            for seed, video in zip(seed_list, video_paths):
+                results[seed] = run_episode(env, policy, seed, video)
+                _advance(bar, results)
+        else:
+            import multiprocessing as mp
+
+            with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
+                                     initargs=(entry.env_id, policy_spec, policy_kwargs, env_kwargs)) as pool:
+                futures = [pool.submit(_worker_episode, s, v) for s, v in zip(seed_list, video_paths)]
+                for future in as_completed(futures):
+                    result = future.result()
+                    results[result.seed] = result
+                    _advance(bar, results)
+    finally:
+        bar.close()
+        env.close()
+    wall = time.perf_counter() - start
+
+    ordered = [results[s] for s in seed_list]
+    successes = sum(r.success for r in ordered)
+    import mujoco
+
+    return {
+        "format": RESULT_FORMAT,
+        "format_version": RESULT_FORMAT_VERSION,
+        "suite_version": dexbench.__version__,
+        "mujoco_version": mujoco.__version__,
+        "env_id": entry.env_id,
+        "task": entry.task,
+        "embodiment": entry.embodiment,
+        "variant": entry.variant,
+        "native": entry.native,
+        "policy": _policy_block(policy, policy_spec, policy_kwargs, policy_name(policy, policy_spec)),
+        "env_kwargs": env_kwargs,
+        "seeds": {"source": seed_source, "values": seed_list},
+        "episodes": [{"seed": r.seed, "success": r.success, "length": r.length, "return": r.return_}
+                     for r in ordered],
+        "num_episodes": len(ordered),
+        "successes": successes,
+        "success_rate": successes / len(ordered),
+        "ci95": list(wilson_interval(successes, len(ordered))),
+        "ci_method": "wilson",
+        "horizon": horizon,
+        "wall_time_s": round(wall, 2),
+        "workers": workers,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "host": {"python": platform.python_version(), "platform": platform.platform()},
+        "videos": [v for v in video_paths if v is not None],
+    }
+
+
+def _advance(bar, results: dict[int, EpisodeResult]) -> None:
+    done = len(results)
+    bar.set_postfix(success=f"{100 * sum(r.success for r in results.values()) / done:.0f}%", refresh=False)
+    bar.update(1)
+
+
+def _policy_block(policy, spec: str, kwargs: dict[str, Any], name: str) -> dict[str, Any]:
+    block: dict[str, Any] = {"spec": spec, "name": name}
+    shown = {k: v for k, v in kwargs.items() if k != "env"}
+    if shown:
+        block["kwargs"] = {k: v if isinstance(v, (str, int, float, bool)) or v is None else repr(v)
+                           for k, v in shown.items()}
+    if getattr(policy, "checkpoint_sha256", None):
+        block["checkpoint_sha256"] = policy.checkpoint_sha256
+    return block
+
+
+def write_result(result: dict[str, Any], out: str | Path) -> Path:
+    """Write a result JSON atomically (a crash never leaves half a file)."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(json.dumps(result, indent=1) + "\n")
+    os.replace(tmp, out)
+    return out
+
+
+def result_table(result: dict[str, Any]) -> str:
+    """A short summary table of one result."""
+    lengths = [e["length"] for e in result["episodes"] if e["success"]]
+    lo, hi = result["ci95"]
+    rows = [
+        ("env", result["env_id"] + ("  (native pair)" if result["native"] else "")),
+        ("policy", f"{result['policy']['name']}  ({result['policy']['spec']})"),
+        ("seeds", f"{result['seeds']['source']}, {result['num_episodes']} episodes"),
+        ("success", f"{result['successes']} / {result['num_episodes']} = {100 * result['success_rate']:.1f} %  "
+                    f"[95 % CI {100 * lo:.1f}, {100 * hi:.1f}]"),
+        ("mean length (successes)", f"{np.mean(lengths):.0f} steps" if lengths else "-"),
+        ("wall time", f"{result['wall_time_s']:.1f} s with {result['workers']} worker(s)"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+__all__ = ["EpisodeResult", "PolicyActionError", "evaluate", "result_table", "run_episode", "write_result"]

@@ -1,0 +1,90 @@
+"""The policy interface every evaluated controller implements, and its loader.
+
+A policy is any object with
+
+    reset(seed: int | None = None) -> None   # called after each env reset (seed: the episode's)
+    act(obs: dict[str, np.ndarray]) -> np.ndarray   # one action of the env's action space
+
+(`reset()` without a `seed` parameter is accepted too.) Policies are named `module:attribute`,
+where the attribute is a class or factory called as `factory(observation_space, action_space,
+**kwargs)`. A *privileged* policy that reads the simulator (the scripted oracle) also declares
+an `env` keyword and receives the unwrapped `DexEnv`; ordinary policies never see it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+
+@runtime_checkable
+class Policy(Protocol):
+    def reset(self, seed: int | None = None) -> None: ...
+
+    def act(self, obs: dict[str, np.ndarray]) -> np.ndarray: ...
+
+
+class PolicyLoadError(ValueError):
+    """A policy spec that cannot be imported or built (message names the problem and the fix)."""
+
+
+def resolve_policy(spec: str) -> Callable[..., Any]:
+    """The class or factory that `spec` ("package.module:Attribute") names."""
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise PolicyLoadError(f"policy {spec!r} is not MODULE:ATTRIBUTE; e.g. dexbench.policies:ScriptedPolicy")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise PolicyLoadError(f"cannot import module {module_name!r} of policy {spec!r}: {err}. "
+                              "Install the package that provides it or fix the name.") from err
+    factory = module
+    for part in attr.split("."):
+        if not hasattr(factory, part):
+            public = getattr(module, "__all__", None) or sorted(n for n in dir(module) if not n.startswith("_"))
+            raise PolicyLoadError(f"module {module_name!r} has no attribute {attr!r}; it has: {', '.join(public)}")
+        factory = getattr(factory, part)
+    if not callable(factory):
+        raise PolicyLoadError(f"{spec!r} is a {type(factory).__name__}, not a class or factory")
+    return factory
+
+
+def accepts_keyword(fn: Callable[..., Any], name: str) -> bool:
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
+def load_policy(spec: str, env, **kwargs: Any) -> Policy:
+    """Build the policy `spec` for `env` (a DexEnv or a wrapper of one) with `kwargs`."""
+    factory = resolve_policy(spec)
+    if accepts_keyword(factory, "env") and "env" not in kwargs:
+        kwargs["env"] = getattr(env, "unwrapped", env)
+    try:
+        policy = factory(env.observation_space, env.action_space, **kwargs)
+    except TypeError as err:
+        raise PolicyLoadError(f"cannot build policy {spec!r} with arguments {sorted(kwargs)}: {err}") from err
+    missing = [m for m in ("reset", "act") if not callable(getattr(policy, m, None))]
+    if missing:
+        raise PolicyLoadError(f"{spec!r} built a {type(policy).__name__} without {' and '.join(missing)}(); "
+                              "a policy needs reset(seed=None) and act(obs) -> action")
+    return policy
+
+
+def reset_policy(policy: Policy, seed: int | None) -> None:
+    """`policy.reset(seed=seed)`, or `policy.reset()` for policies that take no seed."""
+    if accepts_keyword(policy.reset, "seed"):
+        policy.reset(seed=seed)
+    else:
+        policy.reset()
+
+
+def policy_name(policy: Policy, spec: str) -> str:
+    """A policy's display name: its `name` attribute, else the spec."""
+    return str(getattr(policy, "name", None) or spec)

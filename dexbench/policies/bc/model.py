@@ -1,0 +1,75 @@
+"""The BC networks: an MLP that predicts a chunk of future actions, and a recurrent (LSTM) one.
+
+Both read normalised state observations and emit normalised actions; the normalisation
+statistics are buffers of the module, so a checkpoint is a plain `state_dict` of tensors (loaded
+with `torch.load(weights_only=True)`: no pickled code) plus a JSON config that rebuilds the
+module with `build_model`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+
+class Normalizer(nn.Module):
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("std", torch.ones(dim))
+
+    def set(self, mean, std) -> None:
+        self.mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
+        self.std.copy_(torch.as_tensor(std, dtype=torch.float32))
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+    def denormalize(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.std + self.mean
+
+
+class ChunkMLP(nn.Module):
+    """obs_t -> actions t .. t+chunk-1 (action chunking, as in ACT / Diffusion Policy)."""
+
+    def __init__(self, obs_dim: int, act_dim: int, chunk: int = 10, hidden: int = 512, layers: int = 3) -> None:
+        super().__init__()
+        self.obs_norm, self.act_norm = Normalizer(obs_dim), Normalizer(act_dim)
+        self.chunk, self.act_dim = chunk, act_dim
+        dims = [obs_dim] + [hidden] * layers
+        blocks: list[nn.Module] = []
+        for a, b in zip(dims[:-1], dims[1:]):
+            blocks += [nn.Linear(a, b), nn.LayerNorm(b), nn.GELU()]
+        self.body = nn.Sequential(*blocks, nn.Linear(dims[-1], chunk * act_dim))
+
+    def forward(self, obs_norm: torch.Tensor) -> torch.Tensor:
+        """(B, obs_dim) normalised obs -> (B, chunk, act_dim) normalised actions."""
+        return self.body(obs_norm).view(-1, self.chunk, self.act_dim)
+
+
+class RecurrentPolicy(nn.Module):
+    """obs_1..obs_L -> action_1..action_L through an LSTM (robomimic's BC-RNN)."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: int = 400, layers: int = 2) -> None:
+        super().__init__()
+        self.obs_norm, self.act_norm = Normalizer(obs_dim), Normalizer(act_dim)
+        self.lstm = nn.LSTM(obs_dim, hidden, num_layers=layers, batch_first=True)
+        self.head = nn.Linear(hidden, act_dim)
+
+    def forward(self, obs_norm: torch.Tensor, state=None):
+        """(B, L, obs_dim) normalised obs -> ((B, L, act_dim) normalised actions, LSTM state)."""
+        out, state = self.lstm(obs_norm, state)
+        return self.head(out), state
+
+
+ARCHITECTURES = {"mlp": ChunkMLP, "rnn": RecurrentPolicy}
+
+
+def build_model(config: dict[str, Any]) -> nn.Module:
+    """The network a checkpoint config describes."""
+    arch = config["arch"]
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"unknown BC architecture {arch!r}; known: {', '.join(ARCHITECTURES)}")
+    return ARCHITECTURES[arch](config["obs_dim"], config["act_dim"], **config["model"])

@@ -1,0 +1,110 @@
+"""Evaluation: the policy interface and loader, published seeds, oracle and random bounds,
+worker-independence of results, the result JSON and `dexbench eval`."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from dexbench.cli import main
+from dexbench.evaluation import eval_seeds, evaluate, wilson_interval
+from dexbench.envs.registry import ENV_TABLE, make_env
+from dexbench.evaluation.evaluate import PolicyActionError
+from dexbench.leaderboards import validate_submission
+from dexbench.policies import PolicyLoadError, load_policy
+
+
+SCRIPTED = "dexbench.policies:ScriptedPolicy"
+RANDOM = "dexbench.policies:RandomPolicy"
+
+
+class NaNPolicy:
+    def __init__(self, observation_space, action_space) -> None:
+        self.shape = action_space.shape
+
+    def reset(self) -> None:  # no seed parameter: allowed
+        pass
+
+    def act(self, obs):
+        return np.full(self.shape, np.nan)
+
+
+class NoAct:
+    def __init__(self, observation_space, action_space) -> None:
+        pass
+
+    def reset(self) -> None:
+        pass
+
+
+def test_published_seeds_are_fixed_distinct_and_per_id():
+    a = eval_seeds("DexMG/TrayLift-PandaDex-D0", 50)
+    assert a == eval_seeds("DexMG/TrayLift-PandaDex-D0", 200)[:50]  # a prefix of one fixed list
+    assert len(set(a)) == 50 and all(1_000_000 <= s < 2_000_000 for s in a)
+    assert a != eval_seeds("DexMG/Pouring-GR1-D0", 50)
+    assert all(len(eval_seeds(env_id, 200)) == 200 for env_id in ENV_TABLE)
+    with pytest.raises(ValueError, match="--seeds"):
+        eval_seeds("DexMG/TrayLift-PandaDex-D0", 201)
+
+
+def test_wilson_interval():
+    lo, hi = wilson_interval(0, 50)
+    assert lo == 0.0 and 0.06 < hi < 0.08  # a 0/50 result still leaves room up to ~7 %
+    lo, hi = wilson_interval(45, 50)
+    assert lo < 0.9 < hi and hi < 1.0
+
+
+def test_loader_names_the_problem():
+    env = make_env("TrayLift", "Panda", "D0")
+    try:
+        with pytest.raises(PolicyLoadError, match="MODULE:ATTRIBUTE"):
+            load_policy("dexbench.policies.ScriptedPolicy", env)
+        with pytest.raises(PolicyLoadError, match="no attribute 'Nope'.*RandomPolicy"):
+            load_policy("dexbench.policies:Nope", env)
+        with pytest.raises(PolicyLoadError, match="cannot import module"):
+            load_policy("not_a_module_xyz:Policy", env)
+        with pytest.raises(PolicyLoadError, match="without act"):
+            load_policy(f"{__name__}:NoAct", env)
+        # The oracle gets the env (it declares `env`); a plain policy only the spaces.
+        assert load_policy(SCRIPTED, env)._env is env
+    finally:
+        env.close()
+
+
+def test_oracle_succeeds_random_fails_and_workers_do_not_change_results():
+    env_id = "DexMG/TrayLift-Panda-D0"
+    one = evaluate(SCRIPTED, env_id, episodes=2, progress=False)
+    two = evaluate(SCRIPTED, env_id, episodes=2, workers=2, progress=False)
+    assert one["successes"] == 2
+    assert one["episodes"] == two["episodes"]  # same seeds, same lengths, whatever the worker split
+    rand = evaluate(RANDOM, env_id, episodes=1, env_kwargs={"horizon": 100}, progress=False)
+    assert rand["successes"] == 0 and rand["episodes"][0]["length"] == 100
+
+
+def test_result_carries_metadata_and_is_a_valid_submission(tmp_path, capsys):
+    out = tmp_path / "result.json"
+    assert main(["eval", "--policy", SCRIPTED, "--env", "DexMG/Pouring-Panda-D0", "--episodes", "1",
+                 "--out", str(out), "-q"]) == 0
+    result = json.loads(out.read_text())
+    assert result["suite_version"] and result["env_id"] == "DexMG/Pouring-Panda-D0"
+    assert result["seeds"] == {"source": "published", "values": eval_seeds("DexMG/Pouring-Panda-D0", 1)}
+    assert result["policy"]["name"] == "scripted-oracle"
+    ep = result["episodes"][0]
+    assert ep["success"] and result["success_rate"] == 1.0 and ep["length"] < result["horizon"]
+    assert "success" in capsys.readouterr().out
+    submission = {"format": "dexbench-policy-submission", "format_version": 1, "name": "oracle",
+                  "authors": "tests", "description": "scripted oracle", "results": [result]}
+    path = tmp_path / "sub.json"
+    path.write_text(json.dumps(submission))
+    assert validate_submission(path) == "policy"
+
+
+def test_custom_seeds_and_bad_actions(tmp_path, capsys):
+    result = evaluate(RANDOM, "DexMG/Pouring-Panda-D0", seeds=[3, 4], env_kwargs={"horizon": 5}, progress=False)
+    assert result["seeds"] == {"source": "custom", "values": [3, 4]}
+    with pytest.raises(PolicyActionError, match="NaN|nan|finite"):
+        evaluate(f"{__name__}:NaNPolicy", "DexMG/Pouring-Panda-D0", episodes=1, progress=False)
+    assert main(["eval", "--policy", RANDOM, "--env", "DexMG/Pouring-Panda-D0", "--seeds", "1,x"]) == 2
+    assert "comma-separated integers" in capsys.readouterr().err
