@@ -8,6 +8,7 @@ Thin on purpose: every command parses its arguments and calls library code
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -17,6 +18,12 @@ import numpy as np
 
 
 
+GENERATOR_DESCRIPTIONS = {
+    "mimicgen": "DexMimicGen-style generation: per-arm subtask segments carried by object-centric transforms, "
+                "parallel / coordinated / sequential scheduling.",
+    "demo_noise": "Noisy replay: a source demo replayed from its own initial state with Gaussian action noise.",
+    "source": "No generation: the policy is trained on the source demos alone (the reference point).",
+}
 REPLAY_STATE_TOLERANCE = 1e-6  # max state deviation of a faithful replay (same machine: exactly 0)
 
 
@@ -399,6 +406,42 @@ def cmd_leaderboard_build(args) -> int:
     return 0
 
 
+def cmd_leaderboard_submit_policy(args) -> int:
+    from dexbench.leaderboards import SubmissionError
+    from dexbench.leaderboards.submit import policy_submission, write_submission
+
+    results = [json.loads(Path(f).read_text()) for f in args.results]
+    training = None
+    if args.train_data:
+        training = {"generator": args.train_data, "num_demos": args.train_demos}
+        if args.source_demos is not None:
+            training["source_demos"] = args.source_demos
+    try:
+        sub = policy_submission(args.name, args.authors, args.description, results, training, url=args.url)
+    except SubmissionError as err:
+        raise CLIError(str(err)) from err
+    print(f"wrote {write_submission(sub, args.out)}")
+    return 0
+
+
+def cmd_leaderboard_submit_generators(args) -> int:
+    from dexbench.leaderboards import SubmissionError
+    from dexbench.leaderboards.submit import generator_rows, generator_submission, write_submission
+
+    by_generator: dict[str, list] = {}
+    for f in args.compare:
+        for name, row in generator_rows(json.loads(Path(f).read_text())).items():
+            by_generator.setdefault(name, []).append(row)
+    for name, rows in by_generator.items():
+        label = "source-only" if name == "source" else name
+        try:
+            sub = generator_submission(label, args.authors, GENERATOR_DESCRIPTIONS.get(name, name), rows)
+        except SubmissionError as err:
+            raise CLIError(str(err)) from err
+        print(f"wrote {write_submission(sub, Path(args.out_dir) / f'{label}.json')}")
+    return 0
+
+
 # ----------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     from dexbench import __version__
@@ -525,6 +568,22 @@ def build_parser() -> argparse.ArgumentParser:
     q = lsub.add_parser("build", help="render leaderboards/README.md and index.html from the submissions")
     q.add_argument("--dir", default="leaderboards", help="leaderboards directory (default leaderboards)")
     q.set_defaults(func=cmd_leaderboard_build)
+    q = lsub.add_parser("submit-policy", help="wrap eval result JSONs into a policy submission")
+    q.add_argument("results", nargs="+", metavar="RESULT.json", help="results of `dexbench eval --out`")
+    q.add_argument("--name", required=True)
+    q.add_argument("--authors", required=True)
+    q.add_argument("--description", required=True)
+    q.add_argument("--url", default=None)
+    q.add_argument("--train-data", default=None, metavar="NAME", help="training data, e.g. mimicgen, demo_noise, source")
+    q.add_argument("--train-demos", type=int, default=0, help="number of training demos")
+    q.add_argument("--source-demos", type=int, default=None, help="source demos the training data came from")
+    q.add_argument("--out", required=True, metavar="FILE.json")
+    q.set_defaults(func=cmd_leaderboard_submit_policy)
+    q = lsub.add_parser("submit-generators", help="one generator submission per generator from compare results")
+    q.add_argument("compare", nargs="+", metavar="compare.json", help="summaries written by `dexbench compare`")
+    q.add_argument("--authors", required=True)
+    q.add_argument("--out-dir", default="leaderboards/generators")
+    q.set_defaults(func=cmd_leaderboard_submit_generators)
 
     p = sub.add_parser("dataset", help="inspect or replay a dataset")
     dsub = p.add_subparsers(dest="dataset_command", metavar="SUBCOMMAND", required=True)

@@ -109,15 +109,18 @@ class PouringDemonstrator(ScriptedDemonstrator):
         yield from self.move(arm, translated(self.target[arm], [0, 0, 0.12]), pusher)
 
     def push_pose(self, bowl: np.ndarray, direction: np.ndarray, gap: float) -> np.ndarray:
-        """Hand pose just behind the bowl's wall, top-down, heading nearest the arm's home. A
-        fist pushes with its curled fingers or the side of the hand (any quarter turn); open
-        jaws straddle the push line (closing axis across it)."""
+        """Hand pose just behind the bowl's wall, top-down, heading nearest the hand's current
+        one. A fist pushes with its curled fingers or the side of the hand (any quarter turn);
+        open jaws straddle the push line (closing axis across it)."""
         along = float(np.arctan2(direction[1], direction[0]))
-        home = heading_of(self.home["right"])
+        # Nearest the current heading, not the home one: a push straight along -y is halfway
+        # between the jaws' two headings from home, and re-aiming would flip the wrist a half
+        # turn mid-push (knocking the bowl aside).
+        current = heading_of(self.target["right"])
         if self.hand_name == "dex_hand":
-            heading = nearest_heading(along, np.pi / 2, home)
+            heading = nearest_heading(along, np.pi / 2, current)
         else:
-            heading = nearest_heading(along + np.pi / 2, np.pi, home)
+            heading = nearest_heading(along + np.pi / 2, np.pi, current)
         position = bowl - direction * (BOWL_RADIUS_M + gap)
         position[2] = self.env.task.table_top_z + PUSH_HEIGHT_M[self.hand_name]
         return top_down(position, heading)

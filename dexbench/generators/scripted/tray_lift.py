@@ -16,7 +16,7 @@ from dexbench.generators.scripted.base import (
 
 APPROACH_HEIGHT_M = 0.10  # hover this far above a grasp before going down
 CARRY_HEIGHT_M = 0.10  # cube bottom this far above the tray while carrying
-CUBE_SPOT_Y_M = 0.04  # each cube goes this far from the tray centre, on its arm's side
+CUBE_SPOT_Y_M = 0.07  # each cube goes this far from the tray centre, on its arm's side
 LIFT_M = 0.18
 SIDE = {"right": -1.0, "left": 1.0}  # world y side of each arm
 

@@ -1,0 +1,59 @@
+"""`dexbench compare`: every generator and the sources get a row (generation numbers, a trained
+BC policy, its evaluation); a re-run reuses finished stages; the rows become valid generator
+submissions."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from dexbench.cli import main
+from dexbench.datasets import collect_demos
+from dexbench.evaluation.compare import compare_generators, compare_table
+from dexbench.leaderboards import validate_submission
+from dexbench.policies.bc.train import BCConfig
+
+ENV_ID = "DexMG/TrayLift-Panda-D0"
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cmp") / "sources.hdf5"
+    assert collect_demos(ENV_ID, 2, path, progress=False).successes == 2
+    return path
+
+
+def test_compare_rows_resume_and_submissions(sources, tmp_path, capsys):
+    config = BCConfig(steps=30, hidden=32, layers=1, batch_size=32)
+    work = tmp_path / "work"
+    summary = compare_generators(ENV_ID, sources, ["mimicgen", "demo_noise"], 2, work, episodes=1,
+                                 bc_config=config, progress=False)
+    assert [r["data"] for r in summary["rows"]] == ["source", "mimicgen", "demo_noise"]
+    source, mimicgen, noise = summary["rows"]
+    assert source["num_demos"] == 2 and source["generation_success_rate"] is None
+    for row in (mimicgen, noise):
+        assert row["num_demos"] == 2 and 0 < row["generation_success_rate"] <= 1 and row["demos_per_cpu_min"] > 0
+        assert (work / f"{row['data']}.hdf5").is_file() and (work / f"bc_{row['data']}" / "model.pt").is_file()
+    assert "| mimicgen | 2 |" in compare_table(summary)
+
+    # Finished stages are found and reused: same rows, no new generation, training or evaluation.
+    stamps = {p: p.stat().st_mtime_ns for p in work.rglob("*") if p.is_file() and p.name != "compare.json"}
+    time.sleep(0.01)
+    again = compare_generators(ENV_ID, sources, ["mimicgen", "demo_noise"], 2, work, episodes=1,
+                               bc_config=config, progress=False)
+    assert again["rows"] == summary["rows"]
+    assert all(p.stat().st_mtime_ns == t for p, t in stamps.items())
+
+    out = tmp_path / "boards"
+    assert main(["leaderboard", "submit-generators", str(work / "compare.json"), "--authors", "tests",
+                 "--out-dir", str(out)]) == 0
+    files = sorted(p.name for p in out.glob("*.json"))
+    assert files == ["demo_noise.json", "mimicgen.json", "source-only.json"]
+    assert all(validate_submission(out / f) == "generator" for f in files)
+    result = json.loads((work / "eval_mimicgen.json").read_text())
+    assert main(["leaderboard", "submit-policy", str(work / "eval_mimicgen.json"), "--name", "bc (tests)",
+                 "--authors", "tests", "--description", "tiny", "--train-data", "mimicgen", "--train-demos", "2",
+                 "--out", str(tmp_path / "p.json")]) == 0
+    assert validate_submission(tmp_path / "p.json") == "policy" and result["num_episodes"] == 1
