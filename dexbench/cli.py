@@ -335,7 +335,7 @@ def _bc_config(args):
     from dexbench.policies.bc.train import BCConfig
 
     return BCConfig(arch=args.arch, steps=args.steps, batch_size=args.batch_size, lr=args.lr, chunk=args.chunk,
-                    seq_len=args.seq_len, hidden=args.hidden or (512 if args.arch == "mlp" else 400),
+                    seq_len=args.seq_len, hidden=args.hidden,
                     layers=args.layers or (3 if args.arch == "mlp" else 2), obs_noise=args.obs_noise,
                     seed=args.seed, threads=args.threads)
 
@@ -426,11 +426,11 @@ def cmd_leaderboard_submit_policy(args) -> int:
 
 def cmd_leaderboard_submit_generators(args) -> int:
     from dexbench.leaderboards import SubmissionError
-    from dexbench.leaderboards.submit import generator_rows, generator_submission, write_submission
+    from dexbench.leaderboards.submit import generator_submission, rows_from_compare, write_submission
 
     by_generator: dict[str, list] = {}
     for f in args.compare:
-        for name, row in generator_rows(json.loads(Path(f).read_text())).items():
+        for name, row in rows_from_compare(json.loads(Path(f).read_text())).items():
             by_generator.setdefault(name, []).append(row)
     for name, rows in by_generator.items():
         label = "source-only" if name == "source" else name
@@ -523,12 +523,12 @@ def build_parser() -> argparse.ArgumentParser:
     def bc_options(p) -> None:
         g = p.add_argument_group("BC baseline")
         g.add_argument("--arch", default="mlp", choices=("mlp", "rnn"), help="MLP with action chunking, or LSTM")
-        g.add_argument("--steps", type=int, default=20_000, help="gradient steps (default 20000)")
+        g.add_argument("--steps", type=int, default=10_000, help="gradient steps (default 10000)")
         g.add_argument("--batch-size", type=int, default=256)
         g.add_argument("--lr", type=float, default=1e-3)
         g.add_argument("--chunk", type=int, default=10, help="mlp: actions predicted per step (default 10)")
         g.add_argument("--seq-len", type=int, default=10, help="rnn: training window (default 10)")
-        g.add_argument("--hidden", type=int, default=None, help="hidden width (default 512 mlp, 400 rnn)")
+        g.add_argument("--hidden", type=int, default=256, help="hidden width (default 256)")
         g.add_argument("--layers", type=int, default=None, help="layers (default 3 mlp, 2 rnn)")
         g.add_argument("--obs-noise", type=float, default=0.0, help="std of noise on normalised observations")
         g.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")

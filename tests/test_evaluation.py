@@ -9,12 +9,11 @@ import numpy as np
 import pytest
 
 from dexbench.cli import main
-from dexbench.evaluation import eval_seeds, evaluate, wilson_interval
 from dexbench.envs.registry import ENV_TABLE, make_env
+from dexbench.evaluation import eval_seeds, evaluate, wilson_interval
 from dexbench.evaluation.evaluate import PolicyActionError
 from dexbench.leaderboards import validate_submission
 from dexbench.policies import PolicyLoadError, load_policy
-
 
 SCRIPTED = "dexbench.policies:ScriptedPolicy"
 RANDOM = "dexbench.policies:RandomPolicy"
@@ -53,7 +52,7 @@ def test_wilson_interval():
     lo, hi = wilson_interval(0, 50)
     assert lo == 0.0 and 0.06 < hi < 0.08  # a 0/50 result still leaves room up to ~7 %
     lo, hi = wilson_interval(45, 50)
-    assert lo < 0.9 < hi and hi < 1.0
+    assert lo < 0.9 < hi < 1.0
 
 
 def test_loader_names_the_problem():

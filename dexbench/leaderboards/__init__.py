@@ -3,6 +3,10 @@
 leaderboards/README.md and leaderboards/index.html from them (`build`, `render`)."""
 
 from dexbench.leaderboards.build import build_leaderboards
-from dexbench.leaderboards.validate import SubmissionError, load_schema, validate_submission
+from dexbench.leaderboards.validate import (
+    SubmissionError,
+    load_schema,
+    validate_submission,
+)
 
 __all__ = ["SubmissionError", "build_leaderboards", "load_schema", "validate_submission"]

@@ -30,7 +30,7 @@ def policy_submission(name: str, authors: str, description: str, results: Sequen
     return sub
 
 
-def generator_rows(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def rows_from_compare(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Generator-board rows of one `dexbench compare` summary, keyed by data name (incl. source)."""
     rows = {}
     for row in summary["rows"]:

@@ -7,7 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from dexbench.policies.base import Policy, PolicyLoadError, load_policy, policy_name, reset_policy, resolve_policy
+from dexbench.policies.base import (
+    Policy,
+    PolicyLoadError,
+    load_policy,
+    policy_name,
+    reset_policy,
+    resolve_policy,
+)
 from dexbench.policies.random_actions import RandomPolicy
 from dexbench.policies.scripted import ScriptedPolicy
 
