@@ -40,7 +40,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True)
     parser.add_argument("--demos", type=int, nargs="+", default=[200, 1000])
-    parser.add_argument("--steps", type=int, default=2000, help="timed gradient steps (the default run is 10000)")
+    parser.add_argument("--steps", type=int, default=2000, help="timed gradient steps (the default run is 5000)")
     parser.add_argument("--arch", default="mlp", choices=("mlp", "rnn"))
     args = parser.parse_args()
 
@@ -58,10 +58,10 @@ def main() -> None:
                               checkpoint_every=10**9), progress=False)
         train_s = report.wall_s
         rows.append((n, tiled.num_samples, n * load_s_per_demo, train_s / args.steps * 1e3,
-                     (n * load_s_per_demo + train_s * 10_000 / args.steps) / 60, args.steps / train_s / physics))
+                     (n * load_s_per_demo + train_s * 5_000 / args.steps) / 60, args.steps / train_s / physics))
     print(f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads, arch {args.arch}; "
           f"raw mj_step: {physics:.0f}/s")
-    print("| demos | samples | load (s) | ms / gradient step | default 10k-step run (min) | grad steps/s : mj_step/s |")
+    print("| demos | samples | load (s) | ms / gradient step | default 5k-step run (min) | grad steps/s : mj_step/s |")
     print("|---|---|---|---|---|---|")
     for n, samples, load_s, ms, total_min, ratio in rows:
         print(f"| {n} | {samples} | {load_s:.1f} | {ms:.1f} | {total_min:.1f} | {ratio:.2e} |")

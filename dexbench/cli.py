@@ -334,7 +334,8 @@ def cmd_eval(args) -> int:
 def _bc_config(args):
     from dexbench.policies.bc.train import BCConfig
 
-    return BCConfig(arch=args.arch, steps=args.steps, batch_size=args.batch_size, lr=args.lr, chunk=args.chunk,
+    batch_size = args.batch_size or (256 if args.arch == "mlp" else 64)  # an LSTM sample is seq_len steps
+    return BCConfig(arch=args.arch, steps=args.steps, batch_size=batch_size, lr=args.lr, chunk=args.chunk,
                     seq_len=args.seq_len, hidden=args.hidden,
                     layers=args.layers or (3 if args.arch == "mlp" else 2), obs_noise=args.obs_noise,
                     seed=args.seed, threads=args.threads)
@@ -523,8 +524,8 @@ def build_parser() -> argparse.ArgumentParser:
     def bc_options(p) -> None:
         g = p.add_argument_group("BC baseline")
         g.add_argument("--arch", default="mlp", choices=("mlp", "rnn"), help="MLP with action chunking, or LSTM")
-        g.add_argument("--steps", type=int, default=10_000, help="gradient steps (default 10000)")
-        g.add_argument("--batch-size", type=int, default=256)
+        g.add_argument("--steps", type=int, default=5_000, help="gradient steps (default 5000)")
+        g.add_argument("--batch-size", type=int, default=None, help="default 256 mlp, 64 rnn (windows of 10)")
         g.add_argument("--lr", type=float, default=1e-3)
         g.add_argument("--chunk", type=int, default=10, help="mlp: actions predicted per step (default 10)")
         g.add_argument("--seq-len", type=int, default=10, help="rnn: training window (default 10)")

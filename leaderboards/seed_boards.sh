@@ -25,7 +25,7 @@ dexbench leaderboard submit-policy "$RUNS"/random/*.json --name "Random actions"
 for pair in TrayLift-PandaDex-D0 Pouring-GR1-D0; do
   dexbench demo --env "DexMG/$pair" -n 10 --out "$RUNS/src_$pair.hdf5" --overwrite -q
   dexbench compare --env "DexMG/$pair" --source "$RUNS/src_$pair.hdf5" --generators mimicgen,demo_noise \
-    -n 200 --episodes 50 --workers 2 --workdir "$RUNS/compare_$pair" -q
+    -n 200 --episodes 50 --threads 1 --workdir "$RUNS/compare_$pair" -q
 done
 dexbench leaderboard submit-generators "$RUNS"/compare_*/compare.json --authors "$AUTHORS" \
   --out-dir leaderboards/generators
@@ -33,7 +33,7 @@ for data in source mimicgen demo_noise; do
   demos=200; [ "$data" = source ] && demos=10
   dexbench leaderboard submit-policy "$RUNS"/compare_*/eval_$data.json --name "BC-MLP ($data)" \
     --authors "$AUTHORS" --train-data "$data" --train-demos "$demos" --source-demos 10 \
-    --description "dexbench train bc defaults (3x256 MLP, chunk 10, temporal ensembling, 10k steps)." \
+    --description "dexbench train bc defaults (3x256 MLP, chunk 10, temporal ensembling, 5k steps)." \
     --out "leaderboards/policies/bc-mlp-$data.json"
 done
 dexbench leaderboard build

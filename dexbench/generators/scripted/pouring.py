@@ -21,6 +21,8 @@ APPROACH_M = 0.10  # start the side approach this far out
 CARRY_HEIGHT_M = 0.14  # cup bottom height while carrying
 POUR_ANGLE_RAD = np.radians(115)  # tip the cup this far (about world x, top toward -y)
 POUR_HEIGHT_M = 0.10  # grasp frame height above the table while pouring
+NEAR_BOWL_X_M = -0.15  # a bowl nearer the robot than this (world x) ...
+MAX_POUR_SHIFT_M = 0.04  # ... is poured into up to this far beyond its centre (radius 7 cm)
 # Grasp frame height above the table while pushing: the fist's curled fingers or the jaws'
 # pads then meet the bowl's 4 cm wall below its rim, so nothing hooks over it.
 PUSH_HEIGHT_M = {"dex_hand": 0.022, "panda_gripper": 0.035}
@@ -61,9 +63,12 @@ class PouringDemonstrator(ScriptedDemonstrator):
 
         yield from self.move(arm, translated(self.target[arm], [0, 0, CARRY_HEIGHT_M]))
         bowl = env.object_poses()["bowl"][:3, 3]
-        # Over the bowl: the mouth of the tipped cup sits above the bowl's centre.
+        # Over the bowl: the mouth of the tipped cup sits above the bowl's centre (or its far half).
         mouth = (CUP_HEIGHT_M - GRASP_HEIGHT_M) * np.array([0.0, -np.sin(POUR_ANGLE_RAD), np.cos(POUR_ANGLE_RAD)])
-        pour_pos = bowl + [0.0, 0.0, POUR_HEIGHT_M] - mouth * [0, 1, 0] + self.jitter(0.005)
+        # A bowl near the robot is poured into from its far half: right over it, the tipped
+        # cup would need a wrist pose a Panda arm cannot reach (it stalls and drops the cup).
+        reach_shift = np.clip(NEAR_BOWL_X_M - bowl[0], 0.0, MAX_POUR_SHIFT_M)
+        pour_pos = bowl + [reach_shift, 0.0, POUR_HEIGHT_M] - mouth * [0, 1, 0] + self.jitter(0.005)
         above = translated(side_grasp(pour_pos), [0, 0.03, 0.05])
         yield from self.move(arm, above)
         tipped = np.eye(4)

@@ -35,7 +35,7 @@ CHECKPOINT_VERSION = 1
 @dataclass
 class BCConfig:
     arch: str = "mlp"  # "mlp" (action chunking) | "rnn" (LSTM)
-    steps: int = 10_000  # gradient steps
+    steps: int = 5_000  # gradient steps
     batch_size: int = 256
     lr: float = 1e-3
     weight_decay: float = 1e-4
@@ -47,7 +47,7 @@ class BCConfig:
     val_fraction: float = 0.1
     seed: int = 0
     log_every: int = 500
-    checkpoint_every: int = 5_000
+    checkpoint_every: int = 1_000
     threads: int = 0  # torch CPU threads (0: torch's default)
     model: dict[str, Any] = field(default_factory=dict)  # filled in from the above
 
