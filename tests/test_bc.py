@@ -97,3 +97,29 @@ def test_bad_checkpoints_are_refused(mlp_checkpoint, tmp_path, capsys):
         env.close()
     assert main(["eval", "--policy", BC, "--checkpoint", str(tmp_path / "nope"), "--env", ENV_ID]) == 2
     assert "not a BC checkpoint" in capsys.readouterr().err
+
+
+def test_absolute_rotations_are_learned_without_the_axis_angle_wrap():
+    from scipy.spatial.transform import Rotation
+
+    from dexbench.policies.bc.actions import decode, encode, rotation_slots
+
+    env = make_env("Pouring", "GR1", "D0")  # absolute actions by default
+    try:
+        slots = rotation_slots(env.action_layout, env.action_mode)
+        assert slots == [(3, 6), (9, 12)]
+        assert rotation_slots(env.action_layout, "delta") == []
+    finally:
+        env.close()
+    # Two hands pointing down, 1 degree apart across the 180-degree wrap: their axis-angle
+    # vectors point opposite ways, their learned encodings are close, and decoding gives back
+    # the rotation.
+    a = np.zeros((2, 24), dtype=np.float32)
+    a[0, 3:6] = [np.pi - 0.01, 0, 0]
+    a[1, 3:6] = (Rotation.from_rotvec([np.pi - 0.01, 0, 0]) * Rotation.from_rotvec([0.0175, 0, 0])).as_rotvec()
+    assert np.linalg.norm(a[0, 3:6] - a[1, 3:6]) > 6  # the wrap
+    e = encode(a, slots)
+    assert e.shape == (2, 30) and np.linalg.norm(e[0] - e[1]) < 0.05
+    back = decode(e[1].astype(np.float64), slots)
+    angle = (Rotation.from_rotvec(back[3:6]) * Rotation.from_rotvec(a[1, 3:6]).inv()).magnitude()
+    assert angle < 1e-5 and np.allclose(back[12:], a[1, 12:])

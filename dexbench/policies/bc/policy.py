@@ -3,7 +3,8 @@
 The checkpoint is `DIR/model.pt` (tensors only, loaded with `weights_only=True`: a checkpoint
 cannot run code) and `DIR/config.json`. The chunking MLP predicts a chunk every step and
 executes the temporal ensemble of all predictions for the current step (ACT's exponential
-weights, oldest first); the LSTM carries its state and resets it every `seq_len` steps, as in
+weights, oldest first; averaged in the learned action representation, 6-D for absolute
+rotations, then decoded); the LSTM carries its state and resets it every `seq_len` steps, as in
 training.
 """
 
@@ -17,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dexbench.policies.bc.actions import decode
 from dexbench.policies.bc.data import flatten_obs
 from dexbench.policies.bc.model import build_model
 from dexbench.policies.bc.train import CHECKPOINT_FORMAT
@@ -52,8 +54,10 @@ class BCPolicy:
         missing = [k for k in self.obs_keys if k not in observation_space.spaces]
         if missing:
             raise ValueError(f"checkpoint {checkpoint} was trained on observations this env lacks: {missing}")
-        if action_space.shape != (self.config["act_dim"],):
-            raise ValueError(f"checkpoint {checkpoint} outputs {self.config['act_dim']}-D actions; this env takes "
+        self._slots = [tuple(x) for x in self.config["rotation_slots"]]
+        env_act_dim = self.config["env_act_dim"]
+        if action_space.shape != (env_act_dim,):
+            raise ValueError(f"checkpoint {checkpoint} outputs {env_act_dim}-D actions; this env takes "
                              f"{action_space.shape} (trained on {self.config['env_id']})")
         self._low, self._high = action_space.low, action_space.high
         self.reset()
@@ -78,4 +82,4 @@ class BCPolicy:
             out, self._lstm_state = self.model(x[None], self._lstm_state)
             action = self.model.act_norm.denormalize(out[0, -1]).numpy()
         self._t += 1
-        return np.clip(action.astype(np.float64), self._low, self._high)
+        return np.clip(decode(action.astype(np.float64), self._slots), self._low, self._high)

@@ -1,6 +1,7 @@
 """Train the BC baseline on a dataset's state observations (`dexbench train bc`).
 
-The MLP learns `obs_t -> a_t .. a_{t+chunk-1}` (the chunk padded with the demo's last action),
+Absolute rotations are learned as 6-D rotations (`actions.py`). The MLP learns
+`obs_t -> a_t .. a_{t+chunk-1}` (the chunk padded with the demo's last action),
 the LSTM learns windows of `seq_len` steps; both with an L1 loss on normalised actions, AdamW
 and a cosine learning-rate decay. A tenth of the demos (at least one, when there are 10 or
 more) is held out for a validation loss. Same data, config and seed: the same weights.
@@ -25,6 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from dexbench.policies.bc.actions import encode, rotation_slots
 from dexbench.policies.bc.data import DemoArrays, load_demo_arrays
 from dexbench.policies.bc.model import build_model
 
@@ -140,6 +142,9 @@ def train_bc(data_path: str | Path | DemoArrays, out: str | Path, config: BCConf
         torch.set_num_threads(config.threads)
     start = time.perf_counter()
     data = data_path if isinstance(data_path, DemoArrays) else load_demo_arrays(data_path, max_demos=max_demos)
+    slots = _rotation_slots_of(data)
+    env_act_dim = data.actions[0].shape[1]
+    data = dataclasses.replace(data, actions=[encode(a, slots) for a in data.actions])
     n = len(data.actions)
     rng = np.random.default_rng(config.seed)
     order = rng.permutation(n)
@@ -157,6 +162,7 @@ def train_bc(data_path: str | Path | DemoArrays, out: str | Path, config: BCConf
     config_json = {"format": CHECKPOINT_FORMAT, "format_version": CHECKPOINT_VERSION,
                    "suite_version": dexbench.__version__, "torch_version": torch.__version__,
                    "arch": config.arch, "obs_dim": int(obs_dim), "act_dim": int(act_dim), "model": config.model,
+                   "env_act_dim": int(env_act_dim), "rotation_slots": [list(x) for x in slots],
                    "obs_keys": data.obs_keys, "env_id": data.env_id, "env_kwargs": data.env_kwargs,
                    "dataset": str(data_path) if not isinstance(data_path, DemoArrays) else "(in memory)", "train_demos": len(train_demos), "val_demos": len(val_demos),
                    "train": dataclasses.asdict(config)}
@@ -192,6 +198,18 @@ def train_bc(data_path: str | Path | DemoArrays, out: str | Path, config: BCConf
     return TrainReport(out=str(out), arch=config.arch, train_demos=len(train_demos), val_demos=len(val_demos),
                        samples=len(train_set), steps=config.steps, final_train_loss=float(running),
                        val_loss=val_loss, wall_s=time.perf_counter() - start)
+
+
+def _rotation_slots_of(data: DemoArrays) -> list[tuple[int, int]]:
+    """Where the absolute axis-angle rotations sit in the dataset env's actions."""
+    from dexbench.envs.registry import lookup, make_env
+
+    entry = lookup(data.env_id)
+    env = make_env(entry.task, entry.embodiment, entry.variant, **data.env_kwargs)
+    try:
+        return rotation_slots(env.action_layout, env.action_mode)
+    finally:
+        env.close()
 
 
 @torch.no_grad()
