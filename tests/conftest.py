@@ -1,3 +1,15 @@
 import os
 
 os.environ.setdefault("MUJOCO_GL", "egl")
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def panda_tray_demos(tmp_path_factory):
+    """Two scripted TrayLift-Panda-D0 demos (a small real dataset for BC and compare tests)."""
+    from dexbench.datasets import collect_demos
+
+    path = tmp_path_factory.mktemp("demos") / "traylift_panda.hdf5"
+    assert collect_demos("DexMG/TrayLift-Panda-D0", 2, path, progress=False).successes == 2
+    return path

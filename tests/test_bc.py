@@ -10,7 +10,6 @@ import pytest
 import torch
 
 from dexbench.cli import main
-from dexbench.datasets import collect_demos
 from dexbench.envs.registry import make_env
 from dexbench.evaluation import evaluate
 from dexbench.policies.bc.policy import BCPolicy, load_checkpoint
@@ -21,10 +20,8 @@ BC = "dexbench.policies:BCPolicy"
 
 
 @pytest.fixture(scope="module")
-def demos(tmp_path_factory):
-    path = tmp_path_factory.mktemp("bc") / "demos.hdf5"
-    assert collect_demos(ENV_ID, 2, path, progress=False).successes == 2
-    return path
+def demos(panda_tray_demos):
+    return panda_tray_demos
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ import time
 import pytest
 
 from dexbench.cli import main
-from dexbench.datasets import collect_demos
 from dexbench.evaluation.compare import compare_generators, compare_table
 from dexbench.leaderboards import validate_submission
 from dexbench.policies.bc.train import BCConfig
@@ -19,10 +18,8 @@ ENV_ID = "DexMG/TrayLift-Panda-D0"
 
 
 @pytest.fixture(scope="module")
-def sources(tmp_path_factory):
-    path = tmp_path_factory.mktemp("cmp") / "sources.hdf5"
-    assert collect_demos(ENV_ID, 2, path, progress=False).successes == 2
-    return path
+def sources(panda_tray_demos):
+    return panda_tray_demos
 
 
 def test_compare_rows_resume_and_submissions(sources, tmp_path, capsys):

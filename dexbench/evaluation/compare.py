@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import dexbench
 from dexbench.evaluation.evaluate import evaluate, write_result
+from dexbench.jsonio import write_json_atomic
 
 SOURCE_ROW = "source"
 COMPARE_FORMAT = "dexbench-compare"
@@ -104,9 +104,7 @@ def compare_generators(
                "env_id": entry.env_id, "source": str(source), "source_env_id": source_env,
                "num_source_demos": num_sources, "n": n, "seed": seed, "episodes": episodes,
                "policy": f"bc-{bc_config.arch}", "bc_config": dataclasses.asdict(bc_config), "rows": rows}
-    tmp = workdir / "compare.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=1) + "\n")
-    os.replace(tmp, workdir / "compare.json")
+    write_json_atomic(workdir / "compare.json", summary)
     return summary
 
 

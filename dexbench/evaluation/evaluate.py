@@ -9,7 +9,6 @@ that builds its own env and policy once and runs the episodes it is handed.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import time
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from dexbench.evaluation.seeds import eval_seeds
+from dexbench.jsonio import write_json_atomic
 from dexbench.evaluation.stats import wilson_interval
 
 RESULT_FORMAT = "dexbench-eval-result"
@@ -216,12 +216,7 @@ def _policy_block(policy, spec: str, kwargs: dict[str, Any], name: str) -> dict[
 
 def write_result(result: dict[str, Any], out: str | Path) -> Path:
     """Write a result JSON atomically (a crash never leaves half a file)."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(result, indent=1) + "\n")
-    os.replace(tmp, out)
-    return out
+    return write_json_atomic(out, result)
 
 
 def result_table(result: dict[str, Any]) -> str:

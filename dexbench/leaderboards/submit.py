@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from dexbench.jsonio import write_json_atomic
 from dexbench.leaderboards.validate import check_submission
 
 SOURCE_ROW = "source"  # the compare row that trains on the source demos alone
@@ -57,9 +58,4 @@ def generator_submission(name: str, authors: str, description: str, rows: Sequen
 
 
 def write_submission(submission: dict[str, Any], out: str | os.PathLike) -> Path:
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(submission, indent=1) + "\n")
-    os.replace(tmp, out)
-    return out
+    return write_json_atomic(out, submission)

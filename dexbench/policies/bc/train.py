@@ -15,7 +15,6 @@ checkpoint whole.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from dexbench.jsonio import write_json_atomic
 from dexbench.policies.bc.actions import encode, rotation_slots
 from dexbench.policies.bc.data import DemoArrays, load_demo_arrays
 from dexbench.policies.bc.model import build_model
@@ -118,10 +118,8 @@ def _save(out: Path, model, config_json: dict[str, Any], log: dict[str, Any]) ->
     tmp = out / "model.pt.tmp"
     torch.save(model.state_dict(), tmp)
     os.replace(tmp, out / "model.pt")
-    for name, obj in (("config.json", config_json), ("train_log.json", log)):
-        tmp = out / (name + ".tmp")
-        tmp.write_text(json.dumps(obj, indent=1) + "\n")
-        os.replace(tmp, out / name)
+    write_json_atomic(out / "config.json", config_json)
+    write_json_atomic(out / "train_log.json", log)
 
 
 def train_bc(data_path: str | Path | DemoArrays, out: str | Path, config: BCConfig | None = None,
