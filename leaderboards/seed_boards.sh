@@ -27,13 +27,16 @@ for pair in TrayLift-PandaDex-D0 Pouring-GR1-D0; do
   dexbench compare --env "DexMG/$pair" --source "$RUNS/src_$pair.hdf5" --generators mimicgen,demo_noise \
     -n 200 --episodes 50 --threads 1 --workdir "$RUNS/compare_$pair" -q
 done
+# Generation to a wider layout (demo_noise cannot: it replays the sources' own initial states).
+dexbench compare --env DexMG/Pouring-GR1-D1 --source "$RUNS/src_Pouring-GR1-D0.hdf5" --generators mimicgen \
+  --no-source -n 200 --episodes 50 --workers 2 --threads 1 --workdir "$RUNS/compare_Pouring-GR1-D1" -q
 dexbench leaderboard submit-generators "$RUNS"/compare_*/compare.json --authors "$AUTHORS" \
   --out-dir leaderboards/generators
 for data in source mimicgen demo_noise; do
   demos=200; [ "$data" = source ] && demos=10
   dexbench leaderboard submit-policy "$RUNS"/compare_*/eval_$data.json --name "BC-MLP ($data)" \
     --authors "$AUTHORS" --train-data "$data" --train-demos "$demos" --source-demos 10 \
-    --description "dexbench train bc defaults (3x256 MLP, chunk 10, temporal ensembling, 5k steps)." \
+    --description "dexbench train bc defaults (3x256 MLP, chunk 10, temporal ensembling, 5k steps), trained on $demos $data demos of the evaluated id." \
     --out "leaderboards/policies/bc-mlp-$data.json"
 done
 dexbench leaderboard build
