@@ -2,13 +2,13 @@
 train | compare | leaderboard.
 
 Thin on purpose: every command parses its arguments and calls library code
-(`dexbench.envs.registry`, `dexbench.datasets`, `dexbench.generators`).
+(`dexbench.envs.registry`, `dexbench.datasets`, `dexbench.generators`); the evaluation commands
+live in `cli_evaluation.py`, what both share in `cli_common.py`.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Sequence
@@ -16,48 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
+from dexbench.cli_common import CLIError, env_entry, make_env_for, parse_overrides, text_table
 
-
-GENERATOR_DESCRIPTIONS = {
-    "mimicgen": "DexMimicGen-style generation: per-arm subtask segments carried by object-centric transforms, "
-                "parallel / coordinated / sequential scheduling.",
-    "demo_noise": "Noisy replay: a source demo replayed from its own initial state with Gaussian action noise.",
-    "source": "No generation: the policy is trained on the source demos alone (the reference point).",
-}
 REPLAY_STATE_TOLERANCE = 1e-6  # max state deviation of a faithful replay (same machine: exactly 0)
-
-
-class CLIError(Exception):
-    """A user error: printed without a traceback, exit status 2."""
-
-
-def _entry(env_id: str):
-    import gymnasium as gym
-
-    from dexbench.envs.registry import lookup
-
-    try:
-        return lookup(env_id)
-    except gym.error.Error as err:
-        raise CLIError(str(err)) from err
-
-
-def _make(env_id: str, **kwargs):
-    from dexbench.envs.registry import make_env
-
-    entry = _entry(env_id)
-    return make_env(entry.task, entry.embodiment, entry.variant, **kwargs)
-
-
-def _table(rows: list[Sequence[str]], header: Sequence[str] | None = None) -> str:
-    rows = [list(map(str, r)) for r in rows]
-    if header:
-        rows = [list(header)] + rows
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
-    if header:
-        lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
 
 
 # ----------------------------------------------------------------------------- commands
@@ -76,9 +37,9 @@ def cmd_list(args) -> int:
 
 
 def cmd_info(args) -> int:
-    env = _make(args.env_id)
+    env = make_env_for(args.env_id)
     try:
-        entry = _entry(args.env_id)
+        entry = env_entry(args.env_id)
         task = env.task
         print(f"{entry.env_id}{'  (native pairing)' if entry.native else ''}")
         print(f"task {entry.task}, embodiment {entry.embodiment}, variant {entry.variant}")
@@ -86,10 +47,10 @@ def cmd_info(args) -> int:
               f"action mode {env.action_mode}, reward {env.reward_type}")
         print(f"cameras: {', '.join(env.available_cameras())}")
         print("\nobservation space:")
-        print(_table([(k, tuple(s.shape), s.dtype) for k, s in env.observation_space.spaces.items()]))
+        print(text_table([(k, tuple(s.shape), s.dtype) for k, s in env.observation_space.spaces.items()]))
         space = env.action_space
         print(f"\naction space: Box{space.shape} {space.dtype}, action mode {env.action_mode}")
-        print(_table([(k, f"[{s.start}:{s.stop}]", np.array2string(space.low[s], precision=2, separator=","),
+        print(text_table([(k, f"[{s.start}:{s.stop}]", np.array2string(space.low[s], precision=2, separator=","),
                        np.array2string(space.high[s], precision=2, separator=","))
                       for k, s in env.action_layout.items()], header=("slot", "indices", "low", "high")))
         spec = env.task_spec
@@ -115,7 +76,7 @@ def cmd_info(args) -> int:
                 rows.append(["", "", "-", "", "", "", ""])
             rows[first][:2] = ["->" if name == entry.variant else "", name]
             rows[first][6] = variant.description
-        print(_table(rows, header=("", "variant", "object", "x (m)", "y (m)", "yaw (rad)", "description")))
+        print(text_table(rows, header=("", "variant", "object", "x (m)", "y (m)", "yaw (rad)", "description")))
     finally:
         env.close()
     return 0
@@ -129,7 +90,7 @@ def _check_camera(env, args) -> None:
 def cmd_render(args) -> int:
     import imageio.v2 as imageio
 
-    env = _make(args.env_id)
+    env = make_env_for(args.env_id)
     try:
         _check_camera(env, args)
         env.reset(seed=args.seed)
@@ -143,9 +104,13 @@ def cmd_render(args) -> int:
 
 
 def cmd_video(args) -> int:
-    from dexbench.datasets.recorder import default_demonstrator, demonstrator_rng, record_video
+    from dexbench.datasets.recorder import (
+        default_demonstrator,
+        demonstrator_rng,
+        record_video,
+    )
 
-    env = _make(args.env_id)
+    env = make_env_for(args.env_id)
     try:
         _check_camera(env, args)
         try:
@@ -164,7 +129,7 @@ def cmd_video(args) -> int:
 def cmd_demo(args) -> int:
     from dexbench.datasets.recorder import collect_demos
 
-    entry = _entry(args.env)
+    entry = env_entry(args.env)
     env_kwargs = {}
     if args.obs_mode != "state":
         env_kwargs.update(obs_mode=args.obs_mode, camera_names=args.cameras, image_size=args.image_size)
@@ -184,16 +149,6 @@ def cmd_demo(args) -> int:
     return 0
 
 
-def _parse_overrides(items: Sequence[str] | None) -> dict[str, str]:
-    overrides: dict[str, str] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise CLIError(f"--config expects KEY=VALUE, got {item!r}")
-        overrides[key.strip()] = value.strip()
-    return overrides
-
-
 def cmd_generate(args) -> int:
     from dexbench.datasets.hdf5 import DatasetError
     from dexbench.generators import available_generators
@@ -201,10 +156,10 @@ def cmd_generate(args) -> int:
 
     if args.generator is None:
         raise CLIError(f"--generator is required; available: {', '.join(available_generators()) or '(none)'}")
-    _entry(args.env)
+    env_entry(args.env)
     try:
         report = run_generation(args.generator, args.env, args.source, args.n, args.out, seed=args.seed,
-                                workers=args.workers, config=_parse_overrides(args.config), resume=args.resume,
+                                workers=args.workers, config=parse_overrides(args.config), resume=args.resume,
                                 keep_failed=args.keep_failed, max_attempts=args.max_attempts,
                                 progress=not args.quiet, overwrite=args.overwrite)
     except KeyError as err:  # unknown generator
@@ -263,7 +218,7 @@ def cmd_dataset_info(args) -> int:
             ("config", config),
             ("sources", f"{source.get('path')} ({source.get('demos')} demos of {source.get('env_id')})"),
         ]
-    print(_table(rows))
+    print(text_table(rows))
     return 0
 
 
@@ -293,159 +248,10 @@ def cmd_dataset_replay(args) -> int:
     return 0
 
 
-# ----------------------------------------------------------------------------- evaluation
-def _parse_seeds(text: str | None) -> list[int] | None:
-    if text is None:
-        return None
-    try:
-        return [int(s) for s in text.split(",") if s.strip()]
-    except ValueError as err:
-        raise CLIError(f"--seeds expects comma-separated integers, e.g. 0,1,2; got {text!r}") from err
-
-
-def cmd_eval(args) -> int:
-    from dexbench.evaluation import evaluate, result_table, write_result
-    from dexbench.evaluation.evaluate import PolicyActionError
-    from dexbench.policies.base import PolicyLoadError
-
-    entry = _entry(args.env)
-    kwargs = _parse_overrides(args.policy_arg)
-    if args.checkpoint:
-        kwargs["checkpoint"] = args.checkpoint
-    if args.out and Path(args.out).is_dir():
-        raise CLIError(f"--out {args.out} is a directory; give a file name, e.g. {Path(args.out) / 'result.json'}")
-    try:
-        result = evaluate(args.policy, entry.env_id, episodes=args.episodes, seeds=_parse_seeds(args.seeds),
-                          workers=args.workers, policy_kwargs=kwargs, video_dir=args.video, videos=args.videos,
-                          progress=not args.quiet)
-    except (PolicyLoadError, KeyError, ValueError, FileNotFoundError) as err:
-        raise CLIError(str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)) from err
-    except PolicyActionError as err:
-        raise CLIError(f"policy {args.policy} produced an invalid action: {err}") from err
-    if args.out:
-        write_result(result, args.out)
-    print()
-    print(result_table(result))
-    if args.out:
-        print(f"\nwrote {args.out}")
-    return 0
-
-
-def _bc_config(args):
-    from dexbench.policies.bc.train import BCConfig
-
-    batch_size = args.batch_size or (256 if args.arch == "mlp" else 64)  # an LSTM sample is seq_len steps
-    return BCConfig(arch=args.arch, steps=args.steps, batch_size=batch_size, lr=args.lr, chunk=args.chunk,
-                    seq_len=args.seq_len, hidden=args.hidden,
-                    layers=args.layers or (3 if args.arch == "mlp" else 2), obs_noise=args.obs_noise,
-                    seed=args.seed, threads=args.threads)
-
-
-def cmd_train_bc(args) -> int:
-    from dexbench.datasets.hdf5 import DatasetError
-    from dexbench.policies.bc.train import train_bc
-
-    try:
-        report = train_bc(args.data, args.out, _bc_config(args), progress=not args.quiet, max_demos=args.max_demos)
-    except (DatasetError, FileNotFoundError, ValueError) as err:
-        raise CLIError(str(err)) from err
-    print()
-    print(report.table())
-    print(f"\nevaluate it: dexbench eval --policy dexbench.policies:BCPolicy --checkpoint {args.out} --env ENV_ID")
-    return 0
-
-
-def cmd_compare(args) -> int:
-    from dexbench.datasets.hdf5 import DatasetError
-    from dexbench.evaluation.compare import compare_generators, compare_table
-
-    entry = _entry(args.env)
-    if args.train != "bc":
-        raise CLIError(f"--train {args.train!r}: the only baseline is bc")
-    generators = [g.strip() for g in args.generators.split(",") if g.strip()]
-    workdir = args.workdir or f"compare_{entry.env_id.split('/')[-1]}"
-    try:
-        summary = compare_generators(entry.env_id, args.source, generators, args.n, workdir, episodes=args.episodes,
-                                     seed=args.seed, workers=args.workers, bc_config=_bc_config(args),
-                                     include_source=not args.no_source, progress=not args.quiet)
-    except KeyError as err:
-        raise CLIError(str(err.args[0]) if err.args else str(err)) from err
-    except (DatasetError, FileNotFoundError, ValueError) as err:
-        raise CLIError(str(err)) from err
-    table = compare_table(summary)
-    Path(workdir, "compare.md").write_text(table + "\n")
-    print()
-    print(table)
-    print(f"\nsaved {Path(workdir, 'compare.json')} and compare.md")
-    return 0
-
-
-def cmd_leaderboard_validate(args) -> int:
-    from dexbench.leaderboards import SubmissionError, validate_submission
-
-    bad = 0
-    for path in args.files:
-        try:
-            kind = validate_submission(path)
-            print(f"{path}: valid {kind} submission")
-        except SubmissionError as err:
-            print(f"{err}", file=sys.stderr)
-            bad += 1
-    return 1 if bad else 0
-
-
-def cmd_leaderboard_build(args) -> int:
-    from dexbench.leaderboards import SubmissionError, build_leaderboards
-
-    try:
-        paths = build_leaderboards(args.dir)
-    except (SubmissionError, FileNotFoundError) as err:
-        print(f"dexbench leaderboard build: {err}", file=sys.stderr)
-        return 1
-    for path in paths:
-        print(f"wrote {path}")
-    return 0
-
-
-def cmd_leaderboard_submit_policy(args) -> int:
-    from dexbench.leaderboards import SubmissionError
-    from dexbench.leaderboards.submit import policy_submission, write_submission
-
-    results = [json.loads(Path(f).read_text()) for f in args.results]
-    training = None
-    if args.train_data:
-        training = {"generator": args.train_data, "num_demos": args.train_demos}
-        if args.source_demos is not None:
-            training["source_demos"] = args.source_demos
-    try:
-        sub = policy_submission(args.name, args.authors, args.description, results, training, url=args.url)
-    except SubmissionError as err:
-        raise CLIError(str(err)) from err
-    print(f"wrote {write_submission(sub, args.out)}")
-    return 0
-
-
-def cmd_leaderboard_submit_generators(args) -> int:
-    from dexbench.leaderboards import SubmissionError
-    from dexbench.leaderboards.submit import generator_submission, rows_from_compare, write_submission
-
-    by_generator: dict[str, list] = {}
-    for f in args.compare:
-        for name, row in rows_from_compare(json.loads(Path(f).read_text())).items():
-            by_generator.setdefault(name, []).append(row)
-    for name, rows in by_generator.items():
-        label = "source-only" if name == "source" else name
-        try:
-            sub = generator_submission(label, args.authors, GENERATOR_DESCRIPTIONS.get(name, name), rows)
-        except SubmissionError as err:
-            raise CLIError(str(err)) from err
-        print(f"wrote {write_submission(sub, Path(args.out_dir) / f'{label}.json')}")
-    return 0
-
-
 # ----------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     from dexbench import __version__
+    from dexbench.cli_evaluation import add_evaluation_commands
 
     parser = argparse.ArgumentParser(prog="dexbench", description="DexBench: bimanual dexterous manipulation "
                                      "benchmark (MuJoCo + Gymnasium).")
@@ -505,86 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_generate)
 
-    p = sub.add_parser("eval", help="evaluate a policy on the published seeds of an env id (result JSON)")
-    p.add_argument("--policy", required=True, metavar="MODULE:ATTR",
-                   help="policy class or factory, e.g. dexbench.policies:ScriptedPolicy, dexbench.policies:BCPolicy")
-    p.add_argument("--env", required=True, metavar="ID")
-    p.add_argument("--episodes", type=int, default=50, help="episodes on the published seeds (default 50, max 200)")
-    p.add_argument("--seeds", default=None, metavar="S,S,...", help="custom reset seeds instead of the published ones")
-    p.add_argument("--checkpoint", default=None, metavar="DIR", help="policy checkpoint (passed as checkpoint=DIR)")
-    p.add_argument("--policy-arg", nargs="+", action="extend", metavar="KEY=VALUE",
-                   help="more keyword arguments for the policy factory (strings)")
-    p.add_argument("--workers", type=int, default=1, help="worker processes (results do not depend on it)")
-    p.add_argument("--out", default=None, metavar="FILE.json", help="write the result JSON here")
-    p.add_argument("--video", default=None, metavar="DIR", help="film the first --videos rollouts into DIR (mp4)")
-    p.add_argument("--videos", type=int, default=3, help="rollouts to film with --video (default 3)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_eval)
-
-    def bc_options(p) -> None:
-        g = p.add_argument_group("BC baseline")
-        g.add_argument("--arch", default="mlp", choices=("mlp", "rnn"), help="MLP with action chunking, or LSTM")
-        g.add_argument("--steps", type=int, default=5_000, help="gradient steps (default 5000)")
-        g.add_argument("--batch-size", type=int, default=None, help="default 256 mlp, 64 rnn (windows of 10)")
-        g.add_argument("--lr", type=float, default=1e-3)
-        g.add_argument("--chunk", type=int, default=10, help="mlp: actions predicted per step (default 10)")
-        g.add_argument("--seq-len", type=int, default=10, help="rnn: training window (default 10)")
-        g.add_argument("--hidden", type=int, default=256, help="hidden width (default 256)")
-        g.add_argument("--layers", type=int, default=None, help="layers (default 3 mlp, 2 rnn)")
-        g.add_argument("--obs-noise", type=float, default=0.0, help="std of noise on normalised observations")
-        g.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
-
-    p = sub.add_parser("train", help="train the reference baseline on a dataset")
-    tsub = p.add_subparsers(dest="train_command", metavar="BASELINE", required=True)
-    q = tsub.add_parser("bc", help="behaviour cloning on state observations (torch, CPU)")
-    q.add_argument("--data", required=True, metavar="FILE", help="demos (HDF5)")
-    q.add_argument("--out", required=True, metavar="DIR", help="checkpoint directory (model.pt, config.json)")
-    q.add_argument("--max-demos", type=int, default=None, help="train on the first K demos only")
-    q.add_argument("--seed", type=int, default=0)
-    q.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    bc_options(q)
-    q.set_defaults(func=cmd_train_bc)
-
-    p = sub.add_parser("compare", help="generate with each generator, train BC on each dataset, evaluate (one table)")
-    p.add_argument("--env", required=True, metavar="ID", help="env id to generate for and evaluate on")
-    p.add_argument("--source", required=True, metavar="FILE", help="source demos (HDF5)")
-    p.add_argument("--generators", default="mimicgen,demo_noise", help="comma-separated (default mimicgen,demo_noise)")
-    p.add_argument("-n", type=int, required=True, help="demos to generate per generator")
-    p.add_argument("--train", default="bc", help="baseline to train (bc)")
-    p.add_argument("--episodes", type=int, default=50, help="evaluation episodes on the published seeds")
-    p.add_argument("--workdir", default=None, metavar="DIR", help="where datasets, checkpoints and results go "
-                   "(default compare_<id>); finished stages found there are reused")
-    p.add_argument("--no-source", action="store_true", help="leave out the row trained on the sources alone")
-    p.add_argument("--seed", type=int, default=0, help="generation and training seed")
-    p.add_argument("--workers", type=int, default=1, help="worker processes for generation and evaluation")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
-    bc_options(p)
-    p.set_defaults(func=cmd_compare)
-
-    p = sub.add_parser("leaderboard", help="validate submissions, build the leaderboard pages")
-    lsub = p.add_subparsers(dest="leaderboard_command", metavar="SUBCOMMAND", required=True)
-    q = lsub.add_parser("validate", help="check submission JSON files against the published schema")
-    q.add_argument("files", nargs="+", metavar="FILE")
-    q.set_defaults(func=cmd_leaderboard_validate)
-    q = lsub.add_parser("build", help="render leaderboards/README.md and index.html from the submissions")
-    q.add_argument("--dir", default="leaderboards", help="leaderboards directory (default leaderboards)")
-    q.set_defaults(func=cmd_leaderboard_build)
-    q = lsub.add_parser("submit-policy", help="wrap eval result JSONs into a policy submission")
-    q.add_argument("results", nargs="+", metavar="RESULT.json", help="results of `dexbench eval --out`")
-    q.add_argument("--name", required=True)
-    q.add_argument("--authors", required=True)
-    q.add_argument("--description", required=True)
-    q.add_argument("--url", default=None)
-    q.add_argument("--train-data", default=None, metavar="NAME", help="training data, e.g. mimicgen, demo_noise, source")
-    q.add_argument("--train-demos", type=int, default=0, help="number of training demos")
-    q.add_argument("--source-demos", type=int, default=None, help="source demos the training data came from")
-    q.add_argument("--out", required=True, metavar="FILE.json")
-    q.set_defaults(func=cmd_leaderboard_submit_policy)
-    q = lsub.add_parser("submit-generators", help="one generator submission per generator from compare results")
-    q.add_argument("compare", nargs="+", metavar="compare.json", help="summaries written by `dexbench compare`")
-    q.add_argument("--authors", required=True)
-    q.add_argument("--out-dir", default="leaderboards/generators")
-    q.set_defaults(func=cmd_leaderboard_submit_generators)
+    add_evaluation_commands(sub)
 
     p = sub.add_parser("dataset", help="inspect or replay a dataset")
     dsub = p.add_subparsers(dest="dataset_command", metavar="SUBCOMMAND", required=True)

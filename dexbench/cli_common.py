@@ -1,0 +1,48 @@
+"""What the `dexbench` commands share: the user-error type and small argument helpers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class CLIError(Exception):
+    """A user error: printed without a traceback, exit status 2."""
+
+
+def env_entry(env_id: str):
+    import gymnasium as gym
+
+    from dexbench.envs.registry import lookup
+
+    try:
+        return lookup(env_id)
+    except gym.error.Error as err:
+        raise CLIError(str(err)) from err
+
+
+def make_env_for(env_id: str, **kwargs):
+    from dexbench.envs.registry import make_env
+
+    entry = env_entry(env_id)
+    return make_env(entry.task, entry.embodiment, entry.variant, **kwargs)
+
+
+def text_table(rows: list[Sequence[str]], header: Sequence[str] | None = None) -> str:
+    rows = [list(map(str, r)) for r in rows]
+    if header:
+        rows = [list(header)] + rows
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    if header:
+        lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def parse_overrides(items: Sequence[str] | None) -> dict[str, str]:
+    overrides: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise CLIError(f"--config expects KEY=VALUE, got {item!r}")
+        overrides[key.strip()] = value.strip()
+    return overrides
