@@ -16,7 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
-from dexbench.cli_common import CLIError, env_entry, make_env_for, parse_overrides, text_table
+from dexbench.cli_common import (
+    CLIError,
+    env_entry,
+    make_env_for,
+    parse_overrides,
+    text_table,
+)
 
 REPLAY_STATE_TOLERANCE = 1e-6  # max state deviation of a faithful replay (same machine: exactly 0)
 
