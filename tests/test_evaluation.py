@@ -107,3 +107,13 @@ def test_custom_seeds_and_bad_actions(tmp_path, capsys):
         evaluate(f"{__name__}:NaNPolicy", "DexMG/Pouring-Panda-D0", episodes=1, progress=False)
     assert main(["eval", "--policy", RANDOM, "--env", "DexMG/Pouring-Panda-D0", "--seeds", "1,x"]) == 2
     assert "comma-separated integers" in capsys.readouterr().err
+
+
+def test_video_of_the_first_rollouts(tmp_path):
+    import imageio.v2 as imageio
+
+    result = evaluate(RANDOM, "DexMG/Pouring-Panda-D0", episodes=2, env_kwargs={"horizon": 6},
+                      video_dir=tmp_path, videos=1, progress=False)
+    assert len(result["videos"]) == 1  # only the first rollout is filmed
+    frames = imageio.mimread(result["videos"][0])
+    assert len(frames) == 7 and frames[0].ndim == 3  # the reset frame plus one per step

@@ -35,7 +35,6 @@ class EpisodeResult:
     success: bool
     length: int
     return_: float
-    video: str | None = None
 
 
 class PolicyActionError(RuntimeError):
@@ -73,8 +72,7 @@ def run_episode(env, policy, seed: int, video_path: str | Path | None = None,
 
         Path(video_path).parent.mkdir(parents=True, exist_ok=True)
         imageio.mimsave(video_path, frames, fps=env.control_freq, macro_block_size=1)
-    return EpisodeResult(seed=int(seed), success=success, length=length, return_=total,
-                         video=None if video_path is None else str(video_path))
+    return EpisodeResult(seed=int(seed), success=success, length=length, return_=total)
 
 
 # ------------------------------------------------------------------------------ workers
