@@ -78,7 +78,8 @@ def test_schemas_are_valid_draft_2020_12_and_share_the_eval_result():
     for schema in schemas:
         Draft202012Validator.check_schema(schema)
         assert schema["$id"] and schema["title"] and schema["additionalProperties"] is False
-    assert schemas[0]["$defs"]["evalResult"] == schemas[1]["$defs"]["evalResult"]
+    shared = "urn:dexbench:schema:eval-result:1"  # one eval-result schema, referenced by both
+    assert shared in json.dumps(schemas[0]) and shared in json.dumps(schemas[1])
     with pytest.raises(ValueError, match="policy, generator"):
         load_schema("dataset")
 

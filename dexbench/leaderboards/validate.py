@@ -18,12 +18,14 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
+from referencing import Registry, Resource
 
 MAX_BYTES = 5 * 1024 * 1024
 TOLERANCE = 1e-6
 WILSON_TOLERANCE = 1e-3  # `dexbench eval` rounds intervals to 4 decimals
 FORMATS = {"dexbench-policy-submission": "policy", "dexbench-generator-submission": "generator"}
 SCHEMA_FILES = {"policy": "policy_submission.schema.json", "generator": "generator_submission.schema.json"}
+EVAL_RESULT_SCHEMA = "eval_result.schema.json"  # referenced by both submission schemas, by its $id
 
 
 class SubmissionError(ValueError):
@@ -35,8 +37,19 @@ def load_schema(kind: str) -> dict[str, Any]:
     """The published JSON schema of a submission kind ("policy" or "generator")."""
     if kind not in SCHEMA_FILES:
         raise ValueError(f"Unknown submission kind {kind!r}; the kinds are {', '.join(SCHEMA_FILES)}.")
-    text = resources.files("dexbench.leaderboards").joinpath("schemas", SCHEMA_FILES[kind]).read_text("utf-8")
-    return json.loads(text)
+    return _read_schema(SCHEMA_FILES[kind])
+
+
+def _read_schema(name: str) -> dict[str, Any]:
+    return json.loads(resources.files("dexbench.leaderboards").joinpath("schemas", name).read_text("utf-8"))
+
+
+@cache
+def _validator(kind: str) -> Draft202012Validator:
+    """A validator of a submission kind that resolves the shared eval-result schema locally."""
+    shared = _read_schema(EVAL_RESULT_SCHEMA)
+    registry = Registry().with_resource(shared["$id"], Resource.from_contents(shared))
+    return Draft202012Validator(load_schema(kind), registry=registry)
 
 
 def published_seeds(env_id: str, n: int) -> list[int]:
@@ -92,7 +105,7 @@ def check_submission(obj: dict[str, Any], label: str = "submission") -> str:
         known = ", ".join(repr(f) for f in FORMATS)
         raise SubmissionError(f"{label}: format: {fmt!r} is not a submission format. "
                               f"Set it to one of {known}.")
-    errors = list(Draft202012Validator(load_schema(kind)).iter_errors(obj))
+    errors = list(_validator(kind).iter_errors(obj))
     if errors:
         raise SubmissionError(_schema_message(label, kind, errors))
     _check_semantics(obj, kind, label)
