@@ -24,9 +24,6 @@ from dexbench.cli_common import (
     text_table,
 )
 
-REPLAY_STATE_TOLERANCE = 1e-6  # max state deviation of a faithful replay (same machine: exactly 0)
-
-
 # ----------------------------------------------------------------------------- commands
 def cmd_list(args) -> int:
     from dexbench.envs.registry import ENV_TABLE
@@ -76,8 +73,11 @@ def cmd_info(args) -> int:
             for obj, p in variant.placements.items():
                 rows.append(["", "", obj, f"({p.x[0]:+.3f}, {p.x[1]:+.3f})", f"({p.y[0]:+.3f}, {p.y[1]:+.3f})",
                              f"({p.yaw[0]:+.2f}, {p.yaw[1]:+.2f})", ""])
-            for obj, xy in variant.fixed.items():
-                rows.append(["", "", obj, f"{xy[0]:+.3f} (fixed)", f"{xy[1]:+.3f} (fixed)", "", ""])
+            for obj, p in variant.scenery.items():
+                rows.append(["", "", f"{obj} (scenery)", f"({p.x[0]:+.3f}, {p.x[1]:+.3f})",
+                             f"({p.y[0]:+.3f}, {p.y[1]:+.3f})", f"({p.yaw[0]:+.2f}, {p.yaw[1]:+.2f})", ""])
+            for joint, (lo, hi) in variant.joints.items():
+                rows.append(["", "", f"{joint} (joint)", f"({lo:+.3f}, {hi:+.3f})", "", "", ""])
             if len(rows) == first:
                 rows.append(["", "", "-", "", "", "", ""])
             rows[first][:2] = ["->" if name == entry.variant else "", name]
@@ -96,6 +96,12 @@ def _check_camera(env, args) -> None:
 def cmd_render(args) -> int:
     import imageio.v2 as imageio
 
+    from dexbench.video import check_frame_size
+
+    try:
+        check_frame_size(args.size)
+    except ValueError as err:
+        raise CLIError(str(err)) from err
     env = make_env_for(args.env_id)
     try:
         _check_camera(env, args)
@@ -110,21 +116,19 @@ def cmd_render(args) -> int:
 
 
 def cmd_video(args) -> int:
-    from dexbench.datasets.recorder import (
-        default_demonstrator,
-        demonstrator_rng,
-        record_video,
-    )
+    from dexbench.generators.scripted import make_demonstrator
+    from dexbench.rollout import rollout
+    from dexbench.video import FrameGrabber, write_video
 
     env = make_env_for(args.env_id)
     try:
-        _check_camera(env, args)
         try:
-            demonstrator = default_demonstrator(env, demonstrator_rng(args.seed))
-        except KeyError as err:
-            raise CLIError(str(err.args[0])) from err
-        episode = record_video(env, demonstrator, args.seed, args.out, camera=args.camera, size=args.size,
-                               max_steps=args.max_steps)
+            grabber = FrameGrabber(env, args.camera, args.size)
+            demonstrator = make_demonstrator(env)
+        except (KeyError, ValueError) as err:
+            raise CLIError(str(err.args[0]) if err.args else str(err)) from err
+        episode = rollout(env, demonstrator, args.seed, max_steps=args.max_steps, record=False, on_step=grabber)
+        write_video(grabber.frames, args.out, env.control_freq)
     finally:
         env.close()
     print(f"wrote {args.out}: {episode.num_samples} steps, {'success' if episode.success else 'no success'} "
@@ -133,54 +137,38 @@ def cmd_video(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from dexbench.datasets.recorder import collect_demos
-
-    entry = env_entry(args.env)
-    env_kwargs = {}
-    if args.obs_mode != "state":
-        env_kwargs.update(obs_mode=args.obs_mode, camera_names=args.cameras, image_size=args.image_size)
-    try:
-        report = collect_demos(entry.env_id, args.n, args.out, seed=args.seed, max_attempts=args.max_attempts,
-                               env_kwargs=env_kwargs, overwrite=args.overwrite, progress=not args.quiet)
-    except (FileExistsError, IsADirectoryError, ValueError) as err:
-        raise CLIError(str(err)) from err
-    except KeyError as err:  # no scripted demonstrator for the task
-        raise CLIError(str(err.args[0]) if err.args else str(err)) from err
-    print()
-    print(report.table())
-    if report.successes < args.n:
-        print(f"\nonly {report.successes} of {args.n} demos succeeded in {report.attempts} attempts; "
-              f"raise --max-attempts to try more seeds", file=sys.stderr)
-        return 1
-    return 0
+    """`dexbench demo`: the `scripted` generator under another name."""
+    args.generator, args.source, args.config = "scripted", None, None
+    return cmd_generate(args)
 
 
 def cmd_generate(args) -> int:
     from dexbench.datasets.hdf5 import DatasetError
     from dexbench.generators import available_generators
-    from dexbench.generators.runner import run_generation
+    from dexbench.generators.runner import OutputPaths, run_generation
 
     if args.generator is None:
         raise CLIError(f"--generator is required; available: {', '.join(available_generators()) or '(none)'}")
     env_entry(args.env)
+    env_kwargs = {}
+    if args.obs_mode != "state":
+        env_kwargs.update(obs_mode=args.obs_mode, camera_names=args.cameras, image_size=args.image_size)
     try:
         report = run_generation(args.generator, args.env, args.source, args.n, args.out, seed=args.seed,
                                 workers=args.workers, config=parse_overrides(args.config), resume=args.resume,
                                 keep_failed=args.keep_failed, max_attempts=args.max_attempts,
-                                progress=not args.quiet, overwrite=args.overwrite)
-    except KeyError as err:  # unknown generator
+                                progress=not args.quiet, overwrite=args.overwrite, env_kwargs=env_kwargs)
+    except KeyError as err:  # unknown generator, or no scripted demonstrator for the task
         raise CLIError(str(err.args[0]) if err.args else str(err)) from err
     except (DatasetError, FileExistsError, IsADirectoryError, ImportError, TypeError, ValueError) as err:
         raise CLIError(str(err)) from err
     except RuntimeError as err:  # a worker failed; its shards are kept for --resume
-        print(f"dexbench generate: {err}", file=sys.stderr)
+        print(f"dexbench {args.command}: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("\ninterrupted: the demos made so far are kept in the shards beside the output; run the same "
               "command with --resume to continue", file=sys.stderr)
         return 130
-    from dexbench.generators.runner import OutputPaths
-
     print()
     print(report.table())
     print(f"\nreport: {OutputPaths(Path(args.out)).report}")
@@ -244,12 +232,9 @@ def cmd_dataset_replay(args) -> int:
           f"max state deviation from the stored states {result.max_state_error:.3g}")
     if result.video:
         print(f"wrote {result.video}")
-    faithful = result.max_state_error <= REPLAY_STATE_TOLERANCE
-    agrees = not result.complete or result.success == result.stored_success
-    if not faithful or not agrees:
-        print(f"the replay does not reproduce the stored demo ({'states drift' if not faithful else ''}"
-              f"{', ' if not (faithful or agrees) else ''}"
-              f"{'the dataset says success=' + str(result.stored_success) if not agrees else ''})", file=sys.stderr)
+    if not result.faithful:
+        print(f"the replay does not reproduce the stored demo (max state deviation {result.max_state_error:.3g}, "
+              f"the dataset says success={result.stored_success})", file=sys.stderr)
         return 1
     return 0
 
@@ -288,33 +273,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (default: horizon)")
     p.set_defaults(func=cmd_video)
 
-    p = sub.add_parser("demo", help="record successful scripted demos to HDF5")
-    p.add_argument("--env", required=True, metavar="ID")
-    p.add_argument("-n", type=int, required=True, help="number of successful demos to keep")
-    p.add_argument("--out", required=True, help="output dataset, e.g. demos.hdf5")
-    p.add_argument("--seed", type=int, default=0, help="seed of the first attempt; attempt i uses seed + i")
-    p.add_argument("--max-attempts", type=int, default=None, help="give up after this many attempts (default 5 n)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
-    p.add_argument("--obs-mode", default="state", choices=("state", "rgb", "state+rgb"))
-    p.add_argument("--cameras", nargs="+", default=["agentview"], help="cameras for rgb observations")
-    p.add_argument("--image-size", type=int, default=84, help="rgb observation side in pixels")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p = sub.add_parser("demo", help="record successful scripted demos to HDF5 (= generate --generator scripted)")
+    _add_generation_args(p, sources=False)
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("generate", help="generate successful demos from source demos with a generator plug-in")
-    p.add_argument("--generator", metavar="NAME", help="registered generator (e.g. mimicgen, demo_noise)")
-    p.add_argument("--env", required=True, metavar="ID", help="target env id")
-    p.add_argument("--source", required=True, metavar="FILE", help="source demos (HDF5, e.g. from `dexbench demo`)")
-    p.add_argument("-n", type=int, required=True, help="number of successful demos to generate")
-    p.add_argument("--out", required=True, metavar="FILE", help="output dataset, e.g. generated.hdf5")
-    p.add_argument("--seed", type=int, default=0, help="run seed (attempt i depends on (seed, i) only)")
-    p.add_argument("--workers", type=int, default=1, help="worker processes (each writes a shard; merged at the end)")
+    p = sub.add_parser("generate", help="generate successful demos with a generator plug-in (scripted: no sources)")
+    p.add_argument("--generator", metavar="NAME", help="registered generator (e.g. scripted, mimicgen, demo_noise)")
+    _add_generation_args(p, sources=True)
     p.add_argument("--config", nargs="+", action="extend", metavar="KEY=VALUE", help="generator config overrides")
-    p.add_argument("--resume", action="store_true", help="continue an interrupted (or finished, to a larger -n) run")
-    p.add_argument("--keep-failed", action="store_true", help="also write failed attempts to <out stem>.failed.hdf5")
-    p.add_argument("--max-attempts", type=int, default=None, help="bound on attempts (default max(20 n, 100))")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output and discard old shards")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_generate)
 
     add_evaluation_commands(sub)
@@ -333,6 +299,25 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--max-steps", type=int, default=None, help="replay only the first steps (a quick preview)")
     q.set_defaults(func=cmd_dataset_replay)
     return parser
+
+
+def _add_generation_args(p: argparse.ArgumentParser, sources: bool) -> None:
+    p.add_argument("--env", required=True, metavar="ID", help="target env id")
+    if sources:
+        p.add_argument("--source", metavar="FILE", help="source demos (HDF5, e.g. from `dexbench demo`); "
+                       "not for the scripted generator")
+    p.add_argument("-n", type=int, required=True, help="number of successful demos to keep")
+    p.add_argument("--out", required=True, metavar="FILE", help="output dataset, e.g. demos.hdf5")
+    p.add_argument("--seed", type=int, default=0, help="run seed (attempt i depends on (seed, i) only)")
+    p.add_argument("--workers", type=int, default=1, help="worker processes (each writes a shard; merged at the end)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted (or finished, to a larger -n) run")
+    p.add_argument("--keep-failed", action="store_true", help="also write failed attempts to <out stem>.failed.hdf5")
+    p.add_argument("--max-attempts", type=int, default=None, help="bound on attempts (default max(20 n, 100))")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output and discard old shards")
+    p.add_argument("--obs-mode", default="state", choices=("state", "rgb", "state+rgb"))
+    p.add_argument("--cameras", nargs="+", default=["agentview"], help="cameras for rgb observations")
+    p.add_argument("--image-size", type=int, default=84, help="rgb observation side in pixels")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

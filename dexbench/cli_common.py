@@ -21,10 +21,10 @@ def env_entry(env_id: str):
 
 
 def make_env_for(env_id: str, **kwargs):
-    from dexbench.envs.registry import make_env
+    from dexbench.envs.registry import build_env
 
-    entry = env_entry(env_id)
-    return make_env(entry.task, entry.embodiment, entry.variant, **kwargs)
+    env_entry(env_id)  # an unknown id is a user error, not a traceback
+    return build_env(env_id, **kwargs)
 
 
 def text_table(rows: list[Sequence[str]], header: Sequence[str] | None = None) -> str:

@@ -83,7 +83,7 @@ def cmd_train_bc(args) -> int:
 
 def cmd_compare(args) -> int:
     from dexbench.datasets.hdf5 import DatasetError
-    from dexbench.evaluation.compare import compare_generators, compare_table
+    from dexbench.pipelines.compare import compare_generators, compare_table
 
     entry = env_entry(args.env)
     if args.train != "bc":

@@ -15,20 +15,22 @@ import numpy as np
 import pytest
 
 from dexbench.cli import main
-from dexbench.datasets import load_dataset, recorder
+from dexbench.datasets import load_dataset
 from dexbench.envs.registry import ENV_TABLE
+from dexbench.generators import runner
+from dexbench.generators.scripted import DEMONSTRATORS
 
 ENV_ID = "DexMG/TrayLift-Panda-D0"
 
 
 class ZeroDemonstrator:
-    def __init__(self, env, rng) -> None:
+    def __init__(self, env) -> None:
         self.env = env
 
-    def reset(self) -> None:
+    def reset(self, seed=None) -> None:
         self.k, self.done = 0, False
 
-    def act(self) -> np.ndarray:
+    def act(self, obs) -> np.ndarray:
         self.k += 1
         self.done = self.k >= 2
         return np.zeros(self.env.action_space.shape, dtype=np.float32)
@@ -37,7 +39,7 @@ class ZeroDemonstrator:
 @pytest.fixture
 def zero_demonstrator(monkeypatch):
     """Stand-in for the scripted demonstrators, so these tests test the CLI, not the scripts."""
-    monkeypatch.setattr(recorder, "default_demonstrator", ZeroDemonstrator)
+    monkeypatch.setitem(DEMONSTRATORS, "TrayLift", ZeroDemonstrator)
 
 
 def test_list(capsys):
@@ -91,7 +93,7 @@ def test_video(tmp_path, capsys, zero_demonstrator):
 
 
 def test_demo_records_only_successes(tmp_path, capsys, zero_demonstrator, monkeypatch):
-    real = recorder.record_episode
+    real = runner.rollout
     calls = []
 
     def every_other_succeeds(*args, **kwargs):
@@ -100,16 +102,16 @@ def test_demo_records_only_successes(tmp_path, capsys, zero_demonstrator, monkey
         episode.success = len(calls) % 2 == 0
         return episode
 
-    monkeypatch.setattr(recorder, "record_episode", every_other_succeeds)
+    monkeypatch.setattr(runner, "rollout", every_other_succeeds)
     out = tmp_path / "demos.hdf5"
     assert main(["demo", "--env", ENV_ID, "-n", "2", "--out", str(out), "--seed", "10", "-q"]) == 0
-    assert calls == [10, 11, 12, 13]
+    assert calls == [runner.attempt_seed(10, i) for i in range(4)]
     summary = capsys.readouterr().out
     for text in ("attempts", "successes", "success rate", "50.0 %", "mean length", "wall time"):
         assert text in summary, text
     with load_dataset(out) as ds:
         assert ds.keys == ["demo_0", "demo_1"] and ds.attempts == 4 and ds.total == 2
-        assert [ds.demo_attrs(k)["seed"] for k in ds] == [11, 13]
+        assert [ds.demo_attrs(k)["seed"] for k in ds] == [calls[1], calls[3]]
     # a second run does not silently replace the file
     assert main(["demo", "--env", ENV_ID, "-n", "1", "--out", str(out), "-q"]) != 0
     assert "--overwrite" in capsys.readouterr().err

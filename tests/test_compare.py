@@ -10,7 +10,7 @@ import time
 import pytest
 
 from dexbench.cli import main
-from dexbench.evaluation.compare import compare_generators, compare_table
+from dexbench.pipelines.compare import compare_generators, compare_table
 from dexbench.leaderboards import validate_submission
 from dexbench.policies.bc.train import BCConfig
 

@@ -15,13 +15,12 @@ import pytest
 from dexbench.datasets import (
     DatasetError,
     DatasetWriter,
-    Episode,
     load_dataset,
-    record_episode,
     write_dataset,
 )
-from dexbench.datasets.recorder import DEMONSTRATOR_DONE_EXTRA_STEPS
 from dexbench.envs.registry import make_env
+from dexbench.episode import Episode
+from dexbench.rollout import DONE_EXTRA_STEPS, rollout
 
 ENV_ID = "DexMG/TrayLift-Panda-D0"
 
@@ -32,10 +31,10 @@ class ZeroDemonstrator:
     def __init__(self, env, n: int = 3) -> None:
         self.env, self.n = env, n
 
-    def reset(self) -> None:
+    def reset(self, seed=None) -> None:
         self.k, self.done = 0, False
 
-    def act(self) -> np.ndarray:
+    def act(self, obs) -> np.ndarray:
         self.k += 1
         self.done = self.k >= self.n
         return np.zeros(self.env.action_space.shape, dtype=np.float32)
@@ -50,7 +49,7 @@ def env():
 
 @pytest.fixture(scope="module")
 def episode(env) -> Episode:
-    return record_episode(env, ZeroDemonstrator(env, n=4), seed=7, max_steps=12)
+    return rollout(env, ZeroDemonstrator(env, n=4), seed=7, max_steps=12)
 
 
 def test_record_episode_shapes_and_content(env, episode):
@@ -78,15 +77,15 @@ def test_record_episode_shapes_and_content(env, episode):
 
 
 def test_record_episode_stops_after_demonstrator(env):
-    ep = record_episode(env, ZeroDemonstrator(env, n=3), seed=0)
-    assert ep.end_reason == "demonstrator_done"
-    assert ep.num_samples == 3 + DEMONSTRATOR_DONE_EXTRA_STEPS
+    ep = rollout(env, ZeroDemonstrator(env, n=3), seed=0)
+    assert ep.end_reason == "policy_done"
+    assert ep.num_samples == 3 + DONE_EXTRA_STEPS
 
 
 def test_record_episode_is_seeded(env):
-    a = record_episode(env, ZeroDemonstrator(env, n=1), seed=3, max_steps=2)
-    b = record_episode(env, ZeroDemonstrator(env, n=1), seed=3, max_steps=2)
-    c = record_episode(env, ZeroDemonstrator(env, n=1), seed=4, max_steps=2)
+    a = rollout(env, ZeroDemonstrator(env, n=1), seed=3, max_steps=2)
+    b = rollout(env, ZeroDemonstrator(env, n=1), seed=3, max_steps=2)
+    c = rollout(env, ZeroDemonstrator(env, n=1), seed=4, max_steps=2)
     assert np.array_equal(a.states, b.states)
     assert not np.array_equal(a.states[0], c.states[0])
 
@@ -145,7 +144,7 @@ def test_replay_from_file_is_exact(env, episode, tmp_path):
 def test_images_are_chunked_and_compressed(tmp_path):
     env = make_env("TrayLift", "Panda", "D0", obs_mode="state+rgb", image_size=32)
     try:
-        ep = record_episode(env, ZeroDemonstrator(env, n=1), seed=0, max_steps=3)
+        ep = rollout(env, ZeroDemonstrator(env, n=1), seed=0, max_steps=3)
         path = write_dataset(tmp_path / "rgb.hdf5", env, [ep])
     finally:
         env.close()

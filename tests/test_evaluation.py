@@ -67,7 +67,7 @@ def test_loader_names_the_problem():
         with pytest.raises(PolicyLoadError, match="without act"):
             load_policy(f"{__name__}:NoAct", env)
         # The oracle gets the env (it declares `env`); a plain policy only the spaces.
-        assert load_policy(SCRIPTED, env)._env is env
+        assert load_policy(SCRIPTED, env).env is env
     finally:
         env.close()
 

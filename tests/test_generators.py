@@ -16,11 +16,12 @@ import numpy as np
 import pytest
 
 from dexbench.cli import main
-from dexbench.datasets import collect_demos, load_dataset, recorder
+from dexbench.datasets import load_dataset
 from dexbench.datasets.replay import replay_demo
 from dexbench.generators import available_generators, get_generator
 from dexbench.generators.base import AttemptInfo, Generator
 from dexbench.generators.demo_noise import DemoNoiseGenerator
+from dexbench.generators import runner
 from dexbench.generators.runner import GenerationReport, OutputPaths, run_generation, worker_quotas
 
 ENV_ID = "DexMG/TrayLift-Panda-D0"
@@ -40,11 +41,11 @@ class ToyPolicy:
         self.env, self.actions, self.state0, self.index, self.fail = env, actions, state0, index, fail
         self.done = False
 
-    def reset(self) -> None:
+    def reset(self, seed=None) -> None:
         self.env.reset_to(self.state0)
         self.t, self.done = 0, False
 
-    def act(self) -> np.ndarray:
+    def act(self, obs) -> np.ndarray:
         T = 2 if self.fail else len(self.actions)
         action = self.actions[min(self.t, T - 1)] if not self.fail else np.zeros(self.env.action_space.shape)
         self.t += 1
@@ -84,7 +85,7 @@ def toy_plugin(tmp_path, monkeypatch):
 @pytest.fixture(scope="module")
 def sources(tmp_path_factory):
     path = tmp_path_factory.mktemp("src") / "sources.hdf5"
-    report = collect_demos(ENV_ID, 2, path, progress=False)
+    report = runner.run_generation("scripted", ENV_ID, None, 2, path, progress=False)
     assert report.successes == 2
     return path
 
@@ -216,7 +217,7 @@ def test_resume_after_interrupt(toy_plugin, sources, tmp_path, monkeypatch):
     full = run_generation(TOY, ENV_ID, sources, 3, direct, seed=4, progress=False, keep_failed=True)
 
     out = tmp_path / "out.hdf5"
-    real, calls = recorder.record_episode, []
+    real, calls = runner.rollout, []
 
     def interrupted(*args, **kwargs):
         calls.append(1)
@@ -224,10 +225,10 @@ def test_resume_after_interrupt(toy_plugin, sources, tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(recorder, "record_episode", interrupted)
+    monkeypatch.setattr(runner, "rollout", interrupted)
     with pytest.raises(KeyboardInterrupt):
         run_generation(TOY, ENV_ID, sources, 3, out, seed=4, progress=False, keep_failed=True)
-    monkeypatch.setattr(recorder, "record_episode", real)
+    monkeypatch.setattr(runner, "rollout", real)
     assert not out.exists()
     kept = OutputPaths(out).leftovers()
     assert any(p.name.endswith(".partial") for p in kept), kept

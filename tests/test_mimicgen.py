@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from dexbench.datasets.reader import load_dataset
-from dexbench.datasets.recorder import collect_demos, record_episode
+from dexbench.generators.runner import run_generation
+from dexbench.rollout import rollout
 from dexbench.envs.registry import make_env
 from dexbench.envs.tasks.base import Coordination, Subtask, TaskSpec
 from dexbench.generators.mimicgen import MimicGenConfig, MimicGenGenerator
@@ -16,14 +17,14 @@ from dexbench.generators.mimicgen.segments import Segment
 @pytest.fixture(scope="module")
 def tray_sources(tmp_path_factory):
     path = tmp_path_factory.mktemp("src") / "tray.hdf5"
-    collect_demos("DexMG/TrayLift-Panda-D0", 2, path, seed=100, progress=False)
+    run_generation("scripted", "DexMG/TrayLift-Panda-D0", None, 2, path, seed=100, progress=False)
     return load_dataset(path)
 
 
 @pytest.fixture(scope="module")
 def pour_sources(tmp_path_factory):
     path = tmp_path_factory.mktemp("src") / "pour.hdf5"
-    collect_demos("DexMG/Pouring-Panda-D0", 2, path, seed=100, progress=False)
+    run_generation("scripted", "DexMG/Pouring-Panda-D0", None, 2, path, seed=100, progress=False)
     return load_dataset(path)
 
 
@@ -31,13 +32,13 @@ def run_policy(env, generator, seed, steps=None):
     """Step a generation policy until it is done (not stopping at success), logging per step
     the subtask index of each arm, the arms' targets and the subtask signals."""
     policy = generator.policy(env, np.random.default_rng(seed))
-    env.reset(seed=seed)
-    policy.reset()
+    obs, _ = env.reset(seed=seed)
+    policy.reset(seed)
     log = {"right": [], "left": [], "targets": [], "signals": []}
     for _ in range(steps or env.horizon):
-        action = policy.act()
+        action = policy.act(obs)
         log["targets"].append({a: p.copy() for a, p in policy.target.items()})
-        _, _, _, truncated, info = env.step(action)
+        obs, _, _, truncated, info = env.step(action)
         log["signals"].append(info["subtask_signals"])
         for arm in ("right", "left"):
             log[arm].append(policy.current[arm])
@@ -128,7 +129,7 @@ def test_generated_demo_records_sources_and_subtask_index(tray_sources):
     env = make_env("TrayLift", "Panda", "D1")
     gen = MimicGenGenerator(env.env_id, tray_sources)
     policy = gen.policy(env, np.random.default_rng(1))
-    ep = record_episode(env, policy, seed=11)
+    ep = rollout(env, policy, 11)
     info = policy.attempt_info()
     assert set(info.source_demos) == {"right", "left"}
     for arm in ("right", "left"):

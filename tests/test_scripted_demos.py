@@ -4,7 +4,7 @@ order on the step their subtask really ends (checked against the recorded physic
 import numpy as np
 import pytest
 
-from dexbench.datasets.recorder import record_episode
+from dexbench.rollout import rollout
 from dexbench.envs.registry import make_env
 from dexbench.envs.tasks.tray_lift import LIFT_HEIGHT_M
 from dexbench.generators.scripted import make_demonstrator
@@ -19,7 +19,7 @@ def demo(task: str, embodiment: str, seed: int, variant: str = "D0"):
     key = (task, embodiment, variant, seed)
     if key not in _cache:
         env = make_env(task, embodiment, variant)
-        _cache[key] = (env, record_episode(env, make_demonstrator(env, np.random.default_rng(seed)), seed=seed))
+        _cache[key] = (env, rollout(env, make_demonstrator(env), seed))
     return _cache[key]
 
 

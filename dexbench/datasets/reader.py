@@ -16,7 +16,7 @@ import mujoco
 import numpy as np
 
 from dexbench.datasets.hdf5 import DEMO_KEY_RE, DatasetError, demo_index
-from dexbench.datasets.recorder import Episode
+from dexbench.episode import Episode
 
 
 def _read_group(group: h5py.Group) -> dict[str, np.ndarray]:

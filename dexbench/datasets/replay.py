@@ -1,17 +1,20 @@
 """Replay a stored demo in the env: the proof that a dataset is physically valid.
 
 `replay_demo` rebuilds the env from the dataset's `env_args`, restores the demo's stored
-initial state, steps its actions, and compares the state before every action with the stored
-one. Optionally it renders every step to a video.
+initial state, steps its actions through the rollout loop, and compares the state before every
+action with the stored one. A replay is *faithful* when the states match (on the machine and
+mujoco that recorded it: exactly) and the env judges the outcome as the dataset says.
+Optionally it renders every step to a video.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
+
+REPLAY_STATE_TOLERANCE = 1e-6  # max state deviation of a faithful replay (same machine: exactly 0)
 
 
 @dataclass
@@ -29,6 +32,30 @@ class ReplayResult:
     def complete(self) -> bool:
         return self.steps == self.total_steps
 
+    @property
+    def faithful(self) -> bool:
+        """The states stay within tolerance and, for a complete replay, the outcome agrees."""
+        agrees = not self.complete or self.success == self.stored_success
+        return self.max_state_error <= REPLAY_STATE_TOLERANCE and agrees
+
+
+class ReplayPolicy:
+    """Restores a stored initial state, then plays the stored actions, measuring how far the
+    state before each action is from the stored one."""
+
+    def __init__(self, env, actions: np.ndarray, states: np.ndarray) -> None:
+        self.env, self.actions, self.states = env, actions, states
+        self.t, self.max_error = 0, 0.0
+
+    def reset(self, seed: int | None = None) -> None:
+        self.env.reset_to(self.states[0])
+        self.t, self.max_error = 0, 0.0
+
+    def act(self, obs) -> np.ndarray:
+        self.max_error = max(self.max_error, float(np.max(np.abs(self.env.get_state() - self.states[self.t]))))
+        self.t += 1
+        return self.actions[self.t - 1]
+
 
 def replay_demo(path: str | os.PathLike, demo_key: str | int, video: str | os.PathLike | None = None,
                 camera: str = "agentview", size: int = 256, fps: float | None = None,
@@ -37,53 +64,36 @@ def replay_demo(path: str | os.PathLike, demo_key: str | int, video: str | os.Pa
     state; write the `camera` view of every step to `video` (mp4, or gif) when given.
     `max_steps`: replay only the first steps (a quick preview; `success` is then the state's)."""
     from dexbench.datasets.reader import load_dataset
-    from dexbench.envs.registry import lookup, make_env
+    from dexbench.envs.registry import build_env
+    from dexbench.rollout import rollout
+    from dexbench.video import FrameGrabber, write_video
 
     key = f"demo_{demo_key}" if isinstance(demo_key, (int, np.integer)) or str(demo_key).isdigit() else str(demo_key)
     with load_dataset(path) as ds:
         actions = ds.array(key, "actions")
         states = ds.array(key, "states")
         attrs = ds.demo_attrs(key)
-        entry = lookup(ds.env_id)
-        env_kwargs = ds.env_kwargs
-    env = make_env(entry.task, entry.embodiment, entry.variant, **env_kwargs)
+        env_id, env_kwargs = ds.env_id, ds.env_kwargs
+    env = build_env(env_id, **env_kwargs)
     try:
-        if video is not None and camera not in env.available_cameras():
-            raise ValueError(f"unknown camera {camera!r}; {entry.env_id} has {', '.join(env.available_cameras())}")
-        frames: list[np.ndarray] = []
-
-        def grab() -> None:
-            if video is not None:
-                frames.append(env.render_camera_image(camera, (size, size)))
-
-        seed = int(attrs.get("seed", -1))
-        env.reset(seed=seed if seed >= 0 else None)
-        env.reset_to(states[0])
-        grab()
-        max_error = 0.0
-        success = ever = False
+        grabber = FrameGrabber(env, camera, size) if video is not None else None
         total = len(actions)
-        if max_steps is not None:
-            actions = actions[:max(int(max_steps), 1)]
-        for t, action in enumerate(actions):
-            max_error = max(max_error, float(np.max(np.abs(env.get_state() - states[t]))))
-            _, _, _, _, info = env.step(action)
-            grab()
-            success = bool(info["is_success"])
-            ever = ever or success
+        steps = total if max_steps is None else min(max(int(max_steps), 1), total)
+        successes: list[bool] = []
+
+        def on_step(e) -> None:
+            if grabber is not None:
+                grabber(e)
+            successes.append(e.is_success())
+
+        policy = ReplayPolicy(env, actions, states)
+        seed = int(attrs.get("seed", -1))
+        # Success never stops a replay early: every stored action is played.
+        episode = rollout(env, policy, seed if seed >= 0 else None, max_steps=steps, success_hold_steps=steps + 1,
+                          record=False, stop_when_done=False, on_step=on_step)
+        out = str(write_video(grabber.frames, video, fps or env.control_freq)) if grabber is not None else None
     finally:
         env.close()
-    out = None
-    if video is not None:
-        import imageio.v2 as imageio
-
-        out = str(video)
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        fps = fps or env.control_freq
-        if out.lower().endswith(".gif"):
-            imageio.mimsave(out, frames, duration=1000.0 / fps)
-        else:
-            imageio.mimsave(out, frames, fps=fps, macro_block_size=1)
-    return ReplayResult(demo=key, steps=len(actions), success=success, ever_success=ever,
-                        stored_success=bool(attrs.get("success", True)), max_state_error=max_error, video=out,
+    return ReplayResult(demo=key, steps=episode.num_samples, success=successes[-1], ever_success=any(successes[1:]),
+                        stored_success=bool(attrs.get("success", True)), max_state_error=policy.max_error, video=out,
                         total_steps=total)

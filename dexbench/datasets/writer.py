@@ -27,7 +27,7 @@ from dexbench.datasets.hdf5 import (
     dexbench_version,
     attr_value,
 )
-from dexbench.datasets.recorder import Episode
+from dexbench.episode import Episode
 
 
 def env_kwargs_of(env) -> dict[str, Any]:

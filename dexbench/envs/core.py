@@ -24,6 +24,12 @@ DELTA_ROT_SCALE_RAD = 0.5  # ... or turns it 0.5 rad
 POSE_DIM = 6  # position (3) + axis-angle (3) per arm
 MAX_QVEL = 1e3  # joint speeds beyond this mean the simulation blew up
 OBS_MODES = ("state", "rgb", "state+rgb")
+# MuJoCo's warnings that mean it reset the simulation silently: each ends the episode.
+SILENT_RESETS = {
+    mujoco.mjtWarning.mjWARN_BADQPOS: "bad position",
+    mujoco.mjtWarning.mjWARN_BADQVEL: "bad velocity",
+    mujoco.mjtWarning.mjWARN_BADQACC: "bad acceleration",
+}
 
 
 class PhysicsError(RuntimeError):
@@ -90,7 +96,7 @@ class DexEnv(gym.Env):
         self.render_mode, self.render_camera, self.render_size = render_mode, render_camera, render_size
 
         self.mj_spec = build_scene(embodiment, self.task.table_size_m, f"{self.task.name}-{embodiment.name}")
-        self.task.build(self.mj_spec, embodiment.table_height_m)
+        self.task.add_to(self.mj_spec, embodiment.table_height_m)
         self.model = self.mj_spec.compile()
         self.data = mujoco.MjData(self.model)
         self.task.bind(self.model, self.data, embodiment, embodiment.table_height_m)
@@ -158,6 +164,10 @@ class DexEnv(gym.Env):
                 obs[f"{arm}_hand_qpos"] = len(hand)
             for name in self.task.objects:
                 obs[f"{name}_pose"] = 7
+            for name in self.task.articulations:
+                obs[f"{name}_pos"] = 1
+            for name, options in self.task.choices.items():
+                obs[f"{name}_onehot"] = len(options)
         out: dict[str, spaces.Space] = {
             k: spaces.Box(-np.inf, np.inf, shape=(n,), dtype=np.float64) for k, n in obs.items()
         }
@@ -174,14 +184,14 @@ class DexEnv(gym.Env):
             self._seeded = True
         m, d = self.model, self.data
         mujoco.mj_resetData(m, d)
+        _clear_warnings(d)
         d.qpos[self._home_qpos_adr] = self._home_qpos
         self.task.initialize_episode(self._rng)
         mujoco.mj_forward(m, d)
         self.controller.reset()
         self._write_hand_ctrl([self.embodiment.hand.open_command] * 2)
         self._elapsed = 0
-        obs = self._observation()
-        return obs, self._info(self.task.evaluate())
+        return self.observation(), self._info(self.task.evaluate())
 
     def step(self, action):
         action = self._check_action(action)
@@ -209,7 +219,7 @@ class DexEnv(gym.Env):
         info = self._info(evaluation)
         if physics_error is not None:
             info["physics_error"] = physics_error
-        return self._observation(), reward, terminated, truncated, info
+        return self.observation(), reward, terminated, truncated, info
 
     def _check_action(self, action) -> np.ndarray:
         action = np.asarray(action, dtype=np.float64)
@@ -226,9 +236,9 @@ class DexEnv(gym.Env):
 
     def _check_physics(self) -> None:
         d = self.data
-        warn = d.warning[mujoco.mjtWarning.mjWARN_BADQACC]
-        if warn.number > 0:
-            raise PhysicsError(f"simulation unstable at t={d.time:.3f}s (bad acceleration); the state was reset by MuJoCo")
+        for warning, what in SILENT_RESETS.items():
+            if d.warning[warning].number > 0:
+                raise PhysicsError(f"simulation unstable at t={d.time:.3f}s ({what}); the state was reset by MuJoCo")
         if not (np.all(np.isfinite(d.qpos)) and np.all(np.abs(d.qvel) < MAX_QVEL)):
             raise PhysicsError(f"simulation blew up at t={d.time:.3f}s (non-finite or huge velocities)")
 
@@ -313,10 +323,11 @@ class DexEnv(gym.Env):
             raise ValueError(f"state has shape {state.shape}, this env's states have shape ({size},): "
                              "was it recorded on another env or version?")
         mujoco.mj_setState(self.model, self.data, state, mujoco.mjtState.mjSTATE_INTEGRATION)
+        _clear_warnings(self.data)  # a bad state restored earlier must not end later episodes
         mujoco.mj_forward(self.model, self.data)
         self.controller.restore()
         self._elapsed = 0
-        return self._observation()
+        return self.observation()
 
     # ------------------------------------------------------------------------ observations
     def _info(self, evaluation: dict[str, bool]) -> dict[str, Any]:
@@ -325,7 +336,12 @@ class DexEnv(gym.Env):
             "subtask_signals": {k: bool(v) for k, v in evaluation.items() if k != "success"},
         }
 
-    def _observation(self) -> dict[str, np.ndarray]:
+    def episode_choices(self) -> dict[str, str]:
+        """This episode's per-episode choices (e.g. a goal colour), name -> option."""
+        return {name: self.task.choice(name) for name in self.task.choices}
+
+    def observation(self) -> dict[str, np.ndarray]:
+        """The observation of the current state (what `reset` and `step` return)."""
         d = self.data
         obs: dict[str, np.ndarray] = {}
         if "state" in self.obs_mode:
@@ -340,6 +356,10 @@ class DexEnv(gym.Env):
                 obs[f"{arm}_hand_qpos"] = d.qpos[self._hand_qpos[i]].copy()
             for name, bid in self.task.body_ids.items():
                 obs[f"{name}_pose"] = np.concatenate([d.xpos[bid], d.xquat[bid]])
+            for name in self.task.articulations:
+                obs[f"{name}_pos"] = np.array([self.task.joint_position(name)])
+            for name in self.task.choices:
+                obs[f"{name}_onehot"] = self.task.choice_onehot(name)
         if "rgb" in self.obs_mode:
             for cam in self.camera_names:
                 obs[f"{cam}_image"] = self.render_camera_image(cam, self.image_size)
@@ -365,6 +385,11 @@ class DexEnv(gym.Env):
         for renderer in self._renderers.values():
             renderer.close()
         self._renderers.clear()
+
+
+def _clear_warnings(data: mujoco.MjData) -> None:
+    for warning in SILENT_RESETS:
+        data.warning[warning].number = 0
 
 
 def _rotvec_to_matrix(rotvec: np.ndarray) -> np.ndarray:

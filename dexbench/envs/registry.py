@@ -1,4 +1,5 @@
-"""The DexMG/<Task>-<Embodiment>-D<k> table and its Gymnasium registration."""
+"""The DexMG/<Task>-<Embodiment>-D<k> table, derived from the task classes (each task's
+`embodiments` x its `variants`), its Gymnasium registration, and `make(env_id)`."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from dexbench.envs.embodiments import EMBODIMENTS
 from dexbench.envs.tasks import TASKS
 
 NAMESPACE = "DexMG"
-VARIANT_NAMES = ("D0", "D1", "D2")
 
 
 @dataclass(frozen=True)
@@ -26,10 +26,20 @@ class EnvEntry:
         return TASKS[self.task].native_embodiment == self.embodiment
 
 
-ENV_TABLE: dict[str, EnvEntry] = {
-    f"{NAMESPACE}/{task}-{emb}-{v}": EnvEntry(f"{NAMESPACE}/{task}-{emb}-{v}", task, emb, v)
-    for task in TASKS for emb in EMBODIMENTS for v in VARIANT_NAMES
-}
+def _env_table() -> dict[str, EnvEntry]:
+    table = {}
+    for task, cls in TASKS.items():
+        unknown = sorted(set(cls.embodiments) - set(EMBODIMENTS))
+        if unknown:
+            raise ValueError(f"task {task} names unknown embodiments {unknown}; known: {sorted(EMBODIMENTS)}")
+        for emb in (e for e in EMBODIMENTS if e in cls.embodiments):
+            for variant in cls.variants:
+                env_id = f"{NAMESPACE}/{task}-{emb}-{variant}"
+                table[env_id] = EnvEntry(env_id, task, emb, variant)
+    return table
+
+
+ENV_TABLE: dict[str, EnvEntry] = _env_table()
 
 
 def make_env(task: str, embodiment: str, variant: str = "D0", **kwargs):
@@ -38,6 +48,13 @@ def make_env(task: str, embodiment: str, variant: str = "D0", **kwargs):
 
     env_id = f"{NAMESPACE}/{task}-{embodiment}-{variant}"
     return DexEnv(TASKS[task], EMBODIMENTS[embodiment](), variant, env_id=env_id, **kwargs)
+
+
+def build_env(env_id: str, **kwargs):
+    """A DexEnv for an id (`DexMG/...` or `dexbench:DexMG/...`), without Gymnasium's wrappers;
+    an unknown id fails with the closest known ids."""
+    entry = lookup(env_id)
+    return make_env(entry.task, entry.embodiment, entry.variant, **kwargs)
 
 
 def lookup(env_id: str) -> EnvEntry:

@@ -22,8 +22,10 @@ from typing import Any
 import numpy as np
 
 from dexbench.evaluation.seeds import eval_seeds
-from dexbench.jsonio import write_json_atomic
 from dexbench.evaluation.stats import wilson_interval
+from dexbench.jsonio import write_json_atomic
+from dexbench.rollout import PolicyActionError, rollout
+from dexbench.video import FrameGrabber, write_video
 
 RESULT_FORMAT = "dexbench-eval-result"
 RESULT_FORMAT_VERSION = 1
@@ -37,42 +39,16 @@ class EpisodeResult:
     return_: float
 
 
-class PolicyActionError(RuntimeError):
-    """The policy returned an action the env refuses (wrong shape, NaN, ...)."""
-
-
 def run_episode(env, policy, seed: int, video_path: str | Path | None = None,
                 camera: str = "agentview", video_size: int = 256) -> EpisodeResult:
-    """One evaluation episode of `policy` on `env` from reset `seed` (optionally filmed)."""
-    from dexbench.policies.base import reset_policy
-
-    env = getattr(env, "unwrapped", env)
-    frames: list[np.ndarray] = []
-    obs, _ = env.reset(seed=seed)
-    reset_policy(policy, seed)
-    if video_path is not None:
-        frames.append(env.render_camera_image(camera, (video_size, video_size)))
-    total, success, length = 0.0, False, 0
-    for length in range(1, env.horizon + 1):
-        action = policy.act(obs)
-        try:
-            obs, reward, terminated, truncated, info = env.step(action)
-        except ValueError as err:
-            raise PolicyActionError(f"seed {seed}, step {length - 1}: {err}") from err
-        total += float(reward)
-        if video_path is not None:
-            frames.append(env.render_camera_image(camera, (video_size, video_size)))
-        if info["is_success"]:
-            success = True
-            break
-        if terminated or truncated:
-            break
-    if video_path is not None:
-        import imageio.v2 as imageio
-
-        Path(video_path).parent.mkdir(parents=True, exist_ok=True)
-        imageio.mimsave(video_path, frames, fps=env.control_freq, macro_block_size=1)
-    return EpisodeResult(seed=int(seed), success=success, length=length, return_=total)
+    """One evaluation episode of `policy` on `env` from reset `seed` (optionally filmed): it
+    ends at the first success or when the env truncates (horizon, physics error)."""
+    grabber = FrameGrabber(env, camera, video_size) if video_path is not None else None
+    episode = rollout(env, policy, seed, success_hold_steps=1, record=False, stop_when_done=False, on_step=grabber)
+    if grabber is not None:
+        write_video(grabber.frames, video_path, getattr(env, "unwrapped", env).control_freq)
+    return EpisodeResult(seed=int(seed), success=episode.success, length=episode.num_samples,
+                         return_=float(episode.rewards.sum()))
 
 
 # ------------------------------------------------------------------------------ workers
@@ -80,11 +56,10 @@ _WORKER: dict[str, Any] = {}
 
 
 def _build(env_id: str, policy_spec: str, policy_kwargs: dict[str, Any], env_kwargs: dict[str, Any]):
-    from dexbench.envs.registry import lookup, make_env
+    from dexbench.envs.registry import build_env
     from dexbench.policies.base import load_policy
 
-    entry = lookup(env_id)
-    env = make_env(entry.task, entry.embodiment, entry.variant, **env_kwargs)
+    env = build_env(env_id, **env_kwargs)
     return env, load_policy(policy_spec, env, **dict(policy_kwargs))
 
 

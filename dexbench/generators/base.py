@@ -1,11 +1,13 @@
 """The generator plug-in interface: turn a few source demos into many successful demos.
 
 A generator is a class with a `name`, a `Config` dataclass (documented defaults), and one job:
-for each generation attempt, give a *policy* (an object with `reset()`, `act() -> action` and
-`done`) that the runner executes in a freshly reset env with `record_episode`. After the
-episode, the policy reports what the dataset should record about the attempt (`attempt_info`).
-The runner (`dexbench.generators.runner`) owns everything else: seeding, success filtering,
-workers, shards, resume, the dataset and the report. Generators use only the public env API.
+for each generation attempt, give a *policy* that the runner executes with the rollout loop
+(`dexbench.rollout`). It is a policy like any other (`reset(seed)`, `act(obs) -> action`, see
+`dexbench.policies.base`), privileged: built with the env. It may also say it is `done`, and
+after the episode report what the dataset should record about the attempt (`attempt_info()`;
+without it, the runner derives the subtask progress from the recorded subtask signals). The
+runner (`dexbench.generators.runner`) owns everything else: seeding, success filtering, workers,
+shards, resume, the dataset and the report. Generators use only the public env API.
 
 Third-party generators register under the `dexbench.generators` entry-point group:
 
@@ -23,15 +25,12 @@ import numpy as np
 
 
 class AttemptPolicy(Protocol):
-    """Drives the env through one generation attempt (the runner calls reset, then act)."""
+    """Drives the env through one generation attempt (the rollout loop calls reset(seed) after
+    the env's reset, then act(obs) every step)."""
 
-    done: bool
+    def reset(self, seed: int | None = None) -> None: ...
 
-    def reset(self) -> None: ...
-
-    def act(self) -> np.ndarray: ...
-
-    def attempt_info(self) -> "AttemptInfo": ...
+    def act(self, obs: dict[str, np.ndarray]) -> np.ndarray: ...
 
 
 @dataclasses.dataclass
@@ -56,9 +55,11 @@ class Generator(abc.ABC):
 
     name: ClassVar[str]
     Config: ClassVar[type]  # a dataclass; every field has a default and a comment
+    needs_sources: ClassVar[bool] = True  # False: runs without a source dataset (scripted)
 
     def __init__(self, env_id: str, sources, config=None) -> None:
-        """`sources`: a `dexbench.datasets.DatasetReader` of the source demos."""
+        """`sources`: a `dexbench.datasets.DatasetReader` of the source demos (None for a
+        generator that needs none)."""
         self.env_id = env_id
         self.sources = sources
         self.config = config if config is not None else self.Config()

@@ -97,25 +97,10 @@ class DemoNoisePolicy:
         self.subtasks = {arm: list(env.task_spec.subtasks.get(arm, ())) for arm in ARMS}
         self.done = False
 
-    def reset(self) -> None:
-        self.env.reset_to(self.initial_state)
+    def reset(self, seed: int | None = None) -> None:
+        self.env.reset_to(self.initial_state)  # the source's own scene, whatever the seed
         self.t = 0
         self.done = False
-        self._progress = {arm: 0 for arm in ARMS}
-        self._prev_signals = dict(self.env.subtask_signals())
-        self._subtask_rows: list[dict[str, int]] = []
-
-    def _track_subtasks(self) -> None:
-        """Advance each arm's subtask on the first 0 -> 1 edge of its term signal."""
-        signals = self.env.subtask_signals()
-        for arm, subtasks in self.subtasks.items():
-            k = self._progress[arm]
-            if k < len(subtasks):
-                name = subtasks[k].term_signal
-                if signals.get(name, False) and not self._prev_signals.get(name, False):
-                    self._progress[arm] = k + 1
-        self._prev_signals = dict(signals)
-        self._subtask_rows.append(dict(self._progress))
 
     def _noisy(self, action: np.ndarray) -> np.ndarray:
         scale = self.config.noise_scale
@@ -137,8 +122,7 @@ class DemoNoisePolicy:
                     action[h] += scale * self.rng.standard_normal(h.stop - h.start)
         return np.clip(action, self.low, self.high)
 
-    def act(self) -> np.ndarray:
-        self._track_subtasks()
+    def act(self, obs: dict[str, np.ndarray]) -> np.ndarray:
         T = len(self.actions)
         if self.t < T:
             action = self._noisy(self.actions[self.t])
@@ -152,16 +136,5 @@ class DemoNoisePolicy:
         return action
 
     def attempt_info(self) -> AttemptInfo:
-        rows = self._subtask_rows
-        subtask_index = {arm: np.array([r[arm] for r in rows], dtype=np.int64) for arm in ARMS if self.subtasks[arm]}
-        failure = None
-        for arm in ARMS if not self.env.is_success() else ():  # the first arm (right, then left) that had not finished its subtasks
-            k, subtasks = self._progress.get(arm, 0), self.subtasks[arm]
-            if k < len(subtasks):
-                failure = f"{arm}:{subtasks[k].name}"
-                break
-        return AttemptInfo(
-            source_demos={arm: [self.source_index] * len(self.subtasks[arm]) for arm in ARMS if self.subtasks[arm]},
-            subtask_index=subtask_index,
-            failure_subtask=failure,
-        )
+        return AttemptInfo(source_demos={arm: [self.source_index] * len(subtasks)
+                                         for arm, subtasks in self.subtasks.items() if subtasks})

@@ -21,8 +21,9 @@
 - Each demo has the attrs `attempt` (its global index), `source_demos` (JSON: per arm, the source
   demo of each subtask) and the datagen_info group `subtask_index/<arm>` (T,).
 - Failed attempts are counted by the subtask that was running when they ended
-  (`AttemptInfo.failure_subtask`, else the episode's end reason); with `keep_failed` they are
-  written to `<out stem>.failed.hdf5` (attr `failure_subtask`).
+  (`AttemptInfo.failure_subtask`, else the first subtask whose end the recorded signals never
+  showed); with `keep_failed` they are written to `<out stem>.failed.hdf5` (attr
+  `failure_subtask`).
 - The report (`GenerationReport`) is saved to `<out stem>.report.json`.
 
 Workers are processes of the "spawn" context; W = 1 runs in this process. Generator classes
@@ -44,6 +45,7 @@ from typing import Any
 
 import numpy as np
 
+from dexbench.generators.base import AttemptInfo
 from dexbench.generators.report import GenerationReport, jsonable
 from dexbench.generators.shards import (
     INFO_ATTRS,
@@ -55,6 +57,8 @@ from dexbench.generators.shards import (
     resume_candidates,
     split_output,
 )
+from dexbench.generators.subtasks import stuck_subtask, subtask_progress
+from dexbench.rollout import rollout
 
 ATTEMPT_RNG_TAG = 0x6E6
 ATTEMPT_SEED_TAG = 0x5EED
@@ -106,7 +110,7 @@ class WorkerJob:
     meta: dict[str, Any]  # what identifies the run (generator, env, seed, workers, config)
     env_id: str
     env_kwargs: dict[str, Any]
-    source: str
+    source: str | None
     seed: int
     workers: int
     worker: int
@@ -173,7 +177,20 @@ def _open_shard(path: Path, env, job: WorkerJob, next_attempt: int | None):
     return writer, state
 
 
-def _annotate(episode, info, attempt: int, name: str) -> int:
+def _attempt_info(policy, episode, spec) -> AttemptInfo:
+    """What the policy says about its attempt; the subtask progress it does not give comes from
+    the recorded subtask signals."""
+    info = policy.attempt_info() if callable(getattr(policy, "attempt_info", None)) else AttemptInfo()
+    if not info.subtask_index or (not episode.success and info.failure_subtask is None):
+        progress = subtask_progress(spec, episode.datagen_info["subtask_signals"], episode.num_samples)
+        info.subtask_index = info.subtask_index or {arm: index[:-1] for arm, index in progress.items()}
+        if not episode.success and info.failure_subtask is None:
+            final = {k: bool(v[-1]) for k, v in episode.datagen_info["subtask_signals"].items()}
+            info.failure_subtask = stuck_subtask(spec, {arm: int(i[-1]) for arm, i in progress.items()}, final)
+    return info
+
+
+def _annotate(episode, info: AttemptInfo, attempt: int, name: str) -> int:
     """Put the attempt's record into the episode; returns its source_demo attr value."""
     episode.generator = name
     episode.info["attempt"] = int(attempt)
@@ -181,7 +198,9 @@ def _annotate(episode, info, attempt: int, name: str) -> int:
     for arm, index in info.subtask_index.items():
         episode.datagen_info.setdefault("subtask_index", {})[arm] = np.asarray(index, dtype=np.int64)
     if not episode.success:
-        episode.info["failure_subtask"] = info.failure_subtask or episode.end_reason
+        # A physics error says more than the subtask it interrupted.
+        episode.info["failure_subtask"] = ("physics_error" if episode.end_reason == "physics_error"
+                                           else info.failure_subtask or episode.end_reason)
     used = {int(s) for demos in info.source_demos.values() for s in np.atleast_1d(demos)}
     return used.pop() if len(used) == 1 else -1
 
@@ -189,14 +208,12 @@ def _annotate(episode, info, attempt: int, name: str) -> int:
 def run_worker(job: WorkerJob, emit: Callable[[tuple], None]) -> dict[str, Any]:
     """Run one worker's attempts (see the module docstring); returns its final state."""
     from dexbench.datasets.reader import load_dataset
-    from dexbench.datasets.recorder import record_episode
-    from dexbench.envs.registry import lookup, make_env
+    from dexbench.envs.registry import build_env
     from dexbench.generators import load_class_ref
 
     cls = load_class_ref(job.generator_ref)
-    entry = lookup(job.env_id)
-    env = make_env(entry.task, entry.embodiment, entry.variant, **job.env_kwargs)
-    sources = load_dataset(job.source)
+    env = build_env(job.env_id, **job.env_kwargs)
+    sources = load_dataset(job.source) if job.source is not None else None
     writer = failed_writer = None
     try:
         generator = cls(job.env_id, sources, job.config)
@@ -213,8 +230,8 @@ def run_worker(job: WorkerJob, emit: Callable[[tuple], None]) -> dict[str, Any]:
         while state["successes"] < job.quota and i < job.max_attempts:
             cpu0 = time.process_time()
             policy = generator.policy(env, attempt_rng(job.seed, i))
-            episode = record_episode(env, policy, seed=attempt_seed(job.seed, i))
-            info = policy.attempt_info()
+            episode = rollout(env, policy, attempt_seed(job.seed, i))
+            info = _attempt_info(policy, episode, env.task_spec)
             source_demo = _annotate(episode, info, i, job.generator_name)
             reason = None
             if episode.success:
@@ -245,7 +262,8 @@ def run_worker(job: WorkerJob, emit: Callable[[tuple], None]) -> dict[str, Any]:
                 w.abort(keep_empty=True)  # its progress (failed attempts) counts too
         raise
     finally:
-        sources.close()
+        if sources is not None:
+            sources.close()
         env.close()
 
 
@@ -339,22 +357,28 @@ def _run_processes(jobs: list[WorkerJob], progress: _Progress) -> list[dict[str,
 
 
 # ============================================================================ entry point
-def run_generation(generator_name: str, env_id: str, source: str | os.PathLike, n: int,
+def run_generation(generator_name: str, env_id: str, source: str | os.PathLike | None, n: int,
                    out: str | os.PathLike, seed: int = 0, workers: int = 1, config: Any = None,
                    resume: bool = False, keep_failed: bool = False, max_attempts: int | None = None,
-                   progress: bool = True, overwrite: bool = False) -> GenerationReport:
+                   progress: bool = True, overwrite: bool = False,
+                   env_kwargs: dict[str, Any] | None = None) -> GenerationReport:
     """Generate `n` successful demos of `env_id` with the generator registered as
-    `generator_name`, from the source dataset `source`, into `out` (see the module docstring).
+    `generator_name`, from the source dataset `source` (None for a generator that needs no
+    sources, such as `scripted`), into `out` (see the module docstring).
 
     `config`: None, the generator's Config, or a dict of overrides (`KEY -> str` as from the CLI).
     `max_attempts`: bound on the global attempt index (default max(20 n, 100)).
     `overwrite`: replace an existing `out` and discard shards of an earlier run (without it, both
     are refused: pass `resume=True` to continue such a run).
+    `env_kwargs`: the env's kwargs (observation mode, cameras, ...); default: the sources' own,
+    or the env's defaults without sources.
     Returns the report (also saved as `<out stem>.report.json`). Fewer than `n` successes when
     the attempts ran out is not an error: the report says so.
     """
+    import contextlib
+
     from dexbench.datasets.reader import load_dataset
-    from dexbench.envs.registry import lookup, make_env
+    from dexbench.envs.registry import build_env, lookup
     from dexbench.generators import class_ref, get_generator
 
     if n < 1:
@@ -373,15 +397,27 @@ def run_generation(generator_name: str, env_id: str, source: str | os.PathLike, 
     paths = OutputPaths(Path(out))
     if paths.out.is_dir():
         raise IsADirectoryError(f"{paths.out} is a directory; give a file path such as {paths.out / 'generated.hdf5'}")
-    source = str(source)
+    if source is None and cls.needs_sources:
+        raise ValueError(f"generator {cls.name} needs source demos: pass a source dataset (CLI: --source FILE), "
+                         f"e.g. from `dexbench demo --env {env_id.replace('-D1', '-D0').replace('-D2', '-D0')} -n 10`")
+    if source is not None:
+        source = str(source)
+        if Path(source).exists() and any(p.exists() and os.path.samefile(source, p)
+                                         for p in (paths.out, *paths.leftovers())):
+            raise ValueError(f"the output {paths.out} is the source dataset {source}: writing it would destroy the "
+                             "sources; give another --out")
     meta = {"generator": cls.name, "env_id": env_id, "seed": int(seed), "workers": int(workers),
             "config": jsonable(dataclasses.asdict(cfg))}
 
     start = time.perf_counter()
-    with load_dataset(source) as sources:
-        env_kwargs = sources.env_kwargs
-        source_record = {"path": os.path.abspath(source), "env_id": sources.env_id, "demos": len(sources)}
-        env = make_env(entry.task, entry.embodiment, entry.variant, **env_kwargs)
+    with (load_dataset(source) if source is not None else contextlib.nullcontext()) as sources:
+        if sources is not None:
+            env_kwargs = {**sources.env_kwargs, **(env_kwargs or {})}
+            source_record = {"path": os.path.abspath(source), "env_id": sources.env_id, "demos": len(sources)}
+        else:
+            env_kwargs = dict(env_kwargs or {})
+            source_record = None
+        env = build_env(env_id, **env_kwargs)
         try:
             cls(env_id, sources, cfg).check(env)  # refuse early, before any file or process
             leftovers = paths.leftovers()

@@ -35,6 +35,19 @@ class Hand:
     preshape_command: tuple[float, ...]
     # True where a joint's low ctrl value is the closed one (the gripper's fingers slide in).
     closed_is_low: bool = False
+    # What demonstrators and tasks ask of a hand, instead of its name:
+    # fingers: 2 for parallel jaws, 5 for a hand. Multi-finger hands grasp with palm and thumb
+    # against the fingers, push with a fist, and spread wide when open.
+    fingers: int = 2
+    # Finger links touching an object that hold it without thumb or palm (a bar hanging on
+    # curled fingers); 0: the hand cannot hook, only pinch.
+    hook_grasp_links: int = 0
+    # The hand's turn about the flange axis when mounted on a Franka flange (w, x, y, z).
+    flange_quat: tuple[float, float, float, float] = (1.0, 0.0, 0.0, 0.0)
+
+    @property
+    def multi_finger(self) -> bool:
+        return self.fingers > 2
 
     @property
     def dim(self) -> int:
@@ -98,4 +111,9 @@ DEX_HAND = Hand(
     open_command=(-1.0, -1.0, -1.0, -1.0, -1.0, -1.0),
     closed_command=(1.0, 1.0, 1.0, 1.0, 1.0, 1.0),
     preshape_command=(1.0, -1.0, -1.0, -1.0, -1.0, -1.0),
+    fingers=5,
+    hook_grasp_links=3,
+    # Turned -45 deg about the flange axis, as the Franka Hand sits, so the palm faces the
+    # way the gripper's jaws would.
+    flange_quat=(0.9238795, 0.0, 0.0, -0.3826834),
 )

@@ -30,8 +30,6 @@ class Panda(Embodiment):
     hand: Hand = PANDA_GRIPPER
     default_action_mode = "delta"
     table_height_m = 0.8
-    # The hand sits on the flange turned -45 deg about z, as the Franka Hand does.
-    hand_mount_quat = (0.9238795, 0.0, 0.0, -0.3826834)
 
     def attach(self, spec: mujoco.MjSpec) -> None:
         for arm in ARMS:
@@ -44,10 +42,7 @@ class Panda(Embodiment):
             frame = spec.worldbody.add_frame(pos=base)
             frame.attach_body(mujoco.MjSpec.from_file(str(ARM_XML)).worldbody.first_body(),
                                      prefix=f"{arm}_panda_")
-            if self.hand is PANDA_GRIPPER:
-                self.attach_hand(spec, arm, f"{arm}_panda_hand_mount")
-            else:
-                self.attach_hand(spec, arm, f"{arm}_panda_hand_mount", quat=self.hand_mount_quat)
+            self.attach_hand(spec, arm, f"{arm}_panda_hand_mount", quat=self.hand.flange_quat)
 
     def arm_joint_names(self, arm: str) -> list[str]:
         # "<arm>_panda_": the arm's own prefix, distinct from the hand's "<arm>_", so the two

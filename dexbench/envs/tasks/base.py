@@ -18,9 +18,6 @@ from scipy.spatial.transform import Rotation
 from dexbench.envs.embodiments.base import ARMS, Embodiment
 
 
-HOOK_FINGER_LINKS = 3  # finger links touching an object that make a hook grasp
-
-
 # ----------------------------------------------------------------------------- subtask spec
 @dataclass(frozen=True)
 class Subtask:
@@ -70,11 +67,17 @@ class TaskSpec:
 # ----------------------------------------------------------------------------- randomisation
 @dataclass(frozen=True)
 class Placement:
-    """Uniform reset range of one object, relative to the table centre (m, rad)."""
+    """Uniform reset range of one body's pose on the table, relative to the table centre
+    (m, rad); a range whose ends are equal is a fixed value."""
 
     x: tuple[float, float]
     y: tuple[float, float]
     yaw: tuple[float, float] = (0.0, 0.0)
+
+    @classmethod
+    def at(cls, x: float, y: float, yaw: float = 0.0) -> "Placement":
+        """A fixed pose."""
+        return cls((x, x), (y, y), (yaw, yaw))
 
     def sample(self, rng: np.random.Generator) -> tuple[float, float, float]:
         return (rng.uniform(*self.x), rng.uniform(*self.y), rng.uniform(*self.yaw))
@@ -82,9 +85,20 @@ class Placement:
 
 @dataclass(frozen=True)
 class Variant:
+    """One reset distribution of a task (D0, D1, D2), drawn in this order at every reset:
+
+    - `placements`: free objects, resting on the table at a pose in their range;
+    - `scenery`: immovable bodies (a cabinet, a pad) at a pose in their range (a fixed pose is a
+      range of one value). They are mocap bodies, so their pose is part of the physics state
+      and `reset_to` restores it;
+    - `joints`: articulated joints (a drawer's slide, a lid's hinge) at a position (m or rad) in
+      their range;
+    - the task's `choices` (a discrete goal such as a colour), uniformly."""
+
     description: str
     placements: dict[str, Placement]
-    fixed: dict[str, tuple[float, float]] = field(default_factory=dict)  # xy (m) of fixed scenery
+    scenery: dict[str, Placement] = field(default_factory=dict)
+    joints: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 def pose_matrix(pos: np.ndarray, mat: np.ndarray) -> np.ndarray:
@@ -104,8 +118,14 @@ class Task(abc.ABC):
     table_size_m: ClassVar[tuple[float, float]] = (0.8, 0.8)
     variants: ClassVar[dict[str, Variant]]
     spec: ClassVar[TaskSpec]
-    objects: ClassVar[tuple[str, ...]]  # bodies whose poses are observed (free or fixed)
+    objects: ClassVar[tuple[str, ...]]  # bodies whose poses are observed (free or scenery)
     native_embodiment: ClassVar[str]
+    embodiments: ClassVar[tuple[str, ...]] = ("Panda", "PandaDex", "GR1")  # the ids registered
+    articulations: ClassVar[tuple[str, ...]] = ()  # joints whose positions are observed
+    # Per-episode discrete choices: name -> options, one drawn uniformly at every reset and shown
+    # in the observation as a one-hot `<name>` vector (kept in MuJoCo's userdata, so it is part
+    # of the physics state and `reset_to` restores it).
+    choices: ClassVar[dict[str, tuple[str, ...]]] = {}
 
     def __init__(self, variant: str) -> None:
         if variant not in self.variants:
@@ -116,7 +136,13 @@ class Task(abc.ABC):
     # -- building ------------------------------------------------------------------------
     @abc.abstractmethod
     def build(self, spec: mujoco.MjSpec, table_top_z: float) -> None:
-        """Add the task's objects (free bodies named as in `objects`) and scenery."""
+        """Add the task's objects (free bodies named as in `objects`) and scenery (top-level
+        bodies with `mocap=True`, placed by the variant's `scenery` ranges)."""
+
+    def add_to(self, spec: mujoco.MjSpec, table_top_z: float) -> None:
+        """What the env calls: the task's bodies, and room in the state for its choices."""
+        self.build(spec, table_top_z)
+        spec.nuserdata = len(self.choices)
 
     def bind(self, model: mujoco.MjModel, data: mujoco.MjData, embodiment: Embodiment,
              table_top_z: float) -> None:
@@ -132,15 +158,36 @@ class Task(abc.ABC):
             side_b = [model.body(f"{arm}_{b}").id for b in embodiment.hand.side_b_bodies]
             self.hand_sides[arm] = (np.array(side_a), np.array(side_b))
         self.hand_body_ids = {arm: np.concatenate(self.hand_sides[arm]) for arm in ARMS}
+        self.hook_links = embodiment.hand.hook_grasp_links
         self._geom_body = model.geom_bodyid.copy()
         self._touching = np.zeros((model.nbody, model.nbody), dtype=bool)
+        self._mocap = {}
+        for variant in self.variants.values():
+            for name in variant.scenery:
+                mocap = int(model.body_mocapid[model.body(name).id])
+                if mocap < 0:
+                    raise ValueError(f"{self.name}: scenery body {name!r} must be a top-level body with mocap=True")
+                self._mocap[name] = mocap
+        joints = set(self.articulations).union(*(v.joints for v in self.variants.values()))
+        self._joint_qpos = {n: int(model.jnt_qposadr[model.joint(n).id]) for n in joints}
+        self._joint_dof = {n: int(model.jnt_dofadr[model.joint(n).id]) for n in joints}
 
     # -- episode -------------------------------------------------------------------------
     def initialize_episode(self, rng: np.random.Generator) -> None:
-        """Place every object of the variant's table at a random pose (resting on the table)."""
+        """Draw the variant's reset distribution (see `Variant` for what and in which order)."""
         for name, placement in self.variant.placements.items():
             x, y, yaw = placement.sample(rng)
             self.set_object_pose(name, x, y, yaw)
+        for name, placement in self.variant.scenery.items():
+            x, y, yaw = placement.sample(rng)
+            mocap = self._mocap[name]
+            self.data.mocap_pos[mocap] = (x, y, self.table_top_z + self.rest_height(name))
+            self.data.mocap_quat[mocap] = Rotation.from_euler("z", yaw).as_quat(scalar_first=True)
+        for name, (lo, hi) in self.variant.joints.items():
+            self.data.qpos[self._joint_qpos[name]] = rng.uniform(lo, hi)
+            self.data.qvel[self._joint_dof[name]] = 0.0
+        for k, options in enumerate(self.choices.values()):
+            self.data.userdata[k] = rng.integers(len(options))
 
     def set_object_pose(self, name: str, x: float, y: float, yaw: float, z: float | None = None) -> None:
         adr = self._free_qpos[name]
@@ -171,15 +218,29 @@ class Task(abc.ABC):
 
     def is_grasped(self, arm: str, body: int) -> bool:
         """Both sides of the arm's hand (thumb/palm vs fingers, or the two jaws) touch `body`,
-        or a hand hooks it with at least three finger links (a bar hangs on curled fingers
-        without touching thumb or palm)."""
+        or a hand that can hook (`Hand.hook_grasp_links` > 0) touches it with that many finger
+        links (a bar hangs on curled fingers without touching thumb or palm)."""
         side_a, side_b = self.hand_sides[arm]
         if self.touching(body, side_b) and self.touching(body, side_a):
             return True
-        return len(side_b) >= HOOK_FINGER_LINKS and int(self._touching[body, side_b].sum()) >= HOOK_FINGER_LINKS
+        hook = self.hook_links
+        return hook > 0 and int(self._touching[body, side_b].sum()) >= hook
 
     def touched_by_hand(self, arm: str, body: int) -> bool:
         return self.touching(body, self.hand_body_ids[arm])
+
+    def joint_position(self, name: str) -> float:
+        """Position of an articulated joint (m for a slide, rad for a hinge)."""
+        return float(self.data.qpos[self._joint_qpos[name]])
+
+    def choice(self, name: str) -> str:
+        """This episode's option of the choice `name`."""
+        return self.choices[name][int(self.data.userdata[list(self.choices).index(name)])]
+
+    def choice_onehot(self, name: str) -> np.ndarray:
+        onehot = np.zeros(len(self.choices[name]))
+        onehot[int(self.data.userdata[list(self.choices).index(name)])] = 1.0
+        return onehot
 
     def height_above_table(self, name: str) -> float:
         return float(self.data.xpos[self.body_ids[name], 2] - self.table_top_z)

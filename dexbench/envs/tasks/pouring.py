@@ -44,15 +44,15 @@ VARIANTS = {
     "D0": Variant("reference reset ranges", {
         "cup": Placement(x=(-0.15, -0.05), y=(0.10, 0.15)),
         "bowl": Placement(x=(-0.15, -0.05), y=(-0.15, -0.10)),
-    }, fixed={"pad": (-0.10, -0.35)}),
+    }, scenery={"pad": Placement.at(-0.10, -0.35)}),
     "D1": Variant("wider positions", {
         "cup": Placement(x=(-0.20, 0.0), y=(0.08, 0.20)),
         "bowl": Placement(x=(-0.20, 0.0), y=(-0.18, -0.08)),
-    }, fixed={"pad": (-0.10, -0.35)}),
+    }, scenery={"pad": Placement.at(-0.10, -0.35)}),
     "D2": Variant("bowl and green pad swapped", {
         "cup": Placement(x=(-0.20, 0.0), y=(0.08, 0.20)),
         "bowl": Placement(x=(-0.13, -0.07), y=(-0.32, -0.27)),
-    }, fixed={"pad": (-0.10, -0.125)}),
+    }, scenery={"pad": Placement.at(-0.10, -0.125)}),
 }
 
 
@@ -91,8 +91,7 @@ class Pouring(Task):
     )
 
     def build(self, spec: mujoco.MjSpec, table_top_z: float) -> None:
-        pad_x, pad_y = self.variant.fixed["pad"]
-        pad = spec.worldbody.add_body(name="pad", pos=[pad_x, pad_y, table_top_z])
+        pad = spec.worldbody.add_body(name="pad", mocap=True)  # placed by the variant's scenery
         # Nearly flush with the table (0.2 mm proud): a bowl slides onto it without catching.
         pad.add_geom(type=mujoco.mjtGeom.mjGEOM_BOX, size=[PAD_HALF_M, PAD_HALF_M, 0.001],
                      pos=[0, 0, -0.0008], rgba=[0.2, 0.7, 0.3, 1])

@@ -21,17 +21,19 @@ from typing import Callable
 import numpy as np
 from scipy.spatial.transform import Rotation, Slerp
 
+from dexbench.envs.core import DELTA_POS_SCALE_M, DELTA_ROT_SCALE_RAD
 from dexbench.envs.embodiments.base import ARMS
 from dexbench.envs.tasks.base import TaskSpec
 from dexbench.generators.base import AttemptInfo
 from dexbench.generators.mimicgen.segments import Segment, SourceDemo, object_centric, translated_only
+from dexbench.generators.subtasks import stuck_subtask
 
 HOLD = "hold"  # a queued step that keeps the current target (waiting)
 BRIDGE = "bridge"
 SEGMENT = "segment"
 # Pose action noise in metres / radians per unit of normalised action (the delta-action scale),
 # so one noise setting means the same in delta and absolute action modes.
-ACTION_UNIT = (0.05, 0.5)
+ACTION_UNIT = np.repeat((DELTA_POS_SCALE_M, DELTA_ROT_SCALE_RAD), 3)
 
 
 def interpolate(start: np.ndarray, goal: np.ndarray, steps: int) -> list[np.ndarray]:
@@ -50,7 +52,8 @@ def interpolate(start: np.ndarray, goal: np.ndarray, steps: int) -> list[np.ndar
 
 
 class MimicGenPolicy:
-    """One attempt (the runner calls reset after resetting the env, then act every step)."""
+    """One attempt (the rollout loop calls reset after resetting the env, then act every step;
+    it plans from the simulator, not from `obs`)."""
 
     def __init__(self, env, sources: list[SourceDemo], config, rng: np.random.Generator,
                  choose_source: Callable[[str, int, dict], int]) -> None:
@@ -61,7 +64,7 @@ class MimicGenPolicy:
         self.open_hand = np.asarray(hand.open_command, dtype=np.float64)
 
     # ------------------------------------------------------------------ runner protocol
-    def reset(self) -> None:
+    def reset(self, seed: int | None = None) -> None:
         self.target = self.env.eef_poses()
         self.hand = {arm: self.open_hand.copy() for arm in ARMS}
         self.queue: dict[str, deque] = {arm: deque() for arm in ARMS}
@@ -79,7 +82,7 @@ class MimicGenPolicy:
     def done(self) -> bool:
         return all(self.current[arm] >= len(self.spec.subtasks[arm]) for arm in ARMS)
 
-    def act(self) -> np.ndarray:
+    def act(self, obs: dict[str, np.ndarray] | None = None) -> np.ndarray:
         noise_mask = {}
         for arm in ARMS:  # first every arm plans (a coordinated start needs both), then all move
             self._advance(arm)
@@ -94,14 +97,9 @@ class MimicGenPolicy:
     def attempt_info(self) -> AttemptInfo:
         failure = None
         if not self.env.is_success():
-            signals = self.env.subtask_signals()
-            for arm in ARMS:  # the first subtask (in arm order) whose end never came
-                subtasks = self.spec.subtasks[arm]
-                j = min(max(self.current[arm], 0), len(subtasks) - 1)
-                if not signals.get(subtasks[j].term_signal, False):
-                    failure = f"{arm}:{subtasks[j].name}"
-                    break
-            failure = failure or "final:success check"
+            # The subtask being executed, not the signal count: a segment may end early.
+            reached = {arm: min(max(self.current[arm], 0), len(self.spec.subtasks[arm]) - 1) for arm in ARMS}
+            failure = stuck_subtask(self.spec, reached, self.env.subtask_signals())
         return AttemptInfo(
             source_demos={arm: list(v) for arm, v in self.source_of.items()},
             subtask_index={arm: np.asarray(v, dtype=np.int16) for arm, v in self.subtask_log.items()},
@@ -240,6 +238,6 @@ class MimicGenPolicy:
             s = env.action_layout[f"{arm}_pose"]
             noise = self.rng.normal(0.0, scale, size=6)
             if env.action_mode == "absolute":
-                noise = noise * np.repeat(ACTION_UNIT, 3)
+                noise = noise * ACTION_UNIT
             action[s] += noise
         return np.clip(action, env.action_space.low, env.action_space.high).astype(np.float32)

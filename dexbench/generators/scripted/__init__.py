@@ -1,22 +1,51 @@
-"""Scripted source demonstrators, one per task, written against the public env API only."""
+"""Scripted source demonstrators, one per task, written against the public env API only, and
+the `scripted` generator that runs them.
+
+Demonstrators are found, not listed: every module in this package that defines a
+`ScriptedDemonstrator` subclass with a `task` adds the demonstrator of that task.
+"""
 
 from __future__ import annotations
 
-import numpy as np
+import importlib
+import inspect
+import pkgutil
 
-from dexbench.generators.scripted.base import ScriptedDemonstrator
-from dexbench.generators.scripted.pouring import PouringDemonstrator
-from dexbench.generators.scripted.tray_lift import TrayLiftDemonstrator
+from dexbench.generators.scripted.base import ScriptedDemonstrator, demonstrator_rng
 
-DEMONSTRATORS: dict[str, type[ScriptedDemonstrator]] = {
-    "TrayLift": TrayLiftDemonstrator,
-    "Pouring": PouringDemonstrator,
-}
+NOT_DEMONSTRATORS = ("base", "generator")
 
 
-def make_demonstrator(env, rng: np.random.Generator) -> ScriptedDemonstrator:
-    """The scripted demonstrator for `env`'s task (`env` is a DexEnv, i.e. `env.unwrapped`)."""
-    task = env.task.name
+def _discover() -> dict[str, type[ScriptedDemonstrator]]:
+    found: dict[str, type[ScriptedDemonstrator]] = {}
+    for module_info in pkgutil.iter_modules(__path__):
+        if module_info.name in NOT_DEMONSTRATORS:
+            continue
+        module = importlib.import_module(f"{__name__}.{module_info.name}")
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if issubclass(cls, ScriptedDemonstrator) and cls.__module__ == module.__name__ and hasattr(cls, "task"):
+                found[cls.task] = cls
+    return found
+
+
+DEMONSTRATORS: dict[str, type[ScriptedDemonstrator]] = _discover()
+
+
+def make_demonstrator(env) -> ScriptedDemonstrator:
+    """The scripted demonstrator for `env`'s task (a DexEnv or a wrapper of one); call
+    `reset(seed)` after each env reset, then `act(obs)`."""
+    task = getattr(env, "unwrapped", env).task.name
     if task not in DEMONSTRATORS:
         raise KeyError(f"no scripted demonstrator for task {task!r}; have {sorted(DEMONSTRATORS)}")
-    return DEMONSTRATORS[task](env, rng)
+    return DEMONSTRATORS[task](env)
+
+
+def __getattr__(name: str):
+    if name == "ScriptedGenerator":  # the generator needs the runner's base: imported on use
+        from dexbench.generators.scripted.generator import ScriptedGenerator
+
+        return ScriptedGenerator
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["DEMONSTRATORS", "ScriptedDemonstrator", "ScriptedGenerator", "demonstrator_rng", "make_demonstrator"]

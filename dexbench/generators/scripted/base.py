@@ -1,5 +1,8 @@
 """The machinery of scripted demonstrators: per-arm scripts of smooth moves in EEF-pose space.
 
+A demonstrator is a privileged policy (the one protocol: `reset(seed)`, `act(obs) -> action`):
+it is built with the env and plans from the simulator's object poses, not from `obs`.
+
 A demonstrator writes, for each arm, a Python generator that yields one (target pose, hand
 command) per control step; `move` interpolates smoothly between poses, `hold` waits, and a
 script can wait on any condition (the other arm finishing a phase, a subtask signal). The
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Iterator
+from typing import ClassVar
 
 import numpy as np
 from scipy.spatial.transform import Rotation, Slerp
@@ -24,6 +28,13 @@ ArmScript = Iterator[Step]
 SPEED_M_PER_S = 0.25  # nominal EEF speed of a move
 TURN_RAD_PER_S = 1.2  # nominal EEF turn rate
 CONTROL_DT_S = 0.05
+DEMONSTRATOR_RNG_TAG = 0xD3E0
+
+
+def demonstrator_rng(seed: int | None) -> np.random.Generator:
+    """A demonstrator's random stream for the episode with env seed `seed` (reproducible, apart
+    from the env's reset stream)."""
+    return np.random.default_rng([0 if seed is None else int(seed), DEMONSTRATOR_RNG_TAG])
 
 
 def top_down(position: np.ndarray, yaw_rad: float) -> np.ndarray:
@@ -54,19 +65,26 @@ def translated(pose: np.ndarray, offset: np.ndarray) -> np.ndarray:
 
 
 class ScriptedDemonstrator(abc.ABC):
-    """Drives both arms of a DexEnv through a task by per-arm scripts (see module docstring)."""
+    """Drives both arms of a DexEnv through a task by per-arm scripts (see module docstring).
+    Subclasses set `task` (the task name they solve) and write `script(arm)`; they are found by
+    `dexbench.generators.scripted.make_demonstrator`."""
 
-    def __init__(self, env, rng: np.random.Generator) -> None:
-        self.env = env
-        self.rng = rng
-        hand = env.embodiment.hand
+    task: ClassVar[str]
+    name = "scripted-oracle"
+
+    def __init__(self, env) -> None:
+        self.env = getattr(env, "unwrapped", env)
+        self.hand_model = hand = self.env.embodiment.hand
         self.open_hand = np.asarray(hand.open_command, dtype=np.float64)
         self.closed_hand = np.asarray(hand.closed_command, dtype=np.float64)
         self.preshaped_hand = np.asarray(hand.preshape_command, dtype=np.float64)
-        self.hand_name = hand.name
+        self.rng = demonstrator_rng(None)
+        self.exhausted = {arm: True for arm in ARMS}
 
-    def reset(self) -> None:
-        """Plan a new episode from the env's current (just reset) state."""
+    def reset(self, seed: int | None = None) -> None:
+        """Plan a new episode from the env's current (just reset) state; timing and offsets
+        are drawn from `seed` (the episode's env seed)."""
+        self.rng = demonstrator_rng(seed)
         self.speed = SPEED_M_PER_S * self.rng.uniform(0.8, 1.2)
         self.home = self.env.eef_poses()
         self.target = {arm: self.home[arm].copy() for arm in ARMS}
@@ -78,8 +96,9 @@ class ScriptedDemonstrator(abc.ABC):
     def done(self) -> bool:
         return all(self.exhausted.values())
 
-    def act(self) -> np.ndarray:
-        """The next action (advance every arm's script by one control step)."""
+    def act(self, obs: dict[str, np.ndarray] | None = None) -> np.ndarray:
+        """The next action (advance every arm's script by one control step; `obs` is not
+        needed: the scripts read the simulator)."""
         for arm in ARMS:
             if self.exhausted[arm]:
                 continue

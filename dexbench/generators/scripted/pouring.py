@@ -23,14 +23,15 @@ POUR_ANGLE_RAD = np.radians(115)  # tip the cup this far (about world x, top tow
 POUR_HEIGHT_M = 0.10  # grasp frame height above the table while pouring
 NEAR_BOWL_X_M = -0.15  # a bowl nearer the robot than this (world x) ...
 MAX_POUR_SHIFT_M = 0.04  # ... is poured into up to this far beyond its centre (radius 7 cm)
+# Keyed by `Hand.multi_finger`: a hand pushes with its fist, jaws push open.
 # Grasp frame height above the table while pushing: the fist's curled fingers or the jaws'
 # pads then meet the bowl's 4 cm wall below its rim, so nothing hooks over it.
-PUSH_HEIGHT_M = {"dex_hand": 0.022, "panda_gripper": 0.035}
+PUSH_HEIGHT_M = {True: 0.022, False: 0.035}
 PUSH_STROKE_M = 0.04  # re-aim the push after each stroke of this length
 PUSH_SHORT_M = 0.025  # stop the bowl this far before the pad's centre
 # Grasp frame to bowl wall when touching it: a fist's curled fingers lead the frame by
 # ~4.5 cm; open jaws straddle the push line and meet the round wall about where it is.
-PUSH_CONTACT_GAP_M = {"dex_hand": 0.045, "panda_gripper": 0.0}
+PUSH_CONTACT_GAP_M = {True: 0.045, False: 0.0}
 
 
 def side_grasp(position: np.ndarray) -> np.ndarray:
@@ -42,8 +43,10 @@ def side_grasp(position: np.ndarray) -> np.ndarray:
 
 
 class PouringDemonstrator(ScriptedDemonstrator):
-    def reset(self) -> None:
-        super().reset()
+    task = "Pouring"
+
+    def reset(self, seed: int | None = None) -> None:
+        super().reset(seed)
         self.cup_clear = False
 
     def script(self, arm: str) -> ArmScript:
@@ -88,8 +91,9 @@ class PouringDemonstrator(ScriptedDemonstrator):
         arm, env = "right", self.env
         signals = env.subtask_signals
         yield from self.wait_until(arm, lambda: self.cup_clear and signals()["ball_in_bowl"], max_steps=600)
-        gap = PUSH_CONTACT_GAP_M[self.hand_name]
-        pusher = self.closed_hand if self.hand_name == "dex_hand" else self.open_hand
+        fist = self.hand_model.multi_finger
+        gap = PUSH_CONTACT_GAP_M[fist]
+        pusher = self.closed_hand if fist else self.open_hand
         bowl, pad = (env.object_poses()[k][:3, 3] for k in ("bowl", "pad"))
         direction = _unit_xy(pad - bowl)
         # Aim a little short of the pad's centre: the pad is near the table's edge.
@@ -122,12 +126,12 @@ class PouringDemonstrator(ScriptedDemonstrator):
         # between the jaws' two headings from home, and re-aiming would flip the wrist a half
         # turn mid-push (knocking the bowl aside).
         current = heading_of(self.target["right"])
-        if self.hand_name == "dex_hand":
+        if self.hand_model.multi_finger:
             heading = nearest_heading(along, np.pi / 2, current)
         else:
             heading = nearest_heading(along + np.pi / 2, np.pi, current)
         position = bowl - direction * (BOWL_RADIUS_M + gap)
-        position[2] = self.env.task.table_top_z + PUSH_HEIGHT_M[self.hand_name]
+        position[2] = self.env.task.table_top_z + PUSH_HEIGHT_M[self.hand_model.multi_finger]
         return top_down(position, heading)
 
 

@@ -41,8 +41,10 @@ SIDE = {"right": -1.0, "left": 1.0}  # world y side of each arm
 
 
 class TrayLiftDemonstrator(ScriptedDemonstrator):
-    def reset(self) -> None:
-        super().reset()
+    task = "TrayLift"
+
+    def reset(self, seed: int | None = None) -> None:
+        super().reset(seed)
         self.lift_ready: set[str] = set()
         self.lean = {arm: False for arm in ARMS}
 
@@ -94,7 +96,7 @@ class TrayLiftDemonstrator(ScriptedDemonstrator):
         # top: next to a handle bar (as high as the cube) it would catch the bar and drag the
         # tray along. There it takes the cube higher up, palm and fingers clear of the bar.
         bar = self.nearest_bar_point(cube[:3, 3]) - cube[:3, 3]
-        if self.hand_name == "dex_hand" and np.linalg.norm(bar[:2]) < HAND_CLEARANCE_M:
+        if self.hand_model.multi_finger and np.linalg.norm(bar[:2]) < HAND_CLEARANCE_M:
             grasp[2, 3] += HIGH_GRASP_M
         yield from self.move(arm, translated(grasp, [0, 0, APPROACH_HEIGHT_M]), opened)
         yield from self.move(arm, grasp, opened, speed_scale=0.5, settle_steps=self.steps(6))
@@ -193,6 +195,6 @@ class TrayLiftDemonstrator(ScriptedDemonstrator):
     def handle_offset(self, closing: np.ndarray) -> np.ndarray:
         """Where the grasp frame goes relative to the bar's axis: a hand holds the thin bar
         nearer its fingers and a little low so they wrap under it; jaws centre on it."""
-        if self.hand_name == "dex_hand":
+        if self.hand_model.multi_finger:
             return -0.01 * closing + np.array([0.0, 0.0, -0.006])
         return np.zeros(3)

@@ -200,10 +200,9 @@ def train_bc(data_path: str | Path | DemoArrays, out: str | Path, config: BCConf
 
 def _rotation_slots_of(data: DemoArrays) -> list[tuple[int, int]]:
     """Where the absolute axis-angle rotations sit in the dataset env's actions."""
-    from dexbench.envs.registry import lookup, make_env
+    from dexbench.envs.registry import build_env
 
-    entry = lookup(data.env_id)
-    env = make_env(entry.task, entry.embodiment, entry.variant, **data.env_kwargs)
+    env = build_env(data.env_id, **data.env_kwargs)
     try:
         return rotation_slots(env.action_layout, env.action_mode)
     finally:

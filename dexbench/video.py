@@ -1,0 +1,49 @@
+"""Videos of rollouts: grab a camera's frames while an episode runs, write them as mp4 or gif."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+MIN_FRAME_SIZE = 16  # px: a side below this is refused (ffmpeg cannot encode it)
+
+
+class FrameGrabber:
+    """An `on_step` callback for `dexbench.rollout.rollout` that keeps one camera's frames."""
+
+    def __init__(self, env, camera: str = "agentview", size: int = 256) -> None:
+        env = getattr(env, "unwrapped", env)
+        if camera not in env.available_cameras():
+            raise ValueError(f"unknown camera {camera!r}; {env.env_id} has {', '.join(env.available_cameras())}")
+        check_frame_size(size)
+        self.camera, self.size = camera, int(size)
+        self.frames: list[np.ndarray] = []
+
+    def __call__(self, env) -> None:
+        self.frames.append(env.render_camera_image(self.camera, (self.size, self.size)))
+
+
+def check_frame_size(size: int) -> None:
+    if not MIN_FRAME_SIZE <= int(size) <= 1024:
+        raise ValueError(f"frame size {size} px is out of range: give a side from {MIN_FRAME_SIZE} to 1024 px "
+                         "(e.g. --size 256)")
+
+
+def write_video(frames: list[np.ndarray], path: str | os.PathLike, fps: float) -> Path:
+    """Write frames to `path` (mp4 via imageio-ffmpeg, or gif by the suffix); an empty result is
+    an error, never a silently missing file."""
+    import imageio.v2 as imageio
+
+    path = Path(path)
+    if not frames:
+        raise ValueError(f"no frames to write to {path}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".gif":
+        imageio.mimsave(path, frames, duration=1000.0 / fps)
+    else:
+        imageio.mimsave(path, frames, fps=fps, macro_block_size=1)
+    if not path.is_file() or path.stat().st_size == 0:
+        raise OSError(f"writing {path} produced no file; check the disk and the file name's suffix (.mp4 or .gif)")
+    return path
