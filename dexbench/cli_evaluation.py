@@ -6,7 +6,6 @@ Thin like the rest of the CLI: each command parses its arguments and calls libra
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -117,7 +116,7 @@ def cmd_leaderboard_validate(args) -> int:
         except SubmissionError as err:
             print(f"{err}", file=sys.stderr)
             bad += 1
-    return 1 if bad else 0
+    return 2 if bad else 0
 
 
 def cmd_leaderboard_build(args) -> int:
@@ -126,8 +125,7 @@ def cmd_leaderboard_build(args) -> int:
     try:
         paths = build_leaderboards(args.dir)
     except (SubmissionError, FileNotFoundError) as err:
-        print(f"dexbench leaderboard build: {err}", file=sys.stderr)
-        return 1
+        raise CLIError(str(err)) from err
     for path in paths:
         print(f"wrote {path}")
     return 0
@@ -135,19 +133,23 @@ def cmd_leaderboard_build(args) -> int:
 
 def cmd_leaderboard_submit_policy(args) -> int:
     from dexbench.leaderboards import SubmissionError
-    from dexbench.leaderboards.submit import policy_submission, write_submission
+    from dexbench.leaderboards.submit import policy_submission, read_eval_result, write_submission
 
-    results = [json.loads(Path(f).read_text()) for f in args.results]
     training = None
     if args.train_data:
         training = {"generator": args.train_data, "num_demos": args.train_demos}
         if args.source_demos is not None:
             training["source_demos"] = args.source_demos
     try:
+        results = [read_eval_result(f) for f in args.results]
         sub = policy_submission(args.name, args.authors, args.description, results, training, url=args.url)
     except SubmissionError as err:
         raise CLIError(str(err)) from err
-    print(f"wrote {write_submission(sub, args.out)}")
+    try:
+        print(f"wrote {write_submission(sub, args.out)}")
+    except OSError as err:
+        raise CLIError(f"--out {args.out}: cannot write it ({err.strerror}). Give a file path, e.g. "
+                       "leaderboards/policies/NAME.json.") from err
     return 0
 
 
@@ -156,20 +158,32 @@ def cmd_leaderboard_submit_generators(args) -> int:
     from dexbench.leaderboards.submit import (
         generator_submission,
         rows_from_compare,
+        submission_path,
         write_submission,
     )
 
     by_generator: dict[str, list] = {}
-    for f in args.compare:
-        for name, row in rows_from_compare(json.loads(Path(f).read_text())).items():
-            by_generator.setdefault(name, []).append(row)
-    for name, rows in by_generator.items():
-        label = "source-only" if name == "source" else name
-        try:
+    subs = {}
+    try:
+        for f in args.compare:
+            for name, row in rows_from_compare(f).items():
+                by_generator.setdefault(name, []).append(row)
+        for name, rows in by_generator.items():
+            label = "source-only" if name == "source" else name
             sub = generator_submission(label, args.authors, GENERATOR_DESCRIPTIONS.get(name, name), rows)
-        except SubmissionError as err:
-            raise CLIError(str(err)) from err
-        print(f"wrote {write_submission(sub, Path(args.out_dir) / f'{label}.json')}")
+            # The file name comes from the generator name in the summaries: made safe, inside --out-dir.
+            out = submission_path(args.out_dir, label)
+            if out in subs:
+                raise SubmissionError(f"{out}: both {subs[out]['name']!r} and {label!r} would be written here. "
+                                      "Rename one generator.")
+            subs[out] = sub
+    except SubmissionError as err:
+        raise CLIError(str(err)) from err
+    for out, sub in subs.items():  # written only once all are made: no half-updated folder
+        try:
+            print(f"wrote {write_submission(sub, out)}")
+        except OSError as err:
+            raise CLIError(f"--out-dir {args.out_dir}: cannot write {out.name} ({err.strerror}).") from err
     return 0
 
 
@@ -233,7 +247,7 @@ def add_evaluation_commands(sub) -> None:
 
     p = sub.add_parser("leaderboard", help="validate submissions, build the leaderboard pages")
     lsub = p.add_subparsers(dest="leaderboard_command", metavar="SUBCOMMAND", required=True)
-    q = lsub.add_parser("validate", help="check submission JSON files against the published schema")
+    q = lsub.add_parser("validate", help="check submission JSON files: schema, consistency, and that the pages build")
     q.add_argument("files", nargs="+", metavar="FILE")
     q.set_defaults(func=cmd_leaderboard_validate)
     q = lsub.add_parser("build", help="render leaderboards/README.md and index.html from the submissions")

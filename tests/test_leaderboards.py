@@ -1,5 +1,6 @@
 """Leaderboards: the published schemas, submission validation (schema, consistency, published
-seeds, unreadable files) and the README.md / index.html build."""
+seeds, unreadable files) and the README.md / index.html build. Hostile files and the rules that
+keep them out: test_leaderboard_hostile.py."""
 
 from __future__ import annotations
 
@@ -18,13 +19,18 @@ from dexbench.leaderboards import (
     load_schema,
     validate_submission,
 )
-from dexbench.leaderboards.validate import MAX_BYTES
+from dexbench.leaderboards.reading import MAX_BYTES
 
 NATIVE = "DexMG/TrayLift-PandaDex-D0"
 OTHER = "DexMG/TrayLift-Panda-D0"
 
 
 # ----------------------------------------------------------------------------- fixtures
+def episodes(k: int, n: int = 50) -> tuple[bool, ...]:
+    """Success flags of `n` episodes, `k` of them successful: a rankable result by default."""
+    return (True,) * k + (False,) * (n - k)
+
+
 def eval_result(env_id: str = NATIVE, successes: tuple[bool, ...] = (True, False, True, True),
                 name: str = "bc-mlp") -> dict:
     """A consistent eval result on the published seeds, shaped like `dexbench eval` output."""
@@ -55,13 +61,14 @@ def policy_submission(name: str = "BC-MLP (mimicgen 200)", results: list[dict] |
     }
 
 
-def generator_submission(name: str = "mimicgen") -> dict:
+def generator_submission(name: str = "mimicgen", successes: tuple[bool, ...] = (True, False, True, True)) -> dict:
+    """200 demos from 215 attempts in 230 CPU-seconds (52.2 demos / CPU-minute, rounded)."""
     row = {"env_id": NATIVE, "source_env_id": NATIVE, "num_source_demos": 10, "num_demos": 200, "attempts": 215,
-           "generation_success_rate": 0.93, "demos_per_cpu_min": 52.0, "seed": 0,
-           "downstream": {"policy": "bc-mlp", "train_steps": 20000, "eval": eval_result(NATIVE)}}
+           "generation_success_rate": 200 / 215, "demos_per_cpu_min": 52.2, "cpu_s": 230.0, "seed": 0,
+           "downstream": {"policy": "bc-mlp", "train_steps": 20000, "eval": eval_result(NATIVE, successes)}}
     source = {**copy.deepcopy(row), "num_demos": 10, "attempts": None, "generation_success_rate": None,
-              "demos_per_cpu_min": None}
-    source["downstream"]["eval"] = eval_result(NATIVE, (False, False, True, False))
+              "demos_per_cpu_min": None, "cpu_s": None}
+    source["downstream"]["eval"] = eval_result(NATIVE, (False,) * (len(successes) - 1) + (True,))
     return {"format": "dexbench-generator-submission", "format_version": 1, "name": name,
             "authors": "DexBench team", "description": "Object-centric segment transforms.", "results": [row, source]}
 
@@ -122,14 +129,15 @@ CASES = {
     "missing name": (lambda s: s.pop("name"), "name: missing"),
     "rate above 1": (_set(R0 + ("success_rate",), 1.5), "results[0].success_rate: 1.5 is greater than"),
     "rate vs episodes": (_set(R0 + ("success_rate",), 0.5), "results[0].success_rate: 0.5 but successes"),
-    "wrong format": (_set(("format",), "dexbench-policy"), "'dexbench-policy-submission', 'dexbench-generator"),
+    "wrong format": (_set(("format",), "dexbench-policy"), 'format: missing or not a submission format. Set it to '
+                     '"dexbench-policy-submission" (a policy) or "dexbench-generator-submission"'),
     "seeds not published": (_published_but_custom, "results[0].seeds.values: not the published evaluation seeds"),
     "env id pattern": (_set(R0 + ("env_id",), "TrayLift-PandaDex"), "results[0].env_id: 'TrayLift-PandaDex' does not match"),
     "unknown env id": (_set(R0 + ("env_id",), "DexMG/Stack-PandaDex-D0"), "results[0].env_id: not a DexBench env id"),
     "env id vs task": (_set(R0 + ("env_id",), "DexMG/TrayLift-PandaDex-D1"), "results[0].env_id: DexMG/TrayLift-PandaDex-D1 but"),
     "successes": (_set(R0 + ("successes",), 4), "results[0].successes: 4 but 3 episodes"),
     "num_episodes": (_set(R0 + ("num_episodes",), 5), "results[0].num_episodes: 5 but there are 4"),
-    "ci excludes rate": (_set(R0 + ("ci95",), [0.1, 0.5]), "results[0].ci95: [0.1, 0.5] does not contain"),
+    "ci excludes rate": (_set(R0 + ("ci95",), [0.1, 0.5]), "results[0].ci95: [0.1, 0.5] is not the Wilson interval"),
     "negative count": (_set(R0 + ("episodes", 1, "length"), -3), "results[0].episodes[1].length: -3 is less than"),
     "unknown field": (_set(("score",), 3), "score: unknown field"),
     "duplicate env": (lambda s: s["results"].append(copy.deepcopy(s["results"][0])), "results[2]: repeats results[0]"),
@@ -192,14 +200,17 @@ def test_oversized_and_missing_files_are_rejected(tmp_path):
 
 # ----------------------------------------------------------------------------- build
 def _tree(tmp_path):
+    """A board: BC ranked on the native id (45/50) and unranked on OTHER (3/4), a hostile name
+    ranked on OTHER (50/50), and a generator (45/50 downstream)."""
     board = tmp_path / "leaderboards"
     (tmp_path / "docs" / "images").mkdir(parents=True)
     (tmp_path / "docs" / "images" / "TrayLift.png").write_bytes(b"png")
-    hostile = policy_submission("<script>alert(1)</script> | x", [eval_result(OTHER, (True,) * 4)])
+    hostile = policy_submission("<script>alert(1)</script> | x", [eval_result(OTHER, episodes(50))])
     del hostile["training_data"]
-    write(board / "policies" / "bc.json", policy_submission())
+    write(board / "policies" / "bc.json",
+          policy_submission(results=[eval_result(NATIVE, episodes(45)), eval_result(OTHER, episodes(3, 4))]))
     write(board / "policies" / "hostile.json", hostile)
-    write(board / "generators" / "mimicgen.json", generator_submission())
+    write(board / "generators" / "mimicgen.json", generator_submission(successes=episodes(45)))
     return board
 
 
@@ -211,12 +222,14 @@ def test_build_writes_tables(tmp_path):
     assert "## TrayLift" in readme and "## Pouring" in readme
     assert "![TrayLift](../docs/images/TrayLift.png)" in readme and "Pouring.png" not in readme
     assert "../dexbench/leaderboards/schemas/policy_submission.schema.json" in readme
-    assert "75.0 % [30.1, 95.4]" in readme and "mimicgen x200" in readme and "93.0 %" in readme
+    assert "90.0 % [78.6, 95.7]" in readme and "mimicgen x200" in readme and "93.0 %" in readme
     rows = [line for line in readme.splitlines() if line.startswith("| ") and "DexMG/" in line]
     policy = [r for r in rows if "0.1.0" in r]
-    # native pairs first, then env id, then rate: the hostile 100 % Panda row comes after the native row
+    # native pairs first, then env id, then rate: the hostile 100 % Panda row comes after the native
+    # row; the 4-episode row is apart, after them, saying why it is not ranked
     assert "(native)" in policy[0] and NATIVE in policy[0] and OTHER in policy[1]
-    assert "100.0 %" in policy[1] and "75.0 %" in policy[2]
+    assert "100.0 %" in policy[1] and "75.0 % [30.1, 95.4]" in policy[2] and "4 episodes, under 50" in policy[2]
+    assert readme.index("Not ranked") < readme.index("75.0 % [30.1, 95.4]")
     assert "\\<script\\>" in readme and "\\|" in readme
     assert "<script>alert" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert page.count("<script>") == 1  # the page's own sort script

@@ -1,12 +1,12 @@
 """Leaderboards of policies and demo generators: the published submission schemas
-(`schemas/*.schema.json`), validation of submission files (`validate`), and the build of
-leaderboards/README.md and leaderboards/index.html from them (`build`, `render`)."""
+(`schemas/*.schema.json`), safe reading (`reading`) and validation (`validate`) of submission
+files, which results are ranked (`ranking`), and the build of leaderboards/README.md and
+leaderboards/index.html from them (`build`: submissions -> `tables` -> `render`).
+
+Imports run one way: reading, ranking -> tables -> render -> validate -> build, submit."""
 
 from dexbench.leaderboards.build import build_leaderboards
-from dexbench.leaderboards.validate import (
-    SubmissionError,
-    load_schema,
-    validate_submission,
-)
+from dexbench.leaderboards.reading import SubmissionError
+from dexbench.leaderboards.validate import load_schema, validate_submission
 
 __all__ = ["SubmissionError", "build_leaderboards", "load_schema", "validate_submission"]

@@ -1,6 +1,7 @@
-"""Rendering the leaderboard tables as Markdown (leaderboards/README.md) and as one self-contained
-HTML page (leaderboards/index.html: inline CSS, click-to-sort headers, nothing loaded from
-elsewhere).
+"""Rendering the leaderboard tables (`tables.Tables`) as Markdown (leaderboards/README.md) and as
+one self-contained HTML page (leaderboards/index.html: inline CSS, click-to-sort headers, nothing
+loaded from elsewhere). Both pages hold the same parts: how to submit, a summary per board, then
+per task its ranked rows and, apart, the unranked ones.
 
 Every string from a submission is untrusted: Markdown escapes table and link syntax, HTML goes
 through `html.escape`. Output holds no timestamp, so rebuilding unchanged submissions changes nothing.
@@ -8,46 +9,61 @@ through `html.escape`. Output holds no timestamp, so rebuilding unchanged submis
 
 from __future__ import annotations
 
-import dataclasses
 import html
 import math
 import re
 from typing import Any
 from urllib.parse import quote
 
-from dexbench.leaderboards.build import Row
+from dexbench.leaderboards.ranking import MIN_RANKED_EPISODES
+from dexbench.leaderboards.tables import Row, Summary, TableRow, Tables
 
 POLICY_COLUMNS = ["Policy", "Env id", "Success [95 % CI]", "Episodes", "Training data", "Suite"]
 GENERATOR_COLUMNS = ["Generator", "Env id", "Generation success", "Demos / CPU-min", "Downstream policy",
                      "Downstream success [95 % CI]", "Train demos"]
+BOARDS = {"policy": ("Policies", POLICY_COLUMNS), "generator": ("Generators", GENERATOR_COLUMNS)}
+UNRANKED_COLUMN = "Not ranked because"
 SCHEMAS = "../dexbench/leaderboards/schemas/"
 TITLE = "DexBench leaderboards"
+SUMMARY_NOTE = (f"Success rate on each task's native embodiment, variant D0; ranked results only (at least "
+                f"{MIN_RANKED_EPISODES} episodes on the published seeds). Mean: over the tasks a method has, with "
+                "how many of the tasks that is. A generator's cell is the success of the policy trained on its "
+                "demos (its best row on the id). Missing: -.")
 ORDER_NOTE = ("Rows: native embodiment first, then by env id, then by success rate. Success rates are over "
-              "the evaluation episodes, with a 95 % confidence interval.")
-
-
-@dataclasses.dataclass
-class Tables:
-    tasks: list[str]
-    policies: list[Row]
-    generators: list[Row]
-    submissions: list[tuple[str, str, dict[str, Any]]]  # (kind, file relative to the folder, data)
-    images: set[str]  # tasks that have docs/images/<Task>.png
-
-    def rows(self, kind: str, task: str) -> list[Row]:
-        return [r for r in (self.policies if kind == "policy" else self.generators) if r.task == task]
-
+              "the evaluation episodes, with a 95 % Wilson confidence interval recomputed from the counts. "
+              f"Results with fewer than {MIN_RANKED_EPISODES} episodes or not on the published seeds are listed "
+              "apart, unranked.")
 
 HOW_TO_SUBMIT = [
-    ("Evaluate your policy with `dexbench eval` on the published seeds (its default): it writes one "
-     "eval result (JSON) per env id."),
-    ("Wrap the results in a submission file: a policy goes to `leaderboards/policies/<name>.json` "
-     f"([schema]({SCHEMAS}policy_submission.schema.json)), a demo generator to "
-     f"`leaderboards/generators/<name>.json` ([schema]({SCHEMAS}generator_submission.schema.json)). "
-     "Copy the eval results unchanged: their counts, rates, intervals and seeds are checked."),
-    "Check the file: `dexbench leaderboard validate FILE`.",
+    ("Evaluate your policy on each env id with `dexbench eval --policy MODULE:ATTR --env ID --episodes "
+     f"{MIN_RANKED_EPISODES} --out results/ID.json`. Keep the published seeds (the default): only results with "
+     f"at least {MIN_RANKED_EPISODES} episodes on them are ranked."),
+    ("Wrap the results into one submission: `dexbench leaderboard submit-policy results/*.json --name NAME "
+     "--authors AUTHORS --description TEXT --out leaderboards/policies/NAME.json` (add `--url URL`, and "
+     "`--train-data GENERATOR --train-demos N` for a trained policy; "
+     f"[schema]({SCHEMAS}policy_submission.schema.json)). A demo generator: run `dexbench compare`, then "
+     "`dexbench leaderboard submit-generators WORKDIR/compare.json --authors AUTHORS` writes one file per "
+     f"generator to `leaderboards/generators/` ([schema]({SCHEMAS}generator_submission.schema.json))."),
+    ("Check it: `dexbench leaderboard validate leaderboards/policies/NAME.json` checks the schema, that the "
+     "counts, rates, Wilson intervals and seeds agree, and that the pages build with it. Submit what the "
+     "commands wrote, unchanged."),
     "Open a pull request adding the file; the pages are rebuilt with `dexbench leaderboard build`.",
 ]
+
+
+NO_SUBMISSIONS = "No submissions yet."
+NO_RANKED = "No ranked results yet."
+UNRANKED_TITLE = (f"Not ranked (fewer than {MIN_RANKED_EPISODES} episodes, or not the published seeds: not "
+                  "comparable with the rows above)")
+
+
+def summary_columns(kind: str, summary: Summary) -> list[str]:
+    return [BOARDS[kind][1][0]] + [env_id.removeprefix("DexMG/") for env_id in summary.columns] + ["Mean (tasks)"]
+
+
+def with_reasons(rows: list[Row]) -> list[TableRow]:
+    """Unranked rows with a last cell that says why."""
+    return [TableRow(cells=r.cells + [r.unranked], sort=r.sort + [None], url=r.url, native=r.native) for r in rows]
 
 
 # ----------------------------------------------------------------------------- Markdown
@@ -61,10 +77,10 @@ def md(text: str) -> str:
     return _MD_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
 
 
-def _md_table(columns: list[str], rows: list[Row]) -> list[str]:
+def _md_table(columns: list[str], rows: list[TableRow], empty: str) -> list[str]:
     if not rows:
-        return ["No submissions yet.", ""]
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+        return [empty, ""]
+    lines = ["| " + " | ".join(md(c) for c in columns) + " |", "|" + "---|" * len(columns)]
     for row in rows:
         cells = [md(c) for c in row.cells]
         if row.url:  # the schema allows only http(s) urls without spaces, quotes or brackets
@@ -78,18 +94,26 @@ def render_markdown(tables: Tables) -> str:
              "[generators/](generators/): edit those, not this file. The same tables, sortable: "
              "[index.html](index.html).")
     lines = [f"# {TITLE}", "", intro, "", "## How to submit", ""]
-    lines += [f"{i}. {step}" for i, step in enumerate(HOW_TO_SUBMIT, 1)] + ["", ORDER_NOTE, ""]
+    lines += [f"{i}. {step}" for i, step in enumerate(HOW_TO_SUBMIT, 1)] + ["", "## Summary", "", SUMMARY_NOTE, ""]
+    for kind, (title, _) in BOARDS.items():
+        summary = tables.summaries[kind]
+        lines += [f"### {title}", ""] + _md_table(summary_columns(kind, summary), summary.rows, NO_RANKED)
+    lines += [ORDER_NOTE, ""]
     for task in tables.tasks:
         lines += [f"## {md(task)}", ""]
         if task in tables.images:
             lines += [f"![{md(task)}](../docs/images/{task}.png)", ""]
-        lines += ["### Policies", ""] + _md_table(POLICY_COLUMNS, tables.rows("policy", task))
-        lines += ["### Generators", ""] + _md_table(GENERATOR_COLUMNS, tables.rows("generator", task))
+        for kind, (title, columns) in BOARDS.items():
+            ranked, unranked = tables.rows(kind, task, ranked=True), tables.rows(kind, task, ranked=False)
+            lines += [f"### {title}", ""] + _md_table(columns, ranked, NO_RANKED if unranked else NO_SUBMISSIONS)
+            if unranked:
+                lines += [f"{UNRANKED_TITLE}:", ""] + _md_table(columns + [UNRANKED_COLUMN], with_reasons(unranked),
+                                                               NO_SUBMISSIONS)
     lines += ["## Submissions", ""]
-    for kind, file, data in tables.submissions:
-        desc = md(data.get("description", ""))
-        lines.append(f"- **{md(data['name'])}** ({kind}, [{md(file)}]({quote(file)})) by {md(data['authors'])}"
-                     + (f": {desc}" if desc else ""))
+    for sub in tables.submissions:
+        desc = md(sub.data.get("description", ""))
+        lines.append(f"- **{md(sub.data['name'])}** ({sub.kind}, [{md(sub.file)}]({quote(sub.file)})) by "
+                     f"{md(sub.data['authors'])}" + (f": {desc}" if desc else ""))
     if not tables.submissions:
         lines.append("None yet.")
     return "\n".join(lines) + "\n"
@@ -146,9 +170,9 @@ def _md_code_to_html(text: str) -> str:
     return re.sub(r"\[([^\]]+)\]\(([^)]+)\)", r'<a href="\2">\1</a>', text)
 
 
-def _html_table(columns: list[str], rows: list[Row]) -> list[str]:
+def _html_table(columns: list[str], rows: list[TableRow], empty: str) -> list[str]:
     if not rows:
-        return ['<p class="note">No submissions yet.</p>']
+        return [f'<p class="note">{esc(empty)}</p>']
     out = ['<table class="lb">', "<thead><tr>" + "".join(f"<th>{esc(c)}</th>" for c in columns) + "</tr></thead>",
            "<tbody>"]
     for row in rows:
@@ -176,18 +200,26 @@ def render_html(tables: Tables) -> str:
            f"<style>{CSS}</style>", "</head>", "<body>", f"<h1>{TITLE}</h1>",
            intro, "<h2>How to submit</h2>", "<ol>"]
     out += [f"<li>{_md_code_to_html(step)}</li>" for step in HOW_TO_SUBMIT]
-    out += ["</ol>", f'<p class="note">{esc(ORDER_NOTE)} Native rows are shaded.</p>']
+    out += ["</ol>", '<h2 id="summary">Summary</h2>', f'<p class="note">{esc(SUMMARY_NOTE)}</p>']
+    for kind, (title, _) in BOARDS.items():
+        summary = tables.summaries[kind]
+        out += [f"<h3>{title}</h3>"] + _html_table(summary_columns(kind, summary), summary.rows, NO_RANKED)
+    out.append(f'<p class="note">{esc(ORDER_NOTE)} Native rows are shaded.</p>')
     for task in tables.tasks:
         out.append(f'<h2 id="{esc(task)}">{esc(task)}</h2>')
         if task in tables.images:
             out.append(f'<img class="task" src="../docs/images/{esc(task)}.png" alt="{esc(task)}">')
-        out += ["<h3>Policies</h3>"] + _html_table(POLICY_COLUMNS, tables.rows("policy", task))
-        out += ["<h3>Generators</h3>"] + _html_table(GENERATOR_COLUMNS, tables.rows("generator", task))
+        for kind, (title, columns) in BOARDS.items():
+            ranked, unranked = tables.rows(kind, task, ranked=True), tables.rows(kind, task, ranked=False)
+            out += [f"<h3>{title}</h3>"] + _html_table(columns, ranked, NO_RANKED if unranked else NO_SUBMISSIONS)
+            if unranked:
+                out += [f'<p class="note">{esc(UNRANKED_TITLE)}:</p>']
+                out += _html_table(columns + [UNRANKED_COLUMN], with_reasons(unranked), NO_SUBMISSIONS)
     out += ["<h2>Submissions</h2>", "<ul>"]
-    for kind, file, data in tables.submissions:
-        desc = data.get("description", "")
-        out.append(f"<li><b>{esc(data['name'])}</b> ({esc(kind)}, <code>{esc(file)}</code>) by "
-                   f"{esc(data['authors'])}{': ' + esc(desc) if desc else ''}</li>")
+    for sub in tables.submissions:
+        desc = sub.data.get("description", "")
+        out.append(f"<li><b>{esc(sub.data['name'])}</b> ({esc(sub.kind)}, <code>{esc(sub.file)}</code>) by "
+                   f"{esc(sub.data['authors'])}{': ' + esc(desc) if desc else ''}</li>")
     if not tables.submissions:
         out.append("<li>None yet.</li>")
     out += ["</ul>", f"<script>{SORT_JS}</script>", "</body>", "</html>"]

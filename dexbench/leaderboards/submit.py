@@ -1,20 +1,34 @@
 """Make submissions from what the suite writes: eval result JSONs -> a policy submission,
-a `dexbench compare` summary -> one generator submission per generator (`dexbench leaderboard
-submit`). The output is validated before it is written, so what this makes always passes
-`dexbench leaderboard validate`."""
+`dexbench compare` summaries -> one generator submission per generator (`dexbench leaderboard
+submit-policy` / `submit-generators`). The output is checked before it is written, so what this
+makes always passes `dexbench leaderboard validate`.
+
+The files read here are JSON only (`reading`); names from them never choose where a file goes
+outside the given folder (`submission_path`).
+"""
 
 from __future__ import annotations
 
-import json
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from dexbench.jsonio import write_json_atomic
-from dexbench.leaderboards.validate import check_submission
+from dexbench.leaderboards.reading import SubmissionError, read_json_file, shown
+from dexbench.leaderboards.validate import check_submission, schema_fields
 
 SOURCE_ROW = "source"  # the compare row that trains on the source demos alone
+
+
+def read_eval_result(path: str | os.PathLike) -> dict[str, Any]:
+    """An eval result file (`dexbench eval --out`), read as untrusted JSON."""
+    obj = read_json_file(path, "evaluation result", quotable_keys=schema_fields())
+    if not isinstance(obj, dict) or obj.get("format") != "dexbench-eval-result":
+        raise SubmissionError(f"{shown(path)}: not an evaluation result (format \"dexbench-eval-result\"). "
+                              "Give the JSON files `dexbench eval --out` wrote.")
+    return obj
 
 
 def policy_submission(name: str, authors: str, description: str, results: Sequence[dict[str, Any]],
@@ -31,18 +45,35 @@ def policy_submission(name: str, authors: str, description: str, results: Sequen
     return sub
 
 
-def rows_from_compare(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Generator-board rows of one `dexbench compare` summary, keyed by data name (incl. source)."""
+def rows_from_compare(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
+    """Generator-board rows of one `dexbench compare` summary file, keyed by data name (incl.
+    source). Compare keeps what a row needs beside the summary: the downstream evaluation
+    `eval_<data>.json` and, for a generator, the generation report `<data>.report.json` (its CPU
+    time); they are looked up there, never outside that folder."""
+    path = Path(path)
+    summary = read_json_file(path, "compare summary")
+    if not isinstance(summary, dict) or summary.get("format") != "dexbench-compare":
+        raise SubmissionError(f"{shown(path)}: not a compare summary (format \"dexbench-compare\"). Give the "
+                              "compare.json `dexbench compare` wrote in its work directory.")
     rows = {}
-    for row in summary["rows"]:
-        result = json.loads(Path(row["eval"]).read_text())
-        rows[row["data"]] = {
-            "env_id": summary["env_id"], "source_env_id": summary["source_env_id"],
-            "num_source_demos": summary["num_source_demos"], "num_demos": row["num_demos"],
-            "attempts": row["attempts"], "generation_success_rate": row["generation_success_rate"],
-            "demos_per_cpu_min": row["demos_per_cpu_min"], "seed": summary["seed"],
-            "downstream": {"policy": summary["policy"], "train_steps": summary["bc_config"]["steps"], "eval": result},
-        }
+    try:
+        for row in summary["rows"]:
+            name = row["data"]
+            cpu_s = None
+            if name != SOURCE_ROW:
+                report = read_json_file(inside(path.parent, f"{name}.report.json"), "generation report")
+                cpu_s = report["cpu_s"]
+            rows[name] = {
+                "env_id": summary["env_id"], "source_env_id": summary["source_env_id"],
+                "num_source_demos": summary["num_source_demos"], "num_demos": row["num_demos"],
+                "attempts": row["attempts"], "generation_success_rate": row["generation_success_rate"],
+                "demos_per_cpu_min": row["demos_per_cpu_min"], "cpu_s": cpu_s, "seed": summary["seed"],
+                "downstream": {"policy": summary["policy"], "train_steps": summary["bc_config"]["steps"],
+                               "eval": read_eval_result(inside(path.parent, f"eval_{name}.json"))},
+            }
+    except (KeyError, TypeError) as err:  # what compare writes always has these fields
+        raise SubmissionError(f"{shown(path)}: a compare summary (or its report) without the field {err}. Give "
+                              "the files `dexbench compare` wrote, unchanged.") from None
     return rows
 
 
@@ -55,6 +86,27 @@ def generator_submission(name: str, authors: str, description: str, rows: Sequen
     sub["results"] = list(rows)
     check_submission(sub, label=name)
     return sub
+
+
+def safe_file_name(name: str) -> str:
+    """`name` as a plain file name (letters, digits, '.', '_', '-'; no leading dot), with .json:
+    what a board folder accepts (`validate.FILE_NAME`)."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", name).lstrip("._-")[:95] or "submission"
+    return f"{stem}.json"
+
+
+def inside(folder: str | os.PathLike, name: str) -> Path:
+    """`folder / name`, refused if it resolves outside `folder` (a name holding ../ or a link)."""
+    folder = Path(folder)
+    path = folder / name
+    if not path.resolve().is_relative_to(folder.resolve()) or path.resolve() == folder.resolve():
+        raise SubmissionError(f"{shown(path)}: outside {shown(folder)}. Give a plain file name.")
+    return path
+
+
+def submission_path(out_dir: str | os.PathLike, name: str) -> Path:
+    """Where the submission named `name` goes in `out_dir`: a safe file name, inside the folder."""
+    return inside(out_dir, safe_file_name(name))
 
 
 def write_submission(submission: dict[str, Any], out: str | os.PathLike) -> Path:

@@ -1,0 +1,440 @@
+"""Leaderboards against hostile or careless submissions: files that are not plain files, numbers
+and text that JSON allows but a board cannot show, counts that disagree, names that try to leave
+the output folder, lucky few-episode results; and the rules that every rejection is one line and
+that whatever `validate` accepts, `build` publishes."""
+
+from __future__ import annotations
+
+import ast
+import copy
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from test_leaderboards import NATIVE, OTHER, episodes, eval_result, generator_submission, policy_submission, write
+
+from dexbench.cli import main
+from dexbench.evaluation.stats import wilson_interval
+from dexbench.leaderboards import SubmissionError, build_leaderboards, validate_submission
+from dexbench.leaderboards import validate as validate_module
+from dexbench.leaderboards.reading import MAX_BYTES
+from dexbench.leaderboards.submit import safe_file_name, submission_path
+
+REPO = Path(__file__).resolve().parents[1]
+SECRET = "hunter2-not-for-logs"
+
+
+def refused(obj_or_path, *expected: str) -> str:
+    """The one-line error `validate_submission` raises, holding each of `expected`."""
+    with pytest.raises(SubmissionError) as err:
+        validate_submission(obj_or_path)
+    message = str(err.value)
+    assert "\n" not in message, message
+    for text in expected:
+        assert text in message, message
+    return message
+
+
+def board(tmp_path: Path) -> Path:
+    """A leaderboards folder with one valid policy submission (the scripted oracle)."""
+    root = tmp_path / "leaderboards"
+    oracle = policy_submission("Scripted oracle", [eval_result(NATIVE, episodes(50))])
+    del oracle["training_data"]
+    write(root / "policies" / "oracle.json", oracle)
+    (root / "generators").mkdir()
+    return root
+
+
+def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """`dexbench ...` in its own process: a hang fails the test instead of stalling the run."""
+    return subprocess.run([sys.executable, "-m", "dexbench.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=REPO)
+
+
+# ----------------------------------------------------------------------------- files that are not plain files
+def test_a_symlink_to_dev_zero_is_refused_without_reading_it(tmp_path):
+    root = board(tmp_path)
+    link = root / "policies" / "zero.json"
+    link.symlink_to("/dev/zero")
+    refused(link, f"{link}: a symbolic link, not a regular file")
+    with pytest.raises(SubmissionError, match="zero.json: a symbolic link"):
+        build_leaderboards(root)
+    assert not (root / "README.md").exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_a_fifo_in_the_policies_folder_is_refused_without_blocking(tmp_path):
+    root = board(tmp_path)
+    fifo = root / "policies" / "pipe.json"
+    os.mkfifo(fifo)  # nobody writes to it: a blocking open or read would wait forever
+    result = cli("leaderboard", "build", "--dir", str(root), timeout=60)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == f"dexbench leaderboard: error: {fifo}: a FIFO, not a regular file. Give the " \
+        "submission itself as a plain JSON file (links and special files are not read)."
+    assert not (root / "README.md").exists()
+    result = cli("leaderboard", "validate", str(fifo), timeout=60)
+    assert result.returncode == 2 and "a FIFO, not a regular file" in result.stderr
+
+
+def test_a_symlink_pointing_outside_the_folder_is_refused_without_echoing_its_content(tmp_path):
+    root = board(tmp_path)
+    secret = tmp_path / "secret.json"
+    secret.write_text(json.dumps({"format": SECRET, SECRET: SECRET}))
+    (root / "policies" / "leak.json").symlink_to(secret)
+    with pytest.raises(SubmissionError) as err:
+        build_leaderboards(root)
+    assert "leak.json: a symbolic link" in str(err.value) and SECRET not in str(err.value)
+    # Read directly, a file that is no submission still never shows up in the message.
+    assert SECRET not in refused(secret, "format: missing or not a submission format")
+    for text in [f"password={SECRET}\n", f'{{"{SECRET}": 1, "{SECRET}": 2}}', f'{{"format": "{SECRET}"']:
+        secret.write_text(text)
+        assert SECRET not in refused(secret, str(secret))
+
+
+def test_a_symlinked_board_folder_is_refused(tmp_path):
+    root = board(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (root / "generators").rmdir()
+    (root / "generators").symlink_to(elsewhere, target_is_directory=True)
+    with pytest.raises(SubmissionError, match="generators: a symbolic link, not a folder"):
+        build_leaderboards(root)
+
+
+def test_an_oversize_file_is_refused_and_one_at_the_limit_is_read(tmp_path):
+    text = json.dumps(policy_submission(results=[eval_result(NATIVE, episodes(45))]))
+    path = tmp_path / "padded.json"
+    path.write_text(text + " " * (MAX_BYTES - len(text)))  # JSON allows trailing whitespace
+    assert validate_submission(path) == "policy"
+    with open(path, "a") as f:
+        f.write(" ")
+    refused(path, f"{path}: over the 5 MB limit of a submission")
+
+
+# ----------------------------------------------------------------------------- names that become paths
+def compare_workdir(root: Path, generator: str) -> Path:
+    """What `dexbench compare` leaves in its work directory for the source row and `generator`
+    (files named after the generator, as compare names them), with consistent numbers."""
+    work = root / "runs" / "compare"
+    write(work / "eval_source.json", eval_result(NATIVE, episodes(1)))
+    write(work / f"eval_{generator}.json", eval_result(NATIVE, episodes(45)))
+    write(work / f"{generator}.report.json", {"generator": generator, "successes": 200, "attempts": 215,
+                                              "cpu_s": 230.0})
+    rows = [{"data": "source", "num_demos": 10, "attempts": None, "generation_success_rate": None,
+             "demos_per_cpu_min": None},
+            {"data": generator, "num_demos": 200, "attempts": 215, "generation_success_rate": 200 / 215,
+             "demos_per_cpu_min": 200 / (230.0 / 60)}]
+    write(work / "compare.json", {"format": "dexbench-compare", "format_version": 1, "env_id": NATIVE,
+                                  "source_env_id": NATIVE, "num_source_demos": 10, "seed": 0, "policy": "bc-mlp",
+                                  "bc_config": {"steps": 5000}, "rows": rows})
+    return work / "compare.json"
+
+
+def test_submit_generators_names_files_safely_inside_the_out_dir(tmp_path, capsys):
+    out = tmp_path / "leaderboards" / "generators"
+    summary = compare_workdir(tmp_path, "fast/gen v2")  # compare kept its files in compare/fast/
+    assert main(["leaderboard", "submit-generators", str(summary), "--authors", "Me", "--out-dir", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["fast_gen_v2.json", "source-only.json"]
+    for path in out.iterdir():
+        assert validate_submission(path) == "generator"
+    row = json.loads((out / "fast_gen_v2.json").read_text())["results"][0]
+    assert row["cpu_s"] == 230.0 and row["attempts"] == 215  # CPU time from the generation report
+
+
+def test_a_dot_dot_slash_name_never_makes_submit_generators_write_outside_the_out_dir(tmp_path, capsys):
+    out = tmp_path / "leaderboards" / "generators"
+    summary = compare_workdir(tmp_path, "../../escaped")
+    before = sorted(tmp_path.rglob("*"))
+    assert main(["leaderboard", "submit-generators", str(summary), "--authors", "Me", "--out-dir", str(out)]) == 2
+    error = capsys.readouterr().err
+    assert "escaped.report.json: outside" in error and error.count("\n") == 1
+    assert sorted(tmp_path.rglob("*")) == before  # nothing written, in --out-dir or elsewhere
+    assert submission_path(out, "../../escaped") == out / "escaped.json"
+    assert safe_file_name("..") == "submission.json" and safe_file_name("a/../b c") == "a_.._b_c.json"
+
+
+# ----------------------------------------------------------------------------- ranking
+def test_a_one_episode_submission_is_not_ranked_above_the_fifty_episode_oracle(tmp_path):
+    root = board(tmp_path)
+    write(root / "policies" / "lucky.json", policy_submission("Lucky", [eval_result(NATIVE, (True,))]))
+    custom = eval_result(OTHER, episodes(50))
+    custom["seeds"] = {"source": "custom", "values": list(range(50))}
+    for episode, seed in zip(custom["episodes"], range(50)):
+        episode["seed"] = seed
+    write(root / "policies" / "custom.json", policy_submission("Own seeds", [custom]))
+    readme, page = (p.read_text() for p in build_leaderboards(root))
+    summary = readme[readme.index("## Summary"):readme.index("## TrayLift")]
+    assert "Scripted oracle" in summary and "Lucky" not in summary and "Own seeds" not in summary
+    start = readme.index("## TrayLift")
+    traylift = readme[start:readme.index("### Generators", start)]
+    assert traylift.index("Scripted oracle") < traylift.index("Not ranked") < traylift.index("Lucky")
+    assert "| 1 episode, under 50 |" in traylift and "| not the published seeds |" in traylift
+    assert page.index("Scripted oracle</a></td><td>DexMG/TrayLift") < page.index("Not ranked") < page.index(">Lucky<")
+
+
+# ----------------------------------------------------------------------------- numbers and text
+def test_a_made_up_ci_method_is_refused():
+    sub = policy_submission()
+    sub["results"][0]["ci_method"] = "bayes-optimal"
+    refused(sub, "results[0].ci_method: 'wilson' was expected", "Wilson")
+
+
+def test_a_ci95_that_disagrees_with_the_recomputed_wilson_interval_is_refused():
+    sub = policy_submission(results=[eval_result(NATIVE, episodes(45))])
+    lo, hi = wilson_interval(45, 50)
+    sub["results"][0]["ci95"] = [round(lo - 0.01, 4), hi]
+    refused(sub, "results[0].ci95:", "is not the Wilson interval of 45/50")
+
+
+@pytest.mark.parametrize("literal", ["1e999", "-1e999"])
+def test_a_number_that_overflows_to_infinity_is_refused(tmp_path, literal):
+    text = json.dumps(policy_submission()).replace('"wall_time_s": 12.3', f'"wall_time_s": {literal}', 1)
+    path = tmp_path / "inf.json"
+    path.write_text(text)
+    refused(path, f"{path}: results[0].wall_time_s: not a finite number")
+    sub = policy_submission()
+    sub["results"][1]["wall_time_s"] = float("inf")
+    refused(sub, "results[1].wall_time_s: not a finite number")
+
+
+def test_a_400_digit_integer_is_refused(tmp_path):
+    text = json.dumps(policy_submission()).replace('"horizon": 750', '"horizon": 7' + "5" * 399, 1)
+    path = tmp_path / "big.json"
+    path.write_text(text)
+    assert "5" * 30 not in refused(path, f"{path}: an integer of 400 digits, out of range. Give at most 1e+09.")
+    path.write_text(text.replace("7" + "5" * 399, "75000000000"))  # 11 digits: parsed, then out of range
+    refused(path, "results[0].horizon: an integer of 11 digits, out of range. Give at most 1e+09.")
+    sub = generator_submission()
+    sub["results"][0]["num_demos"] = 10**400
+    refused(sub, "results[0].num_demos: an integer of 401 digits, out of range")
+
+
+@pytest.mark.parametrize("field, value, char", [
+    (("url",), "https://example.org/bc\n", "U+000A"),
+    (("name",), "BC\u202eLM-CB", "U+202E"),
+    (("description",), "line one\r\nline two", "U+000D"),
+    (("results", 0, "policy", "name"), "bc\x1b[31m", "U+001B"),
+])
+def test_a_control_character_in_any_string_is_refused(tmp_path, field, value, char):
+    sub = policy_submission()
+    target = sub
+    for key in field[:-1]:
+        target = target[key]
+    target[field[-1]] = value
+    path = write(tmp_path / "policies" / "ctrl.json", sub)
+    refused(path, ".".join(map(str, field)).replace(".0.", "[0].") + f": holds the control character {char}")
+    with pytest.raises(SubmissionError):
+        build_leaderboards(tmp_path)
+    assert not (tmp_path / "README.md").exists()
+
+
+def test_duplicate_keys_are_refused(tmp_path):
+    path = tmp_path / "dup.json"
+    text = json.dumps(policy_submission())
+    path.write_text(text.replace('"name": "BC-MLP (mimicgen 200)"', '"name": "Honest", "name": "Other"', 1))
+    refused(path, f'{path}: key "name" appears twice in one object')
+
+
+GENERATOR_FAULTS = {
+    "more demos than attempts": ({"attempts": 150, "generation_success_rate": 1.0},
+                                 "results[0].num_demos: 200 demos from 150 attempts"),
+    "rate is not demos / attempts": ({"generation_success_rate": 0.95},
+                                     "results[0].generation_success_rate: 0.95 but num_demos / attempts = 200/215"),
+    "speed is not demos / CPU minutes": ({"demos_per_cpu_min": 60.0},
+                                         "results[0].demos_per_cpu_min: 60.0 but num_demos / CPU minutes"),
+    "CPU time disagrees with the speed": ({"cpu_s": 300.0}, "results[0].demos_per_cpu_min: 52.2 but"),
+    "CPU time left out": ({"cpu_s": None}, "results[0].cpu_s: null while attempts is given"),
+    "CPU time of zero": ({"cpu_s": 0}, "results[0].cpu_s: 0 is less than or equal to the minimum of 0"),
+    "zero attempts": ({"attempts": 0}, "results[0].attempts: 0 is less than the minimum of 1"),
+}
+
+
+@pytest.mark.parametrize("fault", list(GENERATOR_FAULTS))
+def test_generator_rows_whose_numbers_disagree_are_refused(fault):
+    change, expected = GENERATOR_FAULTS[fault]
+    sub = generator_submission()
+    sub["results"][0].update(change)
+    refused(sub, expected)
+
+
+def test_generator_rows_without_cpu_seconds_are_refused():
+    sub = generator_submission()
+    del sub["results"][0]["cpu_s"]
+    refused(sub, "results[0].cpu_s: missing. Add this required field.")
+
+
+# ----------------------------------------------------------------------------- what to do instead
+def test_validate_on_a_raw_eval_result_says_how_to_wrap_it(tmp_path, capsys):
+    path = write(tmp_path / "result.json", eval_result(NATIVE, episodes(45)))
+    refused(path, f"{path}: this is an evaluation result, not a submission: wrap it with "
+                  f"`dexbench leaderboard submit-policy {path} --name NAME --authors AUTHORS --description TEXT "
+                  "--out leaderboards/policies/NAME.json`")
+    assert main(["leaderboard", "validate", path]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "submit-policy" in error and "Set it to" not in error
+
+
+def test_every_rejection_is_one_line_and_the_cli_exits_2_without_a_traceback(tmp_path, capsys):
+    root = board(tmp_path)
+    bad = policy_submission()
+    bad["results"][0]["success_rate"] = 7  # several schema problems at once
+    bad["results"][0]["ci95"] = [2, 3]
+    del bad["authors"]
+    path = write(root / "policies" / "bad.json", bad)
+    assert main(["leaderboard", "validate", path, str(root / "policies" / "oracle.json")]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and "more field(s) to fix" in captured.err
+    assert "oracle.json: valid policy submission" in captured.out
+    assert main(["leaderboard", "build", "--dir", str(root)]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"dexbench leaderboard: error: {path}: ") and error.count("\n") == 1
+
+
+# ----------------------------------------------------------------------------- the pages
+def test_the_summary_table_is_in_both_readme_and_html(tmp_path):
+    root = board(tmp_path)
+    write(root / "policies" / "bc.json", policy_submission(results=[eval_result(NATIVE, episodes(45)),
+                                                                   eval_result(OTHER, episodes(50))]))
+    write(root / "generators" / "mimicgen.json", generator_submission(successes=episodes(40)))
+    readme, page = (p.read_text() for p in build_leaderboards(root))
+    assert readme.index("## Summary") < readme.index("## TrayLift")
+    assert "| Policy | TrayLift-PandaDex-D0 | Pouring-GR1-D0 | Mean (tasks) |" in readme
+    assert "| [Scripted oracle](https://example.org/bc) | 100.0 % | - | 100.0 % (1/2) |" in readme
+    assert "| [BC-MLP (mimicgen 200)](https://example.org/bc) | 90.0 % | - | 90.0 % (1/2) |" in readme
+    assert readme.index("| [Scripted oracle]") < readme.index("| [BC-MLP (mimicgen 200)]")
+    assert "| Generator | TrayLift-PandaDex-D0 | Pouring-GR1-D0 | Mean (tasks) |" in readme
+    assert "| mimicgen | 80.0 % | - | 80.0 % (1/2) |" in readme  # its best row (the source row has 2 %)
+    assert page.index('<h2 id="summary">') < page.index('<h2 id="TrayLift">')
+    assert "<th>TrayLift-PandaDex-D0</th><th>Pouring-GR1-D0</th><th>Mean (tasks)</th>" in page
+    assert '<td class="num" data-sort="0.9">90.0 %</td><td class="num" data-sort="">-</td>' in page
+    assert '<td class="num" data-sort="0.8">80.0 % (1/2)</td>' in page
+
+
+EDGE_CASES = {
+    "plain": lambda: policy_submission(),
+    "unicode name and long text": lambda: {**policy_submission("Rückwärts 机器人 🤖 ‖ `x`"),
+                                           "description": "* _a_ [b](c) <i> " * 250},
+    "url with a bar": lambda: {**policy_submission(), "url": "https://example.org/a|b?c=[d]"},
+    "one custom-seed episode": lambda: policy_submission(results=[{
+        **eval_result(NATIVE, (True,)), "seeds": {"source": "custom", "values": [3]},
+        "episodes": [{"seed": 3, "success": True, "length": 5}]}]),
+    "generator": lambda: generator_submission(),
+    "the oracle's name in capitals": lambda: policy_submission("  SCRIPTED ORACLE "),
+    "a policy among generators": lambda: policy_submission("elsewhere"),
+    "a newline in a name": lambda: policy_submission("two\nlines"),
+}
+
+
+@pytest.mark.parametrize("case", list(EDGE_CASES))
+@pytest.mark.parametrize("file_name", ["entry.json", "my entry.json"])
+def test_validate_accepting_a_file_implies_build_succeeds(tmp_path, case, file_name):
+    root = board(tmp_path)
+    sub = EDGE_CASES[case]()
+    folder = "generators" if case in ("generator", "a policy among generators") else "policies"
+    path = write(root / folder / file_name, sub)
+    try:
+        validate_submission(path)
+        accepted = True
+    except SubmissionError:
+        accepted = False
+    try:
+        build_leaderboards(root)
+        built = True
+    except SubmissionError:
+        built = False
+    assert accepted == built
+    assert accepted == (file_name == "entry.json" and case not in (
+        "the oracle's name in capitals", "a policy among generators", "a newline in a name"))
+
+
+def _paths(obj, where=()):
+    """Every (path, value) inside a JSON object, the object itself first."""
+    yield where, obj
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, list) else ()
+    for key, value in items:
+        yield from _paths(value, where + (key,))
+
+
+ODD_VALUES = [None, True, -1, 0, 1, 10**10, 0.5, 1e308, "", "x" * 600, "DexMG/TrayLift-GR1-D0", [], {}, [1, 2],
+              {"format": "dexbench-eval-result"}]
+
+
+def test_random_changes_are_refused_in_one_line_or_validate_and_build(tmp_path):
+    """A cheap fuzz: 150 random edits of valid submissions (replace a value, drop a key). validate
+    must never crash, and must accept exactly what build accepts."""
+    rng = random.Random(0)
+    root = board(tmp_path)
+    accepted = 0
+    for i in range(150):
+        kind = rng.choice(["policy", "generator"])
+        sub = policy_submission(f"fuzz {i}") if kind == "policy" else generator_submission(f"fuzz {i}")
+        where, _ = rng.choice([p for p in _paths(sub) if p[0]])
+        parent = sub
+        for key in where[:-1]:
+            parent = parent[key]
+        if isinstance(parent, dict) and rng.random() < 0.3:
+            del parent[where[-1]]
+        else:
+            parent[where[-1]] = copy.deepcopy(rng.choice(ODD_VALUES))
+        for folder in ("policies", "generators"):
+            (root / folder / "fuzz.json").unlink(missing_ok=True)
+        path = write(root / ("policies" if kind == "policy" else "generators") / "fuzz.json", sub)
+        try:
+            validate_submission(path)
+            ok = True
+        except SubmissionError as err:
+            assert "\n" not in str(err) and str(err).startswith(str(path)), err
+            ok = False
+        try:
+            build_leaderboards(root)
+            built = True
+        except SubmissionError:
+            built = False
+        assert ok == built, (where, sub)
+        accepted += ok
+    assert 0 < accepted < 150  # some edits are harmless (a description), most are not
+
+
+def test_a_format_that_is_not_text_is_refused():
+    refused({"format": ["dexbench-policy-submission"], "name": "x"}, "format: missing or not a submission format")
+
+
+def test_validate_fails_when_the_pages_cannot_render_the_submission(monkeypatch):
+    def broken(tables):
+        raise KeyError("cells")
+
+    monkeypatch.setattr(validate_module, "render_html", broken)
+    refused(policy_submission(), "submission: the leaderboard pages cannot be built with it (KeyError: 'cells')")
+
+
+def test_the_published_submissions_validate_and_build(tmp_path):
+    root = tmp_path / "leaderboards"
+    shutil.copytree(REPO / "leaderboards", root, ignore=shutil.ignore_patterns("README.md", "index.html"))
+    files = sorted(root.glob("*/*.json"))
+    assert len(files) >= 8 and all(validate_submission(f) for f in files)
+    readme = build_leaderboards(root)[0].read_text()
+    assert "Not ranked" not in readme  # all 50 episodes on the published seeds
+    for path in root.glob("generators/*.json"):
+        assert all("cpu_s" in row for row in json.loads(path.read_text())["results"])
+
+
+def test_the_leaderboard_modules_import_one_way():
+    """No import circle: each module imports only modules further down the chain."""
+    package = REPO / "dexbench" / "leaderboards"
+    graph = {}
+    for path in package.glob("*.py"):
+        imported = [node.module or "" for node in ast.walk(ast.parse(path.read_text()))
+                    if isinstance(node, ast.ImportFrom)]
+        graph[path.stem] = {m.rsplit(".", 1)[-1] for m in imported if m.startswith("dexbench.leaderboards.")}
+    order: list[str] = []
+    while len(order) < len(graph):
+        ready = sorted(m for m, deps in graph.items() if m not in order and deps <= set(order))
+        assert ready, f"import circle among {sorted(set(graph) - set(order))}"
+        order += ready
+    assert order.index("tables") < order.index("render") < order.index("build")
+    assert graph["render"] == {"ranking", "tables"}
