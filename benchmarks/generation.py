@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 
 from dexbench.datasets.reader import load_dataset
-from dexbench.datasets.recorder import collect_demos
 from dexbench.datasets.replay import replay_demo
 from dexbench.envs.registry import ENV_TABLE, lookup
 from dexbench.generators.runner import run_generation
@@ -45,8 +44,8 @@ def main(argv=None) -> int:
         source = args.out / "sources" / f"{entry.task}-{entry.embodiment}.hdf5"
         if not source.exists():
             source.parent.mkdir(parents=True, exist_ok=True)
-            collect_demos(f"DexMG/{entry.task}-{entry.embodiment}-D0", SOURCES_PER_PAIR, source,
-                          seed=1000, progress=False)
+            run_generation("scripted", f"DexMG/{entry.task}-{entry.embodiment}-D0", None, SOURCES_PER_PAIR, source,
+                           seed=1000, progress=False)
         out = args.out / f"{entry.task}-{entry.embodiment}-{entry.variant}.hdf5"
         report = run_generation("mimicgen", env_id, source, args.n, out, seed=0,
                                 workers=args.workers, progress=False, overwrite=True)

@@ -18,10 +18,10 @@ import mujoco
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from dexbench.datasets.recorder import record_episode
 from dexbench.envs.embodiments.base import ARMS
 from dexbench.envs.registry import make_env
 from dexbench.generators.scripted import make_demonstrator
+from dexbench.rollout import rollout
 
 MINK_ITERATIONS = 4  # QP solves per control step (ours runs DifferentialIKController.iterations)
 
@@ -36,7 +36,7 @@ def pose_errors(model, data, site_ids, targets) -> tuple[float, float]:
 
 def recorded_targets(task: str, seed: int):
     env = make_env(task, "GR1")
-    ep = record_episode(env, make_demonstrator(env, np.random.default_rng(seed)), seed=seed)
+    ep = rollout(env, make_demonstrator(env), seed)
     targets = [[ep.datagen_info["target_pose"][arm][t] for arm in ARMS] for t in range(len(ep.actions))]
     return env, ep.states[0], targets
 

@@ -13,11 +13,11 @@ import time
 
 import numpy as np
 
-from dexbench.datasets.recorder import record_episode
-from dexbench.envs.registry import VARIANT_NAMES, make_env
-from dexbench.envs.tasks import TASKS
 from dexbench.envs.embodiments import EMBODIMENTS
+from dexbench.envs.registry import make_env
+from dexbench.envs.tasks import TASKS
 from dexbench.generators.scripted import make_demonstrator
+from dexbench.rollout import rollout
 
 
 def main(argv=None) -> int:
@@ -25,17 +25,18 @@ def main(argv=None) -> int:
     parser.add_argument("--episodes", type=int, default=10)
     parser.add_argument("--tasks", nargs="+", default=list(TASKS))
     parser.add_argument("--embodiments", nargs="+", default=list(EMBODIMENTS))
-    parser.add_argument("--variants", nargs="+", default=list(VARIANT_NAMES))
+    parser.add_argument("--variants", nargs="+", default=["D0", "D1", "D2"])
     args = parser.parse_args(argv)
     print(f"{'task':<10} {'embodiment':<10} {'variant':<7} {'success':>8} {'mean steps':>10} {'s/episode':>9}  failures (seed: unfired signals)")
     for task in args.tasks:
-        for embodiment in args.embodiments:
+        for embodiment in (e for e in args.embodiments if e in TASKS[task].embodiments):
             for variant in args.variants:
                 env = make_env(task, embodiment, variant)
+                demonstrator = make_demonstrator(env)
                 wins, lengths, failures = 0, [], []
                 t0 = time.perf_counter()
                 for seed in range(args.episodes):
-                    ep = record_episode(env, make_demonstrator(env, np.random.default_rng(seed)), seed=seed)
+                    ep = rollout(env, demonstrator, seed)
                     if ep.success:
                         wins += 1
                         lengths.append(len(ep.actions))

@@ -6,7 +6,7 @@ baseline runs `mujoco.mj_step` `env.substeps` times from each recorded state of 
 trajectory (ctrl as stored in the state): the same configurations and contacts, no controller.
 Workload `hold`: small random actions around the reset pose, raw physics from the same start.
 The ratio is the share of an env step spent in physics: 1.0 would mean the controller,
-observation and success check cost nothing (DESIGN.md section 9: ratios measured in one run).
+observation and success check cost nothing (ratios measured in one run, as every benchmark here reports).
 
     python benchmarks/step_speed.py                       # all 18 ids, scripted workload
     python benchmarks/step_speed.py --ids DexMG/TrayLift-Panda-D0 --workload hold --steps 100
@@ -22,7 +22,7 @@ import mujoco
 import numpy as np
 
 import dexbench
-from dexbench.envs.registry import ENV_TABLE, lookup, make_env
+from dexbench.envs.registry import ENV_TABLE, build_env
 
 POSE_NOISE = {"delta": 0.1, "absolute": 0.005}  # per-step noise on the pose slots (action units)
 
@@ -44,12 +44,11 @@ def hold_actions(env, steps: int, rng: np.random.Generator) -> np.ndarray:
 
 def measure_scripted(env_id: str, steps: int, seed: int = 0) -> dict:
     """Time env.step on a scripted demo's actions, and raw mj_step along the same states."""
-    from dexbench.datasets.recorder import record_episode
     from dexbench.generators.scripted import make_demonstrator
+    from dexbench.rollout import rollout
 
-    entry = lookup(env_id)
-    env = make_env(entry.task, entry.embodiment, entry.variant)
-    ep = record_episode(env, make_demonstrator(env, np.random.default_rng(seed)), seed=seed)
+    env = build_env(env_id)
+    ep = rollout(env, make_demonstrator(env), seed)
     actions, states = ep.actions[:steps], ep.states[:steps]
     env.reset_to(states[0])
     t0 = time.perf_counter()
@@ -84,8 +83,7 @@ def _row(env_id: str, steps: int, substeps: int, env_time: float, raw_time: floa
 
 
 def measure_hold(env_id: str, steps: int, seed: int = 0) -> dict:
-    entry = lookup(env_id)
-    env = make_env(entry.task, entry.embodiment, entry.variant)
+    env = build_env(env_id)
     rng = np.random.default_rng(seed)
     env.reset(seed=seed)
     for _ in range(5):  # warm up caches and the controller

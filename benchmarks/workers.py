@@ -11,7 +11,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from dexbench.datasets.recorder import collect_demos
 from dexbench.envs.registry import lookup
 from dexbench.generators.runner import run_generation
 
@@ -25,7 +24,8 @@ def main(argv=None) -> int:
     entry = lookup(args.env)
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / "sources.hdf5"
-        collect_demos(f"DexMG/{entry.task}-{entry.embodiment}-D0", 5, source, seed=1000, progress=False)
+        run_generation("scripted", f"DexMG/{entry.task}-{entry.embodiment}-D0", None, 5, source, seed=1000,
+                       progress=False)
         rows = []
         for workers in (1, args.workers):
             t0 = time.perf_counter()

@@ -1,4 +1,4 @@
-"""The env API of DESIGN.md section 4 on all 18 ids: spaces, determinism, errors, rendering."""
+"""The env API (docs/design.md) on every id: spaces, determinism, errors, rendering, physics faults."""
 
 import os
 import subprocess
@@ -11,13 +11,17 @@ from gymnasium.utils.env_checker import check_env
 
 import dexbench
 from dexbench.envs.registry import ENV_TABLE, make_env
+from dexbench.envs.tasks import TASKS
 
 ALL_IDS = sorted(ENV_TABLE)
 EMBODIMENTS = ("Panda", "PandaDex", "GR1")
 
 
-def test_eighteen_ids_registered_with_gymnasium():
-    assert len(ALL_IDS) == 18
+def test_every_task_variant_and_embodiment_is_registered_with_gymnasium():
+    expected = {f"DexMG/{task}-{emb}-{v}" for task, cls in TASKS.items() for emb in cls.embodiments
+                for v in cls.variants}
+    assert {"TrayLift", "Pouring"} <= set(TASKS) and set(ALL_IDS) == expected
+    assert all(set(cls.variants) == {"D0", "D1", "D2"} for cls in TASKS.values())
     for env_id in ALL_IDS:
         assert env_id in gym.registry
 
@@ -163,3 +167,28 @@ def test_vector_env_steps_in_lockstep():
     obs, reward, terminated, truncated, info = envs.step(np.zeros((2, 14), dtype=np.float32))
     assert reward.shape == (2,) and not info["is_success"].any()
     envs.close()
+
+
+def test_a_bad_restored_state_ends_its_episode_and_not_the_next_ones():
+    env = make_env("TrayLift", "Panda", "D0")
+    env.reset(seed=0)
+    bad = env.get_state()
+    bad[1 + env.model.nq + 3] = 1e12  # a huge velocity (state = time, qpos, qvel, ...)
+    env.reset_to(bad)
+    hold = np.zeros(env.action_space.shape, dtype=np.float32)
+    *_, truncated, info = env.step(hold)
+    assert truncated and "physics_error" in info
+    for restart in (lambda: env.reset(seed=1), lambda: env.reset_to(env.reset(seed=2) and env.get_state())):
+        restart()
+        for _ in range(3):
+            *_, truncated, info = env.step(hold)
+            assert not truncated and "physics_error" not in info, info.get("physics_error")
+
+
+@pytest.mark.parametrize("where", ["qpos", "qvel"])
+def test_mujoco_silent_resets_are_physics_errors(where):
+    env = make_env("Pouring", "Panda", "D0")
+    env.reset(seed=0)
+    getattr(env.data, where)[-1] = np.nan  # MuJoCo resets the scene and only warns
+    *_, truncated, info = env.step(np.zeros(env.action_space.shape, dtype=np.float32))
+    assert truncated and "unstable" in info["physics_error"]

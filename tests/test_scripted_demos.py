@@ -4,12 +4,15 @@ order on the step their subtask really ends (checked against the recorded physic
 import numpy as np
 import pytest
 
-from dexbench.rollout import rollout
 from dexbench.envs.registry import make_env
+from dexbench.envs.tasks import TASKS
 from dexbench.envs.tasks.tray_lift import LIFT_HEIGHT_M
 from dexbench.generators.scripted import make_demonstrator
+from dexbench.rollout import rollout
 
-PAIRS = [(task, emb) for task in ("TrayLift", "Pouring") for emb in ("Panda", "PandaDex", "GR1")]
+# Every task on every embodiment it supports: a new task is tested by adding its file.
+PAIRS = [(task, emb) for task, cls in TASKS.items() for emb in cls.embodiments]
+NATIVE_PAIRS = [(task, cls.native_embodiment) for task, cls in TASKS.items()]
 SEEDS = (0, 1)
 _cache: dict = {}
 
@@ -102,7 +105,7 @@ def test_pouring_signals_mark_the_real_subtask_ends(embodiment):
     assert bowl_to_pad[on_pad] < 0.07 and bowl_to_pad[: on_pad - 5].min() > 0.06
 
 
-@pytest.mark.parametrize("task,embodiment", [("TrayLift", "PandaDex"), ("Pouring", "GR1")])
+@pytest.mark.parametrize("task,embodiment", NATIVE_PAIRS)
 def test_reset_to_replays_a_demo_exactly(task, embodiment):
     env, ep = demo(task, embodiment, SEEDS[0])
     env.reset(seed=123)  # somewhere else first
@@ -116,7 +119,7 @@ def test_reset_to_replays_a_demo_exactly(task, embodiment):
     assert env.is_success()
 
 
-@pytest.mark.parametrize("task,embodiment", [("TrayLift", "PandaDex"), ("Pouring", "GR1")])
+@pytest.mark.parametrize("task,embodiment", NATIVE_PAIRS)
 def test_dense_reward_tracks_progress(task, embodiment):
     env, ep = demo(task, embodiment, SEEDS[0])
     dense = make_env(task, embodiment, reward_type="dense")

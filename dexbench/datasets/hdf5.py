@@ -1,4 +1,4 @@
-"""HDF5 datasets in the robomimic-compatible layout of DESIGN.md section 7.
+"""HDF5 datasets in the robomimic-compatible layout (docs/design.md, "Data format").
 
 ```
 /data                 attrs: env_args (JSON: env_name, type=2, env_kwargs, dexbench_version),

@@ -37,7 +37,7 @@ class PhysicsError(RuntimeError):
 
 
 class DexEnv(gym.Env):
-    """A bimanual dexterous manipulation env (see DESIGN.md section 4 for the API).
+    """A bimanual dexterous manipulation env (its API: docs/design.md, "The env API").
 
     Args:
         task: the task class; embodiment: the embodiment instance; variant: "D0" | "D1" | "D2".
