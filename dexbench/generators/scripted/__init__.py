@@ -1,51 +1,9 @@
-"""Scripted source demonstrators, one per task, written against the public env API only, and
-the `scripted` generator that runs them.
-
-Demonstrators are found, not listed: every module in this package that defines a
-`ScriptedDemonstrator` subclass with a `task` adds the demonstrator of that task.
+"""Scripted source demonstrators, one per task, written against the public env API only
+(`base.py`: the machinery; `<task>.py`: each task's script), found by `demonstrators.py`; the
+`scripted` generator that runs them is `generator.py`.
 """
 
-from __future__ import annotations
-
-import importlib
-import inspect
-import pkgutil
-
 from dexbench.generators.scripted.base import ScriptedDemonstrator, demonstrator_rng
+from dexbench.generators.scripted.demonstrators import DEMONSTRATORS, make_demonstrator
 
-NOT_DEMONSTRATORS = ("base", "generator")
-
-
-def _discover() -> dict[str, type[ScriptedDemonstrator]]:
-    found: dict[str, type[ScriptedDemonstrator]] = {}
-    for module_info in pkgutil.iter_modules(__path__):
-        if module_info.name in NOT_DEMONSTRATORS:
-            continue
-        module = importlib.import_module(f"{__name__}.{module_info.name}")
-        for _, cls in inspect.getmembers(module, inspect.isclass):
-            if issubclass(cls, ScriptedDemonstrator) and cls.__module__ == module.__name__ and hasattr(cls, "task"):
-                found[cls.task] = cls
-    return found
-
-
-DEMONSTRATORS: dict[str, type[ScriptedDemonstrator]] = _discover()
-
-
-def make_demonstrator(env) -> ScriptedDemonstrator:
-    """The scripted demonstrator for `env`'s task (a DexEnv or a wrapper of one); call
-    `reset(seed)` after each env reset, then `act(obs)`."""
-    task = getattr(env, "unwrapped", env).task.name
-    if task not in DEMONSTRATORS:
-        raise KeyError(f"no scripted demonstrator for task {task!r}; have {sorted(DEMONSTRATORS)}")
-    return DEMONSTRATORS[task](env)
-
-
-def __getattr__(name: str):
-    if name == "ScriptedGenerator":  # the generator needs the runner's base: imported on use
-        from dexbench.generators.scripted.generator import ScriptedGenerator
-
-        return ScriptedGenerator
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-__all__ = ["DEMONSTRATORS", "ScriptedDemonstrator", "ScriptedGenerator", "demonstrator_rng", "make_demonstrator"]
+__all__ = ["DEMONSTRATORS", "ScriptedDemonstrator", "demonstrator_rng", "make_demonstrator"]

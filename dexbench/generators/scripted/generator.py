@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from dexbench.generators.base import Generator
-from dexbench.generators.scripted import ScriptedDemonstrator, make_demonstrator
+from dexbench.generators.scripted.base import ScriptedDemonstrator
+from dexbench.generators.scripted.demonstrators import make_demonstrator
 
 
 @dataclass
