@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from dexbench.cli_common import CLIError, env_entry, parse_overrides
+from dexbench.evaluation.sandbox import DEFAULT_EPISODE_TIMEOUT_S, DEFAULT_STEP_TIMEOUT_S
 
 GENERATOR_DESCRIPTIONS = {
     "mimicgen": "DexMimicGen-style generation: per-arm subtask segments carried by object-centric transforms, "
@@ -30,23 +31,26 @@ def _parse_seeds(text: str | None) -> list[int] | None:
 
 def cmd_eval(args) -> int:
     from dexbench.evaluation import evaluate, result_table, write_result
-    from dexbench.evaluation.evaluate import PolicyActionError
+    from dexbench.evaluation.sandbox import PolicyFailure
+    from dexbench.jsonio import check_writable
     from dexbench.policies.base import PolicyLoadError
 
     entry = env_entry(args.env)
     kwargs = parse_overrides(args.policy_arg)
     if args.checkpoint:
         kwargs["checkpoint"] = args.checkpoint
-    if args.out and Path(args.out).is_dir():
-        raise CLIError(f"--out {args.out} is a directory; give a file name, e.g. {Path(args.out) / 'result.json'}")
+    if args.out:
+        try:
+            check_writable(args.out)  # before the evaluation, not after it
+        except OSError as err:
+            raise CLIError(str(err)) from err
     try:
         result = evaluate(args.policy, entry.env_id, episodes=args.episodes, seeds=_parse_seeds(args.seeds),
                           workers=args.workers, policy_kwargs=kwargs, video_dir=args.video, videos=args.videos,
-                          progress=not args.quiet)
-    except (PolicyLoadError, KeyError, ValueError, FileNotFoundError) as err:
+                          progress=not args.quiet, step_timeout_s=args.step_timeout,
+                          episode_timeout_s=args.episode_timeout)
+    except (PolicyLoadError, KeyError, ValueError, FileNotFoundError, PolicyFailure) as err:
         raise CLIError(str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)) from err
-    except PolicyActionError as err:
-        raise CLIError(f"policy {args.policy} produced an invalid action: {err}") from err
     if args.out:
         write_result(result, args.out)
     print()
@@ -202,6 +206,10 @@ def add_evaluation_commands(sub) -> None:
     p.add_argument("--out", default=None, metavar="FILE.json", help="write the result JSON here")
     p.add_argument("--video", default=None, metavar="DIR", help="film the first --videos rollouts into DIR (mp4)")
     p.add_argument("--videos", type=int, default=3, help="rollouts to film with --video (default 3)")
+    p.add_argument("--step-timeout", type=float, default=DEFAULT_STEP_TIMEOUT_S, metavar="S",
+                   help=f"deadline of one policy reset()/act() call (default {DEFAULT_STEP_TIMEOUT_S:g} s)")
+    p.add_argument("--episode-timeout", type=float, default=DEFAULT_EPISODE_TIMEOUT_S, metavar="S",
+                   help=f"deadline of one episode (default {DEFAULT_EPISODE_TIMEOUT_S:g} s)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_eval)
 

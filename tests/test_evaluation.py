@@ -11,12 +11,42 @@ import pytest
 from dexbench.cli import main
 from dexbench.envs.registry import ENV_TABLE, make_env
 from dexbench.evaluation import eval_seeds, evaluate, wilson_interval
-from dexbench.evaluation.evaluate import PolicyActionError
+from dexbench.evaluation.sandbox import PolicyFailure
 from dexbench.leaderboards import validate_submission
 from dexbench.policies import PolicyLoadError, load_policy
 
 SCRIPTED = "dexbench.policies:ScriptedPolicy"
 RANDOM = "dexbench.policies:RandomPolicy"
+
+
+class HangingPolicy:
+    """Never returns from its third act()."""
+
+    def __init__(self, observation_space, action_space) -> None:
+        self.shape, self.t = action_space.shape, 0
+
+    def reset(self, seed=None) -> None:
+        self.t = 0
+
+    def act(self, obs):
+        self.t += 1
+        if self.t == 3:
+            import time
+
+            time.sleep(3600)
+        return np.zeros(self.shape)
+
+
+class RaisingPolicy(HangingPolicy):
+    def act(self, obs):
+        raise KeyError("right_eef_pos_typo")
+
+
+class CrashingPolicy(HangingPolicy):
+    def act(self, obs):
+        import os
+
+        os._exit(3)  # as a segfaulting extension would: no exception, no cleanup
 
 
 class NaNPolicy:
@@ -103,7 +133,7 @@ def test_result_carries_metadata_and_is_a_valid_submission(tmp_path, capsys):
 def test_custom_seeds_and_bad_actions(tmp_path, capsys):
     result = evaluate(RANDOM, "DexMG/Pouring-Panda-D0", seeds=[3, 4], env_kwargs={"horizon": 5}, progress=False)
     assert result["seeds"] == {"source": "custom", "values": [3, 4]}
-    with pytest.raises(PolicyActionError, match="NaN|nan|finite"):
+    with pytest.raises(PolicyFailure, match=r"NaNPolicy|nan.*seed \d+, step 0.*finite"):
         evaluate(f"{__name__}:NaNPolicy", "DexMG/Pouring-Panda-D0", episodes=1, progress=False)
     assert main(["eval", "--policy", RANDOM, "--env", "DexMG/Pouring-Panda-D0", "--seeds", "1,x"]) == 2
     assert "comma-separated integers" in capsys.readouterr().err
@@ -117,3 +147,36 @@ def test_video_of_the_first_rollouts(tmp_path):
     assert len(result["videos"]) == 1  # only the first rollout is filmed
     frames = imageio.mimread(result["videos"][0])
     assert len(frames) == 7 and frames[0].ndim == 3  # the reset frame plus one per step
+
+
+@pytest.mark.parametrize("policy,message", [
+    ("HangingPolicy", r"did not return from act\(\) within 3 s at seed \d+, step 2"),
+    ("RaisingPolicy", r"failed at seed \d+, step 0: act\(\) raised KeyError: 'right_eef_pos_typo'"),
+    ("CrashingPolicy", r"died \(exit code 3\) at seed \d+, step 0"),
+])
+def test_a_hanging_raising_or_crashing_policy_ends_the_evaluation_with_a_clear_error(policy, message, capsys,
+                                                                                        tmp_path):
+    import time
+
+    start = time.monotonic()
+    with pytest.raises(PolicyFailure, match=message):
+        evaluate(f"{__name__}:{policy}", "DexMG/Pouring-Panda-D0", episodes=2, workers=2, step_timeout_s=3,
+                 progress=False)
+    assert time.monotonic() - start < 60
+    out = tmp_path / "r.json"
+    assert main(["eval", "--policy", f"{__name__}:{policy}", "--env", "DexMG/Pouring-Panda-D0", "--episodes", "1",
+                 "--step-timeout", "3", "--out", str(out), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert policy in err and "seed" in err
+    assert not out.exists()
+
+
+def test_an_unwritable_out_is_refused_before_the_evaluation(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    start = __import__("time").monotonic()
+    assert main(["eval", "--policy", RANDOM, "--env", "DexMG/Pouring-Panda-D0", "--out",
+                 str(blocker / "result.json"), "-q"]) == 2
+    assert "cannot write" in capsys.readouterr().err
+    assert __import__("time").monotonic() - start < 5  # refused up front, not after 50 episodes

@@ -3,73 +3,37 @@
 Episode i resets the env with seed i of the published list (`seeds.py`) and calls
 `policy.reset(seed)`; it ends at the first step where the task succeeds (success), or when the
 env truncates (horizon, physics error). What an episode does depends on its seed alone, so the
-result is the same for any number of workers. With W > 1 workers, each is a "spawn" process
-that builds its own env and policy once and runs the episodes it is handed.
+result is the same for any number of workers. The policy never runs in this process: each of
+the W workers is a "spawn" process that builds its own env and policy once and runs the
+episodes it is handed, under deadlines (`sandbox.py`).
 """
 
 from __future__ import annotations
 
-import os
 import platform
 import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from dexbench.evaluation.episode import EpisodeResult, run_episode
+from dexbench.evaluation.sandbox import (
+    DEFAULT_EPISODE_TIMEOUT_S,
+    DEFAULT_STEP_TIMEOUT_S,
+    PolicyFailure,
+    WorkerSpec,
+    run_in_workers,
+)
 from dexbench.evaluation.seeds import eval_seeds
 from dexbench.evaluation.stats import wilson_interval
 from dexbench.jsonio import write_json_atomic
-from dexbench.rollout import PolicyActionError, rollout
-from dexbench.video import FrameGrabber, write_video
+from dexbench.workers import clamp_workers
 
 RESULT_FORMAT = "dexbench-eval-result"
 RESULT_FORMAT_VERSION = 1
-
-
-@dataclass
-class EpisodeResult:
-    seed: int
-    success: bool
-    length: int
-    return_: float
-
-
-def run_episode(env, policy, seed: int, video_path: str | Path | None = None,
-                camera: str = "agentview", video_size: int = 256) -> EpisodeResult:
-    """One evaluation episode of `policy` on `env` from reset `seed` (optionally filmed): it
-    ends at the first success or when the env truncates (horizon, physics error)."""
-    grabber = FrameGrabber(env, camera, video_size) if video_path is not None else None
-    episode = rollout(env, policy, seed, success_hold_steps=1, record=False, stop_when_done=False, on_step=grabber)
-    if grabber is not None:
-        write_video(grabber.frames, video_path, getattr(env, "unwrapped", env).control_freq)
-    return EpisodeResult(seed=int(seed), success=episode.success, length=episode.num_samples,
-                         return_=float(episode.rewards.sum()))
-
-
-# ------------------------------------------------------------------------------ workers
-_WORKER: dict[str, Any] = {}
-
-
-def _build(env_id: str, policy_spec: str, policy_kwargs: dict[str, Any], env_kwargs: dict[str, Any]):
-    from dexbench.envs.registry import build_env
-    from dexbench.policies.base import load_policy
-
-    env = build_env(env_id, **env_kwargs)
-    return env, load_policy(policy_spec, env, **dict(policy_kwargs))
-
-
-def _init_worker(env_id, policy_spec, policy_kwargs, env_kwargs) -> None:
-    os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core per worker, also for torch policies
-    _WORKER["env"], _WORKER["policy"] = _build(env_id, policy_spec, policy_kwargs, env_kwargs)
-
-
-def _worker_episode(seed: int, video_path: str | None) -> EpisodeResult:
-    return run_episode(_WORKER["env"], _WORKER["policy"], seed, video_path)
 
 
 # ------------------------------------------------------------------------------ evaluate
@@ -84,15 +48,18 @@ def evaluate(
     video_dir: str | Path | None = None,
     videos: int = 3,
     progress: bool = True,
+    step_timeout_s: float = DEFAULT_STEP_TIMEOUT_S,
+    episode_timeout_s: float = DEFAULT_EPISODE_TIMEOUT_S,
 ) -> dict[str, Any]:
     """Evaluate `policy_spec` on `env_id` and return the result dict (the JSON `dexbench eval`
     writes): the published seeds unless `seeds` is given; `videos` rollouts filmed into
-    `video_dir` if given."""
+    `video_dir` if given. The policy runs in `workers` processes with a deadline per call
+    (`step_timeout_s`) and per episode (`episode_timeout_s`); a policy that misses one, raises,
+    or returns a bad action ends the evaluation with `PolicyFailure` (sandbox.py)."""
     from tqdm import tqdm
 
     import dexbench
     from dexbench.envs.registry import lookup
-    from dexbench.policies.base import policy_name
 
     entry = lookup(env_id)
     policy_kwargs = dict(policy_kwargs or {})
@@ -103,38 +70,25 @@ def evaluate(
         seed_list, seed_source = [int(s) for s in seeds], "custom"
         if not seed_list or len(set(seed_list)) != len(seed_list):
             raise ValueError(f"--seeds must be a non-empty list of distinct integers, got {list(seeds)}")
-    if workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
-    workers = min(workers, len(seed_list))
+    workers = min(clamp_workers(workers), len(seed_list))
     stem = entry.env_id.split("/")[-1]
     video_paths = [str(Path(video_dir) / f"{stem}_seed{s}.mp4") if video_dir is not None and i < videos else None
                    for i, s in enumerate(seed_list)]
 
-    # The policy is built here too (also with workers): a bad spec or checkpoint fails fast, and
-    # its name and checkpoint hash go into the result.
-    env, policy = _build(entry.env_id, policy_spec, policy_kwargs, env_kwargs)
-    horizon = env.unwrapped.horizon
+    spec = WorkerSpec(entry.env_id, env_kwargs, policy_spec, policy_kwargs)
     start = time.perf_counter()
     results: dict[int, EpisodeResult] = {}
     bar = tqdm(total=len(seed_list), desc=f"eval {stem}", unit="ep", disable=not progress)
     try:
-        if workers == 1:
-            for seed, video in zip(seed_list, video_paths):
-                results[seed] = run_episode(env, policy, seed, video)
+        for kind, value in run_in_workers(spec, list(zip(seed_list, video_paths)), workers, step_timeout_s,
+                                          episode_timeout_s):
+            if kind == "ready":
+                name, checkpoint_sha, horizon = value
+            else:
+                results[value.seed] = value
                 _advance(bar, results)
-        else:
-            import multiprocessing as mp
-
-            with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init_worker,
-                                     initargs=(entry.env_id, policy_spec, policy_kwargs, env_kwargs)) as pool:
-                futures = [pool.submit(_worker_episode, s, v) for s, v in zip(seed_list, video_paths)]
-                for future in as_completed(futures):
-                    result = future.result()
-                    results[result.seed] = result
-                    _advance(bar, results)
     finally:
         bar.close()
-        env.close()
     wall = time.perf_counter() - start
 
     ordered = [results[s] for s in seed_list]
@@ -151,7 +105,7 @@ def evaluate(
         "embodiment": entry.embodiment,
         "variant": entry.variant,
         "native": entry.native,
-        "policy": _policy_block(policy, policy_spec, policy_kwargs, policy_name(policy, policy_spec)),
+        "policy": _policy_block(policy_spec, policy_kwargs, name, checkpoint_sha),
         "env_kwargs": env_kwargs,
         "seeds": {"source": seed_source, "values": seed_list},
         "episodes": [{"seed": r.seed, "success": r.success, "length": r.length, "return": r.return_}
@@ -176,14 +130,14 @@ def _advance(bar, results: dict[int, EpisodeResult]) -> None:
     bar.update(1)
 
 
-def _policy_block(policy, spec: str, kwargs: dict[str, Any], name: str) -> dict[str, Any]:
+def _policy_block(spec: str, kwargs: dict[str, Any], name: str, checkpoint_sha: str | None) -> dict[str, Any]:
     block: dict[str, Any] = {"spec": spec, "name": name}
     shown = {k: v for k, v in kwargs.items() if k != "env"}
     if shown:
         block["kwargs"] = {k: v if isinstance(v, (str, int, float, bool)) or v is None else repr(v)
                            for k, v in shown.items()}
-    if getattr(policy, "checkpoint_sha256", None):
-        block["checkpoint_sha256"] = policy.checkpoint_sha256
+    if checkpoint_sha:
+        block["checkpoint_sha256"] = checkpoint_sha
     return block
 
 
@@ -209,4 +163,4 @@ def result_table(result: dict[str, Any]) -> str:
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 
 
-__all__ = ["EpisodeResult", "PolicyActionError", "evaluate", "result_table", "run_episode", "write_result"]
+__all__ = ["EpisodeResult", "PolicyFailure", "evaluate", "result_table", "run_episode", "write_result"]

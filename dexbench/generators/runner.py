@@ -59,6 +59,7 @@ from dexbench.generators.shards import (
 )
 from dexbench.generators.subtasks import stuck_subtask, subtask_progress
 from dexbench.rollout import rollout
+from dexbench.workers import check_workers
 
 ATTEMPT_RNG_TAG = 0x6E6
 ATTEMPT_SEED_TAG = 0x5EED
@@ -383,8 +384,7 @@ def run_generation(generator_name: str, env_id: str, source: str | os.PathLike |
 
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
-    if workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
+    check_workers(workers)
     if seed < 0:
         raise ValueError(f"seed must be >= 0, got {seed}")
     max_attempts = default_max_attempts(n) if max_attempts is None else int(max_attempts)

@@ -1,0 +1,216 @@
+"""Run evaluation episodes in worker processes that can be stopped: a stranger's policy may hang
+or crash, and neither may hang the evaluation or take it down with a traceback.
+
+Each worker (a "spawn" process) builds the env and the policy once, then runs the seeds it is
+handed. Before every `reset` and `act` it reports where it is (seed, step) to the parent, which
+holds each policy call to a deadline (`step_timeout_s`) and each episode to another
+(`episode_timeout_s`). A call past its deadline, an exception from the policy, an action the env
+refuses, or a worker that dies all end the evaluation with a `PolicyFailure` that names the
+policy, the seed and the step; the workers are stopped.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+DEFAULT_STEP_TIMEOUT_S = 60.0  # one reset() or act(); generous: a first call may load weights
+DEFAULT_EPISODE_TIMEOUT_S = 1800.0
+POLL_S = 0.2
+
+
+class PolicyFailure(RuntimeError):
+    """The policy under evaluation hung, crashed or returned a bad action (the message says
+    which, with the policy, the seed and the step)."""
+
+
+@dataclass
+class WorkerSpec:
+    env_id: str
+    env_kwargs: dict[str, Any]
+    policy_spec: str
+    policy_kwargs: dict[str, Any]
+
+
+class _WatchedPolicy:
+    """Wraps the policy: reports each call before making it, and turns its exceptions into a
+    one-line error with the seed and step."""
+
+    def __init__(self, policy, report: Callable[[tuple], None]) -> None:
+        self.policy, self.report = policy, report
+        self.seed, self.step = None, -1
+
+    @property
+    def done(self) -> bool:
+        return bool(getattr(self.policy, "done", False))
+
+    def reset(self, seed: int | None = None) -> None:
+        from dexbench.policies.base import reset_policy
+
+        self.seed, self.step = seed, -1
+        self.report(("call", seed, "reset"))
+        self._call(lambda: reset_policy(self.policy, seed), "reset()")
+
+    def act(self, obs):
+        self.step += 1
+        self.report(("call", self.seed, self.step))
+        return self._call(lambda: self.policy.act(obs), "act()")
+
+    def _call(self, fn, what: str):
+        try:
+            return fn()
+        except Exception as err:  # noqa: BLE001 - any failure of a stranger's code is reported
+            raise _PolicyRaised(f"{what} raised {type(err).__name__}: {err}") from err
+
+
+class _PolicyRaised(Exception):
+    pass
+
+
+def _worker_main(spec: WorkerSpec, tasks, events, worker: int) -> None:
+    """A worker process: build env + policy, then run (seed, video path) tasks until None.
+    `events` is this worker's end of a pipe: a send is written before the call it announces
+    starts, so even a policy that kills the process leaves its last position behind."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core per worker, also for torch policies
+    from dexbench.evaluation.episode import run_episode
+    from dexbench.policies.base import load_policy, policy_name
+    from dexbench.rollout import PolicyActionError
+
+    def report(event: tuple) -> None:
+        events.send((event[0], worker, *event[1:]))
+
+    try:
+        from dexbench.envs.registry import build_env
+
+        env = build_env(spec.env_id, **spec.env_kwargs)
+        report(("call", None, "build"))
+        policy = load_policy(spec.policy_spec, env, **spec.policy_kwargs)
+        report(("ready", policy_name(policy, spec.policy_spec), getattr(policy, "checkpoint_sha256", None),
+                env.horizon))
+    except Exception as err:  # noqa: BLE001 - a load failure is the user's to fix: say what it is
+        report(("load_error", f"{type(err).__name__}: {err}"))
+        return
+    watched = _WatchedPolicy(policy, report)
+    while True:
+        task = tasks.get()
+        if task is None:
+            break
+        seed, video = task
+        try:
+            result = run_episode(env, watched, seed, video)
+        except _PolicyRaised as err:
+            report(("policy_error", seed, watched.step, str(err)))
+            return
+        except PolicyActionError as err:
+            report(("policy_error", seed, watched.step, f"returned an action the env refuses: {err}"))
+            return
+        except Exception:  # noqa: BLE001 - our own failure: the parent shows the traceback
+            report(("crash", seed, watched.step, traceback.format_exc()))
+            return
+        report(("done", result))
+
+
+def run_in_workers(spec: WorkerSpec, tasks: list[tuple[int, str | None]], workers: int,
+                   step_timeout_s: float = DEFAULT_STEP_TIMEOUT_S,
+                   episode_timeout_s: float = DEFAULT_EPISODE_TIMEOUT_S) -> Iterator[tuple[str, Any]]:
+    """Run `(seed, video path)` tasks on `workers` processes; yields ("ready", (name, sha,
+    horizon)) once, then ("result", `evaluation.episode.EpisodeResult`) per episode, in completion order. Raises
+    PolicyFailure (or PolicyLoadError for a policy that cannot be built) and stops every worker."""
+    import multiprocessing as mp
+    from multiprocessing.connection import wait
+
+    from dexbench.policies.base import PolicyLoadError
+
+    ctx = mp.get_context("spawn")
+    task_queue = ctx.Queue()
+    for task in tasks:
+        task_queue.put(task)
+    for _ in range(workers):
+        task_queue.put(None)
+    pipes = [ctx.Pipe(duplex=False) for _ in range(workers)]
+    procs = [ctx.Process(target=_worker_main, args=(spec, task_queue, pipes[w][1], w), daemon=True,
+                         name=f"dexbench-eval-{w}") for w in range(workers)]
+    for p in procs:
+        p.start()
+    for _, send_end in pipes:
+        send_end.close()  # the workers hold theirs: a dead worker's pipe then reads as closed
+    inbox = [recv_end for recv_end, _ in pipes]
+    pending: list[tuple] = []
+    name = spec.policy_spec
+    # worker -> (seed, step or phase, when that call began, when its episode began)
+    where: dict[int, tuple[Any, Any, float, float]] = {w: (None, "start", time.monotonic(), time.monotonic())
+                                                       for w in range(workers)}
+    done, ready = 0, False
+    try:
+        while done < len(tasks):
+            if not pending:
+                for conn in wait(inbox, timeout=POLL_S):
+                    try:
+                        pending.append(conn.recv())
+                    except EOFError:  # the worker is gone; its exit code tells why below
+                        inbox.remove(conn)
+            event = pending.pop(0) if pending else None
+            now = time.monotonic()
+            if event is not None:
+                kind, w = event[0], event[1]
+                if kind == "call":
+                    seed, step = event[2], event[3]
+                    episode_start = now if step == "reset" else where[w][3]
+                    where[w] = (seed, step, now, episode_start)
+                elif kind == "ready":
+                    name = event[2]
+                    where[w] = (None, "idle", now, now)
+                    if not ready:
+                        ready = True
+                        yield "ready", tuple(event[2:])
+                elif kind == "done":
+                    done += 1
+                    where[w] = (None, "idle", now, now)
+                    yield "result", event[2]
+                elif kind == "load_error":
+                    raise PolicyLoadError(f"cannot build policy {spec.policy_spec!r}: {event[2]}")
+                elif kind == "policy_error":
+                    raise PolicyFailure(f"policy {name} failed at seed {event[2]}, {_step_text(event[3])}: {event[4]}")
+                elif kind == "crash":
+                    raise RuntimeError(f"evaluation worker {w} failed at seed {event[2]}:\n{event[4]}")
+                continue
+            for w, (seed, step, since, episode_start) in where.items():
+                if step in ("idle",):
+                    continue
+                if step in ("start", "build") and now - since > episode_timeout_s:
+                    raise PolicyFailure(f"policy {name} was not built within {episode_timeout_s:.0f} s "
+                                        "(its factory hangs?); fix it or raise --episode-timeout")
+                if step not in ("start", "build") and now - since > step_timeout_s:
+                    call = "reset()" if step == "reset" else "act()"
+                    raise PolicyFailure(f"policy {name} did not return from {call} within {step_timeout_s:g} s at "
+                                        f"seed {seed}, {_step_text(step)}; it was stopped. Make it faster or "
+                                        "raise --step-timeout")
+                if step not in ("start", "build") and now - episode_start > episode_timeout_s:
+                    raise PolicyFailure(f"policy {name} did not finish the episode of seed {seed} within "
+                                        f"{episode_timeout_s:g} s (at {_step_text(step)}); raise --episode-timeout")
+            for w, p in enumerate(procs):
+                if p.exitcode not in (None, 0) and not pending:
+                    seed, step = where[w][:2]
+                    raise PolicyFailure(f"the process running policy {name} died (exit code {p.exitcode}) at seed "
+                                        f"{seed}, {_step_text(step)}: the policy crashed the interpreter")
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.kill()
+        for p in procs:
+            p.join(timeout=10)
+        task_queue.close()
+        for conn in inbox:
+            conn.close()
+
+
+def _step_text(step: Any) -> str:
+    if step == "reset":
+        return "in reset()"
+    if isinstance(step, int):
+        return f"step {step}"
+    return f"while {step}"

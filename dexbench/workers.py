@@ -1,0 +1,36 @@
+"""How many worker processes a job may start.
+
+Evaluation results do not depend on the number of workers, so evaluation clamps it to the CPU
+cores. A generated dataset does (each worker has its own quota of demos), so generation keeps
+the number asked for, to stay reproducible across machines, and only refuses absurd ones.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+MAX_WORKERS = 64  # a generation run with more processes than this is a typo
+
+
+def clamp_workers(workers: int) -> int:
+    """`workers`, or the number of CPU cores if that is fewer (with a warning: more processes
+    than cores only add start-up time and memory). Fewer than 1 is an error."""
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    cores = os.cpu_count() or 1
+    if workers > cores:
+        warnings.warn(f"{workers} workers asked for, this machine has {cores} CPU cores: using {cores}",
+                      stacklevel=3)
+        return cores
+    return workers
+
+
+def check_workers(workers: int) -> None:
+    """Refuse a worker count below 1 or above MAX_WORKERS; warn above the core count."""
+    if not 1 <= workers <= MAX_WORKERS:
+        raise ValueError(f"workers must be in 1..{MAX_WORKERS}, got {workers}; this machine has "
+                         f"{os.cpu_count()} CPU cores")
+    if workers > (os.cpu_count() or 1):
+        warnings.warn(f"{workers} workers on {os.cpu_count()} CPU cores: slower than {os.cpu_count()} would be, "
+                      "kept because the number of workers shapes the dataset", stacklevel=3)
