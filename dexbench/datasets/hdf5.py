@@ -4,7 +4,8 @@
 /data                 attrs: env_args (JSON: env_name, type=2, env_kwargs, dexbench_version),
                       total, attempts, mujoco_version, dexbench_version, model_xml,
                       format_version, complete
-/data/model_mjb       the compiled model as MuJoCo binary (uint8): exact for the same mujoco
+/model_mjb            the compiled model as MuJoCo binary (uint8): exact for the same mujoco
+                      (files before format 2: /data/model_mjb)
 /data/demo_<i>        attrs: num_samples, variant, generator, source_demo, seed, success, end_reason
                       (+ any `Episode.info` items named in the writer's `info_attrs`, and the
                       `attrs` given to `add_episode`; non-scalars as JSON text)
@@ -13,7 +14,8 @@
   datagen_info/eef_pose/<arm> (T,4,4)  target_pose/<arm> (T,4,4)  hand_action/<arm> (T,k)
                object_pose/<obj> (T,4,4)  subtask_signals/<name> (T,)
                (+ any other group of `Episode.datagen_info`, e.g. subtask_index/<arm> (T,))
-/mask/<name>          optional lists of demo keys (e.g. train, valid)
+/mask/<name>          lists of demo keys: `train` and `valid` (90/10, robomimic's filter keys)
+                      in every complete file, plus any the writer was given
 ```
 
 This module holds the format (constants, errors, attribute encoding); `writer.py` writes it
@@ -29,7 +31,9 @@ from typing import Any
 
 import numpy as np
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the compiled model moved out of /data (robomimic reads /data as demos)
+MODEL_MJB_PATH = "model_mjb"
+VALID_FRACTION = 0.1  # robomimic's split_train_val default
 GYM_ENV_TYPE = 2  # robomimic's EnvType.GYM_TYPE
 DATAGEN_GROUPS = ("eef_pose", "target_pose", "hand_action", "object_pose", "subtask_signals")
 COMPRESS_MIN_BYTES = 16 * 1024  # smaller arrays are stored plain (compression costs more than it saves)
@@ -40,6 +44,15 @@ DEMO_KEY_RE = re.compile(r"^demo_(\d+)$")
 class DatasetError(Exception):
     """A file that is not a readable DexBench dataset; the message names the file, the problem
     and the fix."""
+
+
+def default_masks(num_demos: int) -> dict[str, list[str]]:
+    """robomimic's `train` / `valid` filter keys: a fixed 10 % of the demos held out (the same
+    demos for the same count, as robomimic's split_train_val draws them at random)."""
+    held_out = set(np.random.default_rng(0).permutation(num_demos)[: int(VALID_FRACTION * num_demos)].tolist())
+    keys = [f"demo_{i}" for i in range(num_demos)]
+    return {"train": [k for i, k in enumerate(keys) if i not in held_out],
+            "valid": [k for i, k in enumerate(keys) if i in held_out]}
 
 
 def dexbench_version() -> str:

@@ -15,7 +15,7 @@ import h5py
 import mujoco
 import numpy as np
 
-from dexbench.datasets.hdf5 import DEMO_KEY_RE, DatasetError, demo_index
+from dexbench.datasets.hdf5 import DEMO_KEY_RE, MODEL_MJB_PATH, DatasetError, demo_index
 from dexbench.episode import Episode
 
 
@@ -208,10 +208,11 @@ class DatasetReader:
         one, else the XML (with a warning: replay may drift across versions)."""
         data = self._file["data"]
         recorded = data.attrs.get("mujoco_version")
-        if "model_mjb" in data and recorded == mujoco.__version__:
+        stored = self._file.get(MODEL_MJB_PATH, data.get("model_mjb"))  # format 1 kept it in /data
+        if stored is not None and recorded == mujoco.__version__:
             with tempfile.TemporaryDirectory() as tmp:
                 mjb = Path(tmp) / "model.mjb"
-                mjb.write_bytes(data["model_mjb"][()].tobytes())
+                mjb.write_bytes(stored[()].tobytes())
                 return mujoco.MjModel.from_binary_path(str(mjb))
         if self.model_xml is None:
             raise self._fail("the dataset stores no model", "Rebuild the env from env_args instead.")

@@ -22,6 +22,8 @@ from dexbench.datasets.hdf5 import (
     COMPRESS_MIN_BYTES,
     DATAGEN_GROUPS,
     FORMAT_VERSION,
+    MODEL_MJB_PATH,
+    default_masks,
     GYM_ENV_TYPE,
     H5_LIBVER,
     dexbench_version,
@@ -138,8 +140,9 @@ class DatasetWriter:
             data.attrs["dexbench_version"] = dexbench_version()
             data.attrs["format_version"] = FORMAT_VERSION
             data.attrs["model_xml"] = model_xml_of(unwrapped)
-            data.create_dataset("model_mjb", data=model_mjb_of(unwrapped), compression="gzip",
-                                compression_opts=self.level)
+            # Beside /data, not in it: robomimic lists every key under /data as a demo.
+            self._file.create_dataset(MODEL_MJB_PATH, data=model_mjb_of(unwrapped), compression="gzip",
+                                      compression_opts=self.level)
             self._write_counts(complete=False)
             self._file.flush()
         except BaseException:
@@ -243,6 +246,9 @@ class DatasetWriter:
         data.attrs["complete"] = complete
 
     def _finish(self, complete: bool) -> None:
+        if complete:
+            for name, keys in default_masks(self._num_demos).items():
+                self._masks.setdefault(name, keys)
         if self._masks:
             mask = self._file.require_group("mask")
             for name, keys in self._masks.items():
