@@ -88,6 +88,11 @@ def cmd_info(args) -> int:
     return 0
 
 
+def _check_seed(seed: int) -> None:
+    if seed < 0:
+        raise CLIError(f"--seed must be >= 0 (numpy seeds), got {seed}")
+
+
 def _check_camera(env, args) -> None:
     if args.camera not in env.available_cameras():
         raise CLIError(f"unknown camera {args.camera!r}; {args.env_id} has {', '.join(env.available_cameras())}")
@@ -102,6 +107,7 @@ def cmd_render(args) -> int:
         check_frame_size(args.size)
     except ValueError as err:
         raise CLIError(str(err)) from err
+    _check_seed(args.seed)
     env = make_env_for(args.env_id)
     try:
         _check_camera(env, args)
@@ -120,6 +126,9 @@ def cmd_video(args) -> int:
     from dexbench.rollout import rollout
     from dexbench.video import FrameGrabber, write_video
 
+    _check_seed(args.seed)
+    if args.max_steps is not None and args.max_steps < 1:
+        raise CLIError(f"--max-steps must be >= 1, got {args.max_steps}")
     env = make_env_for(args.env_id)
     try:
         try:

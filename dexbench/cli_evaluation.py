@@ -24,9 +24,12 @@ def _parse_seeds(text: str | None) -> list[int] | None:
     if text is None:
         return None
     try:
-        return [int(s) for s in text.split(",") if s.strip()]
+        seeds = [int(s) for s in text.split(",") if s.strip()]
     except ValueError as err:
         raise CLIError(f"--seeds expects comma-separated integers, e.g. 0,1,2; got {text!r}") from err
+    if any(s < 0 for s in seeds):
+        raise CLIError(f"--seeds must be >= 0 (numpy seeds), got {text!r}")
+    return seeds
 
 
 def cmd_eval(args) -> int:
@@ -63,6 +66,8 @@ def cmd_eval(args) -> int:
 def _bc_config(args):
     from dexbench.policies.bc.train import BCConfig
 
+    if args.batch_size is not None and args.batch_size < 1:
+        raise CLIError(f"--batch-size must be >= 1, got {args.batch_size}")
     batch_size = args.batch_size or (256 if args.arch == "mlp" else 64)  # an LSTM sample is seq_len steps
     return BCConfig(arch=args.arch, steps=args.steps, batch_size=batch_size, lr=args.lr, chunk=args.chunk,
                     seq_len=args.seq_len, hidden=args.hidden,

@@ -132,3 +132,22 @@ def test_console_script_unknown_id():
     result = subprocess.run([*command, "info", "DexMG/Nope-GR1-D0"], capture_output=True, text=True, timeout=120)
     assert result.returncode != 0
     assert "No DexBench env" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("command,message", [
+    (["render", ENV_ID, "--out", "x.png", "--size", "0"], "frame size 0 px"),
+    (["render", ENV_ID, "--out", "x.png", "--seed", "-1"], "--seed must be >= 0"),
+    (["video", ENV_ID, "--out", "v.mp4", "--max-steps", "0"], "--max-steps must be >= 1"),
+    (["demo", "--env", ENV_ID, "-n", "0", "--out", "d.hdf5"], "n must be >= 1"),
+    (["demo", "--env", ENV_ID, "-n", "1", "--out", "d.hdf5", "--workers", "1000"], "workers must be in 1..64"),
+    (["demo", "--env", ENV_ID, "-n", "1", "--out", "d.hdf5", "--seed", "-2"], "seed must be >= 0"),
+    (["eval", "--policy", "dexbench.policies:RandomPolicy", "--env", ENV_ID, "--seeds=-1,2"], "--seeds must be >= 0"),
+    (["eval", "--policy", "dexbench.policies:RandomPolicy", "--env", ENV_ID, "--episodes", "0"], "episodes must be in"),
+    (["eval", "--policy", "dexbench.policies:RandomPolicy", "--env", ENV_ID, "--step-timeout", "0"], "timeouts must be"),
+])
+def test_bad_sizes_counts_and_seeds_are_refused_with_a_message(command, message, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not list(tmp_path.iterdir())  # nothing written

@@ -125,6 +125,8 @@ def run_in_workers(spec: WorkerSpec, tasks: list[tuple[int, str | None]], worker
 
     from dexbench.policies.base import PolicyLoadError
 
+    if not (step_timeout_s > 0 and episode_timeout_s > 0):
+        raise ValueError(f"timeouts must be > 0 s, got step {step_timeout_s}, episode {episode_timeout_s}")
     ctx = mp.get_context("spawn")
     task_queue = ctx.Queue()
     for task in tasks:
@@ -177,7 +179,7 @@ def run_in_workers(spec: WorkerSpec, tasks: list[tuple[int, str | None]], worker
                     raise PolicyFailure(f"policy {name} failed at seed {event[2]}, {_step_text(event[3])}: {event[4]}")
                 elif kind == "crash":
                     raise RuntimeError(f"evaluation worker {w} failed at seed {event[2]}:\n{event[4]}")
-                continue
+            # Checked on every pass: one busy worker's stream of events must not hide a hung one.
             for w, (seed, step, since, episode_start) in where.items():
                 if step in ("idle",):
                     continue
