@@ -76,16 +76,31 @@ def _bc_config(args):
 
 
 def cmd_train_bc(args) -> int:
+    import dataclasses
+
     from dexbench.datasets.hdf5 import DatasetError
+    from dexbench.policies.bc.data import load_demo_arrays
     from dexbench.policies.bc.train import train_bc
 
+    if args.train_seeds < 1 or args.checkpoints < 1:
+        raise CLIError(f"--train-seeds and --checkpoints must be >= 1, got {args.train_seeds} and {args.checkpoints}")
+    config = dataclasses.replace(_bc_config(args), keep_checkpoints=args.checkpoints if args.checkpoints > 1 else 0)
+    outs = [Path(args.out)] if args.train_seeds == 1 else [Path(args.out) / f"seed_{args.seed + k}"
+                                                           for k in range(args.train_seeds)]
     try:
-        report = train_bc(args.data, args.out, _bc_config(args), progress=not args.quiet, max_demos=args.max_demos)
+        # Several seeds load the demos once; one seed keeps the file's path in its checkpoint.
+        data = args.data if len(outs) == 1 else load_demo_arrays(args.data, max_demos=args.max_demos)
+        for k, out in enumerate(outs):
+            report = train_bc(data, out, dataclasses.replace(config, seed=args.seed + k), progress=not args.quiet,
+                              max_demos=args.max_demos)
+            print()
+            print(report.table())
     except (DatasetError, FileNotFoundError, ValueError) as err:
         raise CLIError(str(err)) from err
-    print()
-    print(report.table())
-    print(f"\nevaluate it: dexbench eval --policy dexbench.policies:BCPolicy --checkpoint {args.out} --env ENV_ID")
+    kept = " (and each step_<N>/ in it)" if args.checkpoints > 1 else ""
+    print(f"\nevaluate each{kept}: dexbench eval --policy dexbench.policies:BCPolicy --checkpoint "
+          f"{outs[0]} --env ENV_ID; `dexbench compare --train-seeds S --checkpoints K` reports the papers' "
+          "best-checkpoint mean +- std")
     return 0
 
 
@@ -101,7 +116,8 @@ def cmd_compare(args) -> int:
     try:
         summary = compare_generators(entry.env_id, args.source, generators, args.n, workdir, episodes=args.episodes,
                                      seed=args.seed, workers=args.workers, bc_config=_bc_config(args),
-                                     include_source=not args.no_source, progress=not args.quiet)
+                                     include_source=not args.no_source, progress=not args.quiet,
+                                     train_seeds=args.train_seeds, checkpoints=args.checkpoints)
     except KeyError as err:
         raise CLIError(str(err.args[0]) if err.args else str(err)) from err
     except (DatasetError, FileNotFoundError, ValueError) as err:
@@ -238,6 +254,10 @@ def add_evaluation_commands(sub) -> None:
     q.add_argument("--out", required=True, metavar="DIR", help="checkpoint directory (model.pt, config.json)")
     q.add_argument("--max-demos", type=int, default=None, help="train on the first K demos only")
     q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--train-seeds", type=int, default=1, metavar="S",
+                   help="train S policies (seeds seed..seed+S-1) into OUT/seed_<s>/")
+    q.add_argument("--checkpoints", type=int, default=1, metavar="K",
+                   help="also keep K evenly spaced checkpoints in OUT/step_<N>/")
     q.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     bc_options(q)
     q.set_defaults(func=cmd_train_bc)
@@ -253,6 +273,10 @@ def add_evaluation_commands(sub) -> None:
                    "(default compare_<id>); finished stages found there are reused")
     p.add_argument("--no-source", action="store_true", help="leave out the row trained on the sources alone")
     p.add_argument("--seed", type=int, default=0, help="generation and training seed")
+    p.add_argument("--train-seeds", type=int, default=1, metavar="S",
+                   help="train S policies per dataset (seeds seed..seed+S-1); the papers use 3")
+    p.add_argument("--checkpoints", type=int, default=1, metavar="K",
+                   help="evaluate K evenly spaced checkpoints per policy; report the best per seed, mean +- std")
     p.add_argument("--workers", type=int, default=1, help="worker processes for generation and evaluation")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     bc_options(p)

@@ -54,3 +54,20 @@ def test_compare_rows_resume_and_submissions(sources, tmp_path, capsys):
                  "--authors", "tests", "--description", "tiny", "--train-data", "mimicgen", "--train-demos", "2",
                  "--out", str(tmp_path / "p.json")]) == 0
     assert validate_submission(tmp_path / "p.json") == "policy" and result["num_episodes"] == 1
+
+
+def test_the_papers_seed_protocol_reports_best_checkpoint_mean_and_std(sources, tmp_path, capsys):
+    config = BCConfig(steps=20, hidden=16, layers=1, batch_size=16)
+    work = tmp_path / "work"
+    summary = compare_generators(ENV_ID, sources, ["mimicgen"], 2, work, episodes=1, bc_config=config,
+                                 include_source=False, progress=False, train_seeds=2, checkpoints=2)
+    (row,) = summary["rows"]
+    assert [s["train_seed"] for s in row["seeds"]] == [0, 1]
+    for s in row["seeds"]:
+        assert len(s["checkpoint_success"]) == 2 and s["best"] == max(s["checkpoint_success"])
+    best = [s["best"] for s in row["seeds"]]
+    assert row["best_mean"] == pytest.approx(sum(best) / 2)
+    for seed in (0, 1):  # two policies, each with two kept checkpoints (the last is the final one)
+        assert sorted(p.name for p in (work / f"bc_mimicgen_seed{seed}").glob("step_*")) == ["step_10", "step_20"]
+    assert (work / "eval_mimicgen.json").is_file()  # the headline result, as submit-generators reads it
+    assert "best of 2 checkpoints, mean +- std over 2 training seeds" in compare_table(summary)

@@ -50,6 +50,9 @@ class BCConfig:
     seed: int = 0
     log_every: int = 500
     checkpoint_every: int = 1_000
+    # Also keep this many checkpoints, evenly spaced over training, in `<out>/step_<N>/` (each a
+    # loadable checkpoint): the papers report the best checkpoint of each training seed.
+    keep_checkpoints: int = 0
     threads: int = 0  # torch CPU threads (0: torch's default)
     model: dict[str, Any] = field(default_factory=dict)  # filled in from the above
 
@@ -122,6 +125,19 @@ def _save(out: Path, model, config_json: dict[str, Any], log: dict[str, Any]) ->
     write_json_atomic(out / "train_log.json", log)
 
 
+def snapshot_schedule(steps: int, count: int) -> list[int]:
+    """The steps at which `count` checkpoints are kept: evenly spaced, the last at the end."""
+    if count < 0 or count > steps:
+        raise ValueError(f"keep_checkpoints must be in 0..steps ({steps}), got {count}")
+    return [round(steps * (k + 1) / count) for k in range(count)]
+
+
+def kept_checkpoints(out: str | Path) -> list[Path]:
+    """The checkpoints `train_bc` kept in `out` (`step_<N>/`, in training order), or [out]."""
+    kept = sorted(Path(out).glob("step_*/model.pt"), key=lambda p: int(p.parent.name.split("_")[1]))
+    return [p.parent for p in kept] or [Path(out)]
+
+
 def train_bc(data_path: str | Path | DemoArrays, out: str | Path, config: BCConfig | None = None,
              progress: bool = True, max_demos: int | None = None) -> TrainReport:
     """Train a BC policy on the dataset `data_path` (a file, or demos already loaded); write the
@@ -171,6 +187,7 @@ def train_bc(data_path: str | Path | DemoArrays, out: str | Path, config: BCConf
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(optim, T_max=config.steps)
     log: dict[str, Any] = {"step": [], "train_loss": [], "val_loss": []}
     out = Path(out)
+    snapshot_steps = set(snapshot_schedule(config.steps, config.keep_checkpoints))
     running, val_loss = None, None
     bar = tqdm(range(1, config.steps + 1), desc=f"train bc-{config.arch}", unit="step", disable=not progress)
     for step in bar:
@@ -192,6 +209,8 @@ def train_bc(data_path: str | Path | DemoArrays, out: str | Path, config: BCConf
             bar.set_postfix(loss=f"{running:.4f}", val="-" if val_loss is None else f"{val_loss:.4f}", refresh=False)
         if step % config.checkpoint_every == 0 or step == config.steps:
             _save(out, model, {**config_json, "steps_done": step}, log)
+        if step in snapshot_steps:
+            _save(out / f"step_{step}", model, {**config_json, "steps_done": step}, log)
     bar.close()
     return TrainReport(out=str(out), arch=config.arch, train_demos=len(train_demos), val_demos=len(val_demos),
                        samples=len(train_set), steps=config.steps, final_train_loss=float(running),
