@@ -154,7 +154,7 @@ def cmd_demo(args) -> int:
 def cmd_generate(args) -> int:
     from dexbench.datasets.hdf5 import DatasetError
     from dexbench.generators import available_generators
-    from dexbench.generators.runner import OutputPaths, run_generation
+    from dexbench.generators.runner import GenerationError, OutputPaths, run_generation
 
     if args.generator is None:
         raise CLIError(f"--generator is required; available: {', '.join(available_generators()) or '(none)'}")
@@ -171,7 +171,7 @@ def cmd_generate(args) -> int:
         raise CLIError(str(err.args[0]) if err.args else str(err)) from err
     except (DatasetError, FileExistsError, IsADirectoryError, ImportError, TypeError, ValueError) as err:
         raise CLIError(str(err)) from err
-    except RuntimeError as err:  # a worker failed; its shards are kept for --resume
+    except GenerationError as err:  # a worker failed or the disk is full; the shards are kept for --resume
         print(f"dexbench {args.command}: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

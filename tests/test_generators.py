@@ -300,3 +300,28 @@ def test_writer_keeps_extra_groups_and_attrs(sources, tmp_path):
         assert np.array_equal(grp["datagen_info/subtask_index/right"][()], np.arange(episode.num_samples))
         for name in ("eef_pose", "target_pose", "hand_action", "object_pose", "subtask_signals"):
             assert name in grp["datagen_info"]
+
+
+def test_a_full_disk_ends_with_a_clear_error_and_the_run_resumes(sources, tmp_path, monkeypatch, capsys):
+    from dexbench.datasets.writer import DatasetWriter
+
+    direct = tmp_path / "direct.hdf5"
+    run_generation("demo_noise", ENV_ID, sources, 2, direct, progress=False)
+    real, calls = DatasetWriter.add_episode, []
+
+    def full_disk(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:  # HDF5's words for ENOSPC, as h5py raises them
+            raise RuntimeError("Unable to flush file (file write failed: errno = 28, error message = "
+                               "'No space left on device')")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(DatasetWriter, "add_episode", full_disk)
+    out = tmp_path / "out.hdf5"
+    assert main(["generate", "--generator", "demo_noise", "--env", ENV_ID, "--source", str(sources), "-n", "2",
+                 "--out", str(out), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "the disk is full" in err and "--resume" in err and "Traceback" not in err
+    monkeypatch.setattr(DatasetWriter, "add_episode", real)
+    run_generation("demo_noise", ENV_ID, sources, 2, out, progress=False, resume=True)
+    assert same(demos(direct), demos(out))

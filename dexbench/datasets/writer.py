@@ -288,6 +288,7 @@ class DatasetWriter:
                 except Exception:  # noqa: BLE001
                     pass
                 self._closed = True
+                _release_quietly(self)
         if not self.tmp_path.exists():
             return None
         if self._num_demos == 0 and not keep_empty:
@@ -307,6 +308,21 @@ class DatasetWriter:
             if kept is not None and exc is not None and hasattr(exc, "add_note"):
                 exc.add_note(f"dexbench: the {self._num_demos} demos written before the error are in {kept}")
         return False
+
+
+def _release_quietly(writer: DatasetWriter) -> None:
+    """Drop a file h5py could not close (e.g. on a full disk) now, without the wall of "Exception
+    ignored" messages its objects would print when collected later: the error was reported."""
+    import gc
+    import sys
+
+    writer._file = None
+    hook = sys.unraisablehook
+    sys.unraisablehook = lambda unraisable: None
+    try:
+        gc.collect()
+    finally:
+        sys.unraisablehook = hook
 
 
 def write_dataset(path: str | os.PathLike, env, episodes: list[Episode], *, attempts: int | None = None,

@@ -61,8 +61,14 @@ from dexbench.generators.subtasks import stuck_subtask, subtask_progress
 from dexbench.rollout import rollout
 from dexbench.workers import check_workers
 
+DISK_FULL = "No space left on device"  # how HDF5 and the OS report ENOSPC
 ATTEMPT_RNG_TAG = 0x6E6
 ATTEMPT_SEED_TAG = 0x5EED
+
+
+class GenerationError(RuntimeError):
+    """A run stopped by something outside it (a worker died, the disk is full); the demos made
+    so far are kept in the shards and `resume` continues."""
 
 
 # ============================================================================ seeding and layout
@@ -352,8 +358,8 @@ def _run_processes(jobs: list[WorkerJob], progress: _Progress) -> list[dict[str,
                 p.join()
         q.close()
     if failure is not None:
-        raise RuntimeError(f"{failure}\nThe demos made so far are kept in the shards; fix the problem and run "
-                           "again with resume (CLI: --resume) to continue")
+        raise GenerationError(f"{failure}\nThe demos made so far are kept in the shards; fix the problem and run "
+                              "again with resume (CLI: --resume) to continue")
     return [results[w] for w in range(len(jobs))]
 
 
@@ -441,10 +447,15 @@ def run_generation(generator_name: str, env_id: str, source: str | os.PathLike |
                     for w in range(workers)]
             bar = _Progress(n, f"{cls.name} {env_id}", progress)
             try:
-                if workers == 1:
-                    states = [run_worker(jobs[0], bar)]
-                else:
-                    states = _run_processes(jobs, bar)
+                try:
+                    states = [run_worker(jobs[0], bar)] if workers == 1 else _run_processes(jobs, bar)
+                except (OSError, RuntimeError) as err:
+                    if DISK_FULL in str(err):
+                        raise GenerationError(
+                            f"the disk is full ({paths.out.parent}): free some space, or move the shards "
+                            f"({paths.out.name}.shard*) to a disk with room, and run the same command with --resume; "
+                            "the demos made so far are kept in the shards") from None
+                    raise
             finally:
                 bar.close()
 
