@@ -8,8 +8,10 @@ lost and nothing incomplete looks finished.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
 import warnings
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,9 @@ from dexbench.datasets.hdf5 import (
     attr_value,
 )
 from dexbench.episode import Episode
+
+
+FREE_SPACE_MARGIN_BYTES = 4 * 2**20  # left free for the file's own bookkeeping (attrs, masks, close)
 
 
 def env_kwargs_of(env) -> dict[str, Any]:
@@ -167,6 +172,7 @@ class DatasetWriter:
         T = episode.num_samples
         if T < 1:
             raise ValueError("an episode needs at least one step")
+        self._ensure_room(_episode_nbytes(episode))
         key = f"demo_{self._num_demos}"
         grp = self._file["data"].create_group(key)
         try:
@@ -212,6 +218,10 @@ class DatasetWriter:
         but for `attrs` (merging shards, resuming); returns its key. Flushed like add_episode."""
         if self._closed:
             raise RuntimeError(f"DatasetWriter for {self.path} is closed")
+        sizes: list[int] = []
+        source.visititems(lambda _, obj: sizes.append(obj.id.get_storage_size())
+                          if isinstance(obj, h5py.Dataset) else None)
+        self._ensure_room(sum(sizes))
         key = f"demo_{self._num_demos}"
         try:
             self._file.copy(source, self._file["data"], name=key)
@@ -225,6 +235,15 @@ class DatasetWriter:
         self._write_counts(complete=False)
         self._file.flush()
         return key
+
+    def _ensure_room(self, nbytes: int) -> None:
+        """Refuse a demo the disk has no room for, before HDF5 runs into the full disk: HDF5
+        cannot recover from a failed write (the file can then neither be flushed nor closed)."""
+        need = 2 * nbytes + FREE_SPACE_MARGIN_BYTES  # uncompressed size, twice: HDF5's own overhead
+        free = shutil.disk_usage(self.tmp_path.parent).free
+        if free < need:
+            raise OSError(errno.ENOSPC, f"No space left on device for the next demo in {self.tmp_path.parent}: "
+                          f"{free / 2**20:.1f} MiB free, {need / 2**20:.1f} MiB needed")
 
     def set_attrs(self, **attrs: Any) -> None:
         """Set /data attrs (non-scalars as JSON) and flush, e.g. a generator's progress."""
@@ -308,6 +327,12 @@ class DatasetWriter:
             if kept is not None and exc is not None and hasattr(exc, "add_note"):
                 exc.add_note(f"dexbench: the {self._num_demos} demos written before the error are in {kept}")
         return False
+
+
+def _episode_nbytes(episode: Episode) -> int:
+    arrays = [episode.actions, episode.states, episode.rewards, *episode.obs.values()]
+    arrays += [a for group in episode.datagen_info.values() for a in group.values()]
+    return int(sum(np.asarray(a).nbytes for a in arrays)) * (2 if episode.final_obs is not None else 1)
 
 
 def _release_quietly(writer: DatasetWriter) -> None:

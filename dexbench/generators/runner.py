@@ -71,6 +71,20 @@ class GenerationError(RuntimeError):
     so far are kept in the shards and `resume` continues."""
 
 
+def _silence_disk_full_cleanup() -> None:
+    """h5py objects of a file that could not be flushed each complain again when they are
+    collected ("Exception ignored in ..."); the full disk has been reported once, that is enough."""
+    import sys
+
+    previous = sys.unraisablehook
+
+    def hook(unraisable) -> None:
+        if DISK_FULL not in str(unraisable.exc_value):
+            previous(unraisable)
+
+    sys.unraisablehook = hook
+
+
 # ============================================================================ seeding and layout
 def attempt_seed(seed: int, attempt: int) -> int:
     """The env reset seed of global attempt `attempt` of a run with `seed`."""
@@ -451,6 +465,7 @@ def run_generation(generator_name: str, env_id: str, source: str | os.PathLike |
                     states = [run_worker(jobs[0], bar)] if workers == 1 else _run_processes(jobs, bar)
                 except (OSError, RuntimeError) as err:
                     if DISK_FULL in str(err):
+                        _silence_disk_full_cleanup()
                         raise GenerationError(
                             f"the disk is full ({paths.out.parent}): free some space, or move the shards "
                             f"({paths.out.name}.shard*) to a disk with room, and run the same command with --resume; "
