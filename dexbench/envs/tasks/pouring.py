@@ -25,7 +25,7 @@ from __future__ import annotations
 import mujoco
 import numpy as np
 
-from dexbench.envs.tasks.base import Placement, Sequential, Subtask, Task, TaskSpec, Variant
+from dexbench.envs.tasks.base import Placement, Sequential, Subtask, Task, TaskSpec, Variant, ring_wall
 
 CUP_RADIUS_M = 0.032  # outer radius
 CUP_HEIGHT_M = 0.09
@@ -54,17 +54,6 @@ VARIANTS = {
         "bowl": Placement(x=(-0.13, -0.07), y=(-0.32, -0.27)),
     }, scenery={"pad": Placement.at(-0.10, -0.125)}),
 }
-
-
-def _ring(body: mujoco.MjsBody, radius: float, height: float, walls: int, thickness: float,
-          z0: float, **geom) -> None:
-    """A round wall of `walls` boxes: cheap contacts, and a ball cannot leak between them."""
-    half_width = radius * np.tan(np.pi / walls) * 1.15
-    for k in range(walls):
-        angle = 2 * np.pi * k / walls
-        body.add_geom(type=mujoco.mjtGeom.mjGEOM_BOX, size=[thickness / 2, half_width, height / 2],
-                      pos=[(radius - thickness / 2) * np.cos(angle), (radius - thickness / 2) * np.sin(angle), z0 + height / 2],
-                      quat=[np.cos(angle / 2), 0, 0, np.sin(angle / 2)], **geom)
 
 
 class Pouring(Task):
@@ -102,7 +91,7 @@ class Pouring(Task):
         cup.add_geom(type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[CUP_RADIUS_M, 0.004, 0], pos=[0, 0, 0.004], **plastic)
         # Walls stand on the base, 1 mm clear of the table: only the base touches it (4 contacts,
         # not 4 per wall).
-        _ring(cup, CUP_RADIUS_M, CUP_HEIGHT_M - 0.007, CUP_WALLS, CUP_WALL_M, 0.007, **plastic)
+        ring_wall(cup, CUP_RADIUS_M, CUP_HEIGHT_M - 0.007, CUP_WALLS, CUP_WALL_M, 0.007, **plastic)
 
         ball = spec.worldbody.add_body(name="ball", pos=[0, 0, table_top_z + 0.008 + BALL_RADIUS_M])
         ball.add_freejoint(name="ball")
@@ -113,7 +102,7 @@ class Pouring(Task):
         bowl.add_freejoint(name="bowl")
         ceramic = dict(rgba=[0.85, 0.88, 0.95, 1], density=500, friction=[0.5, 0.005, 0.0001])
         bowl.add_geom(type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[BOWL_RADIUS_M, 0.004, 0], pos=[0, 0, 0.004], **ceramic)
-        _ring(bowl, BOWL_RADIUS_M, BOWL_WALL_HEIGHT_M - 0.007, BOWL_WALLS, 0.006, 0.007, **ceramic)
+        ring_wall(bowl, BOWL_RADIUS_M, BOWL_WALL_HEIGHT_M - 0.007, BOWL_WALLS, 0.006, 0.007, **ceramic)
 
     def initialize_episode(self, rng: np.random.Generator) -> None:
         super().initialize_episode(rng)
