@@ -32,6 +32,17 @@ class PolicyActionError(RuntimeError):
     """The policy returned an action the env refuses (wrong shape, NaN, ...)."""
 
 
+def _as_action(raw, seed: int | None, step: int) -> np.ndarray:
+    """A policy's action as float64, or PolicyActionError saying what came back instead."""
+    try:
+        if np.iscomplexobj(raw):
+            raise TypeError("complex numbers")
+        return np.asarray(raw, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise PolicyActionError(f"seed {seed}, step {step}: act() returned a {type(raw).__name__}, not an array of "
+                                f"numbers ({err})") from None
+
+
 def _stack(rows: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     if not rows:
         return {}
@@ -82,7 +93,7 @@ def rollout(
     end_reason = "max_steps"
     info: dict[str, Any] = {}
     for t in range(max_steps):
-        action = np.asarray(policy.act(obs), dtype=np.float64)
+        action = _as_action(policy.act(obs), seed, t)
         if record:
             states.append(env.get_state())
             obs_rows.append(obs)

@@ -79,9 +79,18 @@ class DexEnv(gym.Env):
             raise ValueError(f"action_mode must be 'delta' or 'absolute', got {action_mode!r}")
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        if isinstance(control_freq, bool) or not isinstance(control_freq, (int, float)) or not (
+                np.isfinite(control_freq) and control_freq > 0):
+            raise ValueError(f"control_freq must be a positive number of Hz (default 20), got {control_freq!r}")
         substeps = round(1.0 / (control_freq * PHYSICS_TIMESTEP_S))
         if substeps < 1:
-            raise ValueError(f"control_freq {control_freq} Hz is above the physics rate")
+            raise ValueError(f"control_freq {control_freq} Hz is above the physics rate "
+                             f"({1 / PHYSICS_TIMESTEP_S:g} Hz)")
+        if horizon is not None and (isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer))
+                                    or horizon < 1):
+            raise ValueError(f"horizon must be a whole number of steps >= 1 (default: the task's), got {horizon!r}")
+        if isinstance(camera_names, str):  # one camera named on its own, not its letters
+            camera_names = (camera_names,)
 
         self.env_id = env_id
         self.task = task(variant)
@@ -89,11 +98,12 @@ class DexEnv(gym.Env):
         self.variant = variant
         self.obs_mode, self.reward_type, self.action_mode = obs_mode, reward_type, action_mode
         self.camera_names = tuple(camera_names)
-        self.image_size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+        self.image_size = _image_size(image_size, "image_size")
         self.control_freq, self.substeps = control_freq, substeps
-        self.horizon = horizon or self.task.horizon
+        self.horizon = int(horizon) if horizon is not None else self.task.horizon
         self.terminate_on_success = terminate_on_success
-        self.render_mode, self.render_camera, self.render_size = render_mode, render_camera, render_size
+        self.render_mode, self.render_camera = render_mode, render_camera
+        self.render_size = _image_size(render_size, "render_size")
 
         self.mj_spec = build_scene(embodiment, self.task.table_size_m, f"{self.task.name}-{embodiment.name}")
         self.task.add_to(self.mj_spec, embodiment.table_height_m)
@@ -222,7 +232,13 @@ class DexEnv(gym.Env):
         return self.observation(), reward, terminated, truncated, info
 
     def _check_action(self, action) -> np.ndarray:
-        action = np.asarray(action, dtype=np.float64)
+        if np.iscomplexobj(action):
+            raise ValueError("action is complex; pass real numbers")
+        try:
+            action = np.asarray(action, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"action must be an array of {self.action_space.shape[0]} numbers, got a "
+                             f"{type(action).__name__}") from None
         expected = self.action_space.shape
         if action.shape != expected:
             raise ValueError(
@@ -275,10 +291,11 @@ class DexEnv(gym.Env):
     def target_pose_to_action(self, targets: dict[str, np.ndarray], hand: dict[str, np.ndarray]) -> np.ndarray:
         """The action that drives each arm toward a world EEF target pose (4x4) from the current
         state; delta actions are clipped to the action range, as the reference does."""
+        targets, hand = self._check_targets(targets, hand)
         action = np.zeros(self.action_space.shape, dtype=np.float64)
         d = self.data
         for i, arm in enumerate(ARMS):
-            target = np.asarray(targets[arm])
+            target = targets[arm]
             s = self.action_layout[f"{arm}_pose"]
             if self.action_mode == "delta":
                 sid = self._site_ids[i]
@@ -289,6 +306,28 @@ class DexEnv(gym.Env):
                 action[s] = np.concatenate([target[:3, 3], Rotation.from_matrix(target[:3, :3]).as_rotvec()])
             action[self.action_layout[f"{arm}_hand"]] = hand[arm]
         return np.clip(action, self.action_space.low, self.action_space.high).astype(np.float32)
+
+    def _check_targets(self, targets, hand) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """Both arms' targets as finite 4x4 poses with a rotation part, and both hand commands
+        of this hand's size; anything else is refused with what was expected."""
+        out_targets, out_hand = {}, {}
+        for arm in ARMS:
+            try:
+                target = np.asarray(targets[arm], dtype=np.float64)
+                command = np.asarray(hand[arm], dtype=np.float64)
+            except (KeyError, TypeError, ValueError, IndexError):
+                raise ValueError(f"targets and hand must map each arm {ARMS} to a 4x4 pose and a hand command of "
+                                 f"{self.hand_dim} numbers") from None
+            if target.shape != (4, 4) or not np.all(np.isfinite(target)):
+                raise ValueError(f"the {arm} target must be a finite 4x4 pose, got shape {target.shape}")
+            rot = target[:3, :3]
+            if not np.allclose(rot @ rot.T, np.eye(3), atol=1e-4) or np.linalg.det(rot) < 0:
+                raise ValueError(f"the {arm} target's 3x3 part is not a rotation (orthonormal, det +1)")
+            if command.shape != (self.hand_dim,) or not np.all(np.isfinite(command)):
+                raise ValueError(f"the {arm} hand command must be {self.hand_dim} finite numbers, got shape "
+                                 f"{command.shape}")
+            out_targets[arm], out_hand[arm] = target, command
+        return out_targets, out_hand
 
     # ------------------------------------------------------------------------ queries
     def eef_poses(self) -> dict[str, np.ndarray]:
@@ -317,11 +356,17 @@ class DexEnv(gym.Env):
 
     def reset_to(self, state: np.ndarray) -> dict[str, np.ndarray]:
         """Restore a state from `get_state()`; returns the observation there."""
-        state = np.asarray(state, dtype=np.float64)
+        try:
+            state = np.asarray(state, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"state must be an array of numbers from get_state(), got a {type(state).__name__}") from None
         size = mujoco.mj_stateSize(self.model, mujoco.mjtState.mjSTATE_INTEGRATION)
         if state.shape != (size,):
             raise ValueError(f"state has shape {state.shape}, this env's states have shape ({size},): "
                              "was it recorded on another env or version?")
+        if not np.all(np.isfinite(state)):
+            raise ValueError("state has non-finite entries (NaN or inf): it cannot be restored; "
+                             "was it recorded after a physics error?")
         mujoco.mj_setState(self.model, self.data, state, mujoco.mjtState.mjSTATE_INTEGRATION)
         _clear_warnings(self.data)  # a bad state restored earlier must not end later episodes
         mujoco.mj_forward(self.model, self.data)
@@ -385,6 +430,19 @@ class DexEnv(gym.Env):
         for renderer in self._renderers.values():
             renderer.close()
         self._renderers.clear()
+
+
+def _image_size(size, name: str) -> tuple[int, int]:
+    """(height, width) from an int or a pair, each a whole number of pixels in 1..MAX_RENDER_SIZE."""
+    pair = (size, size) if isinstance(size, (int, np.integer)) and not isinstance(size, bool) else size
+    try:
+        height, width = pair
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a side in pixels or (height, width), got {size!r}") from None
+    for side in (height, width):
+        if isinstance(side, bool) or not isinstance(side, (int, np.integer)) or not 1 <= side <= MAX_RENDER_SIZE:
+            raise ValueError(f"{name} must be whole pixels in 1..{MAX_RENDER_SIZE}, got {size!r}")
+    return int(height), int(width)
 
 
 def _clear_warnings(data: mujoco.MjData) -> None:

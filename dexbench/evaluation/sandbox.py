@@ -140,7 +140,8 @@ def run_in_workers(spec: WorkerSpec, tasks: list[tuple[int, str | None]], worker
         p.start()
     for _, send_end in pipes:
         send_end.close()  # the workers hold theirs: a dead worker's pipe then reads as closed
-    inbox = [recv_end for recv_end, _ in pipes]
+    conns = [recv_end for recv_end, _ in pipes]  # by worker
+    inbox = list(conns)  # those still open
     pending: list[tuple] = []
     name = spec.policy_spec
     # worker -> (seed, step or phase, when that call began, when its episode began)
@@ -183,9 +184,14 @@ def run_in_workers(spec: WorkerSpec, tasks: list[tuple[int, str | None]], worker
             for w, (seed, step, since, episode_start) in where.items():
                 if step in ("idle",):
                     continue
-                if step in ("start", "build") and now - since > episode_timeout_s:
-                    raise PolicyFailure(f"policy {name} was not built within {episode_timeout_s:.0f} s "
-                                        "(its factory hangs?); fix it or raise --episode-timeout")
+                # Importing the policy's module and building it get the deadline of one call, on
+                # top of the time to start the process and build the env.
+                if step == "build" and now - since > step_timeout_s:
+                    raise PolicyFailure(f"policy {name} was not imported and built within {step_timeout_s:g} s (its "
+                                        "module or factory hangs?); fix it or raise --step-timeout")
+                if step == "start" and now - since > episode_timeout_s:
+                    raise PolicyFailure(f"the evaluation worker for policy {name} did not start within "
+                                        f"{episode_timeout_s:g} s; is the machine overloaded?")
                 if step not in ("start", "build") and now - since > step_timeout_s:
                     call = "reset()" if step == "reset" else "act()"
                     raise PolicyFailure(f"policy {name} did not return from {call} within {step_timeout_s:g} s at "
@@ -195,7 +201,9 @@ def run_in_workers(spec: WorkerSpec, tasks: list[tuple[int, str | None]], worker
                     raise PolicyFailure(f"policy {name} did not finish the episode of seed {seed} within "
                                         f"{episode_timeout_s:g} s (at {_step_text(step)}); raise --episode-timeout")
             for w, p in enumerate(procs):
-                if p.exitcode not in (None, 0) and not pending:
+                # Exit code 0 counts too when the worker was mid-call (a policy calling os._exit).
+                busy = where[w][1] != "idle"
+                if p.exitcode is not None and (p.exitcode != 0 or busy) and not pending and not (conns[w] in inbox and _unread(conns[w])):
                     seed, step = where[w][:2]
                     raise PolicyFailure(f"the process running policy {name} died (exit code {p.exitcode}) at seed "
                                         f"{seed}, {_step_text(step)}: the policy crashed the interpreter")
@@ -206,8 +214,16 @@ def run_in_workers(spec: WorkerSpec, tasks: list[tuple[int, str | None]], worker
         for p in procs:
             p.join(timeout=10)
         task_queue.close()
-        for conn in inbox:
+        for conn in conns:
             conn.close()
+
+
+def _unread(conn) -> bool:
+    """Whether a worker's last words are still in its pipe (read them before judging its exit)."""
+    try:
+        return conn.poll()
+    except (EOFError, OSError):
+        return False
 
 
 def _step_text(step: Any) -> str:
