@@ -120,6 +120,12 @@ def ring_wall(body: mujoco.MjsBody, radius: float, height: float, walls: int, th
                       quat=[np.cos(angle / 2), 0, 0, np.sin(angle / 2)], **geom)
 
 
+def box_between(body: mujoco.MjsBody, lo, hi, **geom) -> None:
+    """A box geom spanning the corners `lo` .. `hi` (body frame): panels, walls, floors."""
+    lo, hi = np.asarray(lo, float), np.asarray(hi, float)
+    body.add_geom(type=mujoco.mjtGeom.mjGEOM_BOX, size=(hi - lo) / 2, pos=(hi + lo) / 2, **geom)
+
+
 # ----------------------------------------------------------------------------- the task
 class Task(abc.ABC):
     """A manipulation task on any embodiment. Subclasses fill the class attributes and the
