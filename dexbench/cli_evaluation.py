@@ -145,11 +145,11 @@ def cmd_leaderboard_validate(args) -> int:
 
 
 def cmd_leaderboard_build(args) -> int:
-    from dexbench.leaderboards import SubmissionError, build_leaderboards
+    from dexbench.leaderboards import BoardFolderError, SubmissionError, build_leaderboards
 
     try:
         paths = build_leaderboards(args.dir)
-    except (SubmissionError, FileNotFoundError) as err:
+    except (SubmissionError, BoardFolderError) as err:
         raise CLIError(str(err)) from err
     for path in paths:
         print(f"wrote {path}")
@@ -158,29 +158,41 @@ def cmd_leaderboard_build(args) -> int:
 
 def cmd_leaderboard_submit_policy(args) -> int:
     from dexbench.leaderboards import SubmissionError
-    from dexbench.leaderboards.submit import policy_submission, read_eval_result, write_submission
+    from dexbench.leaderboards.reading import shown
+    from dexbench.leaderboards.submit import check_output, policy_submission, read_eval_result, write_submission
 
+    # A count without --train-data would be dropped from the submission: refused instead.
+    counts = [flag for flag, value in (("--train-demos", args.train_demos), ("--source-demos", args.source_demos))
+              if value is not None]
+    if args.train_data is None and counts:
+        raise CLIError(f"{counts[0]} needs --train-data (the generator of the training demos, e.g. mimicgen, "
+                       "demo_noise or source). Add it, or leave out the count for an untrained policy.")
     training = None
-    if args.train_data:
-        training = {"generator": args.train_data, "num_demos": args.train_demos}
+    if args.train_data is not None:
+        training = {"generator": args.train_data, "num_demos": args.train_demos or 0}
         if args.source_demos is not None:
             training["source_demos"] = args.source_demos
     try:
+        check_output(args.out, "--out", inputs=args.results, overwrite=args.overwrite)
         results = [read_eval_result(f) for f in args.results]
-        sub = policy_submission(args.name, args.authors, args.description, results, training, url=args.url)
+        sub = policy_submission(args.name, args.authors, args.description, results, training, url=args.url,
+                                label=shown(args.out))
     except SubmissionError as err:
         raise CLIError(str(err)) from err
     try:
         print(f"wrote {write_submission(sub, args.out)}")
     except OSError as err:
-        raise CLIError(f"--out {args.out}: cannot write it ({err.strerror}). Give a file path, e.g. "
+        raise CLIError(f"{shown(args.out)}: cannot write it ({err.strerror}). Give a writable --out file path, e.g. "
                        "leaderboards/policies/NAME.json.") from err
     return 0
 
 
 def cmd_leaderboard_submit_generators(args) -> int:
     from dexbench.leaderboards import SubmissionError
+    from dexbench.leaderboards.reading import shown
     from dexbench.leaderboards.submit import (
+        check_out_dir,
+        check_output,
         generator_submission,
         rows_from_compare,
         submission_path,
@@ -189,26 +201,37 @@ def cmd_leaderboard_submit_generators(args) -> int:
 
     by_generator: dict[str, list] = {}
     subs = {}
+    taken: list[tuple[Path, SubmissionError]] = []  # outputs that would destroy a file: all named, one explained
     try:
+        check_out_dir(args.out_dir)
         for f in args.compare:
             for name, row in rows_from_compare(f).items():
                 by_generator.setdefault(name, []).append(row)
         for name, rows in by_generator.items():
             label = "source-only" if name == "source" else name
-            sub = generator_submission(label, args.authors, GENERATOR_DESCRIPTIONS.get(name, name), rows)
             # The file name comes from the generator name in the summaries: made safe, inside --out-dir.
             out = submission_path(args.out_dir, label)
             if out in subs:
                 raise SubmissionError(f"{out}: both {subs[out]['name']!r} and {label!r} would be written here. "
                                       "Rename one generator.")
-            subs[out] = sub
+            # Inputs: each summary and the eval results and reports beside it that rows_from_compare read.
+            inputs = [p for f in args.compare for p in (Path(f), *Path(f).parent.glob("*.json"))]
+            try:
+                check_output(out, "--out-dir", inputs=inputs, overwrite=args.overwrite)
+            except SubmissionError as err:
+                taken.append((out, err))
+            subs[out] = generator_submission(label, args.authors, GENERATOR_DESCRIPTIONS.get(name, name), rows,
+                                             label=shown(out))
     except SubmissionError as err:
         raise CLIError(str(err)) from err
+    if taken:
+        also = f" Also taken: {', '.join(shown(out) for out, _ in taken[1:])}." if taken[1:] else ""
+        raise CLIError(f"{taken[0][1]}{also}")
     for out, sub in subs.items():  # written only once all are made: no half-updated folder
         try:
             print(f"wrote {write_submission(sub, out)}")
         except OSError as err:
-            raise CLIError(f"--out-dir {args.out_dir}: cannot write {out.name} ({err.strerror}).") from err
+            raise CLIError(f"{shown(out)}: cannot write it ({err.strerror}). Give a writable --out-dir.") from err
     return 0
 
 
@@ -297,12 +320,15 @@ def add_evaluation_commands(sub) -> None:
     q.add_argument("--description", required=True)
     q.add_argument("--url", default=None)
     q.add_argument("--train-data", default=None, metavar="NAME", help="training data, e.g. mimicgen, demo_noise, source")
-    q.add_argument("--train-demos", type=int, default=0, help="number of training demos")
-    q.add_argument("--source-demos", type=int, default=None, help="source demos the training data came from")
+    q.add_argument("--train-demos", type=int, default=None, help="number of training demos (with --train-data)")
+    q.add_argument("--source-demos", type=int, default=None,
+                   help="source demos the training data came from (with --train-data)")
     q.add_argument("--out", required=True, metavar="FILE.json")
+    q.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     q.set_defaults(func=cmd_leaderboard_submit_policy)
     q = lsub.add_parser("submit-generators", help="one generator submission per generator from compare results")
     q.add_argument("compare", nargs="+", metavar="compare.json", help="summaries written by `dexbench compare`")
     q.add_argument("--authors", required=True)
     q.add_argument("--out-dir", default="leaderboards/generators")
+    q.add_argument("--overwrite", action="store_true", help="replace submissions of the same name in --out-dir")
     q.set_defaults(func=cmd_leaderboard_submit_generators)

@@ -15,10 +15,10 @@ for id in $ids; do
 done
 dexbench leaderboard submit-policy "$RUNS"/oracle/*.json --name "Scripted oracle" --authors "$AUTHORS" \
   --description "The task's scripted demonstrator, reading simulator state (upper bound)." \
-  --out leaderboards/policies/scripted-oracle.json
+  --out leaderboards/policies/scripted-oracle.json --overwrite
 dexbench leaderboard submit-policy "$RUNS"/random/*.json --name "Random actions" --authors "$AUTHORS" \
   --description "Uniform random actions from the action space (lower bound)." \
-  --out leaderboards/policies/random.json
+  --out leaderboards/policies/random.json --overwrite
 
 # The central experiment on both native pairs: 10 scripted D0 sources; 200 mimicgen demos vs 200
 # demo_noise demos vs the 10 sources alone; the same BC-MLP trained on each; 50 episodes each.
@@ -31,12 +31,12 @@ done
 dexbench compare --env DexMG/Pouring-GR1-D1 --source "$RUNS/src_Pouring-GR1-D0.hdf5" --generators mimicgen \
   --no-source -n 200 --episodes 50 --workers 2 --threads 1 --workdir "$RUNS/compare_Pouring-GR1-D1" -q
 dexbench leaderboard submit-generators "$RUNS"/compare_*/compare.json --authors "$AUTHORS" \
-  --out-dir leaderboards/generators
+  --out-dir leaderboards/generators --overwrite
 for data in source mimicgen demo_noise; do
   demos=200; [ "$data" = source ] && demos=10
   dexbench leaderboard submit-policy "$RUNS"/compare_*/eval_$data.json --name "BC-MLP ($data)" \
     --authors "$AUTHORS" --train-data "$data" --train-demos "$demos" --source-demos 10 \
     --description "dexbench train bc defaults (3x256 MLP, chunk 10, temporal ensembling, 5k steps), trained on $demos $data demos of the evaluated id." \
-    --out "leaderboards/policies/bc-mlp-$data.json"
+    --out "leaderboards/policies/bc-mlp-$data.json" --overwrite
 done
 dexbench leaderboard build

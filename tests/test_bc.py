@@ -4,7 +4,9 @@ evaluates to the same numbers, and bad checkpoints are refused with a clear erro
 from __future__ import annotations
 
 import json
+import shutil
 
+import h5py
 import numpy as np
 import pytest
 import torch
@@ -13,7 +15,9 @@ from dexbench.cli import main
 from dexbench.envs.registry import make_env
 from dexbench.evaluation import evaluate
 from dexbench.policies.bc.policy import BCPolicy, load_checkpoint
-from dexbench.policies.bc.train import BCConfig, train_bc
+from dexbench.policies.bc import train as bc_train
+from dexbench.policies.bc.data import load_demo_arrays
+from dexbench.policies.bc.train import BCConfig, TrainingDiverged, train_bc
 
 ENV_ID = "DexMG/TrayLift-Panda-D0"
 BC = "dexbench.policies:BCPolicy"
@@ -120,3 +124,204 @@ def test_absolute_rotations_are_learned_without_the_axis_angle_wrap():
     back = decode(e[1].astype(np.float64), slots)
     angle = (Rotation.from_rotvec(back[3:6]) * Rotation.from_rotvec(a[1, 3:6]).inv()).magnitude()
     assert angle < 1e-5 and np.allclose(back[12:], a[1, 12:])
+
+
+# --- hostile input: options, data and checkpoints that used to hang, train garbage or crash ---
+
+SMALL = dict(steps=20, hidden=16, layers=1, batch_size=16, log_every=5)
+
+
+def _edited_copy(src, tmp_path, edit, name="edited.hdf5"):
+    """A copy of the dataset `src` changed in place by `edit(h5py.File)`."""
+    path = tmp_path / name
+    shutil.copy(src, path)
+    with h5py.File(path, "r+") as f:
+        edit(f)
+    return path
+
+
+@pytest.mark.parametrize("option, value, allowed", [
+    ("chunk", 100_000, "1..1000"), ("chunk", 0, "1..1000"), ("seq_len", 5_000, "1..1000"),
+    ("hidden", 0, "1..16384"), ("layers", -1, "1..64"), ("layers", 0, "1..64"), ("obs_noise", -1.0, ">= 0"),
+    ("obs_noise", float("nan"), ">= 0"), ("threads", -1, "0..1024"), ("lr", 0.0, "> 0"), ("lr", -1e-3, "> 0"),
+    ("lr", float("nan"), "> 0"), ("lr", float("inf"), "> 0"), ("weight_decay", -1e-4, ">= 0"),
+    ("val_fraction", 1.0, "[0, 1)"), ("val_fraction", -0.1, "[0, 1)"), ("log_every", 0, ">= 1"),
+    ("checkpoint_every", 0, ">= 1"), ("steps", 0, "1.."), ("batch_size", 0, "1.."), ("seed", -1, "0.."),
+    ("hidden", 2.5, "1..16384"), ("layers", True, "1..64"),
+])
+def test_an_out_of_range_option_is_refused_naming_the_option_and_its_range(demos, tmp_path, option, value, allowed):
+    with pytest.raises(ValueError, match=option) as err:
+        train_bc(demos, tmp_path / "out", BCConfig(**{**SMALL, option: value}), progress=False)
+    assert allowed in str(err.value) and repr(value) in str(err.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_zero_threads_means_torchs_default_and_is_accepted():
+    BCConfig(threads=0).check()
+
+
+def test_the_cli_refuses_a_huge_chunk_at_once_with_a_one_line_error(demos, tmp_path, capsys):
+    assert main(["train", "bc", "--data", str(demos), "--out", str(tmp_path / "o"), "--chunk", "100000", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "--chunk" in err and "1..1000" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_chunk_or_window_longer_than_every_demo_is_refused_naming_the_demo_length(demos, tmp_path):
+    longest = max(len(a) for a in load_demo_arrays(demos).actions)
+    with pytest.raises(ValueError, match=f"longest demo \\({longest} steps\\)"):
+        train_bc(demos, tmp_path / "m", BCConfig(**SMALL, chunk=longest + 1), progress=False)
+    with pytest.raises(ValueError, match="seq_len .*longest demo"):
+        train_bc(demos, tmp_path / "r", BCConfig(**SMALL, arch="rnn", seq_len=longest + 1), progress=False)
+
+
+@pytest.mark.parametrize("max_demos", [0, -1])
+def test_max_demos_below_one_is_refused_instead_of_training_on_all_demos(demos, tmp_path, capsys, max_demos):
+    with pytest.raises(ValueError, match="max_demos"):
+        train_bc(demos, tmp_path / "out", BCConfig(**SMALL), progress=False, max_demos=max_demos)
+    assert main(["train", "bc", "--data", str(demos), "--out", str(tmp_path / "o"), "--max-demos", str(max_demos),
+                 "-q"]) == 2
+    assert "--max-demos" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("field, bad", [("actions", np.nan), ("actions", np.inf), ("obs/tray_pose", np.nan)])
+def test_non_finite_training_data_is_refused_naming_the_demo_and_the_array(demos, tmp_path, capsys, field, bad):
+    def poison(f):
+        f[f"/data/demo_1/{field}"][3, 0] = bad
+
+    path = _edited_copy(demos, tmp_path, poison)
+    out = tmp_path / "out"
+    assert main(["train", "bc", "--data", str(path), "--out", str(out), "--steps", "20", "--hidden", "16", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "demo_1" in err and ("actions" if field == "actions" else "observations") in err and "step 3" in err
+    assert not out.exists()  # no checkpoint claiming success
+
+
+def test_a_diverging_run_stops_with_an_error_and_keeps_the_last_good_checkpoint(demos, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    real_loss, calls = bc_train._loss, []
+
+    def loss_going_nan_at_step_8(*args):
+        calls.append(1)
+        loss = real_loss(*args)
+        return loss * float("nan") if len(calls) >= 8 else loss
+
+    monkeypatch.setattr(bc_train, "_loss", loss_going_nan_at_step_8)
+    with pytest.raises(TrainingDiverged, match="step 8 .*last good checkpoint \\(step 5\\)"):
+        train_bc(demos, out, BCConfig(**{**SMALL, "checkpoint_every": 5}), progress=False)
+    assert json.loads((out / "config.json").read_text())["steps_done"] == 5
+    load_checkpoint(out)  # still whole and loadable
+
+
+def test_a_run_diverging_before_its_first_checkpoint_writes_nothing(demos, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["train", "bc", "--data", str(demos), "--out", str(out), "--steps", "20", "--hidden", "16",
+                 "--lr", "1e30", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "diverged" in err and "--lr" in err and "no checkpoint" in err
+    assert not (out / "model.pt").exists()
+
+
+def test_no_checkpoint_json_is_ever_written_with_nan(mlp_checkpoint, tmp_path):
+    out = tmp_path / "ckpt"
+    shutil.copytree(mlp_checkpoint, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    model, config, _ = load_checkpoint(out)
+    with pytest.raises(ValueError, match="NaN or Infinity"):
+        bc_train._save(out, model, config, {"step": [1], "train_loss": [float("nan")], "val_loss": [None]})
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # the last checkpoint is untouched
+
+
+def test_an_empty_dataset_is_refused_with_a_clear_error(demos, tmp_path, capsys):
+    def drop_all(f):
+        for key in list(f["data"]):
+            del f["data"][key]
+
+    path = _edited_copy(demos, tmp_path, drop_all)
+    assert main(["train", "bc", "--data", str(path), "--out", str(tmp_path / "o"), "-q"]) == 2
+    assert "no demos to train on" in capsys.readouterr().err
+    data = load_demo_arrays(demos)
+    empty = bc_train.DemoArrays([], [], data.obs_keys, data.env_id, data.env_kwargs)
+    with pytest.raises(ValueError, match="no demos to train on"):
+        train_bc(empty, tmp_path / "m", BCConfig(**SMALL), progress=False)
+
+
+def test_a_single_demo_trains_without_a_validation_split(demos, tmp_path):
+    report = train_bc(demos, tmp_path / "one", BCConfig(**SMALL, val_fraction=0.5), progress=False, max_demos=1)
+    assert report.train_demos == 1 and report.val_demos == 0 and report.val_loss is None
+    assert np.isfinite(report.final_train_loss)
+
+
+def _damage_config(text):
+    return lambda d: (d / "config.json").write_text(text)
+
+
+def _with_config(**changes):
+    def edit(d):
+        config = json.loads((d / "config.json").read_text())
+        (d / "config.json").write_text(json.dumps({**config, **changes}))
+    return edit
+
+
+def _nan_weights(d):
+    state = torch.load(d / "model.pt", weights_only=True)
+    next(v for k, v in state.items() if k.endswith("weight"))[0] = float("nan")
+    torch.save(state, d / "model.pt")
+
+
+@pytest.mark.parametrize("damage, message", [
+    (_damage_config("{"), "config.json is not valid JSON .*retrain"),
+    (lambda d: (d / "config.json").write_bytes(b"\xff\xfe"), "config.json is not valid JSON"),
+    (_damage_config("[1, 2]"), "config.json is not a dexbench-bc-checkpoint config"),
+    (_damage_config('{"format": "someone-elses-model"}'), "not a dexbench-bc-checkpoint config .*dexbench train bc"),
+    (_with_config(format_version=99), "format_version 99.*upgrade dexbench"),
+    (_with_config(obs_dim="many"), "config.json is damaged: obs_dim"),
+    (_with_config(model={"chunk": 10, "hidden": 10**9, "layers": 2}), "config.json is damaged: model"),
+    (_with_config(arch="transformer"), "config.json is damaged: arch"),
+    (lambda d: torch.save(torch.zeros(3), d / "model.pt"), "cannot load .*model.pt .*retrain"),
+    (lambda d: (d / "model.pt").write_bytes(b"not a torch file"), "cannot load .*model.pt"),
+    (_nan_weights, "model.pt holds NaN"),
+])
+def test_a_damaged_checkpoint_is_refused_naming_the_file_and_the_fix(mlp_checkpoint, tmp_path, damage, message):
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(mlp_checkpoint, ckpt)
+    damage(ckpt)
+    with pytest.raises(ValueError, match=message):
+        load_checkpoint(ckpt)
+
+
+def test_a_checkpoint_missing_files_is_refused_saying_which(mlp_checkpoint, tmp_path, capsys):
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(mlp_checkpoint, ckpt)
+    (ckpt / "model.pt").unlink()
+    with pytest.raises(FileNotFoundError, match="lacks model.pt"):
+        load_checkpoint(ckpt)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="lacks config.json and model.pt"):
+        load_checkpoint(tmp_path / "empty")
+    # Through the CLI: a one-line error naming the file, exit code 2 (it was a bare JSONDecodeError).
+    (ckpt / "model.pt").write_bytes((mlp_checkpoint / "model.pt").read_bytes())
+    (ckpt / "config.json").write_text("{")
+    assert main(["eval", "--policy", BC, "--checkpoint", str(ckpt), "--env", ENV_ID, "--episodes", "1", "-q"]) == 2
+    assert "config.json is not valid JSON" in capsys.readouterr().err
+
+
+def test_a_checkpoint_for_other_observations_is_refused(mlp_checkpoint, tmp_path):
+    def checkpoint_with(name, edit):
+        ckpt = tmp_path / name
+        shutil.copytree(mlp_checkpoint, ckpt)
+        config = json.loads((ckpt / "config.json").read_text())
+        edit(config)
+        (ckpt / "config.json").write_text(json.dumps(config))
+        return ckpt
+
+    unknown_key = checkpoint_with("unknown", lambda c: c.update(obs_keys=["no_such_sensor"]))
+    # The env has every key the config names, but they hold fewer numbers than the network reads.
+    fewer_keys = checkpoint_with("fewer", lambda c: c.update(obs_keys=c["obs_keys"][:-1]))
+    env = make_env("TrayLift", "Panda", "D0")
+    try:
+        with pytest.raises(ValueError, match="lacks: \\['no_such_sensor'\\]; evaluate it on DexMG/TrayLift"):
+            BCPolicy(env.observation_space, env.action_space, checkpoint=unknown_key)
+        with pytest.raises(ValueError, match="reads 67 observation numbers .*; this env gives 60"):
+            BCPolicy(env.observation_space, env.action_space, checkpoint=fewer_keys)
+    finally:
+        env.close()

@@ -24,6 +24,7 @@ from dexbench.leaderboards import SubmissionError, build_leaderboards, validate_
 from dexbench.leaderboards import validate as validate_module
 from dexbench.leaderboards.reading import MAX_BYTES
 from dexbench.leaderboards.submit import safe_file_name, submission_path
+from dexbench.leaderboards.tables import summary_columns
 
 REPO = Path(__file__).resolve().parents[1]
 SECRET = "hunter2-not-for-logs"
@@ -302,17 +303,21 @@ def test_the_summary_table_is_in_both_readme_and_html(tmp_path):
                                                                    eval_result(OTHER, episodes(50))]))
     write(root / "generators" / "mimicgen.json", generator_submission(successes=episodes(40)))
     readme, page = (p.read_text() for p in build_leaderboards(root))
+    # One column per registered task (more tasks may be added): TrayLift's is the one with results.
+    columns = [c.removeprefix("DexMG/") for c in summary_columns()]
+    n, at = len(columns), columns.index("TrayLift-PandaDex-D0")
+    cells = lambda rate: " | ".join(rate if i == at else "-" for i in range(n))  # noqa: E731
     assert readme.index("## Summary") < readme.index("## TrayLift")
-    assert "| Policy | TrayLift-PandaDex-D0 | Pouring-GR1-D0 | Mean (tasks) |" in readme
-    assert "| [Scripted oracle](https://example.org/bc) | 100.0 % | - | 100.0 % (1/2) |" in readme
-    assert "| [BC-MLP (mimicgen 200)](https://example.org/bc) | 90.0 % | - | 90.0 % (1/2) |" in readme
+    assert f"| Policy | {' | '.join(columns)} | Mean (tasks) |" in readme
+    assert f"| [Scripted oracle](https://example.org/bc) | {cells('100.0 %')} | 100.0 % (1/{n}) |" in readme
+    assert f"| [BC-MLP (mimicgen 200)](https://example.org/bc) | {cells('90.0 %')} | 90.0 % (1/{n}) |" in readme
     assert readme.index("| [Scripted oracle]") < readme.index("| [BC-MLP (mimicgen 200)]")
-    assert "| Generator | TrayLift-PandaDex-D0 | Pouring-GR1-D0 | Mean (tasks) |" in readme
-    assert "| mimicgen | 80.0 % | - | 80.0 % (1/2) |" in readme  # its best row (the source row has 2 %)
+    assert f"| Generator | {' | '.join(columns)} | Mean (tasks) |" in readme
+    assert f"| mimicgen | {cells('80.0 %')} | 80.0 % (1/{n}) |" in readme  # its best row (the source row has 2 %)
     assert page.index('<h2 id="summary">') < page.index('<h2 id="TrayLift">')
-    assert "<th>TrayLift-PandaDex-D0</th><th>Pouring-GR1-D0</th><th>Mean (tasks)</th>" in page
-    assert '<td class="num" data-sort="0.9">90.0 %</td><td class="num" data-sort="">-</td>' in page
-    assert '<td class="num" data-sort="0.8">80.0 % (1/2)</td>' in page
+    assert "".join(f"<th>{c}</th>" for c in columns) + "<th>Mean (tasks)</th>" in page
+    assert '<td class="num" data-sort="0.9">90.0 %</td>' in page
+    assert f'<td class="num" data-sort="0.8">80.0 % (1/{n})</td>' in page
 
 
 EDGE_CASES = {
@@ -438,3 +443,147 @@ def test_the_leaderboard_modules_import_one_way():
         order += ready
     assert order.index("tables") < order.index("render") < order.index("build")
     assert graph["render"] == {"ranking", "tables"}
+
+
+# ----------------------------------------------------------------------------- files the tools write
+def test_submit_generators_never_replaces_an_existing_submission_without_overwrite(tmp_path, capsys):
+    out = tmp_path / "leaderboards" / "generators"
+    summary = compare_workdir(tmp_path, "mimicgen")
+    assert main(["leaderboard", "submit-generators", str(summary), "--authors", "Me", "--out-dir", str(out)]) == 0
+    existing = write(out / "mimicgen.json", generator_submission())  # all the published rows of mimicgen
+    before = (out / "mimicgen.json").read_bytes()
+    capsys.readouterr()
+    assert main(["leaderboard", "submit-generators", str(summary), "--authors", "Me", "--out-dir", str(out)]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "--overwrite" in error and f"Also taken: {existing}." in error
+    assert "already holds the generator submission 'source-only'" in error  # the first one, explained
+    assert (out / "mimicgen.json").read_bytes() == before
+    # --out-dir naming an existing file: refused, the file kept.
+    assert main(["leaderboard", "submit-generators", str(summary), "--authors", "Me", "--out-dir", existing]) == 2
+    assert f"--out-dir {existing}: a file, not a folder" in capsys.readouterr().err
+    assert (out / "mimicgen.json").read_bytes() == before
+    assert main(["leaderboard", "submit-generators", str(summary), "--authors", "Me", "--out-dir", str(out),
+                 "--overwrite"]) == 0
+    assert len(json.loads((out / "mimicgen.json").read_text())["results"]) == 1
+
+
+def test_submit_policy_never_writes_over_its_input_and_needs_overwrite_for_an_existing_out(tmp_path, capsys):
+    result = write(tmp_path / "r.json", eval_result(NATIVE, episodes(45)))
+    before = Path(result).read_bytes()
+    args = ["leaderboard", "submit-policy", result, "--name", "X", "--authors", "A", "--description", "D"]
+    for extra in ([], ["--overwrite"]):  # its own input: never, not even with --overwrite
+        assert main([*args, "--out", result, *extra]) == 2
+        error = capsys.readouterr().err
+        assert error == f"dexbench leaderboard: error: {result}: the output is one of the input files, and writing " \
+                        "it would destroy that input. Give another --out.\n"
+        assert Path(result).read_bytes() == before
+    out = str(tmp_path / "p.json")
+    assert main([*args, "--out", out]) == 0
+    assert main([*args, "--name", "Y", "--out", out]) == 2
+    error = capsys.readouterr().err
+    assert f"{out}: already holds the policy submission 'X' with 1 result(s)" in error and "--overwrite" in error
+    assert json.loads(Path(out).read_text())["name"] == "X"
+    assert main([*args, "--name", "Y", "--out", out, "--overwrite"]) == 0
+    assert json.loads(Path(out).read_text())["name"] == "Y"
+    assert main([*args, "--out", str(tmp_path)]) == 2
+    assert f"{tmp_path}: a folder, not a file. Give a file path as --out" in capsys.readouterr().err
+
+
+def test_build_keeps_the_mode_of_the_pages_it_replaces_and_gives_new_ones_the_umask_mode(tmp_path):
+    root = board(tmp_path)
+    old_umask = os.umask(0o027)
+    try:
+        readme, page = build_leaderboards(root)
+        assert (readme.stat().st_mode & 0o777, page.stat().st_mode & 0o777) == (0o640, 0o640)
+        readme.chmod(0o644)
+        page.chmod(0o604)
+        build_leaderboards(root)
+        assert (readme.stat().st_mode & 0o777, page.stat().st_mode & 0o777) == (0o644, 0o604)
+    finally:
+        os.umask(old_umask)
+    for path in (REPO / "leaderboards" / "README.md", REPO / "leaderboards" / "index.html"):
+        assert path.stat().st_mode & 0o044 == 0o044, f"{path} is not readable by everyone"
+
+
+def test_folders_that_cannot_be_used_are_one_line_errors_without_a_traceback(tmp_path, capsys):
+    root = board(tmp_path)
+    a_file = write(tmp_path / "a.json", {})
+    (root / "README.md").mkdir()
+    cases = [
+        (["build", "--dir", str(root)], f"{root / 'README.md'}: a folder where the page goes. Remove or rename it"),
+        (["build", "--dir", "/proc/self"], "/proc/self/README.md: cannot write it ("),
+        (["build", "--dir", a_file], f"{a_file}: a file, not a folder. Give the leaderboards folder"),
+        (["submit-generators", str(compare_workdir(tmp_path, "mimicgen")), "--authors", "Me", "--out-dir", a_file],
+         f"--out-dir {a_file}: a file, not a folder. Give a folder"),
+        (["submit-generators", str(compare_workdir(tmp_path, "mimicgen")), "--authors", "Me", "--out-dir",
+          f"{a_file}/sub"], f"{a_file}/sub/source-only.json: cannot write it ("),
+    ]
+    for args, expected in cases:
+        assert main(["leaderboard", *args]) == 2, args
+        error = capsys.readouterr().err
+        assert error.startswith(f"dexbench leaderboard: error: {expected}") and error.count("\n") == 1, error
+        assert "Traceback" not in error
+    assert not list(root.glob(".*.tmp"))
+
+
+def test_a_too_long_text_is_refused_naming_the_field_its_length_and_the_limit():
+    sub = policy_submission()
+    sub["description"] = "x" * 5_000_000
+    message = refused(sub, "submission: description is too long: 5000000 characters, at most 5000. Shorten it")
+    assert "xxx" not in message and len(message) < 300
+    sub = policy_submission()
+    sub["results"][0]["policy"]["name"] = "p" * 201
+    refused(sub, "results[0].policy.name is too long: 201 characters, at most 200")
+
+
+def test_an_empty_comparison_and_a_demo_count_without_training_data_are_refused(tmp_path, capsys):
+    summary = compare_workdir(tmp_path, "mimicgen")
+    data = json.loads(summary.read_text())
+    write(summary, {**data, "rows": []})
+    out = tmp_path / "out"
+    assert main(["leaderboard", "submit-generators", str(summary), "--authors", "Me", "--out-dir", str(out)]) == 2
+    assert f"{summary}: the comparison has no rows" in capsys.readouterr().err and not out.exists()
+    result = write(tmp_path / "r.json", eval_result(NATIVE, episodes(45)))
+    args = ["leaderboard", "submit-policy", result, "--name", "X", "--authors", "A", "--description", "D",
+            "--out", str(tmp_path / "p.json")]
+    for count in (["--train-demos", "5"], ["--source-demos", "10"]):
+        assert main([*args, *count]) == 2
+        assert f"{count[0]} needs --train-data" in capsys.readouterr().err
+    assert not (tmp_path / "p.json").exists()
+    assert main([*args, "--train-data", "mimicgen", "--train-demos", "5"]) == 0
+    assert json.loads((tmp_path / "p.json").read_text())["training_data"] == {"generator": "mimicgen", "num_demos": 5}
+
+
+@pytest.mark.parametrize("char", ["\u200b", "\u200d", "\u2060", "\ufeff", "\u00ad", "\u3164"])
+def test_a_name_with_an_invisible_character_is_refused(char):
+    refused(policy_submission(f"BC{char}-MLP"), f"name: holds the invisible character U+{ord(char):04X}")
+
+
+@pytest.mark.parametrize("name, lookalike", [("BC-MLP", "ＢＣ-ＭＬＰ"), ("BC-MLP", "bc-mlp"),
+                                             ("BC-MLP", " BC-MLP "), ("BC-MLP", "ᴮC-MLP"),
+                                             ("Straße", "STRASSE"), ("BC MLP", "BC  MLP")])
+def test_a_name_that_looks_like_another_after_nfkc_and_casefold_is_refused(tmp_path, name, lookalike):
+    root = board(tmp_path)
+    write(root / "policies" / "a.json", policy_submission(name))
+    path = write(root / "policies" / "b.json", policy_submission(lookalike))
+    refused(path, "name:", "is already the name of")
+    with pytest.raises(SubmissionError, match="is already the name of"):
+        build_leaderboards(root)
+
+
+def test_an_episode_longer_than_the_horizon_or_of_no_steps_is_refused():
+    sub = policy_submission()
+    sub["results"][0]["episodes"][2]["length"] = 100_000
+    refused(sub, "results[0].episodes[2].length: 100000 steps, over the horizon of 750")
+    sub["results"][0]["episodes"][2]["length"] = 0
+    refused(sub, "results[0].episodes[2].length:", ">= 1")
+
+
+@pytest.mark.parametrize("version", ["9.9.9", "0.1.1", "0.2.0", "1" * 5000 + ".0.0"])
+def test_a_result_from_a_newer_dexbench_than_the_installed_one_is_refused(version):
+    sub = policy_submission()
+    sub["results"][1]["suite_version"] = version
+    message = refused(sub, "results[1].suite_version:", "is newer than the installed DexBench 0.1.0")
+    assert len(message) < 400
+    sub["results"][1]["suite_version"] = "0.0.9+local"  # older, or the same: accepted
+    assert validate_submission(sub) == "policy"

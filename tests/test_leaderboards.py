@@ -14,6 +14,7 @@ from dexbench.envs.registry import lookup
 from dexbench.evaluation.seeds import eval_seeds
 from dexbench.evaluation.stats import wilson_interval
 from dexbench.leaderboards import (
+    BoardFolderError,
     SubmissionError,
     build_leaderboards,
     load_schema,
@@ -261,5 +262,5 @@ def test_bad_file_fails_the_build_and_writes_nothing(tmp_path):
 def test_build_of_an_empty_folder(tmp_path):
     readme, page = (p.read_text() for p in build_leaderboards(tmp_path))
     assert "No submissions yet." in readme and "No submissions yet." in page
-    with pytest.raises(FileNotFoundError, match="no such folder"):
+    with pytest.raises(BoardFolderError, match="missing: no such folder"):
         build_leaderboards(tmp_path / "missing")

@@ -5,8 +5,8 @@ leaderboards/index.html from them (`build`: submissions -> `tables` -> `render`)
 
 Imports run one way: reading, ranking -> tables -> render -> validate -> build, submit."""
 
-from dexbench.leaderboards.build import build_leaderboards
+from dexbench.leaderboards.build import BoardFolderError, build_leaderboards
 from dexbench.leaderboards.reading import SubmissionError
 from dexbench.leaderboards.validate import load_schema, validate_submission
 
-__all__ = ["SubmissionError", "build_leaderboards", "load_schema", "validate_submission"]
+__all__ = ["BoardFolderError", "SubmissionError", "build_leaderboards", "load_schema", "validate_submission"]

@@ -1,21 +1,28 @@
 """Building the leaderboard pages: check every submission in `leaderboards/policies/` and
 `leaderboards/generators/`, turn them into tables (`tables`), and write README.md and index.html
-(rendered by `render`) atomically.
+(rendered by `render`) atomically, with the mode of the pages they replace.
 
 One bad file aborts the whole build before anything is written, so the published pages never mix
-checked and unchecked results.
+checked and unchecked results; both pages are written to temporary files before either replaces
+its page, so a folder that cannot be written leaves both as they were.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 
-from dexbench.leaderboards.reading import SubmissionError
+from dexbench.leaderboards.reading import SubmissionError, shown
 from dexbench.leaderboards.render import render_html, render_markdown
 from dexbench.leaderboards.tables import Submission, make_tables
 from dexbench.leaderboards.validate import BOARD_FOLDERS, name_key, read_and_check
+
+
+class BoardFolderError(OSError):
+    """The leaderboards folder cannot be built: missing, not a folder, or its pages cannot be
+    written. Its message is one line: the path, the problem, the fix."""
 
 
 def load_submissions(directory: Path) -> list[Submission]:
@@ -26,6 +33,9 @@ def load_submissions(directory: Path) -> list[Submission]:
         if (directory / folder).is_symlink():  # its files would come from wherever it points
             raise SubmissionError(f"{directory / folder}: a symbolic link, not a folder. Keep the submissions "
                                   f"in a real {folder}/ folder.")
+        if (directory / folder).exists() and not (directory / folder).is_dir():  # glob would find nothing in it
+            raise BoardFolderError(f"{shown(directory / folder)}: a file, not a folder. Keep the {kind} submissions "
+                                   f"in a {folder}/ folder.")
         for path in sorted((directory / folder).glob("*.json")):
             data, _ = read_and_check(path)  # of the folder's kind, or it raises
             key = (kind, name_key(data["name"]))
@@ -37,32 +47,78 @@ def load_submissions(directory: Path) -> list[Submission]:
     return subs
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write through a temporary file in the same folder, so readers never see half a page."""
+def check_folder(directory: Path) -> None:
+    """The leaderboards folder exists and is a folder."""
+    fix = "Give the leaderboards folder (it holds policies/ and generators/), e.g. `--dir leaderboards`."
+    if not os.path.lexists(directory):
+        raise BoardFolderError(f"{shown(directory)}: no such folder. {fix}")
+    if not directory.is_dir():
+        raise BoardFolderError(f"{shown(directory)}: a file, not a folder. {fix}")
+
+
+def new_file_mode() -> int:
+    """The mode `open()` gives a new file: 0o666 less the umask (read only by setting it back)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def page_mode(path: Path) -> int:
+    """The mode of the page being replaced, or of a new file. mkstemp makes 0o600 files, which a
+    web server or another user could not read."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return new_file_mode()
+
+
+def stage(path: Path, text: str) -> Path:
+    """`text` in a temporary file beside `path`, with the mode `path` has (or would get); it
+    replaces `path` in `write_pages`."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, page_mode(path))
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
             f.write(text)
-        os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return Path(tmp)
+
+
+def write_pages(pages: dict[Path, str]) -> None:
+    """Write every page through a temporary file in its folder, so readers never see half a page;
+    all are staged before any replaces its page."""
+    for path in pages:
+        if path.is_dir():  # os.replace cannot put a file there
+            raise BoardFolderError(f"{shown(path)}: a folder where the page goes. Remove or rename it, then build "
+                                   "again.")
+    staged: dict[Path, Path] = {}
+    current = next(iter(pages))
+    try:
+        for current, text in pages.items():
+            staged[current] = stage(current, text)
+        for current, tmp in staged.items():
+            os.replace(tmp, current)
+    except OSError as err:
+        raise BoardFolderError(f"{shown(current)}: cannot write it ({err.strerror or err}). Make "
+                               f"{shown(current.parent)} a writable folder, or give another --dir.") from None
+    finally:
+        for tmp in staged.values():
+            tmp.unlink(missing_ok=True)  # gone once it replaced its page
 
 
 def build_leaderboards(directory: str | os.PathLike = "leaderboards") -> list[Path]:
     """Check the submissions under `directory` and (re)write its README.md and index.html.
 
-    Returns the written paths. Raises SubmissionError for the first bad submission, before
-    anything is written."""
+    Returns the written paths. Raises SubmissionError for the first bad submission and
+    BoardFolderError for a folder that is missing or cannot be written, before anything is written."""
     directory = Path(directory)
-    if not directory.is_dir():
-        raise FileNotFoundError(f"{directory}: no such folder. Give the leaderboards folder (it holds "
-                                "policies/ and generators/), e.g. `--dir leaderboards`.")
+    check_folder(directory)
     subs = load_submissions(directory)
     images_dir = directory.resolve().parent / "docs" / "images"
     tables = make_tables(subs, images={p.stem for p in images_dir.glob("*.png") if p.is_file()})
     # Render both before writing either: a rendering bug must not leave one page updated.
     pages = {directory / "README.md": render_markdown(tables), directory / "index.html": render_html(tables)}
-    for path, text in pages.items():
-        write_atomic(path, text)
+    write_pages(pages)
     return list(pages)

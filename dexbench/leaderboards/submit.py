@@ -4,7 +4,8 @@ submit-policy` / `submit-generators`). The output is checked before it is writte
 makes always passes `dexbench leaderboard validate`.
 
 The files read here are JSON only (`reading`); names from them never choose where a file goes
-outside the given folder (`submission_path`).
+outside the given folder (`submission_path`). An existing file is replaced only with --overwrite,
+and an input file never (`check_output`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 from dexbench.jsonio import write_json_atomic
 from dexbench.leaderboards.reading import SubmissionError, read_json_file, shown
-from dexbench.leaderboards.validate import check_submission, schema_fields
+from dexbench.leaderboards.validate import check_submission, read_and_check, schema_fields
 
 SOURCE_ROW = "source"  # the compare row that trains on the source demos alone
 
@@ -32,8 +33,10 @@ def read_eval_result(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def policy_submission(name: str, authors: str, description: str, results: Sequence[dict[str, Any]],
-                      training_data: dict[str, Any] | None = None, url: str | None = None) -> dict[str, Any]:
-    """A policy submission holding eval `results` (one per env id)."""
+                      training_data: dict[str, Any] | None = None, url: str | None = None,
+                      label: str = "submission") -> dict[str, Any]:
+    """A policy submission holding eval `results` (one per env id); `label` (where it goes) starts
+    an error."""
     sub: dict[str, Any] = {"format": "dexbench-policy-submission", "format_version": 1, "name": name,
                            "authors": authors, "description": description}
     if url:
@@ -41,7 +44,7 @@ def policy_submission(name: str, authors: str, description: str, results: Sequen
     if training_data:
         sub["training_data"] = training_data
     sub["results"] = list(results)
-    check_submission(sub, label=name)
+    check_submission(sub, label=label)  # not the name: it may be long or break the line
     return sub
 
 
@@ -55,6 +58,9 @@ def rows_from_compare(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
     if not isinstance(summary, dict) or summary.get("format") != "dexbench-compare":
         raise SubmissionError(f"{shown(path)}: not a compare summary (format \"dexbench-compare\"). Give the "
                               "compare.json `dexbench compare` wrote in its work directory.")
+    if not summary.get("rows"):  # compare stopped before its first row, or the rows were removed
+        raise SubmissionError(f"{shown(path)}: the comparison has no rows, so there is nothing to submit. Give "
+                              "the compare.json of a finished `dexbench compare` run.")
     rows = {}
     try:
         for row in summary["rows"]:
@@ -78,13 +84,14 @@ def rows_from_compare(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
 
 
 def generator_submission(name: str, authors: str, description: str, rows: Sequence[dict[str, Any]],
-                         url: str | None = None) -> dict[str, Any]:
+                         url: str | None = None, label: str = "submission") -> dict[str, Any]:
+    """A generator submission holding `rows` (see `rows_from_compare`); `label` starts an error."""
     sub: dict[str, Any] = {"format": "dexbench-generator-submission", "format_version": 1, "name": name,
                            "authors": authors, "description": description}
     if url:
         sub["url"] = url
     sub["results"] = list(rows)
-    check_submission(sub, label=name)
+    check_submission(sub, label=label)
     return sub
 
 
@@ -107,6 +114,55 @@ def inside(folder: str | os.PathLike, name: str) -> Path:
 def submission_path(out_dir: str | os.PathLike, name: str) -> Path:
     """Where the submission named `name` goes in `out_dir`: a safe file name, inside the folder."""
     return inside(out_dir, safe_file_name(name))
+
+
+def check_output(out: str | os.PathLike, flag: str, inputs: Sequence[str | os.PathLike] = (),
+                 overwrite: bool = False) -> None:
+    """Refuse to write a submission where it would destroy something: one of the files it is made
+    from (even with --overwrite), a folder, or an existing file without `overwrite`. `flag` names
+    the option that chose `out` ("--out", "--out-dir") in the fix."""
+    out = Path(out)
+    if not os.path.lexists(out):
+        return
+    if any(_same_file(out, f) for f in inputs):
+        raise SubmissionError(f"{shown(out)}: the output is one of the input files, and writing it would destroy "
+                              f"that input. Give another {flag}.")
+    if out.is_dir():
+        raise SubmissionError(f"{shown(out)}: a folder, not a file. Give a file path as {flag}, e.g. "
+                              f"{shown(out / 'NAME.json')}.")
+    if not overwrite:
+        raise SubmissionError(f"{shown(out)}: {_what_it_holds(out)}. Pass --overwrite to replace it, or give "
+                              f"another {flag}.")
+
+
+def _same_file(a: Path, b: str | os.PathLike) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them cannot be looked up: not a file this command read
+        return False
+
+
+# How to keep the results of a submission that would be replaced: the submit tools merge what
+# one command line gives them.
+KEEP_RESULTS = {"generator": "give its compare.json files on this command line too, so that their rows are kept",
+                "policy": "give its eval results on this command line too, so that they are kept"}
+
+
+def _what_it_holds(path: Path) -> str:
+    """What an existing output file holds, said so that the loss of replacing it is clear."""
+    try:
+        data, kind = read_and_check(path)
+    except SubmissionError:  # not a valid submission: nothing more to say than that it exists
+        return "the file exists and would be replaced"
+    return (f"already holds the {kind} submission {shown(data['name'][:100])!r} with {len(data['results'])} "
+            f"result(s), which replacing it loses (to add to it, {KEEP_RESULTS[kind]})")
+
+
+def check_out_dir(out_dir: str | os.PathLike) -> None:
+    """`--out-dir` is a folder, or not there yet (it is made)."""
+    if os.path.lexists(out_dir) and not Path(out_dir).is_dir():
+        raise SubmissionError(f"--out-dir {shown(out_dir)}: a file, not a folder. Give a folder, e.g. "
+                              "leaderboards/generators.")
 
 
 def write_submission(submission: dict[str, Any], out: str | os.PathLike) -> Path:

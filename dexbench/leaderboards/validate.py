@@ -1,6 +1,8 @@
 """Checking leaderboard submissions: plain values (bounded integers, finite numbers, one-line
 text), the published JSON schema (`schemas/`), then what a schema cannot say (counts that agree
-with the episodes and each other, the Wilson interval, the published seeds, a known env id), and
+with the episodes and each other, the Wilson interval, the published seeds, a known env id, episode
+lengths within the horizon, a suite version no newer than this DexBench, a name without invisible
+characters and unlike the other names once normalised), and
 finally that the pages render with it: whatever passes here, `build` publishes.
 
 Submissions are untrusted files from pull requests: they are only read as JSON (`reading`), never
@@ -14,6 +16,7 @@ import math
 import os
 import re
 import shlex
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Sequence
 from functools import cache
@@ -44,6 +47,10 @@ EVAL_RESULT_SCHEMA = "eval_result.schema.json"  # referenced by both submission 
 # C0/C1 controls (newline, tab, escape, ...), the Unicode line/paragraph separators and the bidi
 # controls: they break table rows or make text display differently from what it holds.
 CONTROL_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# Letters that display as nothing (Hangul fillers, the combining grapheme joiner): with the format
+# characters (category Cf: zero-width space, joiners, soft hyphen, ...) they let a name look exactly
+# like another one.
+INVISIBLE_LETTERS = frozenset("\u034f\u115f\u1160\u17b4\u17b5\u3164\uffa0")
 
 
 @cache
@@ -121,8 +128,15 @@ def read_and_check(path: Path) -> tuple[dict[str, Any], str]:
 
 
 def name_key(name: str) -> str:
-    """Names that differ only in case or surrounding spaces are the same name on a board."""
-    return name.strip().lower()
+    """Names that look the same are the same name on a board: compared after NFKC (full-width and
+    ligature forms, composed accents), case folding and collapsing spaces (HTML shows a run of
+    spaces as one)."""
+    return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
+
+
+def invisible_char(text: str) -> str | None:
+    """The first character of `text` that displays as nothing (a format character or a filler)."""
+    return next((c for c in text if unicodedata.category(c) == "Cf" or c in INVISIBLE_LETTERS), None)
 
 
 def _check_name_is_free(path: Path, data: dict[str, Any], kind: str) -> None:
@@ -228,7 +242,8 @@ def field_path(parts: Sequence[str | int]) -> str:
 
 
 def _explain(error: ValidationError) -> tuple[list[str | int], str, str]:
-    """(field path, reason, fix) of one schema error, pointing at the field itself."""
+    """(field path, reason, fix) of one schema error, pointing at the field itself. The reason
+    follows "FIELD: " in the message, or "FIELD " where it starts with "is"."""
     path = list(error.absolute_path)
     kw, value = error.validator, error.validator_value
     if kw == "required":
@@ -238,6 +253,10 @@ def _explain(error: ValidationError) -> tuple[list[str | int], str, str]:
         extra = sorted(k for k in error.instance if k not in error.schema.get("properties", {}))
         allowed = ", ".join(error.schema.get("properties", {}))
         return path + extra[:1], "unknown field", f"Remove it or fix its spelling; the fields here are: {allowed}."
+    if kw in ("maxLength", "maxItems"):  # the value is not quoted: it is what is too long
+        unit = "characters" if kw == "maxLength" else "items"
+        problem = f"is too long: {len(error.instance)} {unit}, at most {value}"
+        return path, problem, f"Shorten it to at most {value} {unit}."
     fixes = {  # by keyword; lambdas, as validator_value's type depends on the keyword
         "type": lambda v: f"Give a value of type {v}.",
         "minimum": lambda v: f"Give a value >= {v}.",
@@ -258,7 +277,7 @@ def _schema_message(label: str, kind: str, errors: list[ValidationError]) -> str
     """One line: the first problem with its fix, then how many more (a few named)."""
     first = best_match(errors)
     path, reason, fix = _explain(first)
-    message = f"{label}: {field_path(path)}: {reason}. {fix}"
+    message = f"{label}: {field_path(path)}{' ' if reason.startswith('is ') else ': '}{reason}. {fix}"
     others = sorted({field_path(p) for p, _, _ in (_explain(e) for e in errors if e is not first)} - {field_path(path)})
     if others:
         named = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
@@ -274,6 +293,11 @@ def _check_semantics(obj: dict[str, Any], kind: str, label: str) -> None:
     def fail(parts: Sequence[str | int], problem: str, fix: str) -> SubmissionError:
         return SubmissionError(f"{label}: {field_path(parts)}: {problem}. {fix}")
 
+    hidden = invisible_char(obj["name"])
+    if hidden is not None:
+        which = f"U+{ord(hidden):04X} ({unicodedata.name(hidden, 'unnamed')})"
+        raise fail(["name"], f"holds the invisible character {which}",
+                   "Remove it: a name must look like what it holds, or it can pass for another submission's name.")
     seen: dict[tuple, int] = {}
     for i, row in enumerate(obj["results"]):
         if kind == "policy":
@@ -341,7 +365,13 @@ def check_eval_result(result: dict[str, Any], where: list[str | int], fail: Fail
         raise fail(where + ["native"], f"{result['native']}, but {env_id} is "
                    f"{'' if ENV_TABLE[env_id].native else 'not '}the task's native embodiment",
                    "Copy the eval result unchanged from `dexbench eval`.")
+    check_suite_version(result["suite_version"], where, fail)
     episodes, seeds = result["episodes"], result["seeds"]["values"]
+    too_long = next((j for j, e in enumerate(episodes) if e["length"] > result["horizon"]), None)
+    if too_long is not None:  # an episode stops at the horizon: a longer one was not run by `dexbench eval`
+        raise fail(where + ["episodes", too_long, "length"],
+                   f"{episodes[too_long]['length']} steps, over the horizon of {result['horizon']}",
+                   "Copy the eval result unchanged from `dexbench eval` (each length is in 1..horizon).")
     if result["num_episodes"] != len(episodes):
         raise fail(where + ["num_episodes"], f"{result['num_episodes']} but there are {len(episodes)} episodes",
                    "Copy the eval result unchanged from `dexbench eval`.")
@@ -377,3 +407,22 @@ def check_eval_result(result: dict[str, Any], where: list[str | int], fail: Fail
     if max(abs(lo - want[0]), abs(hi - want[1])) > WILSON_TOLERANCE:
         raise fail(where + ["ci95"], f"[{lo}, {hi}] is not the Wilson interval of {successes}/{len(episodes)} "
                    f"([{want[0]:.4f}, {want[1]:.4f}])", "Copy the eval result unchanged from `dexbench eval`.")
+
+
+def version_key(text: str) -> tuple[tuple[int, str], ...]:
+    """The leading MAJOR.MINOR.PATCH of a version as a comparable key, without int(): a digit run
+    may be thousands long (int() refuses over 4300 digits). Leading zeros are dropped; a longer run
+    is the larger number."""
+    match = re.match(r"([0-9]+)\.([0-9]+)\.([0-9]+)", text)
+    parts = [p.lstrip("0") for p in match.groups()] if match else []
+    return tuple((len(p), p) for p in parts)
+
+
+def check_suite_version(version: str, where: list[str | int], fail: Fail) -> None:
+    """A result cannot come from a DexBench newer than this one: its env ids or checks may differ."""
+    from dexbench import __version__
+
+    if version_key(version) > version_key(__version__):
+        shown_version = version if len(version) <= 40 else version[:40] + "..."
+        raise fail(where + ["suite_version"], f"{shown_version} is newer than the installed DexBench {__version__}",
+                   f"Update DexBench to that version to validate it, or evaluate again with DexBench {__version__}.")

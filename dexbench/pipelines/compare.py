@@ -79,6 +79,7 @@ def compare_generators(
     workdir.mkdir(parents=True, exist_ok=True)
     bc_config = dataclasses.replace(bc_config or BCConfig(), keep_checkpoints=checkpoints if checkpoints > 1 else 0)
     bc_config.model = bc_config.model_kwargs()
+    bc_config.check()  # a bad training option fails now, not after the generation stages
     protocol = train_seeds > 1 or checkpoints > 1
     with load_dataset(source) as ds:
         num_sources, source_env = len(ds), ds.env_id

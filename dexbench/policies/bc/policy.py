@@ -20,30 +20,108 @@ import torch
 
 from dexbench.policies.bc.actions import decode
 from dexbench.policies.bc.data import flatten_obs
-from dexbench.policies.bc.model import build_model
-from dexbench.policies.bc.train import CHECKPOINT_FORMAT
+from dexbench.policies.bc.model import ARCHITECTURES, build_model
+from dexbench.policies.bc.train import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, MAX_HORIZON
 
 ENSEMBLE_DECAY = 0.1  # ACT's m: weight exp(-m * i) of the i-th oldest prediction
 
 
+RETRAIN = "retrain it (`dexbench train bc --data FILE --out DIR`) or copy / download the checkpoint again"
+MAX_DIM = 1_000_000  # a config asking for wider tensors is damaged or hostile, not a policy
+
+
 def load_checkpoint(checkpoint: str | Path) -> tuple[torch.nn.Module, dict, str]:
-    """(network, config, sha256 of model.pt) of a BC checkpoint directory."""
+    """(network, config, sha256 of model.pt) of a BC checkpoint directory. A damaged or foreign
+    checkpoint raises ValueError (FileNotFoundError when files are missing) naming the file and
+    the fix, never a bare JSON or torch error."""
     path = Path(checkpoint)
-    if not (path / "config.json").is_file() or not (path / "model.pt").is_file():
-        raise FileNotFoundError(f"{path} is not a BC checkpoint (needs config.json and model.pt); "
-                                "train one with `dexbench train bc --data FILE --out DIR`")
-    config = json.loads((path / "config.json").read_text())
-    if config.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path / 'config.json'} is not a {CHECKPOINT_FORMAT} config (format={config.get('format')!r})")
-    model = build_model(config)
+    missing = [name for name in ("config.json", "model.pt") if not (path / name).is_file()]
+    if missing:
+        what = ("it does not exist" if not path.exists() else "it is a file, not a directory" if not path.is_dir()
+                else f"it lacks {' and '.join(missing)}")
+        raise FileNotFoundError(f"{path} is not a BC checkpoint directory ({what}; a checkpoint holds config.json "
+                                "and model.pt); train one with `dexbench train bc --data FILE --out DIR`")
+    config = _read_config(path / "config.json")
+    try:
+        model = build_model(config)
+    except (TypeError, ValueError, RuntimeError) as err:  # e.g. an unknown or mistyped model argument
+        raise ValueError(f"{path / 'config.json'} describes no BC network ({err}); {RETRAIN}") from err
     raw = (path / "model.pt").read_bytes()
     try:
         state = torch.load(path / "model.pt", map_location="cpu", weights_only=True)
         model.load_state_dict(state)
     except Exception as err:  # a damaged or foreign file: say which and what to do
-        raise ValueError(f"cannot load {path / 'model.pt'} ({err}); retrain or copy the checkpoint again") from err
+        # torch's own messages can be as bare as "101": name the error type too.
+        raise ValueError(f"cannot load {path / 'model.pt'} ({type(err).__name__}: {err}); it is not a state_dict "
+                         f"of this network: {RETRAIN}") from err
+    if not all(bool(torch.isfinite(t).all()) for t in model.state_dict().values()):
+        raise ValueError(f"{path / 'model.pt'} holds NaN or infinite weights (a diverged training run); {RETRAIN}")
     model.eval()
     return model, config, hashlib.sha256(raw).hexdigest()
+
+
+def _read_config(file: Path) -> dict:
+    try:
+        config = json.loads(file.read_text())
+    except (UnicodeDecodeError, ValueError) as err:  # JSONDecodeError is a ValueError
+        raise ValueError(f"{file} is not valid JSON ({err}); the checkpoint is damaged: {RETRAIN}") from err
+    fmt = config.get("format") if isinstance(config, dict) else type(config).__name__
+    if fmt != CHECKPOINT_FORMAT:
+        raise ValueError(f"{file} is not a {CHECKPOINT_FORMAT} config (format={fmt!r}); point --checkpoint at "
+                         "a directory written by `dexbench train bc`")
+    version = config.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version > CHECKPOINT_VERSION:
+        raise ValueError(f"{file} has format_version {version!r}; this dexbench reads up to {CHECKPOINT_VERSION}: "
+                         "upgrade dexbench or retrain the checkpoint")
+    problem = _config_problem(config)
+    if problem:
+        raise ValueError(f"{file} is damaged: {problem}; {RETRAIN}")
+    return config
+
+
+def _is_int(value, lo: int = 1, hi: int = MAX_DIM) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi
+
+
+def _config_problem(config: dict) -> str | None:
+    """What in a config.json of the right format would make the policy crash or act wrongly later."""
+    if config.get("arch") not in ARCHITECTURES:
+        return f"arch is {config.get('arch')!r}, not one of {', '.join(ARCHITECTURES)}"
+    for key in ("obs_dim", "act_dim", "env_act_dim"):
+        if not _is_int(config.get(key)):
+            return f"{key} is {config.get(key)!r}, not an integer in 1..{MAX_DIM}"
+    model, train, keys = config.get("model"), config.get("train"), config.get("obs_keys")
+    if not isinstance(model, dict) or not all(_is_int(v, 1, MAX_HORIZON if k == "chunk" else 16_384)
+                                              for k, v in model.items()):
+        return f"model is {model!r}, not a dict of network sizes"
+    if not isinstance(keys, list) or not keys or not all(isinstance(k, str) for k in keys):
+        return f"obs_keys is {keys!r}, not a list of observation names"
+    if not isinstance(train, dict) or (config.get("arch") == "rnn" and not _is_int(train.get("seq_len"), 1,
+                                                                                   MAX_HORIZON)):
+        return "train (the training options; seq_len for an rnn) is missing or malformed"
+    slots = config.get("rotation_slots")
+    if not isinstance(slots, list) or not all(isinstance(x, list) and len(x) == 2 and all(map(_is_int, x))
+                                              and x[0] < x[1] <= config["env_act_dim"] for x in slots):
+        return f"rotation_slots is {slots!r}, not [start, stop] pairs within the action"
+    # Each absolute rotation is learned as 6 numbers instead of 3 (actions.py).
+    if config["act_dim"] != config["env_act_dim"] + 3 * len(slots):
+        return (f"act_dim {config['act_dim']} does not match env_act_dim {config['env_act_dim']} with "
+                f"{len(slots)} rotation slot(s)")
+    return None
+
+
+def _check_observations(observation_space, config: dict, checkpoint) -> None:
+    """The env must offer every observation key the policy was trained on, at the trained size."""
+    spaces = getattr(observation_space, "spaces", {})
+    missing = [k for k in config["obs_keys"] if k not in spaces]
+    if missing:
+        raise ValueError(f"checkpoint {checkpoint} was trained on observations this env lacks: {missing}; "
+                         f"evaluate it on {config.get('env_id')} (the env it was trained on)")
+    size = sum(int(np.prod(spaces[k].shape)) for k in config["obs_keys"])
+    if size != config["obs_dim"]:
+        raise ValueError(f"checkpoint {checkpoint} reads {config['obs_dim']} observation numbers from "
+                         f"{config['obs_keys']}; this env gives {size}: evaluate it on {config.get('env_id')} "
+                         "(the env it was trained on)")
 
 
 class BCPolicy:
@@ -51,14 +129,12 @@ class BCPolicy:
         self.model, self.config, self.checkpoint_sha256 = load_checkpoint(checkpoint)
         self.name = f"bc-{self.config['arch']}"
         self.obs_keys = list(self.config["obs_keys"])
-        missing = [k for k in self.obs_keys if k not in observation_space.spaces]
-        if missing:
-            raise ValueError(f"checkpoint {checkpoint} was trained on observations this env lacks: {missing}")
         self._slots = [tuple(x) for x in self.config["rotation_slots"]]
         env_act_dim = self.config["env_act_dim"]
         if action_space.shape != (env_act_dim,):
             raise ValueError(f"checkpoint {checkpoint} outputs {env_act_dim}-D actions; this env takes "
                              f"{action_space.shape} (trained on {self.config['env_id']})")
+        _check_observations(observation_space, self.config, checkpoint)  # after: an embodiment names its actions
         self._low, self._high = action_space.low, action_space.high
         self.reset()
 

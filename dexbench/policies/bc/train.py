@@ -9,12 +9,16 @@ more) is held out for a validation loss. Same data, config and seed: the same we
 The output directory holds `model.pt` (a `state_dict`: tensors only), `config.json` (what
 rebuilds and feeds the network: architecture, observation keys, env id and kwargs) and
 `train_log.json` (losses). Files are replaced atomically, so an interrupted run leaves the last
-checkpoint whole.
+checkpoint whole. Options are checked before any data is read (`BCConfig.check`), data holding
+NaN or inf is refused, and a run whose loss or weights go non-finite stops with `TrainingDiverged`
+without writing that state: no checkpoint claims success, and no JSON file holds NaN.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -27,7 +31,7 @@ import torch.nn.functional as F
 
 from dexbench.jsonio import write_json_atomic
 from dexbench.policies.bc.actions import encode, rotation_slots
-from dexbench.policies.bc.data import DemoArrays, load_demo_arrays
+from dexbench.policies.bc.data import DemoArrays, check_max_demos, load_demo_arrays
 from dexbench.policies.bc.model import build_model
 
 CHECKPOINT_FORMAT = "dexbench-bc-checkpoint"
@@ -56,10 +60,66 @@ class BCConfig:
     threads: int = 0  # torch CPU threads (0: torch's default)
     model: dict[str, Any] = field(default_factory=dict)  # filled in from the above
 
+    def check(self) -> None:
+        """Refuse values that would crash, hang or silently train something else; `train_bc` calls
+        this first (before any data is read), so a bad option fails in a second, not after minutes.
+        Each message names the option, its allowed range and the value given."""
+        if self.arch not in ("mlp", "rnn"):
+            raise ValueError(f"unknown BC architecture {self.arch!r} (--arch); use mlp or rnn")
+        for name, lo, hi in _INT_RANGES:
+            _check_int(name, getattr(self, name), lo, hi)
+        for name, allowed, ok in _FLOAT_RANGES:
+            _check_float(name, getattr(self, name), allowed, ok)
+        snapshot_schedule(self.steps, self.keep_checkpoints)
+
     def model_kwargs(self) -> dict[str, Any]:
         if self.arch == "mlp":
             return {"chunk": self.chunk, "hidden": self.hidden, "layers": self.layers}
         return {"hidden": self.hidden, "layers": self.layers}
+
+
+# Bounds past which a run is a typo, not an experiment: a chunk or window of 100000 steps, or a
+# net 100000 wide, allocates for minutes (or until the machine swaps) before the first step.
+MAX_HORIZON = 1_000  # chunk and seq_len (also refused when longer than the longest demo)
+_INT_RANGES = [("steps", 1, 10**9), ("batch_size", 1, 1_000_000), ("chunk", 1, MAX_HORIZON),
+               ("seq_len", 1, MAX_HORIZON), ("hidden", 1, 16_384), ("layers", 1, 64), ("seed", 0, 2**63 - 1),
+               ("log_every", 1, None), ("checkpoint_every", 1, None), ("keep_checkpoints", 0, None),
+               ("threads", 0, 1_024)]
+_FLOAT_RANGES = [("lr", "> 0", lambda x: x > 0), ("weight_decay", ">= 0", lambda x: x >= 0),
+                 ("obs_noise", ">= 0", lambda x: x >= 0),
+                 ("val_fraction", "in [0, 1) (some demos must be left to train on)", lambda x: 0 <= x < 1)]
+# The CLI flag of each option that has one, so a message tells a CLI user what to change.
+_FLAGS = {"steps": "--steps", "batch_size": "--batch-size", "lr": "--lr", "chunk": "--chunk",
+          "seq_len": "--seq-len", "hidden": "--hidden", "layers": "--layers", "obs_noise": "--obs-noise",
+          "seed": "--seed", "threads": "--threads", "keep_checkpoints": "--checkpoints"}
+
+
+def _option(name: str) -> str:
+    return f"{name} ({_FLAGS[name]})" if name in _FLAGS else name
+
+
+def _check_int(name: str, value: Any, lo: int, hi: int | None) -> None:
+    allowed = f"{lo}..{hi}" if hi is not None else f">= {lo}"
+    # bool is an int to Python, but `layers=True` is a mistake, not 1.
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or not (
+            lo <= value and (hi is None or value <= hi)):
+        raise ValueError(f"{_option(name)} must be an integer in {allowed}, got {value!r}")
+
+
+def _check_float(name: str, value: Any, allowed: str, ok) -> None:
+    number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    # inf passes `x > 0` and `x >= 0`, so finiteness is tested on its own.
+    if not number or not math.isfinite(value) or not ok(value):
+        raise ValueError(f"{_option(name)} must be a finite number {allowed}, got {value!r}")
+
+
+def _check_horizon(config: BCConfig, data: DemoArrays) -> None:
+    """A chunk (mlp) or window (rnn) longer than every demo only repeats the last action."""
+    name = "chunk" if config.arch == "mlp" else "seq_len"
+    value, longest = getattr(config, name), max(len(a) for a in data.actions)
+    if value > longest:
+        raise ValueError(f"{_option(name)} is {value}, longer than the longest demo ({longest} steps); "
+                         f"use at most {longest} (default 10)")
 
 
 @dataclass
@@ -116,7 +176,42 @@ def _loss(model, arch: str, obs: torch.Tensor, target: torch.Tensor) -> torch.Te
     return F.l1_loss(pred, target)
 
 
+class TrainingDiverged(ValueError):
+    """The loss or the weights became NaN or infinite; no checkpoint of that state is written."""
+
+
+def _diverged_message(step: int, loss: float, config: BCConfig, out: Path, last_saved: int | None) -> str:
+    kept = (f"the last good checkpoint (step {last_saved}) is kept in {out}" if last_saved
+            else f"no checkpoint of this run was written to {out}")
+    return (f"training diverged at step {step} (loss {loss}); {kept}. Lower the learning rate "
+            f"(--lr, now {config.lr:g}) or check the dataset for extreme values")
+
+
+def _weights_finite(model) -> bool:
+    return all(bool(torch.isfinite(t).all()) for t in model.state_dict().values())
+
+
+def _check_stats(stats: dict[str, np.ndarray]) -> None:
+    # Finite values can still overflow float32 in the std (|x| ~ 1e20 squared): a NaN normaliser.
+    bad = [k for k, v in stats.items() if not np.all(np.isfinite(v))]
+    if bad:
+        raise ValueError(f"the dataset's values are too large to normalise ({', '.join(bad)} not finite); "
+                         "regenerate the dataset or drop the demos with extreme values")
+
+
+def _json_text(path: Path, obj: Any) -> str:
+    """`obj` as strict JSON: NaN and Infinity are not JSON, and a reader (or jq) would reject the file."""
+    try:
+        return json.dumps(obj, indent=1, allow_nan=False) + "\n"
+    except ValueError as err:
+        raise ValueError(f"refusing to write {path}: it would hold NaN or Infinity ({err})") from err
+
+
 def _save(out: Path, model, config_json: dict[str, Any], log: dict[str, Any]) -> None:
+    # Both JSON files are checked before anything is replaced, so a refusal leaves the last
+    # checkpoint whole rather than a new model.pt beside an old config.json.
+    _json_text(out / "config.json", config_json)
+    _json_text(out / "train_log.json", log)
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / "model.pt.tmp"
     torch.save(model.state_dict(), tmp)
@@ -147,26 +242,28 @@ def train_bc(data_path: str | Path | DemoArrays, out: str | Path, config: BCConf
     import dexbench
 
     config = dataclasses.replace(config or BCConfig())
-    if config.arch not in ("mlp", "rnn"):
-        raise ValueError(f"unknown BC architecture {config.arch!r}; use mlp or rnn")
-    if config.steps < 1 or config.batch_size < 1:
-        raise ValueError("steps and batch_size must be >= 1")
+    config.check()
+    check_max_demos(max_demos)
     config.model = config.model_kwargs()
     if config.threads:
         torch.set_num_threads(config.threads)
     start = time.perf_counter()
     data = data_path if isinstance(data_path, DemoArrays) else load_demo_arrays(data_path, max_demos=max_demos)
+    data.check_trainable(str(data_path) if not isinstance(data_path, DemoArrays) else "the in-memory demos")
+    _check_horizon(config, data)
     slots = _rotation_slots_of(data)
     env_act_dim = data.actions[0].shape[1]
     data = dataclasses.replace(data, actions=[encode(a, slots) for a in data.actions])
     n = len(data.actions)
     rng = np.random.default_rng(config.seed)
     order = rng.permutation(n)
-    n_val = int(round(config.val_fraction * n)) if n >= 10 else 0
+    # At most n - 1: a val_fraction near 1 must still leave a demo to train on.
+    n_val = min(int(round(config.val_fraction * n)), n - 1) if n >= 10 else 0
     val_demos, train_demos = sorted(order[:n_val].tolist()), sorted(order[n_val:].tolist())
     train_data = DemoArrays([data.obs[i] for i in train_demos], [data.actions[i] for i in train_demos],
                             data.obs_keys, data.env_id, data.env_kwargs)
     stats = train_data.stats()
+    _check_stats(stats)
     train_set = _Batches(data, train_demos, config, stats)
     val_set = _Batches(data, val_demos, config, stats) if val_demos else None
 
@@ -188,7 +285,7 @@ def train_bc(data_path: str | Path | DemoArrays, out: str | Path, config: BCConf
     log: dict[str, Any] = {"step": [], "train_loss": [], "val_loss": []}
     out = Path(out)
     snapshot_steps = set(snapshot_schedule(config.steps, config.keep_checkpoints))
-    running, val_loss = None, None
+    running, val_loss, last_saved = None, None, None
     bar = tqdm(range(1, config.steps + 1), desc=f"train bc-{config.arch}", unit="step", disable=not progress)
     for step in bar:
         model.train()
@@ -196,19 +293,27 @@ def train_bc(data_path: str | Path | DemoArrays, out: str | Path, config: BCConf
         if config.obs_noise > 0:
             obs = obs + config.obs_noise * torch.randn(obs.shape, generator=gen)
         loss = _loss(model, config.arch, obs, target)
+        loss_value = loss.item()
+        if not math.isfinite(loss_value):
+            raise TrainingDiverged(_diverged_message(step, loss_value, config, out, last_saved))
         optim.zero_grad(set_to_none=True)
         loss.backward()
         optim.step()
         sched.step()
-        running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
+        running = loss_value if running is None else 0.98 * running + 0.02 * loss_value
         if step % config.log_every == 0 or step == config.steps:
             val_loss = _validation_loss(model, config.arch, val_set)
             log["step"].append(step)
             log["train_loss"].append(running)
             log["val_loss"].append(val_loss)
             bar.set_postfix(loss=f"{running:.4f}", val="-" if val_loss is None else f"{val_loss:.4f}", refresh=False)
+        if step % config.checkpoint_every == 0 or step == config.steps or step in snapshot_steps:
+            # The loss was finite before this step's update; the update itself may not have been.
+            if not _weights_finite(model):
+                raise TrainingDiverged(_diverged_message(step, float("nan"), config, out, last_saved))
         if step % config.checkpoint_every == 0 or step == config.steps:
             _save(out, model, {**config_json, "steps_done": step}, log)
+            last_saved = step
         if step in snapshot_steps:
             _save(out / f"step_{step}", model, {**config_json, "steps_done": step}, log)
     bar.close()
@@ -223,6 +328,10 @@ def _rotation_slots_of(data: DemoArrays) -> list[tuple[int, int]]:
 
     env = build_env(data.env_id, **data.env_kwargs)
     try:
+        # Otherwise the rotation slots would pick the wrong columns and training "works".
+        if env.action_space.shape != data.actions[0].shape[1:]:
+            raise ValueError(f"the dataset's actions are {data.actions[0].shape[1]}-D but its env {data.env_id} "
+                             f"takes {env.action_space.shape}; the dataset does not belong to that env")
         return rotation_slots(env.action_layout, env.action_mode)
     finally:
         env.close()
