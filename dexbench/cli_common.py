@@ -38,11 +38,11 @@ def text_table(rows: list[Sequence[str]], header: Sequence[str] | None = None) -
     return "\n".join(lines)
 
 
-def parse_overrides(items: Sequence[str] | None) -> dict[str, str]:
+def parse_overrides(items: Sequence[str] | None, flag: str = "--config") -> dict[str, str]:
     overrides: dict[str, str] = {}
     for item in items or []:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise CLIError(f"--config expects KEY=VALUE, got {item!r}")
+            raise CLIError(f"{flag} expects KEY=VALUE, got {item!r}")
         overrides[key.strip()] = value.strip()
     return overrides

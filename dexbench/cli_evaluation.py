@@ -39,16 +39,30 @@ def cmd_eval(args) -> int:
     from dexbench.policies.base import PolicyLoadError
 
     entry = env_entry(args.env)
-    kwargs = parse_overrides(args.policy_arg)
+    kwargs = parse_overrides(args.policy_arg, "--policy-arg")
     if args.checkpoint:
         kwargs["checkpoint"] = args.checkpoint
+    if args.seeds is not None and args.episodes is not None:
+        raise CLIError("--seeds and --episodes contradict each other: --seeds gives the episodes; pass one")
+    if args.videos < 0:
+        raise CLIError(f"--videos must be >= 0, got {args.videos}")
     if args.out:
+        if Path(args.out).exists() and not args.overwrite:
+            raise CLIError(f"{args.out} already exists; choose another --out or pass --overwrite")
         try:
             check_writable(args.out)  # before the evaluation, not after it
+            if args.video:
+                check_writable(Path(args.video) / "probe.mp4")
         except OSError as err:
             raise CLIError(str(err)) from err
+    elif args.video:
+        try:
+            check_writable(Path(args.video) / "probe.mp4")
+        except OSError as err:
+            raise CLIError(f"--video {args.video}: {err}") from err
     try:
-        result = evaluate(args.policy, entry.env_id, episodes=args.episodes, seeds=_parse_seeds(args.seeds),
+        episodes = 50 if args.episodes is None else args.episodes
+        result = evaluate(args.policy, entry.env_id, episodes=episodes, seeds=_parse_seeds(args.seeds),
                           workers=args.workers, policy_kwargs=kwargs, video_dir=args.video, videos=args.videos,
                           progress=not args.quiet, step_timeout_s=args.step_timeout,
                           episode_timeout_s=args.episode_timeout)
@@ -112,7 +126,11 @@ def cmd_compare(args) -> int:
     if args.train != "bc":
         raise CLIError(f"--train {args.train!r}: the only baseline is bc")
     generators = [g.strip() for g in args.generators.split(",") if g.strip()]
+    if not generators:
+        raise CLIError("--generators is empty; name at least one, e.g. mimicgen,demo_noise")
     workdir = args.workdir or f"compare_{entry.env_id.split('/')[-1]}"
+    if Path(workdir).exists() and not Path(workdir).is_dir():
+        raise CLIError(f"--workdir {workdir} is a file; give a folder (it is created if missing)")
     try:
         summary = compare_generators(entry.env_id, args.source, generators, args.n, workdir, episodes=args.episodes,
                                      seed=args.seed, workers=args.workers, bc_config=_bc_config(args),
@@ -241,13 +259,14 @@ def add_evaluation_commands(sub) -> None:
     p.add_argument("--policy", required=True, metavar="MODULE:ATTR",
                    help="policy class or factory, e.g. dexbench.policies:ScriptedPolicy, dexbench.policies:BCPolicy")
     p.add_argument("--env", required=True, metavar="ID")
-    p.add_argument("--episodes", type=int, default=50, help="episodes on the published seeds (default 50, max 200)")
+    p.add_argument("--episodes", type=int, default=None, help="episodes on the published seeds (default 50, max 200)")
     p.add_argument("--seeds", default=None, metavar="S,S,...", help="custom reset seeds instead of the published ones")
     p.add_argument("--checkpoint", default=None, metavar="DIR", help="policy checkpoint (passed as checkpoint=DIR)")
     p.add_argument("--policy-arg", nargs="+", action="extend", metavar="KEY=VALUE",
                    help="more keyword arguments for the policy factory (strings)")
     p.add_argument("--workers", type=int, default=1, help="worker processes (results do not depend on it)")
     p.add_argument("--out", default=None, metavar="FILE.json", help="write the result JSON here")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     p.add_argument("--video", default=None, metavar="DIR", help="film the first --videos rollouts into DIR (mp4)")
     p.add_argument("--videos", type=int, default=3, help="rollouts to film with --video (default 3)")
     p.add_argument("--step-timeout", type=float, default=DEFAULT_STEP_TIMEOUT_S, metavar="S",

@@ -31,6 +31,16 @@ def check_frame_size(size: int) -> None:
                          "(e.g. --size 256)")
 
 
+def check_video_path(path: str | os.PathLike) -> Path:
+    """Refuse a video path that cannot be written before any frame is rendered."""
+    path = Path(path)
+    if path.suffix.lower() not in (".mp4", ".gif"):
+        raise ValueError(f"{path}: a video is written as .mp4 or .gif; give one of those suffixes")
+    if path.is_dir():
+        raise ValueError(f"{path} is a directory; give a file name such as {path / 'replay.mp4'}")
+    return path
+
+
 def write_video(frames: list[np.ndarray], path: str | os.PathLike, fps: float) -> Path:
     """Write frames to `path` (mp4 via imageio-ffmpeg, or gif by the suffix); an empty result is
     an error, never a silently missing file."""

@@ -26,6 +26,23 @@ def clamp_workers(workers: int) -> int:
     return workers
 
 
+def exit_with_parent(sig: int) -> None:
+    """Have the kernel send this worker process `sig` when its parent dies (Linux; elsewhere a
+    no-op), so a parent killed with SIGKILL leaves no orphan still working."""
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(sig), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the parent died before we asked
+        os.kill(os.getpid(), sig)
+
+
 def check_workers(workers: int) -> None:
     """Refuse a worker count below 1 or above MAX_WORKERS; warn above the core count."""
     if not 1 <= workers <= MAX_WORKERS:

@@ -41,6 +41,8 @@ class DatasetReader:
                     hint = f" ({other} exists: a run that did not finish kept its demos there)"
             raise DatasetError(f"{self.path}: no such file{hint}. Check the path, or record demos with "
                                "`dexbench demo --env ID -n N --out FILE`.")
+        if self.path.is_dir():
+            raise DatasetError(f"{self.path} is a directory, not a dataset file: give the .hdf5 file in it")
         try:
             self._file = h5py.File(self.path, "r")
         except OSError as err:

@@ -63,10 +63,16 @@ def replay_demo(path: str | os.PathLike, demo_key: str | int, video: str | os.Pa
     """Replay demo `demo_key` ("demo_3" or 3) of the dataset at `path` from its stored initial
     state; write the `camera` view of every step to `video` (mp4, or gif) when given.
     `max_steps`: replay only the first steps (a quick preview; `success` is then the state's)."""
+    from dexbench.datasets.hdf5 import DatasetError
     from dexbench.datasets.reader import load_dataset
-    from dexbench.envs.registry import build_env
-    from dexbench.rollout import rollout
-    from dexbench.video import FrameGrabber, write_video
+    from dexbench.envs.registry import build_env, lookup
+    from dexbench.rollout import PolicyActionError, rollout
+    from dexbench.video import FrameGrabber, check_video_path, write_video
+
+    if max_steps is not None and max_steps < 1:
+        raise ValueError(f"max_steps must be >= 1, got {max_steps}")
+    if video is not None:
+        check_video_path(video)
 
     key = f"demo_{demo_key}" if isinstance(demo_key, (int, np.integer)) or str(demo_key).isdigit() else str(demo_key)
     with load_dataset(path) as ds:
@@ -74,6 +80,11 @@ def replay_demo(path: str | os.PathLike, demo_key: str | int, video: str | os.Pa
         states = ds.array(key, "states")
         attrs = ds.demo_attrs(key)
         env_id, env_kwargs = ds.env_id, ds.env_kwargs
+    try:
+        lookup(env_id)
+    except Exception as err:  # noqa: BLE001 - gymnasium's error for an unknown id
+        raise DatasetError(f"{path}: its env {env_id!r} is not a DexBench env ({err}); was it written by another "
+                           "suite or a newer DexBench?") from None
     env = build_env(env_id, **env_kwargs)
     try:
         grabber = FrameGrabber(env, camera, size) if video is not None else None
@@ -89,8 +100,12 @@ def replay_demo(path: str | os.PathLike, demo_key: str | int, video: str | os.Pa
         policy = ReplayPolicy(env, actions, states)
         seed = int(attrs.get("seed", -1))
         # Success never stops a replay early: every stored action is played.
-        episode = rollout(env, policy, seed if seed >= 0 else None, max_steps=steps, success_hold_steps=steps + 1,
-                          record=False, stop_when_done=False, on_step=on_step)
+        try:
+            episode = rollout(env, policy, seed if seed >= 0 else None, max_steps=steps,
+                              success_hold_steps=steps + 1, record=False, stop_when_done=False, on_step=on_step)
+        except PolicyActionError as err:
+            raise DatasetError(f"{path}: {key} holds an action the env refuses at step {policy.t - 1} "
+                               f"({str(err).split(': ', 1)[-1]}); the dataset is damaged") from None
         out = str(write_video(grabber.frames, video, fps or env.control_freq)) if grabber is not None else None
     finally:
         env.close()

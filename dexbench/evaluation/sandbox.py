@@ -12,11 +12,14 @@ policy, the seed and the step; the workers are stopped.
 from __future__ import annotations
 
 import os
+import signal
 import time
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
+
+from dexbench.workers import exit_with_parent
 
 DEFAULT_STEP_TIMEOUT_S = 60.0  # one reset() or act(); generous: a first call may load weights
 DEFAULT_EPISODE_TIMEOUT_S = 1800.0
@@ -76,6 +79,7 @@ def _worker_main(spec: WorkerSpec, tasks, events, worker: int) -> None:
     `events` is this worker's end of a pipe: a send is written before the call it announces
     starts, so even a policy that kills the process leaves its last position behind."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core per worker, also for torch policies
+    exit_with_parent(signal.SIGKILL)  # an evaluation killed with SIGKILL takes its policies along
     from dexbench.evaluation.episode import run_episode
     from dexbench.policies.base import load_policy, policy_name
     from dexbench.rollout import PolicyActionError

@@ -58,8 +58,9 @@ from dexbench.generators.shards import (
     split_output,
 )
 from dexbench.generators.subtasks import stuck_subtask, subtask_progress
-from dexbench.rollout import rollout
-from dexbench.workers import check_workers
+from dexbench.jsonio import check_writable
+from dexbench.rollout import PolicyActionError, rollout
+from dexbench.workers import check_workers, exit_with_parent
 
 DISK_FULL = "No space left on device"  # how HDF5 and the OS report ENOSPC
 ATTEMPT_RNG_TAG = 0x6E6
@@ -251,7 +252,12 @@ def run_worker(job: WorkerJob, emit: Callable[[tuple], None]) -> dict[str, Any]:
         while state["successes"] < job.quota and i < job.max_attempts:
             cpu0 = time.process_time()
             policy = generator.policy(env, attempt_rng(job.seed, i))
-            episode = rollout(env, policy, attempt_seed(job.seed, i))
+            try:
+                episode = rollout(env, policy, attempt_seed(job.seed, i))
+            except PolicyActionError as err:
+                raise GenerationError(f"{job.generator_name} made an action the env refuses in attempt {i} ({err}); "
+                                      "the source dataset may hold non-finite actions: check it with "
+                                      "`dexbench dataset replay`") from None
             info = _attempt_info(policy, episode, env.task_spec)
             source_demo = _annotate(episode, info, i, job.generator_name)
             reason = None
@@ -296,11 +302,14 @@ def _worker_process(job: WorkerJob, q) -> None:
     """Entry point of a spawned worker: report through the queue `q`."""
     signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides (it terminates us)
+    exit_with_parent(signal.SIGTERM)  # a killed parent must not leave us writing shards
     try:
         state = run_worker(job, q.put)
         q.put(("done", job.worker, state))
     except KeyboardInterrupt:
         q.put(("interrupted", job.worker, None))
+    except GenerationError as err:  # already a full sentence: no traceback
+        q.put(("error", job.worker, str(err)))
     except BaseException:  # noqa: BLE001 - report everything to the parent
         q.put(("error", job.worker, traceback.format_exc()))
 
@@ -417,6 +426,12 @@ def run_generation(generator_name: str, env_id: str, source: str | os.PathLike |
     paths = OutputPaths(Path(out))
     if paths.out.is_dir():
         raise IsADirectoryError(f"{paths.out} is a directory; give a file path such as {paths.out / 'generated.hdf5'}")
+    if resume and overwrite:
+        raise ValueError("resume and overwrite contradict each other: resume continues the run in the shards, "
+                         "overwrite discards them; pass one")
+    if source is not None and not cls.needs_sources:
+        raise ValueError(f"generator {cls.name} needs no source demos; leave out --source")
+    check_writable(paths.out)  # an unwritable --out fails now, not after the first demo
     if source is None and cls.needs_sources:
         raise ValueError(f"generator {cls.name} needs source demos: pass a source dataset (CLI: --source FILE), "
                          f"e.g. from `dexbench demo --env {env_id.replace('-D1', '-D0').replace('-D2', '-D0')} -n 10`")
@@ -426,8 +441,6 @@ def run_generation(generator_name: str, env_id: str, source: str | os.PathLike |
                                          for p in (paths.out, *paths.leftovers())):
             raise ValueError(f"the output {paths.out} is the source dataset {source}: writing it would destroy the "
                              "sources; give another --out")
-    meta = {"generator": cls.name, "env_id": env_id, "seed": int(seed), "workers": int(workers),
-            "config": jsonable(dataclasses.asdict(cfg))}
 
     start = time.perf_counter()
     with (load_dataset(source) if source is not None else contextlib.nullcontext()) as sources:
@@ -437,6 +450,9 @@ def run_generation(generator_name: str, env_id: str, source: str | os.PathLike |
         else:
             env_kwargs = dict(env_kwargs or {})
             source_record = None
+        # What identifies the run: resuming with anything else would mix two kinds of demos.
+        meta = {"generator": cls.name, "env_id": env_id, "seed": int(seed), "workers": int(workers),
+                "config": jsonable(dataclasses.asdict(cfg)), "env_kwargs": jsonable(env_kwargs)}
         env = build_env(env_id, **env_kwargs)
         try:
             cls(env_id, sources, cfg).check(env)  # refuse early, before any file or process

@@ -35,6 +35,21 @@ class MimicGenConfig:
     # Let the two arms use different sources (else one source for both arms per episode).
     per_arm_sources: bool = False
 
+    def __post_init__(self) -> None:
+        if not (np.isfinite(self.action_noise) and self.action_noise >= 0):
+            raise ValueError(f"action_noise must be a finite number >= 0, got {self.action_noise}")
+        for key in ("interpolation_steps", "fixed_steps"):
+            if getattr(self, key) < 0:
+                raise ValueError(f"{key} must be >= 0, got {getattr(self, key)}")
+        offsets = tuple(self.subtask_end_offset_range)
+        if len(offsets) != 2 or not 0 <= offsets[0] <= offsets[1]:
+            raise ValueError(f"subtask_end_offset_range must be [low, high] steps with 0 <= low <= high, got "
+                             f"{list(offsets)}")
+        if self.selection not in SELECTION:
+            raise ValueError(f"selection must be one of {SELECTION}, got {self.selection!r}")
+        if self.nearest_k < 1:
+            raise ValueError(f"nearest_k must be >= 1, got {self.nearest_k}")
+
 
 class MimicGenGenerator(Generator):
     """DexMimicGen: object-centric per-arm segments, scheduled by the task spec."""
@@ -44,11 +59,17 @@ class MimicGenGenerator(Generator):
 
     def __init__(self, env_id: str, sources, config=None) -> None:
         super().__init__(env_id, sources, config)
-        if self.config.selection not in SELECTION:
-            raise ValueError(f"selection must be one of {SELECTION}, got {self.config.selection!r}")
         self._parsed: list[SourceDemo] | None = None
 
     def check(self, env) -> None:
+        from dexbench.envs.registry import lookup
+
+        source, target = lookup(self.sources.env_id), lookup(env.env_id)
+        if (source.task, source.embodiment) != (target.task, target.embodiment):
+            raise ValueError(f"the sources are {source.env_id} demos, the target is {target.env_id}: mimicgen "
+                             "carries motions to new object poses, not to another task or robot (hand commands and "
+                             f"reach differ); record sources with `dexbench demo --env DexMG/{target.task}-"
+                             f"{target.embodiment}-D0`")
         self.parsed(env)  # segmentation errors surface before any attempt
 
     def parsed(self, env) -> list[SourceDemo]:
