@@ -151,3 +151,32 @@ def test_bad_sizes_counts_and_seeds_are_refused_with_a_message(command, message,
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert not list(tmp_path.iterdir())  # nothing written
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--generator", "scripted", "--env", ENV_ID, "--source", "{src}"], "needs no source demos"),
+    (["--generator", "mimicgen", "--env", "DexMG/TrayLift-GR1-D1", "--source", "{src}"], "not to another task or robot"),
+    (["--generator", "mimicgen", "--env", "DexMG/TrayLift-Panda-D1", "--source", "{src}", "--config",
+      "nearest_k=0"], "nearest_k must be >= 1"),
+    (["--generator", "mimicgen", "--env", "DexMG/TrayLift-Panda-D1", "--source", "{src}", "--resume", "--overwrite"],
+     "contradict"),
+    (["--generator", "mimicgen", "--env", "DexMG/TrayLift-Panda-D1", "--source", "{src}", "--out", "/proc/x.hdf5"],
+     "cannot write /proc/x.hdf5"),
+])
+def test_generation_refuses_contradictory_or_impossible_requests_up_front(args, message, panda_tray_demos, tmp_path,
+                                                                            capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = [a.replace("{src}", str(panda_tray_demos)) for a in args]
+    out = [] if "--out" in args else ["--out", "g.hdf5"]
+    assert main(["generate", *args, "-n", "1", *out, "-q"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not list(tmp_path.iterdir())
+
+
+def test_eval_never_overwrites_an_existing_out_unless_asked(tmp_path, capsys):
+    precious = tmp_path / "precious.json"
+    precious.write_text("my notes")
+    assert main(["eval", "--policy", "dexbench.policies:RandomPolicy", "--env", ENV_ID, "--out", str(precious),
+                 "-q"]) == 2
+    assert "--overwrite" in capsys.readouterr().err and precious.read_text() == "my notes"
