@@ -65,7 +65,7 @@ def measure_scripted(env_id: str, steps: int, seed: int = 0) -> dict:
         mujoco.mj_step(m, d, env.substeps)
         raw_time += time.perf_counter() - t0
     env.close()
-    return _row(entry.env_id, len(actions), env.substeps, env_time, raw_time, 0)
+    return _row(env.env_id, len(actions), env.substeps, env_time, raw_time, 0)
 
 
 def _row(env_id: str, steps: int, substeps: int, env_time: float, raw_time: float, errors: int) -> dict:
@@ -110,7 +110,7 @@ def measure_hold(env_id: str, steps: int, seed: int = 0) -> dict:
         mujoco.mj_step(m, d)
     raw_time = time.perf_counter() - t0
     env.close()
-    return _row(entry.env_id, steps, env.substeps, env_time, raw_time, errors)
+    return _row(env.env_id, steps, env.substeps, env_time, raw_time, errors)
 
 
 def main(argv=None) -> int:
