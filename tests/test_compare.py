@@ -71,3 +71,12 @@ def test_the_papers_seed_protocol_reports_best_checkpoint_mean_and_std(sources, 
         assert sorted(p.name for p in (work / f"bc_mimicgen_seed{seed}").glob("step_*")) == ["step_10", "step_20"]
     assert (work / "eval_mimicgen.json").is_file()  # the headline result, as submit-generators reads it
     assert "best of 2 checkpoints, mean +- std over 2 training seeds" in compare_table(summary)
+
+
+def test_a_workdir_made_from_other_sources_is_refused_not_reused(sources, tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "source.json").write_text(json.dumps({"source": "older.hdf5", "sha256": "0" * 64}))
+    with pytest.raises(ValueError, match="other source demos"):
+        compare_generators(ENV_ID, sources, ["mimicgen"], 2, work, episodes=1, progress=False)
+    assert sorted(p.name for p in work.iterdir()) == ["source.json"]  # nothing generated, trained or evaluated

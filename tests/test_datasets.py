@@ -215,3 +215,12 @@ def test_corrupt_file_raises_dataset_error(env, episode, tmp_path):
 
     with pytest.raises(DatasetError, match="missing.hdf5.*no such file"):
         load_dataset(tmp_path / "missing.hdf5")
+
+
+def test_a_mask_naming_a_missing_demo_is_refused(env, episode, tmp_path):
+    path = write_dataset(tmp_path / "m.hdf5", env, [episode], masks={"train": ["demo_0"]})
+    with h5py.File(path, "a") as f:
+        del f["mask/train"]
+        f["mask/train"] = np.array([b"demo_0", b"demo_99"])
+    with load_dataset(path) as ds, pytest.raises(DatasetError, match="demo_99"):
+        ds.masks

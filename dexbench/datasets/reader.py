@@ -130,10 +130,18 @@ class DatasetReader:
 
     @property
     def masks(self) -> dict[str, list[str]]:
+        """Named lists of demo keys (robomimic's filter keys); a mask naming a demo the file does
+        not hold is refused (robomimic would fail on it later, mid-training)."""
         if "mask" not in self._file:
             return {}
-        return {name: [k.decode() if isinstance(k, bytes) else str(k) for k in ds[()]]
-                for name, ds in self._file["mask"].items()}
+        masks = {name: [k.decode() if isinstance(k, bytes) else str(k) for k in ds[()]]
+                 for name, ds in self._file["mask"].items()}
+        for name, keys in masks.items():
+            missing = [k for k in keys if k not in self._keys]
+            if missing:
+                raise self._fail(f"mask {name!r} names demos the file does not hold ({', '.join(missing[:3])})",
+                                 "Rewrite the mask, or regenerate the dataset.")
+        return masks
 
     def demo_attrs(self, key: str) -> dict[str, Any]:
         return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in self._group(key).attrs.items()}

@@ -17,6 +17,7 @@ leaderboards use).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -46,6 +47,28 @@ def _done_training(out: Path, config) -> bool:
         return False
     saved = json.loads(path.read_text())
     return saved.get("steps_done") == config.steps and saved.get("train") == dataclasses.asdict(config)
+
+
+def _file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _claim_workdir(workdir: Path, source: str | Path) -> None:
+    """A work directory serves one source dataset: finished stages are reused only for the
+    sources they were made from (another source would pass off old data as new)."""
+    stamp = workdir / "source.json"
+    digest = _file_sha256(source)
+    if stamp.is_file():
+        recorded = json.loads(stamp.read_text()).get("sha256")
+        if recorded != digest:
+            raise ValueError(f"{workdir} holds a comparison made from other source demos (sha256 {str(recorded)[:12]}, "
+                             f"now {digest[:12]}): use another --workdir, or delete it to start over")
+    else:
+        write_json_atomic(stamp, {"source": str(source), "sha256": digest})
 
 
 def compare_generators(
@@ -83,6 +106,7 @@ def compare_generators(
     protocol = train_seeds > 1 or checkpoints > 1
     with load_dataset(source) as ds:
         num_sources, source_env = len(ds), ds.env_id
+    _claim_workdir(workdir, source)
     rows = []
     names = ([SOURCE_ROW] if include_source else []) + list(generators)
     for name in names:
