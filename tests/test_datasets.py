@@ -224,3 +224,11 @@ def test_a_mask_naming_a_missing_demo_is_refused(env, episode, tmp_path):
         f["mask/train"] = np.array([b"demo_0", b"demo_99"])
     with load_dataset(path) as ds, pytest.raises(DatasetError, match="demo_99"):
         ds.masks
+
+
+def test_reading_a_closed_dataset_says_so(env, episode, tmp_path):
+    path = write_dataset(tmp_path / "c.hdf5", env, [episode])
+    ds = load_dataset(path)
+    ds.close()
+    with pytest.raises(DatasetError, match="is closed"):
+        ds.episode("demo_0")

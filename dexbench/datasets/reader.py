@@ -151,6 +151,8 @@ class DatasetReader:
 
     # -- data -----------------------------------------------------------------------------
     def _group(self, key: str) -> h5py.Group:
+        if not self._file:  # h5py's closed File is falsy
+            raise DatasetError(f"{self.path} is closed; read demos inside `with load_dataset(...)` or before close()")
         if key not in self._keys:
             raise KeyError(f"{self.path} has no demo {key!r}; it has {len(self._keys)} demos "
                            f"({', '.join(self._keys[:5])}{', ...' if len(self._keys) > 5 else ''})")

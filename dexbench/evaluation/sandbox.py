@@ -81,7 +81,7 @@ def _worker_main(spec: WorkerSpec, tasks, events, worker: int) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core per worker, also for torch policies
     exit_with_parent(signal.SIGKILL)  # an evaluation killed with SIGKILL takes its policies along
     from dexbench.evaluation.episode import run_episode
-    from dexbench.policies.base import load_policy, policy_name
+    from dexbench.policies.base import PolicyLoadError, load_policy, policy_name
     from dexbench.rollout import PolicyActionError
 
     def report(event: tuple) -> None:
@@ -96,7 +96,7 @@ def _worker_main(spec: WorkerSpec, tasks, events, worker: int) -> None:
         report(("ready", policy_name(policy, spec.policy_spec), getattr(policy, "checkpoint_sha256", None),
                 env.horizon))
     except Exception as err:  # noqa: BLE001 - a load failure is the user's to fix: say what it is
-        report(("load_error", f"{type(err).__name__}: {err}"))
+        report(("load_error", str(err) if isinstance(err, PolicyLoadError) else f"{type(err).__name__}: {err}"))
         return
     watched = _WatchedPolicy(policy, report)
     while True:

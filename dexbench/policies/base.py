@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+from pathlib import Path
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
@@ -40,7 +41,10 @@ def resolve_policy(spec: str) -> Callable[..., Any]:
     try:
         module = importlib.import_module(module_name)
     except ImportError as err:
-        raise PolicyLoadError(f"cannot import module {module_name!r} of policy {spec!r}: {err}. "
+        local = "" if not Path(f"{module_name.split('.')[0]}.py").is_file() else (
+            f" ({module_name.split('.')[0]}.py is in the current folder: run with PYTHONPATH=. so the evaluation "
+            "workers can import it)")
+        raise PolicyLoadError(f"cannot import module {module_name!r} of policy {spec!r}: {err}{local}. "
                               "Install the package that provides it or fix the name.") from err
     factory = module
     for part in attr.split("."):
