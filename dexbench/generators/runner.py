@@ -26,8 +26,9 @@
   `failure_subtask`).
 - The report (`GenerationReport`) is saved to `<out stem>.report.json`.
 
-Workers are processes of the "spawn" context; W = 1 runs in this process. Generator classes
-must be importable by their module (plug-ins are: they are entry points).
+Workers are processes of the "spawn" context, run by `processes.py`; W = 1 runs in this
+process. Generator classes must be importable by their module (plug-ins are: they are entry
+points).
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import queue as queue_mod
 import signal
 import time
 import traceback
@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 
 from dexbench.generators.base import AttemptInfo
+from dexbench.generators.processes import GenerationError, GenerationProgress, run_processes
 from dexbench.generators.report import GenerationReport, jsonable
 from dexbench.generators.shards import (
     INFO_ATTRS,
@@ -65,11 +66,6 @@ from dexbench.workers import check_workers, exit_with_parent
 DISK_FULL = "No space left on device"  # how HDF5 and the OS report ENOSPC
 ATTEMPT_RNG_TAG = 0x6E6
 ATTEMPT_SEED_TAG = 0x5EED
-
-
-class GenerationError(RuntimeError):
-    """A run stopped by something outside it (a worker died, the disk is full); the demos made
-    so far are kept in the shards and `resume` continues."""
 
 
 def _silence_disk_full_cleanup() -> None:
@@ -314,78 +310,6 @@ def _worker_process(job: WorkerJob, q) -> None:
         q.put(("error", job.worker, traceback.format_exc()))
 
 
-class _Progress:
-    def __init__(self, n: int, label: str, enabled: bool) -> None:
-        from tqdm import tqdm
-
-        self.bar = tqdm(total=n, desc=label, unit="demo", disable=not enabled, dynamic_ncols=True)
-        self.attempts = 0
-        self.successes = 0
-
-    def __call__(self, event: tuple) -> None:
-        kind = event[0]
-        if kind == "start":
-            _, _, attempts, successes = event
-        elif kind == "attempt":
-            attempts, successes = 1, int(event[2])
-        else:
-            return
-        self.attempts += attempts
-        self.successes += successes
-        rate = self.successes / self.attempts if self.attempts else 0.0
-        self.bar.set_postfix(attempts=self.attempts, success=f"{100 * rate:.0f}%", refresh=False)
-        self.bar.update(successes)
-        if not successes:
-            self.bar.refresh()
-
-    def close(self) -> None:
-        self.bar.close()
-
-
-def _run_processes(jobs: list[WorkerJob], progress: _Progress) -> list[dict[str, Any]]:
-    import multiprocessing as mp
-
-    ctx = mp.get_context("spawn")
-    q = ctx.Queue()
-    procs = [ctx.Process(target=_worker_process, args=(job, q), name=f"dexbench-gen-{job.worker}") for job in jobs]
-    for p in procs:
-        p.start()
-    results: dict[int, dict[str, Any]] = {}
-    failure: str | None = None
-    try:
-        while len(results) < len(jobs) and failure is None:
-            try:
-                event = q.get(timeout=0.5)
-            except queue_mod.Empty:
-                for w, p in enumerate(procs):
-                    if w not in results and p.exitcode not in (None, 0):
-                        failure = f"worker {w} died (exit code {p.exitcode})"
-                continue
-            kind, w = event[0], event[1]
-            if kind == "done":
-                results[w] = event[2]
-            elif kind == "error":
-                failure = f"worker {w} failed:\n{event[2]}"
-            elif kind == "interrupted":
-                failure = f"worker {w} was interrupted"
-            else:
-                progress(event)
-    finally:
-        for p in procs:
-            if p.is_alive() and len(results) < len(jobs):
-                p.terminate()  # SIGTERM: the worker keeps its finished demos (.partial)
-        for p in procs:
-            p.join(timeout=30)
-            if p.is_alive():
-                p.kill()
-                p.join()
-        q.close()
-    if failure is not None:
-        raise GenerationError(f"{failure}\nThe demos made so far are kept in the shards; fix the problem and run "
-                              "again with resume (CLI: --resume) to continue")
-    return [results[w] for w in range(len(jobs))]
-
-
 # ============================================================================ entry point
 def run_generation(generator_name: str, env_id: str, source: str | os.PathLike | None, n: int,
                    out: str | os.PathLike, seed: int = 0, workers: int = 1, config: Any = None,
@@ -475,10 +399,10 @@ def run_generation(generator_name: str, env_id: str, source: str | os.PathLike |
                               quotas[w], max_attempts, keep_failed, str(paths.shard(w)), str(paths.failed_shard(w)),
                               resume)
                     for w in range(workers)]
-            bar = _Progress(n, f"{cls.name} {env_id}", progress)
+            bar = GenerationProgress(n, f"{cls.name} {env_id}", progress)
             try:
                 try:
-                    states = [run_worker(jobs[0], bar)] if workers == 1 else _run_processes(jobs, bar)
+                    states = [run_worker(jobs[0], bar)] if workers == 1 else run_processes(jobs, bar, _worker_process)
                 except (OSError, RuntimeError) as err:
                     if DISK_FULL in str(err):
                         _silence_disk_full_cleanup()
