@@ -46,20 +46,15 @@ def cmd_eval(args) -> int:
         raise CLIError("--seeds and --episodes contradict each other: --seeds gives the episodes; pass one")
     if args.videos < 0:
         raise CLIError(f"--videos must be >= 0, got {args.videos}")
-    if args.out:
-        if Path(args.out).exists() and not args.overwrite:
-            raise CLIError(f"{args.out} already exists; choose another --out or pass --overwrite")
-        try:
-            check_writable(args.out)  # before the evaluation, not after it
-            if args.video:
-                check_writable(Path(args.video) / "probe.mp4")
-        except OSError as err:
-            raise CLIError(str(err)) from err
-    elif args.video:
-        try:
+    if args.out and Path(args.out).exists() and not args.overwrite:
+        raise CLIError(f"{args.out} already exists; choose another --out or pass --overwrite")
+    try:  # before the evaluation, not after it
+        if args.out:
+            check_writable(args.out)
+        if args.video:
             check_writable(Path(args.video) / "probe.mp4")
-        except OSError as err:
-            raise CLIError(f"--video {args.video}: {err}") from err
+    except OSError as err:
+        raise CLIError(str(err)) from err
     try:
         episodes = 50 if args.episodes is None else args.episodes
         result = evaluate(args.policy, entry.env_id, episodes=episodes, seeds=_parse_seeds(args.seeds),
