@@ -44,5 +44,8 @@ def parse_overrides(items: Sequence[str] | None, flag: str = "--config") -> dict
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise CLIError(f"{flag} expects KEY=VALUE, got {item!r}")
+        if key.strip() in overrides:
+            raise CLIError(f"{flag} sets {key.strip()!r} twice ({overrides[key.strip()]!r} and {value.strip()!r}): "
+                           f"give each key once")
         overrides[key.strip()] = value.strip()
     return overrides
