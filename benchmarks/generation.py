@@ -1,4 +1,4 @@
-"""MimicGen generation on every id from 5 scripted D0 sources: success rates, speed, replay.
+"""MimicGen generation on every id from scripted D0 sources (5 by default): success rates, speed, replay.
 
 For each (task, embodiment) pair: record 5 scripted source demos on D0, then for each variant
 D0/D1/D2 generate `-n` successful demos with `mimicgen` (the sources never saw D1/D2), and
@@ -8,6 +8,7 @@ demos per CPU-minute, mean length, failure reasons) and writes it to `--table` (
 
     python benchmarks/generation.py --out /tmp/gen -n 50 --workers 2 --replay --table docs/generation.md
     python benchmarks/generation.py --out /tmp/gen -n 10 --ids DexMG/TrayLift-PandaDex-D1
+    python benchmarks/generation.py --out /tmp/gen -n 50 --sources 10 --ids DexMG/Threading-Panda-D1  # grippers
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dexbench.datasets.replay import replay_demo
 from dexbench.envs.registry import ENV_TABLE, lookup
 from dexbench.generators.runner import run_generation
 
-SOURCES_PER_PAIR = 5  # DexMimicGen uses 5 source demos for dexterous hands
+SOURCES_PER_PAIR = 5  # DexMimicGen uses 5 source demos for dexterous hands, MimicGen 10 for grippers
 
 
 def main(argv=None) -> int:
@@ -29,6 +30,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="folder for sources and datasets")
     parser.add_argument("-n", type=int, default=50, help="successful demos per id")
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--sources", type=int, default=SOURCES_PER_PAIR, help="scripted D0 source demos per pair")
     parser.add_argument("--ids", nargs="+", default=sorted(ENV_TABLE, key=_order))
     parser.add_argument("--replay", action="store_true", help="replay every generated demo")
     parser.add_argument("--table", type=Path, help="also write the table here (Markdown)")
@@ -41,10 +43,10 @@ def main(argv=None) -> int:
     print(header, flush=True)
     for env_id in args.ids:
         entry = lookup(env_id)
-        source = args.out / "sources" / f"{entry.task}-{entry.embodiment}.hdf5"
+        source = args.out / "sources" / f"{entry.task}-{entry.embodiment}-{args.sources}.hdf5"
         if not source.exists():
             source.parent.mkdir(parents=True, exist_ok=True)
-            run_generation("scripted", f"DexMG/{entry.task}-{entry.embodiment}-D0", None, SOURCES_PER_PAIR, source,
+            run_generation("scripted", f"DexMG/{entry.task}-{entry.embodiment}-D0", None, args.sources, source,
                            seed=1000, progress=False)
         out = args.out / f"{entry.task}-{entry.embodiment}-{entry.variant}.hdf5"
         report = run_generation("mimicgen", env_id, source, args.n, out, seed=0,
@@ -64,7 +66,7 @@ def main(argv=None) -> int:
     if args.table:
         args.table.write_text(
             f"Generated {time.strftime('%Y-%m-%d')} by `python benchmarks/generation.py -n {args.n} "
-            f"--workers {args.workers}{' --replay' if args.replay else ''}` from {SOURCES_PER_PAIR} scripted "
+            f"--workers {args.workers}{' --replay' if args.replay else ''}` from {args.sources} scripted "
             "D0 source demos per (task, embodiment); * marks the native pairs.\n\n" + "\n".join(lines) + "\n")
     return 0
 
