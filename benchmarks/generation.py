@@ -1,6 +1,6 @@
 """MimicGen generation on every id from scripted D0 sources (5 by default): success rates, speed, replay.
 
-For each (task, embodiment) pair: record 5 scripted source demos on D0, then for each variant
+For each (task, embodiment) pair: record `--sources` scripted demos on D0, then for each variant
 D0/D1/D2 generate `-n` successful demos with `mimicgen` (the sources never saw D1/D2), and
 optionally replay every generated demo in a fresh env from its stored initial state (`--replay`:
 the proof the data is physically valid). Prints a table (generation success rate, successful
