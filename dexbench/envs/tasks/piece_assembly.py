@@ -95,7 +95,8 @@ BASE_Y_M = (-0.12, 0.12)
 SEAT_XY_TOL_M = 0.02  # reference: within 2 cm (xy)
 SEAT_Z_TOL_M = 0.005  # a piece on a wall or rim instead of in its seat is 8-10 mm higher
 UPRIGHT_MIN = 0.95  # cos of the tilt from upright
-CLEAR_M = 0.08  # the placing hand's grasp frame this far from piece 1: out of the way
+CLEAR_M = 0.12  # the placing hand's grasp frame this far from piece 1: an open hand's fingers
+# reach 8-10 cm past it, and the left hand coming in with piece 2 must not meet them
 
 PIECE_RANGES = {"piece1": ((-0.22, 0.22), (-0.22, 0.0)), "piece2": ((-0.22, 0.22), (0.0, 0.22))}
 

@@ -151,7 +151,10 @@ class PieceAssemblyDemonstrator(ScriptedDemonstrator):
         """The hand target that puts the held piece's origin at `position` with its long side
         along `long_yaw` (either way round: the one that leaves the hand heading nearer +x):
         the present target, turned about the piece and shifted by how far the piece is from
-        there now. It keeps the controller's steady lag and the piece's slip in the hand."""
+        there now. It keeps the controller's steady lag and the piece's slip in the hand.
+        (Levelling the piece instead, by tilting the hand against the ~25 deg a hand's fingers
+        tip it as they close, was tried: the tilted fingers then knock the seated piece over
+        as they open, 1 of 10 on D0.)"""
         target = self.target[arm]
         pose = self.env.object_poses()[piece]
         piece_yaw = float(np.arctan2(pose[1, 0], pose[0, 0]))
