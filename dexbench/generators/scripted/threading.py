@@ -71,7 +71,14 @@ MAX_STRAIN_RAD = np.radians(110)
 # On the bar (along the closing axis, up): a hand holds the thin bar nearer its fingers and a
 # little low, so they wrap under it. Jaws centre on both.
 NEEDLE_OFFSET_M = {True: (-0.02, 0.025, -0.008), False: (0.0, 0.0, 0.0)}
-BAR_OFFSET_M = {True: (-0.01, -0.006), False: (0.0, 0.0)}
+BAR_OFFSET_M = {True: (-0.01, -0.018), False: (0.0, 0.0)}
+# A hand whose closing leaves the needle's handle shallow in it (its centre more than
+# SHALLOW_M below the grasp frame: held by the fingertips, it slips out when lifted) opens and
+# grasps again with the grasp frame this much further along its x (toward where the thumb pushes
+# the handle), up to twice. Keyed by `Hand.multi_finger`: jaws centre on the handle and do not
+# check.
+SHALLOW_M = 0.007
+NEEDLE_SHIFT_M = {True: 0.01, False: 0.0}
 
 
 def _rotation_between(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -103,6 +110,7 @@ class ThreadingDemonstrator(ScriptedDemonstrator):
     def reset(self, seed: int | None = None) -> None:
         super().reset(seed)
         self.ring_ready = False
+        self.needle_shift = 0.0
         poses = self.env.object_poses()
         self.crossed = bool(poses["needle"][1, 3] < poses["tripod"][1, 3])
         self.tripod_lifted = False
@@ -258,6 +266,14 @@ class ThreadingDemonstrator(ScriptedDemonstrator):
         yield from self.move(arm, grasp, self.open_hand, speed_scale=0.5, settle_steps=self.steps(5))
         yield from self.set_hand(arm, self.closed_hand, self.steps(10))
         yield from self.hold(arm, 4)
+        shift = NEEDLE_SHIFT_M[self.hand_model.multi_finger]
+        held = np.linalg.inv(self.env.eef_poses()[arm]) @ self.env.object_poses()["needle"]
+        if shift and held[2, 3] > SHALLOW_M and self.needle_shift < 2 * shift - 1e-9:
+            # Held by the fingertips: open and grasp again, further along the hand's x.
+            self.needle_shift += shift
+            yield from self.set_hand(arm, self.open_hand, self.steps(6))
+            yield from self.move(arm, translated(self.target[arm], [0, 0, APPROACH_HEIGHT_M]))
+            return False
         yield from self.move(arm, translated(self.target[arm], [0, 0, CHECK_LIFT_M]), speed_scale=0.5,
                              settle_steps=3)
         lifted = self.env.object_poses()["needle"][2, 3] - needle_z > CHECK_LIFT_M / 3
@@ -288,7 +304,7 @@ class ThreadingDemonstrator(ScriptedDemonstrator):
             heading = nearest_heading(tip_heading + np.pi / 2, np.pi, home - self.needle_turn)
         pose = top_down(needle[:3, 3], heading)
         dx, dy, dz = NEEDLE_OFFSET_M[self.hand_model.multi_finger]
-        offset = pose[:3, :3] @ [dx, dy, 0.0] + [0, 0, dz] + rod * self.rng.uniform(-0.008, 0.008)
+        offset = pose[:3, :3] @ [dx, dy - self.needle_shift, 0.0] + [0, 0, dz] + rod * self.rng.uniform(-0.008, 0.008)
         return translated(pose, offset), heading
 
     def needle_goal(self, depth: float, ring: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, float]:
