@@ -9,7 +9,9 @@ Scheduling (DexMimicGen):
   transform (or replay the source poses), and the arm with fewer steps waits so both end the
   subtask on the same step;
 - sequential: an arm whose next subtask is a `post` holds until the `pre` subtask of the other
-  arm is finished.
+  arm is finished (its segment executed; for that arm's last subtask, whose segment runs on to
+  the demo's end, its signal fired). The post segment leaves out the source arm's own wait for
+  the pre-subtask, and is carried by where the reference object was when that wait ended.
 A finished arm holds its last target until every arm is done.
 """
 
@@ -138,15 +140,36 @@ class MimicGenPolicy:
             self.queue[arm].append((HOLD, None, None))
 
     def _sequential_ok(self, arm: str, subtask: int) -> bool:
-        """A post-subtask may start once the pre-subtask's segment has been executed (its
-        motion includes clearing the way, e.g. the cup taken off after pouring)."""
+        """A post-subtask may start once the pre-subtask is done: its segment has been executed
+        (its motion includes clearing the way, e.g. the cup taken off after pouring), or, for
+        an arm's last subtask, whose segment runs on to the end of the demo, its signal fired."""
         name = self.spec.subtasks[arm][subtask].name
         for seq in self.spec.sequential:
             if seq.post == (arm, name):
                 pre_arm, pre_name = seq.pre
-                if (pre_arm, self._index(pre_arm, pre_name)) not in self.finished:
-                    return False
+                pre = (pre_arm, self._index(pre_arm, pre_name))
+                if pre in self.finished:
+                    continue
+                last = pre[1] == len(self.spec.subtasks[pre_arm]) - 1
+                term_signal = self.spec.subtasks[pre_arm][pre[1]].term_signal
+                if last and self.current[pre_arm] == pre[1] and self.env.subtask_signals().get(term_signal):
+                    self.finished.add(pre)  # done; its arm goes on moving out of the way
+                    continue
+                return False
         return True
+
+    def _source_wait_end(self, demo: SourceDemo, arm: str, subtask: int) -> int | None:
+        """Where, in the source `demo`, the pre-subtasks this subtask waits for were done (the
+        latest), or None when it waits for none."""
+        name = self.spec.subtasks[arm][subtask].name
+        ends = []
+        for seq in self.spec.sequential:
+            if seq.post == (arm, name):
+                pre_arm, pre_index = seq.pre[0], self._index(*seq.pre)
+                last = pre_index == len(self.spec.subtasks[pre_arm]) - 1
+                ends.append(demo.done[pre_arm][pre_index] if last
+                            else demo.boundaries(pre_arm, self.offsets[pre_arm])[pre_index][1])
+        return max(ends) if ends else None
 
     def _group_of(self, arm: str, subtask: int) -> int | None:
         name = self.spec.subtasks[arm][subtask].name
@@ -175,7 +198,8 @@ class MimicGenPolicy:
         else:
             source = self.choose_source(arm, subtask, objects)
         demo = self.sources[source]
-        segment: Segment = demo.segment(arm, subtask, sub.object_ref, demo.boundaries(arm, self.offsets[arm])[subtask])
+        segment: Segment = demo.segment(arm, subtask, sub.object_ref, demo.boundaries(arm, self.offsets[arm])[subtask],
+                                        waited_until=self._source_wait_end(demo, arm, subtask))
         if scheme == "replay":
             poses = segment.target_poses.copy()
         elif scheme == "translate":

@@ -13,7 +13,7 @@ import numpy as np
 
 from dexbench.envs.tasks.base import TaskSpec
 
-IDLE_KEEP_STEPS = 5  # a segment's leading pause is cut down to this many steps
+IDLE_KEEP_STEPS = 5  # a segment's leading pause, or a wait for another arm, is cut to this many steps
 
 
 @dataclass(frozen=True)
@@ -24,13 +24,14 @@ class Segment:
     arm: str
     subtask: int  # index into the arm's subtask list
     start: int  # first step (inclusive)
-    end: int  # last step + 1
+    end: int  # last step + 1 (steps of a cut wait in between are left out)
     target_poses: np.ndarray  # (L, 4, 4) the controller targets the source commanded
     hand_actions: np.ndarray  # (L, k)
-    object_pose: np.ndarray | None  # (4, 4) pose of the subtask's reference object at `start`
+    object_pose: np.ndarray | None  # (4, 4) pose of the subtask's reference object at `start` (or where a
+    # sequential wait ended)
 
     def __len__(self) -> int:
-        return self.end - self.start
+        return len(self.target_poses)
 
 
 @dataclass
@@ -43,6 +44,8 @@ class SourceDemo:
     hand_action: dict[str, np.ndarray]  # arm -> (T, k)
     object_pose: dict[str, np.ndarray]  # object -> (T, 4, 4)
     ends: dict[str, list[int]]  # arm -> end step of each subtask (exclusive)
+    done: dict[str, list[int]]  # arm -> step after each subtask's signal first fired (the last
+    # subtask's motion runs on to the demo's end; other arms waiting for it wait only for this)
 
     @property
     def length(self) -> int:
@@ -58,18 +61,47 @@ class SourceDemo:
         starts = [0] + ends[:-1]
         return list(zip(starts, ends))
 
-    def segment(self, arm: str, subtask: int, object_ref: str | None, bounds: tuple[int, int]) -> Segment:
+    def segment(self, arm: str, subtask: int, object_ref: str | None, bounds: tuple[int, int],
+                waited_until: int | None = None) -> Segment:
+        """The segment of `arm`'s subtask within `bounds`. `waited_until`: the source step where
+        another arm's subtask ended that this one had to wait for (a sequential constraint).
+        The source arm may have held still inside the segment until then; generation schedules
+        that wait itself, so the segment keeps only `IDLE_KEEP_STEPS` of it (replayed in full it
+        would wait twice), and the reference object's pose is taken where the wait ended, since
+        the other arm may have moved it meanwhile (a piece seated, a drawer pulled open)."""
         start, end = bounds
         start += self._idle_prefix(arm, start, end)
         if end == self.length:  # an arm's last segment: drop its idle tail too (it only waited)
             end -= self._idle_prefix(arm, start, end, reverse=True)
+        steps = np.arange(start, end)
+        pose_at = start
+        if waited_until is not None and start < waited_until < end:
+            first, last = self._idle_run(arm, waited_until, start, end)
+            steps = np.concatenate([np.arange(start, min(first + IDLE_KEEP_STEPS, last)), np.arange(last, end)])
+            pose_at = waited_until
         return Segment(
             source=self.index, arm=arm, subtask=subtask, start=start, end=end,
-            target_poses=self.target_pose[arm][start:end],
-            hand_actions=self.hand_action[arm][start:end],
-            object_pose=None if object_ref is None else self.object_pose[object_ref][start],
+            target_poses=self.target_pose[arm][steps],
+            hand_actions=self.hand_action[arm][steps],
+            object_pose=None if object_ref is None else self.object_pose[object_ref][pose_at],
         )
 
+    def _idle_run(self, arm: str, step: int, start: int, end: int) -> tuple[int, int]:
+        """[first, last) of the steps in [start, end) around `step` where `arm` held the target
+        and hand command it had at `step`."""
+        poses, hands = self.target_pose[arm], self.hand_action[arm]
+
+        def still(t: int) -> bool:
+            return bool(np.linalg.norm(poses[t, :3, 3] - poses[step, :3, 3]) <= 1e-3
+                        and np.abs(poses[t, :3, :3] - poses[step, :3, :3]).max() <= 1e-2
+                        and np.abs(hands[t] - hands[step]).max() <= 1e-2)
+
+        first, last = step, step + 1
+        while first > start and still(first - 1):
+            first -= 1
+        while last < end and still(last):
+            last += 1
+        return first, last
 
     def _idle_prefix(self, arm: str, start: int, end: int, keep: int = IDLE_KEEP_STEPS,
                      reverse: bool = False) -> int:
@@ -95,23 +127,28 @@ def parse_source(index: int, key: str, datagen_info: dict, spec: TaskSpec) -> So
     signals = datagen_info["subtask_signals"]
     length = len(next(iter(datagen_info["target_pose"].values())))
     ends: dict[str, list[int]] = {}
+    done: dict[str, list[int]] = {}
     for arm, subtasks in spec.subtasks.items():
-        arm_ends, previous = [], 0
+        arm_done, previous = [], 0
         for j, sub in enumerate(subtasks):
-            if j == len(subtasks) - 1:
-                arm_ends.append(length)
-                break
+            last = j == len(subtasks) - 1
             if sub.term_signal not in signals:
+                if last:  # the last subtask's signal only orders other arms after it
+                    arm_done.append(length)
+                    break
                 raise SegmentationError(f"source {key} has no signal {sub.term_signal!r} (task spec of {arm})")
             fired = np.flatnonzero(np.asarray(signals[sub.term_signal])[previous:])
             if fired.size == 0:
+                if last:
+                    arm_done.append(length)
+                    break
                 raise SegmentationError(f"source {key}: {arm} subtask {sub.name!r} never ends "
                                         f"({sub.term_signal} never turns true after step {previous})")
             # Signals are recorded after the step: subtask j's last action is the firing step.
-            end = previous + int(fired[0]) + 1
-            arm_ends.append(end)
-            previous = end
-        ends[arm] = arm_ends
+            previous = previous + int(fired[0]) + 1
+            arm_done.append(previous)
+        done[arm] = arm_done
+        ends[arm] = arm_done[:-1] + [length]  # an arm's last subtask runs to the end of the demo
     for group in spec.coordination:
         idx = {arm: [s.name for s in spec.subtasks[arm]].index(name) for arm, name in group.subtasks.items()}
         common = max(ends[arm][j] for arm, j in idx.items())
@@ -122,7 +159,7 @@ def parse_source(index: int, key: str, datagen_info: dict, spec: TaskSpec) -> So
         target_pose=dict(datagen_info["target_pose"]),
         hand_action=dict(datagen_info["hand_action"]),
         object_pose=dict(datagen_info["object_pose"]),
-        ends=ends,
+        ends=ends, done=done,
     )
 
 
