@@ -125,6 +125,24 @@ def test_sequential_post_subtask_waits_for_the_pre_subtask(pour_sources):
     assert right_starts > 50 and all(np.allclose(w, waiting[0]) for w in waiting)  # seen waiting
 
 
+def test_a_post_subtask_after_an_arms_last_subtask_starts_on_its_signal_and_skips_the_source_wait(tmp_path):
+    # PieceAssembly: the left arm seats piece 2 once the right arm's last subtask (seating piece
+    # 1) has fired its signal. The right arm's last segment runs on (moving aside), and the left
+    # arm's source segment holds a long wait for piece 1: waiting for the end of the one and
+    # replaying the other ran past the horizon on every attempt.
+    path = tmp_path / "pieces.hdf5"
+    run_generation("scripted", "DexMG/PieceAssembly-Panda-D0", None, 2, path, seed=100, progress=False)
+    env = make_env("PieceAssembly", "Panda", "D0")
+    with load_dataset(path) as sources:
+        gen = MimicGenGenerator(env.env_id, sources, MimicGenConfig(action_noise=0.0))
+        _, log = run_policy(env, gen, seed=7)
+    seated = first(log["signals"], lambda s: s["place_piece1"])
+    left_places = first(log["left"], lambda j: j == 1)
+    right_done = first(log["right"], lambda j: j == 2)
+    assert seated < left_places < right_done  # after the signal, while the right arm still moves
+    assert log["signals"][-1]["place_piece2"]
+
+
 def test_generated_demo_records_sources_and_subtask_index(tray_sources):
     env = make_env("TrayLift", "Panda", "D1")
     gen = MimicGenGenerator(env.env_id, tray_sources)

@@ -9,9 +9,10 @@ Scheduling (DexMimicGen):
   transform (or replay the source poses), and the arm with fewer steps waits so both end the
   subtask on the same step;
 - sequential: an arm whose next subtask is a `post` holds until the `pre` subtask of the other
-  arm is finished (its segment executed; for that arm's last subtask, whose segment runs on to
-  the demo's end, its signal fired). The post segment leaves out the source arm's own wait for
-  the pre-subtask, and is carried by where the reference object was when that wait ended.
+  arm is done (its segment executed; for that arm's last subtask, whose segment runs on to the
+  demo's end, its signal fired and the source's post arm's extra wait passed). The post segment
+  leaves out the source arm's own wait, and is carried by where the reference object was when
+  that wait ended.
 A finished arm holds its last target until every arm is done.
 """
 
@@ -72,6 +73,8 @@ class MimicGenPolicy:
         self.queue: dict[str, deque] = {arm: deque() for arm in ARMS}
         self.current = {arm: -1 for arm in ARMS}  # subtask being executed (-1: none yet)
         self.finished: set[tuple[str, int]] = set()
+        self.signalled_at: dict[tuple[str, int], int] = {}  # a last pre-subtask -> step its signal fired
+        self.steps = 0
         self.waiting_at: dict[str, int] = {}  # arm -> subtask it waits to start
         self.source_of: dict[str, list[int]] = {arm: [] for arm in ARMS}
         self.subtask_log: dict[str, list[int]] = {arm: [] for arm in ARMS}
@@ -85,6 +88,7 @@ class MimicGenPolicy:
         return all(self.current[arm] >= len(self.spec.subtasks[arm]) for arm in ARMS)
 
     def act(self, obs: dict[str, np.ndarray] | None = None) -> np.ndarray:
+        self.steps += 1
         noise_mask = {}
         for arm in ARMS:  # first every arm plans (a coordinated start needs both), then all move
             self._advance(arm)
@@ -141,35 +145,41 @@ class MimicGenPolicy:
 
     def _sequential_ok(self, arm: str, subtask: int) -> bool:
         """A post-subtask may start once the pre-subtask is done: its segment has been executed
-        (its motion includes clearing the way, e.g. the cup taken off after pouring), or, for
-        an arm's last subtask, whose segment runs on to the end of the demo, its signal fired."""
-        name = self.spec.subtasks[arm][subtask].name
-        for seq in self.spec.sequential:
-            if seq.post == (arm, name):
-                pre_arm, pre_name = seq.pre
-                pre = (pre_arm, self._index(pre_arm, pre_name))
-                if pre in self.finished:
-                    continue
-                last = pre[1] == len(self.spec.subtasks[pre_arm]) - 1
-                term_signal = self.spec.subtasks[pre_arm][pre[1]].term_signal
-                if last and self.current[pre_arm] == pre[1] and self.env.subtask_signals().get(term_signal):
-                    self.finished.add(pre)  # done; its arm goes on moving out of the way
-                    continue
+        (its motion includes clearing the way, e.g. the cup taken off after pouring). An arm's
+        last segment runs on to the end of its demo, so a post-subtask after one starts instead
+        when its signal has fired plus as long as the source's arm went on waiting after it (in
+        the source, the time the other hand took to clear the way)."""
+        for pre in self._pres(arm, subtask):
+            if pre in self.finished:
+                continue
+            pre_arm, pre_index = pre
+            if pre_index < len(self.spec.subtasks[pre_arm]) - 1 or self.current[pre_arm] != pre_index:
                 return False
+            if pre not in self.signalled_at:
+                if not self.env.subtask_signals().get(self.spec.subtasks[pre_arm][pre_index].term_signal):
+                    return False
+                self.signalled_at[pre] = self.steps
+            demo = self.sources[self.choose_source(arm, subtask, self.env.object_poses())]
+            done = demo.done[pre_arm][pre_index]
+            wait = demo.wait_for(arm, demo.boundaries(arm, self.offsets[arm])[subtask], done)
+            if self.steps - self.signalled_at[pre] < (wait[1] - done if wait else 0):
+                return False
+            self.finished.add(pre)
         return True
 
-    def _source_wait_end(self, demo: SourceDemo, arm: str, subtask: int) -> int | None:
-        """Where, in the source `demo`, the pre-subtasks this subtask waits for were done (the
-        latest), or None when it waits for none."""
+    def _pres(self, arm: str, subtask: int) -> list[tuple[str, int]]:
+        """The (arm, subtask index) pairs that `arm`'s subtask must wait for."""
         name = self.spec.subtasks[arm][subtask].name
-        ends = []
-        for seq in self.spec.sequential:
-            if seq.post == (arm, name):
-                pre_arm, pre_index = seq.pre[0], self._index(*seq.pre)
-                last = pre_index == len(self.spec.subtasks[pre_arm]) - 1
-                ends.append(demo.done[pre_arm][pre_index] if last
-                            else demo.boundaries(pre_arm, self.offsets[pre_arm])[pre_index][1])
-        return max(ends) if ends else None
+        return [(seq.pre[0], self._index(*seq.pre)) for seq in self.spec.sequential if seq.post == (arm, name)]
+
+    def _source_wait(self, demo: SourceDemo, arm: str, subtask: int) -> tuple[int, int] | None:
+        """The steps in which the source `demo`'s arm waited, inside this subtask's segment, for
+        the pre-subtasks it must wait for (the latest of them), or None."""
+        dones = [demo.done[a][j] if j == len(self.spec.subtasks[a]) - 1 else demo.boundaries(a, self.offsets[a])[j][1]
+                 for a, j in self._pres(arm, subtask)]
+        if not dones:
+            return None
+        return demo.wait_for(arm, demo.boundaries(arm, self.offsets[arm])[subtask], max(dones))
 
     def _group_of(self, arm: str, subtask: int) -> int | None:
         name = self.spec.subtasks[arm][subtask].name
@@ -199,7 +209,7 @@ class MimicGenPolicy:
             source = self.choose_source(arm, subtask, objects)
         demo = self.sources[source]
         segment: Segment = demo.segment(arm, subtask, sub.object_ref, demo.boundaries(arm, self.offsets[arm])[subtask],
-                                        waited_until=self._source_wait_end(demo, arm, subtask))
+                                        wait=self._source_wait(demo, arm, subtask))
         if scheme == "replay":
             poses = segment.target_poses.copy()
         elif scheme == "translate":

@@ -62,23 +62,23 @@ class SourceDemo:
         return list(zip(starts, ends))
 
     def segment(self, arm: str, subtask: int, object_ref: str | None, bounds: tuple[int, int],
-                waited_until: int | None = None) -> Segment:
-        """The segment of `arm`'s subtask within `bounds`. `waited_until`: the source step where
-        another arm's subtask ended that this one had to wait for (a sequential constraint).
-        The source arm may have held still inside the segment until then; generation schedules
-        that wait itself, so the segment keeps only `IDLE_KEEP_STEPS` of it (replayed in full it
-        would wait twice), and the reference object's pose is taken where the wait ended, since
-        the other arm may have moved it meanwhile (a piece seated, a drawer pulled open)."""
+                wait: tuple[int, int] | None = None) -> Segment:
+        """The segment of `arm`'s subtask within `bounds`. `wait`: the steps [first, last) in
+        which the source arm held still inside the segment, waiting for another arm's subtask (a
+        sequential constraint, see `wait_for`). Generation schedules that wait itself, so the
+        segment keeps only `IDLE_KEEP_STEPS` of it (replayed in full it would wait twice), and
+        the reference object's pose is taken where the wait ended: the other arm may have moved
+        it meanwhile (a piece seated, a drawer pulled open)."""
         start, end = bounds
         start += self._idle_prefix(arm, start, end)
         if end == self.length:  # an arm's last segment: drop its idle tail too (it only waited)
             end -= self._idle_prefix(arm, start, end, reverse=True)
         steps = np.arange(start, end)
         pose_at = start
-        if waited_until is not None and start < waited_until < end:
-            first, last = self._idle_run(arm, waited_until, start, end)
+        if wait is not None and start < wait[1] < end:
+            first, last = max(wait[0], start), wait[1]
             steps = np.concatenate([np.arange(start, min(first + IDLE_KEEP_STEPS, last)), np.arange(last, end)])
-            pose_at = waited_until
+            pose_at = last
         return Segment(
             source=self.index, arm=arm, subtask=subtask, start=start, end=end,
             target_poses=self.target_pose[arm][steps],
@@ -86,17 +86,22 @@ class SourceDemo:
             object_pose=None if object_ref is None else self.object_pose[object_ref][pose_at],
         )
 
-    def _idle_run(self, arm: str, step: int, start: int, end: int) -> tuple[int, int]:
-        """[first, last) of the steps in [start, end) around `step` where `arm` held the target
-        and hand command it had at `step`."""
+    def wait_for(self, arm: str, bounds: tuple[int, int], done: int) -> tuple[int, int] | None:
+        """[first, last): the steps around source step `done` (where another arm's subtask was
+        done) in which `arm` held the target and hand command it had there, within its segment
+        `bounds`; None when `done` lies outside them. `last - done` is how long the source arm
+        went on waiting after that subtask was done (e.g. for the other hand to clear the way)."""
+        start, end = bounds
+        if not start <= done < end:
+            return None
         poses, hands = self.target_pose[arm], self.hand_action[arm]
 
         def still(t: int) -> bool:
-            return bool(np.linalg.norm(poses[t, :3, 3] - poses[step, :3, 3]) <= 1e-3
-                        and np.abs(poses[t, :3, :3] - poses[step, :3, :3]).max() <= 1e-2
-                        and np.abs(hands[t] - hands[step]).max() <= 1e-2)
+            return bool(np.linalg.norm(poses[t, :3, 3] - poses[done, :3, 3]) <= 1e-3
+                        and np.abs(poses[t, :3, :3] - poses[done, :3, :3]).max() <= 1e-2
+                        and np.abs(hands[t] - hands[done]).max() <= 1e-2)
 
-        first, last = step, step + 1
+        first, last = done, done + 1
         while first > start and still(first - 1):
             first -= 1
         while last < end and still(last):
