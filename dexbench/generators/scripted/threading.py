@@ -165,10 +165,15 @@ class ThreadingDemonstrator(ScriptedDemonstrator):
         yield from self.move(arm, grasp, self.open_hand, speed_scale=0.5, settle_steps=self.steps(5))
         yield from self.set_hand(arm, self.closed_hand, self.steps(10))
         yield from self.hold(arm, 4)
+        return (yield from self.lifted_along(arm, "tripod", tripod_z, "grasp_tripod"))
+
+    def lifted_along(self, arm: str, name: str, z_before: float, signal: str) -> ArmScript:
+        """Lift the closed hand `CHECK_LIFT_M`; if `name` (at `z_before` before the grasp) came
+        along and `signal` holds, the grasp held: True. Otherwise let go, back off above, False."""
         yield from self.move(arm, translated(self.target[arm], [0, 0, CHECK_LIFT_M]), speed_scale=0.5,
                              settle_steps=3)
-        lifted = self.env.object_poses()["tripod"][2, 3] - tripod_z > CHECK_LIFT_M / 3
-        if lifted and self.env.subtask_signals()["grasp_tripod"]:
+        lifted = self.env.object_poses()[name][2, 3] - z_before > CHECK_LIFT_M / 3
+        if lifted and self.env.subtask_signals()[signal]:
             return True
         yield from self.set_hand(arm, self.open_hand, self.steps(6))
         yield from self.move(arm, translated(self.target[arm], [0, 0, APPROACH_HEIGHT_M]))
@@ -274,14 +279,7 @@ class ThreadingDemonstrator(ScriptedDemonstrator):
             yield from self.set_hand(arm, self.open_hand, self.steps(6))
             yield from self.move(arm, translated(self.target[arm], [0, 0, APPROACH_HEIGHT_M]))
             return False
-        yield from self.move(arm, translated(self.target[arm], [0, 0, CHECK_LIFT_M]), speed_scale=0.5,
-                             settle_steps=3)
-        lifted = self.env.object_poses()["needle"][2, 3] - needle_z > CHECK_LIFT_M / 3
-        if lifted and self.env.subtask_signals()["grasp_needle"]:
-            return True
-        yield from self.set_hand(arm, self.open_hand, self.steps(6))
-        yield from self.move(arm, translated(self.target[arm], [0, 0, APPROACH_HEIGHT_M]))
-        return False
+        return (yield from self.lifted_along(arm, "needle", needle_z, "grasp_needle"))
 
     def needle_grasp(self) -> tuple[np.ndarray, float]:
         """The grasp frame on the needle's handle (closing across the rod) and its heading. A
