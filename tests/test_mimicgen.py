@@ -114,6 +114,28 @@ def test_coordination_subtask_starts_and_ends_on_the_same_step(tray_sources):
     assert policy.source_of["right"][lift] == policy.source_of["left"][lift]
 
 
+def test_coordinated_arms_stay_in_step_when_one_waited_longer_in_the_source(tmp_path):
+    # Threading: in the source the right hand holds the ring still for its last ~70 steps while
+    # the left pushes the needle through. Cutting each arm's idle tail on its own, then aligning
+    # the ends, played the right arm ~70 steps early: the ring moved before the needle came and
+    # every attempt failed. Regenerated on the sources' own scenes, the needle must go through.
+    path = tmp_path / "threading.hdf5"
+    run_generation("scripted", "DexMG/Threading-Panda-D0", None, 2, path, seed=100, progress=False)
+    env = make_env("Threading", "Panda", "D0")
+    with load_dataset(path) as sources:
+        gen = MimicGenGenerator(env.env_id, sources, MimicGenConfig(action_noise=0.0))
+        demos = gen.parsed(env)
+        tails = {arm: demos[0].idle_tail(arm, demos[0].boundaries(arm)[1]) for arm in ("left", "right")}
+        assert abs(tails["right"] - tails["left"]) > 30  # the case this test is about
+        threaded = []
+        for k, demo in enumerate(demos):
+            policy = gen.policy(env, np.random.default_rng(k))
+            policy.choose_source = lambda arm, subtask, objects, k=k: k
+            episode = rollout(env, policy, int(sources.demo_attrs(demo.key)["seed"]), record=False)
+            threaded.append(episode.success)
+    assert all(threaded)
+
+
 def test_sequential_post_subtask_waits_for_the_pre_subtask(pour_sources):
     env = make_env("Pouring", "Panda", "D0")
     gen = MimicGenGenerator(env.env_id, pour_sources, MimicGenConfig(action_noise=0.0))

@@ -208,8 +208,16 @@ class MimicGenPolicy:
         else:
             source = self.choose_source(arm, subtask, objects)
         demo = self.sources[source]
+        tail = pose_at = None
+        if group is not None:
+            # The arms move together as in the source: one transform for all, from the pose where
+            # the last of them began the group in the source, and the same idle tail cut from each.
+            bounds = [demo.boundaries(a, self.offsets[a])[self._index(a, name)]
+                      for a, name in self.spec.coordination[group].subtasks.items()]
+            pose_at = max(start for start, _ in bounds)
+            tail = min(demo.idle_tail(a, b) for a, b in zip(self.spec.coordination[group].subtasks, bounds))
         segment: Segment = demo.segment(arm, subtask, sub.object_ref, demo.boundaries(arm, self.offsets[arm])[subtask],
-                                        wait=self._source_wait(demo, arm, subtask))
+                                        wait=self._source_wait(demo, arm, subtask), tail=tail, pose_at=pose_at)
         if scheme == "replay":
             poses = segment.target_poses.copy()
         elif scheme == "translate":

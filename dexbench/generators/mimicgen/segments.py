@@ -62,19 +62,23 @@ class SourceDemo:
         return list(zip(starts, ends))
 
     def segment(self, arm: str, subtask: int, object_ref: str | None, bounds: tuple[int, int],
-                wait: tuple[int, int] | None = None) -> Segment:
+                wait: tuple[int, int] | None = None, tail: int | None = None,
+                pose_at: int | None = None) -> Segment:
         """The segment of `arm`'s subtask within `bounds`. `wait`: the steps [first, last) in
         which the source arm held still inside the segment, waiting for another arm's subtask (a
         sequential constraint, see `wait_for`). Generation schedules that wait itself, so the
         segment keeps only `IDLE_KEEP_STEPS` of it (replayed in full it would wait twice), and
         the reference object's pose is taken where the wait ended: the other arm may have moved
-        it meanwhile (a piece seated, a drawer pulled open)."""
+        it meanwhile (a piece seated, a drawer pulled open). `tail`: steps to drop from the end
+        of an arm's last segment (default `idle_tail`); a coordination group drops the same
+        number from each of its arms, which keeps them in step. `pose_at`: the source step whose
+        reference object pose carries the segment (default its start); a coordination group
+        carries all its arms by one pose, so they keep their relative motion."""
         start, end = bounds
         start += self._idle_prefix(arm, start, end)
-        if end == self.length:  # an arm's last segment: drop its idle tail too (it only waited)
-            end -= self._idle_prefix(arm, start, end, reverse=True)
+        end -= self.idle_tail(arm, (start, end)) if tail is None else tail
         steps = np.arange(start, end)
-        pose_at = start
+        pose_at = start if pose_at is None else pose_at
         if wait is not None and start < wait[1] < end:
             first, last = max(wait[0], start), wait[1]
             steps = np.concatenate([np.arange(start, min(first + IDLE_KEEP_STEPS, last)), np.arange(last, end)])
@@ -85,6 +89,12 @@ class SourceDemo:
             hand_actions=self.hand_action[arm][steps],
             object_pose=None if object_ref is None else self.object_pose[object_ref][pose_at],
         )
+
+    def idle_tail(self, arm: str, bounds: tuple[int, int]) -> int:
+        """Steps at the end of an arm's last segment in which it only waited (holding still
+        until the demo ended), less `IDLE_KEEP_STEPS`; 0 for any other segment."""
+        start, end = bounds
+        return self._idle_prefix(arm, start, end, reverse=True) if end == self.length else 0
 
     def wait_for(self, arm: str, bounds: tuple[int, int], done: int) -> tuple[int, int] | None:
         """[first, last): the steps around source step `done` (where another arm's subtask was
