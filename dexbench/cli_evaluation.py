@@ -302,7 +302,9 @@ def add_evaluation_commands(sub) -> None:
     p = sub.add_parser("compare", help="generate with each generator, train BC on each dataset, evaluate (one table)")
     p.add_argument("--env", required=True, metavar="ID", help="env id to generate for and evaluate on")
     p.add_argument("--source", required=True, metavar="FILE", help="source demos (HDF5)")
-    p.add_argument("--generators", default="mimicgen,demo_noise", help="comma-separated (default mimicgen,demo_noise)")
+    p.add_argument("--generators", default="mimicgen,demo_noise",
+                   help="comma-separated (default mimicgen,demo_noise); NAME:KEY=VALUE[:KEY=VALUE] is a row with "
+                        "the generator's config changed, e.g. mimicgen:coordination_scheme=transform")
     p.add_argument("-n", type=int, required=True, help="demos to generate per generator")
     p.add_argument("--train", default="bc", help="baseline to train (bc)")
     p.add_argument("--episodes", type=int, default=50, help="evaluation episodes on the published seeds")

@@ -80,3 +80,23 @@ def test_a_workdir_made_from_other_sources_is_refused_not_reused(sources, tmp_pa
     with pytest.raises(ValueError, match="other source demos"):
         compare_generators(ENV_ID, sources, ["mimicgen"], 2, work, episodes=1, progress=False)
     assert sorted(p.name for p in work.iterdir()) == ["source.json"]  # nothing generated, trained or evaluated
+
+
+def test_a_row_with_a_changed_config_runs_beside_the_default(sources, tmp_path):
+    # The papers' scheme comparison: the same generator with the coordination scheme swapped.
+    config = BCConfig(steps=10, hidden=16, layers=1, batch_size=16)
+    work = tmp_path / "work"
+    with pytest.raises(ValueError, match="coordination_scheme must be one of"):
+        compare_generators(ENV_ID, sources, ["mimicgen:coordination_scheme=sideways"], 2, work, episodes=1,
+                           bc_config=config, include_source=False, progress=False)
+    assert not any(work.glob("*.hdf5"))  # refused before any generation
+    with pytest.raises(ValueError, match="is not KEY=VALUE"):
+        compare_generators(ENV_ID, sources, ["mimicgen:replay"], 2, work, episodes=1, bc_config=config,
+                           include_source=False, progress=False)
+    summary = compare_generators(ENV_ID, sources, ["mimicgen", "mimicgen:coordination_scheme=replay"], 2, work,
+                                 episodes=1, bc_config=config, include_source=False, progress=False)
+    default, replay = summary["rows"]
+    assert replay["data"] == "mimicgen-coordination_scheme-replay" and replay["config"] == {"coordination_scheme": "replay"}
+    reports = [json.loads((work / f"{r['data']}.report.json").read_text()) for r in (default, replay)]
+    assert [r["config"]["coordination_scheme"] for r in reports] == ["", "replay"]
+    assert (work / "bc_mimicgen-coordination_scheme-replay" / "model.pt").is_file()

@@ -41,6 +41,23 @@ def _done_eval(path: Path, episodes: int, sha: str) -> dict[str, Any] | None:
     return result if ok else None
 
 
+def generator_row(spec: str) -> tuple[str, str, dict[str, str]]:
+    """(row label, generator name, config overrides) of one `--generators` item: a generator's
+    name, or `NAME:KEY=VALUE[:KEY=VALUE...]` for a row with its config changed (e.g.
+    `mimicgen:coordination_scheme=transform`, labelled `mimicgen-coordination_scheme-transform`;
+    the label names its files in the work directory)."""
+    name, *items = spec.split(":")
+    overrides = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value or not (key + value).replace("_", "").replace(".", "").isalnum():
+            raise ValueError(f"generator row {spec!r}: {item!r} is not KEY=VALUE (letters, digits, _ and . only); "
+                             "write NAME:KEY=VALUE, e.g. mimicgen:coordination_scheme=transform")
+        overrides[key] = value
+    label = "-".join([name] + [f"{k}-{v}" for k, v in overrides.items()])
+    return label, name, overrides
+
+
 def _done_training(out: Path, config) -> bool:
     path = out / "config.json"
     if not path.is_file() or not (out / "model.pt").is_file():
@@ -91,6 +108,7 @@ def compare_generators(
     `checkpoints` evenly spaced checkpoints (see the module docstring)."""
     from dexbench.datasets import load_dataset
     from dexbench.envs.registry import lookup
+    from dexbench.generators import get_generator
     from dexbench.generators.runner import run_generation
     from dexbench.policies.bc.policy import load_checkpoint
     from dexbench.policies.bc.train import BCConfig, kept_checkpoints, train_bc
@@ -108,9 +126,17 @@ def compare_generators(
         num_sources, source_env = len(ds), ds.env_id
     _claim_workdir(workdir, source)
     rows = []
-    names = ([SOURCE_ROW] if include_source else []) + list(generators)
-    for name in names:
+    specs = [(SOURCE_ROW, SOURCE_ROW, {})] if include_source else []
+    specs += [generator_row(g) for g in generators]
+    labels = [label for label, _, _ in specs]
+    if len(set(labels)) < len(labels):
+        raise ValueError(f"the rows {labels} repeat one; name each generator (and config) once")
+    for _, generator, overrides in specs[1 if include_source else 0:]:
+        get_generator(generator).parse_config(overrides)  # a bad generator or key fails now, not hours in
+    for name, generator, overrides in specs:
         row: dict[str, Any] = {"data": name, "env_id": entry.env_id}
+        if overrides:
+            row.update(generator=generator, config=overrides)
         if name == SOURCE_ROW:
             data = Path(source)
             row.update(num_demos=num_sources, attempts=None, generation_success_rate=None, demos_per_cpu_min=None)
@@ -122,8 +148,8 @@ def compare_generators(
                 report = json.loads(report_path.read_text())
                 done = report["successes"] >= n and report["seed"] == seed and report["requested"] == n
             if not done:
-                report = run_generation(name, entry.env_id, source, n, data, seed=seed, workers=workers,
-                                        progress=progress, overwrite=True).to_dict()
+                report = run_generation(generator, entry.env_id, source, n, data, seed=seed, workers=workers,
+                                        config=overrides or None, progress=progress, overwrite=True).to_dict()
             row.update(num_demos=report["successes"], attempts=report["attempts"],
                        generation_success_rate=report["success_rate"],
                        demos_per_cpu_min=report["demos_per_cpu_minute"])

@@ -13,6 +13,7 @@ from dexbench.generators.mimicgen.policy import MimicGenPolicy
 from dexbench.generators.mimicgen.segments import SegmentationError, SourceDemo, parse_source
 
 SELECTION = ("random", "nearest")
+SCHEMES = ("transform", "translate", "replay")
 
 
 @dataclass
@@ -34,6 +35,10 @@ class MimicGenConfig:
     per_subtask_sources: bool = False
     # Let the two arms use different sources (else one source for both arms per episode).
     per_arm_sources: bool = False
+    # Carry every coordination group with this scheme instead of the one the task declares
+    # ("" keeps the task's): to measure what the scheme is worth, e.g. replay vs transform on a
+    # hand-over.
+    coordination_scheme: str = ""
 
     def __post_init__(self) -> None:
         if not (np.isfinite(self.action_noise) and self.action_noise >= 0):
@@ -47,6 +52,9 @@ class MimicGenConfig:
                              f"{list(offsets)}")
         if self.selection not in SELECTION:
             raise ValueError(f"selection must be one of {SELECTION}, got {self.selection!r}")
+        if self.coordination_scheme not in ("",) + SCHEMES:
+            raise ValueError(f"coordination_scheme must be one of {SCHEMES} (or empty for the task's own), got "
+                             f"{self.coordination_scheme!r}")
         if self.nearest_k < 1:
             raise ValueError(f"nearest_k must be >= 1, got {self.nearest_k}")
 

@@ -203,7 +203,8 @@ class MimicGenPolicy:
                 "source": self.choose_source(arm, subtask, objects),
                 "objects": objects,
             })
-            source, scheme = plan["source"], self.spec.coordination[group].scheme
+            source = plan["source"]
+            scheme = self.config.coordination_scheme or self.spec.coordination[group].scheme
             object_now = plan["objects"].get(sub.object_ref) if sub.object_ref else None
         else:
             source = self.choose_source(arm, subtask, objects)
