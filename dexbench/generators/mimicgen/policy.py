@@ -6,8 +6,8 @@ now, and queues the result; the arms' queues run in parallel, one pose per contr
 Scheduling (DexMimicGen):
 - parallel: arms advance independently;
 - coordination: both arms wait until both reach the group, then use one source and one shared
-  transform (or replay the source poses), and the arm with fewer steps waits so both end the
-  subtask on the same step;
+  transform (or replay the source poses), and the arm that would get there first waits so both
+  pass the group's sync step (the source's signal edge) on the same control step;
 - sequential: an arm whose next subtask is a `post` holds until the `pre` subtask of the other
   arm is done (its segment executed; for that arm's last subtask, whose segment runs on to the
   demo's end, its signal fired and the source's post arm's extra wait passed). The post segment
@@ -82,6 +82,7 @@ class MimicGenPolicy:
         self.offsets = {arm: self._draw_offsets(arm) for arm in ARMS}
         self._sync_offsets()
         self._group_plan: dict[int, dict] = {}  # coordination group -> shared source/transform
+        self.sync_at: dict[str, int] = {}  # arm -> queue position of its group's sync step
 
     @property
     def done(self) -> bool:
@@ -139,7 +140,7 @@ class MimicGenPolicy:
             for a in self.spec.coordination[group].subtasks:
                 self.waiting_at.pop(a, None)
                 self._start(a, self._index(a, self.spec.coordination[group].subtasks[a]), group=group)
-            self._align_ends(list(self.spec.coordination[group].subtasks))
+            self._align_sync(list(self.spec.coordination[group].subtasks))
         else:
             self.queue[arm].append((HOLD, None, None))
 
@@ -209,16 +210,14 @@ class MimicGenPolicy:
         else:
             source = self.choose_source(arm, subtask, objects)
         demo = self.sources[source]
-        tail = pose_at = None
+        pose_at = None
         if group is not None:
             # The arms move together as in the source: one transform for all, from the pose where
-            # the last of them began the group in the source, and the same idle tail cut from each.
-            bounds = [demo.boundaries(a, self.offsets[a])[self._index(a, name)]
-                      for a, name in self.spec.coordination[group].subtasks.items()]
-            pose_at = max(start for start, _ in bounds)
-            tail = min(demo.idle_tail(a, b) for a, b in zip(self.spec.coordination[group].subtasks, bounds))
+            # the last of them began the group in the source.
+            pose_at = max(demo.boundaries(a, self.offsets[a])[self._index(a, name)][0]
+                          for a, name in self.spec.coordination[group].subtasks.items())
         segment: Segment = demo.segment(arm, subtask, sub.object_ref, demo.boundaries(arm, self.offsets[arm])[subtask],
-                                        wait=self._source_wait(demo, arm, subtask), tail=tail, pose_at=pose_at)
+                                        wait=self._source_wait(demo, arm, subtask), pose_at=pose_at)
         if scheme == "replay":
             poses = segment.target_poses.copy()
         elif scheme == "translate":
@@ -235,14 +234,22 @@ class MimicGenPolicy:
             q.append((BRIDGE, pose, bridge_hand))
         for _ in range(self.config.fixed_steps):
             q.append((BRIDGE, poses[0], bridge_hand))
+        if group is not None:  # where in the queue the source's sync step comes (see `_align_sync`)
+            sync = demo.sync[arm, subtask]
+            # Past the segment's end (its idle tail was cut), the arm would hold its last pose.
+            at = int(np.searchsorted(segment.steps, sync)) if sync <= segment.steps[-1] \
+                else len(segment) - 1 + sync - int(segment.steps[-1])
+            self.sync_at[arm] = len(q) + at
         for pose, hand in zip(poses, segment.hand_actions):
             q.append((SEGMENT, pose, np.asarray(hand, dtype=np.float64)))
 
-    def _align_ends(self, arms: list[str]) -> None:
-        """The arm with fewer queued steps waits first, so the group ends on the same step."""
-        longest = max(len(self.queue[a]) for a in arms)
+    def _align_sync(self, arms: list[str]) -> None:
+        """The arm that would reach the group's sync step first waits first, so every arm
+        executes it on the same control step, as in the source (its hand-over moment; an arm
+        whose last subtask this is moves on afterwards, as it did in the source)."""
+        latest = max(self.sync_at[a] for a in arms)
         for a in arms:
-            for _ in range(longest - len(self.queue[a])):
+            for _ in range(latest - self.sync_at[a]):
                 self.queue[a].appendleft((HOLD, None, None))
 
     def _pop(self, arm: str):

@@ -1,8 +1,11 @@
 """Source demos cut into per-arm, object-centric subtask segments (the DexMimicGen parsing).
 
 Each arm's subtask j ends on the first 0 -> 1 edge of its term signal after the previous
-subtask's end; the last subtask ends with the demo. Subtasks of a coordination group are forced
-to end on the same step (the later of the arms' ends), so the group can be executed in sync.
+subtask's end; the last subtask ends with the demo. A coordination group's subtasks are synced
+at one step, the later of the arms' signal edges: generation executes that step on the same
+control step for every arm. Arms whose group subtask is not their last also end there; an arm
+whose last subtask it is runs on after it to the demo's end (moving aside, while the other arm
+goes on with its next subtask).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ class Segment:
     subtask: int  # index into the arm's subtask list
     start: int  # first step (inclusive)
     end: int  # last step + 1 (steps of a cut wait in between are left out)
+    steps: np.ndarray  # (L,) the source step of each pose
     target_poses: np.ndarray  # (L, 4, 4) the controller targets the source commanded
     hand_actions: np.ndarray  # (L, k)
     object_pose: np.ndarray | None  # (4, 4) pose of the subtask's reference object at `start` (or where a
@@ -46,6 +50,7 @@ class SourceDemo:
     ends: dict[str, list[int]]  # arm -> end step of each subtask (exclusive)
     done: dict[str, list[int]]  # arm -> step after each subtask's signal first fired (the last
     # subtask's motion runs on to the demo's end; other arms waiting for it wait only for this)
+    sync: dict[tuple[str, int], int]  # (arm, subtask) of a coordination group -> its sync step
 
     @property
     def length(self) -> int:
@@ -62,21 +67,19 @@ class SourceDemo:
         return list(zip(starts, ends))
 
     def segment(self, arm: str, subtask: int, object_ref: str | None, bounds: tuple[int, int],
-                wait: tuple[int, int] | None = None, tail: int | None = None,
-                pose_at: int | None = None) -> Segment:
+                wait: tuple[int, int] | None = None, pose_at: int | None = None) -> Segment:
         """The segment of `arm`'s subtask within `bounds`. `wait`: the steps [first, last) in
         which the source arm held still inside the segment, waiting for another arm's subtask (a
         sequential constraint, see `wait_for`). Generation schedules that wait itself, so the
         segment keeps only `IDLE_KEEP_STEPS` of it (replayed in full it would wait twice), and
         the reference object's pose is taken where the wait ended: the other arm may have moved
-        it meanwhile (a piece seated, a drawer pulled open). `tail`: steps to drop from the end
-        of an arm's last segment (default `idle_tail`); a coordination group drops the same
-        number from each of its arms, which keeps them in step. `pose_at`: the source step whose
+        it meanwhile (a piece seated, a drawer pulled open). `pose_at`: the source step whose
         reference object pose carries the segment (default its start); a coordination group
         carries all its arms by one pose, so they keep their relative motion."""
         start, end = bounds
         start += self._idle_prefix(arm, start, end)
-        end -= self.idle_tail(arm, (start, end)) if tail is None else tail
+        if end == self.length:  # an arm's last segment: drop its idle tail too (it only waited)
+            end -= self._idle_prefix(arm, start, end, reverse=True)
         steps = np.arange(start, end)
         pose_at = start if pose_at is None else pose_at
         if wait is not None and start < wait[1] < end:
@@ -84,17 +87,11 @@ class SourceDemo:
             steps = np.concatenate([np.arange(start, min(first + IDLE_KEEP_STEPS, last)), np.arange(last, end)])
             pose_at = last
         return Segment(
-            source=self.index, arm=arm, subtask=subtask, start=start, end=end,
+            source=self.index, arm=arm, subtask=subtask, start=start, end=end, steps=steps,
             target_poses=self.target_pose[arm][steps],
             hand_actions=self.hand_action[arm][steps],
             object_pose=None if object_ref is None else self.object_pose[object_ref][pose_at],
         )
-
-    def idle_tail(self, arm: str, bounds: tuple[int, int]) -> int:
-        """Steps at the end of an arm's last segment in which it only waited (holding still
-        until the demo ended), less `IDLE_KEEP_STEPS`; 0 for any other segment."""
-        start, end = bounds
-        return self._idle_prefix(arm, start, end, reverse=True) if end == self.length else 0
 
     def wait_for(self, arm: str, bounds: tuple[int, int], done: int) -> tuple[int, int] | None:
         """[first, last): the steps around source step `done` (where another arm's subtask was
@@ -164,17 +161,20 @@ def parse_source(index: int, key: str, datagen_info: dict, spec: TaskSpec) -> So
             arm_done.append(previous)
         done[arm] = arm_done
         ends[arm] = arm_done[:-1] + [length]  # an arm's last subtask runs to the end of the demo
+    sync = {}
     for group in spec.coordination:
         idx = {arm: [s.name for s in spec.subtasks[arm]].index(name) for arm, name in group.subtasks.items()}
-        common = max(ends[arm][j] for arm, j in idx.items())
+        common = max(done[arm][j] for arm, j in idx.items())
         for arm, j in idx.items():
-            ends[arm][j] = common
+            sync[arm, j] = common
+            if j < len(spec.subtasks[arm]) - 1:
+                ends[arm][j] = common
     return SourceDemo(
         index=index, key=key,
         target_pose=dict(datagen_info["target_pose"]),
         hand_action=dict(datagen_info["hand_action"]),
         object_pose=dict(datagen_info["object_pose"]),
-        ends=ends, done=done,
+        ends=ends, done=done, sync=sync,
     )
 
 
