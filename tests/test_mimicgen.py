@@ -115,7 +115,7 @@ def test_object_centric_transform_follows_the_object():
     src_obj[:3, 3] = [0.1, 0.2, 0.8]
     eef = np.tile(np.eye(4), (3, 1, 1))
     eef[:, :3, 3] = rng.normal(size=(3, 3)) * 0.1 + [0.1, 0.2, 0.9]
-    seg = Segment(0, "right", 0, 0, 3, np.arange(3), eef, np.zeros((3, 1)), src_obj)
+    seg = Segment(0, "right", 0, np.arange(3), eef, np.zeros((3, 1)), src_obj)
     move = np.eye(4)
     c, s = np.cos(0.7), np.sin(0.7)
     move[:3, :3] = [[c, -s, 0], [s, c, 0], [0, 0, 1]]

@@ -26,13 +26,11 @@ class Segment:
     source: int  # index of the source demo
     arm: str
     subtask: int  # index into the arm's subtask list
-    start: int  # first step (inclusive)
-    end: int  # last step + 1 (steps of a cut wait in between are left out)
-    steps: np.ndarray  # (L,) the source step of each pose
+    steps: np.ndarray  # (L,) the source step of each pose (a cut wait leaves a gap)
     target_poses: np.ndarray  # (L, 4, 4) the controller targets the source commanded
     hand_actions: np.ndarray  # (L, k)
-    object_pose: np.ndarray | None  # (4, 4) pose of the subtask's reference object at `start` (or where a
-    # sequential wait ended)
+    object_pose: np.ndarray | None  # (4, 4) pose of the subtask's reference object that carries the
+    # segment: at its first step, where a sequential wait ended, or where its coordination group began
 
     def __len__(self) -> int:
         return len(self.target_poses)
@@ -87,7 +85,7 @@ class SourceDemo:
             steps = np.concatenate([np.arange(start, min(first + IDLE_KEEP_STEPS, last)), np.arange(last, end)])
             pose_at = last
         return Segment(
-            source=self.index, arm=arm, subtask=subtask, start=start, end=end, steps=steps,
+            source=self.index, arm=arm, subtask=subtask, steps=steps,
             target_poses=self.target_pose[arm][steps],
             hand_actions=self.hand_action[arm][steps],
             object_pose=None if object_ref is None else self.object_pose[object_ref][pose_at],
