@@ -179,6 +179,18 @@ def test_sequential_post_subtask_waits_for_the_pre_subtask(pour_sources):
     assert right_starts > 50 and all(np.allclose(w, waiting[0]) for w in waiting)  # seen waiting
 
 
+def test_without_sequential_constraints_the_post_arm_does_not_wait(pour_sources):
+    # The ablation switch: the right arm sets off on its bowl segment while the pour is still
+    # going on (the same source and seed wait for the pour with the constraint on, above).
+    env = make_env("Pouring", "Panda", "D0")
+    gen = MimicGenGenerator(env.env_id, pour_sources,
+                            MimicGenConfig(action_noise=0.0, sequential_constraints=False))
+    _, log = run_policy(env, gen, seed=5, steps=260)
+    right_starts = first(log["right"], lambda j: j >= 0)
+    assert not any(s["ball_in_bowl"] for s in log["signals"][: right_starts + 1])
+    assert right_starts < 20
+
+
 def test_a_post_subtask_after_an_arms_last_subtask_starts_on_its_signal_and_skips_the_source_wait(tmp_path):
     # PieceAssembly: the left arm seats piece 2 once the right arm's last subtask (seating piece
     # 1) has fired its signal. The right arm's last segment runs on (moving aside), and the left

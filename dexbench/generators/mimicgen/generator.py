@@ -39,6 +39,10 @@ class MimicGenConfig:
     # ("" keeps the task's): to measure what the scheme is worth, e.g. replay vs transform on a
     # hand-over.
     coordination_scheme: str = ""
+    # Hold an arm at a sequential constraint's post-subtask until the other arm's pre-subtask
+    # is done (false: every arm runs its segments back to back, its source waits cut out, to
+    # measure what the ordering is worth, e.g. a lid closed before the pod is in).
+    sequential_constraints: bool = True
 
     def __post_init__(self) -> None:
         if not (np.isfinite(self.action_noise) and self.action_noise >= 0):

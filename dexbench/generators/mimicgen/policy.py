@@ -149,7 +149,10 @@ class MimicGenPolicy:
         (its motion includes clearing the way, e.g. the cup taken off after pouring). An arm's
         last segment runs on to the end of its demo, so a post-subtask after one starts instead
         when its signal has fired plus as long as the source's arm went on waiting after it (in
-        the source, the time the other hand took to clear the way)."""
+        the source, the time the other hand took to clear the way). With the config's
+        `sequential_constraints` off, nothing waits."""
+        if not self.config.sequential_constraints:
+            return True
         for pre in self._pres(arm, subtask):
             if pre in self.finished:
                 continue
