@@ -197,6 +197,7 @@ class DexEnv(gym.Env):
         _clear_warnings(d)
         d.qpos[self._home_qpos_adr] = self._home_qpos
         self.task.initialize_episode(self._rng)
+        self.task.sync_model_with_state()
         mujoco.mj_forward(m, d)
         self.controller.reset()
         self._write_hand_ctrl([self.embodiment.hand.open_command] * 2)
@@ -369,6 +370,7 @@ class DexEnv(gym.Env):
                              "was it recorded after a physics error?")
         mujoco.mj_setState(self.model, self.data, state, mujoco.mjtState.mjSTATE_INTEGRATION)
         _clear_warnings(self.data)  # a bad state restored earlier must not end later episodes
+        self.task.sync_model_with_state()
         mujoco.mj_forward(self.model, self.data)
         self.controller.restore()
         self._elapsed = 0

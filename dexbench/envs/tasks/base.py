@@ -207,6 +207,11 @@ class Task(abc.ABC):
         for k, options in enumerate(self.choices.values()):
             self.data.userdata[k] = rng.integers(len(options))
 
+    def sync_model_with_state(self) -> None:
+        """Set the model fields that follow from the state, e.g. a can's colour from its drawn
+        `choices` entry. The env calls it after every reset and every `reset_to`: a restored
+        state carries the choice (userdata), not the model fields that show it."""
+
     def set_object_pose(self, name: str, x: float, y: float, yaw: float, z: float | None = None) -> None:
         adr = self._free_qpos[name]
         z = self.table_top_z + self.rest_height(name) if z is None else z
