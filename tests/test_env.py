@@ -147,8 +147,8 @@ def test_variants_change_the_layout():
 
 
 def test_task_spec_names_real_signals_and_objects():
-    for env_id in ("DexMG/TrayLift-PandaDex-D0", "DexMG/Pouring-GR1-D0"):
-        env = gym.make(env_id).unwrapped
+    for task in TASKS.values():
+        env = gym.make(f"DexMG/{task.name}-{task.native_embodiment}-D0").unwrapped
         _, info = env.reset(seed=0)
         spec = env.task_spec
         assert set(spec.subtasks) == {"right", "left"}
@@ -156,6 +156,7 @@ def test_task_spec_names_real_signals_and_objects():
             for sub in subtasks:
                 assert sub.term_signal in info["subtask_signals"]
                 assert sub.object_ref is None or sub.object_ref in env.object_poses()
+                assert sub.held is None or sub.held in env.object_poses()
         assert not any(info["subtask_signals"].values()) and not info["is_success"]
 
 

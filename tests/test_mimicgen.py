@@ -126,6 +126,40 @@ def test_object_centric_transform_follows_the_object():
         np.testing.assert_allclose(np.linalg.inv(now) @ carried[k], np.linalg.inv(src_obj) @ eef[k], atol=1e-12)
 
 
+def test_held_object_correction_carries_the_object_not_the_hand():
+    # The needle sits 2 cm further out and turned in the hand now than in the source: corrected,
+    # the hand's targets move the needle along the source's (carried) needle path, and an arm
+    # that holds nothing gets the published targets.
+    from types import SimpleNamespace
+    from scipy.spatial.transform import Rotation
+
+    from dexbench.generators.mimicgen.policy import MimicGenPolicy
+
+    rng = np.random.default_rng(1)
+
+    def pose(pos, rotvec):
+        out = np.eye(4)
+        out[:3, :3], out[:3, 3] = Rotation.from_rotvec(rotvec).as_matrix(), pos
+        return out
+
+    hand_src = np.stack([pose(rng.normal(size=3) * 0.1, rng.normal(size=3) * 0.3) for _ in range(4)])
+    in_hand_src, in_hand_now = pose([0, 0, 0.10], [0, 0, 0]), pose([0.02, 0, 0.11], [0.3, 0, 0.2])
+    demo = SimpleNamespace(eef_pose={"right": hand_src}, object_pose={"needle": hand_src @ in_hand_src})
+    segment = Segment(0, "right", 1, np.arange(4), hand_src, np.zeros((4, 1)), None)
+    hand_now = pose([0.3, -0.1, 0.9], [0.1, 0.2, -0.4])
+    grasped = {"needle": True}
+    task = SimpleNamespace(update_contacts=lambda: None, body_ids={"needle": "needle"},
+                           is_grasped=lambda arm, body: grasped[body])
+    policy = object.__new__(MimicGenPolicy)
+    policy.env = SimpleNamespace(task=task, eef_poses=lambda: {"right": hand_now})
+    correction = policy._grasp_correction("right", "needle", demo, segment, {"needle": hand_now @ in_hand_now})
+    for t in range(4):  # where the hand goes, the needle now goes where it went in the source
+        np.testing.assert_allclose(hand_src[t] @ correction @ in_hand_now, hand_src[t] @ in_hand_src, atol=1e-12)
+    grasped["needle"] = False
+    np.testing.assert_array_equal(
+        policy._grasp_correction("right", "needle", demo, segment, {"needle": hand_now @ in_hand_now}), np.eye(4))
+
+
 # ------------------------------------------------------------------ scheduling
 def test_parallel_arms_finish_subtasks_at_different_times(tray_sources):
     env = make_env("TrayLift", "Panda", "D0")

@@ -31,6 +31,10 @@ class Subtask:
     # orientation: for motions that work with any hand heading (a fist pushing), where turning
     # the wrist with the frame could take it out of reach.
     keep_orientation: bool = False
+    # The object the arm holds through this subtask (the needle it threads, the piece it
+    # seats), if any: a generator may carry the motion by where that object sits in the hand
+    # now rather than where it sat in the source.
+    held: str | None = None
 
 
 @dataclass(frozen=True)

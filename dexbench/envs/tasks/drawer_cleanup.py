@@ -135,7 +135,7 @@ class DrawerCleanup(Task):
             ),
             "left": (
                 Subtask("grasp_mug", "mug_upright", "grasp_mug"),
-                Subtask("place_mug", "drawer", "mug_in_drawer"),
+                Subtask("place_mug", "drawer", "mug_in_drawer", held="mug"),
             ),
         },
         sequential=(

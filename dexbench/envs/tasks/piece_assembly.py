@@ -125,11 +125,11 @@ class PieceAssembly(Task):
         subtasks={
             "right": (
                 Subtask("grasp_piece1", "piece1", "grasp_piece1"),
-                Subtask("place_piece1", "base", "place_piece1"),
+                Subtask("place_piece1", "base", "place_piece1", held="piece1"),
             ),
             "left": (
                 Subtask("grasp_piece2", "piece2", "grasp_piece2"),
-                Subtask("place_piece2", "piece1", "place_piece2"),
+                Subtask("place_piece2", "piece1", "place_piece2", held="piece2"),
             ),
         },
         sequential=(Sequential(pre=("right", "place_piece1"), post=("left", "place_piece2")),),

@@ -73,7 +73,7 @@ class Pouring(Task):
             ),
             "left": (
                 Subtask("grasp_cup", "cup", "grasp_cup"),
-                Subtask("pour", "bowl", "ball_in_bowl"),
+                Subtask("pour", "bowl", "ball_in_bowl", held="cup"),
             ),
         },
         sequential=(Sequential(pre=("left", "pour"), post=("right", "reach_bowl")),),

@@ -123,11 +123,11 @@ class Threading(Task):
         subtasks={
             "left": (
                 Subtask("grasp_needle", "needle", "grasp_needle"),
-                Subtask("thread", "tripod", "threaded"),
+                Subtask("thread", "tripod", "threaded", held="needle"),
             ),
             "right": (
                 Subtask("grasp_tripod", "tripod", "grasp_tripod"),
-                Subtask("thread", "tripod", "threaded"),
+                Subtask("thread", "tripod", "threaded", held="tripod"),
             ),
         },
         coordination=(Coordination({"left": "thread", "right": "thread"}, scheme="transform"),),

@@ -162,9 +162,9 @@ class Transport(Task):
             ),
             "left": (
                 Subtask("grasp_trash", "trash", "grasp_trash"),
-                Subtask("trash_in_bin", "trash_bin", "trash_in_bin"),
+                Subtask("trash_in_bin", "trash_bin", "trash_in_bin", held="trash"),
                 Subtask("handover", "hammer", "hammer_handed_over"),
-                Subtask("place_hammer", "target_bin", "hammer_in_bin"),
+                Subtask("place_hammer", "target_bin", "hammer_in_bin", held="hammer"),
             ),
         },
         coordination=(Coordination({"right": "handover", "left": "handover"}, scheme="replay"),),

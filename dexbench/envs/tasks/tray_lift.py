@@ -63,7 +63,7 @@ VARIANTS = {
 def _arm_subtasks(arm: str) -> tuple[Subtask, ...]:
     return (
         Subtask("grasp_cube", f"cube_{arm}", f"grasp_cube_{arm}"),
-        Subtask("place_cube", "tray", f"cube_{arm}_on_tray"),
+        Subtask("place_cube", "tray", f"cube_{arm}_on_tray", held=f"cube_{arm}"),
         Subtask("grasp_handle", "tray", f"grasp_tray_{arm}"),
         Subtask("lift", "tray", "tray_lifted"),
     )

@@ -43,6 +43,12 @@ class MimicGenConfig:
     # is done (false: every arm runs its segments back to back, its source waits cut out, to
     # measure what the ordering is worth, e.g. a lid closed before the pod is in).
     sequential_constraints: bool = True
+    # Carry a subtask whose arm holds an object (the spec's `held`) so that the object, not the
+    # hand, follows its source path relative to the reference object: the hand's targets are
+    # corrected by the difference between the object's grasp in the source and now. Off is the
+    # published algorithm (the hand follows its source path; a grasp that sits differently in
+    # the hand carries that difference to the goal).
+    held_object_correction: bool = False
 
     def __post_init__(self) -> None:
         if not (np.isfinite(self.action_noise) and self.action_noise >= 0):

@@ -229,6 +229,8 @@ class MimicGenPolicy:
             poses = object_centric(segment, object_now)
         if sub.keep_orientation:
             poses[:, :3, :3] = segment.target_poses[:, :3, :3]
+        if self.config.held_object_correction and sub.held and scheme != "replay":
+            poses = poses @ self._grasp_correction(arm, sub.held, demo, segment, objects)
         self.source_of[arm].append(int(demo.index))  # the demo's index in the source dataset
         q = self.queue[arm]
         q.clear()  # drop any waiting steps
@@ -245,6 +247,23 @@ class MimicGenPolicy:
             self.sync_at[arm] = len(q) + at
         for pose, hand in zip(poses, segment.hand_actions):
             q.append((SEGMENT, pose, np.asarray(hand, dtype=np.float64)))
+
+    def _grasp_correction(self, arm: str, held: str, demo: SourceDemo, segment: Segment,
+                          objects: dict[str, np.ndarray]) -> np.ndarray:
+        """The right-hand factor that makes the held object, not the hand, follow the source:
+        targets T @ E_src(t) become T @ E_src(t) @ G_src @ inv(G_now), with G = inv(E) @ H the
+        object's pose in the hand (E where the hand is, not its target: the target leads the
+        hand by a tracking lag that depends on the motion), G_src at the segment's first source
+        step. Identity when the arm does not hold the object now (the attempt goes on as
+        published)."""
+        task = self.env.task
+        task.update_contacts()
+        if not task.is_grasped(arm, task.body_ids[held]):
+            return np.eye(4)
+        s = int(segment.steps[0])
+        grasp_src = np.linalg.inv(demo.eef_pose[arm][s]) @ demo.object_pose[held][s]
+        grasp_now = np.linalg.inv(self.env.eef_poses()[arm]) @ objects[held]
+        return grasp_src @ np.linalg.inv(grasp_now)
 
     def _align_sync(self, arms: list[str]) -> None:
         """The arm that would reach the group's sync step first waits first, so every arm

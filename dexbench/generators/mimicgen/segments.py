@@ -43,6 +43,7 @@ class SourceDemo:
     index: int
     key: str
     target_pose: dict[str, np.ndarray]  # arm -> (T, 4, 4)
+    eef_pose: dict[str, np.ndarray]  # arm -> (T, 4, 4) where the hand was (the target's tracking lags)
     hand_action: dict[str, np.ndarray]  # arm -> (T, k)
     object_pose: dict[str, np.ndarray]  # object -> (T, 4, 4)
     ends: dict[str, list[int]]  # arm -> end step of each subtask (exclusive)
@@ -170,6 +171,7 @@ def parse_source(index: int, key: str, datagen_info: dict, spec: TaskSpec) -> So
     return SourceDemo(
         index=index, key=key,
         target_pose=dict(datagen_info["target_pose"]),
+        eef_pose=dict(datagen_info["eef_pose"]),
         hand_action=dict(datagen_info["hand_action"]),
         object_pose=dict(datagen_info["object_pose"]),
         ends=ends, done=done, sync=sync,
