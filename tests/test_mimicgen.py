@@ -64,6 +64,7 @@ def test_segmentation_by_first_edges_and_coordination():
     sig_b[9:] = True
     info = {"subtask_signals": {"sig_a": sig_a, "sig_b": sig_b, "done": np.zeros(T, bool)},
             "target_pose": {arm: np.tile(np.eye(4), (T, 1, 1)) for arm in ("right", "left")},
+            "eef_pose": {arm: np.tile(np.eye(4), (T, 1, 1)) for arm in ("right", "left")},
             "hand_action": {arm: np.zeros((T, 1)) for arm in ("right", "left")},
             "object_pose": {}}
     demo = parse_source(0, "demo_0", info, spec)
@@ -90,6 +91,7 @@ def test_a_group_that_is_one_arms_last_subtask_syncs_on_the_signal_not_the_demo_
     sig["placed"][25:] = True
     info = {"subtask_signals": sig,
             "target_pose": {arm: np.tile(np.eye(4), (T, 1, 1)) for arm in ("right", "left")},
+            "eef_pose": {arm: np.tile(np.eye(4), (T, 1, 1)) for arm in ("right", "left")},
             "hand_action": {arm: np.zeros((T, 1)) for arm in ("right", "left")},
             "object_pose": {}}
     demo = parse_source(0, "demo_0", info, spec)
