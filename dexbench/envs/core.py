@@ -16,6 +16,7 @@ from gymnasium import spaces
 from scipy.spatial.transform import Rotation
 
 from dexbench.envs.embodiments.base import ARMS, Embodiment, find_ids
+from dexbench.envs.objects import ObjectAxis
 from dexbench.envs.scene import MAX_RENDER_SIZE, PHYSICS_TIMESTEP_S, build_scene
 from dexbench.envs.tasks.base import Task, pose_matrix
 
@@ -47,6 +48,8 @@ class DexEnv(gym.Env):
         action_mode: "delta" (scaled EEF pose change) or "absolute" (world EEF pose);
             default: the embodiment's (Panda arms delta, GR1 absolute).
         terminate_on_success: end the episode on the first successful step.
+        object_variants: the object axis: "reference" (the published objects), "random" (one
+            variant per object drawn from the seed at every reset) or {object: variant name}.
         render_mode: "rgb_array" renders `render_camera` at `render_size` (height, width).
     """
 
@@ -69,6 +72,7 @@ class DexEnv(gym.Env):
         render_camera: str = "agentview",
         render_size: tuple[int, int] = (256, 256),
         env_id: str | None = None,
+        object_variants: str | dict[str, str] = "reference",
     ) -> None:
         if obs_mode not in OBS_MODES:
             raise ValueError(f"obs_mode must be one of {OBS_MODES}, got {obs_mode!r}")
@@ -93,7 +97,7 @@ class DexEnv(gym.Env):
             camera_names = (camera_names,)
 
         self.env_id = env_id
-        self.task = task(variant)
+        self.task = task(variant, object_variants)
         self.embodiment = embodiment
         self.variant = variant
         self.obs_mode, self.reward_type, self.action_mode = obs_mode, reward_type, action_mode
@@ -110,6 +114,8 @@ class DexEnv(gym.Env):
         self.model = self.mj_spec.compile()
         self.data = mujoco.MjData(self.model)
         self.task.bind(self.model, self.data, embodiment, embodiment.table_height_m)
+        self._object_axis = (None if self.task.object_mode == "reference" else
+                             ObjectAxis(self.mj_spec, self.task.object_variants, self.model))
         self.controller = embodiment.make_controller(self.model, self.data)
         self._bind_robot()
         self._renderers: dict[tuple[int, int], mujoco.Renderer] = {}
@@ -197,7 +203,7 @@ class DexEnv(gym.Env):
         _clear_warnings(d)
         d.qpos[self._home_qpos_adr] = self._home_qpos
         self.task.initialize_episode(self._rng)
-        self.task.sync_model_with_state()
+        self._sync_model_with_state()
         mujoco.mj_forward(m, d)
         self.controller.reset()
         self._write_hand_ctrl([self.embodiment.hand.open_command] * 2)
@@ -370,11 +376,17 @@ class DexEnv(gym.Env):
                              "was it recorded after a physics error?")
         mujoco.mj_setState(self.model, self.data, state, mujoco.mjtState.mjSTATE_INTEGRATION)
         _clear_warnings(self.data)  # a bad state restored earlier must not end later episodes
-        self.task.sync_model_with_state()
+        self._sync_model_with_state()
         mujoco.mj_forward(self.model, self.data)
         self.controller.restore()
         self._elapsed = 0
         return self.observation()
+
+    def _sync_model_with_state(self) -> None:
+        """The model fields a state implies: the objects' variants, then the task's own."""
+        if self._object_axis is not None:
+            self._object_axis.apply(self.model, self.task.object_variant_indices())
+        self.task.sync_model_with_state()
 
     # ------------------------------------------------------------------------ observations
     def _info(self, evaluation: dict[str, bool]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import mujoco
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from dexbench.envs.objects import ObjectVariant
 from dexbench.envs.embodiments.base import ARMS, Embodiment
 
 
@@ -97,7 +98,8 @@ class Variant:
       and `reset_to` restores it;
     - `joints`: articulated joints (a drawer's slide, a lid's hinge) at a position (m or rad) in
       their range;
-    - the task's `choices` (a discrete goal such as a colour), uniformly."""
+    - the task's `choices` (a discrete goal such as a colour), uniformly;
+    - only in an env made with `object_variants="random"`: each object's variant (the O axis)."""
 
     description: str
     placements: dict[str, Placement]
@@ -148,12 +150,17 @@ class Task(abc.ABC):
     # in the observation as a one-hot `<name>` vector (kept in MuJoCo's userdata, so it is part
     # of the physics state and `reset_to` restores it).
     choices: ClassVar[dict[str, tuple[str, ...]]] = {}
+    # The object axis (O): per free object, the variants it may take, the reference first (see
+    # `dexbench.envs.objects`). Only an env made with `object_variants` other than "reference"
+    # uses them.
+    object_variants: ClassVar[dict[str, tuple[ObjectVariant, ...]]] = {}
 
-    def __init__(self, variant: str) -> None:
+    def __init__(self, variant: str, object_variants: str | dict[str, str] = "reference") -> None:
         if variant not in self.variants:
             raise ValueError(f"{self.name} has no variant {variant!r}; choose one of {list(self.variants)}")
         self.variant_name = variant
         self.variant = self.variants[variant]
+        self.object_mode = _check_object_mode(self, object_variants)
 
     # -- building ------------------------------------------------------------------------
     @abc.abstractmethod
@@ -164,7 +171,7 @@ class Task(abc.ABC):
     def add_to(self, spec: mujoco.MjSpec, table_top_z: float) -> None:
         """What the env calls: the task's bodies, and room in the state for its choices."""
         self.build(spec, table_top_z)
-        spec.nuserdata = len(self.choices)
+        spec.nuserdata = len(self.choices) + (len(self.object_variants) if self.object_mode != "reference" else 0)
 
     def bind(self, model: mujoco.MjModel, data: mujoco.MjData, embodiment: Embodiment,
              table_top_z: float) -> None:
@@ -210,6 +217,33 @@ class Task(abc.ABC):
             self.data.qvel[self._joint_dof[name]] = 0.0
         for k, options in enumerate(self.choices.values()):
             self.data.userdata[k] = rng.integers(len(options))
+        if self.object_mode == "reference":
+            return
+        for k, (name, options) in enumerate(self.object_variants.items()):
+            if self.object_mode == "random":
+                index = int(rng.integers(len(options)))
+            else:
+                index = next((i for i, o in enumerate(options) if o.name == self.object_mode.get(name)), 0)
+            self.data.userdata[len(self.choices) + k] = index
+            # Placed for the reference object: a resized one rests higher or lower.
+            self.data.qpos[self._free_qpos[name] + 2] += self.resting_height(name) - self.rest_height(name)
+
+    def object_variant_indices(self) -> tuple[int, ...]:
+        """The state's object variant per object of `object_variants` (all 0 in reference mode)."""
+        if self.object_mode == "reference":
+            return (0,) * len(self.object_variants)
+        return tuple(int(v) for v in self.data.userdata[len(self.choices):len(self.choices) + len(self.object_variants)])
+
+    def object_variant(self, name: str) -> ObjectVariant | None:
+        """The variant the object has in this episode (None for an object without variants)."""
+        if name not in self.object_variants:
+            return None
+        return self.object_variants[name][self.object_variant_indices()[list(self.object_variants).index(name)]]
+
+    def resting_height(self, name: str) -> float:
+        """`rest_height` for the object as it is this episode (a variant scales its height)."""
+        variant = self.object_variant(name)
+        return self.rest_height(name) * (variant.scale_z if variant else 1.0)
 
     def sync_model_with_state(self) -> None:
         """Set the model fields that follow from the state, e.g. a can's colour from its drawn
@@ -218,7 +252,7 @@ class Task(abc.ABC):
 
     def set_object_pose(self, name: str, x: float, y: float, yaw: float, z: float | None = None) -> None:
         adr = self._free_qpos[name]
-        z = self.table_top_z + self.rest_height(name) if z is None else z
+        z = self.table_top_z + self.resting_height(name) if z is None else z
         self.data.qpos[adr : adr + 3] = (x, y, z)
         self.data.qpos[adr + 3 : adr + 7] = Rotation.from_euler("z", yaw).as_quat(scalar_first=True)
         dof = self._free_dof[name]
@@ -283,3 +317,20 @@ class Task(abc.ABC):
     @abc.abstractmethod
     def dense_reward(self, evaluation: dict[str, bool]) -> float:
         """Staged progress in [0, 1] for RL."""
+
+
+def _check_object_mode(task: Task, mode) -> str | dict[str, str]:
+    """`object_variants` as the env was asked for it, checked against the task's."""
+    if mode in ("reference", "random"):
+        if mode == "random" and not task.object_variants:
+            raise ValueError(f"{task.name} has no object variants: object_variants='random' needs a task that "
+                             "declares some (use 'reference')")
+        return mode
+    if not isinstance(mode, dict):
+        raise ValueError(f"object_variants must be 'reference', 'random' or a dict object -> variant name, got {mode!r}")
+    for name, chosen in mode.items():
+        options = [o.name for o in task.object_variants.get(name, ())]
+        if chosen not in options:
+            raise ValueError(f"object_variants: {task.name} has no variant {chosen!r} of {name!r}; "
+                             f"its object variants: { {n: [o.name for o in v] for n, v in task.object_variants.items()} }")
+    return dict(mode)

@@ -15,6 +15,19 @@ Randomizations:
     D2 swaps the roles of near and far: the tray is beyond the cubes, so a replayed source demo
     reaches for empty table.
 
+Object variants (O axis, off in the published ids; `object_variants="random"` draws one per
+cube from the seed):
+    | variant  | size (edge)   | shape    | mass    | friction |
+    |----------|---------------|----------|---------|----------|
+    | reference| 6 cm          | cube     | 0.12 kg | 1.2      |
+    | small    | 4.5 cm        | cube     | 0.12 kg | 1.2      |
+    | large    | 7.5 cm        | cube     | 0.12 kg | 1.2      |
+    | heavy    | 6 cm          | cube     | 0.36 kg | 1.2      |
+    | slippery | 6 cm          | cube     | 0.12 kg | 0.5      |
+    | cylinder | 6 cm x 6 cm   | cylinder | 0.12 kg | 1.2      |
+    | flat     | 7 cm x 4 cm   | box      | 0.12 kg | 1.2      |
+    Sizes stay within what the Panda jaws (8 cm stroke) and both hands can close on.
+
 Success Conditions:
     The tray and both cubes are more than 10 cm above the table (body origins: the tray's base
     plate, the cubes' centres) and both cubes touch the tray.
@@ -26,6 +39,7 @@ import mujoco
 import numpy as np
 
 from dexbench.envs.embodiments.base import ARMS
+from dexbench.envs.objects import ObjectVariant
 from dexbench.envs.tasks.base import Coordination, Placement, Subtask, Task, TaskSpec, Variant
 
 CUBE_HALF_M = 0.03  # 6 cm cubes (reference)
@@ -40,6 +54,16 @@ HANDLE_Z_M = 0.06  # bar axis height above the tray bottom: fingers wrap under i
 HANDLE_HALF_WIDTH_M = 0.014  # the flat bar's cross-section: 2.8 cm wide,
 HANDLE_HALF_THICKNESS_M = 0.008  # 1.6 cm thick
 LIFT_HEIGHT_M = 0.10  # success: everything this far above the table
+
+CUBE_VARIANTS = (
+    ObjectVariant("reference"),
+    ObjectVariant("small", scale_xy=0.75, scale_z=0.75),
+    ObjectVariant("large", scale_xy=1.25, scale_z=1.25),
+    ObjectVariant("heavy", mass=3.0),
+    ObjectVariant("slippery", friction=0.5 / 1.2),
+    ObjectVariant("cylinder", shape="cylinder"),
+    ObjectVariant("flat", scale_xy=7 / 6, scale_z=4 / 6),
+)
 
 VARIANTS = {
     "D0": Variant("reference reset ranges", {
@@ -75,6 +99,7 @@ class TrayLift(Task):
     native_embodiment = "PandaDex"
     variants = VARIANTS
     objects = ("tray", "cube_right", "cube_left")
+    object_variants = {"cube_right": CUBE_VARIANTS, "cube_left": CUBE_VARIANTS}
     spec = TaskSpec(
         subtasks={arm: _arm_subtasks(arm) for arm in ARMS},
         coordination=(Coordination({"right": "lift", "left": "lift"}, scheme="transform"),),
@@ -136,7 +161,7 @@ class TrayLift(Task):
             out[f"grasp_cube_{arm}"] = self.is_grasped(arm, cube)
             # Placed: resting on the tray, let go of, and off the table.
             out[f"cube_{arm}_on_tray"] = (on_tray and not self.touched_by_hand(arm, cube)
-                                          and self.height_above_table(f"cube_{arm}") > CUBE_HALF_M + 0.005)
+                                          and self.height_above_table(f"cube_{arm}") > self.resting_height(f"cube_{arm}") + 0.005)
             out[f"grasp_tray_{arm}"] = any(self.is_grasped(arm, h) for h in handles)
             cubes_ok &= on_tray and self.height_above_table(f"cube_{arm}") > LIFT_HEIGHT_M
         out["tray_lifted"] = bool(cubes_ok and self.height_above_table("tray") > LIFT_HEIGHT_M)

@@ -1,0 +1,101 @@
+"""The object axis (O) on TrayLift's cubes: off by default, drawn from the seed, restored by
+`reset_to`, sized, shaped, weighed and rubbed as declared, and refused clearly when misnamed."""
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import dexbench  # noqa: F401  (registers the ids)
+from dexbench.envs.objects import ObjectVariant
+
+ID = "DexMG/TrayLift-Panda-D0"
+
+
+def cube(env, arm="right"):
+    m = env.model
+    body = m.body(f"cube_{arm}").id
+    geom = m.body_geomadr[body]
+    return dict(type=int(m.geom_type[geom]), size=m.geom_size[geom].copy(), mass=float(m.body_mass[body]),
+                friction=float(m.geom_friction[geom, 0]), z=float(env.data.xpos[body, 2]), xy=env.data.xpos[body, :2].copy())
+
+
+def test_published_ids_keep_the_reference_objects_and_state_size():
+    ref = gym.make(ID).unwrapped
+    rand = gym.make(ID, object_variants="random").unwrapped
+    assert ref.model.nuserdata == 0 and rand.model.nuserdata == 2  # only the O-axis env stores variants
+    ref.reset(seed=0)
+    assert ref.task.object_variant_indices() == (0, 0) and cube(ref)["mass"] == pytest.approx(0.12)
+
+
+def test_random_variants_come_from_the_seed_and_keep_the_layout():
+    env = gym.make(ID, object_variants="random").unwrapped
+    ref = gym.make(ID).unwrapped
+    drawn = set()
+    for seed in range(12):
+        env.reset(seed=seed)
+        ref.reset(seed=seed)
+        indices = env.task.object_variant_indices()
+        drawn.add(indices)
+        np.testing.assert_allclose(cube(env)["xy"], cube(ref)["xy"])  # same placement as the published draw
+        scale_z = env.task.object_variant("cube_right").scale_z
+        assert cube(env)["z"] == pytest.approx(env.task.table_top_z + 0.03 * scale_z)  # resting, at its height
+        env.reset(seed=seed)
+        assert env.task.object_variant_indices() == indices  # the same seed, the same objects
+    assert len(drawn) > 6
+
+
+def test_variants_change_size_shape_mass_and_friction_as_declared():
+    expect = {"large": dict(size=0.0375), "cylinder": dict(type=int(mujoco.mjtGeom.mjGEOM_CYLINDER)),
+              "heavy": dict(mass=0.36), "slippery": dict(friction=0.5)}
+    for name, fields in expect.items():
+        env = gym.make(ID, object_variants={"cube_right": name}).unwrapped
+        env.reset(seed=0)
+        got = cube(env)
+        for key, value in fields.items():
+            assert np.max(got[key]) == pytest.approx(value), (name, key)
+        assert cube(env, "left")["size"][0] == pytest.approx(0.03)  # the other cube stays the reference
+        if name == "large":  # resting on the table, not sunk into it or dropped onto it
+            assert got["z"] == pytest.approx(env.task.table_top_z + 0.0375)
+
+
+def test_reset_to_restores_the_objects_of_the_state():
+    a = gym.make(ID, object_variants="random").unwrapped
+    b = gym.make(ID, object_variants="random").unwrapped
+    seed = next(s for s in range(50) if a.reset(seed=s) and a.task.object_variant_indices() != (0, 0))
+    a.reset(seed=seed)
+    state, before = a.get_state(), cube(a)
+    b.reset(seed=seed + 1)
+    b.reset_to(state)
+    after = cube(b)
+    for key in ("type", "size", "mass", "friction"):
+        np.testing.assert_allclose(after[key], before[key])
+    for _ in range(5):  # and the physics goes on identically
+        action = a.action_space.sample()
+        a.step(action)
+        b.step(action)
+    np.testing.assert_array_equal(a.get_state(), b.get_state())
+
+
+def test_an_object_axis_env_passes_the_gymnasium_checker():
+    check_env(gym.make(ID, object_variants="random").unwrapped, skip_render_check=True)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(object_variants={"cube_right": "huge"}), "no variant 'huge' of 'cube_right'"),
+    (dict(object_variants="sometimes"), "object_variants must be"),
+])
+def test_bad_object_variants_are_refused_clearly(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        gym.make(ID, **kwargs)
+
+
+def test_a_task_without_object_variants_refuses_random():
+    with pytest.raises(ValueError, match="has no object variants"):
+        gym.make("DexMG/Threading-Panda-D0", object_variants="random")
+
+
+def test_object_variant_values_are_checked():
+    with pytest.raises(ValueError, match="mass must be a positive number"):
+        ObjectVariant("bad", mass=0.0)
