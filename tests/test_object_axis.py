@@ -99,3 +99,14 @@ def test_a_task_without_object_variants_refuses_random():
 def test_object_variant_values_are_checked():
     with pytest.raises(ValueError, match="mass must be a positive number"):
         ObjectVariant("bad", mass=0.0)
+
+
+def test_the_pouring_demonstrator_reads_the_objects_it_is_given():
+    # A 7 cm cup grasped at the reference's 7 cm height is grasped at its rim; a 3 cm bowl wall
+    # pushed at the reference's 3.5 cm height is pushed over. The demonstrator sizes both.
+    from dexbench.policies import ScriptedPolicy
+    from dexbench.rollout import rollout
+
+    env = gym.make("DexMG/Pouring-PandaDex-D0", object_variants={"cup": "short", "bowl": "shallow"}).unwrapped
+    policy = ScriptedPolicy(env.observation_space, env.action_space, env)
+    assert rollout(env, policy, 0, record=False).success

@@ -15,6 +15,18 @@ Randomizations:
     D2 swaps the bowl and the pad, so the bowl is pushed the other way (+y).
     All objects start upright with yaw 0 (the cup and bowl are round).
 
+Object variants (O axis, off in the published ids; `object_variants="random"` draws one for
+the cup and one for the bowl from the seed):
+    | cup      | radius x height (cm) | mass    | | bowl    | radius x wall (cm) | mass    |
+    |----------|----------------------|---------|-|---------|--------------------|---------|
+    | reference| 3.2 x 9              | ~0.03 kg| | reference| 7 x 4             | ~0.1 kg |
+    | narrow   | 2.9 x 9              |  same   | | small   | 5.6 x 4            |  same   |
+    | wide     | 3.7 x 9              |  same   | | large   | 8.4 x 4            |  same   |
+    | short    | 3.2 x 7.2            |  same   | | shallow | 7 x 3              |  same   |
+    | tall     | 3.2 x 10.8           |  same   | | deep    | 7 x 5.2            |  same   |
+    | heavy    | 3.2 x 9              |  x2.5   | | heavy   | 7 x 4              |  x3     |
+    | slippery | 3.2 x 9, friction 0.6|  same   | |         |                    |         |
+
 Success Conditions:
     The ball touches the bowl within 10 cm (xy) of its centre; the bowl touches the pad, stands
     upright (1 - z_axis.z < 0.05) and is within 6 cm (xy) of the pad's centre.
@@ -25,6 +37,7 @@ from __future__ import annotations
 import mujoco
 import numpy as np
 
+from dexbench.envs.objects import ObjectVariant
 from dexbench.envs.tasks.base import Placement, Sequential, Subtask, Task, TaskSpec, Variant, ring_wall
 
 CUP_RADIUS_M = 0.032  # outer radius
@@ -39,6 +52,25 @@ PAD_HALF_M = 0.08
 BALL_IN_BOWL_XY_M = 0.10
 BOWL_ON_PAD_XY_M = 0.06
 UPRIGHT_TOL = 0.05  # 1 - z_axis.z
+CUP_BASE_M = 0.008  # the ball starts on the cup's base
+
+CUP_VARIANTS = (
+    ObjectVariant("reference"),
+    ObjectVariant("narrow", scale_xy=0.92),
+    ObjectVariant("wide", scale_xy=1.15),
+    ObjectVariant("short", scale_z=0.8),
+    ObjectVariant("tall", scale_z=1.2),
+    ObjectVariant("heavy", mass=2.5),
+    ObjectVariant("slippery", friction=0.5),
+)
+BOWL_VARIANTS = (
+    ObjectVariant("reference"),
+    ObjectVariant("small", scale_xy=0.8),
+    ObjectVariant("large", scale_xy=1.2),
+    ObjectVariant("shallow", scale_z=0.75),
+    ObjectVariant("deep", scale_z=1.3),
+    ObjectVariant("heavy", mass=3.0),
+)
 
 VARIANTS = {
     "D0": Variant("reference reset ranges", {
@@ -62,6 +94,7 @@ class Pouring(Task):
     native_embodiment = "GR1"
     variants = VARIANTS
     objects = ("cup", "ball", "bowl", "pad")
+    object_variants = {"cup": CUP_VARIANTS, "bowl": BOWL_VARIANTS}
     spec = TaskSpec(
         subtasks={
             # The push is relative to a frame at the bowl facing the pad: a push carried to a
@@ -109,7 +142,8 @@ class Pouring(Task):
         # The ball starts inside the cup, wherever the cup was put.
         adr = self._free_qpos["cup"]
         x, y = self.data.qpos[adr : adr + 2]
-        self.set_object_pose("ball", x, y, 0.0, z=self.table_top_z + 0.008 + BALL_RADIUS_M)
+        base = CUP_BASE_M * (self.object_variant("cup") or CUP_VARIANTS[0]).scale_z
+        self.set_object_pose("ball", x, y, 0.0, z=self.table_top_z + base + BALL_RADIUS_M)
 
     def object_poses(self) -> dict[str, np.ndarray]:
         """The bodies' poses, plus `bowl_to_pad`: a frame on the table under the bowl's centre

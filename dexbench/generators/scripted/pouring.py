@@ -56,7 +56,10 @@ class PouringDemonstrator(ScriptedDemonstrator):
     def pour_script(self) -> ArmScript:
         arm, env = "left", self.env
         cup = env.object_poses()["cup"]
-        grasp = side_grasp(cup[:3, 3] + [0.0, 0.0, GRASP_HEIGHT_M] + self.jitter(0.004) * [1, 0, 0])
+        # The cup as it is this episode (its object variant; the reference in the published ids).
+        cup_scale_z = env.task.object_variant("cup").scale_z
+        grasp_height, cup_height = GRASP_HEIGHT_M * cup_scale_z, CUP_HEIGHT_M * cup_scale_z
+        grasp = side_grasp(cup[:3, 3] + [0.0, 0.0, grasp_height] + self.jitter(0.004) * [1, 0, 0])
         # From the side the open thumb would point at the table: approach with it opposed.
         yield from self.move(arm, translated(grasp, [0.0, APPROACH_M, 0.06]), self.preshaped_hand)
         yield from self.move(arm, translated(grasp, [0.0, APPROACH_M, 0.0]))
@@ -67,7 +70,7 @@ class PouringDemonstrator(ScriptedDemonstrator):
         yield from self.move(arm, translated(self.target[arm], [0, 0, CARRY_HEIGHT_M]))
         bowl = env.object_poses()["bowl"][:3, 3]
         # Over the bowl: the mouth of the tipped cup sits above the bowl's centre (or its far half).
-        mouth = (CUP_HEIGHT_M - GRASP_HEIGHT_M) * np.array([0.0, -np.sin(POUR_ANGLE_RAD), np.cos(POUR_ANGLE_RAD)])
+        mouth = (cup_height - grasp_height) * np.array([0.0, -np.sin(POUR_ANGLE_RAD), np.cos(POUR_ANGLE_RAD)])
         # A bowl near the robot is poured into from its far half: right over it, the tipped
         # cup would need a wrist pose a Panda arm cannot reach (it stalls and drops the cup).
         reach_shift = np.clip(NEAR_BOWL_X_M - bowl[0], 0.0, MAX_POUR_SHIFT_M)
@@ -130,8 +133,10 @@ class PouringDemonstrator(ScriptedDemonstrator):
             heading = nearest_heading(along, np.pi / 2, current)
         else:
             heading = nearest_heading(along + np.pi / 2, np.pi, current)
-        position = bowl - direction * (BOWL_RADIUS_M + gap)
-        position[2] = self.env.task.table_top_z + PUSH_HEIGHT_M[self.hand_model.multi_finger]
+        size = self.env.task.object_variant("bowl")  # the bowl as it is this episode
+        position = bowl - direction * (BOWL_RADIUS_M * size.scale_xy + gap)
+        # Below the rim of a shallower bowl too.
+        position[2] = self.env.task.table_top_z + PUSH_HEIGHT_M[self.hand_model.multi_finger] * min(1.0, size.scale_z)
         return top_down(position, heading)
 
 
