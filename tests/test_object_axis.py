@@ -110,3 +110,12 @@ def test_the_pouring_demonstrator_reads_the_objects_it_is_given():
     env = gym.make("DexMG/Pouring-PandaDex-D0", object_variants={"cup": "short", "bowl": "shallow"}).unwrapped
     policy = ScriptedPolicy(env.observation_space, env.action_space, env)
     assert rollout(env, policy, 0, record=False).success
+
+
+def test_an_object_axis_env_observes_each_objects_variant():
+    env = gym.make(ID, object_variants={"cube_left": "heavy"}).unwrapped
+    obs, _ = env.reset(seed=0)
+    assert env.observation_space["cube_left_variant"].contains(obs["cube_left_variant"])
+    np.testing.assert_allclose(obs["cube_left_variant"], [1, 1, 3, 1, 0, 0])
+    np.testing.assert_allclose(obs["cube_right_variant"], [1, 1, 1, 1, 0, 0])
+    assert "cube_left_variant" not in gym.make(ID).unwrapped.observation_space.spaces  # published obs unchanged

@@ -16,7 +16,7 @@ from gymnasium import spaces
 from scipy.spatial.transform import Rotation
 
 from dexbench.envs.embodiments.base import ARMS, Embodiment, find_ids
-from dexbench.envs.objects import ObjectAxis
+from dexbench.envs.objects import VARIANT_FEATURES, ObjectAxis, variant_features
 from dexbench.envs.scene import MAX_RENDER_SIZE, PHYSICS_TIMESTEP_S, build_scene
 from dexbench.envs.tasks.base import Task, pose_matrix
 
@@ -184,6 +184,9 @@ class DexEnv(gym.Env):
                 obs[f"{name}_pos"] = 1
             for name, options in self.task.choices.items():
                 obs[f"{name}_onehot"] = len(options)
+            if self.task.object_mode != "reference":
+                for name in self.task.object_variants:
+                    obs[f"{name}_variant"] = len(VARIANT_FEATURES)
         out: dict[str, spaces.Space] = {
             k: spaces.Box(-np.inf, np.inf, shape=(n,), dtype=np.float64) for k, n in obs.items()
         }
@@ -419,6 +422,9 @@ class DexEnv(gym.Env):
                 obs[f"{name}_pos"] = np.array([self.task.joint_position(name)])
             for name in self.task.choices:
                 obs[f"{name}_onehot"] = self.task.choice_onehot(name)
+            if self.task.object_mode != "reference":
+                for name in self.task.object_variants:
+                    obs[f"{name}_variant"] = variant_features(self.task.object_variant(name))
         if "rgb" in self.obs_mode:
             for cam in self.camera_names:
                 obs[f"{cam}_image"] = self.render_camera_image(cam, self.image_size)

@@ -7,7 +7,8 @@ from the seed (after everything else, so the layout is the reference mode's for 
 or `{"cube_right": "large"}` fixes some. The drawn indices live in MuJoCo's userdata, so a stored
 state restores them; the env then copies the model fields that differ (sizes, inertias, bounding
 volumes, friction, ...) from a model compiled once per combination with the variants applied to
-its `MjSpec`, so MuJoCo derives every dependent quantity itself.
+its `MjSpec`, so MuJoCo derives every dependent quantity itself. Such an env also observes each
+object's variant (`<object>_variant`: its scales, mass, friction and shape).
 """
 
 from __future__ import annotations
@@ -41,6 +42,15 @@ class ObjectVariant:
                 raise ValueError(f"object variant {self.name!r}: {key} must be a positive number, got {value!r}")
         if self.shape is not None and self.shape not in SHAPES:
             raise ValueError(f"object variant {self.name!r}: shape must be one of {list(SHAPES)}, got {self.shape!r}")
+
+
+# What a policy sees of an object's variant (the `<object>_variant` observation, O-axis envs only).
+VARIANT_FEATURES = ("scale_xy", "scale_z", "mass", "friction", "cylinder", "sphere")
+
+
+def variant_features(variant: ObjectVariant) -> np.ndarray:
+    return np.array([variant.scale_xy, variant.scale_z, variant.mass, variant.friction,
+                     variant.shape == "cylinder", variant.shape == "sphere"], dtype=np.float64)
 
 
 def apply_variant(body: mujoco.MjsBody, variant: ObjectVariant) -> None:
