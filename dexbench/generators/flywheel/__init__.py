@@ -1,0 +1,2 @@
+"""The flywheel (DexFlyWheel): imitation base + residual RL + rollouts + augmentation. So far:
+the residual RL problem (`residual.py`); the generator and its pipeline come next."""
