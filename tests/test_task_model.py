@@ -115,3 +115,27 @@ def test_new_ids_get_published_seeds_from_code_and_the_stored_ones_never_change(
         assert len(set(seeds)) == 200 and all(1_000_000 <= s < 2_000_000 for s in seeds)
     derived = derived_seeds("DexMG/SomeTask-GR1-D1")
     assert derived == derived_seeds("DexMG/SomeTask-GR1-D1") != derived_seeds("DexMG/SomeTask-GR1-D2")
+
+
+def test_a_can_knocked_into_its_bin_is_no_success_until_the_placing_hand_held_it():
+    # CanSort's latch: in the state, cleared at reset, restored by reset_to.
+    import gymnasium as gym
+
+    import dexbench  # noqa: F401
+
+    env = gym.make("DexMG/CanSort-Panda-D0").unwrapped
+    env.reset(seed=0)
+    task, data = env.task, env.data
+    goal = data.xpos[task.body_ids["goal_bin"]]
+    adr = task._free_qpos["can"]
+    data.qpos[adr:adr + 3] = (goal[0], goal[1], task.table_top_z + 0.01 + 0.03)  # lying on the floor
+    data.qpos[adr + 3:adr + 7] = (np.cos(np.pi / 4), 0.0, np.sin(np.pi / 4), 0.0)
+    mujoco.mj_forward(env.model, data)
+    assert not task.evaluate()["success"]  # knocked in: never held by the left hand
+    task.latch("held_by_left", True)
+    assert task.evaluate()["success"]
+    state = env.get_state()
+    env.reset(seed=1)
+    assert not task.latch("held_by_left", False)
+    env.reset_to(state)
+    assert task.latch("held_by_left", False) and task.evaluate()["success"]

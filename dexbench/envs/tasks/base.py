@@ -154,6 +154,9 @@ class Task(abc.ABC):
     # `dexbench.envs.objects`). Only an env made with `object_variants` other than "reference"
     # uses them.
     object_variants: ClassVar[dict[str, tuple[ObjectVariant, ...]]] = {}
+    # Facts a task remembers across steps (e.g. "the can has been in the placing hand"): flags in
+    # MuJoCo's userdata, so part of the state (`reset_to` restores them), cleared at every reset.
+    latches: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, variant: str, object_variants: str | dict[str, str] = "reference") -> None:
         if variant not in self.variants:
@@ -171,7 +174,8 @@ class Task(abc.ABC):
     def add_to(self, spec: mujoco.MjSpec, table_top_z: float) -> None:
         """What the env calls: the task's bodies, and room in the state for its choices."""
         self.build(spec, table_top_z)
-        spec.nuserdata = len(self.choices) + (len(self.object_variants) if self.object_mode != "reference" else 0)
+        spec.nuserdata = (len(self.choices) + len(self.latches)
+                          + (len(self.object_variants) if self.object_mode != "reference" else 0))
 
     def bind(self, model: mujoco.MjModel, data: mujoco.MjData, embodiment: Embodiment,
              table_top_z: float) -> None:
@@ -224,7 +228,7 @@ class Task(abc.ABC):
                 index = int(rng.integers(len(options)))
             else:
                 index = next((i for i, o in enumerate(options) if o.name == self.object_mode.get(name)), 0)
-            self.data.userdata[len(self.choices) + k] = index
+            self.data.userdata[self._variants_at + k] = index
             # Placed for the reference object: a resized one rests higher or lower.
             self.data.qpos[self._free_qpos[name] + 2] += self.resting_height(name) - self.rest_height(name)
 
@@ -232,7 +236,18 @@ class Task(abc.ABC):
         """The state's object variant per object of `object_variants` (all 0 in reference mode)."""
         if self.object_mode == "reference":
             return (0,) * len(self.object_variants)
-        return tuple(int(v) for v in self.data.userdata[len(self.choices):len(self.choices) + len(self.object_variants)])
+        return tuple(int(v) for v in self.data.userdata[self._variants_at:self._variants_at + len(self.object_variants)])
+
+    @property
+    def _variants_at(self) -> int:
+        return len(self.choices) + len(self.latches)
+
+    def latch(self, name: str, now: bool) -> bool:
+        """Set the latch `name` if `now` holds; whether it has held at any step of this episode."""
+        k = len(self.choices) + self.latches.index(name)
+        if now:
+            self.data.userdata[k] = 1.0
+        return bool(self.data.userdata[k])
 
     def object_variant(self, name: str) -> ObjectVariant | None:
         """The variant the object has in this episode (None for an object without variants)."""

@@ -56,7 +56,9 @@ Success Conditions:
     The can's centre lies within the footprint of the bin of its colour (|dx| < 12.5 cm and
     |dy| < 10 cm from the bin's centre, in the bin's frame) and less than 8.5 cm above that
     bin's floor (the reference's check), and not in the other bin's (no release is required, as
-    in the reference). Subtask signals (all false at reset): right: `grasp_can` (holds the can),
+    in the reference); and the can has been in the left hand at some step of the episode (a
+    latch kept in the state). That last condition is ours: without it, a humanoid flailing at
+    random knocked the can into its bin in 6 of 50 episodes. Subtask signals (all false at reset): right: `grasp_can` (holds the can),
     `can_handed_over` (the left hand holds the can, the right hand does not touch it, and the
     can's bottom is 5 cm or more over the table: taken over in the air); left:
     `can_handed_over`, `can_in_bin` (the success check).
@@ -114,6 +116,9 @@ class CanSort(Task):
     table_size_m = (0.8, 1.2)
     variants = VARIANTS
     choices = {"colour": ("red", "blue")}
+    # Success needs the can to have been in the placing (left) hand: arms flailing at random
+    # knocked it into its bin in 6 of 50 episodes on the humanoid.
+    latches = ("held_by_left",)
     objects = ("can", "red_bin", "blue_bin", "goal_bin")
     spec = TaskSpec(
         subtasks={
@@ -195,10 +200,11 @@ class CanSort(Task):
         can = self.body_ids["can"]
         colour = self.choice("colour")
         other = "blue" if colour == "red" else "red"
-        in_bin = self.in_bin(colour) and not self.in_bin(other)
+        left_holds = self.is_grasped("left", can)
+        in_bin = self.latch("held_by_left", left_holds) and self.in_bin(colour) and not self.in_bin(other)
         return {
             "grasp_can": self.is_grasped("right", can),
-            "can_handed_over": bool(self.is_grasped("left", can) and not self.touched_by_hand("right", can)
+            "can_handed_over": bool(left_holds and not self.touched_by_hand("right", can)
                                     and self.can_bottom_height() > HANDOVER_MIN_BOTTOM_M),
             "can_in_bin": in_bin,
             "success": in_bin,
