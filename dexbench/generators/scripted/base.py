@@ -89,6 +89,7 @@ class ScriptedDemonstrator(abc.ABC):
         self.home = self.env.eef_poses()
         self.target = {arm: self.home[arm].copy() for arm in ARMS}
         self.hand = {arm: self.open_hand.copy() for arm in ARMS}
+        self._firm_steps = {arm: 0 for arm in ARMS}
         self.scripts = {arm: self.script(arm) for arm in ARMS}
         self.exhausted = {arm: False for arm in ARMS}
 
@@ -149,6 +150,19 @@ class ScriptedDemonstrator(abc.ABC):
         start = self.hand[arm].copy()
         for k in range(1, steps + 1):
             yield self.target[arm], start + (hand - start) * k / steps
+
+    def holds_firmly(self, arm: str, body: str, closed: bool, steps: int) -> bool:
+        """Whether `arm`'s hand, once its script has closed it (`closed`), has held `body` between
+        its two sides (thumb or palm against fingers, or both jaws; a hook of finger links alone
+        does not carry it) on this call and the `steps - 1` before. Call it once a control step,
+        e.g. as the other hand's condition to let go at a hand-over."""
+        task = self.env.task
+        task.update_contacts()
+        side_a, side_b = task.hand_sides[arm]
+        body_id = task.body_ids[body]
+        held = closed and task.touching(body_id, side_a) and task.touching(body_id, side_b)
+        self._firm_steps[arm] = self._firm_steps[arm] + 1 if held else 0
+        return self._firm_steps[arm] >= steps
 
     def wait_until(self, arm: str, condition: Callable[[], bool], max_steps: int = 400) -> ArmScript:
         for _ in range(max_steps):

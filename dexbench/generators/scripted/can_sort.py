@@ -79,7 +79,6 @@ class CanSortDemonstrator(ScriptedDemonstrator):
         self.can_at_handover = False
         self.can_picked = False
         self.left_closed = False
-        self.firm_count = 0
 
     def script(self, arm: str) -> ArmScript:
         return self.pick_script() if arm == "right" else self.place_script()
@@ -101,7 +100,8 @@ class CanSortDemonstrator(ScriptedDemonstrator):
         yield from self.move(arm, translated(self.target[arm], [0, 0, 0.06]))
         yield from self.move(arm, goal, speed_scale=0.8, settle_steps=self.steps(8))
         self.can_at_handover = True
-        yield from self.wait_until(arm, self.left_holds_firmly, max_steps=300)
+        yield from self.wait_until(arm, lambda: self.holds_firmly("left", "can", self.left_closed, FIRM_STEPS),
+                                   max_steps=300)
         yield from self.set_hand(arm, self.open_hand, self.steps(6))
         yield from self.move(arm, translated(self.target[arm], [0, -0.04, 0.08]))
         yield from self.move(arm, self.home[arm])
@@ -124,17 +124,6 @@ class CanSortDemonstrator(ScriptedDemonstrator):
         yield from self.set_hand(arm, self.open_hand, self.steps(6))
         yield from self.move(arm, translated(self.target[arm], [0, 0, APPROACH_HEIGHT_M]))
         return False
-
-    def left_holds_firmly(self) -> bool:
-        """The left hand has closed and held the can between its two sides for FIRM_STEPS steps
-        in a row."""
-        task = self.env.task
-        task.update_contacts()
-        side_a, side_b = task.hand_sides["left"]
-        can = task.body_ids["can"]
-        firm = self.left_closed and task.touching(can, side_a) and task.touching(can, side_b)
-        self.firm_count = self.firm_count + 1 if firm else 0
-        return self.firm_count >= FIRM_STEPS
 
     # ------------------------------------------------------------------ left: take over and lay down
     def place_script(self) -> ArmScript:

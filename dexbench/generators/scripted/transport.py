@@ -78,7 +78,6 @@ class TransportDemonstrator(ScriptedDemonstrator):
         super().reset(seed)
         self.hammer_at_handover = False
         self.left_closed = False  # the left hand has closed on the hammer at the hand-over
-        self.firm_count = 0
 
     def script(self, arm: str) -> ArmScript:
         return self.hammer_script() if arm == "right" else self.trash_and_place_script()
@@ -151,7 +150,8 @@ class TransportDemonstrator(ScriptedDemonstrator):
         goal = top_down(self.handover_grip(), 0.0 if along > 0 else np.pi)
         yield from self.move(arm, goal, speed_scale=0.8, settle_steps=self.steps(8))
         self.hammer_at_handover = True
-        yield from self.wait_until(arm, self.left_holds_firmly, max_steps=500)
+        yield from self.wait_until(arm, lambda: self.holds_firmly("left", "hammer", self.left_closed, FIRM_STEPS),
+                                   max_steps=500)
         # Let go with the thumb turned in (the preshape; jaws just open): opened straight, a
         # hand's thumb swings 11 cm out along the handle toward the other hand.
         yield from self.set_hand(arm, self.preshaped_hand, self.steps(6))
@@ -209,18 +209,6 @@ class TransportDemonstrator(ScriptedDemonstrator):
         HANDOVER_XY_M, the handle along +y (head to the left)."""
         x, y = HANDOVER_XY_M
         return np.array([x, y - HAMMER_CENTRE_X_M + GRIP_X_M[self.multi], self.env.task.table_top_z + HANDOVER_Z_M])
-
-    def left_holds_firmly(self) -> bool:
-        """The left hand has held the hammer between its two sides (thumb or palm against
-        fingers, or both jaws; a hook of finger links alone is not enough to carry it) for
-        FIRM_STEPS steps in a row, and has closed (its grasp is done)."""
-        task = self.env.task
-        task.update_contacts()
-        side_a, side_b = task.hand_sides["left"]
-        hammer = task.body_ids["hammer"]
-        firm = self.left_closed and task.touching(hammer, side_a) and task.touching(hammer, side_b)
-        self.firm_count = self.firm_count + 1 if firm else 0
-        return self.firm_count >= FIRM_STEPS
 
     # ------------------------------------------------------------------ left: trash and hammer
     def trash_and_place_script(self) -> ArmScript:
