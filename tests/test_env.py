@@ -193,12 +193,3 @@ def test_mujoco_silent_resets_are_physics_errors(where):
     getattr(env.data, where)[-1] = np.nan  # MuJoCo resets the scene and only warns
     *_, truncated, info = env.step(np.zeros(env.action_space.shape, dtype=np.float32))
     assert truncated and "unstable" in info["physics_error"]
-
-
-def test_stable_baselines3_drives_an_env_unchanged():
-    from stable_baselines3 import PPO
-    from stable_baselines3.common.env_checker import check_env as sb3_check_env
-
-    env = gym.make("DexMG/Pouring-GR1-D0", reward_type="dense")
-    sb3_check_env(env.unwrapped)
-    PPO("MultiInputPolicy", env, n_steps=32, batch_size=32, n_epochs=1, seed=0, device="cpu").learn(64)

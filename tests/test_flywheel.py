@@ -1,5 +1,6 @@
-"""The flywheel's residual RL problem, driven by stable-baselines3 (the suite's RL library): the
-corrected action, the epsilon schedule, the reward, and SB3's own checks and training loop."""
+"""stable-baselines3 (the suite's RL library) on our envs, and the flywheel's residual RL problem:
+the corrected action, the epsilon schedule, the reward, and SB3's own checks and training loop.
+(Here, not in test_env.py: the minimum-mujoco CI stage runs test_env.py without the extras.)"""
 
 import gymnasium as gym
 import numpy as np
@@ -67,3 +68,9 @@ def test_it_refuses_an_env_without_dense_reward():
     env = gym.make("DexMG/TrayLift-Panda-D0").unwrapped
     with pytest.raises(ValueError, match="reward_type='dense'"):
         ResidualEnv(env, ScriptedPolicy(env.observation_space, env.action_space, env))
+
+
+def test_stable_baselines3_drives_a_plain_env_unchanged():
+    env = gym.make("DexMG/Pouring-GR1-D0", reward_type="dense")
+    check_env(env.unwrapped)
+    PPO("MultiInputPolicy", env, n_steps=32, batch_size=32, n_epochs=1, seed=0, device="cpu").learn(64)
