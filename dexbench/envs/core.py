@@ -22,6 +22,9 @@ from dexbench.envs.tasks.base import Task, pose_matrix
 
 DELTA_POS_SCALE_M = 0.05  # a delta action of 1 moves the target 5 cm (reference)
 DELTA_ROT_SCALE_RAD = 0.5  # ... or turns it 0.5 rad
+# A pose action of 1 in metres / radians (the delta-action scale): what one unit of a pose
+# action means in either action mode, for noise and corrections given in action units.
+POSE_ACTION_UNIT = np.repeat((DELTA_POS_SCALE_M, DELTA_ROT_SCALE_RAD), 3)
 POSE_DIM = 6  # position (3) + axis-angle (3) per arm
 MAX_QVEL = 1e3  # joint speeds beyond this mean the simulation blew up
 OBS_MODES = ("state", "rgb", "state+rgb")

@@ -112,7 +112,7 @@ class ObjectAxis:
             changed = [f for f in _array_fields(compiled)
                        if not np.array_equal(getattr(compiled, f), getattr(self._reference, f))]
             self._models[indices] = (compiled, changed)
-        source, changed = self._models[indices]
+        source, _ = self._models[indices]
         for field in self._changed_union():
             getattr(model, field)[...] = getattr(source, field)
         for field in STAT_FIELDS:

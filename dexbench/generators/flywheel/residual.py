@@ -18,11 +18,9 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from dexbench.envs.core import DELTA_POS_SCALE_M, DELTA_ROT_SCALE_RAD
+from dexbench.envs.core import POSE_ACTION_UNIT
 from dexbench.envs.embodiments.base import ARMS
 from dexbench.policies.bc.data import flatten_obs, state_obs_keys
-
-POSE_UNIT = np.repeat((DELTA_POS_SCALE_M, DELTA_ROT_SCALE_RAD), 3)  # absolute mode: m, rad per unit
 
 
 def action_units(env) -> np.ndarray:
@@ -30,7 +28,7 @@ def action_units(env) -> np.ndarray:
     units = np.ones(env.action_space.shape, dtype=np.float64)
     if env.action_mode == "absolute":
         for arm in ARMS:
-            units[env.action_layout[f"{arm}_pose"]] = POSE_UNIT
+            units[env.action_layout[f"{arm}_pose"]] = POSE_ACTION_UNIT
     return units
 
 

@@ -24,7 +24,7 @@ from typing import Callable
 import numpy as np
 from scipy.spatial.transform import Rotation, Slerp
 
-from dexbench.envs.core import DELTA_POS_SCALE_M, DELTA_ROT_SCALE_RAD
+from dexbench.envs.core import POSE_ACTION_UNIT
 from dexbench.envs.embodiments.base import ARMS
 from dexbench.envs.tasks.base import TaskSpec
 from dexbench.generators.base import AttemptInfo
@@ -34,9 +34,6 @@ from dexbench.generators.subtasks import stuck_subtask
 HOLD = "hold"  # a queued step that keeps the current target (waiting)
 BRIDGE = "bridge"
 SEGMENT = "segment"
-# Pose action noise in metres / radians per unit of normalised action (the delta-action scale),
-# so one noise setting means the same in delta and absolute action modes.
-ACTION_UNIT = np.repeat((DELTA_POS_SCALE_M, DELTA_ROT_SCALE_RAD), 3)
 
 
 def interpolate(start: np.ndarray, goal: np.ndarray, steps: int) -> list[np.ndarray]:
@@ -310,6 +307,6 @@ class MimicGenPolicy:
             s = env.action_layout[f"{arm}_pose"]
             noise = self.rng.normal(0.0, scale, size=6)
             if env.action_mode == "absolute":
-                noise = noise * ACTION_UNIT
+                noise = noise * POSE_ACTION_UNIT  # one noise setting means the same in both modes
             action[s] += noise
         return np.clip(action, env.action_space.low, env.action_space.high).astype(np.float32)
