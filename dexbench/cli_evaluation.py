@@ -1,4 +1,4 @@
-"""The evaluation side of the `dexbench` command line: eval | train | compare | leaderboard.
+"""The evaluation side of the `dexbench` command line: eval | train | compare | flywheel | leaderboard.
 
 Thin like the rest of the CLI: each command parses its arguments and calls library code
 (`dexbench.evaluation`, `dexbench.policies.bc`, `dexbench.leaderboards`).
@@ -113,6 +113,32 @@ def cmd_train_bc(args) -> int:
     return 0
 
 
+def cmd_flywheel(args) -> int:
+    from dexbench.datasets.hdf5 import DatasetError
+    from dexbench.pipelines.flywheel import flywheel_table, run_flywheel
+
+    entry = env_entry(args.env)
+    config = parse_overrides(args.config)
+    if not args.scale > 0:
+        raise CLIError(f"--scale must be > 0, got {args.scale}")
+    config["scale"] = str(args.scale)
+    n = max(1, round(args.n * args.scale))
+    workdir = args.workdir or f"flywheel_{entry.env_id.split('/')[-1]}"
+    try:
+        report = run_flywheel(entry.env_id, args.source, workdir, n=n, config=config, episodes=args.episodes,
+                              seed=args.seed, workers=args.workers, overwrite=args.overwrite, progress=not args.quiet)
+    except KeyError as err:
+        raise CLIError(str(err.args[0]) if err.args else str(err)) from err
+    except (DatasetError, FileNotFoundError, ValueError) as err:
+        raise CLIError(str(err)) from err
+    table = flywheel_table(report)
+    Path(workdir, "flywheel_report.md").write_text(table + "\n")
+    print()
+    print(table)
+    print(f"\nsaved {Path(workdir, 'flywheel_report.json')} and flywheel_report.md")
+    return 0
+
+
 def cmd_compare(args) -> int:
     from dexbench.datasets.hdf5 import DatasetError
     from dexbench.pipelines.compare import compare_generators, compare_table
@@ -130,7 +156,8 @@ def cmd_compare(args) -> int:
         summary = compare_generators(entry.env_id, args.source, generators, args.n, workdir, episodes=args.episodes,
                                      seed=args.seed, workers=args.workers, bc_config=_bc_config(args),
                                      include_source=not args.no_source, progress=not args.quiet,
-                                     train_seeds=args.train_seeds, checkpoints=args.checkpoints)
+                                     train_seeds=args.train_seeds, checkpoints=args.checkpoints,
+                                     objects=args.objects)
     except KeyError as err:
         raise CLIError(str(err.args[0]) if err.args else str(err)) from err
     except (DatasetError, FileNotFoundError, ValueError) as err:
@@ -311,6 +338,9 @@ def add_evaluation_commands(sub) -> None:
     p.add_argument("--workdir", default=None, metavar="DIR", help="where datasets, checkpoints and results go "
                    "(default compare_<id>); finished stages found there are reused")
     p.add_argument("--no-source", action="store_true", help="leave out the row trained on the sources alone")
+    p.add_argument("--objects", choices=("reference", "random"), default="reference",
+                   help="evaluate with the reference objects, or with the task's object variants drawn per episode "
+                        "(new objects at the published placements: the flywheel's test set)")
     p.add_argument("--seed", type=int, default=0, help="generation and training seed")
     p.add_argument("--train-seeds", type=int, default=1, metavar="S",
                    help="train S policies per dataset (seeds seed..seed+S-1); the papers use 3")
@@ -320,6 +350,23 @@ def add_evaluation_commands(sub) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     bc_options(p)
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("flywheel", help="run the flywheel generator's iterations and report each (DexFlyWheel's "
+                       "Table 1)")
+    p.add_argument("--env", required=True, metavar="ID", help="env id (its task must declare object variants)")
+    p.add_argument("--source", required=True, metavar="FILE", help="seed demos (HDF5): one or a few")
+    p.add_argument("-n", type=int, default=500, help="demos of the last iteration (default 500, as DexFlyWheel)")
+    p.add_argument("--scale", type=float, default=1.0,
+                   help="multiplies every iteration's demos, for quick runs (0.2: 4, 20, 100)")
+    p.add_argument("--config", nargs="+", action="extend", metavar="KEY=VALUE", help="flywheel config overrides")
+    p.add_argument("--episodes", type=int, default=50, help="test-set episodes per iteration's policy")
+    p.add_argument("--workdir", default=None, metavar="DIR", help="where stages, policies and results go "
+                   "(default flywheel_<id>); finished stages found there are reused")
+    p.add_argument("--seed", type=int, default=0, help="generation and training seed")
+    p.add_argument("--workers", type=int, default=1, help="worker processes for generation and evaluation")
+    p.add_argument("--overwrite", action="store_true", help="start over when the workdir holds other settings")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_flywheel)
 
     p = sub.add_parser("leaderboard", help="validate submissions, build the leaderboard pages")
     lsub = p.add_subparsers(dest="leaderboard_command", metavar="SUBCOMMAND", required=True)

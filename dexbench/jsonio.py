@@ -1,9 +1,10 @@
 """Writing JSON files atomically: a temporary file beside the target, then a rename, so a
-reader (or a crash) never sees half a file; and checking a file can be written before a long
-job makes it."""
+reader (or a crash) never sees half a file; checking a file can be written before a long job
+makes it; and a file's digest (what a resumable pipeline's stages were made from)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -33,3 +34,11 @@ def check_writable(path: str | os.PathLike) -> Path:
     except OSError as err:
         raise OSError(f"cannot write {path}: {err.strerror or err}; choose a writable --out") from err
     return path
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

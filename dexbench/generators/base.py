@@ -67,6 +67,14 @@ class Generator(abc.ABC):
     def check(self, env) -> None:
         """Refuse early, with a message saying why, when this generator cannot serve `env`."""
 
+    def prepare(self, workdir, seed: int, workers: int, progress: bool, overwrite: bool):
+        """Work done once per run, in the main process, before any attempt: a generator that learns
+        (the flywheel trains its policies here) writes its stages into `workdir` (the run's
+        `<out stem>.stages/`), reusing those a previous run finished with the same settings.
+        Returns None (the default: nothing to prepare), or (sources, env_kwargs): the dataset the
+        attempts draw their sources from instead of the given one, and env kwargs set over its own."""
+        return None
+
     @abc.abstractmethod
     def policy(self, env, rng: np.random.Generator) -> AttemptPolicy:
         """A fresh policy for one attempt in `env` (already built; the runner resets it)."""

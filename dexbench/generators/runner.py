@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from dexbench.generators.base import AttemptInfo
+from dexbench.generators.base import AttemptInfo, Generator
 from dexbench.generators.processes import GenerationError, GenerationProgress, run_processes
 from dexbench.generators.report import GenerationReport, jsonable
 from dexbench.generators.shards import (
@@ -311,13 +311,13 @@ def _worker_process(job: WorkerJob, q) -> None:
 
 
 # ============================================================================ entry point
-def run_generation(generator_name: str, env_id: str, source: str | os.PathLike | None, n: int,
+def run_generation(generator_name: str | type, env_id: str, source: str | os.PathLike | None, n: int,
                    out: str | os.PathLike, seed: int = 0, workers: int = 1, config: Any = None,
                    resume: bool = False, keep_failed: bool = False, max_attempts: int | None = None,
                    progress: bool = True, overwrite: bool = False,
                    env_kwargs: dict[str, Any] | None = None) -> GenerationReport:
     """Generate `n` successful demos of `env_id` with the generator registered as
-    `generator_name`, from the source dataset `source` (None for a generator that needs no
+    `generator_name` (or that Generator class, for a pipeline's own unregistered stage), from the source dataset `source` (None for a generator that needs no
     sources, such as `scripted`), into `out` (see the module docstring).
 
     `config`: None, the generator's Config, or a dict of overrides (`KEY -> str` as from the CLI).
@@ -343,7 +343,7 @@ def run_generation(generator_name: str, env_id: str, source: str | os.PathLike |
     max_attempts = default_max_attempts(n) if max_attempts is None else int(max_attempts)
     if max_attempts < 1:
         raise ValueError(f"max_attempts must be >= 1, got {max_attempts}")
-    cls = get_generator(generator_name)
+    cls = generator_name if isinstance(generator_name, type) else get_generator(generator_name)
     cfg = build_config(cls, config)
     entry = lookup(env_id)
     env_id = entry.env_id
@@ -367,6 +367,12 @@ def run_generation(generator_name: str, env_id: str, source: str | os.PathLike |
                              "sources; give another --out")
 
     start = time.perf_counter()
+    if cls.prepare is not Generator.prepare:
+        with (load_dataset(source) if source is not None else contextlib.nullcontext()) as sources:
+            prepared = cls(env_id, sources, cfg).prepare(paths.stages, seed=seed, workers=workers, progress=progress,
+                                                         overwrite=overwrite)
+        if prepared is not None:
+            source, env_kwargs = str(prepared[0]), {**(env_kwargs or {}), **prepared[1]}
     with (load_dataset(source) if source is not None else contextlib.nullcontext()) as sources:
         if sources is not None:
             env_kwargs = {**sources.env_kwargs, **(env_kwargs or {})}

@@ -28,6 +28,11 @@ class OutputPaths:
         return self.stem.with_name(self.stem.name + ".report.json")
 
     @property
+    def stages(self) -> Path:
+        """The folder of a generator's preparation stages (`Generator.prepare`)."""
+        return self.stem.with_name(self.stem.name + ".stages")
+
+    @property
     def failed(self) -> Path:
         return self.stem.with_name(self.stem.name + ".failed.hdf5")
 

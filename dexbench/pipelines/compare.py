@@ -17,7 +17,6 @@ leaderboards use).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,17 +26,18 @@ import numpy as np
 
 import dexbench
 from dexbench.evaluation.evaluate import evaluate, write_result
-from dexbench.jsonio import write_json_atomic
+from dexbench.jsonio import file_sha256, write_json_atomic
 
 SOURCE_ROW = "source"
 COMPARE_FORMAT = "dexbench-compare"
 
 
-def _done_eval(path: Path, episodes: int, sha: str) -> dict[str, Any] | None:
+def _done_eval(path: Path, episodes: int, sha: str, env_kwargs: dict[str, Any]) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     result = json.loads(path.read_text())
-    ok = result.get("num_episodes") == episodes and result.get("policy", {}).get("checkpoint_sha256") == sha
+    ok = (result.get("num_episodes") == episodes and result.get("policy", {}).get("checkpoint_sha256") == sha
+          and (result.get("env_kwargs") or {}) == env_kwargs)
     return result if ok else None
 
 
@@ -58,27 +58,11 @@ def generator_row(spec: str) -> tuple[str, str, dict[str, str]]:
     return label, name, overrides
 
 
-def _done_training(out: Path, config) -> bool:
-    path = out / "config.json"
-    if not path.is_file() or not (out / "model.pt").is_file():
-        return False
-    saved = json.loads(path.read_text())
-    return saved.get("steps_done") == config.steps and saved.get("train") == dataclasses.asdict(config)
-
-
-def _file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _claim_workdir(workdir: Path, source: str | Path) -> None:
     """A work directory serves one source dataset: finished stages are reused only for the
     sources they were made from (another source would pass off old data as new)."""
     stamp = workdir / "source.json"
-    digest = _file_sha256(source)
+    digest = file_sha256(source)
     if stamp.is_file():
         recorded = json.loads(stamp.read_text()).get("sha256")
         if recorded != digest:
@@ -102,20 +86,26 @@ def compare_generators(
     progress: bool = True,
     train_seeds: int = 1,
     checkpoints: int = 1,
+    objects: str = "reference",
 ) -> dict[str, Any]:
     """Run the comparison; returns (and saves as `workdir/compare.json`) one row per dataset.
     `train_seeds` policies per dataset (training seeds seed, seed + 1, ...), each evaluated at
-    `checkpoints` evenly spaced checkpoints (see the module docstring)."""
+    `checkpoints` evenly spaced checkpoints (see the module docstring). `objects="random"`
+    evaluates with the task's object variants drawn per episode: the published placements with
+    new objects (the flywheel's held-out test set)."""
     from dexbench.datasets import load_dataset
     from dexbench.envs.registry import lookup
     from dexbench.generators import get_generator
     from dexbench.generators.runner import run_generation
     from dexbench.policies.bc.policy import load_checkpoint
-    from dexbench.policies.bc.train import BCConfig, kept_checkpoints, train_bc
+    from dexbench.policies.bc.train import BCConfig, finished_training, kept_checkpoints, train_bc
 
     entry = lookup(env_id)
     if train_seeds < 1 or checkpoints < 1:
         raise ValueError(f"train_seeds and checkpoints must be >= 1, got {train_seeds} and {checkpoints}")
+    if objects not in ("reference", "random"):
+        raise ValueError(f"objects must be 'reference' or 'random', got {objects!r}")
+    eval_env_kwargs = {} if objects == "reference" else {"object_variants": objects}
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     bc_config = dataclasses.replace(bc_config or BCConfig(), keep_checkpoints=checkpoints if checkpoints > 1 else 0)
@@ -158,7 +148,7 @@ def compare_generators(
             config = dataclasses.replace(bc_config, seed=bc_config.seed + k)
             suffix = f"_seed{config.seed}" if train_seeds > 1 else ""
             ckpt = workdir / f"bc_{name}{suffix}"
-            if not _done_training(ckpt, config):
+            if not finished_training(ckpt, config):
                 train_bc(data, ckpt, config, progress=progress)
             rates = []
             # The final checkpoint is the directory itself; the kept ones are its step_<N>/.
@@ -167,10 +157,11 @@ def compare_generators(
                 headline = k == 0 and path == paths[-1]  # the row's own result (and the submission's)
                 eval_path = workdir / (f"eval_{name}.json" if headline else f"eval_{name}{suffix}_{path.name}.json")
                 sha = load_checkpoint(path)[2]
-                result = _done_eval(eval_path, episodes, sha)
+                result = _done_eval(eval_path, episodes, sha, eval_env_kwargs)
                 if result is None:
                     result = evaluate("dexbench.policies:BCPolicy", entry.env_id, episodes=episodes, workers=workers,
-                                      policy_kwargs={"checkpoint": str(path)}, progress=progress)
+                                      policy_kwargs={"checkpoint": str(path)}, env_kwargs=eval_env_kwargs,
+                                      progress=progress)
                     write_result(result, eval_path)
                 rates.append(result["success_rate"])
                 if headline:
@@ -184,7 +175,7 @@ def compare_generators(
     summary = {"format": COMPARE_FORMAT, "format_version": 1, "suite_version": dexbench.__version__,
                "env_id": entry.env_id, "source": str(source), "source_env_id": source_env,
                "num_source_demos": num_sources, "n": n, "seed": seed, "episodes": episodes,
-               "train_seeds": train_seeds, "checkpoints": checkpoints,
+               "train_seeds": train_seeds, "checkpoints": checkpoints, "objects": objects,
                "policy": f"bc-{bc_config.arch}", "bc_config": dataclasses.asdict(bc_config), "rows": rows}
     write_json_atomic(workdir / "compare.json", summary)
     return summary
@@ -194,8 +185,9 @@ def compare_table(summary: dict[str, Any]) -> str:
     """The comparison as a Markdown table."""
     seeds, ckpts = summary.get("train_seeds", 1), summary.get("checkpoints", 1)
     protocol = seeds > 1 or ckpts > 1
+    objects = " with the objects varied" if summary.get("objects", "reference") != "reference" else ""
     lines = [f"{summary['env_id']}: {summary['policy']} trained on each dataset, {summary['episodes']} episodes "
-             f"on the published seeds ({summary['num_source_demos']} source demos, seed {summary['seed']})", "",
+             f"on the published seeds{objects} ({summary['num_source_demos']} source demos, seed {summary['seed']})", "",
              "| data | demos | generation success | demos / CPU-min | policy success [95 % CI] |"
              + (f" best of {ckpts} checkpoints, mean +- std over {seeds} training seeds |" if protocol else ""),
              "|---|---|---|---|---|" + ("---|" if protocol else "")]

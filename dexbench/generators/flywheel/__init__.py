@@ -1,2 +1,5 @@
-"""The flywheel (DexFlyWheel): imitation base + residual RL + rollouts + augmentation. So far:
-the residual RL problem (`residual.py`); the generator and its pipeline come next."""
+"""The flywheel generator (DexFlyWheel): imitation base + residual RL + rollouts + augmentation."""
+
+from dexbench.generators.flywheel.generator import FlywheelConfig, FlywheelGenerator
+
+__all__ = ["FlywheelConfig", "FlywheelGenerator"]

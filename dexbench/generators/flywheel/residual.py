@@ -9,7 +9,10 @@ first `epsilon_steps` steps (Policy Decorator's progressive exploration): early 
 policy's successes fill the data, and the residual's share grows as it learns. The reward is
 the task's dense reward plus `success_bonus` on success, which ends the episode.
 
-`ResidualEnv` is a Gymnasium env, so stable-baselines3 (or any RL library) trains on it as is.
+`ResidualEnv` is a Gymnasium env, so stable-baselines3 (or any RL library) trains on it as is;
+`train_residual` trains one with stable-baselines3's PPO (or SAC) and saves it beside a JSON
+file saying how to apply it; `ResidualPolicy` is the base and its residual together, a policy of
+the one protocol (for rollouts and evaluation).
 """
 
 from __future__ import annotations
@@ -20,7 +23,11 @@ from gymnasium import spaces
 
 from dexbench.envs.core import POSE_ACTION_UNIT
 from dexbench.envs.embodiments.base import ARMS
+from dexbench.jsonio import write_json_atomic
 from dexbench.policies.bc.data import flatten_obs, state_obs_keys
+
+LEARNERS = ("ppo", "sac")
+RESIDUAL_FORMAT = "dexbench-residual"
 
 
 def action_units(env) -> np.ndarray:
@@ -85,3 +92,97 @@ class ResidualEnv(gym.Env):
 
     def close(self) -> None:
         self.env.close()
+
+
+def _learner(name: str, env: ResidualEnv, seed: int):
+    from stable_baselines3 import PPO, SAC
+
+    # A small network and short rollouts: the residual corrects a competent base, it does not
+    # learn the task (and the CPU budget is minutes per iteration; benchmarks/residual_rl.py).
+    kwargs = dict(seed=seed, device="cpu", verbose=0, policy_kwargs={"net_arch": [128, 128]})
+    if name == "ppo":
+        # log_std -1: exploration of 0.37 alpha per step, so early corrections do not wreck the base.
+        kwargs["policy_kwargs"]["log_std_init"] = -1.0
+        return PPO("MlpPolicy", env, n_steps=1024, batch_size=256, n_epochs=5, learning_rate=3e-4, **kwargs)
+    return SAC("MlpPolicy", env, learning_starts=1000, batch_size=256, buffer_size=100_000, **kwargs)
+
+
+def train_residual(env, base, out, steps: int, alpha: float = 0.1, epsilon_steps: int = 10_000,
+                   success_bonus: float = 5.0, learner: str = "ppo", seed: int = 0,
+                   base_checkpoint: str | None = None) -> dict:
+    """Train a residual on `base` (frozen) in `env` (made with reward_type="dense" and
+    terminate_on_success=True) for `steps` env steps; saves `out/residual.zip` (stable-baselines3)
+    and `out/residual.json` (how to apply it, and the training's episode log). Returns that JSON."""
+    import time
+    from pathlib import Path
+
+    import torch
+
+    if learner not in LEARNERS:
+        raise ValueError(f"learner must be one of {LEARNERS}, got {learner!r}")
+    if steps < 1:
+        raise ValueError(f"residual steps must be >= 1, got {steps}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    residual_env = ResidualEnv(env, base, alpha=alpha, epsilon_steps=epsilon_steps, success_bonus=success_bonus)
+    episodes: list[tuple[int, bool]] = []  # (steps taken when it ended, success)
+    step = residual_env.step
+
+    def logged_step(delta):
+        result = step(delta)
+        if result[2] or result[3]:
+            episodes.append((residual_env.steps_taken, bool(result[4]["is_success"])))
+        return result
+
+    residual_env.step = logged_step
+    torch.manual_seed(seed)
+    cpu0 = time.process_time()
+    model = _learner(learner, residual_env, seed)
+    model.learn(steps)
+    tmp = out / "residual.tmp.zip"
+    model.save(tmp)
+    record = {"format": RESIDUAL_FORMAT, "learner": learner, "steps": int(steps), "alpha": float(alpha),
+              "epsilon_steps": int(epsilon_steps), "success_bonus": float(success_bonus), "seed": int(seed),
+              "base_checkpoint": base_checkpoint, "env_id": env.env_id, "obs_keys": residual_env.obs_keys,
+              "units": action_units(env).tolist(), "cpu_s": time.process_time() - cpu0,
+              "episodes": [list(e) for e in episodes]}
+    tmp.replace(out / "residual.zip")
+    write_json_atomic(out / "residual.json", record)  # last: its presence marks a finished training
+    return record
+
+
+class ResidualPolicy:
+    """A BC base and a trained residual: `a + alpha * units * delta(state, a)` (the residual's
+    mean action). `residual=None` runs the base alone, to measure what the residual adds."""
+
+    def __init__(self, observation_space, action_space, checkpoint: str, residual: str | None = None) -> None:
+        import json
+        from pathlib import Path
+
+        from dexbench.policies.bc.policy import BCPolicy
+
+        self.base = BCPolicy(observation_space, action_space, checkpoint)
+        self.name = self.base.name + ("+residual" if residual else "")
+        self._low, self._high = action_space.low, action_space.high
+        self.model = None
+        if residual is not None:
+            from stable_baselines3 import PPO, SAC
+
+            record = json.loads((Path(residual) / "residual.json").read_text())
+            if record.get("format") != RESIDUAL_FORMAT:
+                raise ValueError(f"{residual} holds no dexbench residual (residual.json of format {RESIDUAL_FORMAT})")
+            self.obs_keys, self.alpha = list(record["obs_keys"]), float(record["alpha"])
+            self.units = np.asarray(record["units"], dtype=np.float64)
+            learner = PPO if record["learner"] == "ppo" else SAC
+            self.model = learner.load(Path(residual) / "residual.zip", device="cpu")
+
+    def reset(self, seed: int | None = None) -> None:
+        self.base.reset(seed)
+
+    def act(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        action = np.asarray(self.base.act(obs), dtype=np.float64)
+        if self.model is None:
+            return action
+        x = np.concatenate([flatten_obs(obs, self.obs_keys), action.astype(np.float32)])
+        delta, _ = self.model.predict(x, deterministic=True)
+        return np.clip(action + self.alpha * self.units * np.clip(delta, -1.0, 1.0), self._low, self._high)

@@ -227,6 +227,16 @@ def snapshot_schedule(steps: int, count: int) -> list[int]:
     return [round(steps * (k + 1) / count) for k in range(count)]
 
 
+def finished_training(out: str | Path, config: BCConfig) -> bool:
+    """Whether `out` holds a finished training with exactly this config (a resumable pipeline
+    reuses it instead of training again)."""
+    path = Path(out) / "config.json"
+    if not path.is_file() or not (Path(out) / "model.pt").is_file():
+        return False
+    saved = json.loads(path.read_text())
+    return saved.get("steps_done") == config.steps and saved.get("train") == dataclasses.asdict(config)
+
+
 def kept_checkpoints(out: str | Path) -> list[Path]:
     """The checkpoints `train_bc` kept in `out` (`step_<N>/`, in training order), or [out]."""
     kept = sorted(Path(out).glob("step_*/model.pt"), key=lambda p: int(p.parent.name.split("_")[1]))
