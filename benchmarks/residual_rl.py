@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 import dexbench  # noqa: F401
-from dexbench.generators.flywheel.residual import ResidualEnv
+from dexbench.generators.flywheel.residual import LEARNERS, ResidualEnv, make_learner
 from dexbench.policies import BCPolicy, ScriptedPolicy
 
 
@@ -32,11 +32,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--env", default="DexMG/TrayLift-PandaDex-D0")
     parser.add_argument("--checkpoint", help="BC checkpoint directory for the base (default: scripted)")
-    parser.add_argument("--steps", type=int, default=2048)
+    parser.add_argument("--steps", type=int, default=4096)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    from stable_baselines3 import PPO, SAC
-
     env = make(args.env, args.checkpoint)
     env.reset(seed=0)
     start = time.perf_counter()
@@ -45,14 +43,11 @@ def main() -> None:
         if terminated or truncated:
             env.reset()
     rates = {"env + base, no learner": args.steps / (time.perf_counter() - start)}
-    learners = {"PPO": (PPO, dict(n_steps=512, batch_size=128, n_epochs=5)),
-                "SAC": (SAC, dict(learning_starts=256, batch_size=128, buffer_size=50_000))}
-    for name, (algo, kwargs) in learners.items():
-        steps = args.steps if name == "PPO" else max(args.steps // 4, 512)
-        model = algo("MlpPolicy", make(args.env, args.checkpoint), seed=0, device="cpu", verbose=0, **kwargs)
+    for name in LEARNERS:  # with the settings the flywheel trains with
+        model = make_learner(name, make(args.env, args.checkpoint), seed=0, steps=args.steps)
         start = time.perf_counter()
-        model.learn(steps)
-        rates[f"{name} (stable-baselines3)"] = steps / (time.perf_counter() - start)
+        model.learn(args.steps)  # SAC: its first 1000 steps only fill the buffer, as in training
+        rates[f"{name.upper()} (stable-baselines3)"] = args.steps / (time.perf_counter() - start)
     base = rates["env + base, no learner"]
     print(f"{args.env}, base: {args.checkpoint or 'scripted'}")
     print("| loop | env steps / s | ratio to env + base |")

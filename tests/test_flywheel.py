@@ -74,3 +74,125 @@ def test_stable_baselines3_drives_a_plain_env_unchanged():
     env = gym.make("DexMG/Pouring-GR1-D0", reward_type="dense")
     check_env(env.unwrapped)
     PPO("MultiInputPolicy", env, n_steps=32, batch_size=32, n_epochs=1, seed=0, device="cpu").learn(64)
+
+
+# ------------------------------------------------------------------ the flywheel generator and pipeline
+import json  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+from dexbench.datasets import load_dataset  # noqa: E402
+from dexbench.generators import get_generator  # noqa: E402
+from dexbench.generators.flywheel import FlywheelConfig, FlywheelGenerator  # noqa: E402
+from dexbench.generators.flywheel.residual import ResidualPolicy  # noqa: E402
+from dexbench.generators.runner import run_generation  # noqa: E402
+from dexbench.pipelines.flywheel import flywheel_table, run_flywheel  # noqa: E402
+
+FLY_ENV = "DexMG/TrayLift-Panda-D0"
+# Three iterations at the smallest scale that exercises every stage (seconds, not an hour).
+TINY = {"iterations": 3, "budgets": (2, 2), "rollouts": 2, "bc_steps": 40, "residual_steps": 128, "epsilon_steps": 64}
+
+
+@pytest.fixture(scope="module")
+def seed_demo(tmp_path_factory):
+    path = tmp_path_factory.mktemp("flywheel") / "seed.hdf5"
+    run_generation("scripted", FLY_ENV, None, 1, path, env_kwargs={"horizon": 300}, progress=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def flywheel_run(seed_demo, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("flywheel_run")
+    return workdir, run_flywheel(FLY_ENV, seed_demo, workdir, n=2, config=TINY, episodes=1, progress=False)
+
+
+def test_flywheel_is_registered_and_checks_its_config():
+    assert get_generator("flywheel") is FlywheelGenerator
+    assert FlywheelGenerator.parse_config({"budgets": "[4, 20]", "scale": "0.5"}).budget(2) == 10
+    with pytest.raises(ValueError, match="budgets"):
+        FlywheelConfig(iterations=3, budgets=(20,))
+    with pytest.raises(ValueError, match="learner"):
+        FlywheelConfig(learner="dqn")
+    env = gym.make("DexMG/Transport-Panda-D0").unwrapped
+    with pytest.raises(ValueError, match="declares no object variants"):
+        FlywheelGenerator("DexMG/Transport-Panda-D0", None).check(env)
+
+
+def test_the_flywheel_grows_data_on_new_objects_and_reports_each_iteration(flywheel_run):
+    workdir, report = flywheel_run
+    rows = report["rows"]
+    assert [r["iteration"] for r in rows] == [1, 2, 3]
+    assert rows[0]["objects"] == 1 and "base_on_new_objects" not in rows[0]  # warm-up: reference objects
+    assert [r["trajectories"] for r in rows] == [2, 4, 6]
+    for r in rows[1:]:
+        assert r["base_on_new_objects"]["attempts"] == r["residual_on_new_objects"]["attempts"] == TINY["rollouts"]
+        assert set(r["cpu_s"]) == {"generation", "bc", "residual_rl", "rollouts"}
+        assert r["residual_train"]["steps"] == TINY["residual_steps"]
+    with load_dataset(workdir / "flywheel.hdf5") as ds:
+        assert len(ds) == 2
+        assert ds.env_kwargs["object_variants"] == "random" and ds.env_kwargs["horizon"] == 300  # the seed's env
+        assert any(k.endswith("_variant") for k in ds.obs_keys(ds.keys[0]))
+    with load_dataset(workdir / "flywheel.stages" / "iter1" / "data.hdf5") as ds:
+        assert ds.env_kwargs["object_variants"] == {"cube_right": "reference", "cube_left": "reference"}
+    for i in (1, 2, 3):
+        result = json.loads((workdir / f"eval_iter{i}.json").read_text())
+        assert result["env_kwargs"] == {"object_variants": "random"} and result["num_episodes"] == 1
+    table = flywheel_table(report)
+    assert "| 3 | " in table and "base + residual on new objects" in table
+
+
+def test_the_residual_policy_adds_alpha_times_the_correction(flywheel_run):
+    workdir, _ = flywheel_run
+    stage = workdir / "flywheel.stages" / "iter3"
+    env = gym.make(FLY_ENV, object_variants="random").unwrapped
+    base = ResidualPolicy(env.observation_space, env.action_space, str(stage / "bc"))
+    both = ResidualPolicy(env.observation_space, env.action_space, str(stage / "bc"), str(stage / "residual"))
+    obs, _ = env.reset(seed=5)
+    a, b = base.act(obs), both.act(obs)
+    x = np.concatenate([np.concatenate([np.asarray(obs[k], np.float32).ravel() for k in both.obs_keys]),
+                        a.astype(np.float32)])
+    delta = np.clip(both.model.predict(x, deterministic=True)[0], -1, 1)
+    expected = np.clip(a + both.alpha * both.units * delta, env.action_space.low, env.action_space.high)
+    np.testing.assert_allclose(b, expected, atol=1e-6)
+    assert not np.allclose(a, b)
+
+
+def test_compare_accepts_the_flywheel_and_tests_on_new_objects(flywheel_run, seed_demo):
+    from dexbench.pipelines.compare import compare_generators
+    from dexbench.policies.bc.train import BCConfig
+
+    workdir, report = flywheel_run  # the flywheel's output there is reused, as compare reuses any finished stage
+    summary = compare_generators(FLY_ENV, seed_demo, ["flywheel"], n=2, workdir=workdir, episodes=1,
+                                 include_source=False, bc_config=BCConfig(steps=20), objects="random", progress=False)
+    (row,) = summary["rows"]
+    assert row["data"] == "flywheel" and row["num_demos"] == 2
+    assert row["generation_success_rate"] == report["rows"][-1]["generation_success"]
+    assert json.loads(open(row["eval"]).read())["env_kwargs"] == {"object_variants": "random"}
+
+
+def test_the_flywheel_survives_a_kill_and_resumes_to_the_same_data(flywheel_run, seed_demo, tmp_path):
+    workdir, report = flywheel_run
+    code = ("from dexbench.pipelines.flywheel import run_flywheel; "
+            f"run_flywheel({FLY_ENV!r}, {str(seed_demo)!r}, {str(tmp_path)!r}, n=2, config={TINY!r}, episodes=1, "
+            "progress=False)")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    marker = tmp_path / "flywheel.stages" / "iter3" / "bc"  # killed while iteration 3 trains
+    deadline = time.monotonic() + 300
+    while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "flywheel.hdf5").exists()
+    warmup = tmp_path / "flywheel.stages" / "iter1" / "data.hdf5"
+    before = warmup.stat().st_mtime_ns
+    resumed = run_flywheel(FLY_ENV, seed_demo, tmp_path, n=2, config=TINY, episodes=1, progress=False)
+    assert warmup.stat().st_mtime_ns == before  # a finished stage is reused, not made again
+    with load_dataset(tmp_path / "flywheel.hdf5") as a, load_dataset(workdir / "flywheel.hdf5") as b:
+        assert a.keys == b.keys
+        for key in a.keys:
+            np.testing.assert_array_equal(a.array(key, "actions"), b.array(key, "actions"))
+    assert [r["test_success"] for r in resumed["rows"]] == [r["test_success"] for r in report["rows"]]
+    assert ([r["residual_on_new_objects"] for r in resumed["rows"][1:]]
+            == [r["residual_on_new_objects"] for r in report["rows"][1:]])

@@ -83,6 +83,11 @@ class FlywheelGenerator(Generator):
         self._mimicgen = MimicGenGenerator(env_id, sources)
 
     def check(self, env) -> None:
+        import importlib.util
+
+        if importlib.util.find_spec("stable_baselines3") is None:
+            raise ValueError("the flywheel trains its residual with stable-baselines3, which is not installed: "
+                             "pip install 'dexbench[rl]'")
         if not env.task.object_variants:
             raise ValueError(f"{env.env_id}: the flywheel varies objects, and this task declares no object variants "
                              "(TrayLift and Pouring do); use mimicgen or demo_noise here")

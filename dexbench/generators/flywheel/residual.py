@@ -94,7 +94,7 @@ class ResidualEnv(gym.Env):
         self.env.close()
 
 
-def _learner(name: str, env: ResidualEnv, seed: int):
+def make_learner(name: str, env: ResidualEnv, seed: int, steps: int):
     from stable_baselines3 import PPO, SAC
 
     # A small network and short rollouts: the residual corrects a competent base, it does not
@@ -103,7 +103,9 @@ def _learner(name: str, env: ResidualEnv, seed: int):
     if name == "ppo":
         # log_std -1: exploration of 0.37 alpha per step, so early corrections do not wreck the base.
         kwargs["policy_kwargs"]["log_std_init"] = -1.0
-        return PPO("MlpPolicy", env, n_steps=1024, batch_size=256, n_epochs=5, learning_rate=3e-4, **kwargs)
+        n_steps = min(1024, max(64, steps))  # a short run still ends where asked
+        return PPO("MlpPolicy", env, n_steps=n_steps, batch_size=min(256, n_steps), n_epochs=5, learning_rate=3e-4,
+                   **kwargs)
     return SAC("MlpPolicy", env, learning_starts=1000, batch_size=256, buffer_size=100_000, **kwargs)
 
 
@@ -137,7 +139,7 @@ def train_residual(env, base, out, steps: int, alpha: float = 0.1, epsilon_steps
     residual_env.step = logged_step
     torch.manual_seed(seed)
     cpu0 = time.process_time()
-    model = _learner(learner, residual_env, seed)
+    model = make_learner(learner, residual_env, seed, steps)
     model.learn(steps)
     tmp = out / "residual.tmp.zip"
     model.save(tmp)

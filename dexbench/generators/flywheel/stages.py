@@ -116,7 +116,8 @@ def _train_residual(generator, env_id: str, checkpoint: Path, out: Path, seed: i
             return record, False
     if progress:
         print(f"flywheel: residual RL ({cfg.learner}, {cfg.residual_steps} steps) on {checkpoint}")
-    env = gym.make(env_id, reward_type="dense", terminate_on_success=True, object_variants="random").unwrapped
+    env = gym.make(env_id, **{**generator.sources.env_kwargs, "object_variants": "random", "reward_type": "dense",
+                              "terminate_on_success": True}).unwrapped
     try:
         base = BCPolicy(env.observation_space, env.action_space, checkpoint)
         return train_residual(env, base, out, cfg.residual_steps, alpha=cfg.alpha, epsilon_steps=cfg.epsilon_steps,
@@ -140,7 +141,9 @@ def run_stages(generator, workdir, seed: int, workers: int, progress: bool, over
 
     cfg, env_id, workdir = generator.config, generator.env_id, Path(workdir)
     seed_source = generator.sources.path
-    env = build_env(env_id, **{**generator.sources.env_kwargs, "object_variants": "random"})
+    # Every stage's env is the seed demos' (observations, horizon, ...) with the object axis on.
+    random_objects = {**generator.sources.env_kwargs, "object_variants": "random"}
+    env = build_env(env_id, **random_objects)
     try:
         generator.check(env)
         reference = {name: variants[0].name for name, variants in env.task.object_variants.items()}
@@ -183,7 +186,7 @@ def run_stages(generator, workdir, seed: int, workers: int, progress: bool, over
                                           RolloutGenerator, env_id, None, cfg.rollouts, it_dir / f"{key}.hdf5",
                                           rollout_seed, workers, progress, ran,
                                           config={"checkpoint": str(it_dir / "bc"), "residual": residual_dir},
-                                          env_kwargs={"object_variants": "random"}, max_attempts=cfg.rollouts)
+                                          env_kwargs=random_objects, max_attempts=cfg.rollouts)
             record[key] = _generation_record(report)
             ran |= generated and key == "rollouts"  # the base's rollouts feed nothing
         if record["rollouts"]["demos"] > 0:
