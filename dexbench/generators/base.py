@@ -50,6 +50,15 @@ class AttemptInfo:
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
+@dataclasses.dataclass
+class Prepared:
+    """What `Generator.prepare` made, for the attempts and the report."""
+
+    sources: str  # the dataset the attempts draw their sources from instead of the given one
+    env_kwargs: dict[str, Any]  # set over that dataset's own for the attempts
+    cpu_s: float  # CPU seconds the preparation cost, all processes, reused stages included
+
+
 class Generator(abc.ABC):
     """A data generator. Subclasses set `name` and `Config` and implement `policy`."""
 
@@ -67,12 +76,11 @@ class Generator(abc.ABC):
     def check(self, env) -> None:
         """Refuse early, with a message saying why, when this generator cannot serve `env`."""
 
-    def prepare(self, workdir, seed: int, workers: int, progress: bool, overwrite: bool):
+    def prepare(self, workdir, seed: int, workers: int, progress: bool, overwrite: bool) -> Prepared | None:
         """Work done once per run, in the main process, before any attempt: a generator that learns
         (the flywheel trains its policies here) writes its stages into `workdir` (the run's
         `<out stem>.stages/`), reusing those a previous run finished with the same settings.
-        Returns None (the default: nothing to prepare), or (sources, env_kwargs): the dataset the
-        attempts draw their sources from instead of the given one, and env kwargs set over its own."""
+        Returns None (the default: nothing to prepare) or what it made (`Prepared`)."""
         return None
 
     @abc.abstractmethod

@@ -24,13 +24,14 @@ class GenerationReport:
     attempts: int = 0
     successes: int = 0
     success_rate: float = 0.0
-    demos_per_cpu_minute: float = 0.0  # successes / CPU minutes spent in attempts, all workers
+    demos_per_cpu_minute: float = 0.0  # successes / CPU minutes (cpu_s), all workers
     mean_length: float = 0.0  # steps, over the successful demos
     failure_reasons: dict[str, int] = dataclasses.field(default_factory=dict)
     wall_s: float = 0.0  # this invocation (a resumed run counts only its own part)
-    cpu_s: float = 0.0  # CPU time of all attempts so far, all workers, resumed parts included
+    cpu_s: float = 0.0  # CPU time of all attempts so far, all workers, resumed parts included, + preparation
     max_attempts: int = 0
     failed_out: str | None = None
+    prepare_cpu_s: float = 0.0  # a learning generator's preparation (the flywheel's iterations), in cpu_s
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -57,7 +58,8 @@ class GenerationReport:
             ("demos / CPU-minute", f"{self.demos_per_cpu_minute:.2f}"),
             ("mean length", f"{self.mean_length:.1f} steps"),
             ("failures", reasons or "-"),
-            ("CPU time", f"{self.cpu_s:.1f} s"),
+            ("CPU time", f"{self.cpu_s:.1f} s" + (f" (preparation {self.prepare_cpu_s:.1f} s)"
+                                                   if self.prepare_cpu_s else "")),
             ("wall time", f"{self.wall_s:.1f} s"),
         ]
         if self.failed_out:

@@ -367,12 +367,14 @@ def run_generation(generator_name: str | type, env_id: str, source: str | os.Pat
                              "sources; give another --out")
 
     start = time.perf_counter()
+    prepare_cpu_s = 0.0
     if cls.prepare is not Generator.prepare:
         with (load_dataset(source) if source is not None else contextlib.nullcontext()) as sources:
             prepared = cls(env_id, sources, cfg).prepare(paths.stages, seed=seed, workers=workers, progress=progress,
                                                          overwrite=overwrite)
         if prepared is not None:
-            source, env_kwargs = str(prepared[0]), {**(env_kwargs or {}), **prepared[1]}
+            source, env_kwargs = str(prepared.sources), {**(env_kwargs or {}), **prepared.env_kwargs}
+            prepare_cpu_s = float(prepared.cpu_s)
     with (load_dataset(source) if source is not None else contextlib.nullcontext()) as sources:
         if sources is not None:
             env_kwargs = {**sources.env_kwargs, **(env_kwargs or {})}
@@ -425,7 +427,7 @@ def run_generation(generator_name: str | type, env_id: str, source: str | os.Pat
             for s in states:
                 for k, v in s["failure_reasons"].items():
                     reasons[k] = reasons.get(k, 0) + v
-            cpu_s = float(sum(s["cpu_s"] for s in states))
+            cpu_s = float(sum(s["cpu_s"] for s in states)) + prepare_cpu_s
             record = {"meta": meta, "requested": n, "max_attempts": max_attempts, "worker_states": states,
                       "source": source_record}
             successes, lengths = merge_shards([paths.shard(w) for w in range(workers)], paths.out, env, env_kwargs,
@@ -445,7 +447,7 @@ def run_generation(generator_name: str | type, env_id: str, source: str | os.Pat
         demos_per_cpu_minute=successes / (cpu_s / 60.0) if cpu_s > 0 else 0.0,
         mean_length=float(np.mean(lengths)) if lengths else 0.0, failure_reasons=dict(sorted(reasons.items())),
         wall_s=time.perf_counter() - start, cpu_s=cpu_s, max_attempts=max_attempts,
-        failed_out=str(paths.failed) if keep_failed else None,
+        failed_out=str(paths.failed) if keep_failed else None, prepare_cpu_s=prepare_cpu_s,
     )
     report.save(paths.report)
     return report

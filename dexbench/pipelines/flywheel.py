@@ -87,8 +87,9 @@ def run_flywheel(env_id: str, source: str | Path, workdir: str | Path, n: int = 
     iterations = stages["iterations"]
     # What each iteration generated: the stages' data, then the run's own attempts (their CPU
     # time is the report's: the attempts', not the preparation's).
-    datas = [it["data"] for it in iterations[:-1]] + [{k: final[k] for k in ("out", "attempts", "success_rate",
-                                                                                "cpu_s")} | {"demos": final["successes"]}]
+    datas = [it["data"] for it in iterations[:-1]] + [{k: final[k] for k in ("out", "attempts", "success_rate")}
+                                                       | {"demos": final["successes"],
+                                                          "cpu_s": final["cpu_s"] - final.get("prepare_cpu_s", 0.0)}]
     data_paths = [Path(d["out"]) for d in datas]
 
     # The policy of iteration i is trained on D_1 .. D_i: the stages trained it as the base of

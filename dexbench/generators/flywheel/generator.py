@@ -100,29 +100,3 @@ class FlywheelGenerator(Generator):
 
     def policy(self, env, rng: np.random.Generator):
         return self._mimicgen.policy(env, rng)
-
-
-@dataclass
-class RolloutConfig:
-    checkpoint: str = ""  # the BC base's checkpoint directory
-    residual: str = ""  # the residual's directory ("" for the base alone)
-
-
-class RolloutGenerator(Generator):
-    """A flywheel stage, not registered: attempts are rollouts of the BC base (+ residual)."""
-
-    name = "flywheel-rollout"
-    Config = RolloutConfig
-    needs_sources = False
-
-    def __init__(self, env_id: str, sources, config=None) -> None:
-        super().__init__(env_id, sources, config)
-        self._policy = None
-
-    def policy(self, env, rng: np.random.Generator):
-        from dexbench.generators.flywheel.residual import ResidualPolicy
-
-        if self._policy is None:  # loading the networks once per worker, not per attempt
-            self._policy = ResidualPolicy(env.observation_space, env.action_space, self.config.checkpoint,
-                                          self.config.residual or None)
-        return self._policy

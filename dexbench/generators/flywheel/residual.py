@@ -137,10 +137,13 @@ def train_residual(env, base, out, steps: int, alpha: float = 0.1, epsilon_steps
         return result
 
     residual_env.step = logged_step
+    from dexbench.policies.bc.policy import one_thread
+
     torch.manual_seed(seed)
     cpu0 = time.process_time()
-    model = make_learner(learner, residual_env, seed, steps)
-    model.learn(steps)
+    with one_thread():  # small networks: see one_thread; also the same numbers in any process
+        model = make_learner(learner, residual_env, seed, steps)
+        model.learn(steps)
     tmp = out / "residual.tmp.zip"
     model.save(tmp)
     record = {"format": RESIDUAL_FORMAT, "learner": learner, "steps": int(steps), "alpha": float(alpha),
@@ -185,6 +188,9 @@ class ResidualPolicy:
         action = np.asarray(self.base.act(obs), dtype=np.float64)
         if self.model is None:
             return action
+        from dexbench.policies.bc.policy import one_thread
+
         x = np.concatenate([flatten_obs(obs, self.obs_keys), action.astype(np.float32)])
-        delta, _ = self.model.predict(x, deterministic=True)
+        with one_thread():
+            delta, _ = self.model.predict(x, deterministic=True)
         return np.clip(action + self.alpha * self.units * np.clip(delta, -1.0, 1.0), self._low, self._high)

@@ -80,7 +80,9 @@ def train_base(data_paths: list[Path], out: Path, steps: int, seed: int, progres
     from dexbench.policies.bc.data import DemoArrays, load_demo_arrays
     from dexbench.policies.bc.train import BCConfig, finished_training, train_bc
 
-    config = BCConfig(steps=steps, seed=seed)
+    # One thread: the flywheel's budget is CPU time, and a second thread on two cores buys little
+    # wall time for its cost (more when other jobs share the CPU and torch's threads spin).
+    config = BCConfig(steps=steps, seed=seed, threads=1)
     config.model = config.model_kwargs()
     record_path = out / "stage.json"
     if finished_training(out, config) and record_path.is_file() and not force:
@@ -137,7 +139,8 @@ def run_stages(generator, workdir, seed: int, workers: int, progress: bool, over
     iteration's kept rollouts, or the previous iteration's sources when none of them succeeded),
     and the env kwargs of those attempts (new objects and placements)."""
     from dexbench.envs.registry import build_env
-    from dexbench.generators.flywheel.generator import RolloutGenerator
+    from dexbench.generators.base import Prepared
+    from dexbench.generators.flywheel.rollouts import RolloutGenerator
 
     cfg, env_id, workdir = generator.config, generator.env_id, Path(workdir)
     seed_source = generator.sources.path
@@ -202,4 +205,6 @@ def run_stages(generator, workdir, seed: int, workers: int, progress: bool, over
             data_paths.append(it_dir / "data.hdf5")
         iterations.append(record)
         save()
-    return pool, {"object_variants": "random"}
+    cpu_s = sum(rec["cpu_s"] for it in iterations for key, rec in it.items()
+                if key in ("data", "bc", "residual", "base_rollouts", "rollouts"))
+    return Prepared(str(pool), {"object_variants": "random"}, cpu_s)
