@@ -250,6 +250,20 @@ def cmd_dataset_replay(args) -> int:
     return 0
 
 
+def cmd_dataset_export(args) -> int:
+    from dexbench.datasets.export import MissingExportPackage, export_dataset
+    from dexbench.datasets.hdf5 import DatasetError
+
+    try:
+        result = export_dataset(args.file, args.format, args.out, overwrite=args.overwrite, progress=not args.quiet)
+    except (DatasetError, MissingExportPackage, FileExistsError, ValueError) as err:
+        raise CLIError(str(err)) from err
+    print(f"wrote {result.out}: {result.format}, {result.episodes} episodes, {result.steps} steps "
+          f"(final observations from {result.final_obs})")
+    print(f"load it with {result.details['load']}")
+    return 0
+
+
 # ----------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     from dexbench import __version__
@@ -296,7 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_evaluation_commands(sub)
 
-    p = sub.add_parser("dataset", help="inspect or replay a dataset")
+    p = sub.add_parser("dataset", help="inspect, replay or export a dataset")
     dsub = p.add_subparsers(dest="dataset_command", metavar="SUBCOMMAND", required=True)
     q = dsub.add_parser("info", help="demos, lengths, variants, generator and sources of a dataset")
     q.add_argument("file", metavar="FILE")
@@ -309,6 +323,14 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--size", type=int, default=256, help="frame side in pixels (default 256)")
     q.add_argument("--max-steps", type=int, default=None, help="replay only the first steps (a quick preview)")
     q.set_defaults(func=cmd_dataset_replay)
+    q = dsub.add_parser("export", help="export a dataset to Minari or LeRobot (optional extras: "
+                        "pip install 'dexbench[minari]' or 'dexbench[lerobot]')")
+    q.add_argument("file", metavar="FILE")
+    q.add_argument("--format", required=True, metavar="FORMAT", help="minari or lerobot")
+    q.add_argument("--out", required=True, metavar="DIR", help="output directory (written atomically)")
+    q.add_argument("--overwrite", action="store_true", help="replace an existing output once the new one is complete")
+    q.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    q.set_defaults(func=cmd_dataset_export)
     return parser
 
 
