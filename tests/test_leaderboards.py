@@ -264,3 +264,24 @@ def test_build_of_an_empty_folder(tmp_path):
     assert "No submissions yet." in readme and "No submissions yet." in page
     with pytest.raises(BoardFolderError, match="missing: no such folder"):
         build_leaderboards(tmp_path / "missing")
+
+
+def test_results_are_ranked_within_their_test_set(tmp_path):
+    """The flywheel's held-out set (objects varied) is ranked apart from the registered env and
+    kept out of the summary; an env made easier (a longer horizon) is not ranked at all."""
+    board = tmp_path / "leaderboards"
+    varied = eval_result(NATIVE, episodes(50))
+    varied["env_kwargs"] = {"object_variants": "random"}
+    longer = eval_result(NATIVE, episodes(50))
+    longer["env_kwargs"] = {"horizon": 5000}
+    write(board / "policies" / "a.json", policy_submission("plain", [eval_result(NATIVE, episodes(40))]))
+    write(board / "policies" / "b.json", policy_submission("varied", [varied]))
+    write(board / "policies" / "c.json", policy_submission("longer", [longer]))
+    readme = build_leaderboards(board)[0].read_text()
+    rows = {name: line for line in readme.splitlines() if line.startswith("| ") and "DexMG/" in line
+            for name in ("plain", "varied", "longer") if f"[{name}]" in line.split("|")[1]}
+    assert f"{NATIVE} [objects varied] (native)" in rows["varied"] and "not a benchmark test set" not in rows["varied"]
+    assert "not a benchmark test set" in rows["longer"] and "[other env kwargs]" in rows["longer"]
+    summary = [line for line in readme[:readme.index("## TrayLift")].splitlines() if line.startswith("| ")]
+    assert any("[plain]" in line for line in summary)
+    assert not any("[varied]" in line or "[longer]" in line for line in summary)

@@ -31,8 +31,10 @@ SUMMARY_NOTE = (f"Success rate on each task's native embodiment, variant D0; ran
                 "demos (its best row on the id). Missing: -.")
 ORDER_NOTE = ("Rows: native embodiment first, then by env id, then by success rate. Success rates are over "
               "the evaluation episodes, with a 95 % Wilson confidence interval recomputed from the counts. "
-              f"Results with fewer than {MIN_RANKED_EPISODES} episodes or not on the published seeds are listed "
-              "apart, unranked.")
+              f"Results with fewer than {MIN_RANKED_EPISODES} episodes, not on the published seeds, or in an env "
+              "made with other kwargs are listed apart, unranked. `[objects varied]`: the published seeds with "
+              "the task's object variants drawn per episode (`compare --objects random`), ranked among "
+              "themselves and not in the summary.")
 
 HOW_TO_SUBMIT = [
     ("Evaluate your policy on each env id with `dexbench eval --policy MODULE:ATTR --env ID --episodes "
@@ -53,8 +55,8 @@ HOW_TO_SUBMIT = [
 
 NO_SUBMISSIONS = "No submissions yet."
 NO_RANKED = "No ranked results yet."
-UNRANKED_TITLE = (f"Not ranked (fewer than {MIN_RANKED_EPISODES} episodes, or not the published seeds: not "
-                  "comparable with the rows above)")
+UNRANKED_TITLE = (f"Not ranked (fewer than {MIN_RANKED_EPISODES} episodes, not the published seeds, or another "
+                  "env: not comparable with the rows above)")
 
 
 def summary_columns(kind: str, summary: Summary) -> list[str]:

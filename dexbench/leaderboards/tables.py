@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from dexbench.leaderboards.ranking import unranked_reason
+from dexbench.leaderboards.ranking import test_set, unranked_reason
 
 NAN = float("nan")
 
@@ -93,7 +93,14 @@ def rate_with_ci(result: dict[str, Any]) -> str:
 
 
 def env_cell(result: dict[str, Any]) -> str:
-    return result["env_id"] + (" (native)" if result["native"] else "")
+    return test_set_id(result) + (" (native)" if result["native"] else "")
+
+
+def test_set_id(result: dict[str, Any]) -> str:
+    """The env id, and the test set when it is not the env as registered: rows are ranked within
+    one (the summary's columns are the registered envs)."""
+    name = test_set(result)
+    return result["env_id"] + ("" if name == "" else f" [{name or 'other env kwargs'}]")
 
 
 # ----------------------------------------------------------------------------- per-task rows
@@ -106,7 +113,7 @@ def policy_rows(subs: list[Submission]) -> list[Row]:
         trained = f"{training['generator']} x{training['num_demos']}" if training else "-"
         for result in sub.data["results"]:
             rows.append(Row(
-                method=sub.data["name"], task=result["task"], env_id=result["env_id"], native=result["native"],
+                method=sub.data["name"], task=result["task"], env_id=test_set_id(result), native=result["native"],
                 rate=result["success_rate"], url=sub.data.get("url"), unranked=unranked_reason(result),
                 cells=[sub.data["name"], env_cell(result), rate_with_ci(result), str(result["num_episodes"]),
                        trained, result["suite_version"]],
@@ -127,7 +134,7 @@ def generator_rows(subs: list[Submission]) -> list[Row]:
             if row["source_env_id"] != row["env_id"]:
                 demos += f" (sources: {row['source_env_id']})"
             rows.append(Row(
-                method=sub.data["name"], task=result["task"], env_id=row["env_id"], native=result["native"],
+                method=sub.data["name"], task=result["task"], env_id=test_set_id(result), native=result["native"],
                 rate=result["success_rate"], url=sub.data.get("url"), unranked=unranked_reason(result),
                 cells=[sub.data["name"], env_cell(result), percent(rate), "-" if speed is None else f"{speed:.1f}",
                        row["downstream"]["policy"], rate_with_ci(result), demos],
