@@ -10,7 +10,9 @@ ratios then overstate the learners' share a little)."""
 from __future__ import annotations
 
 import argparse
+import json
 import time
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -22,7 +24,9 @@ from dexbench.policies import BCPolicy, ScriptedPolicy
 
 
 def make(env_id: str, checkpoint: str | None) -> ResidualEnv:
-    env = gym.make(env_id, reward_type="dense", terminate_on_success=True).unwrapped
+    # The env the checkpoint was trained in (a flywheel base observes the objects' variants).
+    kwargs = json.loads((Path(checkpoint) / "config.json").read_text())["env_kwargs"] if checkpoint else {}
+    env = gym.make(env_id, **{**kwargs, "reward_type": "dense", "terminate_on_success": True}).unwrapped
     base = (BCPolicy(env.observation_space, env.action_space, checkpoint) if checkpoint
             else ScriptedPolicy(env.observation_space, env.action_space, env))
     return ResidualEnv(env, base, epsilon_steps=1000)
