@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from dexbench.generators.base import Prepared
 from dexbench.jsonio import file_sha256, write_json_atomic
 
 STAGES_FORMAT = "dexbench-flywheel"
@@ -134,12 +135,11 @@ def _generation_record(report: dict[str, Any]) -> dict[str, Any]:
             "success_rate": report["success_rate"], "cpu_s": report["cpu_s"]}
 
 
-def run_stages(generator, workdir, seed: int, workers: int, progress: bool, overwrite: bool):
+def run_stages(generator, workdir, seed: int, workers: int, progress: bool, overwrite: bool) -> Prepared:
     """Run (or reuse) the stages; returns the dataset the run's own attempts draw from (the last
     iteration's kept rollouts, or the previous iteration's sources when none of them succeeded),
-    and the env kwargs of those attempts (new objects and placements)."""
+    the env kwargs of those attempts (new objects and placements) and the stages' CPU time."""
     from dexbench.envs.registry import build_env
-    from dexbench.generators.base import Prepared
     from dexbench.generators.flywheel.rollouts import RolloutGenerator
 
     cfg, env_id, workdir = generator.config, generator.env_id, Path(workdir)
