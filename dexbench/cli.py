@@ -264,6 +264,38 @@ def cmd_dataset_export(args) -> int:
     return 0
 
 
+def cmd_dataset_render_obs(args) -> int:
+    from tqdm import tqdm
+
+    from dexbench.datasets import load_dataset
+    from dexbench.datasets.hdf5 import DatasetError
+    from dexbench.datasets.render_obs import RenderObsError, render_obs
+
+    cameras = [c.strip() for c in args.cameras.split(",") if c.strip()]
+    bar = None
+    try:
+        with load_dataset(args.file) as ds:
+            total = len(ds)
+        bar = tqdm(total=total, desc="render-obs", unit="demo", disable=args.quiet, dynamic_ncols=True)
+        out = render_obs(args.file, cameras, args.size, out=args.out, workers=args.workers, preset=args.preset,
+                         overwrite=args.overwrite, progress=lambda key: bar.update(1))
+    except (DatasetError, FileExistsError, IsADirectoryError, ValueError) as err:
+        raise CLIError(str(err)) from err
+    except RenderObsError as err:
+        print(f"dexbench dataset render-obs: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\ninterrupted: the demos rendered so far are kept; run the same command again to continue",
+              file=sys.stderr)
+        return 130
+    finally:
+        if bar is not None:
+            bar.close()
+    images = ", ".join(f"obs/{c}_image" for c in cameras)
+    print(f"wrote {out}: {images} ({args.size}x{args.size} px, {args.preset} preset)")
+    return 0
+
+
 # ----------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     from dexbench import __version__
@@ -310,7 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_evaluation_commands(sub)
 
-    p = sub.add_parser("dataset", help="inspect, replay or export a dataset")
+    p = sub.add_parser("dataset", help="inspect, replay, export or add camera images to a dataset")
     dsub = p.add_subparsers(dest="dataset_command", metavar="SUBCOMMAND", required=True)
     q = dsub.add_parser("info", help="demos, lengths, variants, generator and sources of a dataset")
     q.add_argument("file", metavar="FILE")
@@ -331,6 +363,19 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--overwrite", action="store_true", help="replace an existing output once the new one is complete")
     q.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     q.set_defaults(func=cmd_dataset_export)
+    q = dsub.add_parser("render-obs", help="add camera images to a dataset, rendered from its stored states")
+    q.add_argument("file", metavar="FILE")
+    q.add_argument("--cameras", required=True, metavar="CAM[,CAM...]",
+                   help="comma-separated cameras, e.g. agentview,right_wrist (`dexbench info ID` lists them)")
+    q.add_argument("--size", type=int, default=84, help="image side in pixels (default 84)")
+    q.add_argument("--workers", type=int, default=1, help="worker processes (the images do not depend on it)")
+    q.add_argument("--out", default=None, metavar="FILE2", help="write here instead of replacing FILE")
+    q.add_argument("--preset", default="fast", choices=("fast", "default"),
+                   help="render preset: fast (observations, default) or default (the model's own look)")
+    q.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --out or images FILE already has; discard another run's work folder")
+    q.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    q.set_defaults(func=cmd_dataset_render_obs)
     return parser
 
 

@@ -158,6 +158,10 @@ class DatasetReader:
                            f"({', '.join(self._keys[:5])}{', ...' if len(self._keys) > 5 else ''})")
         return self._file["data"][key]
 
+    def has(self, key: str, name: str) -> bool:
+        """Whether demo `key` holds `name` (e.g. "states", "next_obs", "obs/agentview_image")."""
+        return name in self._group(key)
+
     def array(self, key: str, name: str) -> np.ndarray:
         """One dataset of a demo, e.g. `array("demo_0", "obs/right_eef_pos")`."""
         grp = self._group(key)

@@ -45,6 +45,7 @@ def env_kwargs_of(env) -> dict[str, Any]:
         "obs_mode": env.obs_mode,
         "camera_names": list(env.camera_names),
         "image_size": list(env.image_size),
+        "render_preset": env.render_preset,
         "control_freq": float(env.control_freq),
         "horizon": int(env.horizon),
         "reward_type": env.reward_type,
@@ -70,7 +71,7 @@ def model_mjb_of(env) -> np.ndarray:
     return buffer
 
 
-def _write_array(group: h5py.Group, name: str, array: np.ndarray, level: int) -> None:
+def write_array(group: h5py.Group, name: str, array: np.ndarray, level: int) -> None:
     array = np.asarray(array)
     if array.dtype == bool:
         array = array.astype(np.uint8)
@@ -191,20 +192,20 @@ class DatasetWriter:
                 array = np.asarray(getattr(episode, name))
                 if array.shape[0] != T:
                     raise ValueError(f"episode {name} has {array.shape[0]} rows, actions have {T}")
-                _write_array(grp, name, array, self.level)
+                write_array(grp, name, array, self.level)
             obs = grp.create_group("obs")
             for k, v in episode.obs.items():
-                _write_array(obs, k, v, self.level)
+                write_array(obs, k, v, self.level)
             if self.next_obs and episode.final_obs is not None and episode.obs:
                 nxt = grp.create_group("next_obs")
                 for k, v in episode.obs.items():
-                    _write_array(nxt, k, np.concatenate([v[1:], np.asarray(episode.final_obs[k])[None]]), self.level)
+                    write_array(nxt, k, np.concatenate([v[1:], np.asarray(episode.final_obs[k])[None]]), self.level)
             dg = grp.create_group("datagen_info")
             extra_groups = [g for g in episode.datagen_info if g not in DATAGEN_GROUPS]
             for group_name in (*DATAGEN_GROUPS, *extra_groups):
                 sub = dg.create_group(group_name)
                 for k, v in episode.datagen_info.get(group_name, {}).items():
-                    _write_array(sub, k, v, self.level)
+                    write_array(sub, k, v, self.level)
         except BaseException:
             del self._file["data"][key]  # no half-written demo in the file
             raise

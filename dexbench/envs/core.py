@@ -17,6 +17,7 @@ from scipy.spatial.transform import Rotation
 
 from dexbench.envs.embodiments.base import ARMS, Embodiment, find_ids
 from dexbench.envs.objects import VARIANT_FEATURES, ObjectAxis, variant_features
+from dexbench.envs.rendering import CameraRenderer, preset_by_name
 from dexbench.envs.scene import MAX_RENDER_SIZE, PHYSICS_TIMESTEP_S, build_scene
 from dexbench.envs.tasks.base import Task, pose_matrix
 
@@ -46,6 +47,9 @@ class DexEnv(gym.Env):
     Args:
         task: the task class; embodiment: the embodiment instance; variant: "D0" | "D1" | "D2".
         obs_mode: "state", "rgb" or "state+rgb". camera_names / image_size: pixel observations.
+        render_preset: the look of image observations: "fast" (no shadows, reflections,
+            multisampling or skybox, coarser shapes; envs/rendering.py) or "default" (the model's own look).
+            Rendering never touches physics: state observations and dynamics do not change.
         control_freq: Hz; horizon: steps per episode (default: the task's).
         reward_type: "sparse" (1 on success) or "dense" (staged progress in [0, 1]).
         action_mode: "delta" (scaled EEF pose change) or "absolute" (world EEF pose);
@@ -53,7 +57,8 @@ class DexEnv(gym.Env):
         terminate_on_success: end the episode on the first successful step.
         object_variants: the object axis: "reference" (the published objects), "random" (one
             variant per object drawn from the seed at every reset) or {object: variant name}.
-        render_mode: "rgb_array" renders `render_camera` at `render_size` (height, width).
+        render_mode: "rgb_array" renders `render_camera` at `render_size` (height, width), in the
+            default look (videos and task cards).
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
@@ -66,6 +71,7 @@ class DexEnv(gym.Env):
         obs_mode: str = "state",
         camera_names: tuple[str, ...] | list[str] = ("agentview",),
         image_size: int | tuple[int, int] = 84,
+        render_preset: str = "fast",
         control_freq: float = 20.0,
         horizon: int | None = None,
         reward_type: str = "sparse",
@@ -98,6 +104,9 @@ class DexEnv(gym.Env):
             raise ValueError(f"horizon must be a whole number of steps >= 1 (default: the task's), got {horizon!r}")
         if isinstance(camera_names, str):  # one camera named on its own, not its letters
             camera_names = (camera_names,)
+        if not isinstance(render_preset, str):  # a name: it is recorded in datasets' env_args
+            raise ValueError(f"render_preset must be a preset name ('fast' or 'default'), got {render_preset!r}")
+        preset_by_name(render_preset)  # an unknown preset fails here, not at the first image
 
         self.env_id = env_id
         self.task = task(variant, object_variants)
@@ -106,6 +115,7 @@ class DexEnv(gym.Env):
         self.obs_mode, self.reward_type, self.action_mode = obs_mode, reward_type, action_mode
         self.camera_names = tuple(camera_names)
         self.image_size = _image_size(image_size, "image_size")
+        self.render_preset = render_preset
         self.control_freq, self.substeps = control_freq, substeps
         self.horizon = int(horizon) if horizon is not None else self.task.horizon
         self.terminate_on_success = terminate_on_success
@@ -121,7 +131,7 @@ class DexEnv(gym.Env):
                              ObjectAxis(self.mj_spec, self.task.object_variants, self.model))
         self.controller = embodiment.make_controller(self.model, self.data)
         self._bind_robot()
-        self._renderers: dict[tuple[int, int], mujoco.Renderer] = {}
+        self._renderers: dict[tuple[int, int, str], CameraRenderer] = {}  # (height, width, preset)
         for cam in self.camera_names + (render_camera,):
             if mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_CAMERA, cam) < 0:
                 raise ValueError(f"unknown camera {cam!r}; this env has {self.available_cameras()}")
@@ -429,20 +439,27 @@ class DexEnv(gym.Env):
                 for name in self.task.object_variants:
                     obs[f"{name}_variant"] = variant_features(self.task.object_variant(name))
         if "rgb" in self.obs_mode:
-            for cam in self.camera_names:
-                obs[f"{cam}_image"] = self.render_camera_image(cam, self.image_size)
+            images = self.camera_renderer(self.image_size, self.render_preset).render(self.data, self.camera_names)
+            for cam, image in zip(self.camera_names, images):
+                obs[f"{cam}_image"] = image
         return obs
 
-    def render_camera_image(self, camera: str, size: tuple[int, int] = (256, 256)) -> np.ndarray:
-        """An RGB image (H, W, 3) uint8 of a named camera, rendered offscreen."""
+    def camera_renderer(self, size: tuple[int, int], preset: str = "fast") -> CameraRenderer:
+        """The env's renderer for images of `size` (height, width) in `preset` (made once, kept)."""
         height, width = size
         if max(height, width) > MAX_RENDER_SIZE:
             raise ValueError(f"image size {size} exceeds the offscreen buffer {MAX_RENDER_SIZE}px")
-        renderer = self._renderers.get((height, width))
+        key = (height, width, preset_by_name(preset).name)
+        renderer = self._renderers.get(key)
         if renderer is None:
-            renderer = self._renderers[(height, width)] = mujoco.Renderer(self.model, height, width)
-        renderer.update_scene(self.data, camera=camera)
-        return renderer.render()
+            renderer = self._renderers[key] = CameraRenderer(self.model, height, width, preset)
+        return renderer
+
+    def render_camera_image(self, camera: str, size: tuple[int, int] = (256, 256),
+                            preset: str = "default") -> np.ndarray:
+        """An RGB image (H, W, 3) uint8 of a named camera, rendered offscreen (default: the
+        model's own look, as task cards and videos show it)."""
+        return self.camera_renderer(size, preset).render(self.data, [camera])[0]
 
     def render(self):
         if self.render_mode == "rgb_array":
