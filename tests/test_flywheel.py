@@ -196,3 +196,18 @@ def test_the_flywheel_survives_a_kill_and_resumes_to_the_same_data(flywheel_run,
     assert [r["test_success"] for r in resumed["rows"]] == [r["test_success"] for r in report["rows"]]
     assert ([r["residual_on_new_objects"] for r in resumed["rows"][1:]]
             == [r["residual_on_new_objects"] for r in report["rows"][1:]])
+
+
+def test_the_successes_of_both_rollout_stages_are_kept_in_attempt_order(seed_demo, tmp_path):
+    from dexbench.generators.flywheel.stages import _keep
+
+    first, second = tmp_path / "base.hdf5", tmp_path / "residual.hdf5"
+    run_generation("scripted", FLY_ENV, None, 2, first, seed=3, env_kwargs={"object_variants": "random"}, progress=False)
+    run_generation("scripted", FLY_ENV, None, 1, second, seed=3, env_kwargs={"object_variants": "random"},
+                   progress=False)
+    _keep([first, second], tmp_path / "kept.hdf5", FLY_ENV, {"object_variants": "random"}, 3)
+    with load_dataset(tmp_path / "kept.hdf5") as kept, load_dataset(first) as a, load_dataset(second) as b:
+        assert len(kept) == 3 and kept.env_kwargs["object_variants"] == "random"
+        assert [kept.demo_attrs(k)["attempt"] for k in kept.keys] == [0, 0, 1]
+        np.testing.assert_array_equal(kept.array(kept.keys[1], "actions"), b.array(b.keys[0], "actions"))
+        np.testing.assert_array_equal(kept.array(kept.keys[2], "actions"), a.array(a.keys[1], "actions"))

@@ -32,19 +32,21 @@ class FlywheelConfig:
     budgets: tuple[int, ...] = (20, 100)
     # Multiplies the budgets (at least 1 demo each), for quick runs: 0.2 makes 4 and 20.
     scale: float = 1.0
-    # Rollouts of base + residual per learning iteration, on new objects and placements (and of
-    # the base alone on the same seeds, to measure what the residual adds); the successes are kept.
+    # Rollouts of base + residual per learning iteration, on new objects and placements, and of
+    # the base alone on the same seeds (what the residual adds); the successes of both are kept.
     rollouts: int = 50
     # BC base: gradient steps per iteration (the rest of BCConfig at its defaults).
     bc_steps: int = 5_000
     # Residual RL: learner ("ppo" or "sac", stable-baselines3), env steps per iteration, scale of
     # the correction (in action units: 1 = 5 cm / 0.5 rad of pose, the full hand range), the
-    # steps over which the corrected action's probability rises from 0 to 1, the success bonus.
+    # steps over which the corrected action's probability rises from 0 to 1, the success bonus,
+    # and the reward's penalty on the residual's mean square (residual.py says why).
     learner: str = "ppo"
     residual_steps: int = 30_000
     alpha: float = 0.1
     epsilon_steps: int = 10_000
     success_bonus: float = 5.0
+    residual_penalty: float = 1.0
 
     def __post_init__(self) -> None:
         self.budgets = tuple(int(b) for b in self.budgets)
@@ -60,9 +62,10 @@ class FlywheelConfig:
             raise ValueError(f"scale must be a positive number, got {self.scale}")
         if self.learner not in LEARNERS:
             raise ValueError(f"learner must be one of {LEARNERS}, got {self.learner!r}")
-        if not (np.isfinite(self.alpha) and self.alpha > 0) or self.epsilon_steps < 0 or self.success_bonus < 0:
-            raise ValueError("alpha must be > 0, epsilon_steps and success_bonus >= 0; got "
-                             f"{self.alpha}, {self.epsilon_steps}, {self.success_bonus}")
+        if (not (np.isfinite(self.alpha) and self.alpha > 0) or self.epsilon_steps < 0 or self.success_bonus < 0
+                or not self.residual_penalty >= 0):
+            raise ValueError("alpha must be > 0, epsilon_steps, success_bonus and residual_penalty >= 0; got "
+                             f"{self.alpha}, {self.epsilon_steps}, {self.success_bonus}, {self.residual_penalty}")
 
 
     def budget(self, iteration: int) -> int:

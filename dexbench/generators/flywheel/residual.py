@@ -7,7 +7,10 @@ the residual policy sees the state and `a` and outputs `delta` in [-1, 1]^A; the
 corrected action is used only with probability epsilon, rising linearly from 0 to 1 over the
 first `epsilon_steps` steps (Policy Decorator's progressive exploration): early on the base
 policy's successes fill the data, and the residual's share grows as it learns. The reward is
-the task's dense reward plus `success_bonus` on success, which ends the episode.
+the task's dense reward plus `success_bonus` on success, which ends the episode, minus
+`penalty` times the residual's mean square: in delta action mode a correction is a velocity, so
+a small constant bias walks the hand away over an episode, and the residual must earn every
+correction it makes.
 
 `ResidualEnv` is a Gymnasium env, so stable-baselines3 (or any RL library) trains on it as is;
 `train_residual` trains one with stable-baselines3's PPO (or SAC) and saves it beside a JSON
@@ -28,6 +31,10 @@ from dexbench.policies.bc.data import flatten_obs, state_obs_keys
 
 LEARNERS = ("ppo", "sac")
 RESIDUAL_FORMAT = "dexbench-residual"
+# PPO's initial exploration, log std of the residual: -1 explores with 0.37 alpha per step.
+PPO_LOG_STD = -1.0
+PPO_LEARNING_RATE = 3e-4
+PPO_TARGET_KL = None  # stop an update's epochs once the policy moved this far (None: never)
 
 
 def action_units(env) -> np.ndarray:
@@ -46,15 +53,18 @@ class ResidualEnv(gym.Env):
     metadata = {"render_modes": []}
 
     def __init__(self, env, base, alpha: float = 0.1, epsilon_steps: int = 20_000,
-                 success_bonus: float = 5.0) -> None:
+                 success_bonus: float = 5.0, penalty: float = 0.0) -> None:
         if env.reward_type != "dense" or not env.terminate_on_success:
             raise ValueError("ResidualEnv needs its env made with reward_type='dense' and terminate_on_success=True")
         if not (np.isfinite(alpha) and alpha > 0):
             raise ValueError(f"alpha must be a positive number, got {alpha!r}")
         if epsilon_steps < 0:
             raise ValueError(f"epsilon_steps must be >= 0, got {epsilon_steps!r}")
+        if not (np.isfinite(penalty) and penalty >= 0):
+            raise ValueError(f"penalty must be a number >= 0, got {penalty!r}")
         self.env, self.base = env, base
         self.alpha, self.epsilon_steps, self.success_bonus = float(alpha), int(epsilon_steps), float(success_bonus)
+        self.penalty = float(penalty)
         self.obs_keys = state_obs_keys(env.observation_space.spaces)
         self._units = action_units(env)
         self._low, self._high = env.action_space.low, env.action_space.high
@@ -83,7 +93,7 @@ class ResidualEnv(gym.Env):
         action = self._base_action + (self.alpha * self._units * delta if self.corrected else 0.0)
         obs, reward, terminated, truncated, info = self.env.step(np.clip(action, self._low, self._high).astype(np.float32))
         self.steps_taken += 1
-        reward = float(reward) + self.success_bonus * bool(info["is_success"])
+        reward = float(reward) + self.success_bonus * bool(info["is_success"]) - self.penalty * float(np.mean(delta ** 2))
         return self._observe(obs), reward, terminated, truncated, info
 
     def _observe(self, obs: dict[str, np.ndarray]) -> np.ndarray:
@@ -101,16 +111,15 @@ def make_learner(name: str, env: ResidualEnv, seed: int, steps: int):
     # learn the task (and the CPU budget is minutes per iteration; benchmarks/residual_rl.py).
     kwargs = dict(seed=seed, device="cpu", verbose=0, policy_kwargs={"net_arch": [128, 128]})
     if name == "ppo":
-        # log_std -1: exploration of 0.37 alpha per step, so early corrections do not wreck the base.
-        kwargs["policy_kwargs"]["log_std_init"] = -1.0
+        kwargs["policy_kwargs"]["log_std_init"] = PPO_LOG_STD
         n_steps = min(1024, max(64, steps))  # a short run still ends where asked
-        return PPO("MlpPolicy", env, n_steps=n_steps, batch_size=min(256, n_steps), n_epochs=5, learning_rate=3e-4,
-                   **kwargs)
+        return PPO("MlpPolicy", env, n_steps=n_steps, batch_size=min(256, n_steps), n_epochs=5,
+                   learning_rate=PPO_LEARNING_RATE, target_kl=PPO_TARGET_KL, **kwargs)
     return SAC("MlpPolicy", env, learning_starts=1000, batch_size=256, buffer_size=100_000, **kwargs)
 
 
 def train_residual(env, base, out, steps: int, alpha: float = 0.1, epsilon_steps: int = 10_000,
-                   success_bonus: float = 5.0, learner: str = "ppo", seed: int = 0,
+                   success_bonus: float = 5.0, penalty: float = 0.0, learner: str = "ppo", seed: int = 0,
                    base_checkpoint: str | None = None) -> dict:
     """Train a residual on `base` (frozen) in `env` (made with reward_type="dense" and
     terminate_on_success=True) for `steps` env steps; saves `out/residual.zip` (stable-baselines3)
@@ -126,7 +135,8 @@ def train_residual(env, base, out, steps: int, alpha: float = 0.1, epsilon_steps
         raise ValueError(f"residual steps must be >= 1, got {steps}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    residual_env = ResidualEnv(env, base, alpha=alpha, epsilon_steps=epsilon_steps, success_bonus=success_bonus)
+    residual_env = ResidualEnv(env, base, alpha=alpha, epsilon_steps=epsilon_steps, success_bonus=success_bonus,
+                               penalty=penalty)
     episodes: list[tuple[int, bool]] = []  # (steps taken when it ended, success)
     step = residual_env.step
 
@@ -147,7 +157,8 @@ def train_residual(env, base, out, steps: int, alpha: float = 0.1, epsilon_steps
     tmp = out / "residual.tmp.zip"
     model.save(tmp)
     record = {"format": RESIDUAL_FORMAT, "learner": learner, "steps": int(steps), "alpha": float(alpha),
-              "epsilon_steps": int(epsilon_steps), "success_bonus": float(success_bonus), "seed": int(seed),
+              "epsilon_steps": int(epsilon_steps), "success_bonus": float(success_bonus), "penalty": float(penalty),
+              "seed": int(seed),
               "base_checkpoint": base_checkpoint, "env_id": env.env_id, "obs_keys": residual_env.obs_keys,
               "units": action_units(env).tolist(), "cpu_s": time.process_time() - cpu0,
               "episodes": [list(e) for e in episodes]}

@@ -7,9 +7,11 @@
     iter<i>/bc/                   BC base trained on the data of iterations 1 .. i-1
     iter<i>/residual/             residual RL on the frozen base (residual.zip, residual.json)
     iter<i>/base_rollouts.hdf5    the base alone, `rollouts` attempts on new objects and placements
-    iter<i>/rollouts.hdf5         base + residual on the same seeds: the successes are kept
+    iter<i>/rollouts.hdf5         base + residual on the same seeds
+    iter<i>/kept.hdf5             the successes of both (the base's are as good a source as any:
+                                  a residual that does not help yet must not starve the loop)
     iter<i>/data.hdf5             mimicgen from the kept rollouts (not in the last iteration,
-                                  whose rollouts are the sources of the run's own attempts)
+                                  whose kept rollouts are the sources of the run's own attempts)
     flywheel.json                 per iteration: each stage's output, success and CPU time
 
 Each stage's output is written atomically (or resumably, for the generation stages), so a kill
@@ -114,7 +116,8 @@ def _train_residual(generator, env_id: str, checkpoint: Path, out: Path, seed: i
     if record_path.is_file() and not force:
         record = json.loads(record_path.read_text())
         wanted = {"learner": cfg.learner, "steps": cfg.residual_steps, "alpha": cfg.alpha,
-                  "epsilon_steps": cfg.epsilon_steps, "success_bonus": cfg.success_bonus, "seed": seed}
+                  "epsilon_steps": cfg.epsilon_steps, "success_bonus": cfg.success_bonus,
+                  "penalty": cfg.residual_penalty, "seed": seed}
         if all(record.get(k) == v for k, v in wanted.items()) and (out / "residual.zip").is_file():
             return record, False
     if progress:
@@ -124,8 +127,21 @@ def _train_residual(generator, env_id: str, checkpoint: Path, out: Path, seed: i
     try:
         base = BCPolicy(env.observation_space, env.action_space, checkpoint)
         return train_residual(env, base, out, cfg.residual_steps, alpha=cfg.alpha, epsilon_steps=cfg.epsilon_steps,
-                              success_bonus=cfg.success_bonus, learner=cfg.learner, seed=seed,
+                              success_bonus=cfg.success_bonus, penalty=cfg.residual_penalty, learner=cfg.learner, seed=seed,
                               base_checkpoint=str(checkpoint)), True
+    finally:
+        env.close()
+
+
+def _keep(rollouts: list[Path], out: Path, env_id: str, env_kwargs: dict[str, Any], attempts: int) -> None:
+    """The successful rollouts of `rollouts` in one dataset (atomically), in attempt order."""
+    from dexbench.envs.registry import build_env
+    from dexbench.generators.flywheel.rollouts import RolloutGenerator
+    from dexbench.generators.shards import merge_shards
+
+    env = build_env(env_id, **env_kwargs)
+    try:
+        merge_shards(rollouts, out, env, env_kwargs, RolloutGenerator.name, attempts, None)
     finally:
         env.close()
 
@@ -191,9 +207,14 @@ def run_stages(generator, workdir, seed: int, workers: int, progress: bool, over
                                           config={"checkpoint": str(it_dir / "bc"), "residual": residual_dir},
                                           env_kwargs=random_objects, max_attempts=cfg.rollouts)
             record[key] = _generation_record(report)
-            ran |= generated and key == "rollouts"  # the base's rollouts feed nothing
-        if record["rollouts"]["demos"] > 0:
-            pool = it_dir / "rollouts.hdf5"
+            ran |= generated
+        kept = it_dir / "kept.hdf5"
+        if record["base_rollouts"]["demos"] + record["rollouts"]["demos"] > 0:
+            if ran or not kept.is_file():
+                _keep([it_dir / "base_rollouts.hdf5", it_dir / "rollouts.hdf5"], kept, env_id, random_objects,
+                      2 * cfg.rollouts)
+            pool = kept
+        record["kept"] = record["base_rollouts"]["demos"] + record["rollouts"]["demos"]
         record["pool"] = str(pool)
         if i < cfg.iterations:
             augmented, generated = _generate(f"iteration {i}: mimicgen from {pool.name} to new objects and placements",
