@@ -211,3 +211,17 @@ def test_the_successes_of_both_rollout_stages_are_kept_in_attempt_order(seed_dem
         assert [kept.demo_attrs(k)["attempt"] for k in kept.keys] == [0, 0, 1]
         np.testing.assert_array_equal(kept.array(kept.keys[1], "actions"), b.array(b.keys[0], "actions"))
         np.testing.assert_array_equal(kept.array(kept.keys[2], "actions"), a.array(a.keys[1], "actions"))
+
+
+@pytest.mark.parametrize("learner", ["ppo", "sac"])
+def test_an_untrained_residual_corrects_nothing(learner):
+    """In delta action mode a constant correction walks the hand away: the residual starts at zero."""
+    from dexbench.generators.flywheel.residual import make_learner
+
+    env = residual_env()
+    model = make_learner(learner, env, seed=0, steps=64)
+    obs, _ = env.reset(seed=0)
+    for _ in range(5):
+        delta, _ = model.predict(obs, deterministic=True)
+        assert np.all(delta == 0)
+        obs, *_ = env.step(delta)
