@@ -81,9 +81,11 @@ def run_flywheel(env_id: str, source: str | Path, workdir: str | Path, n: int = 
         done = (final["requested"] == n and final["seed"] == seed and final["successes"] >= n
                 and all(Path(p).is_file() for p in made))
     if not done:
-        # An interrupted run's shards are continued; a finished output made from other stages is replaced.
+        # An interrupted run's shards are continued; a finished output made from other stages (or
+        # any, with overwrite: other settings start over) is replaced.
+        replace = overwrite or out.exists()
         final = run_generation("flywheel", entry.env_id, source, n, out, seed=seed, workers=workers, config=config,
-                               progress=progress, resume=not out.exists(), overwrite=out.exists()).to_dict()
+                               progress=progress, resume=not replace, overwrite=replace).to_dict()
     stages = json.loads(stages_path.read_text())
     iterations = stages["iterations"]
     # What each iteration generated: the stages' data, then the run's own attempts (their CPU
