@@ -144,13 +144,14 @@ class DatasetReader:
         return masks
 
     def demo_attrs(self, key: str) -> dict[str, Any]:
-        return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in self._group(key).attrs.items()}
+        return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in self.group(key).attrs.items()}
 
     def num_samples(self, key: str) -> int:
-        return int(self._group(key)["actions"].shape[0])
+        return int(self.group(key)["actions"].shape[0])
 
     # -- data -----------------------------------------------------------------------------
-    def _group(self, key: str) -> h5py.Group:
+    def group(self, key: str) -> h5py.Group:
+        """Demo `key`'s HDF5 group (read-only): shapes, dtypes and single rows without whole arrays."""
         if not self._file:  # h5py's closed File is falsy
             raise DatasetError(f"{self.path} is closed; read demos inside `with load_dataset(...)` or before close()")
         if key not in self._keys:
@@ -160,11 +161,11 @@ class DatasetReader:
 
     def has(self, key: str, name: str) -> bool:
         """Whether demo `key` holds `name` (e.g. "states", "next_obs", "obs/agentview_image")."""
-        return name in self._group(key)
+        return name in self.group(key)
 
     def array(self, key: str, name: str) -> np.ndarray:
         """One dataset of a demo, e.g. `array("demo_0", "obs/right_eef_pos")`."""
-        grp = self._group(key)
+        grp = self.group(key)
         if name not in grp:
             raise KeyError(f"{self.path}: /data/{key} has no {name!r}")
         try:
@@ -175,9 +176,9 @@ class DatasetReader:
 
     def obs_keys(self, key: str | None = None) -> list[str]:
         key = key or (self._keys[0] if self._keys else None)
-        if key is None or "obs" not in self._group(key):
+        if key is None or "obs" not in self.group(key):
             return []
-        return list(self._group(key)["obs"])
+        return list(self.group(key)["obs"])
 
     def episode(self, key: str) -> Episode:
         """A demo as an Episode (all arrays loaded)."""
@@ -188,7 +189,7 @@ class DatasetReader:
                              "Regenerate the dataset (or copy it again if it was downloaded).") from err
 
     def _episode(self, key: str) -> Episode:
-        grp = self._group(key)
+        grp = self.group(key)
         attrs = self.demo_attrs(key)
         actions = grp["actions"][()]
         states = grp["states"][()] if "states" in grp else np.zeros((len(actions), 0))

@@ -110,13 +110,13 @@ class ExportSource:
     def observation_space(self) -> gym.spaces.Dict:
         """The env's observation space restricted to the stored keys, with the stored dtypes
         (datasets keep float64; an export reproduces the file, not the env's casts)."""
-        stored = self._group(self.reader.keys[0])["obs"]  # shapes and dtypes only: no data read
+        stored = self.reader.group(self.reader.keys[0])["obs"]  # shapes and dtypes only: no data read
         return gym.spaces.Dict({k: self._box(self.env.observation_space.spaces.get(k), stored[k].shape[1:],
                                              stored[k].dtype) for k in self.obs_keys})
 
     @functools.cached_property
     def action_space(self) -> gym.spaces.Box:
-        stored = self._group(self.reader.keys[0])["actions"]
+        stored = self.reader.group(self.reader.keys[0])["actions"]
         return self._box(self.env.action_space, stored.shape[1:], stored.dtype)
 
     @staticmethod
@@ -140,7 +140,7 @@ class ExportSource:
 
     @property
     def final_obs_from(self) -> str:
-        return "next_obs" if all("next_obs" in self._group(k) for k in self.reader.keys) else "replay"
+        return "next_obs" if all("next_obs" in self.reader.group(k) for k in self.reader.keys) else "replay"
 
     def metadata(self) -> dict[str, Any]:
         """Provenance recorded in every export (JSON-serialisable)."""
@@ -165,10 +165,6 @@ class ExportSource:
         return dataclasses.replace(spec, kwargs={**spec.kwargs, **self.env_kwargs})
 
     # -- episodes ---------------------------------------------------------------------------
-    def _group(self, key: str):
-        """The demo's HDF5 group (read-only), to read shapes and single rows without whole arrays."""
-        return self.reader._file["data"][key]
-
     def episodes(self) -> Iterator[ExportEpisode]:
         for key in self.reader.keys:
             yield self.episode(key)
@@ -192,7 +188,7 @@ class ExportSource:
             terminations[-1] = True
         else:
             truncations[-1] = True
-        rewards = r.array(key, "rewards") if "rewards" in self._group(key) else np.zeros(T)
+        rewards = r.array(key, "rewards") if "rewards" in self.reader.group(key) else np.zeros(T)
         return ExportEpisode(key=key, observations=observations, actions=r.array(key, "actions"),
                              rewards=np.asarray(rewards, dtype=np.float64), terminations=terminations,
                              truncations=truncations, attrs=attrs)
@@ -200,7 +196,7 @@ class ExportSource:
     def _final_obs(self, key: str) -> dict[str, np.ndarray]:
         """The observation after the last action: stored in next_obs, or by stepping the last
         action again from the last stored state (exact: replay deviates by 0, design §7)."""
-        grp = self._group(key)
+        grp = self.reader.group(key)
         if "next_obs" in grp and all(k in grp["next_obs"] for k in self.obs_keys):
             return {k: grp["next_obs"][k][-1] for k in self.obs_keys}
         if "states" not in grp:
