@@ -275,10 +275,11 @@ class DexEnv(gym.Env):
 
     def _check_physics(self) -> None:
         d = self.data
+        counts = d.warning.number  # one array for all warnings (cheaper than one lookup each)
         for warning, what in SILENT_RESETS.items():
-            if d.warning[warning].number > 0:
+            if counts[warning] > 0:
                 raise PhysicsError(f"simulation unstable at t={d.time:.3f}s ({what}); the state was reset by MuJoCo")
-        if not (np.all(np.isfinite(d.qpos)) and np.all(np.abs(d.qvel) < MAX_QVEL)):
+        if not (np.isfinite(d.qpos).all() and np.abs(d.qvel).max() < MAX_QVEL):
             raise PhysicsError(f"simulation blew up at t={d.time:.3f}s (non-finite or huge velocities)")
 
     def _write_hand_ctrl(self, hand_commands) -> None:
