@@ -27,6 +27,7 @@ DELTA_ROT_SCALE_RAD = 0.5  # ... or turns it 0.5 rad
 # action means in either action mode, for noise and corrections given in action units.
 POSE_ACTION_UNIT = np.repeat((DELTA_POS_SCALE_M, DELTA_ROT_SCALE_RAD), 3)
 POSE_DIM = 6  # position (3) + axis-angle (3) per arm
+_EYE3 = np.eye(3)
 MAX_QVEL = 1e3  # joint speeds beyond this mean the simulation blew up
 OBS_MODES = ("state", "rgb", "state+rgb")
 # MuJoCo's warnings that mean it reset the simulation silently: each ends the episode.
@@ -318,16 +319,20 @@ class DexEnv(gym.Env):
         targets, hand = self._check_targets(targets, hand)
         action = np.zeros(self.action_space.shape, dtype=np.float64)
         d = self.data
+        rel = np.empty((len(ARMS), 3, 3))  # the rotation each arm's pose slot encodes
+        for i, arm in enumerate(ARMS):
+            rel[i] = targets[arm][:3, :3]
+            if self.action_mode == "delta":
+                rel[i] = rel[i] @ d.site_xmat[self._site_ids[i]].reshape(3, 3).T
+        rotvecs = Rotation.from_matrix(rel).as_rotvec()  # one call for both arms: scipy's cost is per call
         for i, arm in enumerate(ARMS):
             target = targets[arm]
             s = self.action_layout[f"{arm}_pose"]
             if self.action_mode == "delta":
-                sid = self._site_ids[i]
-                dpos = (target[:3, 3] - d.site_xpos[sid]) / DELTA_POS_SCALE_M
-                drot = Rotation.from_matrix(target[:3, :3] @ d.site_xmat[sid].reshape(3, 3).T).as_rotvec()
-                action[s] = np.concatenate([dpos, drot / DELTA_ROT_SCALE_RAD])
+                dpos = (target[:3, 3] - d.site_xpos[self._site_ids[i]]) / DELTA_POS_SCALE_M
+                action[s] = np.concatenate([dpos, rotvecs[i] / DELTA_ROT_SCALE_RAD])
             else:
-                action[s] = np.concatenate([target[:3, 3], Rotation.from_matrix(target[:3, :3]).as_rotvec()])
+                action[s] = np.concatenate([target[:3, 3], rotvecs[i]])
             action[self.action_layout[f"{arm}_hand"]] = hand[arm]
         return np.clip(action, self.action_space.low, self.action_space.high).astype(np.float32)
 
@@ -345,7 +350,7 @@ class DexEnv(gym.Env):
             if target.shape != (4, 4) or not np.all(np.isfinite(target)):
                 raise ValueError(f"the {arm} target must be a finite 4x4 pose, got shape {target.shape}")
             rot = target[:3, :3]
-            if not np.allclose(rot @ rot.T, np.eye(3), atol=1e-4) or np.linalg.det(rot) < 0:
+            if np.abs(rot @ rot.T - _EYE3).max() > 1e-4 or np.linalg.det(rot) < 0:
                 raise ValueError(f"the {arm} target's 3x3 part is not a rotation (orthonormal, det +1)")
             if command.shape != (self.hand_dim,) or not np.all(np.isfinite(command)):
                 raise ValueError(f"the {arm} hand command must be {self.hand_dim} finite numbers, got shape "
