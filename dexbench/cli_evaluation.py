@@ -34,11 +34,22 @@ def _parse_seeds(text: str | None) -> list[int] | None:
 
 def cmd_eval(args) -> int:
     from dexbench.evaluation import evaluate, result_table, write_result
+    from dexbench.evaluation.perturbations import (
+        evaluate_perturbations,
+        perturbation_env_kwargs,
+        perturbation_rows,
+        perturbation_table,
+    )
     from dexbench.evaluation.sandbox import PolicyFailure
     from dexbench.jsonio import check_writable
     from dexbench.policies.base import PolicyLoadError
 
     entry = env_entry(args.env)
+    try:
+        rows = perturbation_rows(args.perturb) if args.perturb is not None else {"none": ()}
+    except ValueError as err:
+        raise CLIError(str(err)) from err
+    per_factor = len(rows) > 1  # --perturb each: --out is a folder of results and a table
     kwargs = parse_overrides(args.policy_arg, "--policy-arg")
     if args.checkpoint:
         kwargs["checkpoint"] = args.checkpoint
@@ -46,29 +57,44 @@ def cmd_eval(args) -> int:
         raise CLIError("--seeds and --episodes contradict each other: --seeds gives the episodes; pass one")
     if args.videos < 0:
         raise CLIError(f"--videos must be >= 0, got {args.videos}")
-    if args.out and Path(args.out).exists() and not args.overwrite:
-        raise CLIError(f"{args.out} already exists; choose another --out or pass --overwrite")
+    out = Path(args.out) if args.out else None
+    outs = [out / f"{name}.json" for name in rows] if per_factor and out else [out] if out else []
+    if per_factor and out is not None and out.exists() and not out.is_dir():
+        raise CLIError(f"--perturb each writes a folder of results; {out} is a file: give a folder as --out")
+    taken = [o for o in outs if o.exists()]
+    if taken and not args.overwrite:
+        raise CLIError(f"{taken[0]} already exists; choose another --out or pass --overwrite")
     try:  # before the evaluation, not after it
-        if args.out:
-            check_writable(args.out)
+        for o in outs:
+            check_writable(o)
         if args.video:
             check_writable(Path(args.video) / "probe.mp4")
     except OSError as err:
         raise CLIError(str(err)) from err
+    options = dict(episodes=50 if args.episodes is None else args.episodes, seeds=_parse_seeds(args.seeds),
+                   workers=args.workers, policy_kwargs=kwargs, video_dir=args.video, videos=args.videos,
+                   progress=not args.quiet, step_timeout_s=args.step_timeout, episode_timeout_s=args.episode_timeout)
     try:
-        episodes = 50 if args.episodes is None else args.episodes
-        result = evaluate(args.policy, entry.env_id, episodes=episodes, seeds=_parse_seeds(args.seeds),
-                          workers=args.workers, policy_kwargs=kwargs, video_dir=args.video, videos=args.videos,
-                          progress=not args.quiet, step_timeout_s=args.step_timeout,
-                          episode_timeout_s=args.episode_timeout)
+        if per_factor:
+            results = evaluate_perturbations(args.policy, entry.env_id, rows, **options)
+        else:
+            results = {"": evaluate(args.policy, entry.env_id,
+                                    env_kwargs=perturbation_env_kwargs(next(iter(rows.values()))), **options)}
     except (PolicyLoadError, KeyError, ValueError, FileNotFoundError, PolicyFailure) as err:
         raise CLIError(str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)) from err
-    if args.out:
-        write_result(result, args.out)
+    for result, o in zip(results.values(), outs):
+        write_result(result, o)
     print()
-    print(result_table(result))
-    if args.out:
-        print(f"\nwrote {args.out}")
+    if per_factor:
+        table = perturbation_table(results)
+        print(table)
+        if out is not None:
+            (out / "perturbations.md").write_text(table + "\n")
+            print(f"\nwrote {out}/<row>.json and {out}/perturbations.md")
+        return 0
+    print(result_table(results[""]))
+    if out is not None:
+        print(f"\nwrote {out}")
     return 0
 
 
@@ -287,8 +313,12 @@ def add_evaluation_commands(sub) -> None:
     p.add_argument("--policy-arg", nargs="+", action="extend", metavar="KEY=VALUE",
                    help="more keyword arguments for the policy factory (strings)")
     p.add_argument("--workers", type=int, default=1, help="worker processes (results do not depend on it)")
-    p.add_argument("--out", default=None, metavar="FILE.json", help="write the result JSON here")
+    p.add_argument("--out", default=None, metavar="FILE.json",
+                   help="write the result JSON here (a folder with --perturb each)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    p.add_argument("--perturb", default=None, metavar="FACTOR[,FACTOR...]",
+                   help="visual factors on (lighting, textures, object_colors, camera, distractors, or all); "
+                        "'each': one row per factor, with none and all (docs/evaluation.md)")
     p.add_argument("--video", default=None, metavar="DIR", help="film the first --videos rollouts into DIR (mp4)")
     p.add_argument("--videos", type=int, default=3, help="rollouts to film with --video (default 3)")
     p.add_argument("--step-timeout", type=float, default=DEFAULT_STEP_TIMEOUT_S, metavar="S",

@@ -51,6 +51,8 @@ def env_kwargs_of(env) -> dict[str, Any]:
         "reward_type": env.reward_type,
         "action_mode": env.action_mode,
         "terminate_on_success": bool(env.terminate_on_success),
+        # only when on: the published env's kwargs stay what they were
+        **({"visual_factors": list(env.visual_factors)} if getattr(env, "visual_factors", ()) else {}),
     }
 
 

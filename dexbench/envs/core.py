@@ -15,6 +15,7 @@ import numpy as np
 from gymnasium import spaces
 from scipy.spatial.transform import Rotation
 
+from dexbench.envs.appearance import Appearance, check_factors
 from dexbench.envs.embodiments.base import ARMS, Embodiment, find_ids
 from dexbench.envs.objects import VARIANT_FEATURES, ObjectAxis, variant_features
 from dexbench.envs.rendering import CameraRenderer, preset_by_name
@@ -30,6 +31,7 @@ POSE_DIM = 6  # position (3) + axis-angle (3) per arm
 _EYE3 = np.eye(3)
 MAX_QVEL = 1e3  # joint speeds beyond this mean the simulation blew up
 OBS_MODES = ("state", "rgb", "state+rgb")
+APPEARANCE_STREAM = 0x5EE  # keys the visual factors' random stream apart from the reset's
 # MuJoCo's warnings that mean it reset the simulation silently: each ends the episode.
 SILENT_RESETS = {
     mujoco.mjtWarning.mjWARN_BADQPOS: "bad position",
@@ -58,6 +60,10 @@ class DexEnv(gym.Env):
         terminate_on_success: end the episode on the first successful step.
         object_variants: the object axis: "reference" (the published objects), "random" (one
             variant per object drawn from the seed at every reset) or {object: variant name}.
+        visual_factors: visual randomisation (envs/appearance.py): any of "lighting", "textures",
+            "object_colors", "camera", "distractors" (or "all"), drawn per reset from the seed. It
+            changes images only: states, state observations and dynamics stay bitwise the same.
+            Default (): the published look.
         render_mode: "rgb_array" renders `render_camera` at `render_size` (height, width), in the
             default look (videos and task cards).
     """
@@ -83,6 +89,7 @@ class DexEnv(gym.Env):
         render_size: tuple[int, int] = (256, 256),
         env_id: str | None = None,
         object_variants: str | dict[str, str] = "reference",
+        visual_factors: tuple[str, ...] | list[str] | str = (),
     ) -> None:
         if obs_mode not in OBS_MODES:
             raise ValueError(f"obs_mode must be one of {OBS_MODES}, got {obs_mode!r}")
@@ -108,6 +115,7 @@ class DexEnv(gym.Env):
         if not isinstance(render_preset, str):  # a name: it is recorded in datasets' env_args
             raise ValueError(f"render_preset must be a preset name ('fast' or 'default'), got {render_preset!r}")
         preset_by_name(render_preset)  # an unknown preset fails here, not at the first image
+        self.visual_factors = check_factors(visual_factors)
 
         self.env_id = env_id
         self.task = task(variant, object_variants)
@@ -125,9 +133,16 @@ class DexEnv(gym.Env):
 
         self.mj_spec = build_scene(embodiment, self.task.table_size_m, f"{self.task.name}-{embodiment.name}")
         self.task.add_to(self.mj_spec, embodiment.table_height_m)
+        # Only an env that asks for visual factors gets their textures and distractor geoms:
+        # the published model stays the published model.
+        self.appearance = Appearance(self.visual_factors) if self.visual_factors else None
+        if self.appearance is not None:
+            self.appearance.add_to(self.mj_spec, embodiment.table_height_m, self.task.table_size_m)
         self.model = self.mj_spec.compile()
         self.data = mujoco.MjData(self.model)
         self.task.bind(self.model, self.data, embodiment, embodiment.table_height_m)
+        if self.appearance is not None:
+            self.appearance.bind(self.model, self.task.body_ids, self.task.colour_coded)
         self._object_axis = (None if self.task.object_mode == "reference" else
                              ObjectAxis(self.mj_spec, self.task.object_variants, self.model))
         self.controller = embodiment.make_controller(self.model, self.data)
@@ -214,6 +229,8 @@ class DexEnv(gym.Env):
         super().reset(seed=seed)
         if seed is not None or not hasattr(self, "_seeded"):
             self._rng = np.random.default_rng(seed)
+            # The looks' own stream: drawing them never moves the physics draws of `_rng`.
+            self._appearance_rng = np.random.default_rng(None if seed is None else [APPEARANCE_STREAM, seed])
             self._seeded = True
         m, d = self.model, self.data
         mujoco.mj_resetData(m, d)
@@ -221,6 +238,8 @@ class DexEnv(gym.Env):
         d.qpos[self._home_qpos_adr] = self._home_qpos
         self.task.initialize_episode(self._rng)
         self._sync_model_with_state()
+        if self.appearance is not None:
+            self.appearance.new_episode(int(self._appearance_rng.integers(2**63)), d)
         mujoco.mj_forward(m, d)
         self.controller.reset()
         self._write_hand_ctrl([self.embodiment.hand.open_command] * 2)
@@ -409,6 +428,8 @@ class DexEnv(gym.Env):
         if self._object_axis is not None:
             self._object_axis.apply(self.model, self.task.object_variant_indices())
         self.task.sync_model_with_state()
+        if self.appearance is not None:  # the object axis may have rewritten the distractors' rows
+            self.appearance.apply()
 
     # ------------------------------------------------------------------------ observations
     def _info(self, evaluation: dict[str, bool]) -> dict[str, Any]:

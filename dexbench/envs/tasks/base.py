@@ -157,6 +157,9 @@ class Task(abc.ABC):
     # Facts a task remembers across steps (e.g. "the can has been in the placing hand"): flags in
     # MuJoCo's userdata, so part of the state (`reset_to` restores them), cleared at every reset.
     latches: ClassVar[tuple[str, ...]] = ()
+    # Objects whose colour is part of the task (a can to sort by its colour, the bins of each
+    # colour): the `object_colors` visual factor leaves them as they are.
+    colour_coded: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, variant: str, object_variants: str | dict[str, str] = "reference") -> None:
         if variant not in self.variants:

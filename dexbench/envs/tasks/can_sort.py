@@ -120,6 +120,7 @@ class CanSort(Task):
     # knocked it into its bin in 6 of 50 episodes on the humanoid.
     latches = ("held_by_left",)
     objects = ("can", "red_bin", "blue_bin", "goal_bin")
+    colour_coded = ("can", "red_bin", "blue_bin")  # the goal is the bin of the can's colour
     spec = TaskSpec(
         subtasks={
             "right": (
