@@ -272,13 +272,14 @@ def cmd_dataset_render_obs(args) -> int:
     from dexbench.datasets.render_obs import RenderObsError, render_obs
 
     cameras = [c.strip() for c in args.cameras.split(",") if c.strip()]
+    factors = _visual_factors_arg(args.visual_factors)
     bar = None
     try:
         with load_dataset(args.file) as ds:
             total = len(ds)
         bar = tqdm(total=total, desc="render-obs", unit="demo", disable=args.quiet, dynamic_ncols=True)
         out = render_obs(args.file, cameras, args.size, out=args.out, workers=args.workers, preset=args.preset,
-                         overwrite=args.overwrite, progress=lambda key: bar.update(1))
+                         overwrite=args.overwrite, visual_factors=factors, progress=lambda key: bar.update(1))
     except (DatasetError, FileExistsError, IsADirectoryError, ValueError) as err:
         raise CLIError(str(err)) from err
     except RenderObsError as err:
@@ -292,8 +293,25 @@ def cmd_dataset_render_obs(args) -> int:
         if bar is not None:
             bar.close()
     images = ", ".join(f"obs/{c}_image" for c in cameras)
-    print(f"wrote {out}: {images} ({args.size}x{args.size} px, {args.preset} preset)")
+    looks = f", looks drawn per demo seed: {args.visual_factors}" if factors else ""
+    print(f"wrote {out}: {images} ({args.size}x{args.size} px, {args.preset} preset{looks})")
     return 0
+
+
+def _visual_factors_arg(text: str | None) -> tuple[str, ...] | str | None:
+    """`--visual-factors`: None (the dataset's own), `none` (the published look), `all`, or
+    comma-separated factor names (checked, with the valid names, by the command)."""
+    if text is None:
+        return None
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if names == ["none"]:
+        return ()
+    if names == ["all"]:
+        return "all"
+    if not names:
+        raise CLIError("--visual-factors is empty; give factor names (lighting,textures,object_colors,camera,"
+                       "distractors), 'all', or 'none' for the published look")
+    return tuple(names)
 
 
 # ----------------------------------------------------------------------------- parser
@@ -372,6 +390,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--out", default=None, metavar="FILE2", help="write here instead of replacing FILE")
     q.add_argument("--preset", default="fast", choices=("fast", "default"),
                    help="render preset: fast (observations, default) or default (the model's own look)")
+    q.add_argument("--visual-factors", default=None, metavar="FACTOR[,FACTOR...]|all|none",
+                   help="randomised looks, each demo's drawn from its reset seed (lighting, textures, object_colors, "
+                        "camera, distractors, or all); none: the published look; default: the dataset's own")
     q.add_argument("--overwrite", action="store_true",
                    help="replace an existing --out or images FILE already has; discard another run's work folder")
     q.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

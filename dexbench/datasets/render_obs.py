@@ -10,13 +10,19 @@ replaying the last action from the last state (what robomimic does; replay is ex
 Atomic and resumable: the work lives in `<out>.render-obs/` (beside the output). Each finished
 demo is one file there, written as `.tmp` and renamed, so a file with a demo's name is a
 complete demo. When all demos are there, the source is copied to a temporary file in that
-folder, the images are copied in and `env_args` records the cameras, size and preset; only
-then is the copy renamed to `<out>` and the folder removed. A run killed at any point leaves
+folder, the images are copied in and `env_args` records the cameras, size, preset and looks;
+only then is the copy renamed to `<out>` and the folder removed. A run killed at any point leaves
 no `<out>` that looks complete (with `out` = the source, the source is untouched), and the next
 run with the same settings renders only the demos not yet done.
 
-Images are the same bits whatever the number of workers or runs: rendering reads only the
-state, and every worker renders with the same settings.
+Randomised looks (`visual_factors`, envs/appearance.py): each demo is rendered with the look its
+own reset seed draws (`reset(seed=<the demo's seed>)`, then the states replayed with `reset_to`,
+which keeps that look): the look an env made with those factors drew for the demo's episode.
+So a pixel policy trains on randomised appearances from state-only generation.
+
+Images are the same bits whatever the number of workers, runs or demo order: rendering reads
+only the state (and, for a randomised look, the demo's own seed), and every worker renders with
+the same settings.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -55,6 +61,7 @@ class RenderObsSettings:
     preset: str
     next_obs: bool  # the source has next_obs, so the images go there too
     compression_level: int
+    visual_factors: list[str]  # the looks drawn per demo from its reset seed; [] = the published look
 
 
 def image_key(camera: str) -> str:
@@ -69,11 +76,14 @@ def workdir_of(out: str | os.PathLike) -> Path:
 def render_obs(path: str | os.PathLike, cameras: list[str] | tuple[str, ...], size: int = 84, *,
                out: str | os.PathLike | None = None, workers: int = 1, preset: str = "fast",
                overwrite: bool = False, compression_level: int = 4,
+               visual_factors: str | Sequence[str] | None = None,
                progress: Callable[[str], None] | None = None) -> Path:
     """Add `obs/<camera>_image` (uint8 T,H,W,3; gzip, one chunk per frame) for `cameras` at
     `size` px to the dataset at `path`, written to `out` (default: `path` itself, replaced once
     complete). Returns the output path. `progress(demo_key)` is called as each demo finishes.
-    `overwrite`: replace an existing `out` and images the dataset already has."""
+    `overwrite`: replace an existing `out` and images the dataset already has.
+    `visual_factors`: factor names (envs/appearance.py), "all", or () for the published look; each
+    demo gets the look its reset seed draws. Default None: the dataset's own (its env_args)."""
     from dexbench.envs.rendering import preset_by_name
     from dexbench.envs.scene import MAX_RENDER_SIZE
     from dexbench.workers import check_workers
@@ -88,7 +98,7 @@ def render_obs(path: str | os.PathLike, cameras: list[str] | tuple[str, ...], si
                          "(84 is the papers' observation size)")
     preset = preset_by_name(preset).name
     check_workers(workers)
-    settings = _settings(path, out, cameras, int(size), preset, overwrite, compression_level)
+    settings = _settings(path, out, cameras, int(size), preset, overwrite, compression_level, visual_factors)
 
     workdir = workdir_of(out)
     done = _prepare_workdir(workdir, settings, discard_other=overwrite)
@@ -104,8 +114,9 @@ def render_obs(path: str | os.PathLike, cameras: list[str] | tuple[str, ...], si
 
 # ----------------------------------------------------------------------------- checks
 def _settings(path: Path, out: Path, cameras: list[str], size: int, preset: str, overwrite: bool,
-              compression_level: int) -> RenderObsSettings:
+              compression_level: int, visual_factors: str | Sequence[str] | None) -> RenderObsSettings:
     """The run's settings, after every check that needs no rendering (bad input fails here)."""
+    from dexbench.envs.appearance import check_factors
     from dexbench.envs.registry import build_env, lookup
 
     if out.is_dir():
@@ -130,6 +141,10 @@ def _settings(path: Path, out: Path, cameras: list[str], size: int, preset: str,
         env_id, env_kwargs = ds.env_id, ds.env_kwargs
         lengths = {k: ds.num_samples(k) for k in keys}
         next_obs = ds.has(keys[0], "next_obs")
+        factors = list(check_factors(env_kwargs.get("visual_factors", ()) if visual_factors is None
+                                     else visual_factors))
+        if factors:
+            _check_seeds(path, {k: int(ds.demo_attrs(k).get("seed", -1)) for k in keys})
     try:
         lookup(env_id)
     except Exception:  # noqa: BLE001 - gymnasium's error for an unknown id
@@ -145,14 +160,40 @@ def _settings(path: Path, out: Path, cameras: list[str], size: int, preset: str,
         raise ValueError(f"unknown camera{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
                          f"{env_id} has {', '.join(valid)}")
     _check_existing_image_size(env_kwargs, cameras, size, path)
+    _check_existing_image_look(env_kwargs, cameras, factors, path)
     return RenderObsSettings(source=str(path.resolve()), env_id=env_id, demo_lengths=lengths, cameras=cameras,
-                             size=size, preset=preset, next_obs=next_obs, compression_level=int(compression_level))
+                             size=size, preset=preset, next_obs=next_obs, compression_level=int(compression_level),
+                             visual_factors=factors)
 
 
-def _state_env_kwargs(env_kwargs: dict) -> dict:
-    """The dataset's env kwargs with state observations only: `reset_to` must not render (the
-    images are rendered once, by the renderer of this run)."""
-    return {**env_kwargs, "obs_mode": "state"}
+def _state_env_kwargs(env_kwargs: dict, visual_factors: list[str] | tuple[str, ...] = ()) -> dict:
+    """The dataset's env kwargs with state observations only (`reset_to` must not render: the
+    images are rendered once, by the renderer of this run) and the looks this run renders."""
+    return {**env_kwargs, "obs_mode": "state", "visual_factors": list(visual_factors)}
+
+
+def _check_seeds(path: Path, seeds: dict[str, int]) -> None:
+    """A randomised look is drawn from the demo's reset seed, so every demo needs one."""
+    unseeded = [k for k, seed in seeds.items() if seed < 0]
+    if unseeded:
+        listed = ", ".join(unseeded[:3]) + (f" and {len(unseeded) - 3} more" if len(unseeded) > 3 else "")
+        raise DatasetError(f"{path}: {listed} {'has' if len(unseeded) == 1 else 'have'} no recorded reset seed "
+                           "(attrs['seed'] is -1), and a randomised look is drawn from the demo's reset seed. "
+                           "Render the published look (--visual-factors none), or record the demos with "
+                           "DexBench (`dexbench demo` / `dexbench generate` store each demo's seed)")
+
+
+def _check_existing_image_look(env_kwargs: dict, cameras: list[str], factors: list[str], path: Path) -> None:
+    """One look per dataset: the images of every camera come from the same episodes' looks, as
+    env_args' single `visual_factors` says."""
+    if "rgb" not in env_kwargs.get("obs_mode", "state"):
+        return
+    others = [c for c in env_kwargs.get("camera_names", []) if c not in cameras]
+    recorded = list(env_kwargs.get("visual_factors", []))
+    if others and recorded != factors:
+        raise ValueError(f"{path} already has images of {', '.join(others)} with visual factors "
+                         f"{','.join(recorded) or 'none'}; render with --visual-factors {','.join(recorded) or 'none'} "
+                         "(one look per dataset), or start from a state-only dataset")
 
 
 def _check_existing_image_size(env_kwargs: dict, cameras: list[str], size: int, path: Path) -> None:
@@ -203,7 +244,7 @@ class _DemoRenderer:
         self.settings, self.workdir = settings, workdir
         with load_dataset(settings.source) as ds:
             env_kwargs = ds.env_kwargs
-        self.env = build_env(settings.env_id, **_state_env_kwargs(env_kwargs))
+        self.env = build_env(settings.env_id, **_state_env_kwargs(env_kwargs, settings.visual_factors))
         self.renderer = self.env.camera_renderer((settings.size, settings.size), settings.preset)
 
     def images(self, states: np.ndarray, last_action: np.ndarray) -> np.ndarray:
@@ -221,6 +262,10 @@ class _DemoRenderer:
     def render_demo(self, key: str) -> str:
         with load_dataset(self.settings.source) as ds:
             states, actions = ds.array(key, "states"), ds.array(key, "actions")
+            seed = int(ds.demo_attrs(key).get("seed", -1))
+        if self.settings.visual_factors:
+            # The demo's own look, whatever was rendered before: `reset_to` keeps the look of this reset.
+            self.env.reset(seed=seed)
         frames = self.images(states, actions[-1])
         final = self.workdir / f"{key}.hdf5"
         tmp = final.with_name(final.name + ".tmp")
@@ -318,10 +363,12 @@ def _merge(settings: RenderObsSettings, workdir: Path, out: Path) -> None:
 
 def _image_env_kwargs(env_kwargs: dict, settings: RenderObsSettings) -> dict:
     """The env kwargs that make an env observe what the dataset now holds: its state keys plus
-    these images, so policies trained on it see the same cameras, size and look."""
+    these images, so policies trained on it see the same cameras, size and look (`visual_factors`
+    only when on, as the writer records it)."""
     had_images = "rgb" in env_kwargs.get("obs_mode", "state")
     earlier = list(env_kwargs.get("camera_names", [])) if had_images else []
-    return {**env_kwargs,
+    looks = {"visual_factors": settings.visual_factors} if settings.visual_factors else {}
+    return {**{k: v for k, v in env_kwargs.items() if k != "visual_factors"}, **looks,
             "obs_mode": "state+rgb" if "state" in env_kwargs.get("obs_mode", "state") else "rgb",
             "camera_names": earlier + [c for c in settings.cameras if c not in earlier],
             "image_size": [settings.size, settings.size],
