@@ -18,6 +18,8 @@ import numpy as np
 
 from dexbench.cli_common import (
     CLIError,
+    add_backend_args,
+    backend_of,
     env_entry,
     make_env_for,
     parse_overrides,
@@ -167,7 +169,8 @@ def cmd_generate(args) -> int:
         report = run_generation(args.generator, args.env, args.source, args.n, args.out, seed=args.seed,
                                 workers=args.workers, config=parse_overrides(args.config), resume=args.resume,
                                 keep_failed=args.keep_failed, max_attempts=args.max_attempts,
-                                progress=not args.quiet, overwrite=args.overwrite, env_kwargs=env_kwargs)
+                                progress=not args.quiet, overwrite=args.overwrite, env_kwargs=env_kwargs,
+                                backend=backend_of(args))
     except KeyError as err:  # unknown generator, or no scripted demonstrator for the task
         raise CLIError(str(err.args[0]) if err.args else str(err)) from err
     except (DatasetError, OSError, ImportError, TypeError, ValueError) as err:
@@ -279,7 +282,8 @@ def cmd_dataset_render_obs(args) -> int:
             total = len(ds)
         bar = tqdm(total=total, desc="render-obs", unit="demo", disable=args.quiet, dynamic_ncols=True)
         out = render_obs(args.file, cameras, args.size, out=args.out, workers=args.workers, preset=args.preset,
-                         overwrite=args.overwrite, visual_factors=factors, progress=lambda key: bar.update(1))
+                         overwrite=args.overwrite, visual_factors=factors, progress=lambda key: bar.update(1),
+                         backend=backend_of(args))
     except (DatasetError, FileExistsError, IsADirectoryError, ValueError) as err:
         raise CLIError(str(err)) from err
     except RenderObsError as err:
@@ -386,7 +390,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--cameras", required=True, metavar="CAM[,CAM...]",
                    help="comma-separated cameras, e.g. agentview,right_wrist (`dexbench info ID` lists them)")
     q.add_argument("--size", type=int, default=84, help="image side in pixels (default 84)")
-    q.add_argument("--workers", type=int, default=1, help="worker processes (the images do not depend on it)")
+    q.add_argument("--workers", type=int, default=1, help="workers: processes, or Ray tasks (the images do not "
+                   "depend on it)")
+    add_backend_args(q)
     q.add_argument("--out", default=None, metavar="FILE2", help="write here instead of replacing FILE")
     q.add_argument("--preset", default="fast", choices=("fast", "default"),
                    help="render preset: fast (observations, default) or default (the model's own look)")
@@ -408,7 +414,9 @@ def _add_generation_args(p: argparse.ArgumentParser, sources: bool) -> None:
     p.add_argument("-n", type=int, required=True, help="number of successful demos to keep")
     p.add_argument("--out", required=True, metavar="FILE", help="output dataset, e.g. demos.hdf5")
     p.add_argument("--seed", type=int, default=0, help="run seed (attempt i depends on (seed, i) only)")
-    p.add_argument("--workers", type=int, default=1, help="worker processes (each writes a shard; merged at the end)")
+    p.add_argument("--workers", type=int, default=1, help="workers: processes, or Ray tasks (each writes a shard; "
+                   "merged at the end)")
+    add_backend_args(p)
     p.add_argument("--resume", action="store_true", help="continue an interrupted (or finished, to a larger -n) run")
     p.add_argument("--keep-failed", action="store_true", help="also write failed attempts to <out stem>.failed.hdf5")
     p.add_argument("--max-attempts", type=int, default=None, help="bound on attempts (default max(20 n, 100))")

@@ -9,6 +9,30 @@ class CLIError(Exception):
     """A user error: printed without a traceback, exit status 2."""
 
 
+def add_backend_args(p) -> None:
+    """`--backend` and `--address`: where a command's workers run (`dexbench.backends`)."""
+    p.add_argument("--backend", choices=("process", "ray"), default="process",
+                   help="run the workers as processes on this machine (default) or as Ray tasks; the output is the "
+                        "same (ray: pip install 'dexbench[ray]')")
+    p.add_argument("--address", default=None, metavar="HOST:PORT",
+                   help="with --backend ray: the Ray cluster to use (e.g. HOST:6379 of `ray start --head`, or auto); "
+                        "default: start a Ray on this machine for the run")
+
+
+def backend_of(args):
+    """The Backend the arguments ask for, connected (Ray) so that a missing Ray or an
+    unreachable cluster is a user error now, before any work."""
+    from dexbench.backends import Backend, BackendError, connect_ray
+
+    try:
+        backend = Backend(args.backend, args.address)
+        if backend.is_ray:
+            connect_ray(backend.address)
+    except (ValueError, BackendError) as err:
+        raise CLIError(str(err)) from err
+    return backend
+
+
 def env_entry(env_id: str):
     import gymnasium as gym
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from dexbench.cli_common import CLIError, env_entry, parse_overrides
+from dexbench.cli_common import CLIError, add_backend_args, backend_of, env_entry, parse_overrides
 from dexbench.evaluation.sandbox import DEFAULT_EPISODE_TIMEOUT_S, DEFAULT_STEP_TIMEOUT_S
 
 GENERATOR_DESCRIPTIONS = {
@@ -33,6 +33,7 @@ def _parse_seeds(text: str | None) -> list[int] | None:
 
 
 def cmd_eval(args) -> int:
+    from dexbench.backends import BackendError
     from dexbench.evaluation import evaluate, result_table, write_result
     from dexbench.evaluation.perturbations import (
         evaluate_perturbations,
@@ -73,14 +74,15 @@ def cmd_eval(args) -> int:
         raise CLIError(str(err)) from err
     options = dict(episodes=50 if args.episodes is None else args.episodes, seeds=_parse_seeds(args.seeds),
                    workers=args.workers, policy_kwargs=kwargs, video_dir=args.video, videos=args.videos,
-                   progress=not args.quiet, step_timeout_s=args.step_timeout, episode_timeout_s=args.episode_timeout)
+                   progress=not args.quiet, step_timeout_s=args.step_timeout, episode_timeout_s=args.episode_timeout,
+                   backend=backend_of(args))
     try:
         if per_factor:
             results = evaluate_perturbations(args.policy, entry.env_id, rows, **options)
         else:
             results = {"": evaluate(args.policy, entry.env_id,
                                     env_kwargs=perturbation_env_kwargs(next(iter(rows.values()))), **options)}
-    except (PolicyLoadError, KeyError, ValueError, FileNotFoundError, PolicyFailure) as err:
+    except (PolicyLoadError, KeyError, ValueError, FileNotFoundError, PolicyFailure, BackendError) as err:
         raise CLIError(str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)) from err
     for result, o in zip(results.values(), outs):
         write_result(result, o)
@@ -183,7 +185,7 @@ def cmd_compare(args) -> int:
                                      seed=args.seed, workers=args.workers, bc_config=_bc_config(args),
                                      include_source=not args.no_source, progress=not args.quiet,
                                      train_seeds=args.train_seeds, checkpoints=args.checkpoints,
-                                     objects=args.objects)
+                                     objects=args.objects, backend=backend_of(args))
     except KeyError as err:
         raise CLIError(str(err.args[0]) if err.args else str(err)) from err
     except (DatasetError, FileNotFoundError, ValueError) as err:
@@ -312,7 +314,9 @@ def add_evaluation_commands(sub) -> None:
     p.add_argument("--checkpoint", default=None, metavar="DIR", help="policy checkpoint (passed as checkpoint=DIR)")
     p.add_argument("--policy-arg", nargs="+", action="extend", metavar="KEY=VALUE",
                    help="more keyword arguments for the policy factory (strings)")
-    p.add_argument("--workers", type=int, default=1, help="worker processes (results do not depend on it)")
+    p.add_argument("--workers", type=int, default=1, help="workers: processes, or Ray tasks (results do not depend "
+                   "on it)")
+    add_backend_args(p)
     p.add_argument("--out", default=None, metavar="FILE.json",
                    help="write the result JSON here (a folder with --perturb each)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
@@ -376,7 +380,9 @@ def add_evaluation_commands(sub) -> None:
                    help="train S policies per dataset (seeds seed..seed+S-1); the papers use 3")
     p.add_argument("--checkpoints", type=int, default=1, metavar="K",
                    help="evaluate K evenly spaced checkpoints per policy; report the best per seed, mean +- std")
-    p.add_argument("--workers", type=int, default=1, help="worker processes for generation and evaluation")
+    p.add_argument("--workers", type=int, default=1, help="workers (processes, or Ray tasks) for generation and "
+                   "evaluation")
+    add_backend_args(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     bc_options(p)
     p.set_defaults(func=cmd_compare)

@@ -43,11 +43,12 @@ def exit_with_parent(sig: int) -> None:
         os.kill(os.getpid(), sig)
 
 
-def check_workers(workers: int) -> None:
-    """Refuse a worker count below 1 or above MAX_WORKERS; warn above the core count."""
+def check_workers(workers: int, local: bool = True) -> None:
+    """Refuse a worker count below 1 or above MAX_WORKERS; warn above the core count when the
+    workers run on this machine (`local`; Ray tasks may run on other machines)."""
     if not 1 <= workers <= MAX_WORKERS:
         raise ValueError(f"workers must be in 1..{MAX_WORKERS}, got {workers}; this machine has "
                          f"{os.cpu_count()} CPU cores")
-    if workers > (os.cpu_count() or 1):
+    if local and workers > (os.cpu_count() or 1):
         warnings.warn(f"{workers} workers on {os.cpu_count()} CPU cores: slower than {os.cpu_count()} would be, "
                       "kept because the number of workers shapes the dataset", stacklevel=3)

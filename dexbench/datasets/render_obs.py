@@ -23,6 +23,11 @@ So a pixel policy trains on randomised appearances from state-only generation.
 Images are the same bits whatever the number of workers, runs or demo order: rendering reads
 only the state (and, for a randomised look, the demo's own seed), and every worker renders with
 the same settings.
+
+With the `ray` backend, worker w of W is a Ray task rendering the demos w, w + W, ... of those
+left to do: it is sent their states, actions and seeds, writes each demo's file on its own node
+and sends it back as bytes, and this process puts it in the work folder as a process worker
+would have (no shared filesystem needed; a stopped run keeps the demos that came back).
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ import numpy as np
 
 from dexbench.datasets.hdf5 import DatasetError
 from dexbench.datasets.reader import load_dataset
+from dexbench.backends import PROCESS, Backend, connect_ray
 from dexbench.datasets.writer import write_array
 
 WORKDIR_SUFFIX = ".render-obs"
@@ -77,13 +83,14 @@ def render_obs(path: str | os.PathLike, cameras: list[str] | tuple[str, ...], si
                out: str | os.PathLike | None = None, workers: int = 1, preset: str = "fast",
                overwrite: bool = False, compression_level: int = 4,
                visual_factors: str | Sequence[str] | None = None,
-               progress: Callable[[str], None] | None = None) -> Path:
+               progress: Callable[[str], None] | None = None, backend: Backend = PROCESS) -> Path:
     """Add `obs/<camera>_image` (uint8 T,H,W,3; gzip, one chunk per frame) for `cameras` at
     `size` px to the dataset at `path`, written to `out` (default: `path` itself, replaced once
     complete). Returns the output path. `progress(demo_key)` is called as each demo finishes.
     `overwrite`: replace an existing `out` and images the dataset already has.
     `visual_factors`: factor names (envs/appearance.py), "all", or () for the published look; each
-    demo gets the look its reset seed draws. Default None: the dataset's own (its env_args)."""
+    demo gets the look its reset seed draws. Default None: the dataset's own (its env_args).
+    `backend`: where the workers run (processes here, or Ray tasks: the same file)."""
     from dexbench.envs.rendering import preset_by_name
     from dexbench.envs.scene import MAX_RENDER_SIZE
     from dexbench.workers import check_workers
@@ -97,14 +104,18 @@ def render_obs(path: str | os.PathLike, cameras: list[str] | tuple[str, ...], si
         raise ValueError(f"image size {size!r} is out of range: give a side from 1 to {MAX_RENDER_SIZE} px "
                          "(84 is the papers' observation size)")
     preset = preset_by_name(preset).name
-    check_workers(workers)
+    check_workers(workers, local=not backend.is_ray)
     settings = _settings(path, out, cameras, int(size), preset, overwrite, compression_level, visual_factors)
+    if backend.is_ray:
+        connect_ray(backend.address)  # no Ray, or no cluster there: said before any work
 
     workdir = workdir_of(out)
     done = _prepare_workdir(workdir, settings, discard_other=overwrite)
     todo = [key for key in settings.demo_lengths if key not in done]
     if todo:
-        if workers == 1 or len(todo) == 1:
+        if backend.is_ray:
+            _render_in_ray_tasks(settings, workdir, todo, workers, progress, backend.address)
+        elif workers == 1 or len(todo) == 1:
             _render_here(settings, workdir, todo, progress)
         else:
             _render_in_processes(settings, workdir, todo, workers, progress)
@@ -238,12 +249,13 @@ def _read_json(path: Path):
 class _DemoRenderer:
     """Renders demos of one dataset into the work folder: one env and one renderer, reused."""
 
-    def __init__(self, settings: RenderObsSettings, workdir: Path) -> None:
+    def __init__(self, settings: RenderObsSettings, workdir: Path, env_kwargs: dict | None = None) -> None:
         from dexbench.envs.registry import build_env
 
         self.settings, self.workdir = settings, workdir
-        with load_dataset(settings.source) as ds:
-            env_kwargs = ds.env_kwargs
+        if env_kwargs is None:
+            with load_dataset(settings.source) as ds:
+                env_kwargs = ds.env_kwargs
         self.env = build_env(settings.env_id, **_state_env_kwargs(env_kwargs, settings.visual_factors))
         self.renderer = self.env.camera_renderer((settings.size, settings.size), settings.preset)
 
@@ -263,6 +275,11 @@ class _DemoRenderer:
         with load_dataset(self.settings.source) as ds:
             states, actions = ds.array(key, "states"), ds.array(key, "actions")
             seed = int(ds.demo_attrs(key).get("seed", -1))
+        self.write_demo(key, states, actions, seed)
+        return key
+
+    def write_demo(self, key: str, states: np.ndarray, actions: np.ndarray, seed: int) -> Path:
+        """Render one demo from its states, actions and reset seed into `<workdir>/<key>.hdf5`."""
         if self.settings.visual_factors:
             # The demo's own look, whatever was rendered before: `reset_to` keeps the look of this reset.
             self.env.reset(seed=seed)
@@ -278,7 +295,7 @@ class _DemoRenderer:
                     write_array(f.require_group(group), image_key(camera), frames_of_group,
                                 self.settings.compression_level)
         os.replace(tmp, final)  # the demo's name appears only once its file is complete
-        return key
+        return final
 
     def close(self) -> None:
         self.env.close()
@@ -337,6 +354,53 @@ def _render_in_processes(settings: RenderObsSettings, workdir: Path, keys: list[
                                          "again to continue") from error
                 if progress:
                     progress(futures[future])
+
+
+def _render_task(job: tuple[RenderObsSettings, dict, list[tuple[str, np.ndarray, np.ndarray, int]]], emit) -> None:
+    """In a Ray worker: render each (key, states, actions, seed) in a folder of this node and send
+    ("demo", key, file bytes) back."""
+    import tempfile
+
+    settings, env_kwargs, demos = job
+    with tempfile.TemporaryDirectory(prefix="dexbench-render-obs-") as tmp:
+        renderer = _DemoRenderer(settings, Path(tmp), env_kwargs)
+        try:
+            for key, states, actions, seed in demos:
+                path = renderer.write_demo(key, states, actions, seed)
+                data = path.read_bytes()
+                path.unlink()
+                emit(("demo", key, data))
+        finally:
+            renderer.close()
+
+
+def _render_in_ray_tasks(settings: RenderObsSettings, workdir: Path, keys: list[str], workers: int,
+                         progress: Callable[[str], None] | None, address: str | None) -> None:
+    """Demos dealt round-robin to `workers` Ray tasks (each builds its env once); each demo's
+    file is put into the work folder here as it comes back."""
+    from dexbench.backends import BackendError, run_on_ray
+
+    workers = min(workers, len(keys))
+    with load_dataset(settings.source) as ds:
+        env_kwargs = ds.env_kwargs
+        jobs = [(settings, env_kwargs, [(key, ds.array(key, "states"), ds.array(key, "actions"),
+                                         int(ds.demo_attrs(key).get("seed", -1)))
+                                        for key in keys[w::workers]]) for w in range(workers)]
+
+    def receive(event: tuple) -> None:
+        _, key, data = event
+        final = workdir / f"{key}.hdf5"
+        tmp = final.with_name(final.name + ".tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, final)
+        if progress:
+            progress(key)
+
+    try:
+        run_on_ray(_render_task, jobs, receive, address=address, stop_grace_s=0.0)
+    except BackendError as err:
+        raise RenderObsError(f"{err}. The demos finished so far are kept in {workdir}; fix the problem and run the "
+                             "same command again to continue") from None
 
 
 # ----------------------------------------------------------------------------- merge

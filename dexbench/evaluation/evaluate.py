@@ -5,7 +5,8 @@ Episode i resets the env with seed i of the published list (`seeds.py`) and call
 env truncates (horizon, physics error). What an episode does depends on its seed alone, so the
 result is the same for any number of workers. The policy never runs in this process: each of
 the W workers is a "spawn" process that builds its own env and policy once and runs the
-episodes it is handed, under deadlines (`sandbox.py`).
+episodes it is handed, under deadlines (`sandbox.py`). With the `ray` backend each worker is
+a Ray task that runs the same sandbox for its share of the seeds (`ray_tasks.py`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from dexbench.backends import PROCESS, Backend, connect_ray
 from dexbench.evaluation.episode import EpisodeResult, run_episode
 from dexbench.evaluation.sandbox import (
     DEFAULT_EPISODE_TIMEOUT_S,
@@ -50,12 +52,14 @@ def evaluate(
     progress: bool = True,
     step_timeout_s: float = DEFAULT_STEP_TIMEOUT_S,
     episode_timeout_s: float = DEFAULT_EPISODE_TIMEOUT_S,
+    backend: Backend = PROCESS,
 ) -> dict[str, Any]:
     """Evaluate `policy_spec` on `env_id` and return the result dict (the JSON `dexbench eval`
     writes): the published seeds unless `seeds` is given; `videos` rollouts filmed into
     `video_dir` if given. The policy runs in `workers` processes with a deadline per call
     (`step_timeout_s`) and per episode (`episode_timeout_s`); a policy that misses one, raises,
-    or returns a bad action ends the evaluation with `PolicyFailure` (sandbox.py)."""
+    or returns a bad action ends the evaluation with `PolicyFailure` (sandbox.py). `backend`:
+    where the workers run (processes here, or Ray tasks: the same result)."""
     from tqdm import tqdm
 
     import dexbench
@@ -70,7 +74,10 @@ def evaluate(
         seed_list, seed_source = [int(s) for s in seeds], "custom"
         if not seed_list or len(set(seed_list)) != len(seed_list):
             raise ValueError(f"--seeds must be a non-empty list of distinct integers, got {list(seeds)}")
-    workers = min(clamp_workers(workers), len(seed_list))
+    # Ray workers may be on other machines: their number is not this machine's cores.
+    workers = min(workers if backend.is_ray and workers >= 1 else clamp_workers(workers), len(seed_list))
+    if backend.is_ray:
+        connect_ray(backend.address)
     stem = entry.env_id.split("/")[-1]
     video_paths = [str(Path(video_dir) / f"{stem}_seed{s}.mp4") if video_dir is not None and i < videos else None
                    for i, s in enumerate(seed_list)]
@@ -78,17 +85,28 @@ def evaluate(
     spec = WorkerSpec(entry.env_id, env_kwargs, policy_spec, policy_kwargs)
     start = time.perf_counter()
     results: dict[int, EpisodeResult] = {}
+    ready: list = []
     bar = tqdm(total=len(seed_list), desc=f"eval {stem}", unit="ep", disable=not progress)
+
+    def on_event(kind: str, value) -> None:
+        if kind == "ready":
+            ready.append(value)
+        else:
+            results[value.seed] = value
+            _advance(bar, results)
+
+    tasks = list(zip(seed_list, video_paths))
     try:
-        for kind, value in run_in_workers(spec, list(zip(seed_list, video_paths)), workers, step_timeout_s,
-                                          episode_timeout_s):
-            if kind == "ready":
-                name, checkpoint_sha, horizon = value
-            else:
-                results[value.seed] = value
-                _advance(bar, results)
+        if backend.is_ray:
+            from dexbench.evaluation.ray_tasks import run_in_ray_tasks
+
+            run_in_ray_tasks(spec, tasks, workers, step_timeout_s, episode_timeout_s, backend.address, on_event)
+        else:
+            for kind, value in run_in_workers(spec, tasks, workers, step_timeout_s, episode_timeout_s):
+                on_event(kind, value)
     finally:
         bar.close()
+    name, checkpoint_sha, horizon = ready[0]
     wall = time.perf_counter() - start
 
     ordered = [results[s] for s in seed_list]

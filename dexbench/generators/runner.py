@@ -27,8 +27,9 @@
 - The report (`GenerationReport`) is saved to `<out stem>.report.json`.
 
 Workers are processes of the "spawn" context, run by `processes.py`; W = 1 runs in this
-process. Generator classes must be importable by their module (plug-ins are: they are entry
-points).
+process. With the `ray` backend every worker is a Ray task instead (`ray_tasks.py`, W = 1
+too), doing the same work: the same demos, bit for bit. Generator classes must be importable
+by their module (plug-ins are: they are entry points).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from typing import Any
 
 import numpy as np
 
+from dexbench.backends import PROCESS, Backend, connect_ray
 from dexbench.generators.base import AttemptInfo, Generator
 from dexbench.generators.processes import GenerationError, GenerationProgress, run_processes
 from dexbench.generators.report import GenerationReport, jsonable
@@ -315,7 +317,7 @@ def run_generation(generator_name: str | type, env_id: str, source: str | os.Pat
                    out: str | os.PathLike, seed: int = 0, workers: int = 1, config: Any = None,
                    resume: bool = False, keep_failed: bool = False, max_attempts: int | None = None,
                    progress: bool = True, overwrite: bool = False,
-                   env_kwargs: dict[str, Any] | None = None) -> GenerationReport:
+                   env_kwargs: dict[str, Any] | None = None, backend: Backend = PROCESS) -> GenerationReport:
     """Generate `n` successful demos of `env_id` with the generator registered as
     `generator_name` (or that Generator class, for a pipeline's own unregistered stage), from the source dataset `source` (None for a generator that needs no
     sources, such as `scripted`), into `out` (see the module docstring).
@@ -326,6 +328,7 @@ def run_generation(generator_name: str | type, env_id: str, source: str | os.Pat
     are refused: pass `resume=True` to continue such a run).
     `env_kwargs`: the env's kwargs (observation mode, cameras, ...); default: the sources' own,
     or the env's defaults without sources.
+    `backend`: where the workers run (`backends.Backend`: processes here, or Ray tasks).
     Returns the report (also saved as `<out stem>.report.json`). Fewer than `n` successes when
     the attempts ran out is not an error: the report says so.
     """
@@ -337,7 +340,7 @@ def run_generation(generator_name: str | type, env_id: str, source: str | os.Pat
 
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
-    check_workers(workers)
+    check_workers(workers, local=not backend.is_ray)
     if seed < 0:
         raise ValueError(f"seed must be >= 0, got {seed}")
     max_attempts = default_max_attempts(n) if max_attempts is None else int(max_attempts)
@@ -366,6 +369,8 @@ def run_generation(generator_name: str | type, env_id: str, source: str | os.Pat
             raise ValueError(f"the output {paths.out} is the source dataset {source}: writing it would destroy the "
                              "sources; give another --out")
 
+    if backend.is_ray:
+        connect_ray(backend.address)  # no Ray, or no cluster there: said now, before any file is written
     start = time.perf_counter()
     prepare_cpu_s = 0.0
     if cls.prepare is not Generator.prepare:
@@ -410,7 +415,14 @@ def run_generation(generator_name: str | type, env_id: str, source: str | os.Pat
             bar = GenerationProgress(n, f"{cls.name} {env_id}", progress)
             try:
                 try:
-                    states = [run_worker(jobs[0], bar)] if workers == 1 else run_processes(jobs, bar, _worker_process)
+                    if backend.is_ray:
+                        from dexbench.generators.ray_tasks import run_ray_tasks
+
+                        states = run_ray_tasks(jobs, bar, run_worker, backend.address)
+                    elif workers == 1:
+                        states = [run_worker(jobs[0], bar)]
+                    else:
+                        states = run_processes(jobs, bar, _worker_process)
                 except (OSError, RuntimeError) as err:
                     if DISK_FULL in str(err):
                         _silence_disk_full_cleanup()

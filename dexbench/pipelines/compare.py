@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 import dexbench
+from dexbench.backends import PROCESS, Backend
 from dexbench.evaluation.evaluate import evaluate, write_result
 from dexbench.jsonio import file_sha256, write_json_atomic
 
@@ -87,12 +88,14 @@ def compare_generators(
     train_seeds: int = 1,
     checkpoints: int = 1,
     objects: str = "reference",
+    backend: Backend = PROCESS,
 ) -> dict[str, Any]:
     """Run the comparison; returns (and saves as `workdir/compare.json`) one row per dataset.
     `train_seeds` policies per dataset (training seeds seed, seed + 1, ...), each evaluated at
     `checkpoints` evenly spaced checkpoints (see the module docstring). `objects="random"`
     evaluates with the task's object variants drawn per episode: the published placements with
-    new objects (the flywheel's held-out test set)."""
+    new objects (the flywheel's held-out test set). `backend`: where generation and evaluation
+    run their workers (processes here, or Ray tasks)."""
     from dexbench.datasets import load_dataset
     from dexbench.envs.registry import lookup
     from dexbench.generators import get_generator
@@ -139,7 +142,8 @@ def compare_generators(
                 done = report["successes"] >= n and report["seed"] == seed and report["requested"] == n
             if not done:
                 report = run_generation(generator, entry.env_id, source, n, data, seed=seed, workers=workers,
-                                        config=overrides or None, progress=progress, overwrite=True).to_dict()
+                                        config=overrides or None, progress=progress, overwrite=True,
+                                        backend=backend).to_dict()
             row.update(num_demos=report["successes"], attempts=report["attempts"],
                        generation_success_rate=report["success_rate"],
                        demos_per_cpu_min=report["demos_per_cpu_minute"])
@@ -161,7 +165,7 @@ def compare_generators(
                 if result is None:
                     result = evaluate("dexbench.policies:BCPolicy", entry.env_id, episodes=episodes, workers=workers,
                                       policy_kwargs={"checkpoint": str(path)}, env_kwargs=eval_env_kwargs,
-                                      progress=progress)
+                                      progress=progress, backend=backend)
                     write_result(result, eval_path)
                 rates.append(result["success_rate"])
                 if headline:
