@@ -105,9 +105,12 @@ def _bc_config(args):
 
     if args.batch_size is not None and args.batch_size < 1:
         raise CLIError(f"--batch-size must be >= 1, got {args.batch_size}")
-    batch_size = args.batch_size or (256 if args.arch == "mlp" else 64)  # an LSTM sample is seq_len steps
-    return BCConfig(arch=args.arch, steps=args.steps, batch_size=batch_size, lr=args.lr, chunk=args.chunk,
-                    seq_len=args.seq_len, hidden=args.hidden,
+    # An LSTM sample is seq_len steps; an image sample runs the conv encoder (docs/evaluation.md: Pixel BC).
+    batch_size = args.batch_size or (64 if args.arch == "rnn" else 128 if args.obs == "rgb" else 256)
+    if args.obs == "rgb" and args.arch != "mlp":
+        raise CLIError(f"--obs rgb trains the mlp architecture (action chunking); leave out --arch {args.arch}")
+    return BCConfig(arch=args.arch, obs=args.obs, steps=args.steps, batch_size=batch_size, lr=args.lr,
+                    chunk=args.chunk, seq_len=args.seq_len, hidden=args.hidden,
                     layers=args.layers or (3 if args.arch == "mlp" else 2), obs_noise=args.obs_noise,
                     seed=args.seed, threads=args.threads)
 
@@ -126,7 +129,8 @@ def cmd_train_bc(args) -> int:
                                                            for k in range(args.train_seeds)]
     try:
         # Several seeds load the demos once; one seed keeps the file's path in its checkpoint.
-        data = args.data if len(outs) == 1 else load_demo_arrays(args.data, max_demos=args.max_demos)
+        data = (args.data if len(outs) == 1
+                else load_demo_arrays(args.data, max_demos=args.max_demos, obs=config.obs))
         for k, out in enumerate(outs):
             report = train_bc(data, out, dataclasses.replace(config, seed=args.seed + k), progress=not args.quiet,
                               max_demos=args.max_demos)
@@ -180,12 +184,16 @@ def cmd_compare(args) -> int:
     workdir = args.workdir or f"compare_{entry.env_id.split('/')[-1]}"
     if Path(workdir).exists() and not Path(workdir).is_dir():
         raise CLIError(f"--workdir {workdir} is a file; give a folder (it is created if missing)")
+    if args.obs != "rgb" and (args.cameras is not None or args.image_size is not None):
+        raise CLIError("--cameras and --image-size choose the images of pixel BC; add --obs rgb, or leave them out")
+    cameras = [c.strip() for c in (args.cameras or "agentview").split(",") if c.strip()]
     try:
         summary = compare_generators(entry.env_id, args.source, generators, args.n, workdir, episodes=args.episodes,
                                      seed=args.seed, workers=args.workers, bc_config=_bc_config(args),
                                      include_source=not args.no_source, progress=not args.quiet,
                                      train_seeds=args.train_seeds, checkpoints=args.checkpoints,
-                                     objects=args.objects, backend=backend_of(args))
+                                     objects=args.objects, backend=backend_of(args), cameras=cameras,
+                                     image_size=84 if args.image_size is None else args.image_size)
     except KeyError as err:
         raise CLIError(str(err.args[0]) if err.args else str(err)) from err
     except (DatasetError, FileNotFoundError, ValueError) as err:
@@ -335,8 +343,12 @@ def add_evaluation_commands(sub) -> None:
     def bc_options(p) -> None:
         g = p.add_argument_group("BC baseline")
         g.add_argument("--arch", default="mlp", choices=("mlp", "rnn"), help="MLP with action chunking, or LSTM")
+        g.add_argument("--obs", default="state", choices=("state", "rgb"),
+                       help="state observations, or camera images + the robot's proprioception (pixel BC, mlp; "
+                            "the dataset's images from `dexbench dataset render-obs`)")
         g.add_argument("--steps", type=int, default=5_000, help="gradient steps (default 5000)")
-        g.add_argument("--batch-size", type=int, default=None, help="default 256 mlp, 64 rnn (windows of 10)")
+        g.add_argument("--batch-size", type=int, default=None,
+                       help="default 256 mlp, 128 with --obs rgb, 64 rnn (windows of 10)")
         g.add_argument("--lr", type=float, default=1e-3)
         g.add_argument("--chunk", type=int, default=10, help="mlp: actions predicted per step (default 10)")
         g.add_argument("--seq-len", type=int, default=10, help="rnn: training window (default 10)")
@@ -347,7 +359,7 @@ def add_evaluation_commands(sub) -> None:
 
     p = sub.add_parser("train", help="train the reference baseline on a dataset")
     tsub = p.add_subparsers(dest="train_command", metavar="BASELINE", required=True)
-    q = tsub.add_parser("bc", help="behaviour cloning on state observations (torch, CPU)")
+    q = tsub.add_parser("bc", help="behaviour cloning on state observations or camera images (torch, CPU)")
     q.add_argument("--data", required=True, metavar="FILE", help="demos (HDF5)")
     q.add_argument("--out", required=True, metavar="DIR", help="checkpoint directory (model.pt, config.json)")
     q.add_argument("--max-demos", type=int, default=None, help="train on the first K demos only")
@@ -380,8 +392,12 @@ def add_evaluation_commands(sub) -> None:
                    help="train S policies per dataset (seeds seed..seed+S-1); the papers use 3")
     p.add_argument("--checkpoints", type=int, default=1, metavar="K",
                    help="evaluate K evenly spaced checkpoints per policy; report the best per seed, mean +- std")
-    p.add_argument("--workers", type=int, default=1, help="workers (processes, or Ray tasks) for generation and "
-                   "evaluation")
+    p.add_argument("--cameras", default=None, metavar="CAM,CAM",
+                   help="with --obs rgb: the cameras rendered into each dataset (default agentview)")
+    p.add_argument("--image-size", type=int, default=None, metavar="PX",
+                   help="with --obs rgb: the side of the rendered images (default 84)")
+    p.add_argument("--workers", type=int, default=1, help="workers (processes, or Ray tasks) for generation, "
+                   "rendering and evaluation")
     add_backend_args(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     bc_options(p)

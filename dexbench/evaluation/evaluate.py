@@ -106,7 +106,7 @@ def evaluate(
                 on_event(kind, value)
     finally:
         bar.close()
-    name, checkpoint_sha, horizon = ready[0]
+    name, checkpoint_sha, horizon, observed = ready[0]
     wall = time.perf_counter() - start
 
     ordered = [results[s] for s in seed_list]
@@ -123,7 +123,7 @@ def evaluate(
         "embodiment": entry.embodiment,
         "variant": entry.variant,
         "native": entry.native,
-        "policy": _policy_block(policy_spec, policy_kwargs, name, checkpoint_sha),
+        "policy": _policy_block(policy_spec, policy_kwargs, name, checkpoint_sha, observed),
         "env_kwargs": env_kwargs,
         "seeds": {"source": seed_source, "values": seed_list},
         "episodes": [{"seed": r.seed, "success": r.success, "length": r.length, "return": r.return_}
@@ -148,8 +148,11 @@ def _advance(bar, results: dict[int, EpisodeResult]) -> None:
     bar.update(1)
 
 
-def _policy_block(spec: str, kwargs: dict[str, Any], name: str, checkpoint_sha: str | None) -> dict[str, Any]:
+def _policy_block(spec: str, kwargs: dict[str, Any], name: str, checkpoint_sha: str | None,
+                  observed: dict[str, Any]) -> dict[str, Any]:
     block: dict[str, Any] = {"spec": spec, "name": name}
+    if observed:  # beside env_kwargs, not in them: they choose what is seen, not the test set
+        block["observation_kwargs"] = observed
     shown = {k: v for k, v in kwargs.items() if k != "env"}
     if shown:
         block["kwargs"] = {k: v if isinstance(v, (str, int, float, bool)) or v is None else repr(v)

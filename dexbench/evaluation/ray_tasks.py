@@ -46,7 +46,7 @@ def _task(job: tuple[WorkerSpec, list[tuple[int, str | None]], float, float], em
 def run_in_ray_tasks(spec: WorkerSpec, tasks: list[tuple[int, str | None]], workers: int, step_timeout_s: float,
                      episode_timeout_s: float, address: str | None,
                      on_event: Callable[[str, Any], None]) -> None:
-    """`sandbox.run_in_workers` on Ray: `on_event("ready", (name, sha, horizon))` once, then
+    """`sandbox.run_in_workers` on Ray: `on_event("ready", (name, sha, horizon, observation kwargs))` once, then
     `on_event("result", EpisodeResult)` per episode (its video written to its path here).
     Raises PolicyFailure or PolicyLoadError as the sandbox does, after stopping every task."""
     from dexbench.policies.base import PolicyLoadError

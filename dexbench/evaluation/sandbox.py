@@ -81,7 +81,7 @@ def _worker_main(spec: WorkerSpec, tasks, events, worker: int) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core per worker, also for torch policies
     exit_with_parent(signal.SIGKILL)  # an evaluation killed with SIGKILL takes its policies along
     from dexbench.evaluation.episode import run_episode
-    from dexbench.policies.base import PolicyLoadError, load_policy, policy_name
+    from dexbench.policies.base import PolicyLoadError, load_policy, observation_kwargs, policy_name
     from dexbench.rollout import PolicyActionError
 
     def report(event: tuple) -> None:
@@ -90,11 +90,13 @@ def _worker_main(spec: WorkerSpec, tasks, events, worker: int) -> None:
     try:
         from dexbench.envs.registry import build_env
 
-        env = build_env(spec.env_id, **spec.env_kwargs)
         report(("call", None, "build"))
+        # Before the env: a policy reading images asks for the cameras it was trained on.
+        observed = observation_kwargs(spec.policy_spec, spec.policy_kwargs, spec.env_kwargs)
+        env = build_env(spec.env_id, **{**spec.env_kwargs, **observed})
         policy = load_policy(spec.policy_spec, env, **spec.policy_kwargs)
         report(("ready", policy_name(policy, spec.policy_spec), getattr(policy, "checkpoint_sha256", None),
-                env.horizon))
+                env.horizon, observed))
     except Exception as err:  # noqa: BLE001 - a load failure is the user's to fix: say what it is
         report(("load_error", str(err) if isinstance(err, PolicyLoadError) else f"{type(err).__name__}: {err}"))
         return
@@ -122,8 +124,9 @@ def run_in_workers(spec: WorkerSpec, tasks: list[tuple[int, str | None]], worker
                    step_timeout_s: float = DEFAULT_STEP_TIMEOUT_S,
                    episode_timeout_s: float = DEFAULT_EPISODE_TIMEOUT_S) -> Iterator[tuple[str, Any]]:
     """Run `(seed, video path)` tasks on `workers` processes; yields ("ready", (name, sha,
-    horizon)) once, then ("result", `evaluation.episode.EpisodeResult`) per episode, in completion order. Raises
-    PolicyFailure (or PolicyLoadError for a policy that cannot be built) and stops every worker."""
+    horizon, the env kwargs the policy asked for)) once, then ("result",
+    `evaluation.episode.EpisodeResult`) per episode, in completion order. Raises PolicyFailure
+    (or PolicyLoadError for a policy that cannot be built) and stops every worker."""
     import multiprocessing as mp
     from multiprocessing.connection import wait
 
@@ -188,10 +191,10 @@ def run_in_workers(spec: WorkerSpec, tasks: list[tuple[int, str | None]], worker
             for w, (seed, step, since, episode_start) in where.items():
                 if step in ("idle",):
                     continue
-                # Importing the policy's module and building it get the deadline of one call, on
-                # top of the time to start the process and build the env.
+                # Importing the policy's module, building the env (with the observations the policy
+                # asks for) and the policy get the deadline of one call, after the process starts.
                 if step == "build" and now - since > step_timeout_s:
-                    raise PolicyFailure(f"policy {name} was not imported and built within {step_timeout_s:g} s (its "
+                    raise PolicyFailure(f"policy {name} and its env were not built within {step_timeout_s:g} s (its "
                                         "module or factory hangs?); fix it or raise --step-timeout")
                 if step == "start" and now - since > episode_timeout_s:
                     raise PolicyFailure(f"the evaluation worker for policy {name} did not start within "

@@ -7,6 +7,11 @@ demos alone. Every stage writes its output into the work directory and a stage w
 already there (same settings) is skipped, so an interrupted comparison continues where it
 stopped.
 
+Pixel BC (`bc_config.obs == "rgb"`): each dataset (the sources too) is rendered with the
+`cameras` at `image_size` px into `<row>_rgb.hdf5` (`datasets/render_obs.py`: resumable, and
+the sources are left as they are), the policy trains on those images plus proprioception, and
+its evaluation env renders the same cameras (the checkpoint asks for them).
+
 The papers' protocol (`train_seeds` > 1 or `checkpoints` > 1): each dataset trains the policy
 with several seeds, keeps several checkpoints per seed, evaluates every checkpoint, and reports
 the maximum over checkpoints per seed as mean +- std across seeds. The row's Wilson interval
@@ -40,6 +45,50 @@ def _done_eval(path: Path, episodes: int, sha: str, env_kwargs: dict[str, Any]) 
     ok = (result.get("num_episodes") == episodes and result.get("policy", {}).get("checkpoint_sha256") == sha
           and (result.get("env_kwargs") or {}) == env_kwargs)
     return result if ok else None
+
+
+def _with_images(data: Path, out: Path, cameras: list[str], size: int, workers: int, progress: bool,
+                 backend: Backend) -> Path:
+    """`data` with camera images: `out`, rendered from it. A finished `out` newer than `data` with
+    these cameras at this size is reused; an interrupted rendering is continued."""
+    from tqdm import tqdm
+
+    from dexbench.datasets import load_dataset
+    from dexbench.datasets.render_obs import render_obs
+
+    if out.is_file() and out.stat().st_mtime >= data.stat().st_mtime:
+        with load_dataset(out) as ds:
+            kwargs = ds.env_kwargs
+        if set(cameras) <= set(kwargs.get("camera_names", [])) and kwargs.get("image_size") == [size, size]:
+            return out
+    with load_dataset(data) as ds:
+        total = len(ds)
+    with tqdm(total=total, desc=f"render-obs {data.stem}", unit="demo", disable=not progress) as bar:
+        return render_obs(data, cameras, size, out=out, workers=workers, overwrite=True,
+                          progress=lambda key: bar.update(1), backend=backend)
+
+
+def _check_image_options(env_id: str, cameras: list[str], size: int) -> None:
+    """Bad cameras or a bad size fail before the generation stages, not after them."""
+    from dexbench.envs.registry import build_env
+    from dexbench.envs.scene import MAX_RENDER_SIZE
+    from dexbench.policies.bc.vision import ImageEncoder
+
+    if not cameras:
+        raise ValueError("no cameras given for pixel BC; name at least one, e.g. --cameras agentview")
+    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_RENDER_SIZE:
+        raise ValueError(f"--image-size {size!r} is out of range: give a side from 1 to {MAX_RENDER_SIZE} px "
+                         "(84 is the papers' observation size)")
+    env = build_env(env_id)
+    try:
+        valid = env.available_cameras()
+    finally:
+        env.close()
+    unknown = [c for c in cameras if c not in valid]
+    if unknown:
+        raise ValueError(f"unknown camera{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} (--cameras); "
+                         f"{env_id} has {', '.join(valid)}")
+    ImageEncoder(len(cameras), size)  # raises for images too small for the encoder
 
 
 def generator_row(spec: str) -> tuple[str, str, dict[str, str]]:
@@ -89,13 +138,16 @@ def compare_generators(
     checkpoints: int = 1,
     objects: str = "reference",
     backend: Backend = PROCESS,
+    cameras: Sequence[str] = ("agentview",),
+    image_size: int = 84,
 ) -> dict[str, Any]:
     """Run the comparison; returns (and saves as `workdir/compare.json`) one row per dataset.
     `train_seeds` policies per dataset (training seeds seed, seed + 1, ...), each evaluated at
     `checkpoints` evenly spaced checkpoints (see the module docstring). `objects="random"`
     evaluates with the task's object variants drawn per episode: the published placements with
     new objects (the flywheel's held-out test set). `backend`: where generation and evaluation
-    run their workers (processes here, or Ray tasks)."""
+    run their workers (processes here, or Ray tasks). `cameras` and `image_size`: the images of
+    pixel BC (`bc_config.obs == "rgb"`); unused for state BC."""
     from dexbench.datasets import load_dataset
     from dexbench.envs.registry import lookup
     from dexbench.generators import get_generator
@@ -114,6 +166,10 @@ def compare_generators(
     bc_config = dataclasses.replace(bc_config or BCConfig(), keep_checkpoints=checkpoints if checkpoints > 1 else 0)
     bc_config.model = bc_config.model_kwargs()
     bc_config.check()  # a bad training option fails now, not after the generation stages
+    pixels = bc_config.obs == "rgb"
+    cameras = list(dict.fromkeys(cameras))
+    if pixels:
+        _check_image_options(entry.env_id, cameras, image_size)
     protocol = train_seeds > 1 or checkpoints > 1
     with load_dataset(source) as ds:
         num_sources, source_env = len(ds), ds.env_id
@@ -147,6 +203,9 @@ def compare_generators(
             row.update(num_demos=report["successes"], attempts=report["attempts"],
                        generation_success_rate=report["success_rate"],
                        demos_per_cpu_min=report["demos_per_cpu_minute"])
+        if pixels:
+            data = _with_images(data, workdir / f"{name}_rgb.hdf5", cameras, image_size, workers, progress, backend)
+            row.update(images=str(data))
         per_seed = []
         for k in range(train_seeds):
             config = dataclasses.replace(bc_config, seed=bc_config.seed + k)
@@ -180,7 +239,10 @@ def compare_generators(
                "env_id": entry.env_id, "source": str(source), "source_env_id": source_env,
                "num_source_demos": num_sources, "n": n, "seed": seed, "episodes": episodes,
                "train_seeds": train_seeds, "checkpoints": checkpoints, "objects": objects,
-               "policy": f"bc-{bc_config.arch}", "bc_config": dataclasses.asdict(bc_config), "rows": rows}
+               "policy": f"bc-{bc_config.arch}" + ("-rgb" if pixels else ""),
+               "bc_config": dataclasses.asdict(bc_config), "rows": rows}
+    if pixels:
+        summary["images"] = {"cameras": cameras, "image_size": image_size}
     write_json_atomic(workdir / "compare.json", summary)
     return summary
 
@@ -190,7 +252,9 @@ def compare_table(summary: dict[str, Any]) -> str:
     seeds, ckpts = summary.get("train_seeds", 1), summary.get("checkpoints", 1)
     protocol = seeds > 1 or ckpts > 1
     objects = " with the objects varied" if summary.get("objects", "reference") != "reference" else ""
-    lines = [f"{summary['env_id']}: {summary['policy']} trained on each dataset, {summary['episodes']} episodes "
+    images = summary.get("images")
+    seen = f" on {', '.join(images['cameras'])} images at {images['image_size']} px" if images else ""
+    lines = [f"{summary['env_id']}: {summary['policy']}{seen} trained on each dataset, {summary['episodes']} episodes "
              f"on the published seeds{objects} ({summary['num_source_demos']} source demos, seed {summary['seed']})", "",
              "| data | demos | generation success | demos / CPU-min | policy success [95 % CI] |"
              + (f" best of {ckpts} checkpoints, mean +- std over {seeds} training seeds |" if protocol else ""),

@@ -9,6 +9,11 @@ A policy is any object with
 where the attribute is a class or factory called as `factory(observation_space, action_space,
 **kwargs)`. A *privileged* policy that reads the simulator (the scripted oracle) also declares
 an `env` keyword and receives the unwrapped `DexEnv`; ordinary policies never see it.
+
+A policy that needs observations the registered env does not give (camera images) says so: its
+factory has an `observation_kwargs(**kwargs) -> dict` attribute, called with the policy's
+kwargs, returning env kwargs among `OBSERVATION_KWARGS` (what the env observes, never the task
+itself). Evaluation builds the env with them (`evaluation/sandbox.py`).
 """
 
 from __future__ import annotations
@@ -79,6 +84,31 @@ def load_policy(spec: str, env, **kwargs: Any) -> Policy:
         raise PolicyLoadError(f"{spec!r} built a {type(policy).__name__} without {' and '.join(missing)}(); "
                               "a policy needs reset(seed=None) and act(obs) -> action")
     return policy
+
+
+# Env kwargs that change only what is observed: rendering reads the simulation and never changes it,
+# so an env made with them runs the same task, step for step (docs/rendering.md).
+OBSERVATION_KWARGS = ("obs_mode", "camera_names", "image_size", "render_preset")
+
+
+def observation_kwargs(spec: str, kwargs: dict[str, Any], env_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The env kwargs the policy `spec`, built with `kwargs`, asks for (its factory's
+    `observation_kwargs`; {} when it has none). PolicyLoadError when it asks for anything but
+    observations, or for other values than `env_kwargs` already set."""
+    factory = resolve_policy(spec)
+    ask = getattr(factory, "observation_kwargs", None)
+    if not callable(ask):
+        return {}
+    wanted = ask(**{k: v for k, v in kwargs.items() if k != "env"})
+    if not isinstance(wanted, dict) or any(k not in OBSERVATION_KWARGS for k in wanted):
+        raise PolicyLoadError(f"policy {spec!r} asks for env kwargs {wanted!r}; a policy may ask only for "
+                              f"{', '.join(OBSERVATION_KWARGS)}")
+    clash = {k: (env_kwargs[k], v) for k, v in wanted.items() if k in (env_kwargs or {}) and env_kwargs[k] != v}
+    if clash:
+        raise PolicyLoadError("the env kwargs given contradict what policy " + repr(spec) + " observes: "
+                              + "; ".join(f"{k}={given!r}, the policy needs {need!r}" for k, (given, need)
+                                          in clash.items()) + ". Leave them out: the policy sets them itself")
+    return wanted
 
 
 def reset_policy(policy: Policy, seed: int | None) -> None:

@@ -1,6 +1,7 @@
-"""The BC networks: an MLP that predicts a chunk of future actions, and a recurrent (LSTM) one.
+"""The BC networks: an MLP that predicts a chunk of future actions, a recurrent (LSTM) one, and the
+pixel variant of the MLP (camera images through `vision.py`'s encoder, plus proprioception).
 
-Both read normalised state observations and emit normalised actions; the normalisation
+All read normalised state observations (the pixel net also images) and emit normalised actions; the normalisation
 statistics are buffers of the module, so a checkpoint is a plain `state_dict` of tensors (loaded
 with `torch.load(weights_only=True)`: no pickled code) plus a JSON config that rebuilds the
 module with `build_model`.
@@ -12,6 +13,8 @@ from typing import Any
 
 import torch
 from torch import nn
+
+from dexbench.policies.bc.vision import ImageEncoder
 
 
 class Normalizer(nn.Module):
@@ -64,12 +67,42 @@ class RecurrentPolicy(nn.Module):
         return self.head(out), state
 
 
+class PixelChunkMLP(nn.Module):
+    """(proprioception_t, images_t) -> actions t .. t+chunk-1: the image features of every camera
+    joined to the normalised proprioception, into `ChunkMLP`'s body."""
+
+    def __init__(self, obs_dim: int, act_dim: int, cameras: int, image_size: int, chunk: int = 10,
+                 hidden: int = 512, layers: int = 3, channels: int = 32, keypoints: int = 32) -> None:
+        super().__init__()
+        self.obs_norm = Normalizer(obs_dim)
+        self.encoder = ImageEncoder(cameras, image_size, channels, keypoints)
+        self.head = ChunkMLP(obs_dim + self.encoder.out_dim, act_dim, chunk, hidden, layers)
+        self.chunk, self.act_dim = chunk, act_dim
+
+    @property
+    def act_norm(self) -> Normalizer:
+        return self.head.act_norm
+
+    def forward(self, obs_norm: torch.Tensor, images: torch.Tensor,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+        """(B, obs_dim) normalised proprioception, (B, cameras, H, W, 3) uint8 images -> (B, chunk,
+        act_dim) normalised actions; `generator` draws training crops (none: centre crops)."""
+        return self.head(torch.cat([obs_norm, self.encoder(images, generator)], dim=1))
+
+
 ARCHITECTURES = {"mlp": ChunkMLP, "rnn": RecurrentPolicy}
+OBSERVATIONS = ("state", "rgb")  # what a policy reads: the state, or images + proprioception
 
 
 def build_model(config: dict[str, Any]) -> nn.Module:
     """The network a checkpoint config describes."""
-    arch = config["arch"]
+    arch, obs = config["arch"], config.get("obs", "state")
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown BC architecture {arch!r}; known: {', '.join(ARCHITECTURES)}")
+    if obs not in OBSERVATIONS:
+        raise ValueError(f"unknown BC observations {obs!r}; known: {', '.join(OBSERVATIONS)}")
+    if obs == "rgb":
+        if arch != "mlp":
+            raise ValueError(f"pixel BC (obs rgb) is built on the mlp architecture, not {arch!r}")
+        return PixelChunkMLP(config["obs_dim"], config["act_dim"], **config["model"])
     return ARCHITECTURES[arch](config["obs_dim"], config["act_dim"], **config["model"])

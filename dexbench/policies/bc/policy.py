@@ -6,6 +6,11 @@ executes the temporal ensemble of all predictions for the current step (ACT's ex
 weights, oldest first; averaged in the learned action representation, 6-D for absolute
 rotations, then decoded); the LSTM carries its state and resets it every `seq_len` steps, as in
 training.
+
+A pixel checkpoint (`obs` "rgb") reads camera images: it records the env kwargs that make an
+env observe them as its dataset did (cameras, size, render preset), and `observation_kwargs`
+hands them to the evaluation, which builds its env with them (`policies/base.py`), so
+`dexbench eval --checkpoint DIR` needs no camera flags.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import torch
 
 from dexbench.policies.bc.actions import decode
 from dexbench.policies.bc.data import flatten_obs
-from dexbench.policies.bc.model import ARCHITECTURES, build_model
+from dexbench.policies.bc.model import ARCHITECTURES, OBSERVATIONS, build_model
 from dexbench.policies.bc.train import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, MAX_HORIZON
 
 ENSEMBLE_DECAY = 0.1  # ACT's m: weight exp(-m * i) of the i-th oldest prediction
@@ -101,6 +106,16 @@ def _config_problem(config: dict) -> str | None:
     if not isinstance(train, dict) or (config.get("arch") == "rnn" and not _is_int(train.get("seq_len"), 1,
                                                                                    MAX_HORIZON)):
         return "train (the training options; seq_len for an rnn) is missing or malformed"
+    if config.get("obs", "state") not in OBSERVATIONS:
+        return f"obs is {config.get('obs')!r}, not one of {', '.join(OBSERVATIONS)}"
+    if config.get("obs") == "rgb":
+        cameras, view = config.get("cameras"), config.get("observation_kwargs")
+        if (not isinstance(cameras, list) or not cameras or not all(isinstance(c, str) for c in cameras)
+                or model.get("cameras") != len(cameras)):
+            return f"cameras is {cameras!r}, not the list of the {model.get('cameras')} cameras the network reads"
+        if not isinstance(view, dict) or view.get("camera_names") != cameras or view.get("image_size") != [
+                model.get("image_size")] * 2:
+            return f"observation_kwargs is {view!r}, not the env kwargs of the cameras and image size trained on"
     slots = config.get("rotation_slots")
     if not isinstance(slots, list) or not all(isinstance(x, list) and len(x) == 2 and all(map(_is_int, x))
                                               and x[0] < x[1] <= config["env_act_dim"] for x in slots):
@@ -115,6 +130,15 @@ def _config_problem(config: dict) -> str | None:
 def _check_observations(observation_space, config: dict, checkpoint) -> None:
     """The env must offer every observation key the policy was trained on, at the trained size."""
     spaces = getattr(observation_space, "spaces", {})
+    if config.get("obs") == "rgb":
+        size = config["model"]["image_size"]
+        wrong = [c for c in config["cameras"] if c + "_image" not in spaces
+                 or tuple(spaces[c + "_image"].shape) != (size, size, 3)]
+        if wrong:
+            view = ", ".join(f"{k}={v!r}" for k, v in config["observation_kwargs"].items())
+            raise ValueError(f"checkpoint {checkpoint} reads {size}x{size} images of {', '.join(config['cameras'])}; "
+                             f"this env gives none of {', '.join(wrong)} at that size. `dexbench eval` makes the "
+                             f"env with them itself; elsewhere make it with {view}")
     missing = [k for k in config["obs_keys"] if k not in spaces]
     if missing:
         raise ValueError(f"checkpoint {checkpoint} was trained on observations this env lacks: {missing}; "
@@ -143,8 +167,10 @@ def one_thread():
 class BCPolicy:
     def __init__(self, observation_space, action_space, checkpoint: str | Path) -> None:
         self.model, self.config, self.checkpoint_sha256 = load_checkpoint(checkpoint)
-        self.name = f"bc-{self.config['arch']}"
+        self.name = f"bc-{self.config['arch']}" + ("-rgb" if self.config.get("obs") == "rgb" else "")
         self.obs_keys = list(self.config["obs_keys"])
+        self.image_keys = [c + "_image" for c in self.config.get("cameras", [])] if self.config.get(
+            "obs") == "rgb" else []
         self._slots = [tuple(x) for x in self.config["rotation_slots"]]
         env_act_dim = self.config["env_act_dim"]
         if action_space.shape != (env_act_dim,):
@@ -153,6 +179,15 @@ class BCPolicy:
         _check_observations(observation_space, self.config, checkpoint)  # after: an embodiment names its actions
         self._low, self._high = action_space.low, action_space.high
         self.reset()
+
+    @staticmethod
+    def observation_kwargs(checkpoint: str | Path | None = None, **_) -> dict:
+        """The env kwargs the checkpoint's observations need ({} for state BC; the cameras, image
+        size and render preset for pixel BC), read from its config.json alone. A missing
+        checkpoint gives {}: building the policy then says what is wrong."""
+        file = Path(checkpoint) / "config.json" if checkpoint is not None else None
+        config = _read_config(file) if file is not None and file.is_file() else {}
+        return dict(config.get("observation_kwargs", {})) if config.get("obs") == "rgb" else {}
 
     def reset(self, seed: int | None = None) -> None:
         self._t = 0
@@ -164,7 +199,12 @@ class BCPolicy:
     def act(self, obs: dict[str, np.ndarray]) -> np.ndarray:
         x = self.model.obs_norm.normalize(torch.as_tensor(flatten_obs(obs, self.obs_keys))[None])
         if self.config["arch"] == "mlp":
-            self._chunks.append(self.model.act_norm.denormalize(self.model(x))[0].numpy())
+            if self.image_keys:
+                images = torch.as_tensor(np.stack([obs[k] for k in self.image_keys]))[None]  # (1, cameras, H, W, 3)
+                chunk = self.model(x, images)
+            else:
+                chunk = self.model(x)
+            self._chunks.append(self.model.act_norm.denormalize(chunk)[0].numpy())
             # Prediction made k steps ago holds this step's action at index k.
             preds = np.stack([c[len(self._chunks) - 1 - i] for i, c in enumerate(self._chunks)])
             weights = np.exp(-ENSEMBLE_DECAY * np.arange(len(preds)))

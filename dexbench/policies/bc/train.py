@@ -1,4 +1,5 @@
-"""Train the BC baseline on a dataset's state observations (`dexbench train bc`).
+"""Train the BC baseline on a dataset's state observations, or on its camera images plus the
+robot's proprioception (`obs="rgb"`, pixel BC: `vision.py`) (`dexbench train bc`).
 
 Absolute rotations are learned as 6-D rotations (`actions.py`). The MLP learns
 `obs_t -> a_t .. a_{t+chunk-1}` (the chunk padded with the demo's last action),
@@ -31,16 +32,19 @@ import torch.nn.functional as F
 
 from dexbench.jsonio import write_json_atomic
 from dexbench.policies.bc.actions import encode, rotation_slots
-from dexbench.policies.bc.data import DemoArrays, check_max_demos, load_demo_arrays
-from dexbench.policies.bc.model import build_model
+from dexbench.policies.bc.data import RENDER_HINT, DemoArrays, check_max_demos, load_demo_arrays
+from dexbench.policies.bc.model import OBSERVATIONS, build_model
 
 CHECKPOINT_FORMAT = "dexbench-bc-checkpoint"
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2  # 2: pixel BC (obs "rgb"); state checkpoints are still written as 1
+STATE_CHECKPOINT_VERSION = 1  # so a dexbench that reads only state BC keeps reading them
+VAL_IMAGE_SAMPLES = 512  # a validation pass over images runs the encoder on each: keep it short
 
 
 @dataclass
 class BCConfig:
     arch: str = "mlp"  # "mlp" (action chunking) | "rnn" (LSTM)
+    obs: str = "state"  # "state" | "rgb": the dataset's camera images + proprioception (mlp only)
     steps: int = 5_000  # gradient steps
     batch_size: int = 256
     lr: float = 1e-3
@@ -66,6 +70,11 @@ class BCConfig:
         Each message names the option, its allowed range and the value given."""
         if self.arch not in ("mlp", "rnn"):
             raise ValueError(f"unknown BC architecture {self.arch!r} (--arch); use mlp or rnn")
+        if self.obs not in OBSERVATIONS:
+            raise ValueError(f"unknown BC observations {self.obs!r} (--obs); use state or rgb")
+        if self.obs == "rgb" and self.arch != "mlp":
+            raise ValueError("pixel BC (--obs rgb) trains the mlp architecture (action chunking); "
+                             f"leave out --arch {self.arch}")
         for name, lo, hi in _INT_RANGES:
             _check_int(name, getattr(self, name), lo, hi)
         for name, allowed, ok in _FLOAT_RANGES:
@@ -73,9 +82,18 @@ class BCConfig:
         snapshot_schedule(self.steps, self.keep_checkpoints)
 
     def model_kwargs(self) -> dict[str, Any]:
+        """The network's sizes that the options fix (pixel BC adds the cameras and image size of
+        the data to the checkpoint's copy)."""
+        if self.obs == "rgb":
+            return {"chunk": self.chunk, "hidden": self.hidden, "layers": self.layers, "channels": IMAGE_CHANNELS,
+                    "keypoints": IMAGE_KEYPOINTS}
         if self.arch == "mlp":
             return {"chunk": self.chunk, "hidden": self.hidden, "layers": self.layers}
         return {"hidden": self.hidden, "layers": self.layers}
+
+
+IMAGE_CHANNELS = 32  # conv channels of the pixel encoder (vision.py: why this small)
+IMAGE_KEYPOINTS = 32  # spatial-softmax keypoints per camera, robomimic's default
 
 
 # Bounds past which a run is a typo, not an experiment: a chunk or window of 100000 steps, or a
@@ -89,7 +107,7 @@ _FLOAT_RANGES = [("lr", "> 0", lambda x: x > 0), ("weight_decay", ">= 0", lambda
                  ("obs_noise", ">= 0", lambda x: x >= 0),
                  ("val_fraction", "in [0, 1) (some demos must be left to train on)", lambda x: 0 <= x < 1)]
 # The CLI flag of each option that has one, so a message tells a CLI user what to change.
-_FLAGS = {"steps": "--steps", "batch_size": "--batch-size", "lr": "--lr", "chunk": "--chunk",
+_FLAGS = {"obs": "--obs", "steps": "--steps", "batch_size": "--batch-size", "lr": "--lr", "chunk": "--chunk",
           "seq_len": "--seq-len", "hidden": "--hidden", "layers": "--layers", "obs_noise": "--obs-noise",
           "seed": "--seed", "threads": "--threads", "keep_checkpoints": "--checkpoints"}
 
@@ -145,10 +163,16 @@ class TrainReport:
 
 
 class _Batches:
-    """Training samples as tensors, drawn uniformly over steps."""
+    """Training samples as tensors, drawn uniformly over steps. Pixel BC's images stay the
+    dataset's uint8 arrays (no copy); a batch gathers its frames."""
 
     def __init__(self, data: DemoArrays, demos: list[int], config: BCConfig, stats: dict[str, np.ndarray]) -> None:
         self.config = config
+        self.images = [data.images[i] for i in demos] if config.obs == "rgb" else None
+        if self.images is not None:  # sample k is frame frame_of[k] of demo demo_of[k]
+            lengths = [len(data.actions[i]) for i in demos]
+            self.demo_of = np.repeat(np.arange(len(demos)), lengths)
+            self.frame_of = np.concatenate([np.arange(n) for n in lengths])
         obs = [(data.obs[i] - stats["obs_mean"]) / stats["obs_std"] for i in demos]
         act = [(data.actions[i] - stats["act_mean"]) / stats["act_std"] for i in demos]
         if config.arch == "mlp":
@@ -166,13 +190,24 @@ class _Batches:
     def __len__(self) -> int:
         return len(self.inputs)
 
-    def sample(self, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    def sample(self, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         i = torch.randint(len(self.inputs), (self.config.batch_size,), generator=gen)
-        return self.inputs[i], self.targets[i]
+        return self.inputs[i], self.targets[i], self.images_at(i)
+
+    def images_at(self, samples: torch.Tensor) -> torch.Tensor | None:
+        """(B, cameras, H, W, 3) uint8 images of the samples (None for state BC)."""
+        if self.images is None:
+            return None
+        idx = samples.numpy()
+        return torch.from_numpy(np.stack([self.images[d][t] for d, t in zip(self.demo_of[idx], self.frame_of[idx])]))
 
 
-def _loss(model, arch: str, obs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    pred = model(obs) if arch == "mlp" else model(obs)[0]
+def _loss(model, arch: str, obs: torch.Tensor, target: torch.Tensor, images: torch.Tensor | None = None,
+          crops: torch.Generator | None = None) -> torch.Tensor:
+    if images is not None:
+        pred = model(obs, images, crops)
+    else:
+        pred = model(obs) if arch == "mlp" else model(obs)[0]
     return F.l1_loss(pred, target)
 
 
@@ -234,7 +269,9 @@ def finished_training(out: str | Path, config: BCConfig) -> bool:
     if not path.is_file() or not (Path(out) / "model.pt").is_file():
         return False
     saved = json.loads(path.read_text())
-    return saved.get("steps_done") == config.steps and saved.get("train") == dataclasses.asdict(config)
+    # Checkpoints from before pixel BC have no "obs" option: they trained on the state.
+    train = {"obs": "state", **saved["train"]} if isinstance(saved.get("train"), dict) else None
+    return saved.get("steps_done") == config.steps and train == dataclasses.asdict(config)
 
 
 def kept_checkpoints(out: str | Path) -> list[Path]:
@@ -258,8 +295,12 @@ def train_bc(data_path: str | Path | DemoArrays, out: str | Path, config: BCConf
     if config.threads:
         torch.set_num_threads(config.threads)
     start = time.perf_counter()
-    data = data_path if isinstance(data_path, DemoArrays) else load_demo_arrays(data_path, max_demos=max_demos)
-    data.check_trainable(str(data_path) if not isinstance(data_path, DemoArrays) else "the in-memory demos")
+    data = (data_path if isinstance(data_path, DemoArrays)
+            else load_demo_arrays(data_path, max_demos=max_demos, obs=config.obs))
+    source = str(data_path) if not isinstance(data_path, DemoArrays) else "the in-memory demos"
+    if config.obs == "rgb" and data.images is None:
+        raise ValueError(f"{source} holds no camera images for pixel BC (--obs rgb); " + RENDER_HINT)
+    data.check_trainable(source)
     _check_horizon(config, data)
     slots = _rotation_slots_of(data)
     env_act_dim = data.actions[0].shape[1]
@@ -280,9 +321,13 @@ def train_bc(data_path: str | Path | DemoArrays, out: str | Path, config: BCConf
     torch.manual_seed(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
     obs_dim, act_dim = data.obs[0].shape[1], data.actions[0].shape[1]
-    config_json = {"format": CHECKPOINT_FORMAT, "format_version": CHECKPOINT_VERSION,
+    pixels = _pixel_config(data) if config.obs == "rgb" else {}
+    image_model = pixels.pop("model", {})
+    config_json = {"format": CHECKPOINT_FORMAT,
+                   "format_version": CHECKPOINT_VERSION if pixels else STATE_CHECKPOINT_VERSION,
                    "suite_version": dexbench.__version__, "torch_version": torch.__version__,
-                   "arch": config.arch, "obs_dim": int(obs_dim), "act_dim": int(act_dim), "model": config.model,
+                   "arch": config.arch, "obs": config.obs, "obs_dim": int(obs_dim), "act_dim": int(act_dim),
+                   "model": {**config.model, **image_model}, **pixels,
                    "env_act_dim": int(env_act_dim), "rotation_slots": [list(x) for x in slots],
                    "obs_keys": data.obs_keys, "env_id": data.env_id, "env_kwargs": data.env_kwargs,
                    "dataset": str(data_path) if not isinstance(data_path, DemoArrays) else "(in memory)", "train_demos": len(train_demos), "val_demos": len(val_demos),
@@ -299,10 +344,10 @@ def train_bc(data_path: str | Path | DemoArrays, out: str | Path, config: BCConf
     bar = tqdm(range(1, config.steps + 1), desc=f"train bc-{config.arch}", unit="step", disable=not progress)
     for step in bar:
         model.train()
-        obs, target = train_set.sample(gen)
+        obs, target, images = train_set.sample(gen)
         if config.obs_noise > 0:
             obs = obs + config.obs_noise * torch.randn(obs.shape, generator=gen)
-        loss = _loss(model, config.arch, obs, target)
+        loss = _loss(model, config.arch, obs, target, images, gen)  # gen: the crops of pixel BC
         loss_value = loss.item()
         if not math.isfinite(loss_value):
             raise TrainingDiverged(_diverged_message(step, loss_value, config, out, last_saved))
@@ -332,6 +377,17 @@ def train_bc(data_path: str | Path | DemoArrays, out: str | Path, config: BCConf
                        val_loss=val_loss, wall_s=time.perf_counter() - start)
 
 
+def _pixel_config(data: DemoArrays) -> dict[str, Any]:
+    """What a pixel checkpoint records of its images: the cameras, their size, and the env kwargs
+    that make an env observe them as the dataset did (`BCPolicy.observation_kwargs` hands these
+    to the evaluation)."""
+    size = int(data.images[0].shape[2])
+    return {"model": {"cameras": len(data.cameras), "image_size": size}, "cameras": list(data.cameras),
+            "observation_kwargs": {"obs_mode": "state+rgb", "camera_names": list(data.cameras),
+                                   "image_size": [size, size],
+                                   "render_preset": data.env_kwargs.get("render_preset", "fast")}}
+
+
 def _rotation_slots_of(data: DemoArrays) -> list[tuple[int, int]]:
     """Where the absolute axis-angle rotations sit in the dataset env's actions."""
     from dexbench.envs.registry import build_env
@@ -352,5 +408,8 @@ def _validation_loss(model, arch: str, val_set: _Batches | None, max_samples: in
     if val_set is None:
         return None
     model.eval()
-    stride = max(1, len(val_set) // max_samples)
-    return float(_loss(model, arch, val_set.inputs[::stride], val_set.targets[::stride]).item())
+    if val_set.images is not None:
+        max_samples = VAL_IMAGE_SAMPLES
+    samples = torch.arange(0, len(val_set), max(1, len(val_set) // max_samples))
+    return float(_loss(model, arch, val_set.inputs[samples], val_set.targets[samples],
+                       val_set.images_at(samples)).item())
