@@ -248,15 +248,17 @@ class DexEnv(gym.Env):
 
     def step(self, action):
         action = self._check_action(action)
-        # Derived quantities (kinematics, mass matrix, ...) fresh from the state, as after
-        # `reset_to`: a step then depends on `get_state()` alone, so replays from any state match.
-        mujoco.mj_forward(self.model, self.data)
         pos, rot, hand = self._action_to_targets(action)
         self.controller.set_targets(pos, rot)
         self._write_hand_ctrl(hand)
         physics_error = None
         try:
             self.controller.step(self.substeps)
+            # Derived quantities (kinematics, contacts, mass matrix, ...) of the state the step
+            # ends in, as after `reset` and `reset_to`: the observation, the success check and the
+            # next step see the state itself, not the one a physics step earlier that `mj_step`
+            # leaves them at, and a step depends on `get_state()` alone.
+            mujoco.mj_forward(self.model, self.data)
             self._check_physics()
         except PhysicsError as err:
             physics_error = str(err)
