@@ -13,8 +13,8 @@ import gymnasium as gym
 import mujoco
 import numpy as np
 from gymnasium import spaces
-from scipy.spatial.transform import Rotation
 
+from dexbench.envs.actions import PoseActions, clip
 from dexbench.envs.appearance import Appearance, check_factors
 from dexbench.envs.embodiments.base import ARMS, Embodiment, find_ids
 from dexbench.envs.objects import VARIANT_FEATURES, ObjectAxis, variant_features
@@ -22,13 +22,6 @@ from dexbench.envs.rendering import CameraRenderer, preset_by_name
 from dexbench.envs.scene import MAX_RENDER_SIZE, PHYSICS_TIMESTEP_S, build_scene
 from dexbench.envs.tasks.base import Task, pose_matrix
 
-DELTA_POS_SCALE_M = 0.05  # a delta action of 1 moves the target 5 cm (reference)
-DELTA_ROT_SCALE_RAD = 0.5  # ... or turns it 0.5 rad
-# A pose action of 1 in metres / radians (the delta-action scale): what one unit of a pose
-# action means in either action mode, for noise and corrections given in action units.
-POSE_ACTION_UNIT = np.repeat((DELTA_POS_SCALE_M, DELTA_ROT_SCALE_RAD), 3)
-POSE_DIM = 6  # position (3) + axis-angle (3) per arm
-_EYE3 = np.eye(3)
 MAX_QVEL = 1e3  # joint speeds beyond this mean the simulation blew up
 OBS_MODES = ("state", "rgb", "state+rgb")
 APPEARANCE_STREAM = 0x5EE  # keys the visual factors' random stream apart from the reset's
@@ -44,7 +37,7 @@ class PhysicsError(RuntimeError):
     pass
 
 
-class DexEnv(gym.Env):
+class DexEnv(PoseActions, gym.Env):
     """A bimanual dexterous manipulation env (its API: docs/design.md, "The env API").
 
     Args:
@@ -178,26 +171,6 @@ class DexEnv(gym.Env):
         return [self.model.camera(i).name for i in range(self.model.ncam)]
 
     # ------------------------------------------------------------------------ spaces
-    def _make_action_layout(self) -> dict[str, slice]:
-        layout, start = {}, 0
-        for arm in ARMS:
-            layout[f"{arm}_pose"] = slice(start, start + POSE_DIM)
-            start += POSE_DIM
-        for arm in ARMS:
-            layout[f"{arm}_hand"] = slice(start, start + self.hand_dim)
-            start += self.hand_dim
-        return layout
-
-    def _make_action_space(self) -> spaces.Box:
-        dim = 2 * (POSE_DIM + self.hand_dim)
-        low, high = -np.ones(dim), np.ones(dim)
-        if self.action_mode == "absolute":  # metres in the world frame, axis-angle in radians
-            for arm in ARMS:
-                s = self.action_layout[f"{arm}_pose"]
-                low[s] = (-2.0, -2.0, 0.0, -np.pi, -np.pi, -np.pi)
-                high[s] = (2.0, 2.0, 3.0, np.pi, np.pi, np.pi)
-        return spaces.Box(low=low.astype(np.float32), high=high.astype(np.float32), dtype=np.float32)
-
     def _make_observation_space(self) -> spaces.Dict:
         obs = {}
         if "state" in self.obs_mode:
@@ -276,25 +249,6 @@ class DexEnv(gym.Env):
             info["physics_error"] = physics_error
         return self.observation(), reward, terminated, truncated, info
 
-    def _check_action(self, action) -> np.ndarray:
-        if np.iscomplexobj(action):
-            raise ValueError("action is complex; pass real numbers")
-        try:
-            action = np.asarray(action, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise ValueError(f"action must be an array of {self.action_space.shape[0]} numbers, got a "
-                             f"{type(action).__name__}") from None
-        expected = self.action_space.shape
-        if action.shape != expected:
-            raise ValueError(
-                f"action has shape {action.shape}, expected {expected}: "
-                f"{', '.join(f'{k} [{s.start}:{s.stop}]' for k, s in self.action_layout.items())}"
-            )
-        if not np.all(np.isfinite(action)):
-            bad = np.flatnonzero(~np.isfinite(action)).tolist()
-            raise ValueError(f"action has non-finite entries at indices {bad}; pass finite numbers")
-        return _clip(action, self.action_space.low, self.action_space.high)
-
     def _check_physics(self) -> None:
         d = self.data
         counts = d.warning.number  # one array for all warnings (cheaper than one lookup each)
@@ -307,78 +261,10 @@ class DexEnv(gym.Env):
     def _write_hand_ctrl(self, hand_commands) -> None:
         ctrl = self.data.ctrl
         for (ids, which, open_closed), cmd in zip(self._hand_coupling, hand_commands):
-            frac = (_clip(np.asarray(cmd)[which], -1.0, 1.0) + 1.0) * 0.5
+            frac = (clip(np.asarray(cmd)[which], -1.0, 1.0) + 1.0) * 0.5
             ctrl[ids] = open_closed[:, 0] + (open_closed[:, 1] - open_closed[:, 0]) * frac
 
     # ------------------------------------------------------------------------ action <-> pose
-    def _action_to_targets(self, action: np.ndarray):
-        pos = np.empty((2, 3))
-        rot = np.empty((2, 3, 3))
-        d = self.data
-        for i, arm in enumerate(ARMS):
-            a = action[self.action_layout[f"{arm}_pose"]]
-            if self.action_mode == "delta":
-                sid = self._site_ids[i]
-                pos[i] = d.site_xpos[sid] + a[:3] * DELTA_POS_SCALE_M
-                rot[i] = _rotvec_to_matrix(a[3:] * DELTA_ROT_SCALE_RAD) @ d.site_xmat[sid].reshape(3, 3)
-            else:
-                pos[i] = a[:3]
-                rot[i] = _rotvec_to_matrix(a[3:])
-        hand = [action[self.action_layout[f"{arm}_hand"]] for arm in ARMS]
-        return pos, rot, hand
-
-    def action_to_target_pose(self, action) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-        """The world EEF target poses (4x4 per arm) and hand commands an action asks for, from
-        the current state (delta actions are relative to the current EEF pose)."""
-        pos, rot, hand = self._action_to_targets(np.asarray(action, dtype=np.float64))
-        targets = {arm: pose_matrix(pos[i], rot[i]) for i, arm in enumerate(ARMS)}
-        return targets, {arm: np.asarray(h).copy() for arm, h in zip(ARMS, hand)}
-
-    def target_pose_to_action(self, targets: dict[str, np.ndarray], hand: dict[str, np.ndarray]) -> np.ndarray:
-        """The action that drives each arm toward a world EEF target pose (4x4) from the current
-        state; delta actions are clipped to the action range, as the reference does."""
-        targets, hand = self._check_targets(targets, hand)
-        action = np.zeros(self.action_space.shape, dtype=np.float64)
-        d = self.data
-        rel = np.empty((len(ARMS), 3, 3))  # the rotation each arm's pose slot encodes
-        for i, arm in enumerate(ARMS):
-            rel[i] = targets[arm][:3, :3]
-            if self.action_mode == "delta":
-                rel[i] = rel[i] @ d.site_xmat[self._site_ids[i]].reshape(3, 3).T
-        rotvecs = Rotation.from_matrix(rel).as_rotvec()  # one call for both arms: scipy's cost is per call
-        for i, arm in enumerate(ARMS):
-            target = targets[arm]
-            s = self.action_layout[f"{arm}_pose"]
-            if self.action_mode == "delta":
-                dpos = (target[:3, 3] - d.site_xpos[self._site_ids[i]]) / DELTA_POS_SCALE_M
-                action[s] = np.concatenate([dpos, rotvecs[i] / DELTA_ROT_SCALE_RAD])
-            else:
-                action[s] = np.concatenate([target[:3, 3], rotvecs[i]])
-            action[self.action_layout[f"{arm}_hand"]] = hand[arm]
-        return _clip(action, self.action_space.low, self.action_space.high).astype(np.float32)
-
-    def _check_targets(self, targets, hand) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-        """Both arms' targets as finite 4x4 poses with a rotation part, and both hand commands
-        of this hand's size; anything else is refused with what was expected."""
-        out_targets, out_hand = {}, {}
-        for arm in ARMS:
-            try:
-                target = np.asarray(targets[arm], dtype=np.float64)
-                command = np.asarray(hand[arm], dtype=np.float64)
-            except (KeyError, TypeError, ValueError, IndexError):
-                raise ValueError(f"targets and hand must map each arm {ARMS} to a 4x4 pose and a hand command of "
-                                 f"{self.hand_dim} numbers") from None
-            if target.shape != (4, 4) or not np.all(np.isfinite(target)):
-                raise ValueError(f"the {arm} target must be a finite 4x4 pose, got shape {target.shape}")
-            rot = target[:3, :3]
-            if np.abs(rot @ rot.T - _EYE3).max() > 1e-4 or np.linalg.det(rot) < 0:
-                raise ValueError(f"the {arm} target's 3x3 part is not a rotation (orthonormal, det +1)")
-            if command.shape != (self.hand_dim,) or not np.all(np.isfinite(command)):
-                raise ValueError(f"the {arm} hand command must be {self.hand_dim} finite numbers, got shape "
-                                 f"{command.shape}")
-            out_targets[arm], out_hand[arm] = target, command
-        return out_targets, out_hand
-
     # ------------------------------------------------------------------------ queries
     def eef_poses(self) -> dict[str, np.ndarray]:
         d = self.data
@@ -518,19 +404,3 @@ def _clear_warnings(data: mujoco.MjData) -> None:
     for warning in SILENT_RESETS:
         data.warning[warning].number = 0
 
-
-def _clip(x, low, high):
-    """`np.clip`, the same numbers (NaN included) at a third of its cost on the step's small arrays."""
-    return np.minimum(np.maximum(x, low), high)
-
-
-def _rotvec_to_matrix(rotvec: np.ndarray) -> np.ndarray:
-    """Axis-angle -> rotation matrix (MuJoCo's own routines: the env step's hot path)."""
-    quat = np.empty(4)
-    angle = float(np.linalg.norm(rotvec))
-    if angle < 1e-12:
-        return np.eye(3)
-    mujoco.mju_axisAngle2Quat(quat, rotvec / angle, angle)
-    mat = np.empty(9)
-    mujoco.mju_quat2Mat(mat, quat)
-    return mat.reshape(3, 3)

@@ -24,7 +24,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 # The delta-action scales of DexEnv: 1 normalised unit = 5 cm / 0.5 rad.
-from dexbench.envs.core import DELTA_POS_SCALE_M, DELTA_ROT_SCALE_RAD
+from dexbench.envs.actions import DELTA_POS_SCALE_M, DELTA_ROT_SCALE_RAD
 from dexbench.envs.embodiments.base import ARMS
 from dexbench.generators.base import AttemptInfo, Generator
 

@@ -24,7 +24,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from dexbench.envs.core import POSE_ACTION_UNIT
+from dexbench.envs.actions import POSE_ACTION_UNIT
 from dexbench.envs.embodiments.base import ARMS
 from dexbench.jsonio import write_json_atomic
 from dexbench.policies.bc.data import flatten_obs, state_obs_keys

@@ -24,7 +24,7 @@ from typing import Callable
 import numpy as np
 from scipy.spatial.transform import Rotation, Slerp
 
-from dexbench.envs.core import POSE_ACTION_UNIT
+from dexbench.envs.actions import POSE_ACTION_UNIT
 from dexbench.envs.embodiments.base import ARMS
 from dexbench.envs.tasks.base import TaskSpec
 from dexbench.generators.base import AttemptInfo
