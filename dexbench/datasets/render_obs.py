@@ -128,7 +128,7 @@ def _settings(path: Path, out: Path, cameras: list[str], size: int, preset: str,
               compression_level: int, visual_factors: str | Sequence[str] | None) -> RenderObsSettings:
     """The run's settings, after every check that needs no rendering (bad input fails here)."""
     from dexbench.envs.appearance import check_factors
-    from dexbench.envs.registry import build_env, lookup
+    from dexbench.envs.registry import lookup
 
     if out.is_dir():
         raise IsADirectoryError(f"{out} is a directory; give a file path such as {out / 'demos_images.hdf5'}")
@@ -161,20 +161,28 @@ def _settings(path: Path, out: Path, cameras: list[str], size: int, preset: str,
     except Exception:  # noqa: BLE001 - gymnasium's error for an unknown id
         raise DatasetError(f"{path}: its env {env_id!r} is not a DexBench env; was it written by another "
                            "suite or a newer DexBench?") from None
-    env = build_env(env_id, **_state_env_kwargs(env_kwargs))
+    check_cameras(env_id, cameras, _state_env_kwargs(env_kwargs))
+    _check_existing_image_size(env_kwargs, cameras, size, path)
+    _check_existing_image_look(env_kwargs, cameras, factors, path)
+    return RenderObsSettings(source=str(path.resolve()), env_id=env_id, demo_lengths=lengths, cameras=cameras,
+                             size=size, preset=preset, next_obs=next_obs, compression_level=int(compression_level),
+                             visual_factors=factors)
+
+
+def check_cameras(env_id: str, cameras: list[str], env_kwargs: dict | None = None, flag: str = "") -> None:
+    """Refuse cameras the env does not have, naming the ones it has (`flag`: the option they came
+    from, shown in the message)."""
+    from dexbench.envs.registry import build_env
+
+    env = build_env(env_id, **(env_kwargs or {}))
     try:
         valid = env.available_cameras()
     finally:
         env.close()
     unknown = [c for c in cameras if c not in valid]
     if unknown:
-        raise ValueError(f"unknown camera{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
-                         f"{env_id} has {', '.join(valid)}")
-    _check_existing_image_size(env_kwargs, cameras, size, path)
-    _check_existing_image_look(env_kwargs, cameras, factors, path)
-    return RenderObsSettings(source=str(path.resolve()), env_id=env_id, demo_lengths=lengths, cameras=cameras,
-                             size=size, preset=preset, next_obs=next_obs, compression_level=int(compression_level),
-                             visual_factors=factors)
+        raise ValueError(f"unknown camera{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}"
+                         f"{f' ({flag})' if flag else ''}; {env_id} has {', '.join(valid)}")
 
 
 def _state_env_kwargs(env_kwargs: dict, visual_factors: list[str] | tuple[str, ...] = ()) -> dict:

@@ -70,7 +70,7 @@ def _with_images(data: Path, out: Path, cameras: list[str], size: int, workers: 
 
 def _check_image_options(env_id: str, cameras: list[str], size: int) -> None:
     """Bad cameras or a bad size fail before the generation stages, not after them."""
-    from dexbench.envs.registry import build_env
+    from dexbench.datasets.render_obs import check_cameras
     from dexbench.envs.scene import MAX_RENDER_SIZE
     from dexbench.policies.bc.vision import ImageEncoder
 
@@ -79,15 +79,7 @@ def _check_image_options(env_id: str, cameras: list[str], size: int) -> None:
     if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_RENDER_SIZE:
         raise ValueError(f"--image-size {size!r} is out of range: give a side from 1 to {MAX_RENDER_SIZE} px "
                          "(84 is the papers' observation size)")
-    env = build_env(env_id)
-    try:
-        valid = env.available_cameras()
-    finally:
-        env.close()
-    unknown = [c for c in cameras if c not in valid]
-    if unknown:
-        raise ValueError(f"unknown camera{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} (--cameras); "
-                         f"{env_id} has {', '.join(valid)}")
+    check_cameras(env_id, cameras, flag="--cameras")
     ImageEncoder(len(cameras), size)  # raises for images too small for the encoder
 
 
