@@ -1,5 +1,6 @@
 """The object axis (O) on TrayLift's cubes: off by default, drawn from the seed, restored by
-`reset_to`, sized, shaped, weighed and rubbed as declared, and refused clearly when misnamed."""
+`reset_to`, sized, shaped, weighed and rubbed as declared, and refused clearly when misnamed; and
+the tasks that size their checks and demonstrators by it (Pouring, CanSort)."""
 
 import gymnasium as gym
 import mujoco
@@ -119,3 +120,55 @@ def test_an_object_axis_env_observes_each_objects_variant():
     np.testing.assert_allclose(obs["cube_left_variant"], [1, 1, 3, 1, 0, 0])
     np.testing.assert_allclose(obs["cube_right_variant"], [1, 1, 1, 1, 0, 0])
     assert "cube_left_variant" not in gym.make(ID).unwrapped.observation_space.spaces  # published obs unchanged
+
+
+# ---------------------------------------------------------------- CanSort (a hand-over task)
+CAN_ID = "DexMG/CanSort-GR1-D0"
+
+
+def test_cansort_declares_can_variants_and_keeps_the_published_model():
+    from dexbench.envs.tasks.can_sort import CAN_VARIANTS, CanSort
+
+    assert CanSort.object_variants == {"can": CAN_VARIANTS} and CAN_VARIANTS[0].name == "reference"
+    ref, named = gym.make(CAN_ID).unwrapped, gym.make(CAN_ID, object_variants={"can": "reference"}).unwrapped
+    ref.reset(seed=0)
+    named.reset(seed=0)
+    assert ref.model.nuserdata == len(CanSort.choices) + len(CanSort.latches)  # no variant slot in the state
+    for field in ("geom_size", "geom_rbound", "geom_friction", "body_mass", "body_inertia", "body_pos"):
+        np.testing.assert_array_equal(getattr(ref.model, field), getattr(named.model, field), err_msg=field)
+    np.testing.assert_array_equal(ref.data.qpos, named.data.qpos)  # the reference can, where it was
+
+
+@pytest.mark.parametrize("name", ["narrow", "wide", "short", "tall"])
+def test_cansort_sizes_the_can_its_checks_and_its_rest(name):
+    env = gym.make(CAN_ID, object_variants={"can": name}).unwrapped
+    env.reset(seed=0)
+    variant = env.task.object_variant("can")
+    radius, half_height = env.task.can_size()
+    geom = env.model.geom("can")
+    np.testing.assert_allclose(geom.size[:2], [radius, half_height])
+    assert (radius, half_height) == pytest.approx((0.03 * variant.scale_xy, 0.09 * variant.scale_z))
+    assert env.task.can_bottom_height() == pytest.approx(0.0, abs=2e-3)  # standing on the table
+    # In its colour's bin: lying there counts, standing there does not, whatever the can's height.
+    colour = env.task.choice("colour")
+    x, y = env.data.mocap_pos[env.task._mocap[f"{colour}_bin"], :2]
+    floor = env.task.table_top_z + 0.01
+    for z, quat, inside in ((floor + half_height, [1, 0, 0, 0], False), (floor + radius, [0.7071068, 0, 0.7071068, 0], True)):
+        adr = env.model.jnt_qposadr[env.model.body_jntadr[env.model.body("can").id]]
+        env.data.qpos[adr:adr + 7] = [x, y, z, *quat]
+        mujoco.mj_forward(env.model, env.data)
+        assert env.task.in_bin(colour) is inside, (name, inside)
+
+
+def test_the_cansort_demonstrator_hands_over_and_sorts_every_can_variant():
+    from dexbench.envs.tasks.can_sort import CAN_VARIANTS
+    from dexbench.policies import ScriptedPolicy
+    from dexbench.rollout import rollout
+
+    # Every variant on the humanoid; and a short can on PandaDex, which grasped at the
+    # reference's heights (its top 2.7 cm lower) slipped out of the hands (seeds 1 and 2 of 0-2).
+    runs = [(CAN_ID, variant.name, 0) for variant in CAN_VARIANTS[1:]] + [("DexMG/CanSort-PandaDex-D0", "short", 1)]
+    for env_id, name, seed in runs:
+        env = gym.make(env_id, object_variants={"can": name}).unwrapped
+        policy = ScriptedPolicy(env.observation_space, env.action_space, env)
+        assert rollout(env, policy, seed, record=False).success, (env_id, name)

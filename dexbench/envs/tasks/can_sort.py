@@ -52,12 +52,26 @@ Randomizations:
     The colour is red or blue with p = 0.5 in every variant. D2 swaps the bins: red is the near
     one. A replayed D0 demo puts the can into the bin where its colour used to be: the wrong one.
 
+Object variants (O axis, off in the published ids; `object_variants="random"` draws one for
+the can from the seed):
+    | variant   | radius x height (cm) | mass    | friction |
+    |-----------|----------------------|---------|----------|
+    | reference | 3 x 18               | 0.2 kg  | 1.2      |
+    | narrow    | 2.55 x 18            | 0.2 kg  | 1.2      |
+    | wide      | 3.3 x 18             | 0.2 kg  | 1.2      |
+    | short     | 3 x 15.3             | 0.2 kg  | 1.2      |
+    | tall      | 3 x 20.7             | 0.2 kg  | 1.2      |
+    | heavy     | 3 x 18               | 0.4 kg  | 1.2      |
+    | slippery  | 3 x 18               | 0.2 kg  | 0.6      |
+    Wider still (3.45 cm) slipped from the jaws while carried on Panda and stayed propped on the
+    opened hand of PandaDex in 2 of 5 episodes each.
+
 Success Conditions:
     The can's centre lies within the footprint of the bin of its colour (|dx| < 12.5 cm and
     |dy| < 10 cm from the bin's centre, in the bin's frame) and less than 8.5 cm above that
-    bin's floor (the reference's check), and not in the other bin's (no release is required, as
-    in the reference); and the can has been in the left hand at some step of the episode (a
-    latch kept in the state). That last condition is ours: without it, a humanoid flailing at
+    bin's floor (the reference's check; half its own height less 0.5 cm for a resized can), and
+    not in the other bin's (no release is required, as in the reference); and the can has been
+    in the left hand at some step of the episode (a latch kept in the state). That last condition is ours: without it, a humanoid flailing at
     random knocked the can into its bin in 6 of 50 episodes. Subtask signals (all false at reset): right: `grasp_can` (holds the can),
     `can_handed_over` (the left hand holds the can, the right hand does not touch it, and the
     can's bottom is 5 cm or more over the table: taken over in the air); left:
@@ -69,6 +83,7 @@ from __future__ import annotations
 import mujoco
 import numpy as np
 
+from dexbench.envs.objects import ObjectVariant
 from dexbench.envs.tasks.base import (
     Coordination, Placement, Subtask, Task, TaskSpec, Variant, box_between,
 )
@@ -85,9 +100,13 @@ CAN_MASS_KG = 0.2
 # Colours (reference rgba).
 RGBA = {"red": (0.58, 0.15, 0.10, 1.0), "blue": (0.53, 0.77, 0.95, 1.0)}
 # Success: the can's centre within the bin's footprint and this far above its floor's top at
-# most (the reference: half the can's height above the 1 cm floor slab's centre).
+# most (the reference: half the can's height above the 1 cm floor slab's centre). A resized can
+# (O axis) uses its own half height (`CanSort.in_bin_max_z`): the check's point is that a can
+# lying in the bin counts and one standing in it does not, and a fixed 8.5 cm would count a
+# short can (7.7 cm half height) standing.
 IN_BIN_MAX_Z_M = CAN_HALF_HEIGHT_M - BIN_WALL_M / 2
-# Hand-over: the can's bottom at least this far over the table (taken over in the air).
+# Hand-over: the can's bottom at least this far over the table (taken over in the air). Fixed
+# whatever the can's size: it says the can is off the table, which does not depend on the can.
 HANDOVER_MIN_BOTTOM_M = 0.05
 
 RED_BIN, BLUE_BIN = (-0.07, 0.40), (-0.07, 0.20)  # 20 cm apart: the bins touch
@@ -101,6 +120,19 @@ def _variant(description: str, can: Placement, red: Placement, blue: Placement) 
 _CAN_D1 = Placement(x=(-0.23, -0.07), y=(-0.25, 0.0))  # twice D0's area
 _NEAR_D1 = Placement(x=(-0.10, -0.04), y=(0.16, 0.18), yaw=(-BIN_YAW_D1, BIN_YAW_D1))
 _FAR_D1 = Placement(x=(-0.10, -0.04), y=(0.42, 0.44), yaw=(-BIN_YAW_D1, BIN_YAW_D1))
+# The object axis (O): the can's variants, the reference first. Sizes stay within what all
+# three embodiments' demonstrators hand over and lay down (a tall can, 20.7 cm, still lies in the
+# bin's 23 cm; a wider one than 6.6 cm across slipped from the Panda jaws while carried).
+CAN_VARIANTS = (
+    ObjectVariant("reference"),
+    ObjectVariant("narrow", scale_xy=0.85),
+    ObjectVariant("wide", scale_xy=1.1),
+    ObjectVariant("short", scale_z=0.85),
+    ObjectVariant("tall", scale_z=1.15),
+    ObjectVariant("heavy", mass=2.0),
+    ObjectVariant("slippery", friction=0.6 / 1.2),
+)
+
 VARIANTS = {
     "D0": _variant("reference reset ranges", Placement(x=(-0.2, -0.1), y=(-0.2, 0.0)),
                    Placement.at(*RED_BIN), Placement.at(*BLUE_BIN)),
@@ -115,6 +147,7 @@ class CanSort(Task):
     native_embodiment = "GR1"
     table_size_m = (0.8, 1.2)
     variants = VARIANTS
+    object_variants = {"can": CAN_VARIANTS}
     choices = {"colour": ("red", "blue")}
     # Success needs the can to have been in the placing (left) hand: arms flailing at random
     # knocked it into its bin in 6 of 50 episodes on the humanoid.
@@ -168,6 +201,16 @@ class CanSort(Task):
     def rest_height(self, name: str) -> float:
         return CAN_HALF_HEIGHT_M if name == "can" else 0.0
 
+    def can_size(self) -> tuple[float, float]:
+        """(radius, half height) in m of this episode's can (the reference's unless the O axis
+        drew another)."""
+        variant = self.object_variant("can") or CAN_VARIANTS[0]
+        return CAN_RADIUS_M * variant.scale_xy, CAN_HALF_HEIGHT_M * variant.scale_z
+
+    def in_bin_max_z(self) -> float:
+        """IN_BIN_MAX_Z_M for this episode's can: half its height over the floor slab's centre."""
+        return self.can_size()[1] - BIN_WALL_M / 2
+
     def initialize_episode(self, rng: np.random.Generator) -> None:
         """The variant's draw (can, bins, colour); then the goal marker onto the colour's bin
         (a mocap body: its pose is part of the state)."""
@@ -187,13 +230,14 @@ class CanSort(Task):
         bin_id = self.body_ids[f"{colour}_bin"]
         rel = self.data.xmat[bin_id].reshape(3, 3).T @ (self.data.xpos[self.body_ids["can"]] - self.data.xpos[bin_id])
         return bool(abs(rel[0]) < BIN_HALF_X_M and abs(rel[1]) < BIN_HALF_Y_M
-                    and rel[2] - FLOOR_TOP_M < IN_BIN_MAX_Z_M)
+                    and rel[2] - FLOOR_TOP_M < self.in_bin_max_z())
 
     def can_bottom_height(self) -> float:
         """Height (m) of the can's lowest point over the table."""
         can = self.body_ids["can"]
         axis_z = abs(self.data.xmat[can, 8])
-        reach = CAN_HALF_HEIGHT_M * axis_z + CAN_RADIUS_M * np.sqrt(max(0.0, 1.0 - axis_z ** 2))
+        radius, half_height = self.can_size()  # the can's own geometry: its lowest point
+        reach = half_height * axis_z + radius * np.sqrt(max(0.0, 1.0 - axis_z ** 2))
         return self.height_above_table("can") - reach
 
     def evaluate(self) -> dict[str, bool]:

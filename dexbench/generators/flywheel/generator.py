@@ -93,7 +93,7 @@ class FlywheelGenerator(Generator):
                              "pip install 'dexbench[rl]'")
         if not env.task.object_variants:
             raise ValueError(f"{env.env_id}: the flywheel varies objects, and this task declares no object variants "
-                             "(TrayLift and Pouring do); use mimicgen or demo_noise here")
+                             "(TrayLift, Pouring and CanSort do); use mimicgen or demo_noise here")
         self._mimicgen.check(env)
 
     def prepare(self, workdir, seed: int, workers: int, progress: bool, overwrite: bool):

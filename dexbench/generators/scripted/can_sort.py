@@ -20,9 +20,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from dexbench.envs.tasks.can_sort import (
-    BIN_HEIGHT_M, CAN_HALF_HEIGHT_M, CAN_RADIUS_M, FLOOR_TOP_M,
-)
+from dexbench.envs.tasks.can_sort import BIN_HEIGHT_M, FLOOR_TOP_M
 from dexbench.generators.scripted.base import ArmScript, ScriptedDemonstrator, top_down, translated
 
 APPROACH_HEIGHT_M = 0.10  # hover this far above a top-down grasp before going down
@@ -82,6 +80,11 @@ class CanSortDemonstrator(ScriptedDemonstrator):
         self.can_picked = False
         self.left_closed = False
 
+    @property
+    def can_half_height(self) -> float:
+        """The episode's can's half height (m): a resized can (O axis) is grasped by its own top."""
+        return self.env.task.can_size()[1]
+
     def script(self, arm: str) -> ArmScript:
         return self.pick_script() if arm == "right" else self.place_script()
 
@@ -94,7 +97,7 @@ class CanSortDemonstrator(ScriptedDemonstrator):
         self.can_picked = True
         z = self.env.task.table_top_z
         x, y = HANDOVER_XY_M
-        goal = top_down(np.array([x, y, z + HANDOVER_BOTTOM_M + 2 * CAN_HALF_HEIGHT_M - TOP_GRASP_DEPTH_M]), 0.0)
+        goal = top_down(np.array([x, y, z + HANDOVER_BOTTOM_M + 2 * self.can_half_height - TOP_GRASP_DEPTH_M]), 0.0)
         # The grasp frame's offset from the can's axis carried along.
         can = self.env.object_poses()["can"][:3, 3]
         offset = self.env.eef_poses()[arm][:3, 3] - can
@@ -112,7 +115,7 @@ class CanSortDemonstrator(ScriptedDemonstrator):
         """Top-down on the can's top; returns whether it holds it after a short lift."""
         def pose() -> np.ndarray:
             can = self.env.object_poses()["can"]
-            top = can[:3, 3] + can[:3, 2] * (CAN_HALF_HEIGHT_M - TOP_GRASP_DEPTH_M) + self.jitter(0.004)
+            top = can[:3, 3] + can[:3, 2] * (self.can_half_height - TOP_GRASP_DEPTH_M) + self.jitter(0.004)
             return top_down(top, 0.0)
 
         yield from self.move(arm, translated(pose(), [0, 0, APPROACH_HEIGHT_M]), self.open_hand, settle_steps=2)
@@ -159,8 +162,9 @@ class CanSortDemonstrator(ScriptedDemonstrator):
         pivot = bin_[:3, 3] + ahead * (PIVOT_X_M + self.rng.uniform(-0.01, 0.01)) + [0, 0, FLOOR_TOP_M + RELEASE_GAP_M]
         axis = turn.apply([0.0, 0.0, 1.0])
         down_dir = turn.apply([1.0, 0.0, 0.0])  # in the bottom disc, toward its lowest point
-        bottom = pivot - CAN_RADIUS_M * down_dir
-        centre = bottom + CAN_HALF_HEIGHT_M * axis
+        radius, half_height = env.task.can_size()
+        bottom = pivot - radius * down_dir
+        centre = bottom + half_height * axis
         # The hand relative to the can's centre (the can's own turn about its axis does not matter).
         rel = hand[:3, 3] - can[:3, 3]
         goal = np.eye(4)
@@ -188,7 +192,7 @@ class CanSortDemonstrator(ScriptedDemonstrator):
         right hand)."""
         def pose() -> np.ndarray:
             can = self.env.object_poses()["can"]
-            point = can[:3, 3] - can[:3, 2] * (CAN_HALF_HEIGHT_M - SIDE_GRASP_HEIGHT_M[self.multi])
+            point = can[:3, 3] - can[:3, 2] * (self.can_half_height - SIDE_GRASP_HEIGHT_M[self.multi])
             point += [*self.rng.uniform(-0.003, 0.003, 1), 0.0, 0.0]
             return side_grasp(point, SIDE_HEADING_RAD[self.multi])
 
