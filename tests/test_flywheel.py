@@ -151,8 +151,11 @@ def test_the_residual_policy_adds_alpha_times_the_correction(flywheel_run):
     both = ResidualPolicy(env.observation_space, env.action_space, str(stage / "bc"), str(stage / "residual"))
     obs, _ = env.reset(seed=5)
     a, b = base.act(obs), both.act(obs)
-    x = np.concatenate([np.concatenate([np.asarray(obs[k], np.float32).ravel() for k in both.obs_keys]),
-                        a.astype(np.float32)])
+    # The residual sees the state on the base's scale (its training data's mean and std).
+    keys, mean, std = base.base.observation_stats()
+    assert keys == both.obs_keys
+    state = np.concatenate([np.asarray(obs[k], np.float32).ravel() for k in keys])
+    x = np.concatenate([(state - mean) / std, a]).astype(np.float32)
     delta = np.clip(both.model.predict(x, deterministic=True)[0], -1, 1)
     expected = np.clip(a + both.alpha * both.units * delta, env.action_space.low, env.action_space.high)
     np.testing.assert_allclose(b, expected, atol=1e-6)

@@ -12,6 +12,10 @@ the task's dense reward plus `success_bonus` on success, which ends the episode,
 a small constant bias walks the hand away over an episode, and the residual must earn every
 correction it makes.
 
+The residual sees the state normalised by the base's own statistics (a BC base's training data)
+and the base's action. What the residual adds is measured paired, base against base + residual
+on the same episodes (`benchmarks/residual_sweep.py`): outcomes flip both ways on many seeds.
+
 `ResidualEnv` is a Gymnasium env, so stable-baselines3 (or any RL library) trains on it as is;
 `train_residual` trains one with stable-baselines3's PPO (or SAC) and saves it beside a JSON
 file saying how to apply it; `ResidualPolicy` is the base and its residual together, a policy of
@@ -55,7 +59,7 @@ class ResidualEnv(gym.Env):
     metadata = {"render_modes": []}
 
     def __init__(self, env, base, alpha: float = 0.1, epsilon_steps: int = 20_000,
-                 success_bonus: float = 5.0, penalty: float = 0.0) -> None:
+                 success_bonus: float = 5.0, penalty: float = 0.0, obs_stats=None) -> None:
         if env.reward_type != "dense" or not env.terminate_on_success:
             raise ValueError("ResidualEnv needs its env made with reward_type='dense' and terminate_on_success=True")
         if not (np.isfinite(alpha) and alpha > 0):
@@ -67,12 +71,20 @@ class ResidualEnv(gym.Env):
         self.env, self.base = env, base
         self.alpha, self.epsilon_steps, self.success_bonus = float(alpha), int(epsilon_steps), float(success_bonus)
         self.penalty = float(penalty)
-        self.obs_keys = state_obs_keys(env.observation_space.spaces)
+        # The residual sees the state the base sees, on the base's scale when it has one (a BC
+        # base: its training data's mean and std): raw, the state mixes metres, radians and
+        # unit flags, and PPO's first layer learns from it slowly.
+        if obs_stats is None:
+            self.obs_keys = state_obs_keys(env.observation_space.spaces)
+            obs_dim = sum(int(np.prod(env.observation_space[k].shape)) for k in self.obs_keys)
+            self._mean, self._std = np.zeros(obs_dim), np.ones(obs_dim)
+        else:
+            keys, mean, std = obs_stats
+            self.obs_keys, self._mean, self._std = list(keys), np.asarray(mean, np.float64), np.asarray(std, np.float64)
         self._units = action_units(env)
         self._low, self._high = env.action_space.low, env.action_space.high
         act_dim = env.action_space.shape[0]
-        obs_dim = sum(int(np.prod(env.observation_space[k].shape)) for k in self.obs_keys) + act_dim
-        self.observation_space = spaces.Box(-np.inf, np.inf, shape=(obs_dim,), dtype=np.float32)
+        self.observation_space = spaces.Box(-np.inf, np.inf, shape=(self._mean.size + act_dim,), dtype=np.float32)
         self.action_space = spaces.Box(-1.0, 1.0, shape=(act_dim,), dtype=np.float32)
         self.steps_taken = 0  # over all episodes: drives epsilon
         self.corrected = False  # whether the last step executed the corrected action
@@ -100,28 +112,40 @@ class ResidualEnv(gym.Env):
 
     def _observe(self, obs: dict[str, np.ndarray]) -> np.ndarray:
         self._base_action = np.asarray(self.base.act(obs), dtype=np.float64)
-        return np.concatenate([flatten_obs(obs, self.obs_keys), self._base_action.astype(np.float32)])
+        return residual_input(obs, self.obs_keys, self._mean, self._std, self._base_action)
 
     def close(self) -> None:
         self.env.close()
 
 
-def make_learner(name: str, env: ResidualEnv, seed: int, steps: int):
+def residual_input(obs: dict[str, np.ndarray], keys: list[str], mean: np.ndarray, std: np.ndarray,
+                   base_action: np.ndarray) -> np.ndarray:
+    """What the residual sees: the normalised state and the base's action."""
+    return np.concatenate([(flatten_obs(obs, keys) - mean) / std, base_action]).astype(np.float32)
+
+
+def make_learner(name: str, env: ResidualEnv, seed: int, steps: int, overrides: dict | None = None):
     import torch
     from stable_baselines3 import PPO, SAC
 
     # A small network and short rollouts: the residual corrects a competent base, it does not
     # learn the task (and the CPU budget is minutes per iteration; benchmarks/residual_rl.py).
     kwargs = dict(seed=seed, device="cpu", verbose=0, policy_kwargs={"net_arch": [128, 128]})
+    overrides = dict(overrides or {})
+    log_std = overrides.pop("log_std_init", PPO_LOG_STD)
     if name == "ppo":
-        kwargs["policy_kwargs"]["log_std_init"] = PPO_LOG_STD
-        n_steps = min(1024, max(64, steps))  # a short run still ends where asked
-        model = PPO("MlpPolicy", env, n_steps=n_steps, batch_size=min(256, n_steps), n_epochs=5,
-                    learning_rate=PPO_LEARNING_RATE, target_kl=PPO_TARGET_KL, **kwargs)
+        kwargs["policy_kwargs"]["log_std_init"] = log_std
+        n_steps = min(overrides.pop("n_steps", 1024), max(64, steps))  # a short run still ends where asked
+        settings = dict(n_steps=n_steps, batch_size=min(256, n_steps), n_epochs=5, learning_rate=PPO_LEARNING_RATE,
+                        target_kl=PPO_TARGET_KL)
+        model = PPO("MlpPolicy", env, **{**settings, **overrides}, **kwargs)
         mean_layer = model.policy.action_net
     else:
-        model = SAC("MlpPolicy", env, learning_starts=1000, batch_size=256, buffer_size=100_000, **kwargs)
+        settings = dict(learning_starts=1000, batch_size=256, buffer_size=100_000)
+        model = SAC("MlpPolicy", env, **{**settings, **overrides}, **kwargs)
         mean_layer = model.actor.mu
+        torch.nn.init.zeros_(model.actor.log_std.weight)
+        torch.nn.init.constant_(model.actor.log_std.bias, log_std)
     # The residual starts at exactly zero: base + residual is the base until learning says
     # otherwise. Stable-baselines3's small random init is not zero on our unnormalised state
     # (a mean of 0.07 on one dimension), and in delta action mode a constant correction is a
@@ -133,7 +157,7 @@ def make_learner(name: str, env: ResidualEnv, seed: int, steps: int):
 
 def train_residual(env, base, out, steps: int, alpha: float = 0.1, epsilon_steps: int = 10_000,
                    success_bonus: float = 5.0, penalty: float = 0.0, learner: str = "ppo", seed: int = 0,
-                   base_checkpoint: str | None = None) -> dict:
+                   base_checkpoint: str | None = None, learner_overrides: dict | None = None) -> dict:
     """Train a residual on `base` (frozen) in `env` (made with reward_type="dense" and
     terminate_on_success=True) for `steps` env steps; saves `out/residual.zip` (stable-baselines3)
     and `out/residual.json` (how to apply it, and the training's episode log). Returns that JSON."""
@@ -148,8 +172,9 @@ def train_residual(env, base, out, steps: int, alpha: float = 0.1, epsilon_steps
         raise ValueError(f"residual steps must be >= 1, got {steps}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    obs_stats = base.observation_stats() if hasattr(base, "observation_stats") else None
     residual_env = ResidualEnv(env, base, alpha=alpha, epsilon_steps=epsilon_steps, success_bonus=success_bonus,
-                               penalty=penalty)
+                               penalty=penalty, obs_stats=obs_stats)
     episodes: list[tuple[int, bool]] = []  # (steps taken when it ended, success)
     step = residual_env.step
 
@@ -165,7 +190,7 @@ def train_residual(env, base, out, steps: int, alpha: float = 0.1, epsilon_steps
     torch.manual_seed(seed)
     cpu0 = time.process_time()
     with one_thread():  # small networks: see one_thread; also the same numbers in any process
-        model = make_learner(learner, residual_env, seed, steps)
+        model = make_learner(learner, residual_env, seed, steps, learner_overrides)
         model.learn(steps)
     tmp = out / "residual.tmp.zip"
     model.save(tmp)
@@ -173,6 +198,7 @@ def train_residual(env, base, out, steps: int, alpha: float = 0.1, epsilon_steps
               "epsilon_steps": int(epsilon_steps), "success_bonus": float(success_bonus), "penalty": float(penalty),
               "seed": int(seed),
               "base_checkpoint": base_checkpoint, "env_id": env.env_id, "obs_keys": residual_env.obs_keys,
+              "obs_mean": residual_env._mean.tolist(), "obs_std": residual_env._std.tolist(),
               "units": action_units(env).tolist(), "cpu_s": time.process_time() - cpu0,
               "episodes": [list(e) for e in episodes]}
     tmp.replace(out / "residual.zip")
@@ -201,6 +227,9 @@ class ResidualPolicy:
             if record.get("format") != RESIDUAL_FORMAT:
                 raise ValueError(f"{residual} holds no dexbench residual (residual.json of format {RESIDUAL_FORMAT})")
             self.obs_keys, self.alpha = list(record["obs_keys"]), float(record["alpha"])
+            dim = sum(int(np.prod(observation_space[k].shape)) for k in self.obs_keys)
+            self._mean = np.asarray(record.get("obs_mean", np.zeros(dim)), dtype=np.float64)
+            self._std = np.asarray(record.get("obs_std", np.ones(dim)), dtype=np.float64)
             self.units = np.asarray(record["units"], dtype=np.float64)
             learner = PPO if record["learner"] == "ppo" else SAC
             self.model = learner.load(Path(residual) / "residual.zip", device="cpu")
@@ -214,7 +243,7 @@ class ResidualPolicy:
             return action
         from dexbench.policies.bc.policy import one_thread
 
-        x = np.concatenate([flatten_obs(obs, self.obs_keys), action.astype(np.float32)])
+        x = residual_input(obs, self.obs_keys, self._mean, self._std, action)
         with one_thread():
             delta, _ = self.model.predict(x, deterministic=True)
         return np.clip(action + self.alpha * self.units * np.clip(delta, -1.0, 1.0), self._low, self._high)

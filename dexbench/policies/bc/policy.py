@@ -189,6 +189,12 @@ class BCPolicy:
         config = _read_config(file) if file is not None and file.is_file() else {}
         return dict(config.get("observation_kwargs", {})) if config.get("obs") == "rgb" else {}
 
+    def observation_stats(self) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """The state keys this policy reads, and the mean and std it normalises them by (from its
+        training data): a residual learnt on top sees the state on the same scale."""
+        norm = self.model.obs_norm
+        return list(self.obs_keys), norm.mean.numpy().astype(np.float64), norm.std.numpy().astype(np.float64)
+
     def reset(self, seed: int | None = None) -> None:
         self._t = 0
         self._lstm_state = None
