@@ -29,15 +29,21 @@ from dexbench.generators.flywheel.residual import ResidualPolicy, train_residual
 from dexbench.policies.bc.policy import BCPolicy
 
 FIRST_SEED = 900_000  # apart from every generation seed (runner seeds) and the published test seeds
-# Named settings: the learner, its env steps, ResidualEnv's epsilon schedule and the learner's
-# own settings (stable-baselines3 keyword arguments) over make_learner's defaults.
+# Named settings: the learner, its env steps, the env steps a correction is held (`hold`),
+# ResidualEnv's epsilon schedule and the learner's own settings (stable-baselines3 keyword
+# arguments) over make_learner's defaults. docs/generation.md has their results.
+FAST = {"learning_rate": 3e-4, "target_kl": 0.03}
 SETTINGS = {
-    "ppo": dict(learner="ppo", steps=30_000, epsilon_steps=10_000, overrides={}),
-    "ppo-fast": dict(learner="ppo", steps=30_000, epsilon_steps=10_000,
-                     overrides={"learning_rate": 3e-4, "target_kl": 0.03}),
-    "ppo-60k": dict(learner="ppo", steps=60_000, epsilon_steps=0,
-                    overrides={"learning_rate": 3e-4, "target_kl": 0.03, "n_epochs": 10}),
-    "sac": dict(learner="sac", steps=30_000, epsilon_steps=0, overrides={}),
+    "ppo": dict(learner="ppo", steps=30_000, hold=1, epsilon_steps=10_000, overrides={}),
+    "ppo-fast": dict(learner="ppo", steps=30_000, hold=1, epsilon_steps=10_000, overrides=FAST),
+    "ppo-fast-60k": dict(learner="ppo", steps=60_000, hold=1, epsilon_steps=0, overrides={**FAST, "n_epochs": 10}),
+    "ppo-sde": dict(learner="ppo", steps=30_000, hold=1, epsilon_steps=10_000,
+                    overrides={"use_sde": True, "sde_sample_freq": 8, "learning_rate": 1e-4, "target_kl": 0.02}),
+    "sac": dict(learner="sac", steps=30_000, hold=1, epsilon_steps=0, overrides={}),
+    "ppo-hold8": dict(learner="ppo", steps=30_000, hold=8, epsilon_steps=10_000, overrides={}),
+    "ppo-fast-hold8": dict(learner="ppo", steps=30_000, hold=8, epsilon_steps=10_000, overrides=FAST),
+    "ppo-fast-hold8-90k": dict(learner="ppo", steps=90_000, hold=8, epsilon_steps=20_000, overrides=FAST),
+    "ppo-fast-hold16-90k": dict(learner="ppo", steps=90_000, hold=16, epsilon_steps=20_000, overrides=FAST),
 }
 
 
@@ -80,7 +86,8 @@ def main() -> None:
             frozen = BCPolicy(train_env.observation_space, train_env.action_space, checkpoint)
             train_residual(train_env, frozen, folder, setting["steps"], alpha=args.alpha,
                            epsilon_steps=setting["epsilon_steps"], learner=setting["learner"], penalty=1.0, seed=1,
-                           base_checkpoint=str(checkpoint), learner_overrides=setting["overrides"])
+                           base_checkpoint=str(checkpoint), learner_overrides=setting["overrides"],
+                           hold=setting["hold"])
             train_env.close()
         record = json.loads((folder / "residual.json").read_text())
         start = time.process_time()
@@ -92,13 +99,13 @@ def main() -> None:
     low, high = wilson_interval(int(base.sum()), n)
     print(f"{args.env}, base {checkpoint}, {n} paired episodes (objects and placements from seeds {FIRST_SEED}+), "
           f"base alone {base.sum()}/{n} ({100 * low:.0f}-{100 * high:.0f} %)")
-    print("| setting | env steps | CPU min (training) | training episodes | base + residual | 95 % CI | gained | lost | "
+    print("| setting | env steps | hold | CPU min (training) | training episodes | base + residual | 95 % CI | gained | lost | "
           "McNemar p |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for name, record, both, gained, lost, _ in rows:
         low, high = wilson_interval(int(both.sum()), n)
         p = binomtest(gained, gained + lost).pvalue if gained + lost else 1.0
-        print(f"| {name} | {record['steps']} | {record['cpu_s'] / 60:.1f} | {len(record['episodes'])} | "
+        print(f"| {name} | {record['steps']} | {record.get('hold', 1)} | {record['cpu_s'] / 60:.1f} | {len(record['episodes'])} | "
               f"{both.sum()}/{n} | {100 * low:.0f}-{100 * high:.0f} % | {gained} | {lost} | {p:.2f} |")
 
 

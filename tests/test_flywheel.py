@@ -40,6 +40,27 @@ def test_the_corrected_action_is_base_plus_alpha_times_the_residual(env_id):
     assert env.corrected
 
 
+def test_a_held_correction_lasts_hold_env_steps_while_the_base_acts_at_each():
+    env = residual_env(alpha=0.2, epsilon_steps=0, hold=4, success_bonus=0.0)
+    executed, bases = [], []
+    step = env.env.step
+    env.env.step = lambda action: executed.append(np.asarray(action, dtype=np.float64)) or step(action)
+    env.reset(seed=0)
+    act = env.base.act
+    env.base.act = lambda obs: bases.append(np.asarray(act(obs), dtype=np.float64)) or bases[-1]
+    bases.append(env._base_action.copy())
+    delta = np.linspace(-0.5, 0.5, env.action_space.shape[0])
+    _, reward, _, _, _ = env.step(delta)
+    assert env.steps_taken == 4 and len(executed) == 4
+    low, high = env.env.action_space.low, env.env.action_space.high
+    for executed_action, base in zip(executed, bases):  # each env step: that step's base + the same correction
+        np.testing.assert_allclose(executed_action, np.clip(base + 0.2 * action_units(env.env) * delta, low, high),
+                                   atol=1e-6)
+    assert not np.allclose(bases[0], bases[3])  # the base moved on while the correction was held
+    with pytest.raises(ValueError, match="hold"):
+        residual_env(hold=0)
+
+
 def test_epsilon_rises_linearly_and_the_base_acts_alone_at_first():
     env = residual_env(epsilon_steps=200)
     env.reset(seed=1)

@@ -40,13 +40,16 @@ class FlywheelConfig:
     # Residual RL: learner ("ppo" or "sac", stable-baselines3), env steps per iteration, scale of
     # the correction (in action units: 1 = 5 cm / 0.5 rad of pose, the full hand range), the
     # steps over which the corrected action's probability rises from 0 to 1, the success bonus,
-    # and the reward's penalty on the residual's mean square (residual.py says why).
+    # the reward's penalty on the residual's mean square (residual.py says why), and the env
+    # steps each correction is held (1: a new one every step; 8 halved the outcomes it flipped
+    # both ways, docs/generation.md).
     learner: str = "ppo"
     residual_steps: int = 30_000
     alpha: float = 0.1
     epsilon_steps: int = 10_000
     success_bonus: float = 5.0
     residual_penalty: float = 1.0
+    residual_hold: int = 1
 
     def __post_init__(self) -> None:
         self.budgets = tuple(int(b) for b in self.budgets)
@@ -55,7 +58,7 @@ class FlywheelConfig:
         if len(self.budgets) != self.iterations - 1 or min(self.budgets) < 1:
             raise ValueError(f"budgets must give the demos (>= 1) of each of the {self.iterations - 1} iterations "
                              f"before the last, got {list(self.budgets)}")
-        for key in ("rollouts", "bc_steps", "residual_steps"):
+        for key in ("rollouts", "bc_steps", "residual_steps", "residual_hold"):
             if getattr(self, key) < 1:
                 raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}")
         if not (np.isfinite(self.scale) and self.scale > 0):

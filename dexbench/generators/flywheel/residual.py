@@ -59,7 +59,7 @@ class ResidualEnv(gym.Env):
     metadata = {"render_modes": []}
 
     def __init__(self, env, base, alpha: float = 0.1, epsilon_steps: int = 20_000,
-                 success_bonus: float = 5.0, penalty: float = 0.0, obs_stats=None) -> None:
+                 success_bonus: float = 5.0, penalty: float = 0.0, obs_stats=None, hold: int = 1) -> None:
         if env.reward_type != "dense" or not env.terminate_on_success:
             raise ValueError("ResidualEnv needs its env made with reward_type='dense' and terminate_on_success=True")
         if not (np.isfinite(alpha) and alpha > 0):
@@ -68,6 +68,9 @@ class ResidualEnv(gym.Env):
             raise ValueError(f"epsilon_steps must be >= 0, got {epsilon_steps!r}")
         if not (np.isfinite(penalty) and penalty >= 0):
             raise ValueError(f"penalty must be a number >= 0, got {penalty!r}")
+        if isinstance(hold, bool) or not isinstance(hold, (int, np.integer)) or hold < 1:
+            raise ValueError(f"hold must be an integer >= 1, got {hold!r}")
+        self.hold = int(hold)
         self.env, self.base = env, base
         self.alpha, self.epsilon_steps, self.success_bonus = float(alpha), int(epsilon_steps), float(success_bonus)
         self.penalty = float(penalty)
@@ -102,13 +105,22 @@ class ResidualEnv(gym.Env):
         return self._observe(obs), info
 
     def step(self, delta):
+        """One decision: the correction held for `hold` env steps (the base acts at every one)."""
         delta = np.clip(np.asarray(delta, dtype=np.float64), -1.0, 1.0)
         self.corrected = bool(self.np_random.random() < self.epsilon)
-        action = self._base_action + (self.alpha * self._units * delta if self.corrected else 0.0)
-        obs, reward, terminated, truncated, info = self.env.step(np.clip(action, self._low, self._high).astype(np.float32))
-        self.steps_taken += 1
-        reward = float(reward) + self.success_bonus * bool(info["is_success"]) - self.penalty * float(np.mean(delta ** 2))
-        return self._observe(obs), reward, terminated, truncated, info
+        correction = self.alpha * self._units * delta if self.corrected else 0.0
+        total = 0.0
+        for i in range(self.hold):
+            action = np.clip(self._base_action + correction, self._low, self._high).astype(np.float32)
+            obs, reward, terminated, truncated, info = self.env.step(action)
+            self.steps_taken += 1
+            total += (float(reward) + self.success_bonus * bool(info["is_success"])
+                      - self.penalty * float(np.mean(delta ** 2)))
+            if terminated or truncated:
+                break
+            if i + 1 < self.hold:
+                self._base_action = np.asarray(self.base.act(obs), dtype=np.float64)
+        return self._observe(obs), total, terminated, truncated, info
 
     def _observe(self, obs: dict[str, np.ndarray]) -> np.ndarray:
         self._base_action = np.asarray(self.base.act(obs), dtype=np.float64)
@@ -157,7 +169,7 @@ def make_learner(name: str, env: ResidualEnv, seed: int, steps: int, overrides: 
 
 def train_residual(env, base, out, steps: int, alpha: float = 0.1, epsilon_steps: int = 10_000,
                    success_bonus: float = 5.0, penalty: float = 0.0, learner: str = "ppo", seed: int = 0,
-                   base_checkpoint: str | None = None, learner_overrides: dict | None = None) -> dict:
+                   base_checkpoint: str | None = None, learner_overrides: dict | None = None, hold: int = 1) -> dict:
     """Train a residual on `base` (frozen) in `env` (made with reward_type="dense" and
     terminate_on_success=True) for `steps` env steps; saves `out/residual.zip` (stable-baselines3)
     and `out/residual.json` (how to apply it, and the training's episode log). Returns that JSON."""
@@ -174,7 +186,7 @@ def train_residual(env, base, out, steps: int, alpha: float = 0.1, epsilon_steps
     out.mkdir(parents=True, exist_ok=True)
     obs_stats = base.observation_stats() if hasattr(base, "observation_stats") else None
     residual_env = ResidualEnv(env, base, alpha=alpha, epsilon_steps=epsilon_steps, success_bonus=success_bonus,
-                               penalty=penalty, obs_stats=obs_stats)
+                               penalty=penalty, obs_stats=obs_stats, hold=hold)
     episodes: list[tuple[int, bool]] = []  # (steps taken when it ended, success)
     step = residual_env.step
 
@@ -191,10 +203,10 @@ def train_residual(env, base, out, steps: int, alpha: float = 0.1, epsilon_steps
     cpu0 = time.process_time()
     with one_thread():  # small networks: see one_thread; also the same numbers in any process
         model = make_learner(learner, residual_env, seed, steps, learner_overrides)
-        model.learn(steps)
+        model.learn(-(-steps // hold))  # the learner counts decisions, each `hold` env steps
     tmp = out / "residual.tmp.zip"
     model.save(tmp)
-    record = {"format": RESIDUAL_FORMAT, "learner": learner, "steps": int(steps), "alpha": float(alpha),
+    record = {"format": RESIDUAL_FORMAT, "learner": learner, "steps": int(steps), "alpha": float(alpha), "hold": int(hold),
               "epsilon_steps": int(epsilon_steps), "success_bonus": float(success_bonus), "penalty": float(penalty),
               "seed": int(seed),
               "base_checkpoint": base_checkpoint, "env_id": env.env_id, "obs_keys": residual_env.obs_keys,
@@ -219,7 +231,7 @@ class ResidualPolicy:
         self.base = BCPolicy(observation_space, action_space, checkpoint)
         self.name = self.base.name + ("+residual" if residual else "")
         self._low, self._high = action_space.low, action_space.high
-        self.model = None
+        self.model, self._t = None, 0
         if residual is not None:
             from stable_baselines3 import PPO, SAC
 
@@ -231,11 +243,13 @@ class ResidualPolicy:
             self._mean = np.asarray(record.get("obs_mean", np.zeros(dim)), dtype=np.float64)
             self._std = np.asarray(record.get("obs_std", np.ones(dim)), dtype=np.float64)
             self.units = np.asarray(record["units"], dtype=np.float64)
+            self.hold = int(record.get("hold", 1))
             learner = PPO if record["learner"] == "ppo" else SAC
             self.model = learner.load(Path(residual) / "residual.zip", device="cpu")
 
     def reset(self, seed: int | None = None) -> None:
         self.base.reset(seed)
+        self._t = 0
 
     def act(self, obs: dict[str, np.ndarray]) -> np.ndarray:
         action = np.asarray(self.base.act(obs), dtype=np.float64)
@@ -243,7 +257,10 @@ class ResidualPolicy:
             return action
         from dexbench.policies.bc.policy import one_thread
 
-        x = residual_input(obs, self.obs_keys, self._mean, self._std, action)
-        with one_thread():
-            delta, _ = self.model.predict(x, deterministic=True)
-        return np.clip(action + self.alpha * self.units * np.clip(delta, -1.0, 1.0), self._low, self._high)
+        if self._t % self.hold == 0:  # a new decision; held for `hold` steps, as in training
+            x = residual_input(obs, self.obs_keys, self._mean, self._std, action)
+            with one_thread():
+                delta, _ = self.model.predict(x, deterministic=True)
+            self._correction = self.alpha * self.units * np.clip(delta, -1.0, 1.0)
+        self._t += 1
+        return np.clip(action + self._correction, self._low, self._high)

@@ -117,8 +117,9 @@ def _train_residual(generator, env_id: str, checkpoint: Path, out: Path, seed: i
         record = json.loads(record_path.read_text())
         wanted = {"learner": cfg.learner, "steps": cfg.residual_steps, "alpha": cfg.alpha,
                   "epsilon_steps": cfg.epsilon_steps, "success_bonus": cfg.success_bonus,
-                  "penalty": cfg.residual_penalty, "seed": seed}
-        if all(record.get(k) == v for k, v in wanted.items()) and (out / "residual.zip").is_file():
+                  "penalty": cfg.residual_penalty, "hold": cfg.residual_hold, "seed": seed}
+        recorded = {"hold": 1, **record}  # residuals from before `hold` held nothing
+        if all(recorded.get(k) == v for k, v in wanted.items()) and (out / "residual.zip").is_file():
             return record, False
     if progress:
         print(f"flywheel: residual RL ({cfg.learner}, {cfg.residual_steps} steps) on {checkpoint}")
@@ -128,7 +129,7 @@ def _train_residual(generator, env_id: str, checkpoint: Path, out: Path, seed: i
         base = BCPolicy(env.observation_space, env.action_space, checkpoint)
         return train_residual(env, base, out, cfg.residual_steps, alpha=cfg.alpha, epsilon_steps=cfg.epsilon_steps,
                               success_bonus=cfg.success_bonus, penalty=cfg.residual_penalty, learner=cfg.learner, seed=seed,
-                              base_checkpoint=str(checkpoint)), True
+                              base_checkpoint=str(checkpoint), hold=cfg.residual_hold), True
     finally:
         env.close()
 
