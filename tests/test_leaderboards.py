@@ -266,6 +266,19 @@ def test_build_of_an_empty_folder(tmp_path):
         build_leaderboards(tmp_path / "missing")
 
 
+def test_an_env_id_may_hold_one_result_per_test_set():
+    """A generator compared on the registered env and on varied objects keeps both rows; the same
+    test set twice is still refused."""
+    sub = generator_submission()
+    varied = copy.deepcopy(sub["results"][0])
+    varied["downstream"]["eval"]["env_kwargs"] = {"object_variants": "random"}
+    sub["results"].append(varied)
+    validate_submission(sub)
+    sub["results"].append(copy.deepcopy(varied))
+    with pytest.raises(SubmissionError, match=r"results\[3\]: repeats results\[2\] .*object_variants"):
+        validate_submission(sub)
+
+
 def test_results_are_ranked_within_their_test_set(tmp_path):
     """The flywheel's held-out set (objects varied) is ranked apart from the registered env and
     kept out of the summary; an env made easier (a longer horizon) is not ranked at all."""

@@ -306,9 +306,14 @@ def _check_semantics(obj: dict[str, Any], kind: str, label: str) -> None:
             where, result = ["results", i, "downstream", "eval"], row["downstream"]["eval"]
             key = (row["env_id"], row["source_env_id"], row["num_demos"], row["downstream"]["policy"])
             check_generation(row, ["results", i], fail)
+        # An env id has a row per test set (the env as registered, objects varied, ...).
+        env_kwargs = result.get("env_kwargs") if isinstance(result, dict) else None
+        if env_kwargs:
+            key += (f"env made with {json.dumps(env_kwargs, sort_keys=True)}",)
         if key in seen:
             raise fail(["results", i], f"repeats results[{seen[key]}] ({', '.join(map(str, key))})",
-                       "Keep one result per env id (per source env, demo count and policy for generators).")
+                       "Keep one result per env id and test set (per source env, demo count and policy for "
+                       "generators).")
         seen[key] = i
         check_eval_result(result, where, fail)
 
