@@ -38,7 +38,7 @@ RESIDUAL_FORMAT = "dexbench-residual"
 # PPO on a small budget must not wreck a working base (docs/generation.md, Pouring-PandaDex, base
 # 56 %): learning rate 3e-4 without a KL bound took base + residual to 0-10 %; 3e-5 with updates
 # stopped at a KL of 0.01, a zero initial residual and exploration of 0.14 alpha kept 60 %.
-PPO_LOG_STD = -2.0
+INITIAL_LOG_STD = -2.0  # the exploration of either learner at first (SAC: its log-std layer's bias)
 PPO_LEARNING_RATE = 3e-5
 PPO_TARGET_KL = 0.01  # an update's epochs stop once the policy moved this far
 
@@ -144,7 +144,7 @@ def make_learner(name: str, env: ResidualEnv, seed: int, steps: int, overrides: 
     # learn the task (and the CPU budget is minutes per iteration; benchmarks/residual_rl.py).
     kwargs = dict(seed=seed, device="cpu", verbose=0, policy_kwargs={"net_arch": [128, 128]})
     overrides = dict(overrides or {})
-    log_std = overrides.pop("log_std_init", PPO_LOG_STD)
+    log_std = overrides.pop("log_std_init", INITIAL_LOG_STD)
     if name == "ppo":
         kwargs["policy_kwargs"]["log_std_init"] = log_std
         n_steps = min(overrides.pop("n_steps", 1024), max(64, steps))  # a short run still ends where asked
