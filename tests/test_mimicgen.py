@@ -12,6 +12,8 @@ from dexbench.envs.tasks.base import Coordination, Subtask, TaskSpec
 from dexbench.generators.mimicgen import MimicGenConfig, MimicGenGenerator
 from dexbench.generators.mimicgen.segments import SegmentationError, object_centric, parse_source
 from dexbench.generators.mimicgen.segments import Segment
+from dexbench.generators.mimicgen.policy import transit
+from scipy.spatial.transform import Rotation
 
 
 @pytest.fixture(scope="module")
@@ -109,6 +111,57 @@ def test_a_hand_over_then_a_place_in_a_moved_bin(tmp_path):
         gen = MimicGenGenerator(env.env_id, sources, MimicGenConfig(action_noise=0.0))
         _, log = run_policy(env, gen, seed=3)
     assert log["signals"][-1]["hammer_in_bin"] and log["signals"][-1]["trash_in_bin"]
+
+
+def test_a_start_signal_cuts_the_transit_out_of_a_segment():
+    spec = TaskSpec(subtasks={arm: (Subtask("grasp", None, "held"),
+                                    Subtask("place", None, "placed", start_signal="over"))
+                              for arm in ("right", "left")})
+    T = 30
+    sig = {"held": np.zeros(T, bool), "over": np.zeros(T, bool), "placed": np.zeros(T, bool)}
+    sig["held"][6:] = True
+    sig["over"][[3, 17, 18]] = True  # before the grasp ended it does not count
+    sig["placed"][25:] = True
+    info = {"subtask_signals": sig,
+            "target_pose": {arm: np.tile(np.eye(4), (T, 1, 1)) for arm in ("right", "left")},
+            "eef_pose": {arm: np.tile(np.eye(4), (T, 1, 1)) for arm in ("right", "left")},
+            "hand_action": {arm: np.zeros((T, 1)) for arm in ("right", "left")},
+            "object_pose": {}}
+    demo = parse_source(0, "demo_0", info, spec)
+    assert demo.boundaries("right") == [(0, 7), (18, T)]  # steps 7-17 carried the object across
+    assert demo.begins_with_transit("right", 1, (18, T)) and not demo.begins_with_transit("right", 0, (0, 7))
+    del sig["over"]  # a source recorded without the signal keeps its whole motion
+    demo = parse_source(0, "demo_0", info, spec)
+    assert demo.boundaries("right") == [(0, 7), (7, T)] and not demo.begins_with_transit("right", 1, (7, T))
+
+
+def test_a_transit_goes_up_across_and_down_and_ends_on_the_goal():
+    start, goal = np.eye(4), np.eye(4)
+    start[:3, 3] = (0.0, 0.3, 0.1)
+    goal[:3, 3] = (0.0, -0.2, 0.25)
+    goal[:3, :3] = Rotation.from_euler("z", 0.4).as_matrix()
+    legs = (15, 50, 0)
+    path = transit(start, goal, legs)
+    assert len(path) == sum(legs)
+    np.testing.assert_allclose(path[-1], goal, atol=1e-12)
+    heights = np.array([p[2, 3] for p in path])
+    assert np.all(np.diff(heights) >= -1e-12) and heights[14] == pytest.approx(0.25)  # up first, then level
+    np.testing.assert_allclose([p[1, 3] for p in path[:15]], 0.3)  # no sideways move while rising
+    down = transit(goal, start, (0, 50, 15))  # the other way: across at the start's height, then down
+    np.testing.assert_allclose([p[2, 3] for p in down[:50]], 0.25)
+    np.testing.assert_allclose(down[-1], start, atol=1e-12)
+
+
+def test_box_cleanup_with_the_sides_swapped_generates_from_the_default_layout(tmp_path):
+    # BoxCleanup-D2 puts the box where D0's lid lay: carried in the box's frame, D0's carry
+    # began on the far side of the table (2 % of attempts made a demo on Panda). With the
+    # carry left to a transit, it is a place over the box.
+    path = tmp_path / "box.hdf5"
+    run_generation("scripted", "DexMG/BoxCleanup-Panda-D0", None, 1, path, seed=100, progress=False)
+    out = tmp_path / "d2.hdf5"
+    report = run_generation("mimicgen", "DexMG/BoxCleanup-Panda-D2", path, 3, out, seed=0, progress=False,
+                            max_attempts=6)
+    assert report.successes == 3
 
 
 def test_object_centric_transform_follows_the_object():

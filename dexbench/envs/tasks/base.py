@@ -36,6 +36,12 @@ class Subtask:
     # seats), if any: a generator may carry the motion by where that object sits in the hand
     # now rather than where it sat in the source.
     held: str | None = None
+    # A signal that marks where the subtask's own motion begins: what the source did between the
+    # previous subtask's end and this signal's first step is a transit (e.g. carrying a lid
+    # across the table to over the box), which depends on where the objects were rather than
+    # on the reference object's frame. A generator may move there directly instead of carrying
+    # that motion (SkillMimicGen's transit).
+    start_signal: str | None = None
 
 
 @dataclass(frozen=True)

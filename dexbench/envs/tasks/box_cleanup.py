@@ -47,7 +47,9 @@ Success Conditions:
     ask for the release).
     Subtask signals (all false at reset): `grasp_lid_right`, `grasp_lid_left` (that hand holds
     a handle bar), `lid_on_box` (the success check without the release: the lid set down on the
-    box, still in the hands).
+    box, still in the hands). `lid_over_box` (the lid's centre within 3 cm (xy) of the box's,
+    its plug's bottom 2 cm or more above the rim) marks where the place begins: before it the lid is
+    carried across the table, a transit that generators may plan anew.
 """
 
 from __future__ import annotations
@@ -85,6 +87,10 @@ HANDLE_HALF_THICKNESS_M = 0.008
 CENTRE_TOL_M = 0.03  # lid centre within this (xy) of the box centre (reference)
 HEIGHT_TOL_M = 0.01  # the plate's bottom within this of the box's rim
 LEVEL_COS = float(np.cos(np.radians(10)))  # lid tilt under 10 deg
+# Over the box: where the place's own motion (lowering the plug into the opening) begins; before
+# it the lid is only carried across the table (a transit, see Subtask.start_signal).
+OVER_BOX_TOL_M = 0.03
+OVER_BOX_CLEARANCE_M = 0.02  # the plug's bottom this far above the rim
 
 VARIANTS = {
     "D0": Variant("reference reset ranges", {
@@ -108,7 +114,7 @@ class BoxCleanup(Task):
     spec = TaskSpec(
         subtasks={arm: (
             Subtask("grasp_lid", "lid", f"grasp_lid_{arm}"),
-            Subtask("place_lid", "box", "lid_on_box", held="lid"),
+            Subtask("place_lid", "box", "lid_on_box", held="lid", start_signal="lid_over_box"),
         ) for arm in ARMS},
         coordination=(Coordination({"right": "place_lid", "left": "place_lid"}, scheme="transform"),),
     )
@@ -162,6 +168,7 @@ class BoxCleanup(Task):
         level = self.data.xmat[lid, 8] > LEVEL_COS
         on_box = bool(self.touching(lid, box) and dist < CENTRE_TOL_M and abs(height) < HEIGHT_TOL_M and level)
         released = not any(self.touched_by_hand(arm, p) for arm in ARMS for p in self._lid_parts)
+        out["lid_over_box"] = bool(dist < OVER_BOX_TOL_M and height > PLUG_HEIGHT_M + OVER_BOX_CLEARANCE_M)
         out["lid_on_box"] = on_box
         out["success"] = bool(on_box and released)
         return out

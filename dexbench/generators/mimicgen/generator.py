@@ -49,10 +49,22 @@ class MimicGenConfig:
     # published algorithm (the hand follows its source path; a grasp that sits differently in
     # the hand carries that difference to the goal).
     held_object_correction: bool = False
+    # Where the task marks a subtask's start (the spec's `start_signal`: e.g. BoxCleanup's lid
+    # over the box), move there directly, up, across and down at `transit_speed_m` per control
+    # step (turning at most `transit_turn_rad`), instead of carrying the source's motion before
+    # it: that motion crossed the table from where the objects were in the source, which
+    # carried to a layout with the sides swapped starts on the far side of the table. False is
+    # the published algorithm (the whole motion carried).
+    transits: bool = True
+    transit_speed_m: float = 0.01
+    transit_turn_rad: float = 0.05
 
     def __post_init__(self) -> None:
         if not (np.isfinite(self.action_noise) and self.action_noise >= 0):
             raise ValueError(f"action_noise must be a finite number >= 0, got {self.action_noise}")
+        for key in ("transit_speed_m", "transit_turn_rad"):
+            if not (np.isfinite(getattr(self, key)) and getattr(self, key) > 0):
+                raise ValueError(f"{key} must be a positive number, got {getattr(self, key)}")
         for key in ("interpolation_steps", "fixed_steps"):
             if getattr(self, key) < 0:
                 raise ValueError(f"{key} must be >= 0, got {getattr(self, key)}")

@@ -51,6 +51,18 @@ def interpolate(start: np.ndarray, goal: np.ndarray, steps: int) -> list[np.ndar
     return out
 
 
+def transit(start: np.ndarray, goal: np.ndarray, legs: tuple[int, int, int]) -> list[np.ndarray]:
+    """A transit from `start` to `goal` in `legs` = (up, across, down) steps: straight up to the
+    higher of their heights, across at that height (turning on the way), straight down: what is
+    carried clears what stood between (a box's wall) as it cleared it where the source's segment
+    begins."""
+    high = max(start[2, 3], goal[2, 3])
+    over_start, over_goal = start.copy(), goal.copy()
+    over_start[2, 3] = over_goal[2, 3] = high
+    path = interpolate(start, over_start, legs[0]) + interpolate(over_start, over_goal, legs[1])
+    return path + interpolate(over_goal, goal, legs[2])
+
+
 class MimicGenPolicy:
     """One attempt (the rollout loop calls reset after resetting the env, then act every step;
     it plans from the simulator, not from `obs`)."""
@@ -232,7 +244,15 @@ class MimicGenPolicy:
         q = self.queue[arm]
         q.clear()  # drop any waiting steps
         bridge_hand = self.hand[arm].copy()
-        for pose in interpolate(self.target[arm], poses[0], self.config.interpolation_steps):
+        bounds = demo.boundaries(arm, self.offsets[arm])[subtask]
+        if self.config.transits and demo.begins_with_transit(arm, subtask, bounds):
+            legs = self._transit_legs(self.target[arm], poses[0])
+            if group is not None:  # arms that carry something together move in step
+                legs = self._group_plan[group].setdefault("transit_legs", legs)
+            bridge = transit(self.target[arm], poses[0], legs)
+        else:
+            bridge = interpolate(self.target[arm], poses[0], self.config.interpolation_steps)
+        for pose in bridge:
             q.append((BRIDGE, pose, bridge_hand))
         for _ in range(self.config.fixed_steps):
             q.append((BRIDGE, poses[0], bridge_hand))
@@ -244,6 +264,16 @@ class MimicGenPolicy:
             self.sync_at[arm] = len(q) + at
         for pose, hand in zip(poses, segment.hand_actions):
             q.append((SEGMENT, pose, np.asarray(hand, dtype=np.float64)))
+
+    def _transit_legs(self, start: np.ndarray, goal: np.ndarray) -> tuple[int, int, int]:
+        """Steps of a transit's three legs (up, across, down; see `transit`) at the config's
+        transit speed."""
+        high = max(start[2, 3], goal[2, 3])
+        speed, turn = self.config.transit_speed_m, self.config.transit_turn_rad
+        angle = Rotation.from_matrix(start[:3, :3].T @ goal[:3, :3]).magnitude()
+        across = max(np.linalg.norm(goal[:2, 3] - start[:2, 3]) / speed, angle / turn)
+        return (int(np.ceil((high - start[2, 3]) / speed)), max(1, int(np.ceil(across))),
+                int(np.ceil((high - goal[2, 3]) / speed)))
 
     def _grasp_correction(self, arm: str, held: str, demo: SourceDemo, segment: Segment,
                           objects: dict[str, np.ndarray]) -> np.ndarray:

@@ -50,6 +50,10 @@ class SourceDemo:
     done: dict[str, list[int]]  # arm -> step after each subtask's signal first fired (the last
     # subtask's motion runs on to the demo's end; other arms waiting for it wait only for this)
     sync: dict[tuple[str, int], int]  # (arm, subtask) of a coordination group -> its sync step
+    # arm -> per subtask, the step where its start signal first held after the previous subtask
+    # was done (None: no start signal, or the source did not record it): the segment starts
+    # there, and the motion before it is a transit
+    begins: dict[str, list[int | None]] | None = None
 
     @property
     def length(self) -> int:
@@ -63,7 +67,16 @@ class SourceDemo:
             for j in range(len(ends) - 1):
                 ends[j] = min(ends[j] + offsets[j], ends[j + 1] - 1)
         starts = [0] + ends[:-1]
+        for j, begin in enumerate((self.begins or {}).get(arm, [])):
+            if begin is not None and starts[j] < begin < ends[j]:
+                starts[j] = begin
         return list(zip(starts, ends))
+
+    def begins_with_transit(self, arm: str, subtask: int, bounds: tuple[int, int]) -> bool:
+        """Whether these bounds of `arm`'s subtask start at its start signal (the source's
+        motion before them, a transit, is left out)."""
+        begins = (self.begins or {}).get(arm)
+        return bool(begins) and begins[subtask] is not None and bounds[0] == begins[subtask]
 
     def segment(self, arm: str, subtask: int, object_ref: str | None, bounds: tuple[int, int],
                 wait: tuple[int, int] | None = None, pose_at: int | None = None) -> Segment:
@@ -139,6 +152,7 @@ def parse_source(index: int, key: str, datagen_info: dict, spec: TaskSpec) -> So
     length = len(next(iter(datagen_info["target_pose"].values())))
     ends: dict[str, list[int]] = {}
     done: dict[str, list[int]] = {}
+    begins: dict[str, list[int | None]] = {}
     for arm, subtasks in spec.subtasks.items():
         arm_done, previous = [], 0
         for j, sub in enumerate(subtasks):
@@ -160,6 +174,13 @@ def parse_source(index: int, key: str, datagen_info: dict, spec: TaskSpec) -> So
             arm_done.append(previous)
         done[arm] = arm_done
         ends[arm] = arm_done[:-1] + [length]  # an arm's last subtask runs to the end of the demo
+        begins[arm] = [None] * len(subtasks)
+        for j, sub in enumerate(subtasks[: len(arm_done)]):
+            if j == 0 or sub.start_signal is None or sub.start_signal not in signals:
+                continue  # a source recorded without the signal keeps the whole motion
+            held = np.flatnonzero(np.asarray(signals[sub.start_signal])[arm_done[j - 1]:])
+            if held.size:
+                begins[arm][j] = arm_done[j - 1] + int(held[0]) + 1
     sync = {}
     for group in spec.coordination:
         idx = {arm: [s.name for s in spec.subtasks[arm]].index(name) for arm, name in group.subtasks.items()}
@@ -174,7 +195,7 @@ def parse_source(index: int, key: str, datagen_info: dict, spec: TaskSpec) -> So
         eef_pose=dict(datagen_info["eef_pose"]),
         hand_action=dict(datagen_info["hand_action"]),
         object_pose=dict(datagen_info["object_pose"]),
-        ends=ends, done=done, sync=sync,
+        ends=ends, done=done, sync=sync, begins=begins,
     )
 
 
