@@ -230,8 +230,11 @@ class DexEnv(PoseActions, gym.Env):
             # Derived quantities (kinematics, contacts, mass matrix, ...) of the state the step
             # ends in, as after `reset` and `reset_to`: the observation, the success check and the
             # next step see the state itself, not the one a physics step earlier that `mj_step`
-            # leaves them at, and a step depends on `get_state()` alone.
-            mujoco.mj_forward(self.model, self.data)
+            # leaves them at, and a step depends on `get_state()` alone. Position and velocity
+            # stages only: nothing here reads accelerations or constraint forces, and `mj_step`
+            # computes them afresh (the trajectories are bitwise those of a full `mj_forward`).
+            mujoco.mj_fwdPosition(self.model, self.data)
+            mujoco.mj_fwdVelocity(self.model, self.data)
             self._check_physics()
         except PhysicsError as err:
             physics_error = str(err)
