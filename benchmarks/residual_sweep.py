@@ -44,6 +44,10 @@ SETTINGS = {
     "ppo-fast-hold8": dict(learner="ppo", steps=30_000, hold=8, epsilon_steps=10_000, overrides=FAST),
     "ppo-fast-hold8-90k": dict(learner="ppo", steps=90_000, hold=8, epsilon_steps=20_000, overrides=FAST),
     "ppo-fast-hold16-90k": dict(learner="ppo", steps=90_000, hold=16, epsilon_steps=20_000, overrides=FAST),
+    # trained on the evaluation's own configurations (as the flywheel's rollouts would be)
+    "ppo-fast-hold8-90k-same": dict(learner="ppo", steps=90_000, hold=8, epsilon_steps=20_000, overrides=FAST,
+                                    same_configurations=True),
+    "ppo-fast-hold8-300k": dict(learner="ppo", steps=300_000, hold=8, epsilon_steps=20_000, overrides=FAST),
 }
 
 
@@ -87,7 +91,8 @@ def main() -> None:
             train_residual(train_env, frozen, folder, setting["steps"], alpha=args.alpha,
                            epsilon_steps=setting["epsilon_steps"], learner=setting["learner"], penalty=1.0, seed=1,
                            base_checkpoint=str(checkpoint), learner_overrides=setting["overrides"],
-                           hold=setting["hold"])
+                           hold=setting["hold"],
+                           configurations=list(seeds) if setting.get("same_configurations") else None)
             train_env.close()
         record = json.loads((folder / "residual.json").read_text())
         start = time.process_time()

@@ -85,6 +85,18 @@ def test_a_zero_residual_on_a_perfect_base_earns_the_success_bonus_and_ends():
     assert terminated and info["is_success"] and reward == pytest.approx(1.0 + 5.0)
 
 
+def test_a_residual_can_train_on_given_configurations_in_turn():
+    env = residual_env(configurations=[11, 12])
+    starts = []
+    for _ in range(3):  # SB3 resets without a seed after the first: the configurations come in turn
+        env.reset()
+        starts.append(env.env.get_state())
+    for state, seed in zip(starts, (11, 12, 11)):
+        env.env.reset(seed=seed)
+        np.testing.assert_array_equal(state, env.env.get_state())
+    assert not np.array_equal(starts[0], starts[1])
+
+
 def test_it_refuses_an_env_without_dense_reward():
     env = gym.make("DexMG/TrayLift-Panda-D0").unwrapped
     with pytest.raises(ValueError, match="reward_type='dense'"):

@@ -59,7 +59,8 @@ class ResidualEnv(gym.Env):
     metadata = {"render_modes": []}
 
     def __init__(self, env, base, alpha: float = 0.1, epsilon_steps: int = 20_000,
-                 success_bonus: float = 5.0, penalty: float = 0.0, obs_stats=None, hold: int = 1) -> None:
+                 success_bonus: float = 5.0, penalty: float = 0.0, obs_stats=None, hold: int = 1,
+                 configurations: list[int] | None = None) -> None:
         if env.reward_type != "dense" or not env.terminate_on_success:
             raise ValueError("ResidualEnv needs its env made with reward_type='dense' and terminate_on_success=True")
         if not (np.isfinite(alpha) and alpha > 0):
@@ -71,6 +72,10 @@ class ResidualEnv(gym.Env):
         if isinstance(hold, bool) or not isinstance(hold, (int, np.integer)) or hold < 1:
             raise ValueError(f"hold must be an integer >= 1, got {hold!r}")
         self.hold = int(hold)
+        # Train on these configurations (episode seeds) in turn, rather than on new ones drawn
+        # at every reset: the configurations the combined policy will be rolled out on.
+        self.configurations = [int(c) for c in configurations] if configurations else None
+        self._episodes = 0
         self.env, self.base = env, base
         self.alpha, self.epsilon_steps, self.success_bonus = float(alpha), int(epsilon_steps), float(success_bonus)
         self.penalty = float(penalty)
@@ -100,6 +105,9 @@ class ResidualEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
+        if seed is None and self.configurations:
+            seed = self.configurations[self._episodes % len(self.configurations)]
+        self._episodes += 1
         obs, info = self.env.reset(seed=seed, options=options)
         self.base.reset(seed)
         return self._observe(obs), info
@@ -169,7 +177,8 @@ def make_learner(name: str, env: ResidualEnv, seed: int, steps: int, overrides: 
 
 def train_residual(env, base, out, steps: int, alpha: float = 0.1, epsilon_steps: int = 10_000,
                    success_bonus: float = 5.0, penalty: float = 0.0, learner: str = "ppo", seed: int = 0,
-                   base_checkpoint: str | None = None, learner_overrides: dict | None = None, hold: int = 1) -> dict:
+                   base_checkpoint: str | None = None, learner_overrides: dict | None = None, hold: int = 1,
+                   configurations: list[int] | None = None) -> dict:
     """Train a residual on `base` (frozen) in `env` (made with reward_type="dense" and
     terminate_on_success=True) for `steps` env steps; saves `out/residual.zip` (stable-baselines3)
     and `out/residual.json` (how to apply it, and the training's episode log). Returns that JSON."""
@@ -186,7 +195,7 @@ def train_residual(env, base, out, steps: int, alpha: float = 0.1, epsilon_steps
     out.mkdir(parents=True, exist_ok=True)
     obs_stats = base.observation_stats() if hasattr(base, "observation_stats") else None
     residual_env = ResidualEnv(env, base, alpha=alpha, epsilon_steps=epsilon_steps, success_bonus=success_bonus,
-                               penalty=penalty, obs_stats=obs_stats, hold=hold)
+                               penalty=penalty, obs_stats=obs_stats, hold=hold, configurations=configurations)
     episodes: list[tuple[int, bool]] = []  # (steps taken when it ended, success)
     step = residual_env.step
 
@@ -208,7 +217,7 @@ def train_residual(env, base, out, steps: int, alpha: float = 0.1, epsilon_steps
     model.save(tmp)
     record = {"format": RESIDUAL_FORMAT, "learner": learner, "steps": int(steps), "alpha": float(alpha), "hold": int(hold),
               "epsilon_steps": int(epsilon_steps), "success_bonus": float(success_bonus), "penalty": float(penalty),
-              "seed": int(seed),
+              "seed": int(seed), "configurations": residual_env.configurations,
               "base_checkpoint": base_checkpoint, "env_id": env.env_id, "obs_keys": residual_env.obs_keys,
               "obs_mean": residual_env._mean.tolist(), "obs_std": residual_env._std.tolist(),
               "units": action_units(env).tolist(), "cpu_s": time.process_time() - cpu0,
