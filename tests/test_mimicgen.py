@@ -162,6 +162,14 @@ def test_box_cleanup_with_the_sides_swapped_generates_from_the_default_layout(tm
     report = run_generation("mimicgen", "DexMG/BoxCleanup-Panda-D2", path, 3, out, seed=0, progress=False,
                             max_attempts=6)
     assert report.successes == 3
+    with load_dataset(path) as sources:  # a source recorded before the signal existed: told, and served whole
+        info = sources.episode(sources.keys[0]).datagen_info
+        del info["subtask_signals"]["lid_over_box"]
+        sources.episode = lambda key: type("Episode", (), {"datagen_info": info})()
+        generator = MimicGenGenerator("DexMG/BoxCleanup-Panda-D2", sources, MimicGenConfig())
+        with pytest.warns(UserWarning, match="lid_over_box"):
+            parsed = generator.parsed(make_env("BoxCleanup", "Panda", "D2"))
+    assert parsed[0].begins["right"] == [None, None]
 
 
 def test_object_centric_transform_follows_the_object():

@@ -107,12 +107,19 @@ class MimicGenGenerator(Generator):
             keys = list(self.sources.keys)
             if not keys:
                 raise ValueError("the source dataset has no demos")
-            parsed, skipped = [], []
+            parsed, skipped, unmarked = [], [], set()
+            starts = {s.start_signal for subtasks in env.task_spec.subtasks.values() for s in subtasks if s.start_signal}
             for i, k in enumerate(keys):
+                info = self.sources.episode(k).datagen_info
+                unmarked |= starts - set(info["subtask_signals"])
                 try:
-                    parsed.append(parse_source(i, k, self.sources.episode(k).datagen_info, env.task_spec))
+                    parsed.append(parse_source(i, k, info, env.task_spec))
                 except SegmentationError as err:
                     skipped.append(str(err))
+            if unmarked and self.config.transits:
+                warnings.warn(f"the source demos do not record {', '.join(sorted(unmarked))} (recorded by an older "
+                              "version): their segments keep the carry before it instead of a transit; record the "
+                              "sources again for the transit", stacklevel=2)
             if not parsed:
                 raise SegmentationError("no source demo can be cut into the task's subtasks:\n  " + "\n  ".join(skipped))
             for reason in skipped:  # one odd source must not stop a generation run
