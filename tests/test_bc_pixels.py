@@ -17,7 +17,7 @@ from dexbench.datasets.render_obs import render_obs
 from dexbench.envs.registry import build_env
 from dexbench.evaluation import evaluate
 from dexbench.policies.base import PolicyLoadError, observation_kwargs
-from dexbench.policies.bc.data import PROPRIOCEPTION, load_demo_arrays
+from dexbench.policies.bc.data import PROPRIOCEPTION, FileFrames, load_demo_arrays
 from dexbench.policies.bc.policy import BCPolicy, load_checkpoint
 from dexbench.policies.bc.train import BCConfig, train_bc
 from dexbench.policies.bc.vision import ImageEncoder, center_crop, crop_size, random_crop
@@ -90,6 +90,21 @@ def test_the_same_seed_trains_the_same_pixel_weights(rendered, tmp_path):
     for name in ("a", "b"):
         train_bc(rendered, tmp_path / name, config, progress=False)
         states.append(torch.load(tmp_path / name / "model.pt", weights_only=True))
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+
+
+def test_images_too_large_for_memory_are_read_from_the_file_and_train_the_same_weights(rendered, tmp_path):
+    config = BCConfig(obs="rgb", steps=5, batch_size=8, hidden=32, layers=1, val_fraction=0.0, threads=1)
+    in_memory = load_demo_arrays(rendered, obs="rgb")
+    in_file = load_demo_arrays(rendered, obs="rgb", images_in_memory_bytes=0)
+    assert isinstance(in_file.images[0], FileFrames) and in_memory.reader is None
+    np.testing.assert_array_equal(in_file.images[1][7], in_memory.images[1][7])
+    assert in_file.images[1].shape == in_memory.images[1].shape
+    states = []
+    for name, data in (("memory", in_memory), ("file", in_file)):
+        train_bc(data, tmp_path / name, config, progress=False)
+        states.append(torch.load(tmp_path / name / "model.pt", weights_only=True))
+    in_file.close()
     assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
 
 

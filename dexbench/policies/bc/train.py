@@ -372,6 +372,8 @@ def train_bc(data_path: str | Path | DemoArrays, out: str | Path, config: BCConf
         if step in snapshot_steps:
             _save(out / f"step_{step}", model, {**config_json, "steps_done": step}, log)
     bar.close()
+    if not isinstance(data_path, DemoArrays):
+        data.close()  # images read from the file per batch kept it open (an error leaves it to the GC)
     return TrainReport(out=str(out), arch=config.arch, train_demos=len(train_demos), val_demos=len(val_demos),
                        samples=len(train_set), steps=config.steps, final_train_loss=float(running),
                        val_loss=val_loss, wall_s=time.perf_counter() - start)
