@@ -228,7 +228,8 @@ class MimicGenPolicy:
             # the last of them began the group in the source.
             pose_at = max(demo.boundaries(a, self.offsets[a])[self._index(a, name)][0]
                           for a, name in self.spec.coordination[group].subtasks.items())
-        segment: Segment = demo.segment(arm, subtask, sub.object_ref, demo.boundaries(arm, self.offsets[arm])[subtask],
+        bounds = demo.boundaries(arm, self.offsets[arm])[subtask]
+        segment: Segment = demo.segment(arm, subtask, sub.object_ref, bounds,
                                         wait=self._source_wait(demo, arm, subtask), pose_at=pose_at)
         if scheme == "replay":
             poses = segment.target_poses.copy()
@@ -244,7 +245,6 @@ class MimicGenPolicy:
         q = self.queue[arm]
         q.clear()  # drop any waiting steps
         bridge_hand = self.hand[arm].copy()
-        bounds = demo.boundaries(arm, self.offsets[arm])[subtask]
         if self.config.transits and demo.begins_with_transit(arm, subtask, bounds):
             legs = self._transit_legs(self.target[arm], poses[0])
             if group is not None:  # arms that carry something together move in step
