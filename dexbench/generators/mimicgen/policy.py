@@ -33,6 +33,7 @@ from dexbench.generators.subtasks import stuck_subtask
 
 HOLD = "hold"  # a queued step that keeps the current target (waiting)
 BRIDGE = "bridge"
+TRANSIT = "transit"  # a planned carry that stands in for the source's (noised as segments are)
 SEGMENT = "segment"
 
 
@@ -105,7 +106,7 @@ class MimicGenPolicy:
         for arm in ARMS:
             kind, pose, hand = self._pop(arm)
             self.target[arm], self.hand[arm] = pose, hand
-            noise_mask[arm] = kind == SEGMENT
+            noise_mask[arm] = kind in (SEGMENT, TRANSIT)
             self.subtask_log[arm].append(self.current[arm])
         action = self.env.target_pose_to_action(self.target, self.hand).astype(np.float64)
         return self._add_noise(action, noise_mask)
@@ -249,11 +250,11 @@ class MimicGenPolicy:
             legs = self._transit_legs(self.target[arm], poses[0])
             if group is not None:  # arms that carry something together move in step
                 legs = self._group_plan[group].setdefault("transit_legs", legs)
-            bridge = transit(self.target[arm], poses[0], legs)
+            bridge, kind = transit(self.target[arm], poses[0], legs), TRANSIT
         else:
-            bridge = interpolate(self.target[arm], poses[0], self.config.interpolation_steps)
+            bridge, kind = interpolate(self.target[arm], poses[0], self.config.interpolation_steps), BRIDGE
         for pose in bridge:
-            q.append((BRIDGE, pose, bridge_hand))
+            q.append((kind, pose, bridge_hand))
         for _ in range(self.config.fixed_steps):
             q.append((BRIDGE, poses[0], bridge_hand))
         if group is not None:  # where in the queue the source's sync step comes (see `_align_sync`)
