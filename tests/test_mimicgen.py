@@ -49,6 +49,15 @@ def run_policy(env, generator, seed, steps=None):
     return policy, log
 
 
+def still_demo(signals: dict, T: int) -> dict:
+    """The datagen info of a T-step demo whose hands never move, with these subtask signals."""
+    return {"subtask_signals": signals,
+            "target_pose": {arm: np.tile(np.eye(4), (T, 1, 1)) for arm in ("right", "left")},
+            "eef_pose": {arm: np.tile(np.eye(4), (T, 1, 1)) for arm in ("right", "left")},
+            "hand_action": {arm: np.zeros((T, 1)) for arm in ("right", "left")},
+            "object_pose": {}}
+
+
 def first(seq, predicate):
     return next(i for i, x in enumerate(seq) if predicate(x))
 
@@ -64,11 +73,7 @@ def test_segmentation_by_first_edges_and_coordination():
     sig_a, sig_b = np.zeros(T, bool), np.zeros(T, bool)
     sig_a[[4, 5, 12]] = True  # first 0->1 edge at step 4: a's last action is step 4
     sig_b[9:] = True
-    info = {"subtask_signals": {"sig_a": sig_a, "sig_b": sig_b, "done": np.zeros(T, bool)},
-            "target_pose": {arm: np.tile(np.eye(4), (T, 1, 1)) for arm in ("right", "left")},
-            "eef_pose": {arm: np.tile(np.eye(4), (T, 1, 1)) for arm in ("right", "left")},
-            "hand_action": {arm: np.zeros((T, 1)) for arm in ("right", "left")},
-            "object_pose": {}}
+    info = still_demo({"sig_a": sig_a, "sig_b": sig_b, "done": np.zeros(T, bool)}, T)
     demo = parse_source(0, "demo_0", info, spec)
     assert demo.ends == {"right": [5, T], "left": [10, T]}
     assert demo.sync == {("right", 1): T, ("left", 1): T}  # `done` never fired: the group syncs at the end
@@ -91,11 +96,7 @@ def test_a_group_that_is_one_arms_last_subtask_syncs_on_the_signal_not_the_demo_
     sig["sig_a"][5:] = True
     sig["handed"][14:18] = True
     sig["placed"][25:] = True
-    info = {"subtask_signals": sig,
-            "target_pose": {arm: np.tile(np.eye(4), (T, 1, 1)) for arm in ("right", "left")},
-            "eef_pose": {arm: np.tile(np.eye(4), (T, 1, 1)) for arm in ("right", "left")},
-            "hand_action": {arm: np.zeros((T, 1)) for arm in ("right", "left")},
-            "object_pose": {}}
+    info = still_demo(sig, T)
     demo = parse_source(0, "demo_0", info, spec)
     assert demo.ends == {"right": [6, T], "left": [15, T]}  # the right arm moves on to the end
     assert demo.sync == {("right", 1): 15, ("left", 0): 15}
@@ -122,11 +123,7 @@ def test_a_start_signal_cuts_the_transit_out_of_a_segment():
     sig["held"][6:] = True
     sig["over"][[3, 17, 18]] = True  # before the grasp ended it does not count
     sig["placed"][25:] = True
-    info = {"subtask_signals": sig,
-            "target_pose": {arm: np.tile(np.eye(4), (T, 1, 1)) for arm in ("right", "left")},
-            "eef_pose": {arm: np.tile(np.eye(4), (T, 1, 1)) for arm in ("right", "left")},
-            "hand_action": {arm: np.zeros((T, 1)) for arm in ("right", "left")},
-            "object_pose": {}}
+    info = still_demo(sig, T)
     demo = parse_source(0, "demo_0", info, spec)
     assert demo.boundaries("right") == [(0, 7), (18, T)]  # steps 7-17 carried the object across
     assert demo.begins_with_transit("right", 1, (18, T)) and not demo.begins_with_transit("right", 0, (0, 7))
