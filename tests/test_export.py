@@ -174,8 +174,15 @@ def test_an_unknown_format_lists_the_valid_ones(pixel_datasets, tmp_path):
 def test_a_missing_package_names_the_pip_extra(pixel_datasets, tmp_path, monkeypatch):
     for fmt in ("minari", "lerobot"):
         monkeypatch.setitem(sys.modules, fmt, None)  # `import minari` now raises ImportError
-        with pytest.raises(MissingExportPackage, match=rf"pip install 'dexbench\[{fmt}\]'"):
+        with pytest.raises(MissingExportPackage, match=rf"pip install (-e )?'(dexbench|\.)\[{fmt}\]'"):
             export_dataset(pixel_datasets[True], fmt, tmp_path / fmt)
+
+
+def test_a_missing_lerobot_says_to_use_a_venv_of_its_own(pixel_datasets, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "lerobot", None)  # lerobot would replace this venv's torch
+    with pytest.raises(MissingExportPackage, match="venv of its own") as err:
+        export_dataset(pixel_datasets[True], "lerobot", tmp_path / "out")
+    assert "python -m venv" in str(err.value) and "torch" in str(err.value)
 
 
 def test_an_existing_output_is_kept_unless_overwrite(pixel_datasets, tmp_path):
@@ -191,9 +198,11 @@ def test_an_existing_output_is_kept_unless_overwrite(pixel_datasets, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["export"]  # no staging left
 
 
-def test_the_source_dataset_is_never_the_output(pixel_datasets):
+@pytest.mark.parametrize("fmt", ["minari", "lerobot"])
+def test_the_source_dataset_is_never_the_output(pixel_datasets, fmt):
+    pytest.importorskip(fmt)  # each exporter's tests need only its own package
     with pytest.raises(FileExistsError, match="source dataset"):
-        export_dataset(pixel_datasets[True], "minari", pixel_datasets[True], overwrite=True)
+        export_dataset(pixel_datasets[True], fmt, pixel_datasets[True], overwrite=True)
 
 
 def test_a_failed_export_leaves_no_output(pixel_datasets, tmp_path, monkeypatch):

@@ -37,6 +37,12 @@ FORMATS: dict[str, tuple[str, str, str]] = {
     "minari": ("dexbench.datasets.export.to_minari", "minari", "minari"),
     "lerobot": ("dexbench.datasets.export.to_lerobot", "lerobot", "lerobot"),
 }
+# How to install a format's package where the plain extra would break the current venv.
+INSTALL_ADVICE: dict[str, str] = {
+    "lerobot": ("lerobot 0.4 pins torch<2.11 and numpy<2.3, so installing it here would replace this venv's "
+                "torch and downgrade numpy; give it a venv of its own: python -m venv .venv-lerobot && "
+                ". .venv-lerobot/bin/activate && pip install -e '.[lerobot]', then run the export there"),
+}
 TERMINAL_END_REASONS = ("success", "terminated")  # the task ended; anything else was cut short
 
 
@@ -230,7 +236,8 @@ def exporter_module(fmt: str):
         importlib.import_module(package)
     except ImportError as err:
         raise MissingExportPackage(f"exporting to {fmt} needs the {package} package, which is not importable "
-                                   f"({err}): pip install 'dexbench[{extra}]'") from err
+                                   f"({err}): "
+                                   + INSTALL_ADVICE.get(fmt, f"pip install 'dexbench[{extra}]'")) from err
     return importlib.import_module(module)
 
 
