@@ -18,6 +18,7 @@ from dexbench.datasets import (
     load_dataset,
     write_dataset,
 )
+from dexbench.datasets.hdf5 import default_masks
 from dexbench.envs.registry import make_env
 from dexbench.episode import Episode
 from dexbench.rollout import DONE_EXTRA_STEPS, rollout
@@ -127,6 +128,22 @@ def test_round_trip(env, episode, tmp_path):
         assert "obs" in grp and "next_obs" in grp and "datagen_info/subtask_signals" in grp
         assert int(f["data"].attrs["total"]) == 2
         assert [k.decode() for k in f["mask/train"][()]] == ["demo_0"]
+
+
+def test_a_small_complete_file_has_a_valid_split(env, episode, tmp_path):
+    path = write_dataset(tmp_path / "three.hdf5", env, [episode] * 3)
+    with load_dataset(path) as ds:
+        train, valid = ds.masks["train"], ds.masks["valid"]
+    assert len(valid) == 1 and len(train) == 2 and sorted(train + valid) == ["demo_0", "demo_1", "demo_2"]
+    for n in range(2, 10):
+        masks = default_masks(n)
+        assert len(masks["valid"]) == 1 and len(masks["train"]) == n - 1, n
+    assert default_masks(1) == {"train": ["demo_0"], "valid": []}  # nothing to hold out
+    # from 10 demos on the split is the one published datasets already carry
+    assert default_masks(10)["valid"] == ["demo_4"]
+    assert default_masks(20)["valid"] == ["demo_4", "demo_19"]
+    assert default_masks(100)["valid"] == ["demo_5", "demo_16", "demo_20", "demo_36", "demo_52", "demo_72",
+                                           "demo_82", "demo_90", "demo_93", "demo_94"]
 
 
 def test_replay_from_file_is_exact(env, episode, tmp_path):

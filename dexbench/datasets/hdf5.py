@@ -48,8 +48,13 @@ class DatasetError(Exception):
 
 def default_masks(num_demos: int) -> dict[str, list[str]]:
     """robomimic's `train` / `valid` filter keys: a fixed 10 % of the demos held out (the same
-    demos for the same count, as robomimic's split_train_val draws them at random)."""
-    held_out = set(np.random.default_rng(0).permutation(num_demos)[: int(VALID_FRACTION * num_demos)].tolist())
+    demos for the same count, as robomimic's split_train_val draws them at random). A file of
+    2-9 demos holds out one (10 % rounds down to none there); from 10 demos on the split is
+    the 10 % it always was, so published datasets keep their masks."""
+    n_valid = int(VALID_FRACTION * num_demos)
+    if num_demos >= 2:
+        n_valid = max(1, n_valid)
+    held_out = set(np.random.default_rng(0).permutation(num_demos)[:n_valid].tolist())
     keys = [f"demo_{i}" for i in range(num_demos)]
     return {"train": [k for i, k in enumerate(keys) if i not in held_out],
             "valid": [k for i, k in enumerate(keys) if i in held_out]}
