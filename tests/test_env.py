@@ -78,6 +78,18 @@ def test_bad_actions_raise_clear_errors():
     bad[3] = np.nan
     with pytest.raises(ValueError, match="non-finite.*3"):
         env.step(bad)
+    # named by the action layout, not by flat index
+    layout = env.unwrapped.action_layout
+    bad = np.zeros(24)
+    bad[layout["right_pose"].start + 2] = np.nan
+    bad[layout["left_hand"].start] = np.inf
+    with pytest.raises(ValueError) as err:
+        env.step(bad)
+    message = str(err.value)
+    assert "in right_pose[2], left_hand[0];" in message and "right_hand" not in message.split(";")[0]
+    with pytest.raises(ValueError) as err:  # all NaN: one entry per component, not 24 indices
+        env.step(np.full(24, np.nan))
+    assert "in right_pose (all 6), left_pose (all 6), right_hand (all 6), left_hand (all 6);" in str(err.value)
 
 
 def test_physics_blowup_truncates_with_error():

@@ -67,8 +67,16 @@ class PoseActions:
                 f"{', '.join(f'{k} [{s.start}:{s.stop}]' for k, s in self.action_layout.items())}"
             )
         if not np.all(np.isfinite(action)):
-            bad = np.flatnonzero(~np.isfinite(action)).tolist()
-            raise ValueError(f"action has non-finite entries at indices {bad}; pass finite numbers")
+            bad = []  # named by the action layout; a component bad throughout as one entry
+            for name, sl in self.action_layout.items():
+                part = ~np.isfinite(action[sl])
+                if part.all():
+                    bad.append(f"{name} (all {part.size})")
+                else:
+                    bad += [f"{name}[{i}]" for i in np.flatnonzero(part)]
+            raise ValueError(f"action has non-finite entries (NaN or inf) in {', '.join(bad)}; pass finite "
+                             f"numbers (layout: "
+                             f"{', '.join(f'{k} [{s.start}:{s.stop}]' for k, s in self.action_layout.items())})")
         return clip(action, self.action_space.low, self.action_space.high)
 
     def _action_to_targets(self, action: np.ndarray):
