@@ -102,6 +102,21 @@ def test_loader_names_the_problem():
         env.close()
 
 
+class NeedsTemperature(HangingPolicy):
+    def __init__(self, observation_space, action_space, temperature, env=None) -> None:
+        super().__init__(observation_space, action_space)
+
+
+def test_a_missing_policy_argument_names_its_flag_before_any_work(capsys):
+    env_id = "DexMG/TrayLift-PandaDex-D0"
+    assert main(["eval", "--policy", "dexbench.policies:BCPolicy", "--env", env_id, "--episodes", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "needs checkpoint: pass --checkpoint DIR" in err
+    assert "ep/s" not in err and "Traceback" not in err and "TypeError" not in err  # no progress bar started
+    with pytest.raises(PolicyLoadError, match="needs temperature: pass --policy-arg temperature=VALUE"):
+        evaluate(f"{__name__}:NeedsTemperature", env_id, episodes=1, progress=False)
+
+
 def test_oracle_succeeds_random_fails_and_workers_do_not_change_results():
     env_id = "DexMG/TrayLift-Panda-D0"
     one = evaluate(SCRIPTED, env_id, episodes=2, progress=False)

@@ -64,9 +64,11 @@ def evaluate(
 
     import dexbench
     from dexbench.envs.registry import lookup
+    from dexbench.policies.base import check_policy_arguments
 
     entry = lookup(env_id)
     policy_kwargs = dict(policy_kwargs or {})
+    check_policy_arguments(policy_spec, policy_kwargs)  # a forgotten --checkpoint: before any work
     env_kwargs = dict(env_kwargs or {})
     if seeds is None:
         seed_list, seed_source = eval_seeds(entry.env_id, episodes), "published"

@@ -70,6 +70,29 @@ def accepts_keyword(fn: Callable[..., Any], name: str) -> bool:
     return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
 
 
+# The command-line flag that passes a policy argument (the rest go through --policy-arg).
+POLICY_ARGUMENT_FLAGS = {"checkpoint": "--checkpoint DIR"}
+
+
+def check_policy_arguments(spec: str, kwargs: dict[str, Any]) -> None:
+    """PolicyLoadError naming the flag for each required argument of the policy `spec`'s factory
+    that `kwargs` lacks (`env` and the two spaces are supplied by `load_policy`). Run before any
+    work, so a forgotten --checkpoint fails at once, not in the workers. A spec that does not
+    import here is left to the workers (they say what is wrong)."""
+    try:
+        factory = resolve_policy(spec)
+        params = list(inspect.signature(factory).parameters.values())
+    except (PolicyLoadError, TypeError, ValueError):
+        return
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    spaces = {p.name for p in positional[:2]}  # observation_space, action_space
+    missing = [p.name for p in params if p.default is p.empty and p.name not in spaces and p.name != "env"
+               and p.name not in kwargs and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    if missing:
+        flags = [POLICY_ARGUMENT_FLAGS.get(name, f"--policy-arg {name}=VALUE") for name in missing]
+        raise PolicyLoadError(f"policy {spec!r} needs {', '.join(missing)}: pass {' and '.join(flags)}")
+
+
 def load_policy(spec: str, env, **kwargs: Any) -> Policy:
     """Build the policy `spec` for `env` (a DexEnv or a wrapper of one) with `kwargs`."""
     factory = resolve_policy(spec)
