@@ -96,6 +96,11 @@ def test_minari_export_loads_back_with_minari(pixel_datasets, tmp_path):
     assert first.terminations[-1] and not first.truncations.any() and not first.terminations[:-1].any()
     assert second.truncations[-1] and not second.terminations.any()
     assert ds.observation_space["agentview_image"].shape == (IMAGE_SIZE, IMAGE_SIZE, 3)
+    env = make_env("TrayLift", "Panda", "D0")
+    env_space = env.action_space  # the env's space (float32), as minari loads it back
+    env.close()
+    assert ds.action_space == env_space and ds.action_space.dtype == np.float32
+    assert first.actions.dtype == np.float32 and ds.action_space.contains(first.actions[0])
     assert ds.observation_space.contains({k: v[0] for k, v in first.observations.items()})
 
     meta = ds.storage.metadata["dexbench"]

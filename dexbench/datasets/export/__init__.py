@@ -5,7 +5,8 @@ What every format gets from here (`ExportSource`): per demo its observations wit
 appended (T + 1 rows: the stored `next_obs`, or else the last stored state restored and the last
 action stepped again, which reproduces it exactly), actions, rewards, terminations and
 truncations (on the last step, from the demo's `end_reason`), the demo's attrs; the observation
-and action spaces (the env's bounds, the stored dtypes); and the provenance recorded in every
+and action spaces (the env's bounds; observations in the stored dtypes, actions in the env's
+action dtype, float32, as a policy for the env gives them); and the provenance recorded in every
 export (env id, env kwargs, suite version, source path and SHA-256). `export_dataset` writes into
 a temporary directory beside the output and renames it into place when complete, so an output
 is either whole or absent.
@@ -122,8 +123,10 @@ class ExportSource:
 
     @functools.cached_property
     def action_space(self) -> gym.spaces.Box:
+        """The env's action space, in the env's dtype (float32): what a policy for the env emits
+        (the file stores float64, as robomimic does)."""
         stored = self.reader.group(self.reader.keys[0])["actions"]
-        return self._box(self.env.action_space, stored.shape[1:], stored.dtype)
+        return self._box(self.env.action_space, stored.shape[1:], self.env.action_space.dtype)
 
     @staticmethod
     def _box(space: gym.Space | None, shape: tuple[int, ...], dtype: np.dtype) -> gym.spaces.Box:
@@ -195,7 +198,8 @@ class ExportSource:
         else:
             truncations[-1] = True
         rewards = r.array(key, "rewards") if "rewards" in self.reader.group(key) else np.zeros(T)
-        return ExportEpisode(key=key, observations=observations, actions=r.array(key, "actions"),
+        actions = np.asarray(r.array(key, "actions"), dtype=self.action_space.dtype)
+        return ExportEpisode(key=key, observations=observations, actions=actions,
                              rewards=np.asarray(rewards, dtype=np.float64), terminations=terminations,
                              truncations=truncations, attrs=attrs)
 

@@ -7,7 +7,8 @@
 
 Mapping: one Minari episode per demo, in demo order. Observations are a `Dict` space of the
 stored keys (T + 1 rows: Minari keeps the observation after the last action), with the env's
-bounds and the stored dtypes; images are stored losslessly (Minari's JPEG encoding is off).
+bounds and the stored dtypes; actions in the env's float32 Box; images are stored losslessly
+(Minari's JPEG encoding is off).
 Rewards as stored; `terminations[-1]` when the demo ended in success (or the env terminated),
 `truncations[-1]` otherwise (horizon, policy done, physics error). The env spec is the
 registered `DexMG/...` id with the dataset's env kwargs, so `recover_environment()` makes the
