@@ -240,6 +240,25 @@ def test_build_writes_tables(tmp_path):
     assert build_leaderboards(board) == paths and paths[0].read_text() == readme  # deterministic
 
 
+def test_a_copy_of_the_board_away_from_docs_keeps_its_task_pictures(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    from dexbench.cli import main
+
+    repo = Path(__file__).resolve().parents[1]
+    board = tmp_path / "elsewhere" / "COPY"  # no docs/ beside it
+    shutil.copytree(repo / "leaderboards", board)
+    assert main(["leaderboard", "build", "--dir", str(board)]) == 0
+    readme, page = (board / "README.md").read_text(), (board / "index.html").read_text()
+    linked = [line.split("](")[1][:-1] for line in readme.splitlines() if line.startswith("![")]
+    assert linked and all(link.startswith("images/") for link in linked)
+    for link in linked:  # each picture the pages link is there, the same bytes as docs/images
+        assert (board / link).read_bytes() == (repo / "docs" / link).read_bytes(), link
+        assert f'src="{link}"' in page
+    assert build_leaderboards(board) and (board / "README.md").read_text() == readme  # again: the same
+
+
 def test_bad_file_fails_the_build_and_writes_nothing(tmp_path):
     board = _tree(tmp_path)
     build_leaderboards(board)

@@ -10,6 +10,7 @@ its page, so a folder that cannot be written leaves both as they were.
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import tempfile
 from pathlib import Path
@@ -108,6 +109,47 @@ def write_pages(pages: dict[Path, str]) -> None:
             tmp.unlink(missing_ok=True)  # gone once it replaced its page
 
 
+# The task pictures of the checkout this package runs from (docs/images/<Task>.png).
+SOURCE_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
+COPIED_IMAGES = "images"  # a board not beside docs/ gets its pictures copied into <dir>/images/
+
+
+def task_images(directory: Path) -> tuple[dict[str, Path], str]:
+    """The task pictures for the board in `directory` (task -> file) and the folder the pages
+    link them from: `../docs/images` when the board sits beside docs/ (the repository's own
+    board), else the checkout's pictures, copied into `<dir>/images/` (`copy_images`)."""
+    for where, link in ((directory.resolve().parent / "docs" / "images", "../docs/images"),
+                        (SOURCE_IMAGES, COPIED_IMAGES)):
+        found = {p.stem: p for p in sorted(where.glob("*.png")) if p.is_file()}
+        if found:
+            return found, link
+    return {}, "../docs/images"
+
+
+def copy_images(directory: Path, images: dict[str, Path]) -> None:
+    """`images` into `<directory>/images/`, each through a temporary file (a picture already
+    there with the same bytes is left alone)."""
+    folder = directory / COPIED_IMAGES
+    current = folder
+    try:
+        folder.mkdir(exist_ok=True)
+        for source in images.values():
+            current = folder / source.name
+            if current.is_file() and current.read_bytes() == source.read_bytes():
+                continue
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{source.name}.", suffix=".tmp")
+            os.close(fd)
+            try:
+                shutil.copyfile(source, tmp)
+                os.chmod(tmp, new_file_mode())
+                os.replace(tmp, current)
+            finally:
+                Path(tmp).unlink(missing_ok=True)
+    except OSError as err:
+        raise BoardFolderError(f"{shown(current)}: cannot write the task picture ({err.strerror or err}). Make "
+                               f"{shown(folder)} a writable folder, or give another --dir.") from None
+
+
 def build_leaderboards(directory: str | os.PathLike = "leaderboards") -> list[Path]:
     """Check the submissions under `directory` and (re)write its README.md and index.html.
 
@@ -116,9 +158,12 @@ def build_leaderboards(directory: str | os.PathLike = "leaderboards") -> list[Pa
     directory = Path(directory)
     check_folder(directory)
     subs = load_submissions(directory)
-    images_dir = directory.resolve().parent / "docs" / "images"
-    tables = make_tables(subs, images={p.stem for p in images_dir.glob("*.png") if p.is_file()})
+    images, image_dir = task_images(directory)
+    tables = make_tables(subs, images=set(images))
+    tables.image_dir = image_dir
     # Render both before writing either: a rendering bug must not leave one page updated.
     pages = {directory / "README.md": render_markdown(tables), directory / "index.html": render_html(tables)}
     write_pages(pages)
+    if image_dir == COPIED_IMAGES:
+        copy_images(directory, {task: images[task] for task in sorted(tables.images)})
     return list(pages)

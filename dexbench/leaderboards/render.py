@@ -104,7 +104,7 @@ def render_markdown(tables: Tables) -> str:
     for task in tables.tasks:
         lines += [f"## {md(task)}", ""]
         if task in tables.images:
-            lines += [f"![{md(task)}](../docs/images/{task}.png)", ""]
+            lines += [f"![{md(task)}]({tables.image_dir}/{task}.png)", ""]
         for kind, (title, columns) in BOARDS.items():
             ranked, unranked = tables.rows(kind, task, ranked=True), tables.rows(kind, task, ranked=False)
             lines += [f"### {title}", ""] + _md_table(columns, ranked, NO_RANKED if unranked else NO_SUBMISSIONS)
@@ -210,7 +210,7 @@ def render_html(tables: Tables) -> str:
     for task in tables.tasks:
         out.append(f'<h2 id="{esc(task)}">{esc(task)}</h2>')
         if task in tables.images:
-            out.append(f'<img class="task" src="../docs/images/{esc(task)}.png" alt="{esc(task)}">')
+            out.append(f'<img class="task" src="{esc(tables.image_dir)}/{esc(task)}.png" alt="{esc(task)}">')
         for kind, (title, columns) in BOARDS.items():
             ranked, unranked = tables.rows(kind, task, ranked=True), tables.rows(kind, task, ranked=False)
             out += [f"<h3>{title}</h3>"] + _html_table(columns, ranked, NO_RANKED if unranked else NO_SUBMISSIONS)

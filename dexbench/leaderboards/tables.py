@@ -65,6 +65,7 @@ class Tables:
     summaries: dict[str, Summary]  # by kind
     submissions: list[Submission]
     images: set[str]  # tasks that have docs/images/<Task>.png
+    image_dir: str = "../docs/images"  # where the pages link them, relative to the pages
 
     def rows(self, kind: str, task: str, ranked: bool) -> list[Row]:
         return [r for r in (self.policies if kind == "policy" else self.generators)
