@@ -243,6 +243,24 @@ def test_resume_after_interrupt(toy_plugin, sources, tmp_path, monkeypatch):
 
 
 # ----------------------------------------------------------------------------- CLI
+def test_dataset_info_says_1_worker_and_leaves_out_empty_config(sources, monkeypatch, capsys):
+    from dexbench.datasets import info as info_module
+
+    real = info_module.dataset_info
+
+    def with_generation(path):
+        info = real(path)
+        info["generation"] = {"generator": "mimicgen", "seed": 0, "workers": 1, "requested": 3, "source": None,
+                              "config": {"coordination_scheme": "", "select_src_per_subtask": True}}
+        return info
+
+    monkeypatch.setattr(info_module, "dataset_info", with_generation)
+    assert main(["dataset", "info", str(sources)]) == 0
+    text = capsys.readouterr().out
+    assert "(seed 0, 1 worker, 3 requested)" in text and "1 workers" not in text
+    assert "select_src_per_subtask=True" in text and "coordination_scheme" not in text
+
+
 def test_cli_generate_info_replay(sources, tmp_path, capsys):
     out = tmp_path / "gen.hdf5"
     assert main(["generate", "--generator", "demo_noise", "--env", ENV_ID, "--source", str(sources), "-n", "1",
