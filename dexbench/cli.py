@@ -135,11 +135,16 @@ def cmd_video(args) -> int:
     try:
         try:
             check_video_path(args.out)
-            grabber = FrameGrabber(env, args.camera, args.size)
             demonstrator = make_demonstrator(env)
+            frames = min(args.max_steps or env.horizon, env.horizon) + 1  # the reset's frame and one a step
+            grabber = FrameGrabber(env, args.camera, args.size, progress=not args.quiet, total=frames,
+                                   desc=f"video {args.env_id.split('/')[-1]}")
         except (KeyError, ValueError) as err:
             raise CLIError(str(err.args[0]) if err.args else str(err)) from err
-        episode = rollout(env, demonstrator, args.seed, max_steps=args.max_steps, record=False, on_step=grabber)
+        try:
+            episode = rollout(env, demonstrator, args.seed, max_steps=args.max_steps, record=False, on_step=grabber)
+        finally:
+            grabber.close()
         write_video(grabber.frames, args.out, env.control_freq)
     finally:
         env.close()
@@ -239,7 +244,7 @@ def cmd_dataset_replay(args) -> int:
 
     try:
         result = replay_demo(args.file, args.demo, video=args.out, camera=args.camera, size=args.size,
-                             max_steps=args.max_steps)
+                             max_steps=args.max_steps, progress=not args.quiet)
     except (DatasetError, KeyError, ValueError, OSError) as err:
         raise CLIError(str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)) from err
     verdict = "success" if result.success else ("no success at the end" + (" (succeeded on the way)"
@@ -353,6 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--camera", default="agentview")
     p.add_argument("--size", type=int, default=256, help="frame side in pixels (default 256)")
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (default: horizon)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_video)
 
     p = sub.add_parser("demo", help="record successful scripted demos to HDF5 (= generate --generator scripted)")
@@ -379,6 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--camera", default="agentview")
     q.add_argument("--size", type=int, default=256, help="frame side in pixels (default 256)")
     q.add_argument("--max-steps", type=int, default=None, help="replay only the first steps (a quick preview)")
+    q.add_argument("-q", "--quiet", action="store_true", help="no progress bar (shown while rendering --out)")
     q.set_defaults(func=cmd_dataset_replay)
     q = dsub.add_parser("export", help="export a dataset to Minari or LeRobot (optional extras: "
                         "pip install 'dexbench[minari]' or 'dexbench[lerobot]')")

@@ -11,18 +11,32 @@ MIN_FRAME_SIZE = 16  # px: a side below this is refused (ffmpeg cannot encode it
 
 
 class FrameGrabber:
-    """An `on_step` callback for `dexbench.rollout.rollout` that keeps one camera's frames."""
+    """An `on_step` callback for `dexbench.rollout.rollout` that keeps one camera's frames;
+    with `progress`, a progress bar over the `total` frames expected (`close()` ends it)."""
 
-    def __init__(self, env, camera: str = "agentview", size: int = 256) -> None:
+    def __init__(self, env, camera: str = "agentview", size: int = 256, progress: bool = False,
+                 total: int | None = None, desc: str = "video") -> None:
         env = getattr(env, "unwrapped", env)
         if camera not in env.available_cameras():
             raise ValueError(f"unknown camera {camera!r}; {env.env_id} has {', '.join(env.available_cameras())}")
         check_frame_size(size)
         self.camera, self.size = camera, int(size)
         self.frames: list[np.ndarray] = []
+        self.bar = None
+        if progress:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=desc, unit="frame", dynamic_ncols=True)
 
     def __call__(self, env) -> None:
         self.frames.append(env.render_camera_image(self.camera, (self.size, self.size)))
+        if self.bar is not None:
+            self.bar.update()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 def check_frame_size(size: int) -> None:

@@ -285,7 +285,9 @@ def test_cli_generate_info_replay(sources, tmp_path, capsys):
     video = tmp_path / "replay.mp4"  # rendering is slow without a GPU: a short preview
     assert main(["dataset", "replay", str(out), "--demo", "demo_0", "--out", str(video), "--size", "64",
                  "--max-steps", "5"]) == 0
-    assert f"the first 5 of {steps} steps" in capsys.readouterr().out
+    printed = capsys.readouterr()
+    assert f"the first 5 of {steps} steps" in printed.out
+    assert "replay demo_0" in printed.err and "6/6" in printed.err  # the progress bar over the frames
     frames = imageio.mimread(video, memtest=False)
     assert len(frames) == 6 and frames[0].shape == (64, 64, 3)
 

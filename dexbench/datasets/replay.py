@@ -59,10 +59,11 @@ class ReplayPolicy:
 
 def replay_demo(path: str | os.PathLike, demo_key: str | int, video: str | os.PathLike | None = None,
                 camera: str = "agentview", size: int = 256, fps: float | None = None,
-                max_steps: int | None = None) -> ReplayResult:
+                max_steps: int | None = None, progress: bool = False) -> ReplayResult:
     """Replay demo `demo_key` ("demo_3" or 3) of the dataset at `path` from its stored initial
     state; write the `camera` view of every step to `video` (mp4, or gif) when given.
-    `max_steps`: replay only the first steps (a quick preview; `success` is then the state's)."""
+    `max_steps`: replay only the first steps (a quick preview; `success` is then the state's).
+    `progress`: a progress bar over the frames while a video is rendered (the slow part)."""
     from dexbench.datasets.hdf5 import DatasetError
     from dexbench.datasets.reader import load_dataset
     from dexbench.envs.registry import build_env, lookup
@@ -87,9 +88,10 @@ def replay_demo(path: str | os.PathLike, demo_key: str | int, video: str | os.Pa
                            "suite or a newer DexBench?") from None
     env = build_env(env_id, **env_kwargs)
     try:
-        grabber = FrameGrabber(env, camera, size) if video is not None else None
         total = len(actions)
         steps = total if max_steps is None else min(max(int(max_steps), 1), total)
+        grabber = FrameGrabber(env, camera, size, progress=progress, total=steps + 1,
+                               desc=f"replay {key}") if video is not None else None
         successes: list[bool] = []
 
         def on_step(e) -> None:
@@ -106,6 +108,9 @@ def replay_demo(path: str | os.PathLike, demo_key: str | int, video: str | os.Pa
         except PolicyActionError as err:
             raise DatasetError(f"{path}: {key} holds an action the env refuses at step {policy.t - 1} "
                                f"({str(err).split(': ', 1)[-1]}); the dataset is damaged") from None
+        finally:
+            if grabber is not None:
+                grabber.close()
         out = str(write_video(grabber.frames, video, fps or env.control_freq)) if grabber is not None else None
     finally:
         env.close()
