@@ -120,11 +120,17 @@ def cmd_train_bc(args) -> int:
 
     from dexbench.datasets.hdf5 import DatasetError
     from dexbench.policies.bc.data import load_demo_arrays
-    from dexbench.policies.bc.train import train_bc
+    from dexbench.policies.bc.train import check_checkpoint_out, clear_checkpoint, train_bc
 
     if args.train_seeds < 1 or args.checkpoints < 1:
         raise CLIError(f"--train-seeds and --checkpoints must be >= 1, got {args.train_seeds} and {args.checkpoints}")
     config = dataclasses.replace(_bc_config(args), keep_checkpoints=args.checkpoints if args.checkpoints > 1 else 0)
+    try:  # before any work: a training is not lost to an --out that cannot take it
+        check_checkpoint_out(args.out, overwrite=args.overwrite)
+    except (OSError, ValueError) as err:
+        raise CLIError(str(err)) from err
+    if args.overwrite:
+        clear_checkpoint(args.out)
     outs = [Path(args.out)] if args.train_seeds == 1 else [Path(args.out) / f"seed_{args.seed + k}"
                                                            for k in range(args.train_seeds)]
     try:
@@ -362,6 +368,7 @@ def add_evaluation_commands(sub) -> None:
     q = tsub.add_parser("bc", help="behaviour cloning on state observations or camera images (torch, CPU)")
     q.add_argument("--data", required=True, metavar="FILE", help="demos (HDF5)")
     q.add_argument("--out", required=True, metavar="DIR", help="checkpoint directory (model.pt, config.json)")
+    q.add_argument("--overwrite", action="store_true", help="replace the checkpoint an earlier train bc wrote in --out")
     q.add_argument("--max-demos", type=int, default=None, help="train on the first K demos only")
     q.add_argument("--seed", type=int, default=0)
     q.add_argument("--train-seeds", type=int, default=1, metavar="S",

@@ -221,6 +221,49 @@ def test_a_run_diverging_before_its_first_checkpoint_writes_nothing(demos, tmp_p
     assert not (out / "model.pt").exists()
 
 
+def test_train_checks_its_out_folder_before_any_work(demos, mlp_checkpoint, tmp_path, capsys, monkeypatch):
+    real = bc_train.train_bc
+
+    def must_not_train(*args, **kwargs):
+        raise AssertionError("trained although --out was refused")
+
+    monkeypatch.setattr(bc_train, "train_bc", must_not_train)
+    train = ["train", "bc", "--data", str(demos), "--steps", "20", "--hidden", "16", "-q"]
+    out = tmp_path / "ckpt"
+    shutil.copytree(mlp_checkpoint, out)
+    before = (out / "model.pt").read_bytes()
+    assert main([*train, "--out", str(out)]) == 2  # an earlier checkpoint: kept without --overwrite
+    assert "already holds files; pass --overwrite" in capsys.readouterr().err
+    assert (out / "model.pt").read_bytes() == before
+
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    assert main([*train, "--out", str(foreign), "--overwrite"]) == 2  # not a folder train bc wrote
+    assert "holds notes.txt, which train bc does not write" in capsys.readouterr().err
+    assert (foreign / "notes.txt").read_text() == "mine"
+    monkeypatch.chdir(out)  # the current folder, even a checkpoint one
+    assert main([*train, "--out", ".", "--overwrite"]) == 2
+    assert "is the current folder" in capsys.readouterr().err
+    monkeypatch.chdir(tmp_path)
+
+    (tmp_path / "afile").write_text("")
+    assert main([*train, "--out", str(tmp_path / "afile" / "ckpt")]) == 2  # cannot be made
+    err = capsys.readouterr().err
+    assert "cannot write" in err and "--out" in err and "Traceback" not in err
+    assert main([*train, "--out", str(tmp_path / "afile")]) == 2
+    assert "a file, not a folder" in capsys.readouterr().err
+
+    monkeypatch.setattr(bc_train, "train_bc", real)
+    (out / "step_300").mkdir()  # an earlier run's kept checkpoint: --overwrite replaces the whole folder
+    shutil.copy(out / "model.pt", out / "step_300" / "model.pt")
+    assert main([*train, "--out", str(out), "--overwrite"]) == 0
+    assert json.loads((out / "config.json").read_text())["steps_done"] == 20
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "model.pt", "train_log.json"]
+    fresh = tmp_path / "fresh" / "ckpt"
+    assert main([*train, "--out", str(fresh), "--steps", "1"]) == 0 and (fresh / "model.pt").is_file()
+
+
 def test_no_checkpoint_json_is_ever_written_with_nan(mlp_checkpoint, tmp_path):
     out = tmp_path / "ckpt"
     shutil.copytree(mlp_checkpoint, out)

@@ -17,10 +17,13 @@ without writing that state: no checkpoint claims success, and no JSON file holds
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
 import os
+import re
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dexbench.jsonio import write_json_atomic
+from dexbench.jsonio import check_writable, write_json_atomic
 from dexbench.policies.bc.actions import encode, rotation_slots
 from dexbench.policies.bc.data import RENDER_HINT, DemoArrays, check_max_demos, load_demo_arrays
 from dexbench.policies.bc.model import OBSERVATIONS, build_model
@@ -253,6 +256,71 @@ def _save(out: Path, model, config_json: dict[str, Any], log: dict[str, Any]) ->
     os.replace(tmp, out / "model.pt")
     write_json_atomic(out / "config.json", config_json)
     write_json_atomic(out / "train_log.json", log)
+
+
+CHECKPOINT_FILES = ("model.pt", "config.json", "train_log.json")  # what `_save` writes in a checkpoint folder
+CHECKPOINT_FOLDER_RE = re.compile(r"(step|seed)_\d+")  # kept checkpoints; `train bc --train-seeds` folders
+
+
+def _not_a_checkpoint(folder: Path) -> Path | None:
+    """The first entry of `folder` that `train bc` does not write (None: the folder is one of ours)."""
+    for entry in sorted(folder.iterdir()):
+        name = entry.name.removesuffix(".tmp")
+        if entry.is_symlink():
+            return entry
+        if entry.is_file() and name in CHECKPOINT_FILES:
+            continue
+        if entry.is_dir() and CHECKPOINT_FOLDER_RE.fullmatch(entry.name):
+            inner = _not_a_checkpoint(entry)
+            if inner is None:
+                continue
+            return inner
+        return entry
+    return None
+
+
+def check_checkpoint_out(out: str | Path, overwrite: bool = False, flag: str = "--out") -> Path:
+    """Before any training: refuse a checkpoint folder `out` that holds files (without
+    `overwrite`), that holds anything `train bc` does not write or is the current folder (even
+    with it), or that cannot be written (jsonio.check_writable, the check `eval` and `generate`
+    make; folders it makes for the probe are removed again). Raises FileExistsError / ValueError
+    / OSError naming the fix."""
+    out = Path(out)
+    if os.path.lexists(out) and not out.is_dir():
+        raise ValueError(f"{flag} {out}: a file, not a folder. Give a folder for the checkpoint, e.g. runs/bc")
+    if out.is_dir() and any(out.iterdir()):
+        here = Path.cwd().resolve()
+        if out.resolve() == here or out.resolve() in here.parents:
+            raise ValueError(f"{flag} {out} is the current folder (or holds it); give the checkpoint a folder of "
+                             "its own, e.g. runs/bc")
+        if not overwrite:
+            raise FileExistsError(f"{flag} {out} already holds files; pass --overwrite to replace the checkpoint "
+                                  f"in it, or give another {flag}")
+        foreign = _not_a_checkpoint(out)
+        if foreign is not None:
+            raise ValueError(f"{flag} {out} holds {foreign.relative_to(out)}, which train bc does not write, so it "
+                             f"is not a checkpoint folder and --overwrite does not replace it; give another {flag}")
+    made = [p for p in (out, *out.parents) if not os.path.lexists(p)]
+    try:
+        check_writable(out / CHECKPOINT_FILES[0])
+    finally:
+        for folder in made:  # deepest first: the probe leaves nothing behind
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+    return out
+
+
+def clear_checkpoint(out: str | Path) -> None:
+    """Remove what `train bc` wrote in `out` (checked by `check_checkpoint_out`), so an
+    --overwrite run does not leave the old run's step_<N>/ beside its own."""
+    out = Path(out)
+    if not out.is_dir() or _not_a_checkpoint(out) is not None:
+        return
+    for entry in out.iterdir():
+        if entry.is_dir():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
 
 
 def snapshot_schedule(steps: int, count: int) -> list[int]:
