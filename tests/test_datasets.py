@@ -234,6 +234,43 @@ def test_corrupt_file_raises_dataset_error(env, episode, tmp_path):
         load_dataset(tmp_path / "missing.hdf5")
 
 
+NOT_REGULAR_SCRIPT = """
+import json, sys
+from dexbench.cli import main
+path, out = sys.argv[1], sys.argv[2]
+runs = {
+    "info": ["dataset", "info", path],
+    "train": ["train", "bc", "--data", path, "--out", out + "/bc", "-q"],
+    "generate": ["generate", "--generator", "mimicgen", "--env", "DexMG/TrayLift-Panda-D0", "--source", path,
+                 "-n", "1", "--out", out + "/gen.hdf5", "-q"],
+    "export": ["dataset", "export", path, "--format", "minari", "--out", out + "/export"],
+}
+print(json.dumps({name: main(argv) for name, argv in runs.items()}))
+"""
+
+
+@pytest.mark.parametrize("kind", ["fifo", "link to /dev/zero"])
+def test_an_input_that_is_not_a_regular_file_is_refused_before_it_is_opened(tmp_path, kind):
+    import subprocess
+    import sys
+
+    path = tmp_path / "demos.hdf5"
+    if kind == "fifo":
+        os.mkfifo(path)  # opening it for reading blocks until a writer comes: a hang, not an error
+    else:
+        path.symlink_to("/dev/zero")
+    with pytest.raises(DatasetError, match="not a dataset file"):
+        load_dataset(path)
+    # every command reading a dataset, in its own process: a regression fails here instead of hanging
+    result = subprocess.run([sys.executable, "-c", NOT_REGULAR_SCRIPT, str(path), str(tmp_path)],
+                            capture_output=True, text=True, timeout=180, env={**os.environ, "MUJOCO_GL": "egl"})
+    assert json.loads(result.stdout.splitlines()[-1]) == {"info": 2, "train": 2, "generate": 2, "export": 2}
+    what = ": a named pipe (FIFO)" if kind == "fifo" else " (a link to /dev/zero): a character device"
+    assert result.stderr.count(f"{path}{what}, not a dataset file") == 4, result.stderr
+    assert "Traceback" not in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demos.hdf5"]  # no output left behind
+
+
 def test_a_mask_naming_a_missing_demo_is_refused(env, episode, tmp_path):
     path = write_dataset(tmp_path / "m.hdf5", env, [episode], masks={"train": ["demo_0"]})
     with h5py.File(path, "a") as f:

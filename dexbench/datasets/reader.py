@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -17,6 +18,26 @@ import numpy as np
 
 from dexbench.datasets.hdf5 import DEMO_KEY_RE, MODEL_MJB_PATH, DatasetError, demo_index
 from dexbench.episode import Episode
+
+
+_NOT_REGULAR = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
+                (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def check_regular_file(path: str | os.PathLike) -> None:
+    """Refuse a dataset input that is not a regular file (a FIFO, a device such as /dev/zero, a
+    socket; through a symlink too) before anything opens it: reading one would block or never
+    end. Every dataset reader opens its input through `DatasetReader`, which calls this."""
+    try:
+        mode = os.stat(path).st_mode  # follows symlinks: a link to /dev/zero is /dev/zero
+    except OSError:
+        return  # missing or unreadable: the caller's own error says which
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return
+    what = next((name for test, name in _NOT_REGULAR if test(mode)), "not a regular file")
+    target = f" (a link to {os.path.realpath(path)})" if os.path.islink(path) else ""
+    raise DatasetError(f"{path}{target}: {what}, not a dataset file; reading it would block or never end. Give a "
+                       "regular .hdf5 file (copy the data into one first)")
 
 
 def _read_group(group: h5py.Group) -> dict[str, np.ndarray]:
@@ -43,6 +64,7 @@ class DatasetReader:
                                "`dexbench demo --env ID -n N --out FILE`.")
         if self.path.is_dir():
             raise DatasetError(f"{self.path} is a directory, not a dataset file: give the .hdf5 file in it")
+        check_regular_file(self.path)
         try:
             self._file = h5py.File(self.path, "r")
         except OSError as err:
