@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dexbench.generators.base import Generator
-from dexbench.generators.flywheel.residual import LEARNERS
+from dexbench.generators.flywheel.residual import LEARNERS, REWARDS
 
 
 @dataclass
@@ -37,7 +37,7 @@ class FlywheelConfig:
     rollouts: int = 50
     # BC base: gradient steps per iteration (the rest of BCConfig at its defaults).
     bc_steps: int = 5_000
-    # Residual RL: learner ("ppo" or "sac", stable-baselines3), env steps per iteration, scale of
+    # Residual RL: learner ("ppo" or "sac", stable-baselines3; "td3", ours: td3.py), env steps per iteration, scale of
     # the correction (in action units: 1 = 5 cm / 0.5 rad of pose, the full hand range), the
     # steps over which the corrected action's probability rises from 0 to 1, the success bonus,
     # the reward's penalty on the residual's mean square (residual.py says why), and the env
@@ -50,6 +50,13 @@ class FlywheelConfig:
     success_bonus: float = 5.0
     residual_penalty: float = 1.0
     residual_hold: int = 1
+    # "dense": the task's staged reward plus the success bonus; "sparse": 1 on success (which ends
+    # the episode), so lingering near the goal earns nothing (residual.py)
+    residual_reward: str = "dense"
+    # td3 only: envs stepping in parallel processes, and where its networks train (auto: CUDA
+    # when torch sees one)
+    residual_workers: int = 1
+    residual_device: str = "auto"
 
     def __post_init__(self) -> None:
         self.budgets = tuple(int(b) for b in self.budgets)
@@ -58,13 +65,17 @@ class FlywheelConfig:
         if len(self.budgets) != self.iterations - 1 or min(self.budgets) < 1:
             raise ValueError(f"budgets must give the demos (>= 1) of each of the {self.iterations - 1} iterations "
                              f"before the last, got {list(self.budgets)}")
-        for key in ("rollouts", "bc_steps", "residual_steps", "residual_hold"):
+        for key in ("rollouts", "bc_steps", "residual_steps", "residual_hold", "residual_workers"):
             if getattr(self, key) < 1:
                 raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}")
         if not (np.isfinite(self.scale) and self.scale > 0):
             raise ValueError(f"scale must be a positive number, got {self.scale}")
         if self.learner not in LEARNERS:
             raise ValueError(f"learner must be one of {LEARNERS}, got {self.learner!r}")
+        if self.residual_device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"residual_device must be auto, cpu or cuda, got {self.residual_device!r}")
+        if self.residual_reward not in REWARDS:
+            raise ValueError(f"residual_reward must be one of {REWARDS}, got {self.residual_reward!r}")
         if (not (np.isfinite(self.alpha) and self.alpha > 0) or self.epsilon_steps < 0 or self.success_bonus < 0
                 or not self.residual_penalty >= 0):
             raise ValueError("alpha must be > 0, epsilon_steps, success_bonus and residual_penalty >= 0; got "

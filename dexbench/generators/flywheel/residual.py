@@ -24,6 +24,8 @@ the one protocol (for rollouts and evaluation).
 
 from __future__ import annotations
 
+import dataclasses
+
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
@@ -33,7 +35,8 @@ from dexbench.envs.embodiments.base import ARMS
 from dexbench.jsonio import write_json_atomic
 from dexbench.policies.bc.data import flatten_obs, state_obs_keys
 
-LEARNERS = ("ppo", "sac")
+LEARNERS = ("ppo", "sac", "td3")  # td3: our own off-policy learner (td3.py)
+REWARDS = ("dense", "sparse")  # sparse: 1 on success, which ends the episode
 RESIDUAL_FORMAT = "dexbench-residual"
 # PPO on a small budget must not wreck a working base (docs/generation.md, Pouring-PandaDex, base
 # 56 %): learning rate 3e-4 without a KL bound took base + residual to 0-10 %; 3e-5 with updates
@@ -60,9 +63,12 @@ class ResidualEnv(gym.Env):
 
     def __init__(self, env, base, alpha: float = 0.1, epsilon_steps: int = 20_000,
                  success_bonus: float = 5.0, penalty: float = 0.0, obs_stats=None, hold: int = 1,
-                 configurations: list[int] | None = None) -> None:
+                 configurations: list[int] | None = None, reward: str = "dense") -> None:
         if env.reward_type != "dense" or not env.terminate_on_success:
             raise ValueError("ResidualEnv needs its env made with reward_type='dense' and terminate_on_success=True")
+        if reward not in REWARDS:
+            raise ValueError(f"reward must be one of {REWARDS}, got {reward!r}")
+        self.reward = reward
         if not (np.isfinite(alpha) and alpha > 0):
             raise ValueError(f"alpha must be a positive number, got {alpha!r}")
         if epsilon_steps < 0:
@@ -108,9 +114,21 @@ class ResidualEnv(gym.Env):
         if seed is None and self.configurations:
             seed = self.configurations[self._episodes % len(self.configurations)]
         self._episodes += 1
-        obs, info = self.env.reset(seed=seed, options=options)
+        options = dict(options or {})
+        replay = options.pop("replay", None)
+        if "steps_taken" in options:
+            self.steps_taken = int(options.pop("steps_taken"))
+        obs, info = self.env.reset(seed=seed, options=options or None)
         self.base.reset(seed)
-        return self._observe(obs), info
+        out = self._observe(obs)
+        # A resumed training brings an interrupted episode back exactly: the env, the base and
+        # the epsilon draws are deterministic given the seed and the corrections made so far.
+        for delta in replay or ():
+            out, _, terminated, truncated, info = self.step(delta)
+            if terminated or truncated:
+                raise ValueError("a replayed episode ended before its recorded corrections did: "
+                                 "the env or the base is not the one the checkpoint was made with")
+        return out, info
 
     def step(self, delta):
         """One decision: the correction held for `hold` env steps (the base acts at every one)."""
@@ -122,17 +140,46 @@ class ResidualEnv(gym.Env):
             action = np.clip(self._base_action + correction, self._low, self._high).astype(np.float32)
             obs, reward, terminated, truncated, info = self.env.step(action)
             self.steps_taken += 1
-            total += (float(reward) + self.success_bonus * bool(info["is_success"])
-                      - self.penalty * float(np.mean(delta ** 2)))
+            success = bool(info["is_success"])
+            if self.reward == "sparse":
+                total += float(success)
+            else:
+                total += float(reward) + self.success_bonus * success
+            if self.corrected:  # only a correction that was applied is charged
+                total -= self.penalty * float(np.mean(delta ** 2))
             if terminated or truncated:
                 break
             if i + 1 < self.hold:
                 self._base_action = np.asarray(self.base.act(obs), dtype=np.float64)
-        return self._observe(obs), total, terminated, truncated, info
+        return self._observe(obs), total, terminated, truncated, {**info, "corrected": self.corrected}
 
     def _observe(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        self.last_obs = obs
         self._base_action = np.asarray(self.base.act(obs), dtype=np.float64)
         return residual_input(obs, self.obs_keys, self._mean, self._std, self._base_action)
+
+    def demonstrate(self, teacher, seed: int) -> list[tuple] | None:
+        """One episode of `teacher` (a policy of the one protocol on the same env), as the
+        residual that would have turned the base's actions into the teacher's: transitions
+        (obs, delta, reward, next_obs, terminated, ended), or None if the teacher failed. A
+        correction beyond alpha's reach is clipped to it."""
+        if self.hold != 1:
+            raise ValueError("demonstrations are recorded a step at a time: train with hold=1 to use them")
+        epsilon_steps, self.epsilon_steps = self.epsilon_steps, 0  # every step corrected
+        try:
+            obs, _ = self.reset(seed=seed)
+            teacher.reset(seed)
+            out = []
+            while True:
+                wanted = np.asarray(teacher.act(self.last_obs), dtype=np.float64)
+                delta = np.clip((wanted - self._base_action) / (self.alpha * self._units), -1.0, 1.0)
+                next_obs, reward, terminated, truncated, info = self.step(delta)
+                out.append((obs, delta.astype(np.float32), reward, next_obs, terminated, terminated or truncated))
+                obs = next_obs
+                if terminated or truncated:
+                    return out if info["is_success"] else None
+        finally:
+            self.epsilon_steps = epsilon_steps
 
     def close(self) -> None:
         self.env.close()
@@ -178,72 +225,242 @@ def make_learner(name: str, env: ResidualEnv, seed: int, steps: int, overrides: 
 def train_residual(env, base, out, steps: int, alpha: float = 0.1, epsilon_steps: int = 10_000,
                    success_bonus: float = 5.0, penalty: float = 0.0, learner: str = "ppo", seed: int = 0,
                    base_checkpoint: str | None = None, learner_overrides: dict | None = None, hold: int = 1,
-                   configurations: list[int] | None = None) -> dict:
+                   configurations: list[int] | None = None, reward: str = "dense", workers: int = 1,
+                   factory=None, teacher=None, demo_episodes: int = 0, resume: bool = False,
+                   checkpoint_every: int = 10_000, device: str = "cpu", progress: bool = False) -> dict:
     """Train a residual on `base` (frozen) in `env` (made with reward_type="dense" and
     terminate_on_success=True) for `steps` env steps; saves `out/residual.zip` (stable-baselines3)
-    and `out/residual.json` (how to apply it, and the training's episode log). Returns that JSON."""
+    or `out/residual.pt` (td3: the actor's tensors) and `out/residual.json` (how to apply it, and
+    the training's episode log). Returns that JSON.
+
+    td3 only: `workers` envs step in parallel processes, each made by `factory()` -> (env, base)
+    (picklable); `teacher` (a policy on the same env) records `demo_episodes` demonstrations
+    mixed into every batch; the run checkpoints every `checkpoint_every` env steps into
+    `out/train_state/` and `resume=True` continues from there bit for bit."""
     import time
     from pathlib import Path
 
     import torch
 
+    from dexbench.policies.bc.policy import one_thread
+
     if learner not in LEARNERS:
         raise ValueError(f"learner must be one of {LEARNERS}, got {learner!r}")
     if steps < 1:
         raise ValueError(f"residual steps must be >= 1, got {steps}")
+    if learner != "td3" and (workers != 1 or teacher is not None or resume):
+        raise ValueError("workers, demonstrations and resume are td3's (learner=td3); ppo and sac run one env")
+    if workers > 1 and factory is None:
+        raise ValueError("workers > 1 needs a factory that makes (env, base) in each worker process")
+    device = resolve_device(device)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     obs_stats = base.observation_stats() if hasattr(base, "observation_stats") else None
-    residual_env = ResidualEnv(env, base, alpha=alpha, epsilon_steps=epsilon_steps, success_bonus=success_bonus,
-                               penalty=penalty, obs_stats=obs_stats, hold=hold, configurations=configurations)
-    episodes: list[tuple[int, bool]] = []  # (steps taken when it ended, success)
-    step = residual_env.step
-
-    def logged_step(delta):
-        result = step(delta)
-        if result[2] or result[3]:
-            episodes.append((residual_env.steps_taken, bool(result[4]["is_success"])))
-        return result
-
-    residual_env.step = logged_step
-    from dexbench.policies.bc.policy import one_thread
-
+    settings = dict(alpha=alpha, epsilon_steps=epsilon_steps, success_bonus=success_bonus, penalty=penalty,
+                    obs_stats=obs_stats, hold=hold, configurations=configurations, reward=reward)
+    residual_env = ResidualEnv(env, base, **settings)
     torch.manual_seed(seed)
     cpu0 = time.process_time()
+    extra: dict = {}
     with one_thread():  # small networks: see one_thread; also the same numbers in any process
-        model = make_learner(learner, residual_env, seed, steps, learner_overrides)
-        model.learn(-(-steps // hold))  # the learner counts decisions, each `hold` env steps
-    tmp = out / "residual.tmp.zip"
-    model.save(tmp)
+        if learner == "td3":
+            from dexbench.generators.flywheel.td3 import TD3Config, checkpoint_folder
+
+            config = TD3Config(**(learner_overrides or {}))
+            demos = []
+            resuming = resume and checkpoint_folder(out / "train_state") is not None  # its demonstrations are saved
+            for k in range(0 if resuming else demo_episodes):
+                episode = residual_env.demonstrate(teacher, DEMO_FIRST_SEED + k)
+                demos.extend(episode or [])
+            env_fns = ([_VectorMember(factory, settings) for _ in range(workers)] if workers > 1
+                       else [lambda: residual_env])
+            run = {"config": dataclasses.asdict(config), "seed": int(seed), "workers": int(workers),
+                   "demo_episodes": int(demo_episodes), "env_id": env.env_id, "base_checkpoint": base_checkpoint,
+                   **{k: v for k, v in settings.items() if k != "obs_stats"}}
+            episodes, model = _learn_td3(env_fns, residual_env, config, steps, run, out / "train_state", demos,
+                                         resume, checkpoint_every, device, progress)
+            extra = {"td3": dataclasses.asdict(config), "workers": int(workers), "demo_episodes": int(demo_episodes),
+                     "demo_transitions": int(model.demos.size)}
+            tensors = {k: v.detach().cpu() for k, v in model.actor.state_dict().items()}
+            torch.save(tensors, out / "residual.tmp.pt")
+            (out / "residual.tmp.pt").replace(out / "residual.pt")
+        else:
+            episodes = []  # (steps taken when it ended, success)
+            step = residual_env.step
+
+            def logged_step(delta):
+                result = step(delta)
+                if result[2] or result[3]:
+                    episodes.append((residual_env.steps_taken, bool(result[4]["is_success"])))
+                return result
+
+            residual_env.step = logged_step
+            model = make_learner(learner, residual_env, seed, steps, learner_overrides)
+            model.learn(-(-steps // hold))  # the learner counts decisions, each `hold` env steps
+            model.save(out / "residual.tmp.zip")
+            (out / "residual.tmp.zip").replace(out / "residual.zip")
     record = {"format": RESIDUAL_FORMAT, "learner": learner, "steps": int(steps), "alpha": float(alpha), "hold": int(hold),
               "epsilon_steps": int(epsilon_steps), "success_bonus": float(success_bonus), "penalty": float(penalty),
-              "seed": int(seed), "configurations": residual_env.configurations,
+              "reward": reward, "seed": int(seed), "configurations": residual_env.configurations,
               "base_checkpoint": base_checkpoint, "env_id": env.env_id, "obs_keys": residual_env.obs_keys,
               "obs_mean": residual_env._mean.tolist(), "obs_std": residual_env._std.tolist(),
-              "units": action_units(env).tolist(), "cpu_s": time.process_time() - cpu0,
+              "units": action_units(env).tolist(), "cpu_s": time.process_time() - cpu0, **extra,
               "episodes": [list(e) for e in episodes]}
-    tmp.replace(out / "residual.zip")
     write_json_atomic(out / "residual.json", record)  # last: its presence marks a finished training
     return record
+
+
+DEMO_FIRST_SEED = 800_000  # demonstrations' episodes: apart from training, test and generation seeds
+
+
+def resolve_device(device: str) -> str:
+    """`auto` -> cuda when torch sees one, else cpu; `cuda` without one is refused."""
+    import torch
+
+    if device not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"device must be auto, cpu or cuda, got {device!r}")
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device cuda was asked for, but torch sees no CUDA device (a CPU-only torch build, or no "
+                         "GPU): use --device cpu, or install a CUDA build of torch (README, Install)")
+    return device
+
+
+class BaseFactory:
+    """(env, frozen BC base) made in a worker process: picklable, for td3's parallel envs."""
+
+    def __init__(self, env_id: str, env_kwargs: dict, checkpoint: str) -> None:
+        self.env_id, self.env_kwargs, self.checkpoint = env_id, dict(env_kwargs), checkpoint
+
+    def __call__(self):
+        from dexbench.envs.registry import build_env
+        from dexbench.policies.bc.policy import BCPolicy
+
+        env = build_env(self.env_id, **self.env_kwargs)
+        return env, BCPolicy(env.observation_space, env.action_space, self.checkpoint)
+
+
+class _VectorMember:
+    """Makes one worker's ResidualEnv in its own process (picklable for gymnasium's AsyncVectorEnv)."""
+
+    def __init__(self, factory, settings: dict) -> None:
+        self.factory, self.settings = factory, settings
+
+    def __call__(self) -> ResidualEnv:
+        import torch
+
+        torch.set_num_threads(1)
+        env, base = self.factory()
+        return ResidualEnv(env, base, **self.settings)
+
+
+def _learn_td3(env_fns, probe: ResidualEnv, config, steps: int, run: dict, state_dir, demos: list, resume: bool,
+               checkpoint_every: int, device: str, progress: bool):
+    """TD3's loop over `len(env_fns)` envs: act, store, update, reset what ended, checkpoint.
+
+    Env i's k-th episode has seed `seed * 1_000_003 + i + W k` (W envs): the run is the same for
+    the same seed and W. A checkpoint holds the learner and, per env, its episode's seed and the
+    corrections made in it so far, which a resumed run replays to bring the env back exactly."""
+    from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
+    from tqdm import tqdm
+
+    from dexbench.generators.flywheel.td3 import ResidualTD3, checkpoint_folder
+
+    workers, seed = len(env_fns), run["seed"]
+    saved = checkpoint_folder(state_dir) if resume else None
+    if saved is not None:
+        import json
+
+        recorded = json.loads((saved / "state.json").read_text()).get("run", {})
+        changed = sorted(k for k in set(run) | set(recorded) if recorded.get(k) != run.get(k))
+        if changed:
+            raise ValueError(f"{state_dir} is a checkpoint of another residual training (it differs in {changed}): "
+                             "resume with the settings it was made with, or delete that folder to start afresh")
+    vector = (SyncVectorEnv if workers == 1 else AsyncVectorEnv)(env_fns, autoreset_mode=AutoresetMode.DISABLED)
+    obs_dim, act_dim = probe.observation_space.shape[0], probe.action_space.shape[0]
+    model = ResidualTD3(obs_dim, act_dim, config, seed, envs=workers, device=device,
+                        capacity=min(config.buffer_size, steps + workers * probe.hold))
+    first = seed * 1_000_003
+
+    def episode_seed(i: int, k: int) -> int:
+        return first + i + workers * k
+
+    try:
+        if saved is not None:
+            state = model.load(saved)
+            done, episodes, counts = int(state["steps"]), [tuple(e) for e in state["episodes"]], state["counts"]
+            corrections = [[np.asarray(d, np.float32) for d in c] for c in state["corrections"]]
+            obs = np.zeros((workers, obs_dim), np.float32)
+            for i in range(workers):
+                mask = np.arange(workers) == i
+                replay = {"replay": corrections[i], "steps_taken": state["steps_taken"][i]}
+                reset_obs, _ = vector.reset(seed=[episode_seed(i, counts[i] - 1)] * workers,
+                                            options={"reset_mask": mask, **replay})
+                obs[i] = reset_obs[i]
+        else:
+            model.set_demonstrations(demos)
+            done, episodes, counts = 0, [], [1] * workers
+            corrections = [[] for _ in range(workers)]
+            obs, _ = vector.reset(seed=[episode_seed(i, 0) for i in range(workers)])
+        bar = tqdm(total=steps, initial=done, disable=not progress, desc="residual td3", unit="step")
+        next_save = (done // checkpoint_every + 1) * checkpoint_every
+        while done < steps:
+            delta = model.act(obs)
+            next_obs, reward, terminated, truncated, info = vector.step(delta)
+            ended = terminated | truncated
+            # The critic learns the action executed: no correction where epsilon left the base alone.
+            executed = delta * np.asarray(info["corrected"], np.float32)[:, None]
+            for i in range(workers):
+                model.observe(i, obs[i], executed[i], reward[i], next_obs[i], bool(terminated[i]), bool(ended[i]))
+                corrections[i].append(delta[i])
+            done += workers * probe.hold
+            bar.update(workers * probe.hold)
+            if model.ready():
+                for _ in range(config.updates_per_step * workers):
+                    model.update()
+            if ended.any():
+                for i in np.flatnonzero(ended):
+                    episodes.append((done, bool(info["is_success"][i])))
+                    corrections[i] = []
+                seeds = [episode_seed(i, counts[i]) for i in range(workers)]
+                reset_obs, _ = vector.reset(seed=seeds, options={"reset_mask": ended})
+                for i in np.flatnonzero(ended):
+                    counts[i] += 1
+                    next_obs[i] = reset_obs[i]
+                if progress:
+                    recent = episodes[-20:]
+                    bar.set_postfix(success=f"{sum(s for _, s in recent)}/{len(recent)}")
+            obs = next_obs
+            if done >= next_save or done >= steps:  # the last one lets a finished run be continued longer
+                at_start = [int(t) - len(c) * probe.hold for t, c in zip(vector.get_attr("steps_taken"), corrections)]
+                model.save(state_dir, {"run": run, "steps": done, "episodes": episodes, "counts": counts,
+                                       "corrections": [[d.tolist() for d in c] for c in corrections],
+                                       "steps_taken": at_start})
+                next_save += checkpoint_every
+        bar.close()
+    finally:
+        vector.close()
+    return episodes, model
 
 
 class ResidualPolicy:
     """A BC base and a trained residual: `a + alpha * units * delta(state, a)` (the residual's
     mean action). `residual=None` runs the base alone, to measure what the residual adds."""
 
-    def __init__(self, observation_space, action_space, checkpoint: str, residual: str | None = None) -> None:
+    def __init__(self, observation_space, action_space, checkpoint: str | None = None, residual: str | None = None,
+                 base=None) -> None:
         import json
         from pathlib import Path
 
         from dexbench.policies.bc.policy import BCPolicy
 
-        self.base = BCPolicy(observation_space, action_space, checkpoint)
-        self.name = self.base.name + ("+residual" if residual else "")
+        # `base`: any policy of the protocol instead of a BC checkpoint (the sanity case's corrupted oracle)
+        self.base = base if base is not None else BCPolicy(observation_space, action_space, checkpoint)
+        self.name = getattr(self.base, "name", type(self.base).__name__) + ("+residual" if residual else "")
         self._low, self._high = action_space.low, action_space.high
         self.model, self._t = None, 0
         if residual is not None:
-            from stable_baselines3 import PPO, SAC
-
             record = json.loads((Path(residual) / "residual.json").read_text())
             if record.get("format") != RESIDUAL_FORMAT:
                 raise ValueError(f"{residual} holds no dexbench residual (residual.json of format {RESIDUAL_FORMAT})")
@@ -253,8 +470,14 @@ class ResidualPolicy:
             self._std = np.asarray(record.get("obs_std", np.ones(dim)), dtype=np.float64)
             self.units = np.asarray(record["units"], dtype=np.float64)
             self.hold = int(record.get("hold", 1))
-            learner = PPO if record["learner"] == "ppo" else SAC
-            self.model = learner.load(Path(residual) / "residual.zip", device="cpu")
+            if record["learner"] == "td3":
+                self.model = _load_td3_actor(Path(residual) / "residual.pt", len(self._mean) + len(self.units),
+                                             len(self.units), int(record["td3"]["hidden"]))
+            else:
+                from stable_baselines3 import PPO, SAC
+
+                learner = PPO if record["learner"] == "ppo" else SAC
+                self.model = learner.load(Path(residual) / "residual.zip", device="cpu")
 
     def reset(self, seed: int | None = None) -> None:
         self.base.reset(seed)
@@ -273,3 +496,31 @@ class ResidualPolicy:
             self._correction = self.alpha * self.units * np.clip(delta, -1.0, 1.0)
         self._t += 1
         return np.clip(action + self._correction, self._low, self._high)
+
+
+class _TD3Actor:
+    """A trained td3 actor with stable-baselines3's `predict` (the mean action, as PPO's and SAC's)."""
+
+    def __init__(self, actor) -> None:
+        self.actor = actor
+
+    def predict(self, x: np.ndarray, deterministic: bool = True):
+        import torch
+
+        with torch.no_grad():
+            return self.actor(torch.as_tensor(x, dtype=torch.float32)[None])[0].numpy(), None
+
+
+def _load_td3_actor(path, obs_dim: int, act_dim: int, hidden: int) -> _TD3Actor:
+    import torch
+
+    from dexbench.generators.flywheel.td3 import Actor
+
+    if not 1 <= hidden <= 4096:
+        raise ValueError(f"{path}: a td3 residual of hidden width {hidden} is damaged; retrain it")
+    actor = Actor(obs_dim, act_dim, hidden)
+    try:
+        actor.load_state_dict(torch.load(path, weights_only=True))
+    except (RuntimeError, OSError, ValueError) as exc:  # a truncated file, other shapes, a pickle payload
+        raise ValueError(f"{path} is not the td3 residual its residual.json describes ({exc}); retrain it") from None
+    return _TD3Actor(actor.eval())

@@ -108,7 +108,7 @@ def _train_residual(generator, env_id: str, checkpoint: Path, out: Path, seed: i
                     force: bool) -> tuple[dict[str, Any], bool]:
     import gymnasium as gym
 
-    from dexbench.generators.flywheel.residual import train_residual
+    from dexbench.generators.flywheel.residual import BaseFactory, train_residual
     from dexbench.policies.bc.policy import BCPolicy
 
     cfg = generator.config
@@ -117,19 +117,29 @@ def _train_residual(generator, env_id: str, checkpoint: Path, out: Path, seed: i
         record = json.loads(record_path.read_text())
         wanted = {"learner": cfg.learner, "steps": cfg.residual_steps, "alpha": cfg.alpha,
                   "epsilon_steps": cfg.epsilon_steps, "success_bonus": cfg.success_bonus,
-                  "penalty": cfg.residual_penalty, "hold": cfg.residual_hold, "seed": seed}
-        recorded = {"hold": 1, **record}  # residuals from before `hold` held nothing
-        if all(recorded.get(k) == v for k, v in wanted.items()) and (out / "residual.zip").is_file():
+                  "penalty": cfg.residual_penalty, "hold": cfg.residual_hold, "reward": cfg.residual_reward,
+                  "seed": seed}
+        recorded = {"hold": 1, "reward": "dense", **record}  # residuals from before these settings existed
+        weights = out / ("residual.pt" if cfg.learner == "td3" else "residual.zip")
+        if all(recorded.get(k) == v for k, v in wanted.items()) and weights.is_file():
             return record, False
+    # A training of another base or other settings is not ours to resume; only a killed one is.
+    if (force or record_path.is_file()) and (out / "train_state").is_dir():
+        shutil.rmtree(out / "train_state")
     if progress:
         print(f"flywheel: residual RL ({cfg.learner}, {cfg.residual_steps} steps) on {checkpoint}")
-    env = gym.make(env_id, **{**generator.sources.env_kwargs, "object_variants": "random", "reward_type": "dense",
-                              "terminate_on_success": True}).unwrapped
+    env_kwargs = {**generator.sources.env_kwargs, "object_variants": "random", "reward_type": "dense",
+                  "terminate_on_success": True}
+    env = gym.make(env_id, **env_kwargs).unwrapped
     try:
         base = BCPolicy(env.observation_space, env.action_space, checkpoint)
         return train_residual(env, base, out, cfg.residual_steps, alpha=cfg.alpha, epsilon_steps=cfg.epsilon_steps,
                               success_bonus=cfg.success_bonus, penalty=cfg.residual_penalty, learner=cfg.learner, seed=seed,
-                              base_checkpoint=str(checkpoint), hold=cfg.residual_hold), True
+                              base_checkpoint=str(checkpoint), hold=cfg.residual_hold, reward=cfg.residual_reward,
+                              resume=cfg.learner == "td3", progress=progress,
+                              **({"workers": cfg.residual_workers, "device": cfg.residual_device,
+                                  "factory": BaseFactory(env_id, env_kwargs, str(checkpoint))}
+                                 if cfg.learner == "td3" else {})), True
     finally:
         env.close()
 
