@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -32,6 +30,7 @@ from dexbench.generators.flywheel.residual import BaseFactory, ResidualPolicy, t
 from dexbench.generators.scripted import make_demonstrator
 from dexbench.jsonio import write_json_atomic
 from dexbench.policies.bc.policy import BCPolicy
+from dexbench.policies.bc.train import BCConfig, train_bc
 
 FIRST_SEED = 900_000  # held-out configurations: no generation, training or published test seed
 
@@ -54,8 +53,7 @@ def make_base(env_id: str, out: Path, demos: int) -> Path:
 
             run_generation("scripted", env_id, None, demos, data, seed=0, env_kwargs={"object_variants": "random"},
                            progress=True)
-        subprocess.run([sys.executable, "-m", "dexbench", "train", "bc", "--data", str(data), "--out", str(checkpoint),
-                        "--steps", "5000", "--overwrite"], check=True)
+        train_bc(data, checkpoint, BCConfig(steps=5_000))
     return checkpoint
 
 
