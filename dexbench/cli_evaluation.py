@@ -378,6 +378,9 @@ def add_evaluation_commands(sub) -> None:
     q.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     bc_options(q)
     q.set_defaults(func=cmd_train_bc)
+    from dexbench.policies.diffusion.cli import add_train_diffusion
+
+    add_train_diffusion(tsub)
 
     p = sub.add_parser("compare", help="generate with each generator, train BC on each dataset, evaluate (one table)")
     p.add_argument("--env", required=True, metavar="ID", help="env id to generate for and evaluate on")

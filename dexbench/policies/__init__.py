@@ -1,6 +1,6 @@
 """Policies: the interface (`base`), the scripted oracle, random actions and the BC baseline.
 
-`BCPolicy` needs torch and is imported on first use, so the rest works without it.
+`BCPolicy` and `DiffusionPolicy` need torch and are imported on first use, so the rest works without it.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dexbench.policies.base import (
 from dexbench.policies.random_actions import RandomPolicy
 from dexbench.policies.scripted import ScriptedPolicy
 
-__all__ = ["BCPolicy", "Policy", "PolicyLoadError", "RandomPolicy", "ScriptedPolicy", "load_policy",
+__all__ = ["BCPolicy", "DiffusionPolicy", "Policy", "PolicyLoadError", "RandomPolicy", "ScriptedPolicy", "load_policy",
            "policy_name", "reset_policy", "resolve_policy"]
 
 
@@ -27,4 +27,8 @@ def __getattr__(name: str) -> Any:
         from dexbench.policies.bc.policy import BCPolicy
 
         return BCPolicy
+    if name == "DiffusionPolicy":
+        from dexbench.policies.diffusion.policy import DiffusionPolicy
+
+        return DiffusionPolicy
     raise AttributeError(f"module 'dexbench.policies' has no attribute {name!r}")
