@@ -89,13 +89,14 @@ class TemporalUNet(nn.Module):
                                             nn.Conv1d(b, b, 3, stride=2, padding=1) if not last else nn.Identity()]))
         self.mid = nn.ModuleList([FiLMResBlock(channels[-1], channels[-1], cond, kernel, groups) for _ in range(2)])
         self.up = nn.ModuleList()
-        # Each level on the way up doubles the sequence back (the first level's skip, at full
-        # length, is left out, as in Chi et al.'s network): horizon / 2^(levels-1) -> horizon.
+        # Each level on the way up doubles the sequence back: horizon / 2^(levels-1) -> horizon.
+        # The first level's skip, at full length, joins the head (Chi et al.'s network leaves it
+        # out; without it a narrow net learns even the identity slowly: 0.32 MSE after 300 steps).
         for a, b in reversed(list(zip(channels[:-1], channels[1:]))):
             self.up.append(nn.ModuleList([FiLMResBlock(2 * b, a, cond, kernel, groups),
                                           FiLMResBlock(a, a, cond, kernel, groups),
                                           nn.ConvTranspose1d(a, a, 4, stride=2, padding=1)]))
-        self.head = nn.Sequential(_conv_block(channels[0], channels[0], kernel, groups),
+        self.head = nn.Sequential(_conv_block(2 * channels[0], channels[0], kernel, groups),
                                   nn.Conv1d(channels[0], act_dim, 1))
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, obs_cond: torch.Tensor) -> torch.Tensor:
@@ -111,7 +112,7 @@ class TemporalUNet(nn.Module):
         for first, second, up in self.up:
             h = torch.cat([h, skips.pop()], dim=1)
             h = up(second(first(h, cond), cond))
-        return self.head(h).transpose(1, 2)
+        return self.head(torch.cat([h, skips.pop()], dim=1)).transpose(1, 2)
 
 
 def count_parameters(model_kwargs: dict[str, Any], obs_dim: int, act_dim: int) -> int:
