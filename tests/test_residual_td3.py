@@ -109,3 +109,16 @@ def test_bad_td3_settings_are_refused_before_any_env_step(tmp_path):
             train_residual(env, base, tmp_path, 100, learner="td3", learner_overrides=bad)
     with pytest.raises(ValueError, match="td3"):
         train_residual(env, base, tmp_path, 100, learner="ppo", workers=2)
+
+
+def test_a_finished_runs_replay_carries_into_a_larger_budget_oldest_first():
+    from dexbench.generators.flywheel.td3 import Replay
+
+    small = Replay(2, 1, 5)
+    for i in range(7):  # wraps: holds 2..6, the next write at index 2
+        small.add(np.full(2, i), np.zeros(1), i, 1.0, np.zeros(2))
+    larger = Replay(2, 1, 10)
+    larger.restore(small.arrays("r_"), "r_")
+    assert larger.ret[: larger.size].tolist() == [2, 3, 4, 5, 6] and larger.head == 5
+    with pytest.raises(ValueError, match="more than this run's"):
+        Replay(2, 1, 3).restore(small.arrays("r_"), "r_")

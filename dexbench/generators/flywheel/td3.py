@@ -140,11 +140,15 @@ class Replay:
         return out
 
     def restore(self, arrays: dict[str, np.ndarray], prefix: str) -> None:
-        self.head, self.size, capacity = (int(v) for v in arrays[f"{prefix}head"])
-        if capacity != self.capacity:
-            raise ValueError(f"the checkpoint's replay holds {capacity} transitions, this run's {self.capacity}")
+        head, size, capacity = (int(v) for v in arrays[f"{prefix}head"])
+        if size > self.capacity:
+            raise ValueError(f"the checkpoint's replay holds {size} transitions, more than this run's {self.capacity}")
+        # Another capacity (a finished run continued to a larger budget): the ring, oldest first.
+        order = np.arange(size) if capacity == self.capacity else (np.arange(size) + (head if size == capacity else 0)) % size
         for f in self.FIELDS:
-            getattr(self, f)[: self.size] = arrays[f"{prefix}{f}"]
+            getattr(self, f)[:size] = arrays[f"{prefix}{f}"][order]
+        self.size = size
+        self.head = head if capacity == self.capacity else size % self.capacity
 
 
 class NStep:
