@@ -272,13 +272,15 @@ def train_residual(env, base, out, steps: int, alpha: float = 0.1, epsilon_steps
             for k in range(0 if resuming else demo_episodes):
                 episode = residual_env.demonstrate(teacher, DEMO_FIRST_SEED + k)
                 demos.extend(episode or [])
+            from dexbench.generators.flywheel.td3_training import learn_td3
+
             env_fns = ([_VectorMember(factory, settings) for _ in range(workers)] if workers > 1
                        else [lambda: residual_env])
             run = {"config": dataclasses.asdict(config), "seed": int(seed), "workers": int(workers),
                    "demo_episodes": int(demo_episodes), "env_id": env.env_id, "base_checkpoint": base_checkpoint,
                    **{k: v for k, v in settings.items() if k != "obs_stats"}}
-            episodes, model = _learn_td3(env_fns, residual_env, config, steps, run, out / "train_state", demos,
-                                         resume, checkpoint_every, device, progress)
+            episodes, model = learn_td3(env_fns, residual_env, config, steps, run, out / "train_state", demos,
+                                        resume, checkpoint_every, device, progress)
             extra = {"td3": dataclasses.asdict(config), "workers": int(workers), "demo_episodes": int(demo_episodes),
                      "demo_transitions": int(model.demos.size)}
             tensors = {k: v.detach().cpu() for k, v in model.actor.state_dict().items()}
@@ -353,95 +355,6 @@ class _VectorMember:
         torch.set_num_threads(1)
         env, base = self.factory()
         return ResidualEnv(env, base, **self.settings)
-
-
-def _learn_td3(env_fns, probe: ResidualEnv, config, steps: int, run: dict, state_dir, demos: list, resume: bool,
-               checkpoint_every: int, device: str, progress: bool):
-    """TD3's loop over `len(env_fns)` envs: act, store, update, reset what ended, checkpoint.
-
-    Env i's k-th episode has seed `seed * 1_000_003 + i + W k` (W envs): the run is the same for
-    the same seed and W. A checkpoint holds the learner and, per env, its episode's seed and the
-    corrections made in it so far, which a resumed run replays to bring the env back exactly."""
-    from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv
-    from tqdm import tqdm
-
-    from dexbench.generators.flywheel.td3 import ResidualTD3, checkpoint_folder
-
-    workers, seed = len(env_fns), run["seed"]
-    saved = checkpoint_folder(state_dir) if resume else None
-    if saved is not None:
-        import json
-
-        recorded = json.loads((saved / "state.json").read_text()).get("run", {})
-        changed = sorted(k for k in set(run) | set(recorded) if recorded.get(k) != run.get(k))
-        if changed:
-            raise ValueError(f"{state_dir} is a checkpoint of another residual training (it differs in {changed}): "
-                             "resume with the settings it was made with, or delete that folder to start afresh")
-    vector = (SyncVectorEnv if workers == 1 else AsyncVectorEnv)(env_fns, autoreset_mode=AutoresetMode.DISABLED)
-    obs_dim, act_dim = probe.observation_space.shape[0], probe.action_space.shape[0]
-    model = ResidualTD3(obs_dim, act_dim, config, seed, envs=workers, device=device,
-                        capacity=min(config.buffer_size, steps + workers * probe.hold))
-    first = seed * 1_000_003
-
-    def episode_seed(i: int, k: int) -> int:
-        return first + i + workers * k
-
-    try:
-        if saved is not None:
-            state = model.load(saved)
-            done, episodes, counts = int(state["steps"]), [tuple(e) for e in state["episodes"]], state["counts"]
-            corrections = [[np.asarray(d, np.float32) for d in c] for c in state["corrections"]]
-            obs = np.zeros((workers, obs_dim), np.float32)
-            for i in range(workers):
-                mask = np.arange(workers) == i
-                replay = {"replay": corrections[i], "steps_taken": state["steps_taken"][i]}
-                reset_obs, _ = vector.reset(seed=[episode_seed(i, counts[i] - 1)] * workers,
-                                            options={"reset_mask": mask, **replay})
-                obs[i] = reset_obs[i]
-        else:
-            model.set_demonstrations(demos)
-            done, episodes, counts = 0, [], [1] * workers
-            corrections = [[] for _ in range(workers)]
-            obs, _ = vector.reset(seed=[episode_seed(i, 0) for i in range(workers)])
-        bar = tqdm(total=steps, initial=done, disable=not progress, desc="residual td3", unit="step")
-        next_save = (done // checkpoint_every + 1) * checkpoint_every
-        while done < steps:
-            delta = model.act(obs)
-            next_obs, reward, terminated, truncated, info = vector.step(delta)
-            ended = terminated | truncated
-            # The critic learns the action executed: no correction where epsilon left the base alone.
-            executed = delta * np.asarray(info["corrected"], np.float32)[:, None]
-            for i in range(workers):
-                model.observe(i, obs[i], executed[i], reward[i], next_obs[i], bool(terminated[i]), bool(ended[i]))
-                corrections[i].append(delta[i])
-            done += workers * probe.hold
-            bar.update(workers * probe.hold)
-            if model.ready():
-                for _ in range(config.updates_per_step * workers):
-                    model.update()
-            if ended.any():
-                for i in np.flatnonzero(ended):
-                    episodes.append((done, bool(info["is_success"][i])))
-                    corrections[i] = []
-                seeds = [episode_seed(i, counts[i]) for i in range(workers)]
-                reset_obs, _ = vector.reset(seed=seeds, options={"reset_mask": ended})
-                for i in np.flatnonzero(ended):
-                    counts[i] += 1
-                    next_obs[i] = reset_obs[i]
-                if progress:
-                    recent = episodes[-20:]
-                    bar.set_postfix(success=f"{sum(s for _, s in recent)}/{len(recent)}")
-            obs = next_obs
-            if done >= next_save or done >= steps:  # the last one lets a finished run be continued longer
-                at_start = [int(t) - len(c) * probe.hold for t, c in zip(vector.get_attr("steps_taken"), corrections)]
-                model.save(state_dir, {"run": run, "steps": done, "episodes": episodes, "counts": counts,
-                                       "corrections": [[d.tolist() for d in c] for c in corrections],
-                                       "steps_taken": at_start})
-                next_save += checkpoint_every
-        bar.close()
-    finally:
-        vector.close()
-    return episodes, model
 
 
 class ResidualPolicy:
