@@ -299,9 +299,9 @@ def test_every_rejection_is_one_line_and_the_cli_exits_2_without_a_traceback(tmp
 # ----------------------------------------------------------------------------- the pages
 def test_the_summary_table_is_in_both_readme_and_html(tmp_path):
     root = board(tmp_path)
-    write(root / "policies" / "bc.json", policy_submission(results=[eval_result(NATIVE, episodes(45)),
+    write(root / "policies" / "bc.json", policy_submission(results=[eval_result(NATIVE, episodes(45), "bc-rnn"),
                                                                    eval_result(OTHER, episodes(50))]))
-    write(root / "generators" / "mimicgen.json", generator_submission(successes=episodes(40)))
+    write(root / "generators" / "mimicgen.json", generator_submission(successes=episodes(40)))  # bc-mlp downstream
     readme, page = (p.read_text() for p in build_leaderboards(root))
     # One column per registered task (more tasks may be added): TrayLift's is the one with results.
     columns = [c.removeprefix("DexMG/") for c in summary_columns()]

@@ -3,7 +3,7 @@
 files, which results are ranked (`ranking`), and the build of leaderboards/README.md and
 leaderboards/index.html from them (`build`: submissions -> `tables` -> `render`).
 
-Imports run one way: reading, ranking -> tables -> render -> validate -> build, submit."""
+Imports run one way: reading, ranking -> tables -> render -> validate -> agreement -> build, submit."""
 
 from dexbench.leaderboards.build import BoardFolderError, build_leaderboards
 from dexbench.leaderboards.reading import SubmissionError

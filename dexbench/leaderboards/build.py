@@ -2,7 +2,8 @@
 `leaderboards/generators/`, turn them into tables (`tables`), and write README.md and index.html
 (rendered by `render`) atomically, with the mode of the pages they replace.
 
-One bad file aborts the whole build before anything is written, so the published pages never mix
+A result on both boards (a policy trained on a generator's demos) must hold the same evaluation on
+both (`agreement`). One bad file aborts the whole build before anything is written, so the published pages never mix
 checked and unchecked results; both pages are written to temporary files before either replaces
 its page, so a folder that cannot be written leaves both as they were.
 """
@@ -15,6 +16,7 @@ import stat
 import tempfile
 from pathlib import Path
 
+from dexbench.leaderboards.agreement import check_one_number
 from dexbench.leaderboards.reading import SubmissionError, shown
 from dexbench.leaderboards.render import render_html, render_markdown
 from dexbench.leaderboards.tables import Submission, make_tables
@@ -158,6 +160,7 @@ def build_leaderboards(directory: str | os.PathLike = "leaderboards") -> list[Pa
     directory = Path(directory)
     check_folder(directory)
     subs = load_submissions(directory)
+    check_one_number(subs, directory)  # a result shown on both boards holds one evaluation
     images, image_dir = task_images(directory)
     tables = make_tables(subs, images=set(images))
     tables.image_dir = image_dir
