@@ -305,7 +305,7 @@ def test_results_are_ranked_within_their_test_set(tmp_path):
     varied = eval_result(NATIVE, episodes(50))
     varied["env_kwargs"] = {"object_variants": "random"}
     longer = eval_result(NATIVE, episodes(50))
-    longer["env_kwargs"] = {"horizon": 5000}
+    longer["env_kwargs"], longer["horizon"] = {"horizon": 5000}, 5000
     write(board / "policies" / "a.json", policy_submission("plain", [eval_result(NATIVE, episodes(40))]))
     write(board / "policies" / "b.json", policy_submission("varied", [varied]))
     write(board / "policies" / "c.json", policy_submission("longer", [longer]))

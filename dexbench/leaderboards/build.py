@@ -43,7 +43,8 @@ def load_submissions(directory: Path) -> list[Submission]:
             data, _ = read_and_check(path)  # of the folder's kind, or it raises
             key = (kind, name_key(data["name"]))
             if key in names:
-                raise SubmissionError(f"{path}: name: {data['name']!r} is already the name of {names[key]}. "
+                raise SubmissionError(f"{path}: name: {data['name']!r} is already the name of {names[key]}, "
+                                      "or looks like it (letters of another script drawn alike, 0/O, 1/l). "
                                       f"Give each {kind} submission its own name.")
             names[key] = path
             subs.append(Submission(path.relative_to(directory).as_posix(), kind, data))

@@ -1,8 +1,9 @@
 """Checking leaderboard submissions: plain values (bounded integers, finite numbers, one-line
 text), the published JSON schema (`schemas/`), then what a schema cannot say (counts that agree
 with the episodes and each other, the Wilson interval, the published seeds, a known env id, episode
-lengths within the horizon, a suite version no newer than this DexBench, a name without invisible
-characters and unlike the other names once normalised), and
+horizon of the env (not the file's own) and lengths within it, a suite version no newer than this
+DexBench, a name without invisible characters or words mixing look-alike scripts, and unlike the
+other names once normalised and mapped to its look-alike skeleton), and
 finally that the pages render with it: whatever passes here, `build` publishes.
 
 Submissions are untrusted files from pull requests: they are only read as JSON (`reading`), never
@@ -129,9 +130,47 @@ def read_and_check(path: Path) -> tuple[dict[str, Any], str]:
 
 def name_key(name: str) -> str:
     """Names that look the same are the same name on a board: compared after NFKC (full-width and
-    ligature forms, composed accents), case folding and collapsing spaces (HTML shows a run of
-    spaces as one)."""
-    return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
+    ligature forms, composed accents), case folding, collapsing spaces (HTML shows a run of spaces
+    as one) and mapping look-alike letters to one of them (`LOOKALIKES`: Cyrillic and Greek
+    letters drawn like Latin ones, 0/o, 1/l/i, rn/m, dashes), as Unicode's confusable skeletons do."""
+    folded = " ".join(unicodedata.normalize("NFKC", name).casefold().split())
+    return folded.translate(LOOKALIKES).replace("rn", "m")
+
+
+# Letters (after case folding) that display like a Latin letter or digit, mapped to it: a subset of
+# Unicode's confusables (UTS #39) covering the scripts whose letters pass for Latin ones. Capitals
+# fold to these small letters first, so the small form of a look-alike capital is here (Cyrillic
+# "н" of "Н" for "h").
+LOOKALIKES = str.maketrans({
+    **dict.fromkeys("аɑα", "a"), **dict.fromkeys("вβь", "b"), **dict.fromkeys("сϲ", "c"), "ԁ": "d",
+    **dict.fromkeys("еєε", "e"), "ɡ": "g", **dict.fromkeys("нһհηћ", "h"),
+    **dict.fromkeys("1iıіӏιɩ|ǀ", "l"), "ј": "j", **dict.fromkeys("кκ", "k"), **dict.fromkeys("мμ", "m"),
+    **dict.fromkeys("ν", "n"), **dict.fromkeys("0оοօσ", "o"), **dict.fromkeys("рρ", "p"), "ԛ": "q",
+    **dict.fromkeys("ѕ", "s"), **dict.fromkeys("тτ", "t"), **dict.fromkeys("սυ", "u"), "ѵ": "v",
+    "ԝ": "w", **dict.fromkeys("хχ", "x"), **dict.fromkeys("уγү", "y"), "ζ": "z",
+    **dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u2043\ufe63\uff0d", "-"),
+})
+# Scripts whose letters may share a word (Japanese mixes kanji and kana, Korean hangul and hanja,
+# and any of them Latin): they have no letter that passes for a Latin one.
+EAST_ASIAN = frozenset({"CJK", "HIRAGANA", "KATAKANA", "HANGUL", "BOPOMOFO", "IDEOGRAPHIC"})
+
+
+def letter_script(c: str) -> str | None:
+    """The script of a letter, from its Unicode name ("LATIN", "CYRILLIC", ...); None for a
+    character that is not a letter."""
+    if unicodedata.category(c) not in ("Lu", "Ll", "Lt", "Lo"):  # modifier letters (Lm) belong to no word
+        return None
+    return unicodedata.name(c, "UNNAMED").split()[0]
+
+
+def mixed_script_word(text: str) -> tuple[str, set[str]] | None:
+    """The first word of `text` (after NFKC) whose letters come from two scripts that could pass
+    for each other (Latin with Cyrillic or Greek, ...), with those scripts; None if there is none."""
+    for word in re.split(r"[\s\-_/.,;:()\[\]]+", unicodedata.normalize("NFKC", text)):
+        scripts = {s for s in map(letter_script, word) if s is not None} - EAST_ASIAN
+        if len(scripts) > 1:
+            return word, scripts
+    return None
 
 
 def invisible_char(text: str) -> str | None:
@@ -151,7 +190,8 @@ def _check_name_is_free(path: Path, data: dict[str, Any], kind: str) -> None:
         name = theirs.get("name")
         same_kind = theirs.get("format") == data["format"]
         if same_kind and isinstance(name, str) and name_key(name) == name_key(data["name"]):
-            raise SubmissionError(f"{shown(path)}: name: {data['name']!r} is already the name of {shown(other)}. "
+            raise SubmissionError(f"{shown(path)}: name: {data['name']!r} is already the name of {shown(other)} "
+                                  f"({name[:100]!r}), or looks like it. "
                                   f"Give each {kind} submission its own name.")
 
 
@@ -298,6 +338,12 @@ def _check_semantics(obj: dict[str, Any], kind: str, label: str) -> None:
         which = f"U+{ord(hidden):04X} ({unicodedata.name(hidden, 'unnamed')})"
         raise fail(["name"], f"holds the invisible character {which}",
                    "Remove it: a name must look like what it holds, or it can pass for another submission's name.")
+    mixed = mixed_script_word(obj["name"])
+    if mixed is not None:
+        word, scripts = mixed
+        raise fail(["name"], f"the word {word[:40]!r} mixes {' and '.join(sorted(s.title() for s in scripts))} "
+                   "letters", "Write each word in one script: letters of one script drawn like another's let a "
+                   "name pass for another submission's name.")
     seen: dict[tuple, int] = {}
     for i, row in enumerate(obj["results"]):
         if kind == "policy":
@@ -318,6 +364,7 @@ def _check_semantics(obj: dict[str, Any], kind: str, label: str) -> None:
         check_eval_result(result, where, fail)
 
 
+MIN_CPU_S = 1e-3  # s: the CPU time of a generation is measured in milliseconds or more
 GENERATION_FIELDS = ("attempts", "generation_success_rate", "demos_per_cpu_min", "cpu_s")
 
 
@@ -344,7 +391,11 @@ def check_generation(row: dict[str, Any], where: list[str | int], fail: Fail) ->
     rate = row["generation_success_rate"]
     if abs(rate - demos / attempts) > TOLERANCE:
         raise fail(where + ["generation_success_rate"], f"{rate} but num_demos / attempts = {demos}/{attempts}", copy)
-    speed, want = row["demos_per_cpu_min"], demos / (row["cpu_s"] / 60)
+    # demos * 60 / cpu_s, not demos / (cpu_s / 60): a denormal cpu_s (5e-324) divided by 60 is 0.0.
+    speed, want = row["demos_per_cpu_min"], demos * 60 / row["cpu_s"] if row["cpu_s"] >= MIN_CPU_S else math.inf
+    if not math.isfinite(want):  # a CPU time too small to be measured: no speed to compare
+        raise fail(where + ["cpu_s"], f"{row['cpu_s']:.3g} s, too small to be the CPU time of {demos} demos",
+                   f"Give the report's cpu_s (at least {MIN_CPU_S} s). " + copy)
     if abs(speed - want) > max(SPEED_TOLERANCE, SPEED_RELATIVE_TOLERANCE * want):
         raise fail(where + ["demos_per_cpu_min"], f"{speed} but num_demos / CPU minutes = {demos} / "
                    f"({row['cpu_s']} s / 60) = {want:.2f}", copy)
@@ -371,11 +422,19 @@ def check_eval_result(result: dict[str, Any], where: list[str | int], fail: Fail
                    f"{'' if ENV_TABLE[env_id].native else 'not '}the task's native embodiment",
                    "Copy the eval result unchanged from `dexbench eval`.")
     check_suite_version(result["suite_version"], where, fail)
+    # The env's horizon, not the file's claim: a result saying "horizon": 10**6 must not make long
+    # episodes look as if the env ran them. An env made with another horizon says so in env_kwargs.
+    horizon = env_horizon(env_id, result.get("env_kwargs"))
+    if result["horizon"] != horizon:
+        made = "the env made with these env_kwargs" if horizon != default_horizon(env_id) else env_id
+        raise fail(where + ["horizon"], f"{result['horizon']}, but {made} has a horizon of {horizon} steps",
+                   "Copy the eval result unchanged from `dexbench eval` (an env made with another horizon has it "
+                   "in env_kwargs).")
     episodes, seeds = result["episodes"], result["seeds"]["values"]
-    too_long = next((j for j, e in enumerate(episodes) if e["length"] > result["horizon"]), None)
+    too_long = next((j for j, e in enumerate(episodes) if e["length"] > horizon), None)
     if too_long is not None:  # an episode stops at the horizon: a longer one was not run by `dexbench eval`
         raise fail(where + ["episodes", too_long, "length"],
-                   f"{episodes[too_long]['length']} steps, over the horizon of {result['horizon']}",
+                   f"{episodes[too_long]['length']} steps, over the horizon of {horizon} steps of {env_id}",
                    "Copy the eval result unchanged from `dexbench eval` (each length is in 1..horizon).")
     if result["num_episodes"] != len(episodes):
         raise fail(where + ["num_episodes"], f"{result['num_episodes']} but there are {len(episodes)} episodes",
@@ -412,6 +471,23 @@ def check_eval_result(result: dict[str, Any], where: list[str | int], fail: Fail
     if max(abs(lo - want[0]), abs(hi - want[1])) > WILSON_TOLERANCE:
         raise fail(where + ["ci95"], f"[{lo}, {hi}] is not the Wilson interval of {successes}/{len(episodes)} "
                    f"([{want[0]:.4f}, {want[1]:.4f}])", "Copy the eval result unchanged from `dexbench eval`.")
+
+
+def default_horizon(env_id: str) -> int:
+    """The step limit of an env id as registered (its task's horizon)."""
+    from dexbench.envs.registry import ENV_TABLE
+    from dexbench.envs.tasks import TASKS
+
+    return TASKS[ENV_TABLE[env_id].task].horizon
+
+
+def env_horizon(env_id: str, env_kwargs: dict[str, Any] | None) -> int:
+    """The step limit of the env a result was evaluated on: `horizon` of its env kwargs when
+    given as a whole number, else the registered one."""
+    given = (env_kwargs or {}).get("horizon")
+    if isinstance(given, int) and not isinstance(given, bool) and given >= 1:
+        return given
+    return default_horizon(env_id)
 
 
 def version_key(text: str) -> tuple[tuple[int, str], ...]:
