@@ -10,6 +10,7 @@ Every node of a cluster needs the same DexBench, MuJoCo and Python as this proce
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -82,11 +83,47 @@ def _check_reachable(address: str) -> None:
         raise BackendError(f"--address {address!r} is not HOST:PORT (e.g. 10.0.0.5:6379, the head node of "
                            "`ray start --head`)")
     try:
-        socket.create_connection((host, int(port)), timeout=5).close()
+        conn = socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S)
     except OSError as err:
         raise BackendError(f"no Ray cluster answers at {address} ({err.strerror or err}); start one with "
                            "`ray start --head` on the head node and pass its HOST:6379, or leave out --address "
                            "to start one here") from None
+    if os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true"):  # a TLS head answers no plain handshake
+        conn.close()
+        return
+    with conn:
+        reply = _http2_reply(conn)
+    if reply[3:4] != HTTP2_SETTINGS:
+        heard = "no reply" if not reply else "a reply that is not HTTP/2"
+        raise BackendError(f"something listens at {address} but it is not a Ray cluster ({heard} to a gRPC "
+                           f"handshake in {CONNECT_TIMEOUT_S:g} s); pass the GCS address of `ray start --head` "
+                           "(HOST:6379 unless --port was given), or leave out --address to start one here")
+
+
+# Ray's head (its GCS) is a gRPC server: to HTTP/2's client preface it replies with a SETTINGS
+# frame (type 4 in the 9-byte frame header). Anything else listening there (a web server, a
+# database, a plain TCP listener) would make ray.init wait for minutes.
+HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes.fromhex("000000040000000000")  # + empty SETTINGS
+HTTP2_SETTINGS = b"\x04"
+CONNECT_TIMEOUT_S = 5.0
+
+
+def _http2_reply(conn) -> bytes:
+    """The first frame header (9 bytes, or fewer if the peer stops) the peer of `conn` answers
+    HTTP/2's client preface with, within CONNECT_TIMEOUT_S in all."""
+    deadline = time.monotonic() + CONNECT_TIMEOUT_S
+    reply = b""
+    try:
+        conn.sendall(HTTP2_PREFACE)
+        while len(reply) < 9 and (left := deadline - time.monotonic()) > 0:
+            conn.settimeout(left)
+            chunk = conn.recv(9 - len(reply))
+            if not chunk:
+                break
+            reply += chunk
+    except OSError:  # a timeout, or a reset: whatever came so far is the reply
+        pass
+    return reply
 
 
 class _Channel:

@@ -215,3 +215,45 @@ def test_a_missing_ray_or_an_unreachable_cluster_is_a_clear_error(monkeypatch, c
         monkeypatch.undo()
         ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
     assert not Path(out).exists()
+
+
+@pytest.mark.parametrize("reply", [None, b"HTTP/1.1 400 Bad Request\r\n\r\n"])
+def test_an_address_where_something_else_listens_fails_fast(capsys, tmp_path, reply):
+    """A plain TCP listener (or a web server) at --address: ray.init would wait for minutes."""
+    import socket
+    import threading
+    import time
+
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    held = []
+
+    def serve():
+        conn, _ = server.accept()
+        held.append(conn)  # kept open, never answered (or answered in HTTP/1.1)
+        if reply is not None:
+            conn.sendall(reply)
+
+    threading.Thread(target=serve, daemon=True).start()
+    out = str(tmp_path / "x.hdf5")
+    ray.shutdown()
+    try:
+        start = time.monotonic()
+        code = main(["generate", "--generator", "scripted", "--env", ENV_ID, "-n", "1", "--out", out,
+                     "--backend", "ray", "--address", f"127.0.0.1:{port}"])
+        assert code == 2 and time.monotonic() - start < 30
+        err = capsys.readouterr().err
+        assert f"something listens at 127.0.0.1:{port} but it is not a Ray cluster" in err, err
+        assert ("no reply" if reply is None else "not HTTP/2") in err and "Traceback" not in err
+    finally:
+        for conn in held:
+            conn.close()
+        server.close()
+        ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    assert not Path(out).exists()
+
+
+def test_the_handshake_check_accepts_a_real_ray_head():
+    from dexbench.backends import _check_reachable
+
+    _check_reachable(ray.get_runtime_context().gcs_address)  # the module's local Ray
