@@ -6,7 +6,9 @@ handed. Before every `reset` and `act` it reports where it is (seed, step) to th
 holds each policy call to a deadline (`step_timeout_s`) and each episode to another
 (`episode_timeout_s`). A call past its deadline, an exception from the policy, an action the env
 refuses, or a worker that dies all end the evaluation with a `PolicyFailure` that names the
-policy, the seed and the step; the workers are stopped.
+policy, the seed and the step; the workers are stopped. Each worker leads its own process group,
+killed at the end (and on a failure or timeout): a process the policy forked does not outlive
+the evaluation.
 """
 
 from __future__ import annotations
@@ -80,6 +82,7 @@ def _worker_main(spec: WorkerSpec, tasks, events, worker: int) -> None:
     starts, so even a policy that kills the process leaves its last position behind."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core per worker, also for torch policies
     exit_with_parent(signal.SIGKILL)  # an evaluation killed with SIGKILL takes its policies along
+    _own_process_group()  # what the policy forks joins it, and is killed with it (`_kill_group`)
     from dexbench.evaluation.episode import run_episode
     from dexbench.policies.base import PolicyLoadError, load_policy, observation_kwargs, policy_name
     from dexbench.rollout import PolicyActionError
@@ -216,6 +219,7 @@ def run_in_workers(spec: WorkerSpec, tasks: list[tuple[int, str | None]], worker
                                         f"{seed}, {_step_text(step)}: the policy crashed the interpreter")
     finally:
         for p in procs:
+            _kill_group(p.pid)  # the worker and whatever its policy forked, finished or not
             if p.is_alive():
                 p.kill()
         for p in procs:
@@ -223,6 +227,28 @@ def run_in_workers(spec: WorkerSpec, tasks: list[tuple[int, str | None]], worker
         task_queue.close()
         for conn in conns:
             conn.close()
+
+
+def _own_process_group() -> None:
+    """Make this worker the leader of a new session and process group (its id is the worker's
+    pid), so that processes the policy starts (subprocess, fork, multiprocessing) share it and
+    are ended with the worker, not left running after the evaluation. A process that starts its
+    own session escapes this; nothing short of a container holds that one."""
+    if hasattr(os, "setsid"):
+        try:
+            os.setsid()
+        except OSError:  # already a group leader (not under spawn)
+            pass
+
+
+def _kill_group(pgid: int | None) -> None:
+    """SIGKILL the process group a worker leads, members left behind by a finished worker too."""
+    if pgid is None or not hasattr(os, "killpg") or pgid == os.getpgrp():  # never our own group
+        return
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):  # nothing left in it, or not ours
+        pass
 
 
 def _unread(conn) -> bool:

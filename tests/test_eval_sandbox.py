@@ -1,0 +1,78 @@
+"""The evaluation sandbox ends what a policy starts: a process the policy forks (a server, a
+helper, a stray `sleep`) is killed with its worker when the evaluation ends, normally or on a
+timeout."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dexbench.evaluation import evaluate
+from dexbench.evaluation.sandbox import PolicyFailure
+
+ENV_ID = "DexMG/Pouring-Panda-D0"
+
+
+class ForkingPolicy:
+    """Starts a long `sleep` at every reset (its pid written to `pid_file`); `hang` stops at the
+    second act()."""
+
+    def __init__(self, observation_space, action_space, pid_file: str = "", hang: str = "") -> None:
+        self.shape, self.pid_file, self.hang, self.t = action_space.shape, pid_file, bool(hang), 0
+
+    def reset(self, seed=None) -> None:
+        import subprocess
+
+        child = subprocess.Popen(["sleep", "600"])
+        with open(self.pid_file, "a") as f:
+            f.write(f"{child.pid}\n")
+        self.t = 0
+
+    def act(self, obs):
+        self.t += 1
+        if self.hang and self.t == 2:
+            time.sleep(3600)
+        return np.zeros(self.shape)
+
+
+def alive(pid: int) -> bool:
+    """Running, not a zombie (a killed orphan may wait for a PID 1 that never reaps it)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")
+
+
+def pids(pid_file: Path) -> list[int]:
+    return [int(x) for x in pid_file.read_text().split()]
+
+
+def gone_soon(pid: int, within_s: float = 10) -> bool:
+    deadline = time.monotonic() + within_s
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return not alive(pid)
+
+
+@pytest.mark.skipif(not hasattr(os, "killpg"), reason="process groups are POSIX")
+def test_a_process_the_policy_forks_does_not_outlive_the_evaluation(tmp_path):
+    pid_file = tmp_path / "pids"
+    evaluate(f"{__name__}:ForkingPolicy", ENV_ID, episodes=2, workers=1, progress=False,
+             policy_kwargs={"pid_file": str(pid_file)}, episode_timeout_s=600)
+    started = pids(pid_file)
+    assert len(started) == 2
+    assert all(gone_soon(pid) for pid in started), [p for p in started if alive(p)]
+
+
+@pytest.mark.skipif(not hasattr(os, "killpg"), reason="process groups are POSIX")
+def test_a_timed_out_policys_children_are_killed_too(tmp_path):
+    pid_file = tmp_path / "pids"
+    with pytest.raises(PolicyFailure, match="did not return from act"):
+        evaluate(f"{__name__}:ForkingPolicy", ENV_ID, episodes=1, workers=1, progress=False, step_timeout_s=3,
+                 policy_kwargs={"pid_file": str(pid_file), "hang": "1"})
+    assert all(gone_soon(pid) for pid in pids(pid_file))
