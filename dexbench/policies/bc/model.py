@@ -94,15 +94,41 @@ ARCHITECTURES = {"mlp": ChunkMLP, "rnn": RecurrentPolicy}
 OBSERVATIONS = ("state", "rgb")  # what a policy reads: the state, or images + proprioception
 
 
+# Weights and buffers of one network, at most: 250 M float32 numbers are 1 GB, a thousand times the
+# default 3 x 256 MLP. Each size in a config has its own bound, but together (an obs_dim of 10^6
+# into 64 layers 16384 wide, a chunk of 1000 actions of 10^6) they could ask for terabytes, which
+# torch would try to allocate (and the machine swap) before any error.
+MAX_PARAMETERS = 250_000_000
+
+
 def build_model(config: dict[str, Any]) -> nn.Module:
-    """The network a checkpoint config describes."""
+    """The network a checkpoint config describes; ValueError for one over MAX_PARAMETERS, counted
+    before anything is allocated."""
     arch, obs = config["arch"], config.get("obs", "state")
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown BC architecture {arch!r}; known: {', '.join(ARCHITECTURES)}")
     if obs not in OBSERVATIONS:
         raise ValueError(f"unknown BC observations {obs!r}; known: {', '.join(OBSERVATIONS)}")
-    if obs == "rgb":
-        if arch != "mlp":
-            raise ValueError(f"pixel BC (obs rgb) is built on the mlp architecture, not {arch!r}")
-        return PixelChunkMLP(config["obs_dim"], config["act_dim"], **config["model"])
-    return ARCHITECTURES[arch](config["obs_dim"], config["act_dim"], **config["model"])
+    if obs == "rgb" and arch != "mlp":
+        raise ValueError(f"pixel BC (obs rgb) is built on the mlp architecture, not {arch!r}")
+    cls = PixelChunkMLP if obs == "rgb" else ARCHITECTURES[arch]
+
+    def make() -> nn.Module:
+        return cls(config["obs_dim"], config["act_dim"], **config["model"])
+
+    count = parameter_count(make)
+    if count > MAX_PARAMETERS:
+        sizes = ", ".join(f"{k}={v}" for k, v in {"obs_dim": config["obs_dim"], "act_dim": config["act_dim"],
+                                                     **config["model"]}.items())
+        raise ValueError(f"the network ({sizes}) would hold {count:,} weights ({4 * count / 1e9:,.1f} GB), over "
+                         f"the limit of {MAX_PARAMETERS:,} ({4 * MAX_PARAMETERS / 1e9:g} GB); make it smaller "
+                         "(--hidden, --layers, --chunk)")
+    return make()
+
+
+def parameter_count(make) -> int:
+    """Weights and buffers of the network `make()` builds, counted on torch's meta device (shapes
+    only: nothing allocated, however large)."""
+    with torch.device("meta"):
+        model = make()
+    return sum(t.numel() for t in (*model.parameters(), *model.buffers()))
