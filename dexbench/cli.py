@@ -125,6 +125,7 @@ def cmd_render(args) -> int:
 
 def cmd_video(args) -> int:
     from dexbench.generators.scripted import make_demonstrator
+    from dexbench.outputs import check_output, is_video
     from dexbench.rollout import rollout
     from dexbench.video import FrameGrabber, check_video_path, write_video
 
@@ -135,12 +136,13 @@ def cmd_video(args) -> int:
     try:
         try:
             check_video_path(args.out)
+            check_output(args.out, overwrite=args.overwrite, ours=is_video, what="a video")
             demonstrator = make_demonstrator(env)
             frames = min(args.max_steps or env.horizon, env.horizon) + 1  # the reset's frame and one a step
             grabber = FrameGrabber(env, args.camera, args.size, progress=not args.quiet, total=frames,
                                    desc=f"video {args.env_id.split('/')[-1]}")
-        except (KeyError, ValueError) as err:
-            raise CLIError(str(err.args[0]) if err.args else str(err)) from err
+        except (KeyError, ValueError, OSError) as err:  # FileExistsError and an unwritable folder too
+            raise CLIError(str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)) from err
         try:
             episode = rollout(env, demonstrator, args.seed, max_steps=args.max_steps, record=False, on_step=grabber)
         finally:
@@ -167,6 +169,7 @@ def cmd_generate(args) -> int:
     if args.generator is None:
         raise CLIError(f"--generator is required; available: {', '.join(available_generators()) or '(none)'}")
     env_entry(args.env)
+    _check_generation_out(args)
     env_kwargs = {}
     if args.obs_mode != "state":
         env_kwargs.update(obs_mode=args.obs_mode, camera_names=args.cameras, image_size=args.image_size)
@@ -195,6 +198,24 @@ def cmd_generate(args) -> int:
               "--max-attempts and run again with --resume to continue", file=sys.stderr)
         return 1
     return 0
+
+
+def _check_generation_out(args) -> None:
+    """The outputs rule for generate/demo, before any attempt: --overwrite replaces only a
+    DexBench dataset (and the generation report beside it); a file of something else at the
+    report's path is never replaced. --resume extends the output: the run checks it."""
+    from dexbench.generators.runner import OutputPaths
+    from dexbench.outputs import check_output, is_dexbench_dataset, is_generation_report
+
+    try:
+        if not args.resume:
+            check_output(args.out, overwrite=args.overwrite, ours=is_dexbench_dataset, what="a DexBench dataset")
+        report = OutputPaths(Path(args.out)).report
+        if os.path.lexists(report) and (report.is_symlink() or not is_generation_report(report)):
+            raise ValueError(f"{report} (where the generation report of --out {args.out} goes) is not a generation "
+                             "report, so it is not replaced; move it away, or give another --out")
+    except (OSError, ValueError) as err:
+        raise CLIError(str(err)) from err
 
 
 def cmd_dataset_info(args) -> int:
@@ -267,7 +288,7 @@ def cmd_dataset_export(args) -> int:
 
     try:
         result = export_dataset(args.file, args.format, args.out, overwrite=args.overwrite, progress=not args.quiet)
-    except (DatasetError, MissingExportPackage, FileExistsError, ValueError) as err:
+    except (DatasetError, MissingExportPackage, OSError, ValueError) as err:  # OSError: FileExistsError, unwritable
         raise CLIError(str(err)) from err
     print(f"wrote {result.out}: {result.format}, {result.episodes} episodes, {result.steps} steps "
           f"(final observations from {result.final_obs})")
@@ -286,13 +307,18 @@ def cmd_dataset_render_obs(args) -> int:
     factors = _visual_factors_arg(args.visual_factors)
     bar = None
     try:
+        if args.out is not None and not (os.path.lexists(args.out) and os.path.exists(args.file)
+                                         and os.path.samefile(args.out, args.file)):
+            from dexbench.outputs import check_output, is_dexbench_dataset
+
+            check_output(args.out, overwrite=args.overwrite, ours=is_dexbench_dataset, what="a DexBench dataset")
         with load_dataset(args.file) as ds:
             total = len(ds)
         bar = tqdm(total=total, desc="render-obs", unit="demo", disable=args.quiet, dynamic_ncols=True)
         out = render_obs(args.file, cameras, args.size, out=args.out, workers=args.workers, preset=args.preset,
                          overwrite=args.overwrite, visual_factors=factors, progress=lambda key: bar.update(1),
                          backend=backend_of(args))
-    except (DatasetError, FileExistsError, IsADirectoryError, ValueError) as err:
+    except (DatasetError, OSError, ValueError) as err:  # FileExistsError, IsADirectoryError, an unwritable --out
         raise CLIError(str(err)) from err
     except RenderObsError as err:
         print(f"dexbench dataset render-obs: {err}", file=sys.stderr)
@@ -358,6 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--camera", default="agentview")
     p.add_argument("--size", type=int, default=256, help="frame side in pixels (default 256)")
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (default: horizon)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out video")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_video)
 

@@ -64,10 +64,18 @@ def write_video(frames: list[np.ndarray], path: str | os.PathLike, fps: float) -
     if not frames:
         raise ValueError(f"no frames to write to {path}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix.lower() == ".gif":
-        imageio.mimsave(path, frames, duration=1000.0 / fps)
-    else:
-        imageio.mimsave(path, frames, fps=fps, macro_block_size=1)
-    if not path.is_file() or path.stat().st_size == 0:
-        raise OSError(f"writing {path} produced no file; check the disk and the file name's suffix (.mp4 or .gif)")
+    # Written beside the output (same suffix: imageio picks the format by it), then renamed: an
+    # interrupted write leaves the old video, never half a new one.
+    partial = path.with_name(f".{path.stem}.partial{path.suffix}")
+    try:
+        if path.suffix.lower() == ".gif":
+            imageio.mimsave(partial, frames, duration=1000.0 / fps)
+        else:
+            imageio.mimsave(partial, frames, fps=fps, macro_block_size=1)
+        if not partial.is_file() or partial.stat().st_size == 0:
+            raise OSError(f"writing {path} produced no file; check the disk and the file name's suffix (.mp4 or "
+                          ".gif)")
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
     return path

@@ -91,7 +91,7 @@ def test_video(tmp_path, capsys, zero_demonstrator):
     frames = imageio.mimread(out)
     assert len(frames) == 7 and frames[0].shape == (64, 64, 3)  # reset + 6 steps
     assert "7/7" in capsys.readouterr().err  # the progress bar, one tick a frame
-    assert main(["video", ENV_ID, "--out", str(out), "--size", "64", "--max-steps", "2", "-q"]) == 0
+    assert main(["video", ENV_ID, "--out", str(out), "--size", "64", "--max-steps", "2", "-q", "--overwrite"]) == 0
     assert "frame" not in capsys.readouterr().err
 
 

@@ -198,8 +198,14 @@ def test_an_existing_output_is_kept_unless_overwrite(pixel_datasets, tmp_path):
     with pytest.raises(FileExistsError, match="--overwrite"):
         export_dataset(pixel_datasets[True], "minari", out)
     assert (out / "keep.txt").read_text() == "mine"
-    export_dataset(pixel_datasets[True], "minari", out, overwrite=True)
-    assert not (out / "keep.txt").exists() and (out / "data" / "metadata.json").exists()
+    # a folder of other files is not an export: --overwrite does not replace it either
+    with pytest.raises(ValueError, match="is a folder that is not a minari export"):
+        export_dataset(pixel_datasets[True], "minari", out, overwrite=True)
+    assert (out / "keep.txt").read_text() == "mine"
+    (out / "keep.txt").unlink()
+    export_dataset(pixel_datasets[True], "minari", out)  # an empty folder holds nothing to lose
+    export_dataset(pixel_datasets[True], "minari", out, overwrite=True)  # an earlier export is replaced
+    assert (out / "data" / "metadata.json").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["export"]  # no staging left
 
 

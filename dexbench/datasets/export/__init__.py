@@ -45,6 +45,12 @@ INSTALL_ADVICE: dict[str, str] = {
                 ". .venv-lerobot/bin/activate && pip install -e '.[lerobot]', then run the export there"),
 }
 TERMINAL_END_REASONS = ("success", "terminated")  # the task ended; anything else was cut short
+# What an export of a format holds at its top level, and the JSON file in it that carries our
+# provenance (a "dexbench" entry): --overwrite replaces only a folder like that.
+EXPORT_LAYOUTS: dict[str, tuple[frozenset[str], Path]] = {
+    "minari": (frozenset({"data"}), Path("data") / "metadata.json"),
+    "lerobot": (frozenset({"meta", "data", "videos", "images"}), Path("meta") / "info.json"),
+}
 
 
 class MissingExportPackage(ImportError):
@@ -250,7 +256,9 @@ def staged_output(out: Path, overwrite: bool) -> Iterator[Path]:
     """Yields a path (not yet existing) in a temporary directory beside `out`; when the block
     completes it is renamed to `out` (an old `out` is removed only then), when it raises it is
     deleted. `out` itself never holds a half-written export."""
-    if out.exists() and not overwrite:
+    from dexbench.outputs import is_empty_folder
+
+    if out.exists() and not overwrite and not is_empty_folder(out):
         raise FileExistsError(f"{out} already exists; choose another --out or pass --overwrite (the old export "
                               "is replaced only once the new one is complete)")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -266,25 +274,44 @@ def staged_output(out: Path, overwrite: bool) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def is_export(path: Path, fmt: str) -> bool:
+    """`path` is a folder `export_dataset` wrote in `fmt`: only the format's entries at its top,
+    and its metadata file holds DexBench's provenance."""
+    import json
+
+    entries, marker = EXPORT_LAYOUTS[fmt]
+    if not path.is_dir() or path.is_symlink() or not {p.name for p in path.iterdir()} <= entries:
+        return False
+    try:
+        meta = json.loads((path / marker).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(meta, dict) and isinstance(meta.get("dexbench"), dict) and "env_id" in meta["dexbench"]
+
+
 def export_dataset(path: str | os.PathLike, fmt: str, out: str | os.PathLike, *, overwrite: bool = False,
                    progress: bool = False) -> ExportResult:
     """Export the DexBench dataset `path` to `fmt` ("minari" or "lerobot") at the directory `out`.
 
     Raises ValueError (unknown format), MissingExportPackage (its package is not installed; the
-    message names the pip extra), FileExistsError (`out` exists and not `overwrite`) and
+    message names the pip extra), FileExistsError (`out` exists and not `overwrite`), ValueError
+    (with `overwrite`, an `out` that is not an export of `fmt` dexbench wrote: it is never
+    replaced; or the current folder), OSError (`out`'s folder cannot be written) and
     DatasetError (not a DexBench dataset, or one that cannot be exported).
     """
+    from dexbench.outputs import check_output
+
     module = exporter_module(fmt)
     out = Path(out)
-    if out.exists() and not overwrite:  # before opening the source: fail fast
-        raise FileExistsError(f"{out} already exists; choose another --out or pass --overwrite (the old export "
-                              "is replaced only once the new one is complete)")
     source_path = Path(path)
     if source_path.exists() and out.exists() and (out.resolve() == source_path.resolve()
                                                   or out.resolve() in source_path.resolve().parents):
         raise FileExistsError(f"--out {out} is (or holds) the source dataset {path}; choose another path")
+    # Before opening the source: fail fast. The old export is replaced only once the new one is complete.
+    check_output(out, overwrite=overwrite, ours=lambda p: is_export(p, fmt), what=f"a {fmt} export")
     with ExportSource(path) as source:
-        with staged_output(out, overwrite) as staging:
+        # Absolute: the exporters' libraries join a relative path with the folder they work in.
+        with staged_output(out.absolute(), overwrite) as staging:
             details = module.export(source, staging, final=out.absolute(), progress=progress)
         lengths = [source.reader.num_samples(k) for k in source.reader.keys]
         return ExportResult(format=fmt, out=out, episodes=len(lengths), steps=int(sum(lengths)),
