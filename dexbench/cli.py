@@ -264,6 +264,10 @@ def cmd_dataset_replay(args) -> int:
     from dexbench.datasets.replay import replay_demo
 
     try:
+        if args.out is not None:  # before the replay: the outputs rule of `video`
+            from dexbench.outputs import check_output, is_video
+
+            check_output(args.out, overwrite=args.overwrite, ours=is_video, what="a video")
         result = replay_demo(args.file, args.demo, video=args.out, camera=args.camera, size=args.size,
                              max_steps=args.max_steps, progress=not args.quiet)
     except (DatasetError, KeyError, ValueError, OSError) as err:
@@ -412,6 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--camera", default="agentview")
     q.add_argument("--size", type=int, default=256, help="frame side in pixels (default 256)")
     q.add_argument("--max-steps", type=int, default=None, help="replay only the first steps (a quick preview)")
+    q.add_argument("--overwrite", action="store_true", help="replace an existing --out video")
     q.add_argument("-q", "--quiet", action="store_true", help="no progress bar (shown while rendering --out)")
     q.set_defaults(func=cmd_dataset_replay)
     q = dsub.add_parser("export", help="export a dataset to Minari or LeRobot (optional extras: "

@@ -122,3 +122,15 @@ def test_render_obs_overwrite_replaces_only_a_dexbench_dataset(dataset, tmp_path
     assert main([*render, str(out)]) == 0
     assert main([*render, str(out), "--overwrite"]) == 0  # our own dataset: replaced
     assert os.path.getsize(out) > 0
+
+
+def test_dataset_replay_out_follows_the_video_rule(dataset, tmp_path, capsys):
+    fake = tmp_path / "notes.gif"
+    fake.write_text(NOTES)
+    replay = ["dataset", "replay", str(dataset), "--max-steps", "2", "--size", "32", "-q", "--out", str(fake)]
+    refused(capsys, replay, "already exists", "--overwrite")
+    refused(capsys, [*replay, "--overwrite"], "is a file that is not a video")
+    assert fake.read_text() == NOTES
+    video = tmp_path / "replay.gif"
+    assert main([*replay[:-1], str(video)]) == 0
+    assert main([*replay[:-1], str(video), "--overwrite"]) == 0
