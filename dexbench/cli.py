@@ -208,7 +208,9 @@ def _check_generation_out(args) -> None:
     from dexbench.outputs import check_output, is_dexbench_dataset, is_generation_report
 
     try:
-        if not args.resume:
+        # An existing --out without --overwrite is the run's to refuse (after its config checks,
+        # naming --resume too).
+        if not args.resume and (args.overwrite or not os.path.lexists(args.out)):
             check_output(args.out, overwrite=args.overwrite, ours=is_dexbench_dataset, what="a DexBench dataset")
         report = OutputPaths(Path(args.out)).report
         if os.path.lexists(report) and (report.is_symlink() or not is_generation_report(report)):
