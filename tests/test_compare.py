@@ -73,15 +73,6 @@ def test_the_papers_seed_protocol_reports_best_checkpoint_mean_and_std(sources, 
     assert "best of 2 checkpoints, mean +- std over 2 training seeds" in compare_table(summary)
 
 
-def test_a_workdir_made_from_other_sources_is_refused_not_reused(sources, tmp_path):
-    work = tmp_path / "work"
-    work.mkdir()
-    (work / "source.json").write_text(json.dumps({"source": "older.hdf5", "sha256": "0" * 64}))
-    with pytest.raises(ValueError, match="other source demos"):
-        compare_generators(ENV_ID, sources, ["mimicgen"], 2, work, episodes=1, progress=False)
-    assert sorted(p.name for p in work.iterdir()) == ["source.json"]  # nothing generated, trained or evaluated
-
-
 def test_a_row_with_a_changed_config_runs_beside_the_default(sources, tmp_path):
     # The papers' scheme comparison: the same generator with the coordination scheme swapped.
     config = BCConfig(steps=10, hidden=16, layers=1, batch_size=16)

@@ -199,8 +199,9 @@ def test_compare_accepts_the_flywheel_and_tests_on_new_objects(flywheel_run, see
     from dexbench.pipelines.compare import compare_generators
     from dexbench.policies.bc.train import BCConfig
 
-    workdir, report = flywheel_run  # the flywheel's output there is reused, as compare reuses any finished stage
-    summary = compare_generators(FLY_ENV, seed_demo, ["flywheel"], n=2, workdir=workdir, episodes=1,
+    # The flywheel's output there is reused (made with the same settings), as compare reuses any finished stage.
+    workdir, report = flywheel_run
+    summary = compare_generators(FLY_ENV, seed_demo, [("flywheel", "flywheel", TINY)], n=2, workdir=workdir, episodes=1,
                                  include_source=False, bc_config=BCConfig(steps=20), objects="random", progress=False)
     (row,) = summary["rows"]
     assert row["data"] == "flywheel" and row["num_demos"] == 2

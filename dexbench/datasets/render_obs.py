@@ -46,6 +46,7 @@ from dexbench.datasets.hdf5 import DatasetError
 from dexbench.datasets.reader import load_dataset
 from dexbench.backends import PROCESS, Backend, connect_ray
 from dexbench.datasets.writer import write_array
+from dexbench.stages import check_same, differences, digest, suite_version
 
 WORKDIR_SUFFIX = ".render-obs"
 SETTINGS_FILE = "settings.json"
@@ -68,6 +69,8 @@ class RenderObsSettings:
     next_obs: bool  # the source has next_obs, so the images go there too
     compression_level: int
     visual_factors: list[str]  # the looks drawn per demo from its reset seed; [] = the published look
+    source_sha256: str  # the source's content: the same path rewritten is another source
+    suite_version: str
 
 
 def image_key(camera: str) -> str:
@@ -166,7 +169,7 @@ def _settings(path: Path, out: Path, cameras: list[str], size: int, preset: str,
     _check_existing_image_look(env_kwargs, cameras, factors, path)
     return RenderObsSettings(source=str(path.resolve()), env_id=env_id, demo_lengths=lengths, cameras=cameras,
                              size=size, preset=preset, next_obs=next_obs, compression_level=int(compression_level),
-                             visual_factors=factors)
+                             visual_factors=factors, source_sha256=digest(path), suite_version=suite_version())
 
 
 def check_cameras(env_id: str, cameras: list[str], env_kwargs: dict | None = None, flag: str = "") -> None:
@@ -230,19 +233,21 @@ def _check_existing_image_size(env_kwargs: dict, cameras: list[str], size: int, 
 # ----------------------------------------------------------------------------- work folder
 def _prepare_workdir(workdir: Path, settings: RenderObsSettings, discard_other: bool) -> set[str]:
     """Make the work folder, or check that an existing one belongs to the same run (another
-    run's is discarded with `discard_other`, else refused); returns the demos rendered there."""
+    run's is discarded with `discard_other`, else refused: its finished demos are work the user
+    did not ask to redo); returns the demos rendered there."""
     settings_path = workdir / SETTINGS_FILE
-    if workdir.exists() and discard_other and _read_json(settings_path) != json.loads(json.dumps(asdict(settings))):
+    wanted = asdict(settings)
+    if workdir.exists() and discard_other and differences(_read_json(settings_path), wanted):
         shutil.rmtree(workdir)
     if workdir.exists():
-        if _read_json(settings_path) != json.loads(json.dumps(asdict(settings))):
-            raise FileExistsError(f"{workdir} holds an unfinished render-obs run with other settings (or of "
-                                  f"another dataset); run that command again to finish it, or pass --overwrite "
-                                  f"(or delete {workdir}) to start over")
+        check_same(_read_json(settings_path), wanted,
+                   f"{workdir} holds an unfinished render-obs run with other settings (or of another dataset)",
+                   f"Run that command again to finish it, or pass --overwrite (or delete {workdir}) to start over",
+                   error=FileExistsError)
     else:
         workdir.mkdir(parents=True)
         tmp = settings_path.with_name(SETTINGS_FILE + ".tmp")
-        tmp.write_text(json.dumps(asdict(settings), indent=1))
+        tmp.write_text(json.dumps(wanted, indent=1))
         os.replace(tmp, settings_path)
     return {p.stem for p in workdir.glob("demo_*.hdf5")}
 

@@ -63,6 +63,7 @@ from dexbench.generators.shards import (
 from dexbench.generators.subtasks import stuck_subtask, subtask_progress
 from dexbench.jsonio import check_writable
 from dexbench.rollout import PolicyActionError, rollout
+from dexbench.stages import digest, suite_version
 from dexbench.workers import check_workers, exit_with_parent
 
 DISK_FULL = "No space left on device"  # how HDF5 and the OS report ENOSPC
@@ -177,7 +178,7 @@ def _open_shard(path: Path, env, job: WorkerJob, next_attempt: int | None):
             data = src["data"]
             if STATE_ATTR in data.attrs:
                 state = json.loads(data.attrs[STATE_ATTR])
-                check_meta(state.get("meta", {}), job.meta, found)
+                check_meta(state.get("meta"), job.meta, found)
             bound = next_attempt if next_attempt is not None else (state or {}).get("next_attempt", job.worker)
             for key in demo_keys(data):
                 attempt = int(data[key].attrs.get("attempt", -1))
@@ -313,6 +314,20 @@ def _worker_process(job: WorkerJob, q) -> None:
 
 
 # ============================================================================ entry point
+def _check_no_earlier_run(paths: OutputPaths, overwrite: bool) -> None:
+    """Without overwrite, refuse to replace a finished output or the shards of an unfinished run."""
+    if overwrite:
+        return
+    if paths.out.exists():
+        raise FileExistsError(f"{paths.out} already exists; choose another path, pass overwrite "
+                              "(CLI: --overwrite), or resume (CLI: --resume) to extend it")
+    leftovers = paths.leftovers()
+    if leftovers:
+        raise FileExistsError(
+            f"shards of an unfinished run of {paths.out} exist ({', '.join(p.name for p in leftovers)}): "
+            "continue it with resume (CLI: --resume), or pass overwrite (CLI: --overwrite) to discard them")
+
+
 def run_generation(generator_name: str | type, env_id: str, source: str | os.PathLike | None, n: int,
                    out: str | os.PathLike, seed: int = 0, workers: int = 1, config: Any = None,
                    resume: bool = False, keep_failed: bool = False, max_attempts: int | None = None,
@@ -369,6 +384,8 @@ def run_generation(generator_name: str | type, env_id: str, source: str | os.Pat
             raise ValueError(f"the output {paths.out} is the source dataset {source}: writing it would destroy the "
                              "sources; give another --out")
 
+    if not resume:  # said before a generator's preparation stages run, not after them
+        _check_no_earlier_run(paths, overwrite)
     if backend.is_ray:
         connect_ray(backend.address)  # no Ray, or no cluster there: said now, before any file is written
     start = time.perf_counter()
@@ -389,22 +406,16 @@ def run_generation(generator_name: str | type, env_id: str, source: str | os.Pat
             source_record = None
         # What identifies the run: resuming with anything else would mix two kinds of demos.
         meta = {"generator": cls.name, "env_id": env_id, "seed": int(seed), "workers": int(workers),
-                "config": jsonable(dataclasses.asdict(cfg)), "env_kwargs": jsonable(env_kwargs)}
+                "config": jsonable(dataclasses.asdict(cfg)), "env_kwargs": jsonable(env_kwargs),
+                "source_sha256": None if source is None else digest(source), "suite_version": suite_version()}
         env = build_env(env_id, **env_kwargs)
         try:
             cls(env_id, sources, cfg).check(env)  # refuse early, before any file or process
             leftovers = paths.leftovers()
             if not resume:
-                if paths.out.exists() and not overwrite:
-                    raise FileExistsError(f"{paths.out} already exists; choose another path, pass overwrite "
-                                          "(CLI: --overwrite), or resume (CLI: --resume) to extend it")
-                if leftovers:
-                    if not overwrite:
-                        raise FileExistsError(
-                            f"shards of an unfinished run of {paths.out} exist ({', '.join(p.name for p in leftovers)}): "
-                            "continue it with resume (CLI: --resume), or pass overwrite (CLI: --overwrite) to discard them")
-                    for p in leftovers:
-                        p.unlink()
+                _check_no_earlier_run(paths, overwrite)
+                for p in leftovers:
+                    p.unlink()
             elif not leftovers and paths.out.exists():
                 split_output(paths, env, env_kwargs, cls.name, meta, workers, keep_failed)
             quotas = worker_quotas(n, workers)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from dexbench.datasets.hdf5 import DEMO_KEY_RE, demo_index
+from dexbench.stages import check_same
 
 INFO_ATTRS = ("attempt", "source_demos", "failure_subtask")
 STATE_ATTR = "generation"  # /data attr (JSON) with a shard's progress or a merged run's record
@@ -59,14 +60,15 @@ def resume_candidates(path: Path) -> list[Path]:
 
 
 # ============================================================================ config
+RESUME_FIX = ("Resume with the same generator, env, env kwargs, sources, seed, workers, config and suite version, "
+              "or run without --resume and with --overwrite to start over (the demos made so far are then discarded)")
 
 
-def check_meta(found: dict[str, Any], expected: dict[str, Any], where: Path) -> None:
-    diffs = [f"{k}: {found.get(k)!r} there, {expected.get(k)!r} now" for k in expected if found.get(k) != expected[k]]
-    if diffs:
-        raise ValueError(f"cannot resume from {where}: it was made with other settings ({'; '.join(diffs)}). "
-                         "Resume with the same generator, env, seed, workers and config, or run without "
-                         "--resume and with --overwrite to start over")
+def check_meta(found: dict[str, Any] | None, expected: dict[str, Any], where: Path) -> None:
+    """Refuse to resume from `where` unless it was made with the `expected` settings: resuming
+    with any other would mix two kinds of demos in one dataset (`stages.check_same`)."""
+    check_same(found, expected, f"cannot resume from {where}: it was made with other settings",
+               RESUME_FIX)
 
 
 def demo_keys(data) -> list[str]:
@@ -86,7 +88,7 @@ def split_output(paths: OutputPaths, env, env_kwargs: dict, name: str, meta: dic
             raise ValueError(f"cannot resume from {paths.out}: it records no generation run (not made by "
                              "`dexbench generate`)")
         record = json.loads(data.attrs[STATE_ATTR])
-        check_meta(record.get("meta", {}), meta, paths.out)
+        check_meta(record.get("meta"), meta, paths.out)
         states = record["worker_states"]
         for w in range(workers):
             with DatasetWriter(paths.shard(w), env, env_kwargs=env_kwargs, generator=name, overwrite=True,

@@ -3,9 +3,11 @@
 
 For each generator: generate `n` demos from the same sources and seed, train the same BC
 baseline on them and evaluate it on the published seeds. The `source` row trains on the source
-demos alone. Every stage writes its output into the work directory and a stage whose output is
-already there (same settings) is skipped, so an interrupted comparison continues where it
-stopped.
+demos alone. Every stage writes its output into the work directory with a record of the settings
+that made it (`dexbench.stages`: the sources' and data's content, the generator's full config,
+seeds, counts, env kwargs, suite version); a stage whose output is there with the same settings
+is skipped, any other runs again, so an interrupted comparison continues where it stopped and a
+changed source or config is never passed off as the old result.
 
 Pixel BC (`bc_config.obs == "rgb"`): each dataset (the sources too) is rendered with the
 `cameras` at `image_size` px into `<row>_rgb.hdf5` (`datasets/render_obs.py`: resumable, and
@@ -32,40 +34,54 @@ import numpy as np
 import dexbench
 from dexbench.backends import PROCESS, Backend
 from dexbench.evaluation.evaluate import evaluate, write_result
-from dexbench.jsonio import file_sha256, write_json_atomic
+from dexbench.jsonio import write_json_atomic
+from dexbench.stages import Stage, digest, evaluation_settings, generation_settings, suite_version
 
 SOURCE_ROW = "source"
 COMPARE_FORMAT = "dexbench-compare"
 
 
-def _done_eval(path: Path, episodes: int, sha: str, env_kwargs: dict[str, Any]) -> dict[str, Any] | None:
-    if not path.is_file():
-        return None
-    result = json.loads(path.read_text())
-    ok = (result.get("num_episodes") == episodes and result.get("policy", {}).get("checkpoint_sha256") == sha
-          and (result.get("env_kwargs") or {}) == env_kwargs)
-    return result if ok else None
+BC_POLICY = "dexbench.policies:BCPolicy"
+
+
+def evaluate_bc(checkpoint: Path, env_id: str, episodes: int, workers: int, env_kwargs: dict[str, Any], out: Path,
+                progress: bool, backend: Backend = PROCESS) -> dict[str, Any]:
+    """The evaluation of the BC checkpoint on the published seeds with `env_kwargs`, saved as
+    `out`: reused when `out` was made from this checkpoint (its content) with these settings."""
+    from dexbench.policies.bc.policy import load_checkpoint
+
+    stage = Stage(out, evaluation_settings(BC_POLICY, load_checkpoint(checkpoint)[2], env_id, env_kwargs, episodes))
+    if stage.done():
+        return json.loads(out.read_text())
+    stage.begin()
+    result = evaluate(BC_POLICY, env_id, episodes=episodes, workers=workers, policy_kwargs={"checkpoint": str(checkpoint)},
+                      env_kwargs=env_kwargs, progress=progress, backend=backend)
+    write_result(result, out)
+    stage.finish()
+    return result
 
 
 def _with_images(data: Path, out: Path, cameras: list[str], size: int, workers: int, progress: bool,
                  backend: Backend) -> Path:
-    """`data` with camera images: `out`, rendered from it. A finished `out` newer than `data` with
-    these cameras at this size is reused; an interrupted rendering is continued."""
+    """`data` with camera images: `out`, rendered from it; reused when rendered from this `data`
+    (its content) with these cameras at this size; an interrupted rendering is continued."""
     from tqdm import tqdm
 
     from dexbench.datasets import load_dataset
     from dexbench.datasets.render_obs import render_obs
 
-    if out.is_file() and out.stat().st_mtime >= data.stat().st_mtime:
-        with load_dataset(out) as ds:
-            kwargs = ds.env_kwargs
-        if set(cameras) <= set(kwargs.get("camera_names", [])) and kwargs.get("image_size") == [size, size]:
-            return out
+    stage = Stage(out, {"stage": "render-obs", "data": digest(data), "cameras": cameras, "image_size": size,
+                        "suite_version": suite_version()})
+    if stage.done():
+        return out
     with load_dataset(data) as ds:
         total = len(ds)
+    stage.begin()
     with tqdm(total=total, desc=f"render-obs {data.stem}", unit="demo", disable=not progress) as bar:
-        return render_obs(data, cameras, size, out=out, workers=workers, overwrite=True,
-                          progress=lambda key: bar.update(1), backend=backend)
+        render_obs(data, cameras, size, out=out, workers=workers, overwrite=True,
+                   progress=lambda key: bar.update(1), backend=backend)
+    stage.finish()
+    return out
 
 
 def _check_image_options(env_id: str, cameras: list[str], size: int) -> None:
@@ -100,20 +116,6 @@ def generator_row(spec: str) -> tuple[str, str, dict[str, str]]:
     return label, name, overrides
 
 
-def _claim_workdir(workdir: Path, source: str | Path) -> None:
-    """A work directory serves one source dataset: finished stages are reused only for the
-    sources they were made from (another source would pass off old data as new)."""
-    stamp = workdir / "source.json"
-    digest = file_sha256(source)
-    if stamp.is_file():
-        recorded = json.loads(stamp.read_text()).get("sha256")
-        if recorded != digest:
-            raise ValueError(f"{workdir} holds a comparison made from other source demos (sha256 {str(recorded)[:12]}, "
-                             f"now {digest[:12]}): use another --workdir, or delete it to start over")
-    else:
-        write_json_atomic(stamp, {"source": str(source), "sha256": digest})
-
-
 def compare_generators(
     env_id: str,
     source: str | Path,
@@ -134,6 +136,8 @@ def compare_generators(
     image_size: int = 84,
 ) -> dict[str, Any]:
     """Run the comparison; returns (and saves as `workdir/compare.json`) one row per dataset.
+    `generators`: `--generators` items (`generator_row`), or (label, generator, config overrides)
+    for a config the CLI's form cannot write (e.g. a tuple value).
     `train_seeds` policies per dataset (training seeds seed, seed + 1, ...), each evaluated at
     `checkpoints` evenly spaced checkpoints (see the module docstring). `objects="random"`
     evaluates with the task's object variants drawn per episode: the published placements with
@@ -143,8 +147,7 @@ def compare_generators(
     from dexbench.datasets import load_dataset
     from dexbench.envs.registry import lookup
     from dexbench.generators import get_generator
-    from dexbench.generators.runner import run_generation
-    from dexbench.policies.bc.policy import load_checkpoint
+    from dexbench.generators.runner import build_config, run_generation
     from dexbench.policies.bc.train import BCConfig, finished_training, kept_checkpoints, train_bc
 
     entry = lookup(env_id)
@@ -165,15 +168,14 @@ def compare_generators(
     protocol = train_seeds > 1 or checkpoints > 1
     with load_dataset(source) as ds:
         num_sources, source_env = len(ds), ds.env_id
-    _claim_workdir(workdir, source)
     rows = []
     specs = [(SOURCE_ROW, SOURCE_ROW, {})] if include_source else []
-    specs += [generator_row(g) for g in generators]
+    specs += [g if isinstance(g, tuple) else generator_row(g) for g in generators]
     labels = [label for label, _, _ in specs]
     if len(set(labels)) < len(labels):
         raise ValueError(f"the rows {labels} repeat one; name each generator (and config) once")
     for _, generator, overrides in specs[1 if include_source else 0:]:
-        get_generator(generator).parse_config(overrides)  # a bad generator or key fails now, not hours in
+        build_config(get_generator(generator), overrides or None)  # a bad generator or key fails now, not hours in
     for name, generator, overrides in specs:
         row: dict[str, Any] = {"data": name, "env_id": entry.env_id}
         if overrides:
@@ -184,14 +186,17 @@ def compare_generators(
         else:
             data = workdir / f"{name}.hdf5"
             report_path = workdir / f"{name}.report.json"
-            done = data.is_file() and report_path.is_file()
-            if done:
+            cls = get_generator(generator)
+            stage = Stage(data, generation_settings(cls, build_config(cls, overrides or None), entry.env_id, None,
+                                                    source, seed, n, workers))
+            if stage.done() and report_path.is_file():
                 report = json.loads(report_path.read_text())
-                done = report["successes"] >= n and report["seed"] == seed and report["requested"] == n
-            if not done:
+            else:
+                stage.begin()
                 report = run_generation(generator, entry.env_id, source, n, data, seed=seed, workers=workers,
                                         config=overrides or None, progress=progress, overwrite=True,
                                         backend=backend).to_dict()
+                stage.finish()
             row.update(num_demos=report["successes"], attempts=report["attempts"],
                        generation_success_rate=report["success_rate"],
                        demos_per_cpu_min=report["demos_per_cpu_minute"])
@@ -203,21 +208,20 @@ def compare_generators(
             config = dataclasses.replace(bc_config, seed=bc_config.seed + k)
             suffix = f"_seed{config.seed}" if train_seeds > 1 else ""
             ckpt = workdir / f"bc_{name}{suffix}"
-            if not finished_training(ckpt, config):
+            training = Stage(ckpt, {"stage": "train-bc", "data": digest(data), "config": dataclasses.asdict(config),
+                                    "suite_version": suite_version()})
+            if not (training.done() and finished_training(ckpt, config)):
+                training.begin()
                 train_bc(data, ckpt, config, progress=progress)
+                training.finish()
             rates = []
             # The final checkpoint is the directory itself; the kept ones are its step_<N>/.
             paths = kept_checkpoints(ckpt) if checkpoints > 1 else [ckpt]
             for path in paths:
                 headline = k == 0 and path == paths[-1]  # the row's own result (and the submission's)
                 eval_path = workdir / (f"eval_{name}.json" if headline else f"eval_{name}{suffix}_{path.name}.json")
-                sha = load_checkpoint(path)[2]
-                result = _done_eval(eval_path, episodes, sha, eval_env_kwargs)
-                if result is None:
-                    result = evaluate("dexbench.policies:BCPolicy", entry.env_id, episodes=episodes, workers=workers,
-                                      policy_kwargs={"checkpoint": str(path)}, env_kwargs=eval_env_kwargs,
-                                      progress=progress, backend=backend)
-                    write_result(result, eval_path)
+                result = evaluate_bc(path, entry.env_id, episodes, workers, eval_env_kwargs, eval_path, progress,
+                                     backend)
                 rates.append(result["success_rate"])
                 if headline:
                     row.update(checkpoint=str(path), eval=str(eval_path), success_rate=result["success_rate"],

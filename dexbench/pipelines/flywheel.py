@@ -16,9 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from dexbench.evaluation.evaluate import evaluate, write_result
 from dexbench.evaluation.stats import wilson_interval
 from dexbench.jsonio import write_json_atomic
+from dexbench.pipelines.compare import evaluate_bc
+from dexbench.stages import Stage, generation_settings
 
 TEST_ENV_KWARGS = {"object_variants": "random"}  # T_OEP: objects and placements varied together
 PAPER_BUDGETS = (20, 100, 500)
@@ -44,20 +45,6 @@ def _rate(record: dict[str, Any]) -> dict[str, Any]:
             "ci95": list(wilson_interval(record["demos"], record["attempts"]))}
 
 
-def _evaluate(checkpoint: Path, env_id: str, episodes: int, workers: int, out: Path, progress: bool) -> dict[str, Any]:
-    from dexbench.policies.bc.policy import load_checkpoint
-
-    sha = load_checkpoint(checkpoint)[2]
-    if out.is_file():
-        result = json.loads(out.read_text())
-        if result.get("num_episodes") == episodes and result.get("policy", {}).get("checkpoint_sha256") == sha:
-            return result
-    result = evaluate("dexbench.policies:BCPolicy", env_id, episodes=episodes, workers=workers,
-                      policy_kwargs={"checkpoint": str(checkpoint)}, env_kwargs=TEST_ENV_KWARGS, progress=progress)
-    write_result(result, out)
-    return result
-
-
 def run_flywheel(env_id: str, source: str | Path, workdir: str | Path, n: int = PAPER_BUDGETS[-1],
                  config: dict[str, Any] | None = None, episodes: int = 50, seed: int = 0, workers: int = 1,
                  overwrite: bool = False, progress: bool = True) -> dict[str, Any]:
@@ -65,8 +52,9 @@ def run_flywheel(env_id: str, source: str | Path, workdir: str | Path, n: int = 
     iteration and its evaluation) and return the report (also `workdir/flywheel_report.json`).
     `config`: the generator's config overrides; `n`: the last iteration's demos."""
     from dexbench.envs.registry import lookup
+    from dexbench.generators import get_generator
     from dexbench.generators.flywheel.stages import stage_seed, train_base
-    from dexbench.generators.runner import run_generation
+    from dexbench.generators.runner import build_config, run_generation
     from dexbench.generators.shards import OutputPaths
 
     entry = lookup(env_id)
@@ -74,18 +62,22 @@ def run_flywheel(env_id: str, source: str | Path, workdir: str | Path, n: int = 
     out = workdir / "flywheel.hdf5"
     report_path = OutputPaths(out).report
     stages_path = OutputPaths(out).stages / "flywheel.json"
-    done = out.is_file() and report_path.is_file() and stages_path.is_file() and not overwrite
+    cls = get_generator("flywheel")
+    stage = Stage(out, generation_settings(cls, build_config(cls, config), entry.env_id, None, source, seed, n,
+                                           workers))
+    done = not overwrite and stage.done() and report_path.is_file() and stages_path.is_file()
     if done:
         final = json.loads(report_path.read_text())
         made = [it["data"]["out"] for it in json.loads(stages_path.read_text())["iterations"] if "data" in it]
-        done = (final["requested"] == n and final["seed"] == seed and final["successes"] >= n
-                and all(Path(p).is_file() for p in made))
+        done = all(Path(p).is_file() for p in made)
     if not done:
-        # An interrupted run's shards are continued; a finished output made from other stages (or
-        # any, with overwrite: other settings start over) is replaced.
-        replace = overwrite or out.exists()
+        # A run killed with these settings is continued (its stages and shards); anything else
+        # made into this output is replaced (each stage is still reused when its settings match).
+        resume = not overwrite and (stage.recorded() == stage.settings if stage.read() else not out.exists())
+        stage.begin()
         final = run_generation("flywheel", entry.env_id, source, n, out, seed=seed, workers=workers, config=config,
-                               progress=progress, resume=not replace, overwrite=replace).to_dict()
+                               progress=progress, resume=resume, overwrite=not resume).to_dict()
+        stage.finish()
     stages = json.loads(stages_path.read_text())
     iterations = stages["iterations"]
     # What each iteration generated: the stages' data, then the run's own attempts (their CPU
@@ -99,13 +91,13 @@ def run_flywheel(env_id: str, source: str | Path, workdir: str | Path, n: int = 
     # iteration i + 1; the last one is trained here, on everything.
     last = len(iterations)
     final_bc = workdir / "bc_final"
-    train_base(data_paths, final_bc, stages["config"]["bc_steps"], stage_seed(seed, last + 1, "bc"), progress,
-               force=not done)  # new data: train again
+    train_base(data_paths, final_bc, stages["config"]["bc_steps"], stage_seed(seed, last + 1, "bc"), progress)
     rows = []
     for k, it in enumerate(iterations):
         i, data = it["iteration"], datas[k]
         policy = Path(iterations[k + 1]["bc"]["out"]) if k + 1 < last else final_bc
-        result = _evaluate(policy, entry.env_id, episodes, workers, workdir / f"eval_iter{i}.json", progress)
+        result = evaluate_bc(policy, entry.env_id, episodes, workers, TEST_ENV_KWARGS, workdir / f"eval_iter{i}.json",
+                             progress)
         row = {"iteration": i, **_variety([Path(p) for p in data_paths[: k + 1]]),
                "trajectories": sum(d["demos"] for d in datas[: k + 1]),
                "new_demos": data["demos"], "generation_success": data["success_rate"],

@@ -1,8 +1,5 @@
 """The flywheel's iterations before its final attempts, as resumable stages in one folder.
 
-    <workdir>/settings.json       what the stages are made from (seed demos' sha256, env, seed,
-                                  workers, config); another run with other settings is refused
-                                  (or, with overwrite, starts over)
     iter1/data.hdf5               warm-up: mimicgen from the seed demos, reference objects
     iter<i>/bc/                   BC base trained on the data of iterations 1 .. i-1
     iter<i>/residual/             residual RL on the frozen base (residual.zip, residual.json)
@@ -15,9 +12,13 @@
     flywheel.json                 per iteration: each stage's output, success and CPU time
 
 Each stage's output is written atomically (or resumably, for the generation stages), so a kill
-loses at most the stage in flight; the next run skips every finished stage, up to the first
-that has to run: every stage after it runs again (its inputs are new). Every stage draws
-its seeds from (seed, iteration, stage), so the same settings give the same files.
+loses at most the stage in flight. Beside each output, `<output>.stage.json` records the
+settings that made it (`dexbench.stages`): the content hashes of its inputs (the seed demos,
+the datasets a base trains on, the base a residual corrects, ...), the stage's own settings and
+the run's (env, seed demos' hash, seed, workers, the whole flywheel config, suite version). The
+next run reuses a stage only when all of them match, else runs it again; a stage after one that
+ran again runs too, since its inputs' hashes changed. Every stage draws its seeds from (seed,
+iteration, stage), so the same settings give the same files.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ from typing import Any
 import numpy as np
 
 from dexbench.generators.base import Prepared
-from dexbench.jsonio import file_sha256, write_json_atomic
+from dexbench.jsonio import write_json_atomic
+from dexbench.stages import Stage, digest, generation_settings, jsonable, suite_version
 
 STAGES_FORMAT = "dexbench-flywheel"
 _STAGE_TAGS = {"warmup": 1, "rollouts": 2, "augment": 3, "residual": 4, "bc": 5}
@@ -42,44 +44,40 @@ def stage_seed(seed: int, iteration: int, stage: str) -> int:
     return int(np.random.SeedSequence([int(seed), int(iteration), _STAGE_TAGS[stage]]).generate_state(1)[0] >> 1)
 
 
-def _claim(workdir: Path, settings: dict[str, Any], overwrite: bool) -> None:
-    path = workdir / "settings.json"
-    if path.is_file():
-        recorded = json.loads(path.read_text())
-        if recorded == settings:
-            return
-        if not overwrite:
-            changed = sorted(k for k in settings if recorded.get(k) != settings[k])
-            raise ValueError(f"{workdir} holds flywheel stages made with other settings ({', '.join(changed)}): pass "
-                             "overwrite (CLI: --overwrite) to start over, or give another output path")
-        shutil.rmtree(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(path, settings)
-
-
 def _generate(label: str, generator, env_id: str, source, n: int, out: Path, seed: int, workers: int,
-              progress: bool, force: bool, config=None, env_kwargs=None, max_attempts=None) -> tuple[dict, bool]:
-    """A generation stage: reused when finished (unless `force`), resumed when interrupted.
-    Returns (its report, whether it ran)."""
-    from dexbench.generators.runner import run_generation
+              progress: bool, run: dict[str, Any], config=None, env_kwargs=None, max_attempts=None,
+              inputs: dict[str, Any] | None = None) -> tuple[dict, bool]:
+    """A generation stage: reused when finished with the same settings (`run`: the run's own,
+    `inputs`: the content hashes of what the generator reads besides `source`), continued when a
+    run of the same settings was interrupted, else made again. Returns (its report, whether it
+    ran)."""
+    from dexbench.generators import get_generator
+    from dexbench.generators.runner import build_config, run_generation
     from dexbench.generators.shards import OutputPaths
 
+    cls = generator if isinstance(generator, type) else get_generator(generator)
+    settings = generation_settings(cls, build_config(cls, config), env_id, env_kwargs, source, seed, n, workers,
+                                   max_attempts, inputs)
+    stage = Stage(out, {**settings, "flywheel": run})
     report_path = OutputPaths(out).report
-    if out.is_file() and report_path.is_file() and not force:
-        report = json.loads(report_path.read_text())
-        if report["seed"] == seed and report["requested"] == n:
-            return report, False
+    if stage.done() and report_path.is_file():
+        return json.loads(report_path.read_text()), False
     if progress:
         print(f"flywheel: {label}")
-    return run_generation(generator, env_id, source, n, out, seed=seed, workers=workers, config=config,
-                          env_kwargs=env_kwargs, max_attempts=max_attempts, progress=progress, resume=not force,
-                          overwrite=force).to_dict(), True
+    resume = stage.recorded() == stage.settings  # killed with these settings: its shards are ours to continue
+    stage.begin()
+    report = run_generation(cls, env_id, source, n, out, seed=seed, workers=workers, config=config,
+                            env_kwargs=env_kwargs, max_attempts=max_attempts, progress=progress, resume=resume,
+                            overwrite=not resume).to_dict()
+    stage.finish()
+    return report, True
 
 
 def train_base(data_paths: list[Path], out: Path, steps: int, seed: int, progress: bool,
-               force: bool = False) -> tuple[dict[str, Any], bool]:
-    """The BC base on all of `data_paths` (reused when finished, unless `force`); returns its
-    record (demos, samples, CPU time) and whether it trained."""
+               run: dict[str, Any] | None = None) -> tuple[dict[str, Any], bool]:
+    """The BC base on all of `data_paths` (reused when finished with the same settings: these
+    datasets' content, the training config and `run`); returns its record (demos, samples, CPU
+    time) and whether it trained."""
     from dexbench.policies.bc.data import DemoArrays, load_demo_arrays
     from dexbench.policies.bc.train import BCConfig, finished_training, train_bc
 
@@ -88,8 +86,12 @@ def train_base(data_paths: list[Path], out: Path, steps: int, seed: int, progres
     config = BCConfig(steps=steps, seed=seed, threads=1)
     config.model = config.model_kwargs()
     record_path = out / "stage.json"
-    if finished_training(out, config) and record_path.is_file() and not force:
+    stage = Stage(out, {"stage": "train-bc", "data": [digest(p) for p in data_paths],
+                        "config": dataclasses.asdict(config), "suite_version": suite_version(),
+                        **({"flywheel": run} if run is not None else {})})
+    if stage.done() and finished_training(out, config) and record_path.is_file():
         return json.loads(record_path.read_text()), False
+    stage.begin()
     parts = [load_demo_arrays(p) for p in data_paths]
     data = DemoArrays(obs=[o for p in parts for o in p.obs], actions=[a for p in parts for a in p.actions],
                       obs_keys=parts[-1].obs_keys, env_id=parts[-1].env_id, env_kwargs=parts[-1].env_kwargs,
@@ -101,11 +103,22 @@ def train_base(data_paths: list[Path], out: Path, steps: int, seed: int, progres
     train_bc(data, out, config, progress=progress)
     record = {"demos": len(data.actions), "samples": data.num_samples, "cpu_s": time.process_time() - cpu0}
     write_json_atomic(record_path, record)
+    stage.finish()
     return record, True
 
 
+def _residual_weights(learner: str) -> str:
+    return "residual.pt" if learner == "td3" else "residual.zip"
+
+
+def residual_digest(residual: Path, learner: str) -> str:
+    """A trained residual's content: its record and weights (not `train_state/`, which a longer
+    training continues from)."""
+    return digest(residual, files=["residual.json", _residual_weights(learner)])
+
+
 def _train_residual(generator, env_id: str, checkpoint: Path, out: Path, seed: int, progress: bool,
-                    force: bool) -> tuple[dict[str, Any], bool]:
+                    run: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     import gymnasium as gym
 
     from dexbench.generators.flywheel.residual import BaseFactory, train_residual
@@ -113,48 +126,58 @@ def _train_residual(generator, env_id: str, checkpoint: Path, out: Path, seed: i
 
     cfg = generator.config
     record_path = out / "residual.json"
-    if record_path.is_file() and not force:
-        record = json.loads(record_path.read_text())
-        wanted = {"learner": cfg.learner, "steps": cfg.residual_steps, "alpha": cfg.alpha,
-                  "epsilon_steps": cfg.epsilon_steps, "success_bonus": cfg.success_bonus,
-                  "penalty": cfg.residual_penalty, "hold": cfg.residual_hold, "reward": cfg.residual_reward,
-                  "seed": seed}
-        recorded = {"hold": 1, "reward": "dense", **record}  # residuals from before these settings existed
-        weights = out / ("residual.pt" if cfg.learner == "td3" else "residual.zip")
-        if all(recorded.get(k) == v for k, v in wanted.items()) and weights.is_file():
-            return record, False
-    # A training of another base or other settings is not ours to resume; only a killed one is.
-    if (force or record_path.is_file()) and (out / "train_state").is_dir():
+    env_kwargs = {**generator.sources.env_kwargs, "object_variants": "random", "reward_type": "dense",
+                  "terminate_on_success": True}
+    # The residual's own settings are the flywheel config's (in `run`): learner, steps, alpha, ...
+    stage = Stage(out, {"stage": "residual", "base": digest(checkpoint), "env_id": env_id, "env_kwargs": env_kwargs,
+                        "seed": int(seed), "suite_version": suite_version(), "flywheel": run})
+    if stage.done() and record_path.is_file() and (out / _residual_weights(cfg.learner)).is_file():
+        return json.loads(record_path.read_text()), False
+    # A training of another base or other settings is not ours to resume; only a killed one is (its
+    # record unfinished with these settings; a record-less one keeps td3's own checkpoint check).
+    previous = stage.read()
+    killed = (stage.recorded() == stage.settings and not previous["complete"]) if previous else not record_path.is_file()
+    if not killed and (out / "train_state").is_dir():
         shutil.rmtree(out / "train_state")
     if progress:
         print(f"flywheel: residual RL ({cfg.learner}, {cfg.residual_steps} steps) on {checkpoint}")
-    env_kwargs = {**generator.sources.env_kwargs, "object_variants": "random", "reward_type": "dense",
-                  "terminate_on_success": True}
+    stage.begin()
     env = gym.make(env_id, **env_kwargs).unwrapped
     try:
         base = BCPolicy(env.observation_space, env.action_space, checkpoint)
-        return train_residual(env, base, out, cfg.residual_steps, alpha=cfg.alpha, epsilon_steps=cfg.epsilon_steps,
-                              success_bonus=cfg.success_bonus, penalty=cfg.residual_penalty, learner=cfg.learner, seed=seed,
-                              base_checkpoint=str(checkpoint), hold=cfg.residual_hold, reward=cfg.residual_reward,
-                              resume=cfg.learner == "td3", progress=progress,
-                              **({"workers": cfg.residual_workers, "device": cfg.residual_device,
-                                  "factory": BaseFactory(env_id, env_kwargs, str(checkpoint))}
-                                 if cfg.learner == "td3" else {})), True
+        record = train_residual(env, base, out, cfg.residual_steps, alpha=cfg.alpha, epsilon_steps=cfg.epsilon_steps,
+                                success_bonus=cfg.success_bonus, penalty=cfg.residual_penalty, learner=cfg.learner,
+                                seed=seed, base_checkpoint=str(checkpoint), hold=cfg.residual_hold,
+                                reward=cfg.residual_reward, resume=cfg.learner == "td3", progress=progress,
+                                **({"workers": cfg.residual_workers, "device": cfg.residual_device,
+                                    "factory": BaseFactory(env_id, env_kwargs, str(checkpoint))}
+                                   if cfg.learner == "td3" else {}))
     finally:
         env.close()
+    stage.finish()
+    return record, True
 
 
-def _keep(rollouts: list[Path], out: Path, env_id: str, env_kwargs: dict[str, Any], attempts: int) -> None:
-    """The successful rollouts of `rollouts` in one dataset (atomically), in attempt order."""
+def _keep(rollouts: list[Path], out: Path, env_id: str, env_kwargs: dict[str, Any], attempts: int,
+          run: dict[str, Any] | None = None) -> None:
+    """The successful rollouts of `rollouts` in one dataset (atomically), in attempt order;
+    reused when made from these rollouts (their content) with these settings."""
     from dexbench.envs.registry import build_env
     from dexbench.generators.flywheel.rollouts import RolloutGenerator
     from dexbench.generators.shards import merge_shards
 
+    stage = Stage(out, {"stage": "keep", "rollouts": [digest(p) for p in rollouts], "env_id": env_id,
+                        "env_kwargs": env_kwargs, "attempts": int(attempts), "suite_version": suite_version(),
+                        **({"flywheel": run} if run is not None else {})})
+    if stage.done():
+        return
+    stage.begin()
     env = build_env(env_id, **env_kwargs)
     try:
         merge_shards(rollouts, out, env, env_kwargs, RolloutGenerator.name, attempts, None)
     finally:
         env.close()
+    stage.finish()
 
 
 def _generation_record(report: dict[str, Any]) -> dict[str, Any]:
@@ -165,7 +188,8 @@ def _generation_record(report: dict[str, Any]) -> dict[str, Any]:
 def run_stages(generator, workdir, seed: int, workers: int, progress: bool, overwrite: bool) -> Prepared:
     """Run (or reuse) the stages; returns the dataset the run's own attempts draw from (the last
     iteration's kept rollouts, or the previous iteration's sources when none of them succeeded),
-    the env kwargs of those attempts (new objects and placements) and the stages' CPU time."""
+    the env kwargs of those attempts (new objects and placements) and the stages' CPU time.
+    `overwrite` changes nothing here: each stage is made again exactly when its settings differ."""
     from dexbench.envs.registry import build_env
     from dexbench.generators.flywheel.rollouts import RolloutGenerator
 
@@ -179,18 +203,21 @@ def run_stages(generator, workdir, seed: int, workers: int, progress: bool, over
         reference = {name: variants[0].name for name, variants in env.task.object_variants.items()}
     finally:
         env.close()
+    config = jsonable(dataclasses.asdict(cfg))
     settings = {"format": STAGES_FORMAT, "env_id": env_id, "seed_demos": str(seed_source),
-                "seed_demos_sha256": file_sha256(seed_source), "seed": int(seed), "workers": int(workers),
-                "config": {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cfg).items()}}
-    _claim(workdir, settings, overwrite)
+                "seed_demos_sha256": digest(seed_source), "seed": int(seed), "workers": int(workers),
+                "config": config}
+    # What every stage's record holds besides its own settings (the seed demos' path is not: their content is).
+    run = {k: v for k, v in settings.items() if k not in ("format", "seed_demos")} | {"suite_version": suite_version()}
+    workdir.mkdir(parents=True, exist_ok=True)
     iterations: list[dict[str, Any]] = []
 
     def save() -> None:
         write_json_atomic(workdir / "flywheel.json", {**settings, "iterations": iterations})
 
-    warmup, ran = _generate("iteration 1, warm-up: mimicgen from the seed demos (reference objects)", "mimicgen", env_id,
-                       seed_source, cfg.budget(1), workdir / "iter1" / "data.hdf5", stage_seed(seed, 1, "warmup"),
-                       workers, progress, False, env_kwargs={"object_variants": reference})
+    warmup, _ = _generate("iteration 1, warm-up: mimicgen from the seed demos (reference objects)", "mimicgen", env_id,
+                          seed_source, cfg.budget(1), workdir / "iter1" / "data.hdf5", stage_seed(seed, 1, "warmup"),
+                          workers, progress, run, env_kwargs={"object_variants": reference})
     iterations.append({"iteration": 1, "objects": "reference", "data": _generation_record(warmup)})
     save()
     data_paths, pool = [workdir / "iter1" / "data.hdf5"], workdir / "iter1" / "data.hdf5"
@@ -199,40 +226,38 @@ def run_stages(generator, workdir, seed: int, workers: int, progress: bool, over
         record: dict[str, Any] = {"iteration": i, "objects": "random"}
         if progress:
             print(f"flywheel: iteration {i}: BC base on {len(data_paths)} dataset(s)")
-        record["bc"], trained = train_base(data_paths, it_dir / "bc", cfg.bc_steps, stage_seed(seed, i, "bc"), progress,
-                                          force=ran)
-        ran |= trained
+        record["bc"], _ = train_base(data_paths, it_dir / "bc", cfg.bc_steps, stage_seed(seed, i, "bc"), progress,
+                                     run=run)
         record["bc"]["out"] = str(it_dir / "bc")
-        residual, trained = _train_residual(generator, env_id, it_dir / "bc", it_dir / "residual",
-                                            stage_seed(seed, i, "residual"), progress, force=ran)
-        ran |= trained
+        residual, _ = _train_residual(generator, env_id, it_dir / "bc", it_dir / "residual",
+                                      stage_seed(seed, i, "residual"), progress, run)
         record["residual"] = {k: residual[k] for k in ("learner", "steps", "alpha", "cpu_s")}
         record["residual"]["out"] = str(it_dir / "residual")
         record["residual"]["train_episodes"] = len(residual["episodes"])
         record["residual"]["train_successes"] = sum(s for _, s in residual["episodes"])
         rollout_seed = stage_seed(seed, i, "rollouts")  # the same seeds for both: a paired comparison
         for key, residual_dir in (("base_rollouts", ""), ("rollouts", str(it_dir / "residual"))):
-            report, generated = _generate(f"iteration {i}: {key.replace('_', ' ')} on new objects and placements",
-                                          RolloutGenerator, env_id, None, cfg.rollouts, it_dir / f"{key}.hdf5",
-                                          rollout_seed, workers, progress, ran,
-                                          config={"checkpoint": str(it_dir / "bc"), "residual": residual_dir},
-                                          env_kwargs=random_objects, max_attempts=cfg.rollouts)
+            # The rollouts read the base and the residual: their content is part of the stage's settings.
+            inputs = {"checkpoint": digest(it_dir / "bc"),
+                      "residual": residual_digest(Path(residual_dir), cfg.learner) if residual_dir else None}
+            report, _ = _generate(f"iteration {i}: {key.replace('_', ' ')} on new objects and placements",
+                                  RolloutGenerator, env_id, None, cfg.rollouts, it_dir / f"{key}.hdf5",
+                                  rollout_seed, workers, progress, run,
+                                  config={"checkpoint": str(it_dir / "bc"), "residual": residual_dir},
+                                  env_kwargs=random_objects, max_attempts=cfg.rollouts, inputs=inputs)
             record[key] = _generation_record(report)
-            ran |= generated
         kept = it_dir / "kept.hdf5"
         if record["base_rollouts"]["demos"] + record["rollouts"]["demos"] > 0:
-            if ran or not kept.is_file():
-                _keep([it_dir / "base_rollouts.hdf5", it_dir / "rollouts.hdf5"], kept, env_id, random_objects,
-                      2 * cfg.rollouts)
+            _keep([it_dir / "base_rollouts.hdf5", it_dir / "rollouts.hdf5"], kept, env_id, random_objects,
+                  2 * cfg.rollouts, run)
             pool = kept
         record["kept"] = record["base_rollouts"]["demos"] + record["rollouts"]["demos"]
         record["pool"] = str(pool)
         if i < cfg.iterations:
-            augmented, generated = _generate(f"iteration {i}: mimicgen from {pool.name} to new objects and placements",
-                                  "mimicgen", env_id, pool, cfg.budget(i), it_dir / "data.hdf5",
-                                  stage_seed(seed, i, "augment"), workers, progress, ran,
-                                  env_kwargs={"object_variants": "random"})
-            ran |= generated
+            augmented, _ = _generate(f"iteration {i}: mimicgen from {pool.name} to new objects and placements",
+                                     "mimicgen", env_id, pool, cfg.budget(i), it_dir / "data.hdf5",
+                                     stage_seed(seed, i, "augment"), workers, progress, run,
+                                     env_kwargs={"object_variants": "random"})
             record["data"] = _generation_record(augmented)
             data_paths.append(it_dir / "data.hdf5")
         iterations.append(record)
