@@ -6,6 +6,7 @@ Thin like the rest of the CLI: each command parses its arguments and calls libra
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -159,15 +160,27 @@ def cmd_flywheel(args) -> int:
     config = parse_overrides(args.config)
     if not args.scale > 0:
         raise CLIError(f"--scale must be > 0, got {args.scale}")
+    if args.n < 1:  # not silently one demo
+        raise CLIError(f"-n must be >= 1 (the demos of the last iteration), got {args.n}")
+    from dexbench.envs.tasks import TASKS
+
+    if not TASKS[entry.task].object_variants:  # before the work folder is made
+        raise CLIError(f"{entry.env_id}: the flywheel varies objects, and {entry.task} declares no object variants; "
+                       f"choose a task that does ({', '.join(t for t, c in TASKS.items() if c.object_variants)})")
     config["scale"] = str(args.scale)
     n = max(1, round(args.n * args.scale))
     workdir = args.workdir or f"flywheel_{entry.env_id.split('/')[-1]}"
+    if Path(workdir).exists() and not Path(workdir).is_dir():
+        raise CLIError(f"--workdir {workdir} is a file; give a folder (it is created if missing)")
+    made = not os.path.lexists(workdir)
     try:
         report = run_flywheel(entry.env_id, args.source, workdir, n=n, config=config, episodes=args.episodes,
                               seed=args.seed, workers=args.workers, overwrite=args.overwrite, progress=not args.quiet)
-    except KeyError as err:
-        raise CLIError(str(err.args[0]) if err.args else str(err)) from err
-    except (DatasetError, FileNotFoundError, ValueError) as err:
+    except (KeyError, DatasetError, FileNotFoundError, ValueError) as err:
+        if made and Path(workdir).is_dir() and not any(Path(workdir).iterdir()):
+            Path(workdir).rmdir()  # a request refused up front leaves no empty work folder
+        if isinstance(err, KeyError):
+            raise CLIError(str(err.args[0]) if err.args else str(err)) from err
         raise CLIError(str(err)) from err
     table = flywheel_table(report)
     Path(workdir, "flywheel_report.md").write_text(table + "\n")

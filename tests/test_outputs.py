@@ -134,3 +134,13 @@ def test_dataset_replay_out_follows_the_video_rule(dataset, tmp_path, capsys):
     video = tmp_path / "replay.gif"
     assert main([*replay[:-1], str(video)]) == 0
     assert main([*replay[:-1], str(video), "--overwrite"]) == 0
+
+
+def test_flywheel_refuses_no_demos_and_a_task_without_object_variants_before_making_its_folder(tmp_path, capsys,
+                                                                                             dataset):
+    workdir = tmp_path / "fw"
+    fly = ["flywheel", "--source", str(dataset), "--scale", "0.01", "-q", "--workdir", str(workdir)]
+    refused(capsys, [*fly, "--env", ENV_ID, "-n", "0"], "-n must be >= 1")
+    refused(capsys, [*fly, "--env", "DexMG/Threading-Panda-D0"], "Threading declares no object variants",
+            "TrayLift")
+    assert not workdir.exists()
