@@ -82,6 +82,7 @@ def _check_reachable(address: str) -> None:
     if not port.isdigit():
         raise BackendError(f"--address {address!r} is not HOST:PORT (e.g. 10.0.0.5:6379, the head node of "
                            "`ray start --head`)")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host  # [::1]:6379, an IPv6 host
     try:
         conn = socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S)
     except OSError as err:
