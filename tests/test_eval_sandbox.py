@@ -76,3 +76,27 @@ def test_a_timed_out_policys_children_are_killed_too(tmp_path):
         evaluate(f"{__name__}:ForkingPolicy", ENV_ID, episodes=1, workers=1, progress=False, step_timeout_s=3,
                  policy_kwargs={"pid_file": str(pid_file), "hang": "1"})
     assert all(gone_soon(pid) for pid in pids(pid_file))
+
+
+@pytest.mark.skipif(not hasattr(os, "killpg"), reason="process groups are POSIX")
+def test_an_evaluation_killed_with_sigkill_takes_the_policys_children_along(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    pid_file = tmp_path / "pids"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
+    proc = subprocess.Popen([sys.executable, "-m", "dexbench.cli", "eval", "--policy", "test_eval_sandbox:ForkingPolicy",
+                             "--env", ENV_ID, "--episodes", "1", "--policy-arg", f"pid_file={pid_file}", "hang=1",
+                             "--step-timeout", "300", "-q", "--out", str(tmp_path / "r.json")], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not (pid_file.exists() and pid_file.read_text().strip()) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        started = pids(pid_file)
+        assert started and all(alive(pid) for pid in started)
+    finally:
+        proc.send_signal(signal.SIGKILL)  # no cleanup of its own runs
+        proc.wait()
+    assert all(gone_soon(pid) for pid in started), [p for p in started if alive(p)]

@@ -238,7 +238,32 @@ def _own_process_group() -> None:
         try:
             os.setsid()
         except OSError:  # already a group leader (not under spawn)
-            pass
+            return
+        _fork_group_guard()
+
+
+GUARD_POLL_S = 0.2
+
+
+def _fork_group_guard() -> None:
+    """Fork a guard into the worker's new group that kills the group once the worker is gone. An
+    evaluation killed with SIGKILL cannot kill the group itself: its workers die of PDEATHSIG,
+    but what their policies forked would live on. The guard holds no file of the worker's (a
+    worker's dead pipe must still read as closed) and does nothing else."""
+    worker = os.getpid()
+    try:
+        pid = os.fork()
+    except OSError:  # no guard: the evaluation still kills the group when it ends normally
+        return
+    if pid:
+        return
+    try:
+        os.closerange(0, 1 << 16)
+        while os.getppid() == worker:
+            time.sleep(GUARD_POLL_S)
+        os.killpg(os.getpgrp(), signal.SIGKILL)  # the guard too
+    finally:
+        os._exit(0)
 
 
 def _kill_group(pgid: int | None) -> None:
