@@ -439,7 +439,8 @@ def add_evaluation_commands(sub) -> None:
                    "(default flywheel_<id>); finished stages found there are reused")
     p.add_argument("--seed", type=int, default=0, help="generation and training seed")
     p.add_argument("--workers", type=int, default=1, help="worker processes for generation and evaluation")
-    p.add_argument("--overwrite", action="store_true", help="start over when the workdir holds other settings")
+    p.add_argument("--overwrite", action="store_true", help="make the run's own demos again (a stage made with other "
+                   "settings runs again anyway)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_flywheel)
 
