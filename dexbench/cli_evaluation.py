@@ -63,9 +63,16 @@ def cmd_eval(args) -> int:
     outs = [out / f"{name}.json" for name in rows] if per_factor and out else [out] if out else []
     if per_factor and out is not None and out.exists() and not out.is_dir():
         raise CLIError(f"--perturb each writes a folder of results; {out} is a file: give a folder as --out")
-    taken = [o for o in outs if o.exists()]
+    table_out = out / "perturbations.md" if per_factor and out is not None else None
+    taken = [o for o in [*outs, table_out] if o is not None and os.path.lexists(o)]
     if taken and not args.overwrite:
         raise CLIError(f"{taken[0]} already exists; choose another --out or pass --overwrite")
+    # The outputs rule: --overwrite replaces only what eval writes (a result, its table).
+    foreign = next((o for o in taken if o.is_symlink() or not (_is_perturbation_table(o) if o == table_out
+                                                                else _is_eval_result(o))), None)
+    if foreign is not None:
+        raise CLIError(f"{foreign} is not {'a perturbation table' if foreign == table_out else 'an eval result'} "
+                       "eval wrote, so --overwrite does not replace it; move it away, or give another --out")
     try:  # before the evaluation, not after it
         for o in outs:
             check_writable(o)
@@ -91,14 +98,30 @@ def cmd_eval(args) -> int:
     if per_factor:
         table = perturbation_table(results)
         print(table)
-        if out is not None:
-            (out / "perturbations.md").write_text(table + "\n")
+        if table_out is not None:
+            table_out.write_text(table + "\n")
             print(f"\nwrote {out}/<row>.json and {out}/perturbations.md")
         return 0
     print(result_table(results[""]))
     if out is not None:
         print(f"\nwrote {out}")
     return 0
+
+
+def _is_eval_result(path: Path) -> bool:
+    import json
+
+    try:
+        return path.is_file() and json.loads(path.read_text(encoding="utf-8")).get("format") == "dexbench-eval-result"
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError):
+        return False
+
+
+def _is_perturbation_table(path: Path) -> bool:
+    try:
+        return path.is_file() and path.read_text(encoding="utf-8").startswith("| factor |")
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def _bc_config(args):

@@ -144,3 +144,20 @@ def test_flywheel_refuses_no_demos_and_a_task_without_object_variants_before_mak
     refused(capsys, [*fly, "--env", "DexMG/Threading-Panda-D0"], "Threading declares no object variants",
             "TrayLift")
     assert not workdir.exists()
+
+
+def test_eval_overwrite_replaces_only_eval_results_and_their_table(tmp_path, capsys):
+    notes = tmp_path / "notes.json"
+    notes.write_text(NOTES)
+    evaluate = ["eval", "--policy", "dexbench.policies:RandomPolicy", "--env", ENV_ID, "--episodes", "1", "-q"]
+    assert refused(capsys, [*evaluate, "--out", str(notes), "--overwrite"], "is not an eval result") < 10
+    folder = tmp_path / "perturbed"
+    folder.mkdir()
+    (folder / "perturbations.md").write_text(NOTES)
+    refused(capsys, [*evaluate, "--perturb", "each", "--out", str(folder)], "perturbations.md already exists")
+    refused(capsys, [*evaluate, "--perturb", "each", "--out", str(folder), "--overwrite"],
+            "is not a perturbation table")
+    assert notes.read_text() == NOTES and (folder / "perturbations.md").read_text() == NOTES
+    result = tmp_path / "r.json"
+    assert main([*evaluate, "--out", str(result)]) == 0
+    assert main([*evaluate, "--out", str(result), "--overwrite"]) == 0  # a result: replaced
