@@ -12,6 +12,7 @@ from pathlib import Path
 
 from dexbench.cli_common import CLIError, add_backend_args, backend_of, env_entry, parse_overrides
 from dexbench.evaluation.sandbox import DEFAULT_EPISODE_TIMEOUT_S, DEFAULT_STEP_TIMEOUT_S
+from dexbench.policies.device import DEVICE_HELP, DEVICES
 
 GENERATOR_DESCRIPTIONS = {
     "mimicgen": "DexMimicGen-style generation: per-arm subtask segments carried by object-centric transforms, "
@@ -136,7 +137,7 @@ def _bc_config(args):
     return BCConfig(arch=args.arch, obs=args.obs, steps=args.steps, batch_size=batch_size, lr=args.lr,
                     chunk=args.chunk, seq_len=args.seq_len, hidden=args.hidden,
                     layers=args.layers or (3 if args.arch == "mlp" else 2), obs_noise=args.obs_noise,
-                    seed=args.seed, threads=args.threads)
+                    seed=args.seed, threads=args.threads, device=args.device)
 
 
 def cmd_train_bc(args) -> int:
@@ -398,6 +399,7 @@ def add_evaluation_commands(sub) -> None:
         g.add_argument("--layers", type=int, default=None, help="layers (default 3 mlp, 2 rnn)")
         g.add_argument("--obs-noise", type=float, default=0.0, help="std of noise on normalised observations")
         g.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
+        g.add_argument("--device", default="auto", choices=DEVICES, help=DEVICE_HELP)
 
     p = sub.add_parser("train", help="train the reference baseline on a dataset")
     tsub = p.add_subparsers(dest="train_command", metavar="BASELINE", required=True)

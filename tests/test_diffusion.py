@@ -16,13 +16,14 @@ from dexbench.cli import main
 from dexbench.evaluation import evaluate
 from dexbench.policies.bc.actions import encode
 from dexbench.policies.bc.data import load_demo_arrays
+from dexbench.policies.device import resolve_device
 from dexbench.policies.diffusion.model import NoiseSchedule, TemporalUNet
 from dexbench.policies.diffusion.policy import load_checkpoint
 from dexbench.policies.diffusion.train import DiffusionConfig, Windows, train_diffusion
 
 ENV_ID = "DexMG/TrayLift-Panda-D0"
 DP = "dexbench.policies:DiffusionPolicy"
-TINY = dict(channels=(16, 32), horizon=8, n_obs=2, n_action=4, batch_size=32, lr=1e-3, warmup=50, log_every=100,
+TINY = dict(channels=(32, 64), horizon=8, n_obs=2, n_action=4, batch_size=32, lr=1e-3, warmup=50, log_every=100,
             threads=1)  # one thread: on a busy 2-core machine two spinning torch threads are 10x slower
 
 
@@ -34,7 +35,8 @@ def checkpoint(panda_tray_demos, tmp_path_factory):
 
 
 def _sample_error(model, config, demos, seed=0):
-    """Mean |sampled - demonstrated| over the executed actions, normalised units, every 5th step."""
+    """Mean |sampled - demonstrated| over the executed actions of every 5th step, in the training
+    actions' [-1, 1] units (the checkpoint's action normaliser maps each dimension's range there)."""
     data = load_demo_arrays(demos)
     slots = [tuple(s) for s in config["rotation_slots"]]
     data = dataclasses.replace(data, actions=[encode(a, slots) for a in data.actions])
@@ -42,26 +44,28 @@ def _sample_error(model, config, demos, seed=0):
              "act_mean": model.act_norm.mean.numpy(), "act_std": model.act_norm.std.numpy()}
     windows = Windows(data, list(range(len(data.actions))), DiffusionConfig(**TINY), stats)
     obs, act = windows.at(torch.arange(0, len(windows), 5))
-    pred = NoiseSchedule(100).ddim_sample(model, obs, 10, torch.Generator().manual_seed(seed))
+    assert float(act.abs().max()) <= 1 + 1e-5  # min-max scaling: the demos span [-1, 1]
+    pred = NoiseSchedule(100, config["diffusion"]["prediction"]).ddim_sample(model, obs, 10,
+                                                                             torch.Generator().manual_seed(seed))
     run = slice(model.n_obs - 1, model.n_obs - 1 + model.n_action)
-    return float((pred[:, run] - act[:, run]).abs().mean())
+    return float((pred[:, run] - act[:, run]).abs().mean()), float(act[:, run].abs().mean())
 
 
-@pytest.mark.xfail(reason="known open problem: the noise loss falls (~0.19 after 800 steps) but DDIM's first x0 "
-                          "estimates overshoot to the clip bound (|z| ~6.8, mean-std units) and the samples stay far "
-                          "from the demos (docs/evaluation.md)", strict=True)  # passing means the problem is fixed: drop the mark
 def test_sampled_actions_approach_the_demonstrations(checkpoint, panda_tray_demos):
     model, config, _ = load_checkpoint(checkpoint)
     torch.manual_seed(0)
     untrained = TemporalUNet(config["obs_dim"], config["act_dim"], **config["model"]).eval()
     untrained.load_state_dict({k: v for k, v in model.state_dict().items() if "norm" in k or k == "action_bound"},
                               strict=False)
-    trained_error, untrained_error = _sample_error(model, config, panda_tray_demos), _sample_error(
-        untrained, config, panda_tray_demos)
-    assert trained_error < 0.5 * untrained_error and trained_error < 0.5, (trained_error, untrained_error)
+    (trained_error, scale), (untrained_error, _) = (_sample_error(m, config, panda_tray_demos)
+                                                    for m in (model, untrained))
+    # Measured (seed 0): 0.044 trained, ~0.6 untrained, the demos' mean |action| 0.45 ((16, 32): 0.12).
+    assert trained_error < 0.25 * scale and trained_error < 0.2 * untrained_error, (trained_error, untrained_error,
+                                                                                      scale)
     state = torch.load(checkpoint / "model.pt", weights_only=True)
     assert all(isinstance(v, torch.Tensor) for v in state.values())
-    assert json.loads((checkpoint / "config.json").read_text())["format"] == "dexbench-diffusion-checkpoint"
+    saved = json.loads((checkpoint / "config.json").read_text())
+    assert saved["format"] == "dexbench-diffusion-checkpoint" and saved["diffusion"]["prediction"] == "sample"
 
 
 def test_ddim_sampling_is_seeded(checkpoint):
@@ -101,13 +105,25 @@ def test_a_malformed_checkpoint_is_refused(checkpoint, tmp_path, damage, message
     assert "train diffusion" in str(err.value)
 
 
-def test_device_cuda_without_a_gpu_is_a_clear_error(panda_tray_demos, tmp_path, capsys):
+@pytest.mark.parametrize("learner", ["diffusion", "bc"])
+def test_device_cuda_without_a_gpu_is_a_clear_error(panda_tray_demos, tmp_path, capsys, learner):
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
-    assert main(["train", "diffusion", "--data", str(panda_tray_demos), "--out", str(tmp_path / "x"),
+    assert main(["train", learner, "--data", str(panda_tray_demos), "--out", str(tmp_path / "x"),
                  "--device", "cuda", "-q"]) == 2
-    assert "no CUDA GPU" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "no CUDA device" in err and "--device cpu" in err and "CUDA build of torch" in err
     assert not (tmp_path / "x").exists()
+
+
+def test_auto_picks_the_cpu_without_a_gpu_and_policies_load_there(checkpoint):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    assert resolve_device("auto") == "cpu"
+    model, _, _ = load_checkpoint(checkpoint, device="auto")
+    assert next(model.parameters()).device.type == "cpu"
+    with pytest.raises(ValueError, match="no CUDA device"):
+        load_checkpoint(checkpoint, device="cuda")
 
 
 def test_evaluation_is_the_same_with_one_and_two_workers(checkpoint):

@@ -34,6 +34,7 @@ from dexbench.envs.actions import POSE_ACTION_UNIT
 from dexbench.envs.embodiments.base import ARMS
 from dexbench.jsonio import write_json_atomic
 from dexbench.policies.bc.data import flatten_obs, state_obs_keys
+from dexbench.policies.device import resolve_device
 
 LEARNERS = ("ppo", "sac", "td3")  # td3: our own off-policy learner (td3.py)
 REWARDS = ("dense", "sparse")  # sparse: 1 on success, which ends the episode
@@ -313,20 +314,6 @@ def train_residual(env, base, out, steps: int, alpha: float = 0.1, epsilon_steps
 
 
 DEMO_FIRST_SEED = 800_000  # demonstrations' episodes: apart from training, test and generation seeds
-
-
-def resolve_device(device: str) -> str:
-    """`auto` -> cuda when torch sees one, else cpu; `cuda` without one is refused."""
-    import torch
-
-    if device not in ("auto", "cpu", "cuda"):
-        raise ValueError(f"device must be auto, cpu or cuda, got {device!r}")
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device cuda was asked for, but torch sees no CUDA device (a CPU-only torch build, or no "
-                         "GPU): use --device cpu, or install a CUDA build of torch (README, Install)")
-    return device
 
 
 class BaseFactory:

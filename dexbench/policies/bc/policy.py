@@ -16,9 +16,6 @@ hands them to the evaluation, which builds its env with them (`policies/base.py`
 from __future__ import annotations
 
 import contextlib
-
-import hashlib
-import json
 from collections import deque
 from pathlib import Path
 
@@ -29,82 +26,39 @@ from dexbench.policies.bc.actions import decode
 from dexbench.policies.bc.data import flatten_obs
 from dexbench.policies.bc.model import ARCHITECTURES, OBSERVATIONS, build_model
 from dexbench.policies.bc.train import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, MAX_HORIZON
+from dexbench.policies.checkpoint import actions_problem, check_action_space, is_int, load_checkpoint_dir, read_config
 
 ENSEMBLE_DECAY = 0.1  # ACT's m: weight exp(-m * i) of the i-th oldest prediction
 
 
-RETRAIN = "retrain it (`dexbench train bc --data FILE --out DIR`) or copy / download the checkpoint again"
-MAX_DIM = 1_000_000  # a config asking for wider tensors is damaged or hostile, not a policy
+TRAIN_COMMAND = "dexbench train bc --data FILE --out DIR"
+FOREIGN = {"dexbench-diffusion-checkpoint": " (a diffusion checkpoint: evaluate it with --policy "
+                                            "dexbench.policies:DiffusionPolicy)"}
 
 
-def load_checkpoint(checkpoint: str | Path) -> tuple[torch.nn.Module, dict, str]:
-    """(network, config, sha256 of model.pt) of a BC checkpoint directory. A damaged or foreign
-    checkpoint raises ValueError (FileNotFoundError when files are missing) naming the file and
-    the fix, never a bare JSON or torch error."""
-    path = Path(checkpoint)
-    missing = [name for name in ("config.json", "model.pt") if not (path / name).is_file()]
-    if missing:
-        what = ("it does not exist" if not path.exists() else "it is a file, not a directory" if not path.is_dir()
-                else f"it lacks {' and '.join(missing)}")
-        raise FileNotFoundError(f"{path} is not a BC checkpoint directory ({what}; a checkpoint holds config.json "
-                                "and model.pt); train one with `dexbench train bc --data FILE --out DIR`")
-    config = _read_config(path / "config.json")
-    try:
-        model = build_model(config)
-    except (TypeError, ValueError, RuntimeError) as err:  # e.g. an unknown or mistyped model argument
-        raise ValueError(f"{path / 'config.json'} describes no BC network ({err}); {RETRAIN}") from err
-    raw = (path / "model.pt").read_bytes()
-    try:
-        state = torch.load(path / "model.pt", map_location="cpu", weights_only=True)
-        model.load_state_dict(state)
-    except Exception as err:  # a damaged or foreign file: say which and what to do
-        # torch's own messages can be as bare as "101": name the error type too.
-        raise ValueError(f"cannot load {path / 'model.pt'} ({type(err).__name__}: {err}); it is not a state_dict "
-                         f"of this network: {RETRAIN}") from err
-    if not all(bool(torch.isfinite(t).all()) for t in model.state_dict().values()):
-        raise ValueError(f"{path / 'model.pt'} holds NaN or infinite weights (a diverged training run); {RETRAIN}")
-    model.eval()
-    return model, config, hashlib.sha256(raw).hexdigest()
+def load_checkpoint(checkpoint: str | Path, device: str = "cpu") -> tuple[torch.nn.Module, dict, str]:
+    """(network on `device`, config, sha256 of model.pt) of a BC checkpoint directory; a damaged
+    or foreign one is refused naming the file and the fix (`policies/checkpoint.py`)."""
+    return load_checkpoint_dir(checkpoint, "BC", TRAIN_COMMAND, _read_config, build_model, device)
 
 
 def _read_config(file: Path) -> dict:
-    try:
-        config = json.loads(file.read_text())
-    except (UnicodeDecodeError, ValueError) as err:  # JSONDecodeError is a ValueError
-        raise ValueError(f"{file} is not valid JSON ({err}); the checkpoint is damaged: {RETRAIN}") from err
-    fmt = config.get("format") if isinstance(config, dict) else type(config).__name__
-    if fmt != CHECKPOINT_FORMAT:
-        raise ValueError(f"{file} is not a {CHECKPOINT_FORMAT} config (format={fmt!r}); point --checkpoint at "
-                         "a directory written by `dexbench train bc`")
-    version = config.get("format_version")
-    if not isinstance(version, int) or isinstance(version, bool) or version > CHECKPOINT_VERSION:
-        raise ValueError(f"{file} has format_version {version!r}; this dexbench reads up to {CHECKPOINT_VERSION}: "
-                         "upgrade dexbench or retrain the checkpoint")
-    problem = _config_problem(config)
-    if problem:
-        raise ValueError(f"{file} is damaged: {problem}; {RETRAIN}")
-    return config
-
-
-def _is_int(value, lo: int = 1, hi: int = MAX_DIM) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi
+    return read_config(file, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, TRAIN_COMMAND, _config_problem, FOREIGN)
 
 
 def _config_problem(config: dict) -> str | None:
     """What in a config.json of the right format would make the policy crash or act wrongly later."""
     if config.get("arch") not in ARCHITECTURES:
         return f"arch is {config.get('arch')!r}, not one of {', '.join(ARCHITECTURES)}"
-    for key in ("obs_dim", "act_dim", "env_act_dim"):
-        if not _is_int(config.get(key)):
-            return f"{key} is {config.get(key)!r}, not an integer in 1..{MAX_DIM}"
-    model, train, keys = config.get("model"), config.get("train"), config.get("obs_keys")
-    if not isinstance(model, dict) or not all(_is_int(v, 1, MAX_HORIZON if k == "chunk" else 16_384)
+    problem = actions_problem(config)
+    if problem:
+        return problem
+    model, train = config.get("model"), config.get("train")
+    if not isinstance(model, dict) or not all(is_int(v, 1, MAX_HORIZON if k == "chunk" else 16_384)
                                               for k, v in model.items()):
         return f"model is {model!r}, not a dict of network sizes"
-    if not isinstance(keys, list) or not keys or not all(isinstance(k, str) for k in keys):
-        return f"obs_keys is {keys!r}, not a list of observation names"
-    if not isinstance(train, dict) or (config.get("arch") == "rnn" and not _is_int(train.get("seq_len"), 1,
-                                                                                   MAX_HORIZON)):
+    if not isinstance(train, dict) or (config.get("arch") == "rnn" and not is_int(train.get("seq_len"), 1,
+                                                                                  MAX_HORIZON)):
         return "train (the training options; seq_len for an rnn) is missing or malformed"
     if config.get("obs", "state") not in OBSERVATIONS:
         return f"obs is {config.get('obs')!r}, not one of {', '.join(OBSERVATIONS)}"
@@ -116,14 +70,6 @@ def _config_problem(config: dict) -> str | None:
         if not isinstance(view, dict) or view.get("camera_names") != cameras or view.get("image_size") != [
                 model.get("image_size")] * 2:
             return f"observation_kwargs is {view!r}, not the env kwargs of the cameras and image size trained on"
-    slots = config.get("rotation_slots")
-    if not isinstance(slots, list) or not all(isinstance(x, list) and len(x) == 2 and all(map(_is_int, x))
-                                              and x[0] < x[1] <= config["env_act_dim"] for x in slots):
-        return f"rotation_slots is {slots!r}, not [start, stop] pairs within the action"
-    # Each absolute rotation is learned as 6 numbers instead of 3 (actions.py).
-    if config["act_dim"] != config["env_act_dim"] + 3 * len(slots):
-        return (f"act_dim {config['act_dim']} does not match env_act_dim {config['env_act_dim']} with "
-                f"{len(slots)} rotation slot(s)")
     return None
 
 
@@ -165,17 +111,15 @@ def one_thread():
 
 
 class BCPolicy:
-    def __init__(self, observation_space, action_space, checkpoint: str | Path) -> None:
-        self.model, self.config, self.checkpoint_sha256 = load_checkpoint(checkpoint)
+    def __init__(self, observation_space, action_space, checkpoint: str | Path, device: str = "cpu") -> None:
+        self.model, self.config, self.checkpoint_sha256 = load_checkpoint(checkpoint, device)
+        self.device = next(self.model.parameters()).device
         self.name = f"bc-{self.config['arch']}" + ("-rgb" if self.config.get("obs") == "rgb" else "")
         self.obs_keys = list(self.config["obs_keys"])
         self.image_keys = [c + "_image" for c in self.config.get("cameras", [])] if self.config.get(
             "obs") == "rgb" else []
         self._slots = [tuple(x) for x in self.config["rotation_slots"]]
-        env_act_dim = self.config["env_act_dim"]
-        if action_space.shape != (env_act_dim,):
-            raise ValueError(f"checkpoint {checkpoint} outputs {env_act_dim}-D actions; this env takes "
-                             f"{action_space.shape} (trained on {self.config['env_id']})")
+        check_action_space(action_space, self.config, checkpoint)
         _check_observations(observation_space, self.config, checkpoint)  # after: an embodiment names its actions
         self._low, self._high = action_space.low, action_space.high
         self.reset()
@@ -193,7 +137,8 @@ class BCPolicy:
         """The state keys this policy reads, and the mean and std it normalises them by (from its
         training data): a residual learnt on top sees the state on the same scale."""
         norm = self.model.obs_norm
-        return list(self.obs_keys), norm.mean.numpy().astype(np.float64), norm.std.numpy().astype(np.float64)
+        mean, std = (t.cpu().numpy().astype(np.float64) for t in (norm.mean, norm.std))
+        return list(self.obs_keys), mean, std
 
     def reset(self, seed: int | None = None) -> None:
         self._t = 0
@@ -203,14 +148,14 @@ class BCPolicy:
     @torch.inference_mode()
     @one_thread()
     def act(self, obs: dict[str, np.ndarray]) -> np.ndarray:
-        x = self.model.obs_norm.normalize(torch.as_tensor(flatten_obs(obs, self.obs_keys))[None])
+        x = self.model.obs_norm.normalize(torch.as_tensor(flatten_obs(obs, self.obs_keys), device=self.device)[None])
         if self.config["arch"] == "mlp":
             if self.image_keys:
-                images = torch.as_tensor(np.stack([obs[k] for k in self.image_keys]))[None]  # (1, cameras, H, W, 3)
+                images = torch.as_tensor(np.stack([obs[k] for k in self.image_keys]), device=self.device)[None]
                 chunk = self.model(x, images)
             else:
                 chunk = self.model(x)
-            self._chunks.append(self.model.act_norm.denormalize(chunk)[0].numpy())
+            self._chunks.append(self.model.act_norm.denormalize(chunk)[0].cpu().numpy())
             # Prediction made k steps ago holds this step's action at index k.
             preds = np.stack([c[len(self._chunks) - 1 - i] for i, c in enumerate(self._chunks)])
             weights = np.exp(-ENSEMBLE_DECAY * np.arange(len(preds)))
@@ -219,6 +164,6 @@ class BCPolicy:
             if self._t % self.config["train"]["seq_len"] == 0:
                 self._lstm_state = None
             out, self._lstm_state = self.model(x[None], self._lstm_state)
-            action = self.model.act_norm.denormalize(out[0, -1]).numpy()
+            action = self.model.act_norm.denormalize(out[0, -1]).cpu().numpy()
         self._t += 1
         return np.clip(decode(action.astype(np.float64), self._slots), self._low, self._high)

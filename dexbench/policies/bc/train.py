@@ -18,6 +18,7 @@ without writing that state: no checkpoint claims success, and no JSON file holds
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import json
 import math
@@ -37,6 +38,7 @@ from dexbench.jsonio import check_writable, write_json_atomic
 from dexbench.policies.bc.actions import encode, rotation_slots
 from dexbench.policies.bc.data import RENDER_HINT, DemoArrays, check_max_demos, load_demo_arrays
 from dexbench.policies.bc.model import OBSERVATIONS, build_model
+from dexbench.policies.device import DEVICES, resolve_device
 
 CHECKPOINT_FORMAT = "dexbench-bc-checkpoint"
 CHECKPOINT_VERSION = 2  # 2: pixel BC (obs "rgb"); state checkpoints are still written as 1
@@ -65,6 +67,7 @@ class BCConfig:
     # loadable checkpoint): the papers report the best checkpoint of each training seed.
     keep_checkpoints: int = 0
     threads: int = 0  # torch CPU threads (0: torch's default)
+    device: str = "auto"  # "auto" (CUDA when torch sees one), "cpu", "cuda" (`policies/device.py`)
     model: dict[str, Any] = field(default_factory=dict)  # filled in from the above
 
     def check(self) -> None:
@@ -78,11 +81,7 @@ class BCConfig:
         if self.obs == "rgb" and self.arch != "mlp":
             raise ValueError("pixel BC (--obs rgb) trains the mlp architecture (action chunking); "
                              f"leave out --arch {self.arch}")
-        for name, lo, hi in _INT_RANGES:
-            _check_int(name, getattr(self, name), lo, hi)
-        for name, allowed, ok in _FLOAT_RANGES:
-            _check_float(name, getattr(self, name), allowed, ok)
-        snapshot_schedule(self.steps, self.keep_checkpoints)
+        check_options(self, _INT_RANGES, _FLOAT_RANGES, _FLAGS)
 
     def model_kwargs(self) -> dict[str, Any]:
         """The network's sizes that the options fix (pixel BC adds the cameras and image size of
@@ -112,26 +111,42 @@ _FLOAT_RANGES = [("lr", "> 0", lambda x: x > 0), ("weight_decay", ">= 0", lambda
 # The CLI flag of each option that has one, so a message tells a CLI user what to change.
 _FLAGS = {"obs": "--obs", "steps": "--steps", "batch_size": "--batch-size", "lr": "--lr", "chunk": "--chunk",
           "seq_len": "--seq-len", "hidden": "--hidden", "layers": "--layers", "obs_noise": "--obs-noise",
-          "seed": "--seed", "threads": "--threads", "keep_checkpoints": "--checkpoints"}
+          "seed": "--seed", "threads": "--threads", "keep_checkpoints": "--checkpoints", "device": "--device"}
 
 
 def _option(name: str) -> str:
-    return f"{name} ({_FLAGS[name]})" if name in _FLAGS else name
+    return option_name(name, _FLAGS)
 
 
-def _check_int(name: str, value: Any, lo: int, hi: int | None) -> None:
-    allowed = f"{lo}..{hi}" if hi is not None else f">= {lo}"
+def option_name(name: str, flags: dict[str, str]) -> str:
+    """An option as a message names it: with its CLI flag when it has one."""
+    return f"{name} ({flags[name]})" if name in flags else name
+
+
+def is_integer(value: Any) -> bool:
     # bool is an int to Python, but `layers=True` is a mistake, not 1.
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or not (
-            lo <= value and (hi is None or value <= hi)):
-        raise ValueError(f"{_option(name)} must be an integer in {allowed}, got {value!r}")
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
-def _check_float(name: str, value: Any, allowed: str, ok) -> None:
-    number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-    # inf passes `x > 0` and `x >= 0`, so finiteness is tested on its own.
-    if not number or not math.isfinite(value) or not ok(value):
-        raise ValueError(f"{_option(name)} must be a finite number {allowed}, got {value!r}")
+def check_options(config, int_ranges, float_ranges, flags: dict[str, str]) -> None:
+    """What every learner checks of its options before any data is read: the integer options
+    `(name, lo, hi)` in range (hi None: unbounded), the float ones `(name, allowed, ok)` finite
+    and `ok`, the device one of DEVICES, the kept checkpoints at most the steps. Each message
+    names the option (and its flag), the allowed range and the value given."""
+    for name, lo, hi in int_ranges:
+        value = getattr(config, name)
+        allowed = f"{lo}..{hi}" if hi is not None else f">= {lo}"
+        if not is_integer(value) or not (lo <= value and (hi is None or value <= hi)):
+            raise ValueError(f"{option_name(name, flags)} must be an integer in {allowed}, got {value!r}")
+    for name, allowed, ok in float_ranges:
+        value = getattr(config, name)
+        number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+        # inf passes `x > 0` and `x >= 0`, so finiteness is tested on its own.
+        if not number or not math.isfinite(value) or not ok(value):
+            raise ValueError(f"{option_name(name, flags)} must be a finite number {allowed}, got {value!r}")
+    if config.device not in DEVICES:
+        raise ValueError(f"{option_name('device', flags)} must be one of {', '.join(DEVICES)}, got {config.device!r}")
+    snapshot_schedule(config.steps, config.keep_checkpoints)
 
 
 def _check_horizon(config: BCConfig, data: DemoArrays) -> None:
@@ -154,23 +169,31 @@ class TrainReport:
     final_train_loss: float
     val_loss: float | None
     wall_s: float
+    device: str = "cpu"
 
     def table(self) -> str:
-        rows = [("output", self.out), ("architecture", self.arch),
-                ("demos", f"{self.train_demos} train, {self.val_demos} validation ({self.samples} samples)"),
-                ("gradient steps", str(self.steps)), ("train loss (L1, normalised)", f"{self.final_train_loss:.4f}"),
-                ("validation loss", "-" if self.val_loss is None else f"{self.val_loss:.4f}"),
-                ("wall time", f"{self.wall_s:.1f} s")]
-        width = max(len(k) for k, _ in rows)
-        return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+        return training_table([("output", self.out), ("architecture", self.arch), ("device", self.device)], self,
+                              "L1, normalised")
+
+
+def training_table(head: list[tuple[str, str]], report, loss: str) -> str:
+    """What `dexbench train` prints after a run: the `head` rows, then the demos, gradient steps,
+    losses (`loss` names the training loss) and wall time of `report`."""
+    rows = head + [("demos", f"{report.train_demos} train, {report.val_demos} validation ({report.samples} samples)"),
+                   ("gradient steps", str(report.steps)), (f"train loss ({loss})", f"{report.final_train_loss:.4f}"),
+                   ("validation loss", "-" if report.val_loss is None else f"{report.val_loss:.4f}"),
+                   ("wall time", f"{report.wall_s:.1f} s")]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 
 
 class _Batches:
     """Training samples as tensors, drawn uniformly over steps. Pixel BC's images stay the
     dataset's uint8 arrays (no copy); a batch gathers its frames."""
 
-    def __init__(self, data: DemoArrays, demos: list[int], config: BCConfig, stats: dict[str, np.ndarray]) -> None:
-        self.config = config
+    def __init__(self, data: DemoArrays, demos: list[int], config: BCConfig, stats: dict[str, np.ndarray],
+                 device: torch.device | str = "cpu") -> None:
+        self.config, self.device = config, torch.device(device)
         self.images = [data.images[i] for i in demos] if config.obs == "rgb" else None
         if self.images is not None:  # sample k is frame frame_of[k] of demo demo_of[k]
             lengths = [len(data.actions[i]) for i in demos]
@@ -189,20 +212,22 @@ class _Batches:
             win = [np.minimum(s[:, None] + np.arange(L), len(a) - 1) for s, a in zip(starts, act)]
             self.inputs = torch.as_tensor(np.concatenate([o[w] for o, w in zip(obs, win)]), dtype=torch.float32)
             self.targets = torch.as_tensor(np.concatenate([a[w] for a, w in zip(act, win)]), dtype=torch.float32)
+        self.inputs, self.targets = self.inputs.to(self.device), self.targets.to(self.device)
 
     def __len__(self) -> int:
         return len(self.inputs)
 
     def sample(self, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        i = torch.randint(len(self.inputs), (self.config.batch_size,), generator=gen)
-        return self.inputs[i], self.targets[i], self.images_at(i)
+        i = torch.randint(len(self.inputs), (self.config.batch_size,), generator=gen)  # on the CPU: same draws anywhere
+        return self.inputs[i.to(self.device)], self.targets[i.to(self.device)], self.images_at(i)
 
     def images_at(self, samples: torch.Tensor) -> torch.Tensor | None:
         """(B, cameras, H, W, 3) uint8 images of the samples (None for state BC)."""
         if self.images is None:
             return None
-        idx = samples.numpy()
-        return torch.from_numpy(np.stack([self.images[d][t] for d, t in zip(self.demo_of[idx], self.frame_of[idx])]))
+        idx = samples.cpu().numpy()
+        frames = np.stack([self.images[d][t] for d, t in zip(self.demo_of[idx], self.frame_of[idx])])
+        return torch.from_numpy(frames).to(self.device)
 
 
 def _loss(model, arch: str, obs: torch.Tensor, target: torch.Tensor, images: torch.Tensor | None = None,
@@ -339,7 +364,10 @@ def finished_training(out: str | Path, config: BCConfig) -> bool:
     saved = json.loads(path.read_text())
     # Checkpoints from before pixel BC have no "obs" option: they trained on the state.
     train = {"obs": "state", **saved["train"]} if isinstance(saved.get("train"), dict) else None
-    return saved.get("steps_done") == config.steps and train == dataclasses.asdict(config)
+    # Where it trained is not what it learnt (and checkpoints from before --device have no device).
+    wanted = {k: v for k, v in dataclasses.asdict(config).items() if k != "device"}
+    return (saved.get("steps_done") == config.steps and train is not None
+            and {k: v for k, v in train.items() if k != "device"} == wanted)
 
 
 def kept_checkpoints(out: str | Path) -> list[Path]:
@@ -348,77 +376,143 @@ def kept_checkpoints(out: str | Path) -> list[Path]:
     return [p.parent for p in kept] or [Path(out)]
 
 
+@dataclass
+class TrainingDemos:
+    """A dataset made ready for a learner: its absolute rotations as 6-D rotations (`actions.py`)
+    and its demos split by the seed, a tenth (at least one, when there are 10 or more) held out."""
+
+    data: DemoArrays  # actions in the learned representation
+    source: str  # the file, or "the in-memory demos"
+    slots: list[tuple[int, int]]  # where the env's absolute rotations sit in its actions
+    env_act_dim: int
+    train_demos: list[int]
+    val_demos: list[int]
+
+    @property
+    def train_data(self) -> DemoArrays:
+        d = self.data
+        return DemoArrays([d.obs[i] for i in self.train_demos], [d.actions[i] for i in self.train_demos],
+                          d.obs_keys, d.env_id, d.env_kwargs)
+
+    def checkpoint_config(self, fmt: str, version: int) -> dict[str, Any]:
+        """What every learner's config.json records of its format, versions and data."""
+        import dexbench
+
+        d = self.data
+        return {"format": fmt, "format_version": version, "suite_version": dexbench.__version__,
+                "torch_version": torch.__version__, "obs_dim": int(d.obs[0].shape[1]),
+                "act_dim": int(d.actions[0].shape[1]), "env_act_dim": int(self.env_act_dim),
+                "rotation_slots": [list(x) for x in self.slots], "obs_keys": d.obs_keys, "env_id": d.env_id,
+                "env_kwargs": d.env_kwargs,
+                "dataset": "(in memory)" if self.source == IN_MEMORY else self.source,
+                "train_demos": len(self.train_demos), "val_demos": len(self.val_demos)}
+
+
+IN_MEMORY = "the in-memory demos"
+
+
+def training_demos(data_path: str | Path | DemoArrays, seed: int, val_fraction: float, max_demos: int | None = None,
+                   obs: str = "state") -> TrainingDemos:
+    """Load (unless given loaded) and check the demos of `data_path`, encode their rotations and
+    split them by `seed`: the same for every learner, so they train and validate on the same demos."""
+    data = (data_path if isinstance(data_path, DemoArrays)
+            else load_demo_arrays(data_path, max_demos=max_demos, obs=obs))
+    source = IN_MEMORY if isinstance(data_path, DemoArrays) else str(data_path)
+    if obs == "rgb" and data.images is None:
+        raise ValueError(f"{source} holds no camera images for pixel BC (--obs rgb); " + RENDER_HINT)
+    data.check_trainable(source)
+    slots = _rotation_slots_of(data)
+    env_act_dim = data.actions[0].shape[1]
+    data = dataclasses.replace(data, actions=[encode(a, slots) for a in data.actions])
+    n = len(data.actions)
+    order = np.random.default_rng(seed).permutation(n)
+    # At most n - 1: a val_fraction near 1 must still leave a demo to train on.
+    n_val = min(int(round(val_fraction * n)), n - 1) if n >= 10 else 0
+    return TrainingDemos(data, source, slots, int(env_act_dim), sorted(order[n_val:].tolist()),
+                         sorted(order[:n_val].tolist()))
+
+
+class CheckpointWriter:
+    """Where and when a training run writes its checkpoint: `out` every `every` steps and at the
+    last, and `keep` more, evenly spaced, in `out/step_<N>/` (each loadable); weights gone NaN or
+    infinite are never written (`TrainingDiverged`, naming the last good checkpoint). A network
+    on a GPU is written from a CPU copy, so every checkpoint loads anywhere."""
+
+    def __init__(self, out: Path, config_json: dict[str, Any], config, every: int) -> None:
+        self.out, self.config_json, self.config, self.every = out, config_json, config, every
+        self.snapshots = set(snapshot_schedule(config.steps, config.keep_checkpoints))
+        self.last_saved: int | None = None
+
+    def diverged(self, step: int, loss: float) -> TrainingDiverged:
+        return TrainingDiverged(_diverged_message(step, loss, self.config, self.out, self.last_saved))
+
+    def after_step(self, step: int, model, log: dict[str, Any]) -> None:
+        saving = step % self.every == 0 or step == self.config.steps
+        if not saving and step not in self.snapshots:
+            return
+        # The loss was finite before this step's update; the update itself may not have been.
+        if not _weights_finite(model):
+            raise self.diverged(step, float("nan"))
+        if next(model.parameters()).device.type != "cpu":
+            model = copy.deepcopy(model).to("cpu")
+        config_json = {**self.config_json, "steps_done": step}
+        if saving:
+            _save(self.out, model, config_json, log)
+            self.last_saved = step
+        if step in self.snapshots:
+            _save(self.out / f"step_{step}", model, config_json, log)
+
+
 def train_bc(data_path: str | Path | DemoArrays, out: str | Path, config: BCConfig | None = None,
              progress: bool = True, max_demos: int | None = None) -> TrainReport:
     """Train a BC policy on the dataset `data_path` (a file, or demos already loaded); write the
     checkpoint to the directory `out`."""
     from tqdm import tqdm
 
-    import dexbench
-
     config = dataclasses.replace(config or BCConfig())
     config.check()
     check_max_demos(max_demos)
+    device = torch.device(resolve_device(config.device))
     config.model = config.model_kwargs()
     if config.threads:
         torch.set_num_threads(config.threads)
     start = time.perf_counter()
-    data = (data_path if isinstance(data_path, DemoArrays)
-            else load_demo_arrays(data_path, max_demos=max_demos, obs=config.obs))
-    source = str(data_path) if not isinstance(data_path, DemoArrays) else "the in-memory demos"
-    if config.obs == "rgb" and data.images is None:
-        raise ValueError(f"{source} holds no camera images for pixel BC (--obs rgb); " + RENDER_HINT)
-    data.check_trainable(source)
+    demos = training_demos(data_path, config.seed, config.val_fraction, max_demos, config.obs)
+    data, train_demos, val_demos = demos.data, demos.train_demos, demos.val_demos
     _check_horizon(config, data)
-    slots = _rotation_slots_of(data)
-    env_act_dim = data.actions[0].shape[1]
-    data = dataclasses.replace(data, actions=[encode(a, slots) for a in data.actions])
-    n = len(data.actions)
-    rng = np.random.default_rng(config.seed)
-    order = rng.permutation(n)
-    # At most n - 1: a val_fraction near 1 must still leave a demo to train on.
-    n_val = min(int(round(config.val_fraction * n)), n - 1) if n >= 10 else 0
-    val_demos, train_demos = sorted(order[:n_val].tolist()), sorted(order[n_val:].tolist())
-    train_data = DemoArrays([data.obs[i] for i in train_demos], [data.actions[i] for i in train_demos],
-                            data.obs_keys, data.env_id, data.env_kwargs)
-    stats = train_data.stats()
+    stats = demos.train_data.stats()
     _check_stats(stats)
-    train_set = _Batches(data, train_demos, config, stats)
-    val_set = _Batches(data, val_demos, config, stats) if val_demos else None
+    train_set = _Batches(data, train_demos, config, stats, device)
+    val_set = _Batches(data, val_demos, config, stats, device) if val_demos else None
 
     torch.manual_seed(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
-    obs_dim, act_dim = data.obs[0].shape[1], data.actions[0].shape[1]
     pixels = _pixel_config(data) if config.obs == "rgb" else {}
     image_model = pixels.pop("model", {})
-    config_json = {"format": CHECKPOINT_FORMAT,
-                   "format_version": CHECKPOINT_VERSION if pixels else STATE_CHECKPOINT_VERSION,
-                   "suite_version": dexbench.__version__, "torch_version": torch.__version__,
-                   "arch": config.arch, "obs": config.obs, "obs_dim": int(obs_dim), "act_dim": int(act_dim),
-                   "model": {**config.model, **image_model}, **pixels,
-                   "env_act_dim": int(env_act_dim), "rotation_slots": [list(x) for x in slots],
-                   "obs_keys": data.obs_keys, "env_id": data.env_id, "env_kwargs": data.env_kwargs,
-                   "dataset": str(data_path) if not isinstance(data_path, DemoArrays) else "(in memory)", "train_demos": len(train_demos), "val_demos": len(val_demos),
+    config_json = {**demos.checkpoint_config(CHECKPOINT_FORMAT,
+                                             CHECKPOINT_VERSION if pixels else STATE_CHECKPOINT_VERSION),
+                   "arch": config.arch, "obs": config.obs, "model": {**config.model, **image_model}, **pixels,
                    "train": dataclasses.asdict(config)}
     model = build_model(config_json)
     model.obs_norm.set(stats["obs_mean"], stats["obs_std"])
     model.act_norm.set(stats["act_mean"], stats["act_std"])
+    model.to(device)
     optim = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(optim, T_max=config.steps)
     log: dict[str, Any] = {"step": [], "train_loss": [], "val_loss": []}
     out = Path(out)
-    snapshot_steps = set(snapshot_schedule(config.steps, config.keep_checkpoints))
-    running, val_loss, last_saved = None, None, None
+    writer = CheckpointWriter(out, config_json, config, config.checkpoint_every)
+    running, val_loss = None, None
     bar = tqdm(range(1, config.steps + 1), desc=f"train bc-{config.arch}", unit="step", disable=not progress)
     for step in bar:
         model.train()
         obs, target, images = train_set.sample(gen)
         if config.obs_noise > 0:
-            obs = obs + config.obs_noise * torch.randn(obs.shape, generator=gen)
+            obs = obs + config.obs_noise * torch.randn(obs.shape, generator=gen).to(device)
         loss = _loss(model, config.arch, obs, target, images, gen)  # gen: the crops of pixel BC
         loss_value = loss.item()
         if not math.isfinite(loss_value):
-            raise TrainingDiverged(_diverged_message(step, loss_value, config, out, last_saved))
+            raise writer.diverged(step, loss_value)
         optim.zero_grad(set_to_none=True)
         loss.backward()
         optim.step()
@@ -430,21 +524,13 @@ def train_bc(data_path: str | Path | DemoArrays, out: str | Path, config: BCConf
             log["train_loss"].append(running)
             log["val_loss"].append(val_loss)
             bar.set_postfix(loss=f"{running:.4f}", val="-" if val_loss is None else f"{val_loss:.4f}", refresh=False)
-        if step % config.checkpoint_every == 0 or step == config.steps or step in snapshot_steps:
-            # The loss was finite before this step's update; the update itself may not have been.
-            if not _weights_finite(model):
-                raise TrainingDiverged(_diverged_message(step, float("nan"), config, out, last_saved))
-        if step % config.checkpoint_every == 0 or step == config.steps:
-            _save(out, model, {**config_json, "steps_done": step}, log)
-            last_saved = step
-        if step in snapshot_steps:
-            _save(out / f"step_{step}", model, {**config_json, "steps_done": step}, log)
+        writer.after_step(step, model, log)
     bar.close()
     if not isinstance(data_path, DemoArrays):
         data.close()  # images read from the file per batch kept it open (an error leaves it to the GC)
     return TrainReport(out=str(out), arch=config.arch, train_demos=len(train_demos), val_demos=len(val_demos),
                        samples=len(train_set), steps=config.steps, final_train_loss=float(running),
-                       val_loss=val_loss, wall_s=time.perf_counter() - start)
+                       val_loss=val_loss, wall_s=time.perf_counter() - start, device=str(device))
 
 
 def _pixel_config(data: DemoArrays) -> dict[str, Any]:
@@ -481,5 +567,5 @@ def _validation_loss(model, arch: str, val_set: _Batches | None, max_samples: in
     if val_set.images is not None:
         max_samples = VAL_IMAGE_SAMPLES
     samples = torch.arange(0, len(val_set), max(1, len(val_set) // max_samples))
-    return float(_loss(model, arch, val_set.inputs[samples], val_set.targets[samples],
-                       val_set.images_at(samples)).item())
+    on = samples.to(val_set.device)
+    return float(_loss(model, arch, val_set.inputs[on], val_set.targets[on], val_set.images_at(samples)).item())

@@ -31,9 +31,9 @@ def random_crop(images: torch.Tensor, size: int, generator: torch.Generator) -> 
     batch, height, width = images.shape[:3]
     top = torch.randint(height - size + 1, (batch,), generator=generator)
     left = torch.randint(width - size + 1, (batch,), generator=generator)
-    rows = (top[:, None] + torch.arange(size))[:, :, None]  # (B, size, 1)
-    cols = (left[:, None] + torch.arange(size))[:, None, :]  # (B, 1, size)
-    return images[torch.arange(batch)[:, None, None], rows, cols]
+    rows = (top[:, None] + torch.arange(size))[:, :, None].to(images.device)  # (B, size, 1)
+    cols = (left[:, None] + torch.arange(size))[:, None, :].to(images.device)  # (B, 1, size)
+    return images[torch.arange(batch, device=images.device)[:, None, None], rows, cols]
 
 
 def center_crop(images: torch.Tensor, size: int) -> torch.Tensor:

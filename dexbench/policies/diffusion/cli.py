@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dexbench.cli_common import CLIError
+from dexbench.policies.device import DEVICE_HELP, DEVICES
+from dexbench.policies.diffusion import PREDICTIONS
 
 
 def cmd_train_diffusion(args) -> int:
@@ -17,7 +19,8 @@ def cmd_train_diffusion(args) -> int:
         raise CLIError(f"--checkpoints must be >= 1, got {args.checkpoints}")
     config = DiffusionConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, horizon=args.horizon,
                              n_obs=args.n_obs, n_action=args.n_action, ddim_steps=args.ddim_steps,
-                             channels=channels, seed=args.seed, device=args.device, threads=args.threads,
+                             channels=channels, prediction=args.prediction, seed=args.seed, device=args.device,
+                             threads=args.threads,
                              keep_checkpoints=args.checkpoints if args.checkpoints > 1 else 0)
     try:
         report = train_diffusion(args.data, args.out, config, progress=not args.quiet, max_demos=args.max_demos)
@@ -47,9 +50,11 @@ def add_train_diffusion(tsub) -> None:
     q.add_argument("--ddim-steps", type=int, default=10, help="DDIM steps at inference (default 10)")
     q.add_argument("--channels", default="64,128,256", help="U-Net widths per level (default 64,128,256; "
                    "the paper's 256,512,1024)")
+    q.add_argument("--prediction", default="sample", choices=PREDICTIONS,
+                   help="what the network predicts: the clean actions (sample, default: learns in far fewer steps "
+                   "on a CPU budget) or the noise (epsilon, Chi et al.'s choice); docs/evaluation.md")
     q.add_argument("--seed", type=int, default=0)
-    q.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
-                   help="auto: CUDA when torch sees a GPU, else the CPU")
+    q.add_argument("--device", default="auto", choices=DEVICES, help=DEVICE_HELP)
     q.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
     q.add_argument("--checkpoints", type=int, default=1, metavar="K",
                    help="also keep K evenly spaced checkpoints in OUT/step_<N>/")

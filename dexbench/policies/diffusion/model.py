@@ -9,9 +9,12 @@ embedding of the diffusion step (through a small MLP) concatenated with the flat
 last `n_obs` observations (Chi et al., RSS 2023, "global conditioning").
 
 `NoiseSchedule` is DDPM's forward process with the squared-cosine betas (Nichol & Dhariwal 2021)
-over `train_steps` steps; the network predicts the noise (epsilon), and `ddim_sample` runs the
-deterministic DDIM update (eta = 0) on an evenly spaced subset of the steps, so only the initial
-noise is random: a seeded generator gives the same actions every time.
+over `train_steps` steps (diffusers' "squaredcos_cap_v2": betas capped at 0.999, so the last
+step's alpha-bar is ~2e-7, pure noise); the network predicts the clean action window ("sample")
+or the noise ("epsilon"), and `ddim_sample` runs the deterministic DDIM update (eta = 0) on an
+evenly spaced subset of the steps, clipping each x0 estimate to the actions' [-1, 1]
+(`action_bound`, diffusers' clip_sample); only the initial noise is random: a seeded generator
+gives the same actions every time.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import torch
 from torch import nn
 
 from dexbench.policies.bc.model import Normalizer
+from dexbench.policies.diffusion import PREDICTIONS
 
 GROUPS = 8  # GroupNorm groups (every channel count must be a multiple)
 KERNEL = 5
@@ -74,8 +78,9 @@ class TemporalUNet(nn.Module):
         super().__init__()
         self.obs_dim, self.act_dim, self.horizon, self.n_obs, self.n_action = obs_dim, act_dim, horizon, n_obs, n_action
         self.obs_norm, self.act_norm = Normalizer(obs_dim), Normalizer(act_dim)
-        # |normalised action| bound of the training data: DDIM clips its x0 estimate to it.
-        self.register_buffer("action_bound", torch.tensor(5.0))
+        # |normalised action| bound: DDIM clips its x0 estimate to it. 1 (the actions are scaled to
+        # [-1, 1]); a buffer, so checkpoints of the first, mean/std-normalised version keep theirs.
+        self.register_buffer("action_bound", torch.tensor(1.0))
         channels = list(channels)
         self.step_mlp = nn.Sequential(SinusoidalEmbedding(step_embed), nn.Linear(step_embed, 4 * step_embed),
                                       nn.Mish(), nn.Linear(4 * step_embed, step_embed))
@@ -127,10 +132,13 @@ def build_model(config: dict[str, Any]) -> TemporalUNet:
 
 
 class NoiseSchedule:
-    """DDPM with squared-cosine betas over `train_steps` steps; epsilon prediction."""
+    """DDPM with squared-cosine betas over `train_steps` steps; the network predicts the noise
+    ("epsilon", Chi et al.'s default) or the clean action window ("sample")."""
 
-    def __init__(self, train_steps: int = 100) -> None:
-        self.train_steps = train_steps
+    def __init__(self, train_steps: int = 100, prediction: str = "sample") -> None:
+        if prediction not in PREDICTIONS:
+            raise ValueError(f"prediction must be one of {', '.join(PREDICTIONS)}, got {prediction!r}")
+        self.train_steps, self.prediction = train_steps, prediction
 
         def alpha_bar(t: float) -> float:
             return math.cos((t + 0.008) / 1.008 * math.pi / 2) ** 2
@@ -142,6 +150,10 @@ class NoiseSchedule:
     def add_noise(self, x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         ab = self.alphas_cumprod.to(x0.device)[t].view(-1, 1, 1)
         return ab.sqrt() * x0 + (1 - ab).sqrt() * noise
+
+    def target(self, x0: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """What the network is trained to output for clean actions `x0` noised with `noise`."""
+        return noise if self.prediction == "epsilon" else x0
 
     def ddim_timesteps(self, steps: int) -> list[int]:
         """`steps` distinct diffusion steps, evenly spaced from the noisiest (train_steps - 1) down to 0."""
@@ -161,10 +173,11 @@ class NoiseSchedule:
         bound = model.action_bound
         for k, t in enumerate(times):
             t_batch = torch.full((b,), t, dtype=torch.long, device=obs_cond.device)
-            eps = model(x, t_batch, obs_cond)
+            out = model(x, t_batch, obs_cond)
             ab = ab_all[t]
             ab_prev = ab_all[times[k + 1]] if k + 1 < len(times) else torch.tensor(1.0, device=obs_cond.device)
-            x0 = ((x - (1 - ab).sqrt() * eps) / ab.sqrt()).clamp(-bound, bound)
+            x0 = (x - (1 - ab).sqrt() * out) / ab.sqrt() if self.prediction == "epsilon" else out
+            x0 = x0.clamp(-bound, bound)
             eps = (x - ab.sqrt() * x0) / (1 - ab).sqrt()  # the noise consistent with the clipped x0
             x = ab_prev.sqrt() * x0 + (1 - ab_prev).sqrt() * eps
         return x

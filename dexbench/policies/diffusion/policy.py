@@ -12,8 +12,6 @@ alone, whatever the number of evaluation workers.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections import deque
 from pathlib import Path
 
@@ -23,111 +21,63 @@ import torch
 from dexbench.policies.bc.actions import decode
 from dexbench.policies.bc.data import flatten_obs
 from dexbench.policies.bc.policy import _check_observations, one_thread
-from dexbench.policies.diffusion.model import GROUPS, NoiseSchedule, TemporalUNet, count_parameters
+from dexbench.policies.checkpoint import actions_problem, check_action_space, is_int, load_checkpoint_dir
+from dexbench.policies.checkpoint import read_config as read_checkpoint_config
+from dexbench.policies.diffusion.model import GROUPS, PREDICTIONS, NoiseSchedule, TemporalUNet, count_parameters
 from dexbench.policies.diffusion.train import (
     CHECKPOINT_FORMAT,
     CHECKPOINT_VERSION,
     MAX_CHANNELS,
     MAX_HORIZON,
     MAX_PARAMETERS,
-    resolve_device,
 )
 
-RETRAIN = ("retrain it (`dexbench train diffusion --data FILE --out DIR`) or copy / download the checkpoint "
-           "again")
-MAX_DIM = 1_000_000  # a config asking for wider tensors is damaged or hostile, not a policy
+TRAIN_COMMAND = "dexbench train diffusion --data FILE --out DIR"
+FOREIGN = {"dexbench-bc-checkpoint": " (a BC checkpoint: evaluate it with --policy dexbench.policies:BCPolicy)"}
 
 
 def load_checkpoint(checkpoint: str | Path, device: str = "cpu") -> tuple[TemporalUNet, dict, str]:
-    """(network, config, sha256 of model.pt) of a diffusion checkpoint directory. A damaged or
-    foreign checkpoint raises ValueError (FileNotFoundError when files are missing) naming the
-    file and the fix; the network's size is bounded before anything is allocated."""
-    path = Path(checkpoint)
-    missing = [name for name in ("config.json", "model.pt") if not (path / name).is_file()]
-    if missing:
-        what = ("it does not exist" if not path.exists() else "it is a file, not a directory" if not path.is_dir()
-                else f"it lacks {' and '.join(missing)}")
-        raise FileNotFoundError(f"{path} is not a diffusion checkpoint directory ({what}; a checkpoint holds "
-                                "config.json and model.pt); train one with `dexbench train diffusion --data FILE "
-                                "--out DIR`")
-    config = read_config(path / "config.json")
-    try:
-        parameters = count_parameters(config["model"], config["obs_dim"], config["act_dim"])
-    except (TypeError, ValueError, RuntimeError) as err:
-        raise ValueError(f"{path / 'config.json'} describes no diffusion network ({err}); {RETRAIN}") from err
-    if parameters > MAX_PARAMETERS:
-        raise ValueError(f"{path / 'config.json'} describes a {parameters:,}-parameter network (more than "
-                         f"{MAX_PARAMETERS:,}): the checkpoint is damaged; {RETRAIN}")
-    model = TemporalUNet(config["obs_dim"], config["act_dim"], **config["model"])
-    raw = (path / "model.pt").read_bytes()
-    try:
-        state = torch.load(path / "model.pt", map_location="cpu", weights_only=True)
-        model.load_state_dict(state)
-    except Exception as err:  # a damaged, foreign or pickled-code file: say which and what to do
-        raise ValueError(f"cannot load {path / 'model.pt'} ({type(err).__name__}: {err}); it is not a state_dict "
-                         f"of this network: {RETRAIN}") from err
-    if not all(bool(torch.isfinite(t).all()) for t in model.state_dict().values()):
-        raise ValueError(f"{path / 'model.pt'} holds NaN or infinite weights (a diverged training run); {RETRAIN}")
-    model.eval().to(resolve_device(device))
-    return model, config, hashlib.sha256(raw).hexdigest()
+    """(network on `device`, config, sha256 of model.pt) of a diffusion checkpoint directory; a
+    damaged or foreign one is refused naming the file and the fix (`policies/checkpoint.py`),
+    and the network's size is bounded before anything is allocated."""
+    return load_checkpoint_dir(checkpoint, "diffusion", TRAIN_COMMAND, read_config, _build, device)
 
 
 def read_config(file: Path) -> dict:
-    try:
-        config = json.loads(file.read_text())
-    except (UnicodeDecodeError, ValueError) as err:
-        raise ValueError(f"{file} is not valid JSON ({err}); the checkpoint is damaged: {RETRAIN}") from err
-    fmt = config.get("format") if isinstance(config, dict) else type(config).__name__
-    if fmt != CHECKPOINT_FORMAT:
-        hint = (" (a BC checkpoint: evaluate it with --policy dexbench.policies:BCPolicy)"
-                if fmt == "dexbench-bc-checkpoint" else "")
-        raise ValueError(f"{file} is not a {CHECKPOINT_FORMAT} config (format={fmt!r}){hint}; point --checkpoint "
-                         "at a directory written by `dexbench train diffusion`")
-    version = config.get("format_version")
-    if not _is_int(version, 1, 10**6) or version > CHECKPOINT_VERSION:
-        raise ValueError(f"{file} has format_version {version!r}; this dexbench reads up to {CHECKPOINT_VERSION}: "
-                         "upgrade dexbench or retrain the checkpoint")
-    problem = _config_problem(config)
-    if problem:
-        raise ValueError(f"{file} is damaged: {problem}; {RETRAIN}")
-    return config
+    return read_checkpoint_config(file, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, TRAIN_COMMAND, _config_problem,
+                                  FOREIGN)
 
 
-def _is_int(value, lo: int = 1, hi: int = MAX_DIM) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi
+def _build(config: dict) -> TemporalUNet:
+    parameters = count_parameters(config["model"], config["obs_dim"], config["act_dim"])
+    if parameters > MAX_PARAMETERS:
+        raise ValueError(f"a {parameters:,}-parameter network, more than {MAX_PARAMETERS:,}: the checkpoint is "
+                         "damaged")
+    return TemporalUNet(config["obs_dim"], config["act_dim"], **config["model"])
 
 
 def _config_problem(config: dict) -> str | None:
     """What in a config.json of the right format would make the policy crash or act wrongly later."""
-    for key in ("obs_dim", "act_dim", "env_act_dim"):
-        if not _is_int(config.get(key)):
-            return f"{key} is {config.get(key)!r}, not an integer in 1..{MAX_DIM}"
+    problem = actions_problem(config)
+    if problem:
+        return problem
     model = config.get("model")
     if not isinstance(model, dict) or set(model) != {"horizon", "n_obs", "n_action", "channels"}:
         return f"model is {model!r}, not a dict of horizon, n_obs, n_action and channels"
-    if not all(_is_int(model[k], 1, MAX_HORIZON) for k in ("horizon", "n_obs", "n_action")):
+    if not all(is_int(model[k], 1, MAX_HORIZON) for k in ("horizon", "n_obs", "n_action")):
         return f"model's horizon, n_obs and n_action must be integers in 1..{MAX_HORIZON}, got {model!r}"
     channels = model["channels"]
     if (not isinstance(channels, list) or not 1 <= len(channels) <= 6
-            or not all(_is_int(c, GROUPS, MAX_CHANNELS) and c % GROUPS == 0 for c in channels)):
+            or not all(is_int(c, GROUPS, MAX_CHANNELS) and c % GROUPS == 0 for c in channels)):
         return f"model's channels are {channels!r}, not 1 to 6 multiples of {GROUPS} up to {MAX_CHANNELS}"
     if model["horizon"] % 2 ** (len(channels) - 1) or model["n_obs"] - 1 + model["n_action"] > model["horizon"]:
         return f"model {model!r} does not fit its horizon (levels halve it; the executed actions must lie in it)"
     diffusion = config.get("diffusion")
-    if (not isinstance(diffusion, dict) or not _is_int(diffusion.get("train_steps"), 2, 10_000)
-            or not _is_int(diffusion.get("ddim_steps"), 1, diffusion.get("train_steps"))
-            or diffusion.get("prediction") != "epsilon"):
-        return f"diffusion is {diffusion!r}, not train_steps, ddim_steps (<= train_steps) and epsilon prediction"
-    keys = config.get("obs_keys")
-    if not isinstance(keys, list) or not keys or not all(isinstance(k, str) for k in keys):
-        return f"obs_keys is {keys!r}, not a list of observation names"
-    slots = config.get("rotation_slots")
-    if not isinstance(slots, list) or not all(isinstance(x, list) and len(x) == 2 and all(_is_int(v, 0) for v in x)
-                                              and x[0] < x[1] <= config["env_act_dim"] for x in slots):
-        return f"rotation_slots is {slots!r}, not [start, stop] pairs within the action"
-    if config["act_dim"] != config["env_act_dim"] + 3 * len(slots):
-        return (f"act_dim {config['act_dim']} does not match env_act_dim {config['env_act_dim']} with "
-                f"{len(slots)} rotation slot(s)")
+    if (not isinstance(diffusion, dict) or not is_int(diffusion.get("train_steps"), 2, 10_000)
+            or not is_int(diffusion.get("ddim_steps"), 1, diffusion.get("train_steps"))
+            or diffusion.get("prediction") not in PREDICTIONS):
+        return (f"diffusion is {diffusion!r}, not train_steps, ddim_steps (<= train_steps) and a prediction "
+                f"({', '.join(PREDICTIONS)})")
     return None
 
 
@@ -139,10 +89,7 @@ class DiffusionPolicy:
         self.name = "diffusion"
         self.obs_keys = list(self.config["obs_keys"])
         self._slots = [tuple(x) for x in self.config["rotation_slots"]]
-        env_act_dim = self.config["env_act_dim"]
-        if action_space.shape != (env_act_dim,):
-            raise ValueError(f"checkpoint {checkpoint} outputs {env_act_dim}-D actions; this env takes "
-                             f"{action_space.shape} (trained on {self.config['env_id']})")
+        check_action_space(action_space, self.config, checkpoint)
         _check_observations(observation_space, self.config, checkpoint)
         diffusion = self.config["diffusion"]
         steps = diffusion["ddim_steps"] if ddim_steps is None else ddim_steps
@@ -153,7 +100,7 @@ class DiffusionPolicy:
         if not 1 <= steps <= diffusion["train_steps"]:
             raise ValueError(f"ddim_steps must be an integer in 1..{diffusion['train_steps']}, got {ddim_steps!r}")
         self.ddim_steps = steps
-        self.schedule = NoiseSchedule(diffusion["train_steps"])
+        self.schedule = NoiseSchedule(diffusion["train_steps"], diffusion["prediction"])
         self._low, self._high = action_space.low, action_space.high
         self.reset()
 
