@@ -109,6 +109,16 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def _out_of_memory(err: BaseException) -> bool:
+    text = str(err)
+    return type(err).__name__ == "OutOfMemoryError" or "can't allocate memory" in text or "out of memory" in text
+
+
+def _first_line(err: BaseException) -> str:
+    line = next((x for x in str(err).splitlines() if x.strip()), type(err).__name__)
+    return line if len(line) <= 200 else line[:200] + "..."
+
+
 def _is_eval_result(path: Path) -> bool:
     import json
 
@@ -169,6 +179,12 @@ def cmd_train_bc(args) -> int:
             print(report.table())
     except (DatasetError, FileNotFoundError, ValueError) as err:
         raise CLIError(str(err)) from err
+    except (MemoryError, RuntimeError) as err:  # torch.OutOfMemoryError (CUDA) is a RuntimeError
+        if not isinstance(err, MemoryError) and not _out_of_memory(err):
+            raise
+        raise CLIError(f"training ran out of memory ({_first_line(err)}); lower --batch-size (now "
+                       f"{config.batch_size}), or --hidden / --layers, or render the images smaller (render-obs --size) for pixel BC; "
+                       f"a checkpoint in {args.out} is the last one written before, if any") from err
     kept = " (and each step_<N>/ in it)" if args.checkpoints > 1 else ""
     print(f"\nevaluate each{kept}: dexbench eval --policy dexbench.policies:BCPolicy --checkpoint "
           f"{outs[0]} --env ENV_ID; `dexbench compare --train-seeds S --checkpoints K` reports the papers' "

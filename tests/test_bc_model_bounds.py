@@ -56,3 +56,19 @@ def test_the_largest_network_under_the_limit_is_still_built():
     model = build_model({"arch": "mlp", "obs_dim": 100, "act_dim": 24, "model": {"chunk": 10, "hidden": 8192,
                                                                                  "layers": 2}})
     assert MAX_PARAMETERS / 10 < sum(p.numel() for p in model.parameters()) < MAX_PARAMETERS
+
+
+def test_training_out_of_memory_is_one_line_naming_the_batch_size(tmp_path, capsys, monkeypatch):
+    from dexbench.cli import main
+    from dexbench.policies.bc import train
+
+    def out_of_memory(*args, **kwargs):
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate "
+                           "memory: you tried to allocate 2018400000 bytes.\nmore lines")
+
+    monkeypatch.setattr(train, "train_bc", out_of_memory)
+    assert main(["train", "bc", "--data", str(tmp_path / "any.hdf5"), "--out", str(tmp_path / "bc"),
+                 "--batch-size", "4096"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "ran out of memory" in err and "--batch-size (now 4096)" in err
