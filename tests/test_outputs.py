@@ -161,3 +161,15 @@ def test_eval_overwrite_replaces_only_eval_results_and_their_table(tmp_path, cap
     result = tmp_path / "r.json"
     assert main([*evaluate, "--out", str(result)]) == 0
     assert main([*evaluate, "--out", str(result), "--overwrite"]) == 0  # a result: replaced
+
+
+def test_an_export_removes_the_staging_left_by_a_killed_one_and_keeps_a_running_ones(dataset, tmp_path):
+    pytest.importorskip("minari")
+    from dexbench.datasets.export import export_dataset
+
+    dead = tmp_path / ".out.999999999.abc.tmp"  # a pid above any pid_max: its run is gone
+    live = tmp_path / f".out.{os.getpid()}.def.tmp"
+    for staging in (dead, live):
+        (staging / "out").mkdir(parents=True)
+    export_dataset(dataset, "minari", tmp_path / "out")
+    assert not dead.exists() and live.exists()

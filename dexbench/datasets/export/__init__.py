@@ -15,6 +15,7 @@ is either whole or absent.
 from __future__ import annotations
 
 import functools
+import glob
 import importlib
 import os
 import shutil
@@ -262,7 +263,9 @@ def staged_output(out: Path, overwrite: bool) -> Iterator[Path]:
         raise FileExistsError(f"{out} already exists; choose another --out or pass --overwrite (the old export "
                               "is replaced only once the new one is complete)")
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    _remove_abandoned_staging(out)
+    # The pid in the name tells a later export whether the run that made it is still going.
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.{os.getpid()}.", suffix=".tmp", dir=out.parent))
     try:
         yield tmp / out.name
         old = None
@@ -287,6 +290,21 @@ def is_export(path: Path, fmt: str) -> bool:
     except (OSError, UnicodeDecodeError, ValueError):
         return False
     return isinstance(meta, dict) and isinstance(meta.get("dexbench"), dict) and "env_id" in meta["dexbench"]
+
+
+def _remove_abandoned_staging(out: Path) -> None:
+    """Remove the staging folders of earlier exports to `out` whose process is gone (killed with
+    SIGKILL, or the machine went down), so they do not pile up beside it."""
+    for staging in out.parent.glob(f".{glob.escape(out.name)}.*.tmp"):
+        pid = staging.name[len(out.name) + 2:].split(".", 1)[0]
+        if not pid.isdigit() or not staging.is_dir() or staging.is_symlink():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(staging, ignore_errors=True)
+        except (PermissionError, OverflowError):  # another user's live process, or not a pid
+            pass
 
 
 def export_dataset(path: str | os.PathLike, fmt: str, out: str | os.PathLike, *, overwrite: bool = False,
