@@ -21,13 +21,14 @@ class ForkingPolicy:
     """Starts a long `sleep` at every reset (its pid written to `pid_file`); `hang` stops at the
     second act()."""
 
-    def __init__(self, observation_space, action_space, pid_file: str = "", hang: str = "") -> None:
+    def __init__(self, observation_space, action_space, pid_file: str = "", hang: str = "", session: str = "") -> None:
         self.shape, self.pid_file, self.hang, self.t = action_space.shape, pid_file, bool(hang), 0
+        self.session = bool(session)  # the child starts a session (and process group) of its own
 
     def reset(self, seed=None) -> None:
         import subprocess
 
-        child = subprocess.Popen(["sleep", "600"])
+        child = subprocess.Popen(["sleep", "600"], start_new_session=self.session)
         with open(self.pid_file, "a") as f:
             f.write(f"{child.pid}\n")
         self.t = 0
@@ -67,6 +68,18 @@ def test_a_process_the_policy_forks_does_not_outlive_the_evaluation(tmp_path):
     started = pids(pid_file)
     assert len(started) == 2
     assert all(gone_soon(pid) for pid in started), [p for p in started if alive(p)]
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="the process tree is read from /proc")
+@pytest.mark.parametrize("hang", ["", "1"], ids=["finished", "timed out"])
+def test_a_child_in_a_session_of_its_own_is_killed_too(tmp_path, hang):
+    pid_file = tmp_path / "pids"
+    try:
+        evaluate(f"{__name__}:ForkingPolicy", ENV_ID, episodes=1, workers=1, progress=False, step_timeout_s=3,
+                 policy_kwargs={"pid_file": str(pid_file), "session": "1", "hang": hang})
+    except PolicyFailure:
+        assert hang
+    assert all(gone_soon(pid) for pid in pids(pid_file))
 
 
 @pytest.mark.skipif(not hasattr(os, "killpg"), reason="process groups are POSIX")

@@ -83,6 +83,14 @@ def _worker_main(spec: WorkerSpec, tasks, events, worker: int) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core per worker, also for torch policies
     exit_with_parent(signal.SIGKILL)  # an evaluation killed with SIGKILL takes its policies along
     _own_process_group()  # what the policy forks joins it, and is killed with it (`_kill_group`)
+    _adopt_orphans()  # and what leaves the group stays below this worker (`kill_descendants`)
+    try:
+        _run_worker(spec, tasks, events, worker)
+    finally:
+        kill_descendants(os.getpid())
+
+
+def _run_worker(spec: WorkerSpec, tasks, events, worker: int) -> None:
     from dexbench.evaluation.episode import run_episode
     from dexbench.policies.base import PolicyLoadError, load_policy, observation_kwargs, policy_name
     from dexbench.rollout import PolicyActionError
@@ -219,6 +227,8 @@ def run_in_workers(spec: WorkerSpec, tasks: list[tuple[int, str | None]], worker
                                         f"{seed}, {_step_text(step)}: the policy crashed the interpreter")
     finally:
         for p in procs:
+            if p.is_alive():  # what its policy started in a session of its own, first
+                kill_descendants(p.pid)
             _kill_group(p.pid)  # the worker and whatever its policy forked, finished or not
             if p.is_alive():
                 p.kill()
@@ -264,6 +274,56 @@ def _fork_group_guard() -> None:
         os.killpg(os.getpgrp(), signal.SIGKILL)  # the guard too
     finally:
         os._exit(0)
+
+
+def _adopt_orphans() -> None:
+    """Make this worker the reaper of its orphaned descendants (Linux PR_SET_CHILD_SUBREAPER): a
+    process the policy double-forks into a session of its own is re-parented to the worker, not
+    to init, so `kill_descendants` still finds it."""
+    import ctypes
+    import sys
+
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+        except (OSError, AttributeError):
+            pass
+
+
+def _descendants(root: int) -> list[int]:
+    """The pids below `root` in the process tree (from /proc; none where there is no /proc)."""
+    children: dict[int, list[int]] = {}
+    try:
+        entries = [e.name for e in os.scandir("/proc") if e.name.isdigit()]
+    except OSError:
+        return []
+    for name in entries:
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):  # gone meanwhile
+            continue
+        children.setdefault(ppid, []).append(int(name))
+    found, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def kill_descendants(root: int) -> None:
+    """SIGKILL every process below `root`, in its process group or not (a policy's processes
+    that started sessions of their own); twice, for what forked during the first pass."""
+    for _ in range(2):
+        found = _descendants(root)
+        for pid in found:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        if not found:
+            return
 
 
 def _kill_group(pgid: int | None) -> None:
