@@ -242,8 +242,9 @@ def run_in_workers(spec: WorkerSpec, tasks: list[tuple[int, str | None]], worker
 def _own_process_group() -> None:
     """Make this worker the leader of a new session and process group (its id is the worker's
     pid), so that processes the policy starts (subprocess, fork, multiprocessing) share it and
-    are ended with the worker, not left running after the evaluation. A process that starts its
-    own session escapes this; nothing short of a container holds that one."""
+    are ended with the worker, not left running after the evaluation. One that starts a session of
+    its own leaves the group; `kill_descendants` finds it below the worker, except after the
+    evaluation was killed with SIGKILL (then only a container would hold it)."""
     if hasattr(os, "setsid"):
         try:
             os.setsid()
