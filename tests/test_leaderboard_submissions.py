@@ -57,6 +57,13 @@ def test_an_env_made_with_another_horizon_says_so_in_its_env_kwargs():
     refused(policy_submission(results=[result]), "episodes[0].length: 1001 steps")
 
 
+@pytest.mark.parametrize("horizon", [True, 0, 5e-324, 1.5, "750"])
+def test_an_env_kwargs_horizon_no_env_accepts_is_refused(horizon):
+    result = eval_result(NATIVE, episodes(50))
+    result["env_kwargs"] = {"horizon": horizon}
+    refused(policy_submission(results=[result]), "results[0].env_kwargs.horizon: not a whole number")
+
+
 def test_generator_downstream_results_use_the_envs_horizon_too():
     sub = generator_submission()
     sub["results"][0]["downstream"]["eval"]["horizon"] = 99

@@ -424,6 +424,10 @@ def check_eval_result(result: dict[str, Any], where: list[str | int], fail: Fail
     check_suite_version(result["suite_version"], where, fail)
     # The env's horizon, not the file's claim: a result saying "horizon": 10**6 must not make long
     # episodes look as if the env ran them. An env made with another horizon says so in env_kwargs.
+    given = (result.get("env_kwargs") or {}).get("horizon")
+    if given is not None and env_horizon(env_id, {"horizon": given}) != given:  # not a whole number >= 1
+        raise fail(where + ["env_kwargs", "horizon"], "not a whole number of steps >= 1, so no env was made with it",
+                   "Copy the eval result unchanged from `dexbench eval`.")
     horizon = env_horizon(env_id, result.get("env_kwargs"))
     if result["horizon"] != horizon:
         made = "the env made with these env_kwargs" if horizon != default_horizon(env_id) else env_id
