@@ -48,7 +48,7 @@ def main(argv=None) -> int:
             source.parent.mkdir(parents=True, exist_ok=True)
             run_generation("scripted", f"DexMG/{entry.task}-{entry.embodiment}-D0", None, args.sources, source,
                            seed=1000, progress=False)
-        out = args.out / f"{entry.task}-{entry.embodiment}-{entry.variant}.hdf5"
+        out = args.out / f"{entry.task}-{entry.embodiment}-{entry.layout}.hdf5"
         report = run_generation("mimicgen", env_id, source, args.n, out, seed=0,
                                 workers=args.workers, progress=False, overwrite=True)
         replayed = "-"
@@ -73,7 +73,7 @@ def main(argv=None) -> int:
 
 def _order(env_id: str):
     entry = ENV_TABLE[env_id]
-    return (entry.task != "TrayLift", not entry.native, entry.embodiment, entry.variant)
+    return (entry.task != "TrayLift", not entry.native, entry.embodiment, entry.layout)
 
 
 if __name__ == "__main__":

@@ -47,7 +47,7 @@ def cmd_info(args) -> int:
         entry = env_entry(args.env_id)
         task = env.task
         print(f"{entry.env_id}{'  (native pairing)' if entry.native else ''}")
-        print(f"task {entry.task}, embodiment {entry.embodiment}, variant {entry.variant}")
+        print(f"task {entry.task}, embodiment {entry.embodiment}, layout {entry.layout}")
         print(f"horizon {env.horizon} steps at {env.control_freq:g} Hz ({env.substeps} physics substeps), "
               f"action mode {env.action_mode}, reward {env.reward_type}")
         print(f"cameras: {', '.join(env.available_cameras())}")
@@ -58,33 +58,33 @@ def cmd_info(args) -> int:
         print(text_table([(k, f"[{s.start}:{s.stop}]", np.array2string(space.low[s], precision=2, separator=","),
                        np.array2string(space.high[s], precision=2, separator=","))
                       for k, s in env.action_layout.items()], header=("slot", "indices", "low", "high")))
-        spec = env.task_spec
+        task_spec = env.task_spec
         print("\ntask spec:")
-        for arm, subtasks in spec.subtasks.items():
+        for arm, subtasks in task_spec.subtasks.items():
             print(f"  {arm}:")
             for s in subtasks:
                 print(f"    {s.name:<16} object_ref={s.object_ref}  ends on {s.term_signal}")
-        for c in spec.coordination:
+        for c in task_spec.coordination:
             print(f"  coordination ({c.scheme}): {c.subtasks}")
-        for s in spec.sequential:
+        for s in task_spec.sequential:
             print(f"  sequential: {s.pre} before {s.post}")
-        print(f"\nvariants of {entry.task}:")
+        print(f"\nlayouts of {entry.task}:")
         rows = []
-        for name, variant in task.variants.items():
+        for name, layout in task.layouts.items():
             first = len(rows)
-            for obj, p in variant.placements.items():
+            for obj, p in layout.placements.items():
                 rows.append(["", "", obj, f"({p.x[0]:+.3f}, {p.x[1]:+.3f})", f"({p.y[0]:+.3f}, {p.y[1]:+.3f})",
                              f"({p.yaw[0]:+.2f}, {p.yaw[1]:+.2f})", ""])
-            for obj, p in variant.scenery.items():
+            for obj, p in layout.scenery.items():
                 rows.append(["", "", f"{obj} (scenery)", f"({p.x[0]:+.3f}, {p.x[1]:+.3f})",
                              f"({p.y[0]:+.3f}, {p.y[1]:+.3f})", f"({p.yaw[0]:+.2f}, {p.yaw[1]:+.2f})", ""])
-            for joint, (lo, hi) in variant.joints.items():
+            for joint, (lo, hi) in layout.joints.items():
                 rows.append(["", "", f"{joint} (joint)", f"({lo:+.3f}, {hi:+.3f})", "", "", ""])
             if len(rows) == first:
                 rows.append(["", "", "-", "", "", "", ""])
-            rows[first][:2] = ["->" if name == entry.variant else "", name]
-            rows[first][6] = variant.description
-        print(text_table(rows, header=("", "variant", "object", "x (m)", "y (m)", "yaw (rad)", "description")))
+            rows[first][:2] = ["->" if name == entry.layout else "", name]
+            rows[first][6] = layout.description
+        print(text_table(rows, header=("", "layout", "object", "x (m)", "y (m)", "yaw (rad)", "description")))
     finally:
         env.close()
     return 0
@@ -236,7 +236,7 @@ def cmd_dataset_info(args) -> int:
         ("demos", f"{info['demos']}" + (f" of {info['attempts']} attempts" if info["attempts"] else "")),
         ("lengths", f"min {lengths['min']}, mean {lengths['mean']:.1f}, max {lengths['max']} steps "
                     f"({lengths['total']} in all)" if lengths else "-"),
-        ("variants", ", ".join(f"{k} {v}" for k, v in info["variants"].items()) or "-"),
+        ("layouts", ", ".join(f"{k} {v}" for k, v in info["layouts"].items()) or "-"),
         ("generators", ", ".join(f"{k} {v}" for k, v in info["generators"].items()) or "-"),
         ("source demos", ", ".join(f"#{k}: {v}" for k, v in info["source_demos"].items()) or "-"),
         ("observations", ", ".join(info["obs_keys"]) or "-"),
@@ -371,7 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list", help="all env ids, grouped by task (* = native pairing)")
     p.set_defaults(func=cmd_list)
 
-    p = sub.add_parser("info", help="spaces, action layout, task spec and variants of an env")
+    p = sub.add_parser("info", help="spaces, action layout, task spec and layouts of an env")
     p.add_argument("env_id", metavar="ID")
     p.set_defaults(func=cmd_info)
 
@@ -408,7 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("dataset", help="inspect, replay, export or add camera images to a dataset")
     dsub = p.add_subparsers(dest="dataset_command", metavar="SUBCOMMAND", required=True)
-    q = dsub.add_parser("info", help="demos, lengths, variants, generator and sources of a dataset")
+    q = dsub.add_parser("info", help="demos, lengths, layouts, generator and sources of a dataset")
     q.add_argument("file", metavar="FILE")
     q.set_defaults(func=cmd_dataset_info)
     q = dsub.add_parser("replay", help="replay a demo's actions from its stored initial state (video)")

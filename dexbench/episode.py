@@ -25,7 +25,7 @@ class Episode:
     """
 
     env_id: str | None
-    variant: str
+    layout: str  # "D0", "D1", "D2" (stored as the demo attribute `variant`)
     seed: int | None
     actions: np.ndarray
     states: np.ndarray

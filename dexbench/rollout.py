@@ -138,7 +138,7 @@ def rollout(
     dones_arr[-1] = 1
     return Episode(
         env_id=env.env_id,
-        variant=env.variant,
+        layout=env.layout,
         seed=seed,
         actions=np.stack(actions) if record else np.empty((0, *env.action_space.shape)),
         states=np.stack(states) if record else np.empty((0, initial_state.size)),

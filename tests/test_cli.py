@@ -56,7 +56,7 @@ def test_info(capsys):
     assert main(["info", ENV_ID]) == 0
     out = capsys.readouterr().out
     for text in ("observation space", "right_eef_pos", "action space", "right_pose", "left_hand",
-                 "task spec", "grasp_cube", "variants of TrayLift", "D0", "D1", "D2", "horizon 750"):
+                 "task spec", "grasp_cube", "layouts of TrayLift", "D0", "D1", "D2", "horizon 750"):
         assert text in out, text
 
 

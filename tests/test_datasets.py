@@ -56,7 +56,7 @@ def episode(env) -> Episode:
 def test_record_episode_shapes_and_content(env, episode):
     T = episode.num_samples
     assert T == 12 and episode.end_reason == "max_steps"
-    assert episode.env_id == ENV_ID and episode.variant == "D0" and episode.seed == 7
+    assert episode.env_id == ENV_ID and episode.layout == "D0" and episode.seed == 7
     assert episode.actions.shape == (T, 14)
     assert episode.states.shape == (T, env.get_state().shape[0])
     assert np.array_equal(episode.states[0], episode.initial_state)

@@ -17,11 +17,11 @@ ALL_IDS = sorted(ENV_TABLE)
 EMBODIMENTS = ("Panda", "PandaDex", "GR1")
 
 
-def test_every_task_variant_and_embodiment_is_registered_with_gymnasium():
+def test_every_task_layout_and_embodiment_is_registered_with_gymnasium():
     expected = {f"DexMG/{task}-{emb}-{v}" for task, cls in TASKS.items() for emb in cls.embodiments
-                for v in cls.variants}
+                for v in cls.layouts}
     assert {"TrayLift", "Pouring"} <= set(TASKS) and set(ALL_IDS) == expected
-    assert all(set(cls.variants) == {"D0", "D1", "D2"} for cls in TASKS.values())
+    assert all(set(cls.layouts) == {"D0", "D1", "D2"} for cls in TASKS.values())
     for env_id in ALL_IDS:
         assert env_id in gym.registry
 
@@ -146,7 +146,7 @@ def test_named_cameras_render_the_scene(embodiment):
         make_env("Pouring", embodiment, camera_names=("nope",))
 
 
-def test_variants_change_the_layout():
+def test_layouts_change_where_things_start():
     d0, d2 = make_env("Pouring", "GR1", "D0"), make_env("Pouring", "GR1", "D2")
     d0.reset(seed=0), d2.reset(seed=0)
     # D2 swaps the bowl and the green pad.
@@ -162,9 +162,9 @@ def test_task_spec_names_real_signals_and_objects():
     for task in TASKS.values():
         env = gym.make(f"DexMG/{task.name}-{task.native_embodiment}-D0").unwrapped
         _, info = env.reset(seed=0)
-        spec = env.task_spec
-        assert set(spec.subtasks) == {"right", "left"}
-        for subtasks in spec.subtasks.values():
+        task_spec = env.task_spec
+        assert set(task_spec.subtasks) == {"right", "left"}
+        for subtasks in task_spec.subtasks.values():
             for sub in subtasks:
                 assert sub.term_signal in info["subtask_signals"]
                 assert sub.object_ref is None or sub.object_ref in env.object_poses()

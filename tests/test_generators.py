@@ -273,7 +273,7 @@ def test_cli_generate_info_replay(sources, tmp_path, capsys):
 
     assert main(["dataset", "info", str(out)]) == 0
     text = capsys.readouterr().out
-    for label in ("demos", "lengths", "variants", "D0 1", "demo_noise", "sources", "noise_scale=0.01",
+    for label in ("demos", "lengths", "layouts", "D0 1", "demo_noise", "sources", "noise_scale=0.01",
                   str(sources)):
         assert label in text, label
 

@@ -39,7 +39,7 @@ def eval_result(env_id: str = NATIVE, successes: tuple[bool, ...] = (True, False
     seeds = eval_seeds(env_id, n)
     return {
         "format": "dexbench-eval-result", "format_version": 1, "suite_version": "0.1.0", "mujoco_version": "3.3.0",
-        "env_id": env_id, "task": entry.task, "embodiment": entry.embodiment, "variant": entry.variant,
+        "env_id": env_id, "task": entry.task, "embodiment": entry.embodiment, "variant": entry.layout,
         "native": entry.native,
         "policy": {"spec": "dexbench.policies:BCPolicy", "name": name, "kwargs": {"checkpoint": "runs/bc/model"}},
         "env_kwargs": {},

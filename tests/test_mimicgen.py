@@ -64,7 +64,7 @@ def first(seq, predicate):
 
 # ------------------------------------------------------------------ segmentation and transforms
 def test_segmentation_by_first_edges_and_coordination():
-    spec = TaskSpec(
+    task_spec = TaskSpec(
         subtasks={"right": (Subtask("a", None, "sig_a"), Subtask("lift", None, "done")),
                   "left": (Subtask("b", None, "sig_b"), Subtask("lift", None, "done"))},
         coordination=(Coordination({"right": "lift", "left": "lift"}),),
@@ -74,19 +74,19 @@ def test_segmentation_by_first_edges_and_coordination():
     sig_a[[4, 5, 12]] = True  # first 0->1 edge at step 4: a's last action is step 4
     sig_b[9:] = True
     info = still_demo({"sig_a": sig_a, "sig_b": sig_b, "done": np.zeros(T, bool)}, T)
-    demo = parse_source(0, "demo_0", info, spec)
+    demo = parse_source(0, "demo_0", info, task_spec)
     assert demo.ends == {"right": [5, T], "left": [10, T]}
     assert demo.sync == {("right", 1): T, ("left", 1): T}  # `done` never fired: the group syncs at the end
     assert demo.boundaries("right", offsets=[3]) == [(0, 8), (8, T)]
     info["subtask_signals"]["sig_b"][:] = False
     with pytest.raises(SegmentationError, match="never ends"):
-        parse_source(0, "demo_0", info, spec)
+        parse_source(0, "demo_0", info, task_spec)
 
 
 def test_a_group_that_is_one_arms_last_subtask_syncs_on_the_signal_not_the_demo_end():
     # Transport: the hand-over is the right arm's last subtask but not the left's. Synced at the
     # demo's end, the left arm's hand-over segment swallowed its whole `place` motion.
-    spec = TaskSpec(
+    task_spec = TaskSpec(
         subtasks={"right": (Subtask("a", None, "sig_a"), Subtask("hand", None, "handed")),
                   "left": (Subtask("hand", None, "handed"), Subtask("place", None, "placed"))},
         coordination=(Coordination({"right": "hand", "left": "hand"}, scheme="replay"),),
@@ -97,7 +97,7 @@ def test_a_group_that_is_one_arms_last_subtask_syncs_on_the_signal_not_the_demo_
     sig["handed"][14:18] = True
     sig["placed"][25:] = True
     info = still_demo(sig, T)
-    demo = parse_source(0, "demo_0", info, spec)
+    demo = parse_source(0, "demo_0", info, task_spec)
     assert demo.ends == {"right": [6, T], "left": [15, T]}  # the right arm moves on to the end
     assert demo.sync == {("right", 1): 15, ("left", 0): 15}
 
@@ -115,20 +115,20 @@ def test_a_hand_over_then_a_place_in_a_moved_bin(tmp_path):
 
 
 def test_a_start_signal_cuts_the_transit_out_of_a_segment():
-    spec = TaskSpec(subtasks={arm: (Subtask("grasp", None, "held"),
-                                    Subtask("place", None, "placed", start_signal="over"))
-                              for arm in ("right", "left")})
+    task_spec = TaskSpec(subtasks={arm: (Subtask("grasp", None, "held"),
+                                         Subtask("place", None, "placed", start_signal="over"))
+                                   for arm in ("right", "left")})
     T = 30
     sig = {"held": np.zeros(T, bool), "over": np.zeros(T, bool), "placed": np.zeros(T, bool)}
     sig["held"][6:] = True
     sig["over"][[3, 17, 18]] = True  # before the grasp ended it does not count
     sig["placed"][25:] = True
     info = still_demo(sig, T)
-    demo = parse_source(0, "demo_0", info, spec)
+    demo = parse_source(0, "demo_0", info, task_spec)
     assert demo.boundaries("right") == [(0, 7), (18, T)]  # steps 7-17 carried the object across
     assert demo.begins_with_transit("right", 1, (18, T)) and not demo.begins_with_transit("right", 0, (0, 7))
     del sig["over"]  # a source recorded without the signal keeps its whole motion
-    demo = parse_source(0, "demo_0", info, spec)
+    demo = parse_source(0, "demo_0", info, task_spec)
     assert demo.boundaries("right") == [(0, 7), (7, T)] and not demo.begins_with_transit("right", 1, (7, T))
 
 

@@ -12,7 +12,7 @@ from gymnasium.utils.env_checker import check_env
 from dexbench.envs.core import DexEnv
 from dexbench.envs.embodiments import Panda
 from dexbench.envs.registry import ENV_TABLE
-from dexbench.envs.tasks.base import Placement, Subtask, Task, TaskSpec, Variant
+from dexbench.envs.tasks.base import Layout, Placement, Subtask, Task, TaskSpec, TaskStatus
 from dexbench.evaluation.seeds import _stored, derived_seeds, eval_seeds
 
 BOX = mujoco.mjtGeom.mjGEOM_BOX
@@ -28,16 +28,16 @@ class Lidded(Task):
     objects = ("block", "box")
     articulations = ("flap",)
     choices = {"colour": ("red", "green", "blue")}
-    variants = {"D0": Variant("test", {"block": Placement(x=(-0.1, 0.1), y=(0.1, 0.2))},
-                              scenery={"box": Placement(x=(0.05, 0.15), y=(-0.2, -0.1), yaw=(-0.5, 0.5))},
-                              joints={"flap": (0.2, 1.2)})}
-    spec = TaskSpec(subtasks={"right": (Subtask("open", "box", "flap_open"),), "left": ()})
+    layouts = {"D0": Layout("test", {"block": Placement(x=(-0.1, 0.1), y=(0.1, 0.2))},
+                            scenery={"box": Placement(x=(0.05, 0.15), y=(-0.2, -0.1), yaw=(-0.5, 0.5))},
+                            joints={"flap": (0.2, 1.2)})}
+    task_spec = TaskSpec(subtasks={"right": (Subtask("open", "box", "flap_open"),), "left": ()})
 
-    def build(self, spec, table_top_z):
-        block = spec.worldbody.add_body(name="block", pos=[0, 0, table_top_z + 0.02])
+    def build(self, mj_spec, table_top_z):
+        block = mj_spec.worldbody.add_body(name="block", pos=[0, 0, table_top_z + 0.02])
         block.add_freejoint()
         block.add_geom(type=BOX, size=[0.02] * 3, mass=0.1)
-        box = spec.worldbody.add_body(name="box", mocap=True)
+        box = mj_spec.worldbody.add_body(name="box", mocap=True)
         box.add_geom(type=BOX, size=[0.05, 0.05, 0.03], pos=[0, 0, 0.03])
         flap = box.add_body(name="flap_body", pos=[0, 0.05, 0.06])
         flap.add_joint(name="flap", type=mujoco.mjtJoint.mjJNT_HINGE, axis=[1, 0, 0], range=[0, 2], damping=1)
@@ -47,9 +47,9 @@ class Lidded(Task):
         return 0.02 if name == "block" else 0.0
 
     def evaluate(self):
-        return {"flap_open": self.joint_position("flap") > 1.5, "success": False}
+        return TaskStatus(success=False, signals={"flap_open": self.joint_position("flap") > 1.5})
 
-    def dense_reward(self, evaluation):
+    def dense_reward(self, status):
         return 0.0
 
 
@@ -91,11 +91,11 @@ def test_a_task_with_scenery_joints_and_choices_passes_the_gymnasium_checker(env
 
 def test_scenery_that_is_not_a_mocap_body_is_refused():
     class Bad(Lidded):
-        def build(self, spec, table_top_z):
-            block = spec.worldbody.add_body(name="block")
+        def build(self, mj_spec, table_top_z):
+            block = mj_spec.worldbody.add_body(name="block")
             block.add_freejoint()
             block.add_geom(type=BOX, size=[0.02] * 3)
-            box = spec.worldbody.add_body(name="box")  # not mocap
+            box = mj_spec.worldbody.add_body(name="box")  # not mocap
             box.add_geom(type=BOX, size=[0.05] * 3)
             flap = box.add_body(name="flap_body")
             flap.add_joint(name="flap", type=mujoco.mjtJoint.mjJNT_HINGE)
@@ -131,11 +131,11 @@ def test_a_can_knocked_into_its_bin_is_no_success_until_the_placing_hand_held_it
     data.qpos[adr:adr + 3] = (goal[0], goal[1], task.table_top_z + 0.01 + 0.03)  # lying on the floor
     data.qpos[adr + 3:adr + 7] = (np.cos(np.pi / 4), 0.0, np.sin(np.pi / 4), 0.0)
     mujoco.mj_forward(env.model, data)
-    assert not task.evaluate()["success"]  # knocked in: never held by the left hand
+    assert not task.evaluate().success  # knocked in: never held by the left hand
     task.latch("held_by_left", True)
-    assert task.evaluate()["success"]
+    assert task.evaluate().success
     state = env.get_state()
     env.reset(seed=1)
     assert not task.latch("held_by_left", False)
     env.reset_to(state)
-    assert task.latch("held_by_left", False) and task.evaluate()["success"]
+    assert task.latch("held_by_left", False) and task.evaluate().success

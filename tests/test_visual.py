@@ -45,9 +45,9 @@ def _model_bytes(model: mujoco.MjModel) -> bytes:
 def test_the_published_env_is_untouched():
     env = gym.make(ENV_ID, **IMAGES).unwrapped
     # the model is what the scene and the task build, nothing added
-    spec = build_scene(env.embodiment, env.task.table_size_m, f"{env.task.name}-{env.embodiment.name}")
-    env.task.add_to(spec, env.embodiment.table_height_m)
-    assert env.appearance is None and _model_bytes(env.model) == _model_bytes(spec.compile())
+    mj_spec = build_scene(env.embodiment, env.task.table_size_m, f"{env.task.name}-{env.embodiment.name}")
+    env.task.add_to(mj_spec, env.embodiment.table_height_m)
+    assert env.appearance is None and _model_bytes(env.model) == _model_bytes(mj_spec.compile())
     off = build_env(ENV_ID, visual_factors=(), **IMAGES)
     for seed in (0, 7):
         a, b = env.reset(seed=seed)[0], off.reset(seed=seed)[0]

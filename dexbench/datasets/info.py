@@ -11,7 +11,7 @@ import numpy as np
 
 
 def dataset_info(path: str | os.PathLike) -> dict[str, Any]:
-    """Demos, lengths, variants, generators, sources and the generation record of a dataset."""
+    """Demos, lengths, layouts (D0, D1, D2), generators, sources and the generation record of a dataset."""
     from dexbench.datasets.reader import load_dataset
 
     with load_dataset(path) as ds:
@@ -34,7 +34,7 @@ def dataset_info(path: str | os.PathLike) -> dict[str, Any]:
             "attempts": ds.attempts,
             "lengths": {"min": min(lengths), "mean": float(np.mean(lengths)), "max": max(lengths),
                         "total": int(sum(lengths))} if lengths else None,
-            "variants": dict(Counter(str(a.get("variant", "?")) for a in demo_attrs)),
+            "layouts": dict(Counter(str(a.get("variant", "?")) for a in demo_attrs)),
             "generators": dict(Counter(str(a.get("generator", "?")) for a in demo_attrs)),
             "source_demos": dict(sorted(Counter(int(a.get("source_demo", -1)) for a in demo_attrs
                                                 if int(a.get("source_demo", -1)) >= 0).items())),

@@ -226,7 +226,7 @@ class DatasetReader:
         seed = int(attrs.get("seed", -1))
         return Episode(
             env_id=self.env_id,
-            variant=str(attrs.get("variant", "")),
+            layout=str(attrs.get("variant", "")),
             seed=None if seed < 0 else seed,
             actions=actions,
             states=states,

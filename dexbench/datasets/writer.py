@@ -180,7 +180,7 @@ class DatasetWriter:
         grp = self._file["data"].create_group(key)
         try:
             grp.attrs["num_samples"] = T
-            grp.attrs["variant"] = episode.variant
+            grp.attrs["variant"] = episode.layout
             grp.attrs["generator"] = generator or episode.generator or self.generator
             grp.attrs["source_demo"] = int(episode.source_demo if source_demo is None else source_demo)
             grp.attrs["seed"] = -1 if episode.seed is None else int(episode.seed)

@@ -93,7 +93,7 @@ def factor_rng(episode_key: int, factor: str) -> np.random.Generator:
 
 
 class Appearance:
-    """The visual factors of one env: `add_to(spec)` before compiling, `bind(model)` after, then
+    """The visual factors of one env: `add_to(mj_spec)` before compiling, `bind(model)` after, then
     `new_episode(key, data)` at every reset and `apply()` whenever the model fields may have been
     overwritten (a restored state re-applies the object axis)."""
 
@@ -102,19 +102,19 @@ class Appearance:
         self._draw: dict[str, dict[str, np.ndarray]] = {}
 
     # ------------------------------------------------------------------ building
-    def add_to(self, spec: mujoco.MjSpec, table_top_z: float, table_size_m: tuple[float, float]) -> None:
+    def add_to(self, mj_spec: mujoco.MjSpec, table_top_z: float, table_size_m: tuple[float, float]) -> None:
         """The build-time parts: the texture bank and the distractor slots."""
         self._table_top_z, self._table_half = table_top_z, np.asarray(table_size_m) / 2
         if "textures" in self.factors:
             rng = np.random.default_rng(BANK_SEED)
             for k in range(TEXTURE_BANK):
-                spec.add_texture(name=f"appearance_texture_{k}", type=mujoco.mjtTexture.mjTEXTURE_2D,
-                                 builtin=TEXTURE_BUILTINS[k % len(TEXTURE_BUILTINS)], rgb1=rng.uniform(0, 1, 3),
-                                 rgb2=rng.uniform(0, 1, 3), width=TEXTURE_PX, height=TEXTURE_PX)
+                mj_spec.add_texture(name=f"appearance_texture_{k}", type=mujoco.mjtTexture.mjTEXTURE_2D,
+                                    builtin=TEXTURE_BUILTINS[k % len(TEXTURE_BUILTINS)], rgb1=rng.uniform(0, 1, 3),
+                                    rgb2=rng.uniform(0, 1, 3), width=TEXTURE_PX, height=TEXTURE_PX)
         if "distractors" in self.factors:
             for k, shape in enumerate(DISTRACTOR_SHAPES):
-                spec.worldbody.add_geom(name=f"distractor_{k}", type=shape, size=[0.02, 0.02, 0.02],
-                                        pos=[0, 0, table_top_z], rgba=[0.5, 0.5, 0.5, 0], contype=0, conaffinity=0)
+                mj_spec.worldbody.add_geom(name=f"distractor_{k}", type=shape, size=[0.02, 0.02, 0.02],
+                                           pos=[0, 0, table_top_z], rgba=[0.5, 0.5, 0.5, 0], contype=0, conaffinity=0)
 
     def bind(self, model: mujoco.MjModel, object_bodies: dict[str, int], colour_coded: Iterable[str]) -> None:
         """Keep the model's own values (each draw perturbs them, never a previous draw) and the

@@ -1,4 +1,4 @@
-"""DexEnv: one Gymnasium env for every Task x Embodiment x Variant.
+"""DexEnv: one Gymnasium env for every Task x Embodiment x Layout (D0, D1, D2).
 
 The core knows no task and no robot by name: the task adds objects and judges success, the
 embodiment adds the robot and its controller, and this file turns actions into controller
@@ -20,7 +20,7 @@ from dexbench.envs.embodiments.base import ARMS, Embodiment, find_ids
 from dexbench.envs.objects import VARIANT_FEATURES, ObjectAxis, variant_features
 from dexbench.envs.rendering import CameraRenderer, preset_by_name
 from dexbench.envs.scene import MAX_RENDER_SIZE, PHYSICS_TIMESTEP_S, build_scene
-from dexbench.envs.tasks.base import Task, pose_matrix
+from dexbench.envs.tasks.base import Task, TaskSpec, TaskStatus, pose_matrix
 
 MAX_QVEL = 1e3  # joint speeds beyond this mean the simulation blew up
 OBS_MODES = ("state", "rgb", "state+rgb")
@@ -41,7 +41,8 @@ class DexEnv(PoseActions, gym.Env):
     """A bimanual dexterous manipulation env (its API: docs/design.md, "The env API").
 
     Args:
-        task: the task class; embodiment: the embodiment instance; variant: "D0" | "D1" | "D2".
+        task: the task class; embodiment: the embodiment instance; variant: the layout, "D0" | "D1" |
+            "D2" (the kwarg keeps the name the Gymnasium registration and recorded env specs use).
         obs_mode: "state", "rgb" or "state+rgb". camera_names / image_size: pixel observations.
         render_preset: the look of image observations: "fast" (no shadows, reflections,
             multisampling or skybox, coarser shapes; envs/rendering.py) or "default" (the model's own look).
@@ -113,7 +114,7 @@ class DexEnv(PoseActions, gym.Env):
         self.env_id = env_id
         self.task = task(variant, object_variants)
         self.embodiment = embodiment
-        self.variant = variant
+        self.layout = variant
         self.obs_mode, self.reward_type, self.action_mode = obs_mode, reward_type, action_mode
         self.camera_names = tuple(camera_names)
         self.image_size = _image_size(image_size, "image_size")
@@ -239,15 +240,15 @@ class DexEnv(PoseActions, gym.Env):
         except PhysicsError as err:
             physics_error = str(err)
         self._elapsed += 1
-        evaluation = self.task.evaluate()
-        success = evaluation["success"]
+        status = self.task.evaluate()
+        success = status.success
         if self.reward_type == "sparse":
             reward = float(success)
         else:
-            reward = 1.0 if success else float(self.task.dense_reward(evaluation))
+            reward = 1.0 if success else float(self.task.dense_reward(status))
         terminated = bool(success and self.terminate_on_success)
         truncated = self._elapsed >= self.horizon or physics_error is not None
-        info = self._info(evaluation)
+        info = self._info(status)
         if physics_error is not None:
             info["physics_error"] = physics_error
         return self.observation(), reward, terminated, truncated, info
@@ -277,15 +278,14 @@ class DexEnv(PoseActions, gym.Env):
         return self.task.object_poses()
 
     @property
-    def task_spec(self):
-        return self.task.spec
+    def task_spec(self) -> TaskSpec:
+        return self.task.task_spec
 
     def is_success(self) -> bool:
-        return bool(self.task.evaluate()["success"])
+        return bool(self.task.evaluate().success)
 
     def subtask_signals(self) -> dict[str, bool]:
-        evaluation = self.task.evaluate()
-        return {k: v for k, v in evaluation.items() if k != "success"}
+        return self.task.evaluate().signals
 
     def get_state(self) -> np.ndarray:
         """The full physics state (qpos, qvel, act, ctrl, warm start, ...): exact replay."""
@@ -323,10 +323,10 @@ class DexEnv(PoseActions, gym.Env):
             self.appearance.apply()
 
     # ------------------------------------------------------------------------ observations
-    def _info(self, evaluation: dict[str, bool]) -> dict[str, Any]:
+    def _info(self, status: TaskStatus) -> dict[str, Any]:
         return {
-            "is_success": bool(evaluation["success"]),
-            "subtask_signals": {k: bool(v) for k, v in evaluation.items() if k != "success"},
+            "is_success": bool(status.success),
+            "subtask_signals": {k: bool(v) for k, v in status.signals.items()},
         }
 
     def episode_choices(self) -> dict[str, str]:

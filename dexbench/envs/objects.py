@@ -54,7 +54,7 @@ def variant_features(variant: ObjectVariant) -> np.ndarray:
 
 
 def apply_variant(body: mujoco.MjsBody, variant: ObjectVariant) -> None:
-    """Change the object's geoms in the spec (before compiling)."""
+    """Change the object's geoms in the MjSpec (before compiling)."""
     sxy, sz = variant.scale_xy, variant.scale_z
     geoms = list(body.geoms)
     if variant.shape is not None and len(geoms) != 1:
@@ -97,18 +97,18 @@ def apply_variant(body: mujoco.MjsBody, variant: ObjectVariant) -> None:
 class ObjectAxis:
     """The compiled variant models of one env, and the fields to copy from them."""
 
-    def __init__(self, spec: mujoco.MjSpec, variants: dict[str, tuple[ObjectVariant, ...]],
+    def __init__(self, mj_spec: mujoco.MjSpec, variants: dict[str, tuple[ObjectVariant, ...]],
                  reference: mujoco.MjModel) -> None:
-        self._spec, self._variants, self._reference = spec, variants, reference
+        self._mj_spec, self._variants, self._reference = mj_spec, variants, reference
         self._models: dict[tuple[int, ...], tuple[mujoco.MjModel, list[str]]] = {}
 
     def apply(self, model: mujoco.MjModel, indices: tuple[int, ...]) -> None:
         """Give `model` the variants `indices` (one per object, in `variants` order)."""
         if indices not in self._models:
-            spec = self._spec.copy()
+            mj_spec = self._mj_spec.copy()
             for (name, options), k in zip(self._variants.items(), indices):
-                apply_variant(spec.body(name), options[k])
-            compiled = spec.compile()
+                apply_variant(mj_spec.body(name), options[k])
+            compiled = mj_spec.compile()
             changed = [f for f in _array_fields(compiled)
                        if not np.array_equal(getattr(compiled, f), getattr(self._reference, f))]
             self._models[indices] = (compiled, changed)

@@ -1,5 +1,8 @@
 """The DexMG/<Task>-<Embodiment>-D<k> table, derived from the task classes (each task's
-`embodiments` x its `variants`), its Gymnasium registration, and `make(env_id)`."""
+`embodiments` x its `layouts`), its Gymnasium registration, and `make(env_id)`.
+
+The registration passes the layout as `variant=`, the name Gymnasium's registry and exported env
+specs (Minari) record; `EnvEntry.layout` is that same "D<k>"."""
 
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ class EnvEntry:
     env_id: str
     task: str
     embodiment: str
-    variant: str
+    layout: str  # "D0", "D1", "D2"
 
     @property
     def native(self) -> bool:
@@ -33,9 +36,9 @@ def _env_table() -> dict[str, EnvEntry]:
         if unknown:
             raise ValueError(f"task {task} names unknown embodiments {unknown}; known: {sorted(EMBODIMENTS)}")
         for emb in (e for e in EMBODIMENTS if e in cls.embodiments):
-            for variant in cls.variants:
-                env_id = f"{NAMESPACE}/{task}-{emb}-{variant}"
-                table[env_id] = EnvEntry(env_id, task, emb, variant)
+            for layout in cls.layouts:
+                env_id = f"{NAMESPACE}/{task}-{emb}-{layout}"
+                table[env_id] = EnvEntry(env_id, task, emb, layout)
     return table
 
 
@@ -43,7 +46,7 @@ ENV_TABLE: dict[str, EnvEntry] = _env_table()
 
 
 def make_env(task: str, embodiment: str, variant: str = "D0", **kwargs):
-    """Gymnasium entry point: build a DexEnv for one table entry."""
+    """Gymnasium entry point: build a DexEnv for one table entry (`variant`: its layout)."""
     from dexbench.envs.core import DexEnv
 
     env_id = f"{NAMESPACE}/{task}-{embodiment}-{variant}"
@@ -54,7 +57,7 @@ def build_env(env_id: str, **kwargs):
     """A DexEnv for an id (`DexMG/...` or `dexbench:DexMG/...`), without Gymnasium's wrappers;
     an unknown id fails with the closest known ids."""
     entry = lookup(env_id)
-    return make_env(entry.task, entry.embodiment, entry.variant, **kwargs)
+    return make_env(entry.task, entry.embodiment, entry.layout, **kwargs)
 
 
 def lookup(env_id: str) -> EnvEntry:
@@ -74,7 +77,7 @@ def register_all() -> None:
         gym.register(
             id=env_id,
             entry_point="dexbench.envs.registry:make_env",
-            kwargs=dict(task=entry.task, embodiment=entry.embodiment, variant=entry.variant),
+            kwargs=dict(task=entry.task, embodiment=entry.embodiment, variant=entry.layout),
             max_episode_steps=None,
             disable_env_checker=True,
         )

@@ -31,31 +31,31 @@ def look_at_quat(eye: np.ndarray, target: np.ndarray) -> np.ndarray:
 
 def build_scene(embodiment: Embodiment, table_size_m: tuple[float, float], name: str) -> mujoco.MjSpec:
     """The arena and robot; the task adds its objects afterwards."""
-    spec = mujoco.MjSpec()
-    spec.modelname = name
-    spec.compiler.degree = False
-    spec.option.timestep = PHYSICS_TIMESTEP_S
-    spec.option.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
-    spec.option.cone = mujoco.mjtCone.mjCONE_ELLIPTIC
-    spec.option.impratio = 10.0  # stiff friction: grasped objects do not creep
-    spec.visual.quality.shadowsize = SHADOW_MAP_SIZE
-    spec.visual.global_.offwidth = MAX_RENDER_SIZE
-    spec.visual.global_.offheight = MAX_RENDER_SIZE
-    spec.visual.headlight.ambient = [0.35, 0.35, 0.35]
-    spec.stat.center = [0.0, 0.0, embodiment.table_height_m]
-    spec.stat.extent = 1.5
+    mj_spec = mujoco.MjSpec()
+    mj_spec.modelname = name
+    mj_spec.compiler.degree = False
+    mj_spec.option.timestep = PHYSICS_TIMESTEP_S
+    mj_spec.option.integrator = mujoco.mjtIntegrator.mjINT_IMPLICITFAST
+    mj_spec.option.cone = mujoco.mjtCone.mjCONE_ELLIPTIC
+    mj_spec.option.impratio = 10.0  # stiff friction: grasped objects do not creep
+    mj_spec.visual.quality.shadowsize = SHADOW_MAP_SIZE
+    mj_spec.visual.global_.offwidth = MAX_RENDER_SIZE
+    mj_spec.visual.global_.offheight = MAX_RENDER_SIZE
+    mj_spec.visual.headlight.ambient = [0.35, 0.35, 0.35]
+    mj_spec.stat.center = [0.0, 0.0, embodiment.table_height_m]
+    mj_spec.stat.extent = 1.5
 
-    spec.add_texture(name="skybox", type=mujoco.mjtTexture.mjTEXTURE_SKYBOX,
-                     builtin=mujoco.mjtBuiltin.mjBUILTIN_GRADIENT,
-                     rgb1=[0.75, 0.82, 0.9], rgb2=[0.3, 0.35, 0.4], width=256, height=256)
-    spec.add_texture(name="floor", type=mujoco.mjtTexture.mjTEXTURE_2D,
-                     builtin=mujoco.mjtBuiltin.mjBUILTIN_CHECKER,
-                     rgb1=[0.42, 0.44, 0.46], rgb2=[0.36, 0.38, 0.4], width=256, height=256)
-    floor_mat = spec.add_material(name="floor", texrepeat=[6, 6], reflectance=0.05)
+    mj_spec.add_texture(name="skybox", type=mujoco.mjtTexture.mjTEXTURE_SKYBOX,
+                        builtin=mujoco.mjtBuiltin.mjBUILTIN_GRADIENT,
+                        rgb1=[0.75, 0.82, 0.9], rgb2=[0.3, 0.35, 0.4], width=256, height=256)
+    mj_spec.add_texture(name="floor", type=mujoco.mjtTexture.mjTEXTURE_2D,
+                        builtin=mujoco.mjtBuiltin.mjBUILTIN_CHECKER,
+                        rgb1=[0.42, 0.44, 0.46], rgb2=[0.36, 0.38, 0.4], width=256, height=256)
+    floor_mat = mj_spec.add_material(name="floor", texrepeat=[6, 6], reflectance=0.05)
     floor_mat.textures[mujoco.mjtTextureRole.mjTEXROLE_RGB] = "floor"
-    spec.add_material(name="table", rgba=[0.62, 0.5, 0.38, 1])
+    mj_spec.add_material(name="table", rgba=[0.62, 0.5, 0.38, 1])
 
-    world = spec.worldbody
+    world = mj_spec.worldbody
     world.add_light(pos=[0, 0, 3.0], dir=[0, 0, -1], diffuse=[0.6, 0.6, 0.6], castshadow=True)
     world.add_light(pos=[1.5, -1.0, 2.5], dir=[-0.5, 0.3, -1], diffuse=[0.3, 0.3, 0.3], castshadow=False)
     world.add_geom(name="floor", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[3, 3, 0.05],
@@ -74,9 +74,9 @@ def build_scene(embodiment: Embodiment, table_size_m: tuple[float, float], name:
     agent_eye = np.array([1.55, 0.0, top + 0.85])
     world.add_camera(name="agentview", pos=agent_eye,
                      quat=look_at_quat(agent_eye, [-0.3, 0.0, top + 0.2]), fovy=45)
-    embodiment.attach(spec)
-    if not any(cam.name == "head" for cam in spec.cameras):
+    embodiment.attach(mj_spec)
+    if not any(cam.name == "head" for cam in mj_spec.cameras):
         head_eye = np.array([-0.75, 0.0, top + 0.75])
         world.add_camera(name="head", pos=head_eye,
                          quat=look_at_quat(head_eye, [0.05, 0.0, top]), fovy=60)
-    return spec
+    return mj_spec

@@ -123,7 +123,7 @@ def evaluate(
         "env_id": entry.env_id,
         "task": entry.task,
         "embodiment": entry.embodiment,
-        "variant": entry.variant,
+        "variant": entry.layout,
         "native": entry.native,
         "policy": _policy_block(policy_spec, policy_kwargs, name, checkpoint_sha, observed),
         "env_kwargs": env_kwargs,

@@ -57,11 +57,11 @@ class DemoNoiseGenerator(Generator):
 
     def check(self, env) -> None:
         env = getattr(env, "unwrapped", env)
-        if env.variant != "D0":
+        if env.layout != "D0":
             raise ValueError(
-                f"demo_noise cannot generate {env.variant} data ({env.env_id}): it replays each source demo "
+                f"demo_noise cannot generate {env.layout} data ({env.env_id}): it replays each source demo "
                 "from that demo's own recorded initial state, and source demos are D0 states, so every demo "
-                f"it makes is a D0 scene. {env.variant} needs object placements the sources never saw: use an "
+                f"it makes is a D0 scene. {env.layout} needs object placements the sources never saw: use an "
                 "object-centric generator such as `mimicgen` (which adapts source segments to new object "
                 "poses), or target the D0 env.")
         src_env = self.sources.env_id

@@ -198,16 +198,16 @@ def _open_shard(path: Path, env, job: WorkerJob, next_attempt: int | None):
     return writer, state
 
 
-def _attempt_info(policy, episode, spec) -> AttemptInfo:
+def _attempt_info(policy, episode, task_spec) -> AttemptInfo:
     """What the policy says about its attempt; the subtask progress it does not give comes from
     the recorded subtask signals."""
     info = policy.attempt_info() if callable(getattr(policy, "attempt_info", None)) else AttemptInfo()
     if not info.subtask_index or (not episode.success and info.failure_subtask is None):
-        progress = subtask_progress(spec, episode.datagen_info["subtask_signals"], episode.num_samples)
+        progress = subtask_progress(task_spec, episode.datagen_info["subtask_signals"], episode.num_samples)
         info.subtask_index = info.subtask_index or {arm: index[:-1] for arm, index in progress.items()}
         if not episode.success and info.failure_subtask is None:
             final = {k: bool(v[-1]) for k, v in episode.datagen_info["subtask_signals"].items()}
-            info.failure_subtask = stuck_subtask(spec, {arm: int(i[-1]) for arm, i in progress.items()}, final)
+            info.failure_subtask = stuck_subtask(task_spec, {arm: int(i[-1]) for arm, i in progress.items()}, final)
     return info
 
 

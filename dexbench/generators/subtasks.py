@@ -14,13 +14,13 @@ from dexbench.envs.embodiments.base import ARMS
 FINAL_CHECK = "final:success check"  # every subtask signalled, but the success check failed
 
 
-def subtask_progress(spec, signals: dict[str, np.ndarray], steps: int) -> dict[str, np.ndarray]:
+def subtask_progress(task_spec, signals: dict[str, np.ndarray], steps: int) -> dict[str, np.ndarray]:
     """Per arm, (T + 1,) int: the index of the subtask the arm was in before action t, and at
     [T] after the last action (signals[name][t] is the value after action t; len(subtasks) once
     all ended)."""
     out = {}
     for arm in ARMS:
-        subtasks = spec.subtasks.get(arm, ())
+        subtasks = task_spec.subtasks.get(arm, ())
         if not subtasks:
             continue
         index = np.zeros(steps + 1, dtype=np.int64)
@@ -36,11 +36,11 @@ def subtask_progress(spec, signals: dict[str, np.ndarray], steps: int) -> dict[s
     return out
 
 
-def stuck_subtask(spec, reached: dict[str, int], signals: dict[str, bool]) -> str:
+def stuck_subtask(task_spec, reached: dict[str, int], signals: dict[str, bool]) -> str:
     """"<arm>:<subtask>" of the first arm (reference order) whose subtask `reached[arm]` never
     signalled its end, or FINAL_CHECK when every arm got through."""
     for arm in ARMS:
-        subtasks = spec.subtasks.get(arm, ())
+        subtasks = task_spec.subtasks.get(arm, ())
         if not subtasks:
             continue
         j = min(max(reached.get(arm, 0), 0), len(subtasks) - 1)

@@ -157,7 +157,7 @@ def summary_columns() -> list[str]:
     from dexbench.envs.registry import ENV_TABLE
     from dexbench.envs.tasks import TASKS
 
-    native_d0 = {e.task: e.env_id for e in ENV_TABLE.values() if e.native and e.variant == "D0"}
+    native_d0 = {e.task: e.env_id for e in ENV_TABLE.values() if e.native and e.layout == "D0"}
     return [native_d0[task] for task in TASKS if task in native_d0]
 
 

@@ -28,8 +28,8 @@ class Embodiment(abc.ABC):
     table_height_m: ClassVar[float]  # table top height the robot stands at
 
     @abc.abstractmethod
-    def attach(self, spec: mujoco.MjSpec) -> None:
-        """Add the robot (arms, hands, cameras, actuators) to `spec`'s world body."""
+    def attach(self, mj_spec: mujoco.MjSpec) -> None:
+        """Add the robot (arms, hands, cameras, actuators) to `mj_spec`'s world body."""
 
     @abc.abstractmethod
     def arm_joint_names(self, arm: str) -> list[str]:
@@ -46,11 +46,11 @@ class Embodiment(abc.ABC):
     def eef_site(self, arm: str) -> str:
         return f"{arm}_grip"
 
-    def attach_hand(self, spec: mujoco.MjSpec, arm: str, mount_site: str,
+    def attach_hand(self, mj_spec: mujoco.MjSpec, arm: str, mount_site: str,
                     pos: tuple[float, float, float] = (0, 0, 0),
                     quat: tuple[float, float, float, float] = (1, 0, 0, 0)) -> None:
         """Attach this embodiment's hand at a mount site (offset by pos/quat in the site frame)."""
-        site = spec.site(mount_site)
+        site = mj_spec.site(mount_site)
         if site.alt.type != mujoco.mjtOrientation.mjORIENTATION_QUAT:
             raise ValueError(f"mount site {mount_site!r} must give its orientation as a quat")
         frame = site.parent.add_frame(pos=site.pos, quat=site.quat)

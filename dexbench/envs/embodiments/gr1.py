@@ -42,12 +42,12 @@ class GR1(Embodiment):
     default_action_mode = "absolute"
     table_height_m = 0.9
 
-    def attach(self, spec: mujoco.MjSpec) -> None:
-        frame = spec.worldbody.add_frame(pos=BASE_POS_M)
+    def attach(self, mj_spec: mujoco.MjSpec) -> None:
+        frame = mj_spec.worldbody.add_frame(pos=BASE_POS_M)
         frame.attach_body(mujoco.MjSpec.from_file(str(XML)).worldbody.first_body(), prefix=PREFIX)
-        spec.camera(f"{PREFIX}head").name = "head"
+        mj_spec.camera(f"{PREFIX}head").name = "head"
         for arm in ARMS:
-            self.attach_hand(spec, arm, f"{PREFIX}{arm}_hand_mount", pos=HAND_OFFSET_M)
+            self.attach_hand(mj_spec, arm, f"{PREFIX}{arm}_hand_mount", pos=HAND_OFFSET_M)
 
     def arm_joint_names(self, arm: str) -> list[str]:
         return [f"{PREFIX}{arm}_{s}" for s in ARM_JOINT_SUFFIXES]

@@ -31,18 +31,18 @@ class Panda(Embodiment):
     default_action_mode = "delta"
     table_height_m = 0.8
 
-    def attach(self, spec: mujoco.MjSpec) -> None:
+    def attach(self, mj_spec: mujoco.MjSpec) -> None:
         for arm in ARMS:
             base = (BASE_X_M, BASE_Y_M[arm], self.table_height_m + BASE_ABOVE_TABLE_M)
-            spec.worldbody.add_geom(  # pedestal under the arm
+            mj_spec.worldbody.add_geom(  # pedestal under the arm
                 name=f"{arm}_pedestal", type=mujoco.mjtGeom.mjGEOM_CYLINDER,
                 size=[0.09, base[2] / 2, 0], pos=[base[0] - 0.03, base[1], base[2] / 2],
                 rgba=[0.3, 0.3, 0.32, 1], contype=0, conaffinity=0,
             )
-            frame = spec.worldbody.add_frame(pos=base)
+            frame = mj_spec.worldbody.add_frame(pos=base)
             frame.attach_body(mujoco.MjSpec.from_file(str(ARM_XML)).worldbody.first_body(),
                                      prefix=f"{arm}_panda_")
-            self.attach_hand(spec, arm, f"{arm}_panda_hand_mount", quat=self.hand.flange_quat)
+            self.attach_hand(mj_spec, arm, f"{arm}_panda_hand_mount", quat=self.hand.flange_quat)
 
     def arm_joint_names(self, arm: str) -> list[str]:
         # "<arm>_panda_": the arm's own prefix, distinct from the hand's "<arm>_", so the two

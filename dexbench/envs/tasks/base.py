@@ -1,8 +1,13 @@
 """What every task provides, and the mechanics shared by all tasks (placement, contacts, grasps).
 
 A task file reads top to bottom: a docstring in three parts (Task Description, Randomizations,
-Success Conditions), its variants table, its objects, `evaluate()` (the single source of truth
-for success and every subtask signal), its subtask spec and its dense reward.
+Success Conditions), its layouts table (D0, D1, D2), its objects, `evaluate()` (the single source
+of truth for success and every subtask signal, returned apart as a `TaskStatus`), its subtask spec
+(`task_spec`) and its dense reward.
+
+Names: a *layout* is one of a task's reset distributions (D0, D1, D2: the `-D<k>` of an env id); a
+*variant* is only ever an object's (the O axis, `ObjectVariant`); `task_spec` is the `TaskSpec` (the
+subtasks), `mj_spec` the `mujoco.MjSpec` the scene is built in.
 """
 
 from __future__ import annotations
@@ -63,6 +68,15 @@ class Sequential:
 
 
 @dataclass(frozen=True)
+class TaskStatus:
+    """What `Task.evaluate()` returns: whether the task is done, and every subtask signal
+    (name -> bool, in the task's order), apart."""
+
+    success: bool
+    signals: dict[str, bool]
+
+
+@dataclass(frozen=True)
 class TaskSpec:
     subtasks: dict[str, tuple[Subtask, ...]]
     coordination: tuple[Coordination, ...] = ()
@@ -95,7 +109,7 @@ class Placement:
 
 
 @dataclass(frozen=True)
-class Variant:
+class Layout:
     """One reset distribution of a task (D0, D1, D2), drawn in this order at every reset:
 
     - `placements`: free objects, resting on the table at a pose in their range;
@@ -146,8 +160,8 @@ class Task(abc.ABC):
     name: ClassVar[str]
     horizon: ClassVar[int]  # steps at 20 Hz (the reference's training horizon)
     table_size_m: ClassVar[tuple[float, float]] = (0.8, 0.8)
-    variants: ClassVar[dict[str, Variant]]
-    spec: ClassVar[TaskSpec]
+    layouts: ClassVar[dict[str, Layout]]  # "D0", "D1", "D2" -> its reset distribution
+    task_spec: ClassVar[TaskSpec]
     objects: ClassVar[tuple[str, ...]]  # bodies whose poses are observed (free or scenery)
     native_embodiment: ClassVar[str]
     embodiments: ClassVar[tuple[str, ...]] = ("Panda", "PandaDex", "GR1")  # the ids registered
@@ -167,23 +181,29 @@ class Task(abc.ABC):
     # colour): the `object_colors` visual factor leaves them as they are.
     colour_coded: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, variant: str, object_variants: str | dict[str, str] = "reference") -> None:
-        if variant not in self.variants:
-            raise ValueError(f"{self.name} has no variant {variant!r}; choose one of {list(self.variants)}")
-        self.variant_name = variant
-        self.variant = self.variants[variant]
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        for old, new in (("spec", "task_spec"), ("variants", "layouts")):
+            if old in vars(cls):
+                raise TypeError(f"task {cls.__name__}: the class attribute {old!r} is now {new!r}")
+
+    def __init__(self, layout: str, object_variants: str | dict[str, str] = "reference") -> None:
+        if layout not in self.layouts:
+            raise ValueError(f"{self.name} has no layout {layout!r}; choose one of {list(self.layouts)}")
+        self.layout_name = layout
+        self.layout = self.layouts[layout]
         self.object_mode = _check_object_mode(self, object_variants)
 
     # -- building ------------------------------------------------------------------------
     @abc.abstractmethod
-    def build(self, spec: mujoco.MjSpec, table_top_z: float) -> None:
+    def build(self, mj_spec: mujoco.MjSpec, table_top_z: float) -> None:
         """Add the task's objects (free bodies named as in `objects`) and scenery (top-level
-        bodies with `mocap=True`, placed by the variant's `scenery` ranges)."""
+        bodies with `mocap=True`, placed by the layouts' `scenery` ranges)."""
 
-    def add_to(self, spec: mujoco.MjSpec, table_top_z: float) -> None:
+    def add_to(self, mj_spec: mujoco.MjSpec, table_top_z: float) -> None:
         """What the env calls: the task's bodies, and room in the state for its choices."""
-        self.build(spec, table_top_z)
-        spec.nuserdata = (len(self.choices) + len(self.latches)
+        self.build(mj_spec, table_top_z)
+        mj_spec.nuserdata = (len(self.choices) + len(self.latches)
                           + (len(self.object_variants) if self.object_mode != "reference" else 0))
 
     def bind(self, model: mujoco.MjModel, data: mujoco.MjData, embodiment: Embodiment,
@@ -204,28 +224,28 @@ class Task(abc.ABC):
         self._geom_body = model.geom_bodyid.copy()
         self._touching = np.zeros((model.nbody, model.nbody), dtype=bool)
         self._mocap = {}
-        for variant in self.variants.values():
-            for name in variant.scenery:
+        for layout in self.layouts.values():
+            for name in layout.scenery:
                 mocap = int(model.body_mocapid[model.body(name).id])
                 if mocap < 0:
                     raise ValueError(f"{self.name}: scenery body {name!r} must be a top-level body with mocap=True")
                 self._mocap[name] = mocap
-        joints = set(self.articulations).union(*(v.joints for v in self.variants.values()))
+        joints = set(self.articulations).union(*(layout.joints for layout in self.layouts.values()))
         self._joint_qpos = {n: int(model.jnt_qposadr[model.joint(n).id]) for n in joints}
         self._joint_dof = {n: int(model.jnt_dofadr[model.joint(n).id]) for n in joints}
 
     # -- episode -------------------------------------------------------------------------
     def initialize_episode(self, rng: np.random.Generator) -> None:
-        """Draw the variant's reset distribution (see `Variant` for what and in which order)."""
-        for name, placement in self.variant.placements.items():
+        """Draw the layout's reset distribution (see `Layout` for what and in which order)."""
+        for name, placement in self.layout.placements.items():
             x, y, yaw = placement.sample(rng)
             self.set_object_pose(name, x, y, yaw)
-        for name, placement in self.variant.scenery.items():
+        for name, placement in self.layout.scenery.items():
             x, y, yaw = placement.sample(rng)
             mocap = self._mocap[name]
             self.data.mocap_pos[mocap] = (x, y, self.table_top_z + self.rest_height(name))
             self.data.mocap_quat[mocap] = Rotation.from_euler("z", yaw).as_quat(scalar_first=True)
-        for name, (lo, hi) in self.variant.joints.items():
+        for name, (lo, hi) in self.layout.joints.items():
             self.data.qpos[self._joint_qpos[name]] = rng.uniform(lo, hi)
             self.data.qvel[self._joint_dof[name]] = 0.0
         for k, options in enumerate(self.choices.values()):
@@ -237,7 +257,7 @@ class Task(abc.ABC):
                 index = int(rng.integers(len(options)))
             else:
                 index = next((i for i, o in enumerate(options) if o.name == self.object_mode.get(name)), 0)
-            self.data.userdata[self._variants_at + k] = index
+            self.data.userdata[self._object_variants_at + k] = index
             # Placed for the reference object: a resized one rests higher or lower.
             self.data.qpos[self._free_qpos[name] + 2] += self.resting_height(name) - self.rest_height(name)
 
@@ -245,10 +265,11 @@ class Task(abc.ABC):
         """The state's object variant per object of `object_variants` (all 0 in reference mode)."""
         if self.object_mode == "reference":
             return (0,) * len(self.object_variants)
-        return tuple(int(v) for v in self.data.userdata[self._variants_at:self._variants_at + len(self.object_variants)])
+        at = self._object_variants_at
+        return tuple(int(v) for v in self.data.userdata[at:at + len(self.object_variants)])
 
     @property
-    def _variants_at(self) -> int:
+    def _object_variants_at(self) -> int:
         return len(self.choices) + len(self.latches)
 
     def latch(self, name: str, now: bool) -> bool:
@@ -335,12 +356,12 @@ class Task(abc.ABC):
 
     # -- what subclasses define -------------------------------------------------------------
     @abc.abstractmethod
-    def evaluate(self) -> dict[str, bool]:
-        """`success` and every subtask signal, from the current physics state."""
+    def evaluate(self) -> TaskStatus:
+        """Success and every subtask signal, from the current physics state."""
 
     @abc.abstractmethod
-    def dense_reward(self, evaluation: dict[str, bool]) -> float:
-        """Staged progress in [0, 1] for RL."""
+    def dense_reward(self, status: TaskStatus) -> float:
+        """Staged progress in [0, 1] for RL, from this step's `evaluate()`."""
 
 
 def _check_object_mode(task: Task, mode) -> str | dict[str, str]:

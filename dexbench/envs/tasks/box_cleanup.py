@@ -29,7 +29,7 @@ Task Description:
 
 Randomizations:
     Positions (x, y, m) relative to the table centre (x toward the robot negative), yaw (rad).
-    | variant | box x; y; yaw                         | lid x; y; yaw                          |
+    | layout  | box x; y; yaw                         | lid x; y; yaw                          |
     |---------|---------------------------------------|----------------------------------------|
     | D0      | (-0.05,0.05); -0.15; 0 (reference)    | (-0.05,0.05); 0.20; 0 (reference)      |
     | D1      | (-0.08,0.08); (-0.17,-0.14); +-pi/12  | (-0.10,0.10); (0.20,0.24); +-pi/8      |
@@ -58,7 +58,7 @@ import mujoco
 import numpy as np
 
 from dexbench.envs.embodiments.base import ARMS
-from dexbench.envs.tasks.base import Coordination, Placement, Subtask, Task, TaskSpec, Variant, box_between
+from dexbench.envs.tasks.base import Coordination, Layout, Placement, Subtask, Task, TaskSpec, TaskStatus, box_between
 
 # Box: an open box, origin at its bottom centre (reference sizes).
 BOX_HALF_M = 0.10  # 20 cm square outside
@@ -92,14 +92,14 @@ LEVEL_COS = float(np.cos(np.radians(10)))  # lid tilt under 10 deg
 OVER_BOX_TOL_M = 0.03
 OVER_BOX_CLEARANCE_M = 0.02  # the plug's bottom this far above the rim
 
-VARIANTS = {
-    "D0": Variant("reference reset ranges", {
+LAYOUTS = {
+    "D0": Layout("reference reset ranges", {
         "lid": Placement(x=(-0.05, 0.05), y=(0.20, 0.20)),
     }, scenery={"box": Placement(x=(-0.05, 0.05), y=(-0.15, -0.15))}),
-    "D1": Variant("wider positions; box and lid turned", {
+    "D1": Layout("wider positions; box and lid turned", {
         "lid": Placement(x=(-0.10, 0.10), y=(0.20, 0.24), yaw=(-np.pi / 8, np.pi / 8)),
     }, scenery={"box": Placement(x=(-0.08, 0.08), y=(-0.17, -0.14), yaw=(-np.pi / 12, np.pi / 12))}),
-    "D2": Variant("box and lid on swapped sides", {
+    "D2": Layout("box and lid on swapped sides", {
         "lid": Placement(x=(-0.10, 0.10), y=(-0.24, -0.20), yaw=(-np.pi / 8, np.pi / 8)),
     }, scenery={"box": Placement(x=(-0.08, 0.08), y=(0.14, 0.17), yaw=(-np.pi / 12, np.pi / 12))}),
 }
@@ -109,9 +109,9 @@ class BoxCleanup(Task):
     name = "BoxCleanup"
     horizon = 400
     native_embodiment = "PandaDex"
-    variants = VARIANTS
+    layouts = LAYOUTS
     objects = ("lid", "box")
-    spec = TaskSpec(
+    task_spec = TaskSpec(
         subtasks={arm: (
             Subtask("grasp_lid", "lid", f"grasp_lid_{arm}"),
             Subtask("place_lid", "box", "lid_on_box", held="lid", start_signal="lid_over_box"),
@@ -120,17 +120,17 @@ class BoxCleanup(Task):
     )
 
     # ------------------------------------------------------------------ scene
-    def build(self, spec: mujoco.MjSpec, table_top_z: float) -> None:
+    def build(self, mj_spec: mujoco.MjSpec, table_top_z: float) -> None:
         box_geom = mujoco.mjtGeom.mjGEOM_BOX
         h, t = BOX_HALF_M, BOX_WALL_M
         wood = dict(rgba=[0.45, 0.3, 0.15, 1], friction=[1.0, 0.005, 0.0001])
-        box = spec.worldbody.add_body(name="box", mocap=True)  # placed by the variant's scenery
+        box = mj_spec.worldbody.add_body(name="box", mocap=True)  # placed by the layout's scenery
         for s in (-1, 1):  # walls: two full ones along x, two between them along y
             box_between(box, [-h, min(s * h, s * (h - t)), 0], [h, max(s * h, s * (h - t)), BOX_HEIGHT_M], **wood)
             box_between(box, [min(s * h, s * (h - t)), -h + t, 0], [max(s * h, s * (h - t)), h - t, BOX_HEIGHT_M], **wood)
         box_between(box, [-h + t, -h + t, 0], [h - t, h - t, t], **{**wood, "rgba": [0.38, 0.25, 0.12, 1]})
 
-        lid = spec.worldbody.add_body(name="lid", pos=[0, 0, table_top_z])
+        lid = mj_spec.worldbody.add_body(name="lid", pos=[0, 0, table_top_z])
         lid.add_freejoint(name="lid")
         plank = dict(rgba=[0.62, 0.45, 0.25, 1], friction=[1.0, 0.005, 0.0001], density=LID_DENSITY)
         box_between(lid, [-PLUG_HALF_M, -PLUG_HALF_M, 0], [PLUG_HALF_M, PLUG_HALF_M, PLUG_HEIGHT_M], **plank)
@@ -160,7 +160,7 @@ class BoxCleanup(Task):
         lid, box = self.data.xpos[self.body_ids["lid"]], self.data.xpos[self.body_ids["box"]]
         return float(np.linalg.norm(lid[:2] - box[:2])), float(lid[2] + PLUG_HEIGHT_M - box[2] - BOX_HEIGHT_M)
 
-    def evaluate(self) -> dict[str, bool]:
+    def evaluate(self) -> TaskStatus:
         self.update_contacts()
         lid, box = self.body_ids["lid"], self.body_ids["box"]
         out = {f"grasp_lid_{arm}": any(self.is_grasped(arm, h) for h in self._handle_ids) for arm in ARMS}
@@ -170,16 +170,16 @@ class BoxCleanup(Task):
         released = not any(self.touched_by_hand(arm, p) for arm in ARMS for p in self._lid_parts)
         out["lid_over_box"] = bool(dist < OVER_BOX_TOL_M and height > PLUG_HEIGHT_M + OVER_BOX_CLEARANCE_M)
         out["lid_on_box"] = on_box
-        out["success"] = bool(on_box and released)
-        return out
+        return TaskStatus(success=bool(on_box and released), signals=out)
 
-    def dense_reward(self, evaluation: dict[str, bool]) -> float:
-        if evaluation["success"]:
+    def dense_reward(self, status: TaskStatus) -> float:
+        signals = status.signals
+        if status.success:
             return 1.0
-        held = evaluation["grasp_lid_right"] + evaluation["grasp_lid_left"]
+        held = signals["grasp_lid_right"] + signals["grasp_lid_left"]
         reward = 0.1 * held
         if held == 2:
             dist, _ = self.lid_offset()
             lift = np.clip((self.height_above_table("lid") - 0.005) / BOX_HEIGHT_M, 0.0, 1.0)
             reward += 0.2 * lift + 0.3 * np.exp(-dist / 0.05) * lift
-        return float(min(reward + 0.2 * evaluation["lid_on_box"], 0.95))
+        return float(min(reward + 0.2 * signals["lid_on_box"], 0.95))

@@ -44,12 +44,12 @@ Task Description:
 Randomizations:
     Positions (x, y, m) in the table frame (x toward the robot negative); the can is round (no
     yaw), the bins are placed with their long side along x (yaw 0 +- the range shown).
-    | variant | can x; y                    | red bin x; y; yaw                  | blue bin x; y; yaw                 |
+    | layout  | can x; y                    | red bin x; y; yaw                  | blue bin x; y; yaw                 |
     |---------|-----------------------------|------------------------------------|------------------------------------|
     | D0      | (-0.20,-0.10); (-0.20,0.00) | -0.07; 0.40; 0 (reference)         | -0.07; 0.20; 0 (reference)         |
     | D1      | (-0.23,-0.07); (-0.25,0.00) | (-0.10,-0.04); (0.42,0.44); +-0.15 | (-0.10,-0.04); (0.16,0.18); +-0.15 |
     | D2      | as D1                       | as D1's blue bin (the near one)    | as D1's red bin (the far one)      |
-    The colour is red or blue with p = 0.5 in every variant. D2 swaps the bins: red is the near
+    The colour is red or blue with p = 0.5 in every layout. D2 swaps the bins: red is the near
     one. A replayed D0 demo puts the can into the bin where its colour used to be: the wrong one.
 
 Object variants (O axis, off in the published ids; `object_variants="random"` draws one for
@@ -84,9 +84,7 @@ import mujoco
 import numpy as np
 
 from dexbench.envs.objects import ObjectVariant
-from dexbench.envs.tasks.base import (
-    Coordination, Placement, Subtask, Task, TaskSpec, Variant, box_between,
-)
+from dexbench.envs.tasks.base import Coordination, Layout, Placement, Subtask, Task, TaskSpec, TaskStatus, box_between
 
 # Bins (open boxes), origin at the bottom centre, long side along x (reference sizes).
 BIN_HALF_X_M, BIN_HALF_Y_M = 0.125, 0.10
@@ -113,8 +111,8 @@ RED_BIN, BLUE_BIN = (-0.07, 0.40), (-0.07, 0.20)  # 20 cm apart: the bins touch
 BIN_YAW_D1 = 0.15  # rad; with the bins' centres 24 cm or more apart their corners stay apart
 
 
-def _variant(description: str, can: Placement, red: Placement, blue: Placement) -> Variant:
-    return Variant(description, {"can": can}, scenery={"red_bin": red, "blue_bin": blue})
+def _layout(description: str, can: Placement, red: Placement, blue: Placement) -> Layout:
+    return Layout(description, {"can": can}, scenery={"red_bin": red, "blue_bin": blue})
 
 
 _CAN_D1 = Placement(x=(-0.23, -0.07), y=(-0.25, 0.0))  # twice D0's area
@@ -133,11 +131,11 @@ CAN_VARIANTS = (
     ObjectVariant("slippery", friction=0.6 / 1.2),
 )
 
-VARIANTS = {
-    "D0": _variant("reference reset ranges", Placement(x=(-0.2, -0.1), y=(-0.2, 0.0)),
+LAYOUTS = {
+    "D0": _layout("reference reset ranges", Placement(x=(-0.2, -0.1), y=(-0.2, 0.0)),
                    Placement.at(*RED_BIN), Placement.at(*BLUE_BIN)),
-    "D1": _variant("wider can range; the bins move and turn a little", _CAN_D1, _FAR_D1, _NEAR_D1),
-    "D2": _variant("bins swapped (red is the near one)", _CAN_D1, _NEAR_D1, _FAR_D1),
+    "D1": _layout("wider can range; the bins move and turn a little", _CAN_D1, _FAR_D1, _NEAR_D1),
+    "D2": _layout("bins swapped (red is the near one)", _CAN_D1, _NEAR_D1, _FAR_D1),
 }
 
 
@@ -146,7 +144,7 @@ class CanSort(Task):
     horizon = 400
     native_embodiment = "GR1"
     table_size_m = (0.8, 1.2)
-    variants = VARIANTS
+    layouts = LAYOUTS
     object_variants = {"can": CAN_VARIANTS}
     choices = {"colour": ("red", "blue")}
     # Success needs the can to have been in the placing (left) hand: arms flailing at random
@@ -154,7 +152,7 @@ class CanSort(Task):
     latches = ("held_by_left",)
     objects = ("can", "red_bin", "blue_bin", "goal_bin")
     colour_coded = ("can", "red_bin", "blue_bin")  # the goal is the bin of the can's colour
-    spec = TaskSpec(
+    task_spec = TaskSpec(
         subtasks={
             "right": (
                 Subtask("grasp_can", "can", "grasp_can"),
@@ -169,12 +167,12 @@ class CanSort(Task):
     )
 
     # ------------------------------------------------------------------ scene
-    def build(self, spec: mujoco.MjSpec, table_top_z: float) -> None:
+    def build(self, mj_spec: mujoco.MjSpec, table_top_z: float) -> None:
         hx, hy, t = BIN_HALF_X_M, BIN_HALF_Y_M, BIN_WALL_M
         for colour in ("red", "blue"):
             rgba = list(RGBA[colour])
             wood = dict(rgba=rgba, friction=[1.0, 0.005, 0.0001])
-            body = spec.worldbody.add_body(name=f"{colour}_bin", mocap=True)  # placed by the variant
+            body = mj_spec.worldbody.add_body(name=f"{colour}_bin", mocap=True)  # placed by the layout
             box_between(body, [-hx + t, -hy + t, 0], [hx - t, hy - t, FLOOR_TOP_M],
                         **{**wood, "rgba": [0.85 * c for c in rgba[:3]] + [1]})
             for s in (-1, 1):  # walls: two along x, two along y between them
@@ -183,10 +181,10 @@ class CanSort(Task):
                 box_between(body, [min(s * hx, s * (hx - t)), -hy + t, 0], [max(s * hx, s * (hx - t)), hy - t,
                                                                             BIN_HEIGHT_M], **wood)
         # The goal marker: no geometry that collides or shows, one invisible site.
-        goal = spec.worldbody.add_body(name="goal_bin", mocap=True)
+        goal = mj_spec.worldbody.add_body(name="goal_bin", mocap=True)
         goal.add_site(name="goal_bin", size=[0.005, 0, 0], rgba=[0, 0, 0, 0])
 
-        can = spec.worldbody.add_body(name="can", pos=[0, 0, table_top_z + CAN_HALF_HEIGHT_M])
+        can = mj_spec.worldbody.add_body(name="can", pos=[0, 0, table_top_z + CAN_HALF_HEIGHT_M])
         can.add_freejoint(name="can")
         # Torsional friction (condim 4): a hand holding the can by one end keeps it from
         # swinging about the closing axis.
@@ -212,7 +210,7 @@ class CanSort(Task):
         return self.can_size()[1] - BIN_WALL_M / 2
 
     def initialize_episode(self, rng: np.random.Generator) -> None:
-        """The variant's draw (can, bins, colour); then the goal marker onto the colour's bin
+        """The layout's draw (can, bins, colour); then the goal marker onto the colour's bin
         (a mocap body: its pose is part of the state)."""
         super().initialize_episode(rng)
         goal = self._mocap[f"{self.choice('colour')}_bin"]
@@ -240,23 +238,23 @@ class CanSort(Task):
         reach = half_height * axis_z + radius * np.sqrt(max(0.0, 1.0 - axis_z ** 2))
         return self.height_above_table("can") - reach
 
-    def evaluate(self) -> dict[str, bool]:
+    def evaluate(self) -> TaskStatus:
         self.update_contacts()
         can = self.body_ids["can"]
         colour = self.choice("colour")
         other = "blue" if colour == "red" else "red"
         left_holds = self.is_grasped("left", can)
         in_bin = self.latch("held_by_left", left_holds) and self.in_bin(colour) and not self.in_bin(other)
-        return {
+        return TaskStatus(success=in_bin, signals={
             "grasp_can": self.is_grasped("right", can),
             "can_handed_over": bool(left_holds and not self.touched_by_hand("right", can)
                                     and self.can_bottom_height() > HANDOVER_MIN_BOTTOM_M),
             "can_in_bin": in_bin,
-            "success": in_bin,
-        }
+        })
 
-    def dense_reward(self, evaluation: dict[str, bool]) -> float:
-        if evaluation["success"]:
+    def dense_reward(self, status: TaskStatus) -> float:
+        signals = status.signals
+        if status.success:
             return 1.0
         can = self.body_ids["can"]
         left_holds = self.is_grasped("left", can)

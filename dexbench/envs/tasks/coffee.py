@@ -26,7 +26,7 @@ Task Description:
     on the holder too, 1 of 3 pods let go of by a hand stuck 1.4 cm high, tipped 16 deg).
 
 Randomizations:
-    | variant | pod x, y (m), yaw                      | machine x, y (m), yaw (rad)                   | lid (rad) |
+    | layout  | pod x, y (m), yaw                      | machine x, y (m), yaw (rad)                   | lid (rad) |
     |---------|----------------------------------------|-----------------------------------------------|-----------|
     | D0      | (-0.13,-0.07), (0.17,0.23), 0 (ref.)   | (0, -0.1), -pi/6 (reference, fixed)           | 2pi/3 (ref.) |
     | D1      | (-0.145,-0.055), (0.155,0.245), any    | (0.05,0.15), (-0.2,-0.1), (-pi/6,pi/3)        | 2pi/3     |
@@ -37,7 +37,7 @@ Randomizations:
     10 cm further right): the holder faces anywhere from D0's heading (left, a little away) to
     left and toward the robot (90 deg of turn); at the far end of the turn the lid opens away
     from the robot, and the right hand comes down behind it from above.
-    D2 turns the machine round (the reference's D2 swaps the sides; with the spec's fixed roles
+    D2 turns the machine round (the reference's D2 swaps the sides; with the task spec's fixed roles
     that would make both arms reach across each other's): the holder faces away from the robot
     behind the body, and the lid opens toward the robot over the body. The left hand takes the
     pod (further out on the left) round the machine's side to the holder's far side; the right
@@ -61,7 +61,7 @@ import mujoco
 import numpy as np
 
 from dexbench.envs.tasks.base import (
-    Placement, Sequential, Subtask, Task, TaskSpec, Variant, box_between, ring_wall,
+    Layout, Placement, Sequential, Subtask, Task, TaskSpec, TaskStatus, box_between, ring_wall,
 )
 
 # Machine, in its frame (origin on the table under the footprint's middle, holder along +y), m.
@@ -102,20 +102,20 @@ CENTRED_M = HOLDER_OUTER_RADIUS_M - POD_RADIUS_M  # 5.2 mm: the reference's boun
 INSERTED_TOL_M = 0.02  # pod bottom this close to the holder's floor: inserted (the reference's)
 CLEAR_M = 0.10  # the inserting hand's grasp frame this far from the holder's rim centre
 
-VARIANTS = {
-    "D0": Variant(
+LAYOUTS = {
+    "D0": Layout(
         "reference reset ranges",
         {"pod": Placement(x=(-0.13, -0.07), y=(0.17, 0.23))},
         scenery={"machine": Placement.at(0.0, -0.1, -np.pi / 6)},
         joints={"lid_hinge": (LID_OPEN_RAD, LID_OPEN_RAD)},
     ),
-    "D1": Variant(
+    "D1": Layout(
         "wider pod range, the machine moves and turns",
         {"pod": Placement(x=(-0.145, -0.055), y=(0.155, 0.245), yaw=(-np.pi, np.pi))},
         scenery={"machine": Placement(x=(0.05, 0.15), y=(-0.2, -0.1), yaw=(-np.pi / 6, np.pi / 3))},
         joints={"lid_hinge": (LID_OPEN_RAD, LID_OPEN_RAD)},
     ),
-    "D2": Variant(
+    "D2": Layout(
         "machine turned to face away from the robot, its lid opening toward it",
         {"pod": Placement(x=(-0.06, 0.02), y=(0.15, 0.25), yaw=(-np.pi, np.pi))},
         scenery={"machine": Placement(x=(-0.12, -0.08), y=(-0.06, -0.02),
@@ -129,10 +129,10 @@ class Coffee(Task):
     name = "Coffee"
     horizon = 400
     native_embodiment = "GR1"
-    variants = VARIANTS
+    layouts = LAYOUTS
     objects = ("pod", "machine", "lid")
     articulations = ("lid_hinge",)
-    spec = TaskSpec(
+    task_spec = TaskSpec(
         subtasks={
             # A fist pushes the lid with any heading; turned with a machine turned round (D2),
             # the humanoid's wrist could not hold the carried heading (1 demo in 400 attempts).
@@ -146,11 +146,11 @@ class Coffee(Task):
     )
 
     # ------------------------------------------------------------------ scene
-    def build(self, spec: mujoco.MjSpec, table_top_z: float) -> None:
+    def build(self, mj_spec: mujoco.MjSpec, table_top_z: float) -> None:
         cyl, box = mujoco.mjtGeom.mjGEOM_CYLINDER, mujoco.mjtGeom.mjGEOM_BOX
         dark = dict(rgba=[0.13, 0.13, 0.13, 1], friction=[0.95, 0.005, 0.0001])
         silver = dict(rgba=[0.84, 0.84, 0.84, 1], friction=[0.95, 0.005, 0.0001])
-        machine = spec.worldbody.add_body(name="machine", mocap=True)  # placed by the variant's scenery
+        machine = mj_spec.worldbody.add_body(name="machine", mocap=True)  # placed by the layout's scenery
         box_between(machine, [-BODY_HALF_X_M, BODY_Y_M[0], 0], [BODY_HALF_X_M, BODY_Y_M[1], BODY_HEIGHT_M], **dark)
         # Base plate under the holder, with a cup on it (for the look only).
         box_between(machine, [-0.042, BODY_Y_M[1], 0], [0.042, BODY_Y_M[1] + 0.1, 0.01], **dark)
@@ -181,7 +181,7 @@ class Coffee(Task):
         tab_pos = [0, 2 * LID_HALF_M[1] - TAB_HALF_M[1], LID_HALF_M[2] + TAB_HALF_M[2]]
         lid.add_geom(type=box, size=TAB_HALF_M, pos=tab_pos, **dark)
 
-        pod = spec.worldbody.add_body(name="pod", pos=[0, 0, table_top_z + POD_HALF_HEIGHT_M])
+        pod = mj_spec.worldbody.add_body(name="pod", pos=[0, 0, table_top_z + POD_HALF_HEIGHT_M])
         pod.add_freejoint(name="pod")
         pod.add_geom(type=cyl, size=[POD_RADIUS_M, POD_HALF_HEIGHT_M, 0], density=POD_DENSITY, condim=4,
                      friction=[2.0, 0.02, 0.0001], rgba=[0.9, 0.85, 0.6, 1])
@@ -219,7 +219,7 @@ class Coffee(Task):
         return self.data.xpos[self.body_ids["lid"]].copy()
 
     # ------------------------------------------------------------------ success and signals
-    def evaluate(self) -> dict[str, bool]:
+    def evaluate(self) -> TaskStatus:
         self.update_contacts()
         pod = self.body_ids["pod"]
         pod_pos = self.data.xpos[pod]
@@ -237,18 +237,18 @@ class Coffee(Task):
         underside = self.data.xpos[lid] + lid_mat @ [0, HOLDER_Y_M - HINGE_Y_M, -LID_HALF_M[2]]
         in_holder = bool(centred and holder[2] < pod_bottom and pod_pos[2] + POD_HALF_HEIGHT_M < underside[2])
         closed = bool(angle < LID_CLOSED_RAD and in_holder)
-        return {
+        return TaskStatus(success=closed, signals={
             "grasp_pod": self.is_grasped("left", pod),
             "insert_pod": bool(inserted and not held and left_clear),
             "close_lid": closed,
-            "success": closed,
-        }
+        })
 
-    def dense_reward(self, evaluation: dict[str, bool]) -> float:
+    def dense_reward(self, status: TaskStatus) -> float:
+        signals = status.signals
         pod = self.data.xpos[self.body_ids["pod"]]
         to_holder = float(np.linalg.norm(pod - self.holder_rim()))
-        reward = 0.1 * evaluation["grasp_pod"] + 0.3 * (1.0 - np.clip(to_holder / 0.4, 0.0, 1.0))
-        if evaluation["insert_pod"]:
+        reward = 0.1 * signals["grasp_pod"] + 0.3 * (1.0 - np.clip(to_holder / 0.4, 0.0, 1.0))
+        if signals["insert_pod"]:
             closing = 1.0 - np.clip(self.joint_position("lid_hinge") / LID_OPEN_RAD, 0.0, 1.0)
             reward = 0.5 + 0.5 * float(closing)
-        return float(1.0 if evaluation["success"] else min(reward, 0.95))
+        return float(1.0 if status.success else min(reward, 0.95))

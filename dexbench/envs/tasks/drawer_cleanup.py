@@ -30,7 +30,7 @@ Task Description:
     reference, so the mug's whole range lies on it.
 
 Randomizations:
-    | variant | mug x, y (m), yaw                     | cabinet x, y (m), yaw (rad)              | drawer opening (m) |
+    | layout  | mug x, y (m), yaw                     | cabinet x, y (m), yaw (rad)              | drawer opening (m) |
     |---------|---------------------------------------|------------------------------------------|--------------------|
     | D0      | (-0.30,-0.15), (0.20,0.40), any (reference) | (0.10, -0.15), 0 (reference, fixed) | 0 (closed)    |
     | D1      | (-0.32,-0.12), (0.15,0.42), any       | (0.06,0.14), (-0.19,-0.11), +-pi/12       | (0, 0.02)          |
@@ -56,7 +56,7 @@ import mujoco
 import numpy as np
 
 from dexbench.envs.tasks.base import (
-    Placement, Sequential, Subtask, Task, TaskSpec, Variant, box_between, ring_wall,
+    Layout, Placement, Sequential, Subtask, Task, TaskSpec, TaskStatus, box_between, ring_wall,
 )
 
 # Cabinet (carcass) in its own frame, metres.
@@ -97,20 +97,20 @@ CLOSED_TOL_M = 0.01  # ... and as closed within this
 CLEAR_M = 0.12  # the opening hand is this far (grip frame to handle) from the handle: out of the way
 ON_FLOOR_TOL_M = 0.005  # mug base this close to the drawer floor: resting on it
 
-VARIANTS = {
-    "D0": Variant(
+LAYOUTS = {
+    "D0": Layout(
         "reference reset ranges",
         {"mug": Placement(x=(-0.30, -0.15), y=(0.20, 0.40), yaw=(-np.pi, np.pi))},
         scenery={"cabinet": Placement.at(0.10, -0.15, 0.0)},
         joints={"drawer_slide": (0.0, 0.0)},
     ),
-    "D1": Variant(
+    "D1": Layout(
         "wider mug range, cabinet pose varies, drawer slightly open",
         {"mug": Placement(x=(-0.32, -0.12), y=(0.15, 0.42), yaw=(-np.pi, np.pi))},
         scenery={"cabinet": Placement(x=(0.06, 0.14), y=(-0.19, -0.11), yaw=(-np.pi / 12, np.pi / 12))},
         joints={"drawer_slide": (0.0, 0.02)},
     ),
-    "D2": Variant(
+    "D2": Layout(
         "cabinet further away and turned toward the centre, drawer half open",
         {"mug": Placement(x=(-0.32, -0.12), y=(0.15, 0.42), yaw=(-np.pi, np.pi))},
         scenery={"cabinet": Placement(x=(0.12, 0.16), y=(-0.20, -0.16), yaw=(-np.pi / 8, -np.pi / 12))},
@@ -124,10 +124,10 @@ class DrawerCleanup(Task):
     horizon = 550
     native_embodiment = "PandaDex"
     table_size_m = (0.8, 1.5)
-    variants = VARIANTS
+    layouts = LAYOUTS
     objects = ("mug", "drawer", "cabinet")
     articulations = ("drawer_slide",)
-    spec = TaskSpec(
+    task_spec = TaskSpec(
         subtasks={
             "right": (
                 Subtask("open_drawer", "drawer", "drawer_open"),
@@ -145,10 +145,10 @@ class DrawerCleanup(Task):
     )
 
     # ------------------------------------------------------------------ scene
-    def build(self, spec: mujoco.MjSpec, table_top_z: float) -> None:
+    def build(self, mj_spec: mujoco.MjSpec, table_top_z: float) -> None:
         front_x = -CAB_DEPTH_M / 2
         wood = dict(rgba=[0.62, 0.45, 0.3, 1], friction=[1.0, 0.005, 0.0001])
-        cabinet = spec.worldbody.add_body(name="cabinet", mocap=True)  # placed by the variant's scenery
+        cabinet = mj_spec.worldbody.add_body(name="cabinet", mocap=True)  # placed by the layout's scenery
         d, w, h, t = CAB_DEPTH_M / 2, CAB_WIDTH_M / 2, CAB_HEIGHT_M, PANEL_M
         box_between(cabinet, [-d, -w, 0], [d, w, t], **wood)  # bottom
         box_between(cabinet, [-d, -w, h - t], [d, w, h], **wood)  # top
@@ -186,7 +186,7 @@ class DrawerCleanup(Task):
         handle.add_geom(type=mujoco.mjtGeom.mjGEOM_BOX, condim=4,
                         size=[HANDLE_HALF_WIDTH_M, HANDLE_POST_Y_M + 0.006, HANDLE_HALF_THICKNESS_M], **dark)
 
-        mug = spec.worldbody.add_body(name="mug", pos=[0, 0, table_top_z])
+        mug = mj_spec.worldbody.add_body(name="mug", pos=[0, 0, table_top_z])
         mug.add_freejoint(name="mug")
         ceramic = dict(rgba=[0.85, 0.25, 0.22, 1], density=MUG_DENSITY, friction=[1.2, 0.005, 0.0001])
         mug.add_geom(type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[MUG_RADIUS_M, 0.004, 0], pos=[0, 0, 0.004], **ceramic)
@@ -214,7 +214,7 @@ class DrawerCleanup(Task):
         return float(self.data.xpos[drawer, 2] + FLOOR_TOP_M * self.data.xmat[drawer, 8])
 
     # ------------------------------------------------------------------ success and signals
-    def evaluate(self) -> dict[str, bool]:
+    def evaluate(self) -> TaskStatus:
         self.update_contacts()
         ids = self.body_ids
         mug, drawer, handle = ids["mug"], ids["drawer"], self._handle_id
@@ -224,20 +224,20 @@ class DrawerCleanup(Task):
         right_on_drawer = self.touched_by_hand("right", drawer) or self.touched_by_hand("right", handle)
         right_clear = np.linalg.norm(self.data.site_xpos[self._right_grip] - self.data.xpos[handle]) > CLEAR_M
         closed = bool(mug_on_floor and opening < CLOSED_TOL_M)
-        return {
+        return TaskStatus(success=closed, signals={
             "grasp_handle": self.is_grasped("right", handle),
             # Open, let go of and the hand out of the way: the left hand has room to put the mug in.
             "drawer_open": bool(opening > OPENED_M and not right_on_drawer and right_clear),
             "grasp_mug": self.is_grasped("left", mug),
             "mug_in_drawer": bool(mug_on_floor and not self.touched_by_hand("left", mug)),
             "drawer_closed": closed,
-            "success": closed,
-        }
+        })
 
-    def dense_reward(self, evaluation: dict[str, bool]) -> float:
+    def dense_reward(self, status: TaskStatus) -> float:
+        signals = status.signals
         opening = float(np.clip(self.joint_position("drawer_slide") / OPENED_M, 0.0, 1.0))
-        in_drawer = evaluation["mug_in_drawer"]
-        reward = 0.2 * (opening if not in_drawer else 1.0) + 0.1 * evaluation["grasp_mug"] + 0.4 * in_drawer
+        in_drawer = signals["mug_in_drawer"]
+        reward = 0.2 * (opening if not in_drawer else 1.0) + 0.1 * signals["grasp_mug"] + 0.4 * in_drawer
         if in_drawer:  # closing: the less open, the better
             reward += 0.3 * (1.0 - float(np.clip(self.joint_position("drawer_slide") / OPEN_MAX_M, 0.0, 1.0)))
         return float(reward)

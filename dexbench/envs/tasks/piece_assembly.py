@@ -29,7 +29,7 @@ Task Description:
     The table is 0.8 x 0.8 m as in the reference.
 
 Randomizations:
-    | variant | base x, y (m), yaw (rad)              | piece 1 x, y (m), yaw         | piece 2 x, y (m), yaw        |
+    | layout  | base x, y (m), yaw (rad)              | piece 1 x, y (m), yaw         | piece 2 x, y (m), yaw        |
     |---------|---------------------------------------|-------------------------------|------------------------------|
     | D0      | (0, 0), 0 (reference, fixed)          | (-0.22,0.22), (-0.22,0), pi/2 (reference) | (-0.22,0.22), (0,0.22), pi/2 (reference) |
     | D1      | (-0.12,0.22), (-0.12,0.12), 0         | as D0                         | as D0                        |
@@ -58,9 +58,7 @@ from __future__ import annotations
 import mujoco
 import numpy as np
 
-from dexbench.envs.tasks.base import (
-    Placement, Sequential, Subtask, Task, TaskSpec, Variant, box_between,
-)
+from dexbench.envs.tasks.base import Layout, Placement, Sequential, Subtask, Task, TaskSpec, TaskStatus, box_between
 
 # Pieces, in their own frames (origin at the bottom centre, long side along x), metres.
 PIECE_LENGTH_M = 0.064  # ~3 units
@@ -101,16 +99,16 @@ CLEAR_M = 0.12  # the placing hand's grasp frame this far from piece 1: an open 
 PIECE_RANGES = {"piece1": ((-0.22, 0.22), (-0.22, 0.0)), "piece2": ((-0.22, 0.22), (0.0, 0.22))}
 
 
-def _variant(description: str, base: Placement, piece_yaw: tuple[float, float]) -> Variant:
-    return Variant(description,
+def _layout(description: str, base: Placement, piece_yaw: tuple[float, float]) -> Layout:
+    return Layout(description,
                    {name: Placement(x=x, y=y, yaw=piece_yaw) for name, (x, y) in PIECE_RANGES.items()},
                    scenery={"base": base})
 
 
-VARIANTS = {
-    "D0": _variant("reference reset ranges", Placement.at(0.0, 0.0, 0.0), (np.pi / 2, np.pi / 2)),
-    "D1": _variant("the base moves", Placement(x=BASE_X_M, y=BASE_Y_M), (np.pi / 2, np.pi / 2)),
-    "D2": _variant("the base moves and turns, the pieces turn",
+LAYOUTS = {
+    "D0": _layout("reference reset ranges", Placement.at(0.0, 0.0, 0.0), (np.pi / 2, np.pi / 2)),
+    "D1": _layout("the base moves", Placement(x=BASE_X_M, y=BASE_Y_M), (np.pi / 2, np.pi / 2)),
+    "D2": _layout("the base moves and turns, the pieces turn",
                    Placement(x=BASE_X_M, y=BASE_Y_M, yaw=(-np.pi / 4, np.pi / 4)), (0.0, np.pi)),
 }
 
@@ -119,9 +117,9 @@ class PieceAssembly(Task):
     name = "PieceAssembly"
     horizon = 300
     native_embodiment = "Panda"
-    variants = VARIANTS
+    layouts = LAYOUTS
     objects = ("piece1", "piece2", "base")
-    spec = TaskSpec(
+    task_spec = TaskSpec(
         subtasks={
             "right": (
                 Subtask("grasp_piece1", "piece1", "grasp_piece1"),
@@ -136,11 +134,11 @@ class PieceAssembly(Task):
     )
 
     # ------------------------------------------------------------------ scene
-    def build(self, spec: mujoco.MjSpec, table_top_z: float) -> None:
+    def build(self, mj_spec: mujoco.MjSpec, table_top_z: float) -> None:
         wood = dict(friction=[1.0, 0.005, 0.0001])
-        # The base: a mocap body (the variant places it), its floor 1 mm over the table so the
+        # The base: a mocap body (the layout places it), its floor 1 mm over the table so the
         # two never touch.
-        base = spec.worldbody.add_body(name="base", mocap=True)
+        base = mj_spec.worldbody.add_body(name="base", mocap=True)
         grey = dict(**wood, rgba=[0.45, 0.45, 0.5, 1])
         hx, hy, w = RECESS_X_M / 2, RECESS_Y_M / 2, BASE_WALL_M
         top = BASE_FLOOR_M + BASE_WALL_HEIGHT_M
@@ -152,7 +150,7 @@ class PieceAssembly(Task):
                         [hx, max(s * hy, s * (hy + w)), top], **grey)  # end walls
 
         lx, ly = PIECE_LENGTH_M / 2, PIECE_WIDTH_M / 2
-        piece1 = spec.worldbody.add_body(name="piece1", pos=[0, 0, table_top_z])
+        piece1 = mj_spec.worldbody.add_body(name="piece1", pos=[0, 0, table_top_z])
         piece1.add_freejoint(name="piece1")
         red = dict(**wood, rgba=[0.8, 0.25, 0.2, 1], density=PIECE_DENSITY)
         box_between(piece1, [-lx, -ly, 0], [lx, ly, PIECE1_CORE_HEIGHT_M], **red)
@@ -162,7 +160,7 @@ class PieceAssembly(Task):
             box_between(piece1, [min(s * lx, s * (lx - t)), -ly + t, z0], [max(s * lx, s * (lx - t)), ly - t, z1],
                         **red)
 
-        piece2 = spec.worldbody.add_body(name="piece2", pos=[0, 0, table_top_z])
+        piece2 = mj_spec.worldbody.add_body(name="piece2", pos=[0, 0, table_top_z])
         piece2.add_freejoint(name="piece2")
         blue = dict(**wood, rgba=[0.2, 0.4, 0.85, 1], density=PIECE_DENSITY)
         box_between(piece2, [-TENON_LENGTH_M / 2, -TENON_WIDTH_M / 2, 0],
@@ -174,7 +172,7 @@ class PieceAssembly(Task):
         self._right_grip = model.site(embodiment.eef_site("right")).id
 
     def initialize_episode(self, rng: np.random.Generator) -> None:
-        """Draw the variant until base and pieces lie apart (MimicGen's placement sampler
+        """Draw the layout until base and pieces lie apart (MimicGen's placement sampler
         rejects overlapping draws too)."""
         while True:
             super().initialize_episode(rng)
@@ -201,7 +199,7 @@ class PieceAssembly(Task):
                     and self.data.xmat[body, 8] > UPRIGHT_MIN and self.touching(body, below))
 
     # ------------------------------------------------------------------ success and signals
-    def evaluate(self) -> dict[str, bool]:
+    def evaluate(self) -> TaskStatus:
         self.update_contacts()
         ids = self.body_ids
         p1, p2 = ids["piece1"], ids["piece2"]
@@ -209,23 +207,23 @@ class PieceAssembly(Task):
         p2_in = self.seated("piece2", self.seat_piece2(), p1) and not self.touched_by_hand("left", p2)
         right_clear = np.linalg.norm(self.data.site_xpos[self._right_grip] - self.data.xpos[p1]) > CLEAR_M
         done = bool(p1_in and p2_in)
-        return {
+        return TaskStatus(success=done, signals={
             "grasp_piece1": self.is_grasped("right", p1),
             "place_piece1": bool(p1_in and right_clear),
             "grasp_piece2": self.is_grasped("left", p2),
             "place_piece2": done,
-            "success": done,
-        }
+        })
 
-    def dense_reward(self, evaluation: dict[str, bool]) -> float:
+    def dense_reward(self, status: TaskStatus) -> float:
+        signals = status.signals
         def closeness(name: str, seat: np.ndarray) -> float:
             return float(np.exp(-np.linalg.norm(self.data.xpos[self.body_ids[name]] - seat) / 0.05))
 
-        if evaluation["success"]:
+        if status.success:
             return 1.0
-        p1_done = evaluation["place_piece1"]
-        reward = 0.1 * evaluation["grasp_piece1"] + (0.4 if p1_done else 0.3 * closeness("piece1", self.seat_piece1()))
-        reward += 0.1 * evaluation["grasp_piece2"]
+        p1_done = signals["place_piece1"]
+        reward = 0.1 * signals["grasp_piece1"] + (0.4 if p1_done else 0.3 * closeness("piece1", self.seat_piece1()))
+        reward += 0.1 * signals["grasp_piece2"]
         if p1_done:
             reward += 0.3 * closeness("piece2", self.seat_piece2())
         return float(min(reward, 0.95))

@@ -7,7 +7,7 @@ Task Description:
     onto the pad, by pushing it across the table so the ball stays inside.
 
 Randomizations:
-    | variant | cup x, y (m)              | bowl x, y (m)               | pad (fixed) x, y (m) |
+    | layout  | cup x, y (m)              | bowl x, y (m)               | pad (fixed) x, y (m) |
     |---------|---------------------------|-----------------------------|----------------------|
     | D0      | (-0.15,-0.05), (0.10,0.15) | (-0.15,-0.05), (-0.15,-0.10) | (-0.10, -0.35) (reference) |
     | D1      | (-0.20, 0.00), (0.08,0.20) | (-0.20, 0.00), (-0.18,-0.08) | (-0.10, -0.35)       |
@@ -38,7 +38,7 @@ import mujoco
 import numpy as np
 
 from dexbench.envs.objects import ObjectVariant
-from dexbench.envs.tasks.base import Placement, Sequential, Subtask, Task, TaskSpec, Variant, ring_wall
+from dexbench.envs.tasks.base import Layout, Placement, Sequential, Subtask, Task, TaskSpec, TaskStatus, ring_wall
 
 CUP_RADIUS_M = 0.032  # outer radius
 CUP_HEIGHT_M = 0.09
@@ -72,16 +72,16 @@ BOWL_VARIANTS = (
     ObjectVariant("heavy", mass=3.0),
 )
 
-VARIANTS = {
-    "D0": Variant("reference reset ranges", {
+LAYOUTS = {
+    "D0": Layout("reference reset ranges", {
         "cup": Placement(x=(-0.15, -0.05), y=(0.10, 0.15)),
         "bowl": Placement(x=(-0.15, -0.05), y=(-0.15, -0.10)),
     }, scenery={"pad": Placement.at(-0.10, -0.35)}),
-    "D1": Variant("wider positions", {
+    "D1": Layout("wider positions", {
         "cup": Placement(x=(-0.20, 0.0), y=(0.08, 0.20)),
         "bowl": Placement(x=(-0.20, 0.0), y=(-0.18, -0.08)),
     }, scenery={"pad": Placement.at(-0.10, -0.35)}),
-    "D2": Variant("bowl and green pad swapped", {
+    "D2": Layout("bowl and green pad swapped", {
         "cup": Placement(x=(-0.20, 0.0), y=(0.08, 0.20)),
         "bowl": Placement(x=(-0.13, -0.07), y=(-0.32, -0.27)),
     }, scenery={"pad": Placement.at(-0.10, -0.125)}),
@@ -92,10 +92,10 @@ class Pouring(Task):
     name = "Pouring"
     horizon = 400
     native_embodiment = "GR1"
-    variants = VARIANTS
+    layouts = LAYOUTS
     objects = ("cup", "ball", "bowl", "pad")
     object_variants = {"cup": CUP_VARIANTS, "bowl": BOWL_VARIANTS}
-    spec = TaskSpec(
+    task_spec = TaskSpec(
         subtasks={
             # The push is relative to a frame at the bowl facing the pad: a push carried to a
             # new layout then heads for the pad wherever it is (D2 reverses it). The pushing
@@ -112,13 +112,13 @@ class Pouring(Task):
         sequential=(Sequential(pre=("left", "pour"), post=("right", "reach_bowl")),),
     )
 
-    def build(self, spec: mujoco.MjSpec, table_top_z: float) -> None:
-        pad = spec.worldbody.add_body(name="pad", mocap=True)  # placed by the variant's scenery
+    def build(self, mj_spec: mujoco.MjSpec, table_top_z: float) -> None:
+        pad = mj_spec.worldbody.add_body(name="pad", mocap=True)  # placed by the layout's scenery
         # Nearly flush with the table (0.2 mm proud): a bowl slides onto it without catching.
         pad.add_geom(type=mujoco.mjtGeom.mjGEOM_BOX, size=[PAD_HALF_M, PAD_HALF_M, 0.001],
                      pos=[0, 0, -0.0008], rgba=[0.2, 0.7, 0.3, 1])
 
-        cup = spec.worldbody.add_body(name="cup", pos=[0, 0, table_top_z])
+        cup = mj_spec.worldbody.add_body(name="cup", pos=[0, 0, table_top_z])
         cup.add_freejoint(name="cup")
         plastic = dict(rgba=[0.95, 0.85, 0.3, 1], density=600, friction=[1.2, 0.005, 0.0001])
         cup.add_geom(type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[CUP_RADIUS_M, 0.004, 0], pos=[0, 0, 0.004], **plastic)
@@ -126,12 +126,12 @@ class Pouring(Task):
         # not 4 per wall).
         ring_wall(cup, CUP_RADIUS_M, CUP_HEIGHT_M - 0.007, CUP_WALLS, CUP_WALL_M, 0.007, **plastic)
 
-        ball = spec.worldbody.add_body(name="ball", pos=[0, 0, table_top_z + 0.008 + BALL_RADIUS_M])
+        ball = mj_spec.worldbody.add_body(name="ball", pos=[0, 0, table_top_z + 0.008 + BALL_RADIUS_M])
         ball.add_freejoint(name="ball")
         ball.add_geom(type=mujoco.mjtGeom.mjGEOM_SPHERE, size=[BALL_RADIUS_M, 0, 0], mass=0.02,
                       rgba=[0.9, 0.25, 0.2, 1], friction=[0.6, 0.005, 0.0001])
 
-        bowl = spec.worldbody.add_body(name="bowl", pos=[0, 0, table_top_z])
+        bowl = mj_spec.worldbody.add_body(name="bowl", pos=[0, 0, table_top_z])
         bowl.add_freejoint(name="bowl")
         ceramic = dict(rgba=[0.85, 0.88, 0.95, 1], density=500, friction=[0.5, 0.005, 0.0001])
         bowl.add_geom(type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[BOWL_RADIUS_M, 0.004, 0], pos=[0, 0, 0.004], **ceramic)
@@ -158,7 +158,7 @@ class Pouring(Task):
         return poses
 
     # ------------------------------------------------------------------ success and signals
-    def evaluate(self) -> dict[str, bool]:
+    def evaluate(self) -> TaskStatus:
         self.update_contacts()
         ids = self.body_ids
         ball_xy = self.data.xpos[ids["ball"], :2]
@@ -169,18 +169,18 @@ class Pouring(Task):
                         and np.linalg.norm(ball_xy - bowl_xy) < BALL_IN_BOWL_XY_M)
         bowl_on_pad = (self.touching(ids["bowl"], ids["pad"]) and upright
                        and np.linalg.norm(bowl_xy - pad_xy) < BOWL_ON_PAD_XY_M)
-        return {
+        return TaskStatus(success=bool(ball_in_bowl and bowl_on_pad), signals={
             "grasp_cup": self.is_grasped("left", ids["cup"]),
             "ball_in_bowl": bool(ball_in_bowl),
             "bowl_touched_right": self.touched_by_hand("right", ids["bowl"]),
             "bowl_on_pad": bool(bowl_on_pad),
-            "success": bool(ball_in_bowl and bowl_on_pad),
-        }
+        })
 
-    def dense_reward(self, evaluation: dict[str, bool]) -> float:
+    def dense_reward(self, status: TaskStatus) -> float:
+        signals = status.signals
         ids = self.body_ids
-        reward = 0.1 * evaluation["grasp_cup"] + 0.4 * evaluation["ball_in_bowl"]
-        if evaluation["ball_in_bowl"]:
+        reward = 0.1 * signals["grasp_cup"] + 0.4 * signals["ball_in_bowl"]
+        if signals["ball_in_bowl"]:
             dist = np.linalg.norm(self.data.xpos[ids["bowl"], :2] - self.data.xpos[ids["pad"], :2])
-            reward += 0.1 * evaluation["bowl_touched_right"] + 0.4 * float(np.exp(-5.0 * dist))
+            reward += 0.1 * signals["bowl_touched_right"] + 0.4 * float(np.exp(-5.0 * dist))
         return float(reward)

@@ -29,7 +29,7 @@ Task Description:
     friction 3 cm): held at one end, their weight would otherwise turn them between the pads.
 
 Randomizations:
-    | variant | needle x, y (m), yaw (rad)                    | tripod x, y (m), yaw (rad)                  |
+    | layout  | needle x, y (m), yaw (rad)                    | tripod x, y (m), yaw (rad)                  |
     |---------|-----------------------------------------------|---------------------------------------------|
     | D0      | (-0.20,-0.05), (0.15,0.25), (-2pi/3,-pi/3) (reference) | (-0.10,0.15), (-0.20,-0.10), (pi/6,pi/2) (reference) |
     | D1      | (-0.20,0.05), (0.15,0.25), (-7pi/6,pi/6)      | (-0.10,0.15), (-0.20,-0.10), (pi/6,5pi/6)   |
@@ -57,9 +57,7 @@ from __future__ import annotations
 import mujoco
 import numpy as np
 
-from dexbench.envs.tasks.base import (
-    Coordination, Placement, Subtask, Task, TaskSpec, Variant, box_between,
-)
+from dexbench.envs.tasks.base import Coordination, Layout, Placement, Subtask, Task, TaskSpec, TaskStatus, box_between
 
 # Needle (origin at the handle's centre, the rod along -y, as the reference's needle: its yaw then
 # means what the reference's does).
@@ -97,16 +95,16 @@ HELD = dict(condim=4, friction=[2.0, 0.03, 0.0001])
 # Success.
 THROUGH_M = 0.015  # the tip is this far past the ring's plane (the ring is 1.2 cm thick)
 
-VARIANTS = {
-    "D0": Variant("reference reset ranges", {
+LAYOUTS = {
+    "D0": Layout("reference reset ranges", {
         "needle": Placement(x=(-0.20, -0.05), y=(0.15, 0.25), yaw=(-2 * np.pi / 3, -np.pi / 3)),
         "tripod": Placement(x=(-0.10, 0.15), y=(-0.20, -0.10), yaw=(np.pi / 6, np.pi / 2)),
     }),
-    "D1": Variant("wider needle position and yaw, wider tripod yaw", {
+    "D1": Layout("wider needle position and yaw, wider tripod yaw", {
         "needle": Placement(x=(-0.20, 0.05), y=(0.15, 0.25), yaw=(-7 * np.pi / 6, np.pi / 6)),
         "tripod": Placement(x=(-0.10, 0.15), y=(-0.20, -0.10), yaw=(np.pi / 6, 5 * np.pi / 6)),
     }),
-    "D2": Variant("sides swapped: needle on the right, tripod on the left", {
+    "D2": Layout("sides swapped: needle on the right, tripod on the left", {
         "needle": Placement(x=(-0.20, -0.05), y=(-0.25, -0.15), yaw=(-2 * np.pi / 3, -np.pi / 3)),
         "tripod": Placement(x=(-0.10, 0.15), y=(0.10, 0.20), yaw=(np.pi / 6, np.pi / 2)),
     }),
@@ -117,9 +115,9 @@ class Threading(Task):
     name = "Threading"
     horizon = 400
     native_embodiment = "Panda"
-    variants = VARIANTS
+    layouts = LAYOUTS
     objects = ("needle", "tripod")
-    spec = TaskSpec(
+    task_spec = TaskSpec(
         subtasks={
             "left": (
                 Subtask("grasp_needle", "needle", "grasp_needle"),
@@ -134,9 +132,9 @@ class Threading(Task):
     )
 
     # ------------------------------------------------------------------ scene
-    def build(self, spec: mujoco.MjSpec, table_top_z: float) -> None:
+    def build(self, mj_spec: mujoco.MjSpec, table_top_z: float) -> None:
         capsule, box = mujoco.mjtGeom.mjGEOM_CAPSULE, mujoco.mjtGeom.mjGEOM_BOX
-        needle = spec.worldbody.add_body(name="needle", pos=[0, 0, table_top_z + NEEDLE_HANDLE_HALF_M[2]])
+        needle = mj_spec.worldbody.add_body(name="needle", pos=[0, 0, table_top_z + NEEDLE_HANDLE_HALF_M[2]])
         needle.add_freejoint(name="needle")
         dark = dict(rgba=[0.3, 0.2, 0.12, 1], density=NEEDLE_DENSITY, friction=[1.2, 0.005, 0.0001])
         needle.add_geom(type=box, size=NEEDLE_HANDLE_HALF_M, **{**dark, **HELD})
@@ -145,7 +143,7 @@ class Threading(Task):
                         fromto=[0, -(NEEDLE_BASE_M - NEEDLE_ROD_RADIUS_M), 0, 0, -rod_end, 0],
                         **{**dark, "rgba": [0.75, 0.75, 0.8, 1], "friction": [0.3, 0.005, 0.0001]})
 
-        tripod = spec.worldbody.add_body(name="tripod", pos=[0, 0, table_top_z])
+        tripod = mj_spec.worldbody.add_body(name="tripod", pos=[0, 0, table_top_z])
         tripod.add_freejoint(name="tripod")
         wood = dict(rgba=[0.8, 0.65, 0.45, 1], density=TRIPOD_DENSITY, friction=[1.0, 0.005, 0.0001])
         hub_bottom = HUB_Z_M - HUB_HALF_M[2]
@@ -201,24 +199,24 @@ class Threading(Task):
         return s_tip, s_base, float(np.linalg.norm(crossing - centre))
 
     # ------------------------------------------------------------------ success and signals
-    def evaluate(self) -> dict[str, bool]:
+    def evaluate(self) -> TaskStatus:
         self.update_contacts()
         s_tip, _, crossing = self.threading_state()
         threaded = bool(abs(s_tip) > THROUGH_M and crossing < RING_INNER_RADIUS_M)
-        return {
+        return TaskStatus(success=threaded, signals={
             "grasp_needle": self.is_grasped("left", self.body_ids["needle"]),
             "grasp_tripod": self.is_grasped("right", self.body_ids["tripod"]),
             "threaded": threaded,
-            "success": threaded,
-        }
+        })
 
-    def dense_reward(self, evaluation: dict[str, bool]) -> float:
-        if evaluation["success"]:
+    def dense_reward(self, status: TaskStatus) -> float:
+        signals = status.signals
+        if status.success:
             return 1.0
         centre, axis = self.ring_frame()
         _, tip = self.needle_points()
         to_tip = tip - centre
         off_axis = np.linalg.norm(to_tip - np.dot(to_tip, axis) * axis)  # distance from the ring's axis
         near = float(np.exp(-10.0 * np.linalg.norm(to_tip))) * float(np.exp(-50.0 * off_axis))
-        held = evaluation["grasp_needle"] and evaluation["grasp_tripod"]
-        return float(0.15 * evaluation["grasp_needle"] + 0.15 * evaluation["grasp_tripod"] + 0.5 * near * held)
+        held = signals["grasp_needle"] and signals["grasp_tripod"]
+        return float(0.15 * signals["grasp_needle"] + 0.15 * signals["grasp_tripod"] + 0.5 * near * held)

@@ -38,7 +38,7 @@ Randomizations:
     start, target); the hammer's yaw is that of its handle, head end first (pi/2: head toward
     the left arm), its position that of the middle of its length (1.5 cm in front of the bin's
     centre and 1.5 cm to its left: see HAMMER_X_M, HAMMER_Y_M).
-    | variant | start bin x; y           | target bin x; y          | trash bin x; y           | hammer yaw; x; y                | cube x, y; yaw   |
+    | layout  | start bin x; y           | target bin x; y          | trash bin x; y           | hammer yaw; x; y                | cube x, y; yaw   |
     |---------|--------------------------|--------------------------|--------------------------|---------------------------------|------------------|
     | D0      | 0.14 +-0.005; -0.28 +-0.005 | -0.11 +-0.005; 0.28 +-0.005 | 0.20 +-0.005; 0.28 +-0.005 | pi/2 +- pi/6; -0.015 +-0.005; 0.015 +-0.005 | +-0.005; +-0.3 pi |
     | D1      | 0.14 +-0.02; -0.28 +-0.03 | -0.11 +-0.02; 0.28 +-0.03 | 0.20 +-0.02; 0.28 +-0.03 | pi/2 +- pi/4; -0.015 +-0.01; 0.015 +-0.01 | +-0.03; any |
@@ -63,9 +63,7 @@ from __future__ import annotations
 import mujoco
 import numpy as np
 
-from dexbench.envs.tasks.base import (
-    Coordination, Placement, Subtask, Task, TaskSpec, Variant, box_between,
-)
+from dexbench.envs.tasks.base import Coordination, Layout, Placement, Subtask, Task, TaskSpec, TaskStatus, box_between
 
 # Bins (open boxes), origin at the bottom centre.
 BIN_HALF_M = 0.15  # 30 cm square outside (reference)
@@ -108,8 +106,8 @@ HANDOVER_MIN_HEIGHT_M = 0.08  # the hammer is handed over in the air, not picked
 CONTAINER = {"lid": "start_bin", "hammer": "start_bin", "trash": "target_bin"}
 
 
-def _variant(description: str, start, target, trash, hammer: Placement, cube: Placement) -> Variant:
-    return Variant(description, {
+def _layout(description: str, start, target, trash, hammer: Placement, cube: Placement) -> Layout:
+    return Layout(description, {
         "lid": Placement.at(0.0, 0.0),
         "hammer": hammer,
         "trash": cube,
@@ -117,8 +115,8 @@ def _variant(description: str, start, target, trash, hammer: Placement, cube: Pl
 
 
 NEAR_BIN, FAR_BIN = (-0.11, 0.28), (0.20, 0.28)  # 31 cm apart: 1 cm between the bins
-VARIANTS = {
-    "D0": _variant(
+LAYOUTS = {
+    "D0": _layout(
         "reference reset ranges",
         Placement(x=(0.135, 0.145), y=(-0.285, -0.275)),
         Placement(x=(NEAR_BIN[0] - 0.005, NEAR_BIN[0] + 0.005), y=(NEAR_BIN[1] - 0.005, NEAR_BIN[1] + 0.005)),
@@ -126,7 +124,7 @@ VARIANTS = {
         Placement(x=(HAMMER_X_M - 0.005, HAMMER_X_M + 0.005), y=(HAMMER_Y_M - 0.005, HAMMER_Y_M + 0.005), yaw=(np.pi / 3, 2 * np.pi / 3)),
         Placement(x=(-0.005, 0.005), y=(-0.005, 0.005), yaw=(-0.3 * np.pi, 0.3 * np.pi)),
     ),
-    "D1": _variant(
+    "D1": _layout(
         "bins and hammer placed over wider ranges",
         Placement(x=(0.12, 0.16), y=(-0.31, -0.25)),
         Placement(x=(NEAR_BIN[0] - 0.02, NEAR_BIN[0] + 0.02), y=(NEAR_BIN[1] - 0.03, NEAR_BIN[1] + 0.03)),
@@ -134,7 +132,7 @@ VARIANTS = {
         Placement(x=(HAMMER_X_M - 0.01, HAMMER_X_M + 0.01), y=(HAMMER_Y_M - 0.01, HAMMER_Y_M + 0.01), yaw=(np.pi / 4, 3 * np.pi / 4)),
         Placement(x=(-0.03, 0.03), y=(-0.03, 0.03), yaw=(-np.pi, np.pi)),
     ),
-    "D2": _variant(
+    "D2": _layout(
         "target and trash bins swapped",
         Placement(x=(0.12, 0.16), y=(-0.31, -0.25)),
         Placement(x=(FAR_BIN[0] - 0.02, FAR_BIN[0] + 0.02), y=(FAR_BIN[1] - 0.03, FAR_BIN[1] + 0.03)),
@@ -150,9 +148,9 @@ class Transport(Task):
     horizon = 1200
     native_embodiment = "Panda"
     table_size_m = (0.8, 1.0)
-    variants = VARIANTS
+    layouts = LAYOUTS
     objects = ("lid", "hammer", "trash", "start_bin", "target_bin", "trash_bin")
-    spec = TaskSpec(
+    task_spec = TaskSpec(
         subtasks={
             "right": (
                 Subtask("grasp_lid", "lid", "grasp_lid"),
@@ -171,13 +169,13 @@ class Transport(Task):
     )
 
     # ------------------------------------------------------------------ scene
-    def build(self, spec: mujoco.MjSpec, table_top_z: float) -> None:
+    def build(self, mj_spec: mujoco.MjSpec, table_top_z: float) -> None:
         box = mujoco.mjtGeom.mjGEOM_BOX
         h, t = BIN_HALF_M, BIN_WALL_M
         for name, rgba in (("start_bin", [0.45, 0.32, 0.2, 1]), ("target_bin", [0.3, 0.45, 0.3, 1]),
                            ("trash_bin", [0.35, 0.35, 0.38, 1])):
             wood = dict(rgba=rgba, friction=[1.0, 0.005, 0.0001])
-            body = spec.worldbody.add_body(name=name, mocap=True)  # placed by the variant's scenery
+            body = mj_spec.worldbody.add_body(name=name, mocap=True)  # placed by the layout's scenery
             for s in (-1, 1):  # walls: two along x, two along y between them
                 box_between(body, [-h, min(s * h, s * (h - t)), 0], [h, max(s * h, s * (h - t)), BIN_HEIGHT_M], **wood)
                 box_between(body, [min(s * h, s * (h - t)), -h + t, 0], [max(s * h, s * (h - t)), h - t, BIN_HEIGHT_M],
@@ -187,7 +185,7 @@ class Transport(Task):
             floor = body.add_body(name=f"{name}_floor")
             box_between(floor, [-h + t, -h + t, 0], [h - t, h - t, FLOOR_TOP_M], **{**wood, "rgba": [0.8 * c for c in rgba[:3]] + [1]})
 
-        lid = spec.worldbody.add_body(name="lid", pos=[0, 0, table_top_z])
+        lid = mj_spec.worldbody.add_body(name="lid", pos=[0, 0, table_top_z])
         lid.add_freejoint(name="lid")
         plank = dict(rgba=[0.55, 0.4, 0.25, 1], friction=[1.0, 0.005, 0.0001], density=LID_DENSITY)
         box_between(lid, [-LID_HALF_X_M, -h, 0], [LID_HALF_X_M, h, LID_THICKNESS_M], **plank)
@@ -200,7 +198,7 @@ class Transport(Task):
         handle.add_geom(type=box, condim=4, size=[LID_BAR_HALF_WIDTH_M, LID_BAR_HALF_LENGTH_M, LID_BAR_HALF_THICKNESS_M],
                         **dark)
 
-        hammer = spec.worldbody.add_body(name="hammer", pos=[0, 0, table_top_z])
+        hammer = mj_spec.worldbody.add_body(name="hammer", pos=[0, 0, table_top_z])
         hammer.add_freejoint(name="hammer")
         # Torsional friction (condim 4, 2 cm): a hand holding the handle 6 cm from the hammer's
         # centre of mass keeps it level rather than letting it swing about the closing axis.
@@ -210,7 +208,7 @@ class Transport(Task):
         hammer.add_geom(type=box, size=HEAD_HALF_M, pos=[HANDLE_HALF_LENGTH_M + HEAD_HALF_M[0], 0, 0],
                         rgba=[0.5, 0.55, 0.6, 1], **grip)
 
-        trash = spec.worldbody.add_body(name="trash", pos=[0, 0, table_top_z])
+        trash = mj_spec.worldbody.add_body(name="trash", pos=[0, 0, table_top_z])
         trash.add_freejoint(name="trash")
         trash.add_geom(type=box, size=[TRASH_HALF_M] * 3, rgba=[0.75, 0.2, 0.15, 1], mass=0.05,
                        friction=[1.2, 0.005, 0.0001])
@@ -226,7 +224,7 @@ class Transport(Task):
                 "trash": FLOOR_TOP_M + TRASH_HALF_M}.get(name, 0.0)
 
     def initialize_episode(self, rng: np.random.Generator) -> None:
-        """The variant's draw, then each contained object moved from the table centre to its
+        """The layout's draw, then each contained object moved from the table centre to its
         bin (its placement is relative to the bin's centre; the hammer's is that of the middle
         of its length)."""
         super().initialize_episode(rng)
@@ -239,7 +237,7 @@ class Transport(Task):
                 self.data.qpos[adr : adr + 2] -= HAMMER_CENTRE_X_M * np.array([np.cos(yaw), np.sin(yaw)])
 
     # ------------------------------------------------------------------ success and signals
-    def evaluate(self) -> dict[str, bool]:
+    def evaluate(self) -> TaskStatus:
         self.update_contacts()
         ids = self.body_ids
         lid, hammer, trash = ids["lid"], ids["hammer"], ids["trash"]
@@ -248,7 +246,7 @@ class Transport(Task):
         right_on_lid = any(self.touched_by_hand("right", b) for b in lid_parts)
         trash_on_floor = self.touching(trash, self._floor["trash_bin"])
         hammer_on_floor = self.touching(hammer, self._floor["target_bin"])
-        return {
+        return TaskStatus(success=bool(hammer_on_floor and trash_on_floor), signals={
             "grasp_lid": self.is_grasped("right", self._lid_handle),
             "lid_off": bool(np.linalg.norm(lid_to_bin) > LID_ASIDE_M and not right_on_lid
                             and not self.touching(lid, ids["start_bin"])),
@@ -258,16 +256,16 @@ class Transport(Task):
             "grasp_trash": self.is_grasped("left", trash),
             "trash_in_bin": bool(trash_on_floor and not self.touched_by_hand("left", trash)),
             "hammer_in_bin": hammer_on_floor,
-            "success": bool(hammer_on_floor and trash_on_floor),
-        }
+        })
 
-    def dense_reward(self, evaluation: dict[str, bool]) -> float:
-        if evaluation["success"]:
+    def dense_reward(self, status: TaskStatus) -> float:
+        signals = status.signals
+        if status.success:
             return 1.0
-        lid_off = evaluation["lid_off"]
+        lid_off = signals["lid_off"]
         trash_done = self.touching(self.body_ids["trash"], self._floor["trash_bin"])
         holds = self.is_grasped("left", self.body_ids["hammer"]) or self.is_grasped("right", self.body_ids["hammer"])
-        reward = 0.05 * evaluation["grasp_lid"] + 0.15 * (lid_off or holds)
-        reward += 0.1 * (evaluation["grasp_trash"] or trash_done) + 0.2 * trash_done
+        reward = 0.05 * signals["grasp_lid"] + 0.15 * (lid_off or holds)
+        reward += 0.1 * (signals["grasp_trash"] or trash_done) + 0.2 * trash_done
         reward += 0.15 * holds + 0.2 * self.is_grasped("left", self.body_ids["hammer"])
         return float(min(reward, 0.95))

@@ -7,7 +7,7 @@ Task Description:
     (coordination: the lift must end on the same step for both arms).
 
 Randomizations:
-    | variant | tray x, y (m), yaw (rad)           | cubes x, y (m)                       |
+    | layout  | tray x, y (m), yaw (rad)           | cubes x, y (m)                       |
     |---------|------------------------------------|--------------------------------------|
     | D0      | (-0.20,-0.15), (-0.03,0.03), pi+-pi/8 | (0,0.2), +-(0.2,0.3), yaw 0 (reference) |
     | D1      | (-0.22,-0.12), (-0.06,0.06), pi+-pi/5 | (-0.02,0.22), +-(0.17,0.32), yaw +-pi/4 |
@@ -40,7 +40,7 @@ import numpy as np
 
 from dexbench.envs.embodiments.base import ARMS
 from dexbench.envs.objects import ObjectVariant
-from dexbench.envs.tasks.base import Coordination, Placement, Subtask, Task, TaskSpec, Variant
+from dexbench.envs.tasks.base import Coordination, Layout, Placement, Subtask, Task, TaskSpec, TaskStatus
 
 CUBE_HALF_M = 0.03  # 6 cm cubes (reference)
 CUBE_MASS_KG = 0.12
@@ -65,18 +65,18 @@ CUBE_VARIANTS = (
     ObjectVariant("flat", scale_xy=7 / 6, scale_z=4 / 6),
 )
 
-VARIANTS = {
-    "D0": Variant("reference reset ranges", {
+LAYOUTS = {
+    "D0": Layout("reference reset ranges", {
         "tray": Placement(x=(-0.20, -0.15), y=(-0.03, 0.03), yaw=(np.pi - np.pi / 8, np.pi + np.pi / 8)),
         "cube_right": Placement(x=(0.0, 0.2), y=(-0.3, -0.2)),
         "cube_left": Placement(x=(0.0, 0.2), y=(0.2, 0.3)),
     }),
-    "D1": Variant("wider positions, cube yaw", {
+    "D1": Layout("wider positions, cube yaw", {
         "tray": Placement(x=(-0.22, -0.12), y=(-0.06, 0.06), yaw=(np.pi - np.pi / 5, np.pi + np.pi / 5)),
         "cube_right": Placement(x=(-0.02, 0.22), y=(-0.32, -0.17), yaw=(-np.pi / 4, np.pi / 4)),
         "cube_left": Placement(x=(-0.02, 0.22), y=(0.17, 0.32), yaw=(-np.pi / 4, np.pi / 4)),
     }),
-    "D2": Variant("tray beyond the cubes (near/far swapped)", {
+    "D2": Layout("tray beyond the cubes (near/far swapped)", {
         "tray": Placement(x=(0.05, 0.12), y=(-0.05, 0.05), yaw=(np.pi - np.pi / 6, np.pi + np.pi / 6)),
         "cube_right": Placement(x=(-0.22, -0.08), y=(-0.30, -0.17), yaw=(-np.pi / 4, np.pi / 4)),
         "cube_left": Placement(x=(-0.22, -0.08), y=(0.17, 0.30), yaw=(-np.pi / 4, np.pi / 4)),
@@ -97,18 +97,18 @@ class TrayLift(Task):
     name = "TrayLift"
     horizon = 750
     native_embodiment = "PandaDex"
-    variants = VARIANTS
+    layouts = LAYOUTS
     objects = ("tray", "cube_right", "cube_left")
     object_variants = {"cube_right": CUBE_VARIANTS, "cube_left": CUBE_VARIANTS}
-    spec = TaskSpec(
+    task_spec = TaskSpec(
         subtasks={arm: _arm_subtasks(arm) for arm in ARMS},
         coordination=(Coordination({"right": "lift", "left": "lift"}, scheme="transform"),),
     )
 
     # ------------------------------------------------------------------ scene
-    def build(self, spec: mujoco.MjSpec, table_top_z: float) -> None:
+    def build(self, mj_spec: mujoco.MjSpec, table_top_z: float) -> None:
         box = mujoco.mjtGeom.mjGEOM_BOX
-        tray = spec.worldbody.add_body(name="tray", pos=[0, 0, table_top_z])
+        tray = mj_spec.worldbody.add_body(name="tray", pos=[0, 0, table_top_z])
         tray.add_freejoint(name="tray")
         wood = dict(rgba=[0.55, 0.36, 0.2, 1], friction=[1.0, 0.005, 0.0001], density=TRAY_DENSITY)
         geoms = [
@@ -136,7 +136,7 @@ class TrayLift(Task):
                           size=[HANDLE_HALF_WIDTH_M, bar_half_len, HANDLE_HALF_THICKNESS_M],
                           pos=[0, s * ((TRAY_HALF_Y_M + HANDLE_END_Y_M) / 2 - HANDLE_Y_M), 0], condim=4)
         for arm, rgba in (("right", [0.85, 0.2, 0.2, 1]), ("left", [0.2, 0.35, 0.85, 1])):
-            cube = spec.worldbody.add_body(name=f"cube_{arm}", pos=[0, 0, table_top_z + CUBE_HALF_M])
+            cube = mj_spec.worldbody.add_body(name=f"cube_{arm}", pos=[0, 0, table_top_z + CUBE_HALF_M])
             cube.add_freejoint(name=f"cube_{arm}")
             cube.add_geom(type=box, size=[CUBE_HALF_M] * 3, rgba=rgba, mass=CUBE_MASS_KG,
                           friction=[1.2, 0.005, 0.0001])
@@ -149,7 +149,7 @@ class TrayLift(Task):
         return CUBE_HALF_M if name.startswith("cube") else 0.0
 
     # ------------------------------------------------------------------ success and signals
-    def evaluate(self) -> dict[str, bool]:
+    def evaluate(self) -> TaskStatus:
         self.update_contacts()
         tray = self.body_ids["tray"]
         handles = self._handle_ids
@@ -165,14 +165,14 @@ class TrayLift(Task):
             out[f"grasp_tray_{arm}"] = any(self.is_grasped(arm, h) for h in handles)
             cubes_ok &= on_tray and self.height_above_table(f"cube_{arm}") > LIFT_HEIGHT_M
         out["tray_lifted"] = bool(cubes_ok and self.height_above_table("tray") > LIFT_HEIGHT_M)
-        out["success"] = out["tray_lifted"]
-        return out
+        return TaskStatus(success=out["tray_lifted"], signals=out)
 
-    def dense_reward(self, evaluation: dict[str, bool]) -> float:
+    def dense_reward(self, status: TaskStatus) -> float:
+        signals = status.signals
         reward = 0.0
         for arm in ARMS:
-            reward += 0.05 * evaluation[f"grasp_cube_{arm}"]
-            reward += 0.15 * evaluation[f"cube_{arm}_on_tray"]
-            reward += 0.1 * evaluation[f"grasp_tray_{arm}"]
+            reward += 0.05 * signals[f"grasp_cube_{arm}"]
+            reward += 0.15 * signals[f"cube_{arm}_on_tray"]
+            reward += 0.1 * signals[f"grasp_tray_{arm}"]
         lift = np.clip(self.height_above_table("tray") / LIFT_HEIGHT_M, 0.0, 1.0)
-        return float(reward + 0.4 * lift * (evaluation["grasp_tray_right"] and evaluation["grasp_tray_left"]))
+        return float(reward + 0.4 * lift * (signals["grasp_tray_right"] and signals["grasp_tray_left"]))

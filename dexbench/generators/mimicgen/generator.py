@@ -43,13 +43,13 @@ class MimicGenConfig:
     # is done (false: every arm runs its segments back to back, its source waits cut out, to
     # measure what the ordering is worth, e.g. a lid closed before the pod is in).
     sequential_constraints: bool = True
-    # Carry a subtask whose arm holds an object (the spec's `held`) so that the object, not the
+    # Carry a subtask whose arm holds an object (the task spec's `held`) so that the object, not the
     # hand, follows its source path relative to the reference object: the hand's targets are
     # corrected by the difference between the object's grasp in the source and now. Off is the
     # published algorithm (the hand follows its source path; a grasp that sits differently in
     # the hand carries that difference to the goal).
     held_object_correction: bool = False
-    # Where the task marks a subtask's start (the spec's `start_signal`: e.g. BoxCleanup's lid
+    # Where the task marks a subtask's start (the task spec's `start_signal`: e.g. BoxCleanup's lid
     # over the box), move there directly, up, across and down at `transit_speed_m` per control
     # step (turning at most `transit_turn_rad`), instead of carrying the source's motion before
     # it: that motion crossed the table from where the objects were in the source, which

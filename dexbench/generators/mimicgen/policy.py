@@ -71,7 +71,7 @@ class MimicGenPolicy:
     def __init__(self, env, sources: list[SourceDemo], config, rng: np.random.Generator,
                  choose_source: Callable[[str, int, dict], int]) -> None:
         self.env, self.sources, self.config, self.rng = env, sources, config, rng
-        self.spec: TaskSpec = env.task_spec
+        self.task_spec: TaskSpec = env.task_spec
         self.choose_source = choose_source
         hand = env.embodiment.hand
         self.open_hand = np.asarray(hand.open_command, dtype=np.float64)
@@ -96,7 +96,7 @@ class MimicGenPolicy:
 
     @property
     def done(self) -> bool:
-        return all(self.current[arm] >= len(self.spec.subtasks[arm]) for arm in ARMS)
+        return all(self.current[arm] >= len(self.task_spec.subtasks[arm]) for arm in ARMS)
 
     def act(self, obs: dict[str, np.ndarray] | None = None) -> np.ndarray:
         self.steps += 1
@@ -115,8 +115,8 @@ class MimicGenPolicy:
         failure = None
         if not self.env.is_success():
             # The subtask being executed, not the signal count: a segment may end early.
-            reached = {arm: min(max(self.current[arm], 0), len(self.spec.subtasks[arm]) - 1) for arm in ARMS}
-            failure = stuck_subtask(self.spec, reached, self.env.subtask_signals())
+            reached = {arm: min(max(self.current[arm], 0), len(self.task_spec.subtasks[arm]) - 1) for arm in ARMS}
+            failure = stuck_subtask(self.task_spec, reached, self.env.subtask_signals())
         return AttemptInfo(
             source_demos={arm: list(v) for arm, v in self.source_of.items()},
             subtask_index={arm: np.asarray(v, dtype=np.int16) for arm, v in self.subtask_log.items()},
@@ -128,7 +128,7 @@ class MimicGenPolicy:
         """Start the arm's next subtask when its queue ran out and the schedule allows."""
         if self.queue[arm]:
             return
-        subtasks = self.spec.subtasks[arm]
+        subtasks = self.task_spec.subtasks[arm]
         if self.current[arm] >= 0:
             self.finished.add((arm, self.current[arm]))
         nxt = self.current[arm] + 1
@@ -143,14 +143,14 @@ class MimicGenPolicy:
             self._start(arm, nxt)
             return
         self.waiting_at[arm] = nxt
-        others = [a for a in self.spec.coordination[group].subtasks if a != arm]
-        ready = all(self.waiting_at.get(o) == self._index(o, self.spec.coordination[group].subtasks[o])
+        others = [a for a in self.task_spec.coordination[group].subtasks if a != arm]
+        ready = all(self.waiting_at.get(o) == self._index(o, self.task_spec.coordination[group].subtasks[o])
                     and all(item[0] == HOLD for item in self.queue[o]) for o in others)
         if ready:
-            for a in self.spec.coordination[group].subtasks:
+            for a in self.task_spec.coordination[group].subtasks:
                 self.waiting_at.pop(a, None)
-                self._start(a, self._index(a, self.spec.coordination[group].subtasks[a]), group=group)
-            self._align_sync(list(self.spec.coordination[group].subtasks))
+                self._start(a, self._index(a, self.task_spec.coordination[group].subtasks[a]), group=group)
+            self._align_sync(list(self.task_spec.coordination[group].subtasks))
         else:
             self.queue[arm].append((HOLD, None, None))
 
@@ -167,10 +167,10 @@ class MimicGenPolicy:
             if pre in self.finished:
                 continue
             pre_arm, pre_index = pre
-            if pre_index < len(self.spec.subtasks[pre_arm]) - 1 or self.current[pre_arm] != pre_index:
+            if pre_index < len(self.task_spec.subtasks[pre_arm]) - 1 or self.current[pre_arm] != pre_index:
                 return False
             if pre not in self.signalled_at:
-                if not self.env.subtask_signals().get(self.spec.subtasks[pre_arm][pre_index].term_signal):
+                if not self.env.subtask_signals().get(self.task_spec.subtasks[pre_arm][pre_index].term_signal):
                     return False
                 self.signalled_at[pre] = self.steps
             demo = self.sources[self.choose_source(arm, subtask, self.env.object_poses())]
@@ -183,32 +183,32 @@ class MimicGenPolicy:
 
     def _pres(self, arm: str, subtask: int) -> list[tuple[str, int]]:
         """The (arm, subtask index) pairs that `arm`'s subtask must wait for."""
-        name = self.spec.subtasks[arm][subtask].name
-        return [(seq.pre[0], self._index(*seq.pre)) for seq in self.spec.sequential if seq.post == (arm, name)]
+        name = self.task_spec.subtasks[arm][subtask].name
+        return [(seq.pre[0], self._index(*seq.pre)) for seq in self.task_spec.sequential if seq.post == (arm, name)]
 
     def _source_wait(self, demo: SourceDemo, arm: str, subtask: int) -> tuple[int, int] | None:
         """The steps in which the source `demo`'s arm waited, inside this subtask's segment, for
         the pre-subtasks it must wait for (the latest of them), or None."""
-        dones = [demo.done[a][j] if j == len(self.spec.subtasks[a]) - 1 else demo.boundaries(a, self.offsets[a])[j][1]
-                 for a, j in self._pres(arm, subtask)]
+        dones = [demo.done[a][j] if j == len(self.task_spec.subtasks[a]) - 1
+                 else demo.boundaries(a, self.offsets[a])[j][1] for a, j in self._pres(arm, subtask)]
         if not dones:
             return None
         return demo.wait_for(arm, demo.boundaries(arm, self.offsets[arm])[subtask], max(dones))
 
     def _group_of(self, arm: str, subtask: int) -> int | None:
-        name = self.spec.subtasks[arm][subtask].name
-        for g, group in enumerate(self.spec.coordination):
+        name = self.task_spec.subtasks[arm][subtask].name
+        for g, group in enumerate(self.task_spec.coordination):
             if group.subtasks.get(arm) == name:
                 return g
         return None
 
     def _index(self, arm: str, name: str) -> int:
-        return [s.name for s in self.spec.subtasks[arm]].index(name)
+        return [s.name for s in self.task_spec.subtasks[arm]].index(name)
 
     def _start(self, arm: str, subtask: int, group: int | None = None) -> None:
         """Queue bridge + transformed segment for `arm`'s subtask."""
         self.current[arm] = subtask
-        sub = self.spec.subtasks[arm][subtask]
+        sub = self.task_spec.subtasks[arm][subtask]
         objects = self.env.object_poses()
         object_now = objects.get(sub.object_ref) if sub.object_ref else None
         scheme = "transform"
@@ -218,7 +218,7 @@ class MimicGenPolicy:
                 "objects": objects,
             })
             source = plan["source"]
-            scheme = self.config.coordination_scheme or self.spec.coordination[group].scheme
+            scheme = self.config.coordination_scheme or self.task_spec.coordination[group].scheme
             object_now = plan["objects"].get(sub.object_ref) if sub.object_ref else None
         else:
             source = self.choose_source(arm, subtask, objects)
@@ -228,7 +228,7 @@ class MimicGenPolicy:
             # The arms move together as in the source: one transform for all, from the pose where
             # the last of them began the group in the source.
             pose_at = max(demo.boundaries(a, self.offsets[a])[self._index(a, name)][0]
-                          for a, name in self.spec.coordination[group].subtasks.items())
+                          for a, name in self.task_spec.coordination[group].subtasks.items())
         bounds = demo.boundaries(arm, self.offsets[arm])[subtask]
         segment: Segment = demo.segment(arm, subtask, sub.object_ref, bounds,
                                         wait=self._source_wait(demo, arm, subtask), pose_at=pose_at)
@@ -313,12 +313,12 @@ class MimicGenPolicy:
     # ------------------------------------------------------------------ randomisation
     def _draw_offsets(self, arm: str) -> list[int]:
         lo, hi = self.config.subtask_end_offset_range
-        n = len(self.spec.subtasks[arm])
+        n = len(self.task_spec.subtasks[arm])
         return [int(self.rng.integers(lo, hi + 1)) for _ in range(max(n - 1, 0))]
 
     def _sync_offsets(self) -> None:
         """Coordination subtasks end together: both arms use the same offset for them."""
-        for group in self.spec.coordination:
+        for group in self.task_spec.coordination:
             arms = list(group.subtasks)
             first = arms[0]
             j0 = self._index(first, group.subtasks[first])

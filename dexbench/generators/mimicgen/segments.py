@@ -146,14 +146,14 @@ class SegmentationError(ValueError):
     pass
 
 
-def parse_source(index: int, key: str, datagen_info: dict, spec: TaskSpec) -> SourceDemo:
+def parse_source(index: int, key: str, datagen_info: dict, task_spec: TaskSpec) -> SourceDemo:
     """Cut one source demo (its `datagen_info` from the dataset) into subtask boundaries."""
     signals = datagen_info["subtask_signals"]
     length = len(next(iter(datagen_info["target_pose"].values())))
     ends: dict[str, list[int]] = {}
     done: dict[str, list[int]] = {}
     begins: dict[str, list[int | None]] = {}
-    for arm, subtasks in spec.subtasks.items():
+    for arm, subtasks in task_spec.subtasks.items():
         arm_done, previous = [], 0
         for j, sub in enumerate(subtasks):
             last = j == len(subtasks) - 1
@@ -182,12 +182,12 @@ def parse_source(index: int, key: str, datagen_info: dict, spec: TaskSpec) -> So
             if held.size:
                 begins[arm][j] = arm_done[j - 1] + int(held[0]) + 1
     sync = {}
-    for group in spec.coordination:
-        idx = {arm: [s.name for s in spec.subtasks[arm]].index(name) for arm, name in group.subtasks.items()}
+    for group in task_spec.coordination:
+        idx = {arm: [s.name for s in task_spec.subtasks[arm]].index(name) for arm, name in group.subtasks.items()}
         common = max(done[arm][j] for arm, j in idx.items())
         for arm, j in idx.items():
             sync[arm, j] = common
-            if j < len(spec.subtasks[arm]) - 1:
+            if j < len(task_spec.subtasks[arm]) - 1:
                 ends[arm][j] = common
     return SourceDemo(
         index=index, key=key,
