@@ -89,6 +89,20 @@ def test_a_task_with_scenery_joints_and_choices_passes_the_gymnasium_checker(env
     check_env(env, skip_render_check=True)
 
 
+def test_evaluate_gives_success_apart_from_the_signals_and_info_shows_both(env):
+    _, info = env.reset(seed=0)
+    status = env.task.evaluate()
+    assert isinstance(status, TaskStatus) and "success" not in status.signals
+    assert info == {"is_success": status.success, "subtask_signals": {"flap_open": False}}
+    assert env.subtask_signals() == status.signals and env.is_success() is False
+
+
+@pytest.mark.parametrize("old, new", [("spec", "task_spec"), ("variants", "layouts")])
+def test_a_task_declaring_an_old_name_is_refused_with_the_new_one(old, new):
+    with pytest.raises(TypeError, match=f"{old!r} is now {new!r}"):
+        type("Old", (Lidded,), {old: getattr(Lidded, new)})
+
+
 def test_scenery_that_is_not_a_mocap_body_is_refused():
     class Bad(Lidded):
         def build(self, mj_spec, table_top_z):

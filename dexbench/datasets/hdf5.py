@@ -6,7 +6,7 @@
                       format_version, complete
 /model_mjb            the compiled model as MuJoCo binary (uint8): exact for the same mujoco
                       (files before format 2: /data/model_mjb)
-/data/demo_<i>        attrs: num_samples, variant, generator, source_demo, seed, success, end_reason
+/data/demo_<i>        attrs: num_samples, variant (the layout), generator, source_demo, seed, success, end_reason
                       (+ any `Episode.info` items named in the writer's `info_attrs`, and the
                       `attrs` given to `add_episode`; non-scalars as JSON text)
   actions (T,A) states (T,S) rewards (T,) dones (T,)

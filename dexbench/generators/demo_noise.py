@@ -4,7 +4,7 @@ own initial state (the simplest data-generation baseline).
 Each attempt picks a source demo, restores its recorded initial state (`env.reset_to`), and
 replays its actions with i.i.d. Gaussian noise added to every step; the runner keeps the
 successful replays. Because the scene is the source's own, it can only produce data for the
-variant the sources were recorded on: D0. It cannot target D1/D2 (objects elsewhere), which is
+layout the sources were recorded on: D0. It cannot target D1/D2 (objects elsewhere), which is
 what object-centric generators such as `mimicgen` are for; `check` says so.
 
 Noise units: for delta actions (Panda arms) `noise_scale` is in normalised action units, as

@@ -96,7 +96,7 @@ class ExportSource:
         self.path = self.reader.path
         try:
             try:
-                self.entry = lookup(self.reader.env_id)  # task, embodiment, variant
+                self.entry = lookup(self.reader.env_id)  # task, embodiment, layout
             except gym.error.Error as err:
                 raise DatasetError(f"{self.path}: not a DexBench dataset: its env {self.reader.env_id!r} is not a "
                                    f"DexBench id ({err}). Export only exports datasets DexBench wrote.") from err
