@@ -1,4 +1,4 @@
-"""Success rate of the scripted source demonstrators on every (task, embodiment, variant).
+"""Success rate of the scripted source demonstrators on every (task, embodiment, layout).
 
 The measure of done for the demonstrators: >= 9/10 on D0 for every pair, most episodes on D1 and
 D2. For each failure it prints which subtask signals never fired (where the script broke).
@@ -25,13 +25,13 @@ def main(argv=None) -> int:
     parser.add_argument("--episodes", type=int, default=10)
     parser.add_argument("--tasks", nargs="+", default=list(TASKS))
     parser.add_argument("--embodiments", nargs="+", default=list(EMBODIMENTS))
-    parser.add_argument("--variants", nargs="+", default=["D0", "D1", "D2"])
+    parser.add_argument("--layouts", "--variants", dest="layouts", nargs="+", default=["D0", "D1", "D2"])
     args = parser.parse_args(argv)
-    print(f"{'task':<10} {'embodiment':<10} {'variant':<7} {'success':>8} {'mean steps':>10} {'s/episode':>9}  failures (seed: unfired signals)")
+    print(f"{'task':<10} {'embodiment':<10} {'layout':<7} {'success':>8} {'mean steps':>10} {'s/episode':>9}  failures (seed: unfired signals)")
     for task in args.tasks:
         for embodiment in (e for e in args.embodiments if e in TASKS[task].embodiments):
-            for variant in args.variants:
-                env = make_env(task, embodiment, variant)
+            for layout in args.layouts:
+                env = make_env(task, embodiment, layout)
                 demonstrator = make_demonstrator(env)
                 wins, lengths, failures = 0, [], []
                 t0 = time.perf_counter()
@@ -46,7 +46,7 @@ def main(argv=None) -> int:
                         failures.append(f"{seed}: {','.join(missing) or 'all fired, undone later'}")
                 wall = (time.perf_counter() - t0) / args.episodes
                 mean_len = f"{np.mean(lengths):.0f}" if lengths else "-"
-                print(f"{task:<10} {embodiment:<10} {variant:<7} {wins:>4}/{args.episodes:<3} {mean_len:>10} "
+                print(f"{task:<10} {embodiment:<10} {layout:<7} {wins:>4}/{args.episodes:<3} {mean_len:>10} "
                       f"{wall:>9.1f}  {'; '.join(failures)}", flush=True)
     return 0
 
