@@ -64,6 +64,9 @@ def cmd_eval(args) -> int:
     outs = [out / f"{name}.json" for name in rows] if per_factor and out else [out] if out else []
     if per_factor and out is not None and out.exists() and not out.is_dir():
         raise CLIError(f"--perturb each writes a folder of results; {out} is a file: give a folder as --out")
+    if per_factor and out is not None and out.suffix.lower() == ".json" and not out.is_dir():
+        raise CLIError(f"--perturb each writes a folder of results (one JSON per row and a table), not the file "
+                       f"{out}: give a folder as --out, e.g. {out.with_suffix('')}")
     table_out = out / "perturbations.md" if per_factor and out is not None else None
     taken = [o for o in [*outs, table_out] if o is not None and os.path.lexists(o)]
     if taken and not args.overwrite:

@@ -151,6 +151,7 @@ def test_eval_overwrite_replaces_only_eval_results_and_their_table(tmp_path, cap
     notes.write_text(NOTES)
     evaluate = ["eval", "--policy", "dexbench.policies:RandomPolicy", "--env", ENV_ID, "--episodes", "1", "-q"]
     assert refused(capsys, [*evaluate, "--out", str(notes), "--overwrite"], "is not an eval result") < 10
+    refused(capsys, [*evaluate, "--perturb", "each", "--out", str(tmp_path / "rows.json")], "writes a folder")
     folder = tmp_path / "perturbed"
     folder.mkdir()
     (folder / "perturbations.md").write_text(NOTES)
