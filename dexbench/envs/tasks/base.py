@@ -182,6 +182,7 @@ class Task(abc.ABC):
     colour_coded: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs) -> None:
+        # A task written against the old names fails where it is defined, not at its first reset.
         super().__init_subclass__(**kwargs)
         for old, new in (("spec", "task_spec"), ("variants", "layouts")):
             if old in vars(cls):
