@@ -3,8 +3,8 @@
 A task lists, per free object, the variants it may take (`Task.object_variants`); the first is
 the reference object. An env made with `object_variants="reference"` (the default, and the
 published ids) never looks at them. With `"random"` every reset draws one variant per object
-from the seed (after everything else, so the layout is the reference mode's for the same seed),
-or `{"cube_right": "large"}` fixes some. The drawn indices live in MuJoCo's userdata, so a stored
+from the seed (after everything else, so the placements are the reference mode's for the same
+seed), or `{"cube_right": "large"}` fixes some. The drawn indices live in MuJoCo's userdata, so a stored
 state restores them; the env then copies the model fields that differ (sizes, inertias, bounding
 volumes, friction, ...) from a model compiled once per combination with the variants applied to
 its `MjSpec`, so MuJoCo derives every dependent quantity itself. Such an env also observes each
