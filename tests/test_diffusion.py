@@ -13,12 +13,13 @@ import pytest
 import torch
 
 from dexbench.cli import main
+from dexbench.envs.registry import build_env
 from dexbench.evaluation import evaluate
 from dexbench.policies.bc.actions import encode
 from dexbench.policies.bc.data import load_demo_arrays
 from dexbench.policies.device import resolve_device
 from dexbench.policies.diffusion.model import NoiseSchedule, TemporalUNet
-from dexbench.policies.diffusion.policy import load_checkpoint
+from dexbench.policies.diffusion.policy import DiffusionPolicy, load_checkpoint
 from dexbench.policies.diffusion.train import DiffusionConfig, Windows, train_diffusion
 
 ENV_ID = "DexMG/TrayLift-Panda-D0"
@@ -124,6 +125,23 @@ def test_auto_picks_the_cpu_without_a_gpu_and_policies_load_there(checkpoint):
     assert next(model.parameters()).device.type == "cpu"
     with pytest.raises(ValueError, match="no CUDA device"):
         load_checkpoint(checkpoint, device="cuda")
+
+
+def test_policy_arguments_are_checked_and_n_action_sets_the_replanning(checkpoint):
+    env = build_env(ENV_ID)
+    try:
+        spaces = (env.observation_space, env.action_space)
+        with pytest.raises(ValueError, match="n_action must be an integer in 1..7"):  # horizon 8, n_obs 2
+            DiffusionPolicy(*spaces, checkpoint=checkpoint, n_action="8")
+        with pytest.raises(ValueError, match="ddim_steps must be an integer in 1..100"):
+            DiffusionPolicy(*spaces, checkpoint=checkpoint, ddim_steps="0")
+        policy = DiffusionPolicy(*spaces, checkpoint=checkpoint, n_action="2")  # as --policy-arg gives it
+        obs, _ = env.reset(seed=0)
+        policy.reset(seed=0)
+        policy.act(obs)
+        assert len(policy._plan) == 1  # planned 2, executed 1
+    finally:
+        env.close()
 
 
 def test_evaluation_is_the_same_with_one_and_two_workers(checkpoint):

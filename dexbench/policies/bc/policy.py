@@ -5,7 +5,8 @@ cannot run code) and `DIR/config.json`. The chunking MLP predicts a chunk every 
 executes the temporal ensemble of all predictions for the current step (ACT's exponential
 weights, oldest first; averaged in the learned action representation, 6-D for absolute
 rotations, then decoded); the LSTM carries its state and resets it every `seq_len` steps, as in
-training.
+training. The network runs on `device` ("cpu", the default: one observation at a time is no
+faster on a GPU; "auto" or "cuda", `--policy-arg device=cuda`).
 
 A pixel checkpoint (`obs` "rgb") reads camera images: it records the env kwargs that make an
 env observe them as its dataset did (cameras, size, render preset), and `observation_kwargs`

@@ -36,8 +36,9 @@ def cmd_train_diffusion(args) -> int:
 
 def add_train_diffusion(tsub) -> None:
     """Add `diffusion` to the `dexbench train` subparsers `tsub`."""
-    q = tsub.add_parser("diffusion", help="Diffusion Policy on state observations (temporal U-Net, DDIM; torch). Experimental: "
-                       "its samples do not yet match the demonstrations (docs/evaluation.md)")
+    q = tsub.add_parser("diffusion", help="Diffusion Policy on state observations (temporal U-Net, DDIM; torch). "
+                       "Experimental: it reproduces the demos' actions but succeeds less often than BC's MLP so "
+                       "far (docs/evaluation.md)")
     q.add_argument("--data", required=True, metavar="FILE", help="demos (HDF5)")
     q.add_argument("--out", required=True, metavar="DIR", help="checkpoint directory (model.pt, config.json)")
     q.add_argument("--max-demos", type=int, default=None, help="train on the first K demos only")

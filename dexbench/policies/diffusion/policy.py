@@ -3,8 +3,10 @@
 The checkpoint is `DIR/model.pt` (the EMA weights: tensors only, loaded with
 `weights_only=True`) and `DIR/config.json` (format "dexbench-diffusion-checkpoint"). The policy
 keeps the last `n_obs` observations (the first one repeated at an episode's start), samples a
-window of `horizon` actions with DDIM every `n_action` steps and executes actions
-n_obs-1 .. n_obs-2+n_action of it (the window starts at the oldest observation). The initial
+window of `horizon` actions with DDIM every `n_action` steps (the trained one, or the policy
+argument `n_action`) and executes actions n_obs-1 .. n_obs-2+n_action of it (the window starts
+at the oldest observation). `device` ("cpu", the default, "auto" or "cuda") is where the network
+runs (`policies/device.py`). The initial
 noise comes from a torch.Generator seeded with the episode seed given to `reset(seed)` (0 when
 none is given), and DDIM is deterministic after it: an episode's actions depend on its seed
 alone, whatever the number of evaluation workers.
@@ -83,7 +85,7 @@ def _config_problem(config: dict) -> str | None:
 
 class DiffusionPolicy:
     def __init__(self, observation_space, action_space, checkpoint: str | Path, device: str = "cpu",
-                 ddim_steps: int | str | None = None) -> None:
+                 ddim_steps: int | str | None = None, n_action: int | str | None = None) -> None:
         self.model, self.config, self.checkpoint_sha256 = load_checkpoint(checkpoint, device)
         self.device = next(self.model.parameters()).device
         self.name = "diffusion"
@@ -91,15 +93,13 @@ class DiffusionPolicy:
         self._slots = [tuple(x) for x in self.config["rotation_slots"]]
         check_action_space(action_space, self.config, checkpoint)
         _check_observations(observation_space, self.config, checkpoint)
-        diffusion = self.config["diffusion"]
-        steps = diffusion["ddim_steps"] if ddim_steps is None else ddim_steps
-        try:  # --policy-arg ddim_steps=N arrives as a string
-            steps = int(steps)
-        except (TypeError, ValueError):
-            steps = -1
-        if not 1 <= steps <= diffusion["train_steps"]:
-            raise ValueError(f"ddim_steps must be an integer in 1..{diffusion['train_steps']}, got {ddim_steps!r}")
-        self.ddim_steps = steps
+        diffusion, m = self.config["diffusion"], self.model
+        self.ddim_steps = _int_arg("ddim_steps", diffusion["ddim_steps"] if ddim_steps is None else ddim_steps, 1,
+                                   diffusion["train_steps"])
+        # Actions executed per plan: the trained n_action by default; fewer replans more often
+        # (closed-loop), up to the rest of the window after the current step.
+        self.n_action = _int_arg("n_action", m.n_action if n_action is None else n_action, 1,
+                                 m.horizon - m.n_obs + 1)
         self.schedule = NoiseSchedule(diffusion["train_steps"], diffusion["prediction"])
         self._low, self._high = action_space.low, action_space.high
         self.reset()
@@ -122,9 +122,20 @@ class DiffusionPolicy:
         return self._plan.popleft()
 
     def plan(self, history: np.ndarray) -> list[np.ndarray]:
-        """The next n_action env actions for the (n_obs, obs_dim) raw observation history."""
+        """The next `n_action` env actions for the (n_obs, obs_dim) raw observation history."""
         m = self.model
         cond = m.obs_norm.normalize(torch.as_tensor(history, device=self.device)).flatten()[None]
         window = self.schedule.ddim_sample(m, cond, self.ddim_steps, self._generator)
-        actions = m.act_norm.denormalize(window[0, m.n_obs - 1:m.n_obs - 1 + m.n_action]).cpu().numpy()
+        actions = m.act_norm.denormalize(window[0, m.n_obs - 1:m.n_obs - 1 + self.n_action]).cpu().numpy()
         return [np.clip(decode(a.astype(np.float64), self._slots), self._low, self._high) for a in actions]
+
+
+def _int_arg(name: str, value, lo: int, hi: int) -> int:
+    """A policy argument that must be an integer in lo..hi (`--policy-arg NAME=N` arrives as a string)."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = lo - 1
+    if not lo <= number <= hi:
+        raise ValueError(f"{name} must be an integer in {lo}..{hi}, got {value!r}")
+    return number
