@@ -2,7 +2,8 @@
 at each budget base vs base + residual on the same held-out configurations (paired, McNemar).
 
     python benchmarks/residual_curve.py --out DIR [--env DexMG/TrayLift-PandaDex-D0] \
-        [--budgets 50000 200000 500000] [--episodes 60] [--workers 2] [--base-demos 20]
+        [--budgets 50000 200000 500000] [--episodes 60] [--workers 2] [--base-demos 20] \
+        [--td3 actor_l2=1.0 demo_fraction=0.25]
 
 The base is BC (the chunking MLP, 5,000 steps) on `--base-demos` scripted demos of the env with
 its objects drawn per episode (`object_variants="random"`), made in DIR the first time. The
@@ -45,14 +46,14 @@ def episode(env, policy, seed: int) -> tuple[bool, int]:
     return bool(info["is_success"]), t + 1
 
 
-def make_base(env_id: str, out: Path, demos: int) -> Path:
+def make_base(env_id: str, out: Path, demos: int, action_mode: str | None) -> Path:
     data, checkpoint = out / "base_demos.hdf5", out / "base"
     if not (checkpoint / "config.json").is_file():
         if not data.is_file():
             from dexbench.generators.runner import run_generation
 
-            run_generation("scripted", env_id, None, demos, data, seed=0, env_kwargs={"object_variants": "random"},
-                           progress=True)
+            env_kwargs = {"object_variants": "random", **({"action_mode": action_mode} if action_mode else {})}
+            run_generation("scripted", env_id, None, demos, data, seed=0, env_kwargs=env_kwargs, progress=True)
         train_bc(data, checkpoint, BCConfig(steps=5_000))
     return checkpoint
 
@@ -68,11 +69,17 @@ def main() -> None:
     parser.add_argument("--demo-episodes", type=int, default=20)
     parser.add_argument("--alpha", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--action-mode", choices=("delta", "absolute"), default=None,
+                        help="the base's action mode (default: the embodiment's); in delta mode a held correction is a "
+                             "velocity, in absolute mode an offset")
+    parser.add_argument("--td3", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="TD3Config settings (values as JSON), e.g. actor_l2=1.0")
     args = parser.parse_args()
+    overrides = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.td3)}
     torch.set_num_threads(1)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    checkpoint = make_base(args.env, out, args.base_demos)
+    checkpoint = make_base(args.env, out, args.base_demos, args.action_mode)
     env_kwargs = {**json.loads((checkpoint / "config.json").read_text())["env_kwargs"], "object_variants": "random",
                   "reward_type": "dense", "terminate_on_success": True}
     seeds = list(range(FIRST_SEED, FIRST_SEED + args.episodes))
@@ -92,6 +99,7 @@ def main() -> None:
         start = time.time()
         record = train_residual(env, base, residual_dir, budget, alpha=args.alpha, epsilon_steps=0, learner="td3",
                                 reward="sparse", seed=args.seed, base_checkpoint=str(checkpoint),
+                                learner_overrides=overrides,
                                 workers=args.workers, factory=BaseFactory(args.env, env_kwargs, str(checkpoint)),
                                 teacher=make_demonstrator(env), demo_episodes=args.demo_episodes, resume=True,
                                 checkpoint_every=10_000, progress=True)

@@ -122,3 +122,26 @@ def test_a_finished_runs_replay_carries_into_a_larger_budget_oldest_first():
     assert larger.ret[: larger.size].tolist() == [2, 3, 4, 5, 6] and larger.head == 5
     with pytest.raises(ValueError, match="more than this run's"):
         Replay(2, 1, 3).restore(small.arrays("r_"), "r_")
+
+
+def test_actor_l2_holds_the_correction_back_where_the_critic_barely_prefers_one():
+    """A critic that pays a little for a bigger first action dimension: without the pull the actor
+    runs to the bound, with `actor_l2` it stops where the pull outweighs the gain."""
+    from dexbench.generators.flywheel.td3 import ResidualTD3, TD3Config
+    from dexbench.policies.bc.policy import one_thread
+
+    sizes = {}
+    for l2 in (0.0, 5.0):
+        config = TD3Config(hidden=32, batch_size=64, learning_starts=1, critic_warmup=100, actor_lr=1e-3,
+                           n_step=1, policy_delay=1, actor_l2=l2)
+        model = ResidualTD3(3, 1, config, seed=0, capacity=500)
+        rng = np.random.default_rng(0)
+        for _ in range(500):  # one-step episodes: reward 0.1 * a, actions spread over [-1, 1]
+            obs, act = rng.normal(size=3), rng.uniform(-1, 1, size=1)
+            model.observe(0, obs, act, 0.1 * act[0], obs, terminated=True, ended=True)
+        with one_thread():
+            for _ in range(500):
+                stats = model.update()
+        sizes[l2] = stats["delta"]
+    assert sizes[0.0] > 0.3, sizes
+    assert sizes[5.0] < 0.5 * sizes[0.0], sizes

@@ -283,7 +283,7 @@ def train_residual(env, base, out, steps: int, alpha: float = 0.1, epsilon_steps
             episodes, model = learn_td3(env_fns, residual_env, config, steps, run, out / "train_state", demos,
                                         resume, checkpoint_every, device, progress)
             extra = {"td3": dataclasses.asdict(config), "workers": int(workers), "demo_episodes": int(demo_episodes),
-                     "demo_transitions": int(model.demos.size)}
+                     "demo_transitions": int(model.demos.size), "learner_log": model.log}
             tensors = {k: v.detach().cpu() for k, v in model.actor.state_dict().items()}
             torch.save(tensors, out / "residual.tmp.pt")
             (out / "residual.tmp.pt").replace(out / "residual.pt")

@@ -62,6 +62,11 @@ class TD3Config:
     # follows the critic's noise in the dimensions the demonstrations leave alone (measured on the
     # sanity case: arm corrections of 0.35 of full scale where the demonstrations make none).
     demo_bc: float = 1.0
+    # An L2 pull of the actor's output towards zero on the batch's own-experience share: a
+    # correction must be worth more to the critic than it costs here. In delta action mode any
+    # held correction integrates into the hand's target, and an actor that follows the critic
+    # into actions it has never tried drifts the arms off the task (docs/generation.md).
+    actor_l2: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("n_step", "batch_size", "updates_per_step", "hidden", "policy_delay", "buffer_size"):
@@ -77,7 +82,8 @@ class TD3Config:
             value = getattr(self, name)
             if not (np.isfinite(value) and lo <= value <= hi):
                 raise ValueError(f"td3 {name} must be in [{lo}, {hi}], got {value!r}")
-        for name in ("critic_lr", "actor_lr", "noise_std", "target_noise", "target_noise_clip", "demo_bc"):
+        for name in ("critic_lr", "actor_lr", "noise_std", "target_noise", "target_noise_clip", "demo_bc",
+                     "actor_l2"):
             value = getattr(self, name)
             if not (np.isfinite(value) and value >= 0):
                 raise ValueError(f"td3 {name} must be a number >= 0, got {value!r}")
@@ -253,12 +259,16 @@ class ResidualTD3:
         if self.updates > cfg.critic_warmup and self.updates % cfg.policy_delay == 0:
             proposed = self.actor(obs)
             q_pi = self.critic(obs, proposed)
+            own = proposed[: cfg.batch_size - n_demo]
             if n_demo and cfg.demo_bc > 0:
                 bc = ((proposed[-n_demo:] - act[-n_demo:]) ** 2).mean()
                 actor_loss = -q_pi.mean() / q_pi.abs().mean().detach().clamp_min(1e-6) + cfg.demo_bc * bc
                 stats["bc"] = bc.item()
             else:
                 actor_loss = -q_pi.mean()
+            if cfg.actor_l2 > 0:
+                actor_loss = actor_loss + cfg.actor_l2 * (own ** 2).mean()
+            stats["delta"] = own.abs().mean().item()  # the correction's size where the actor acts
             self.actor_opt.zero_grad()
             actor_loss.backward()
             self.actor_opt.step()

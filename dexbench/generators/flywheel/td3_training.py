@@ -70,11 +70,13 @@ def learn_td3(env_fns, probe, config, steps: int, run: dict, state_dir, demos: l
             bar.update(workers * probe.hold)
             if model.ready():
                 for _ in range(config.updates_per_step * workers):
-                    model.update()
+                    stats = model.update()
             if ended.any():
                 for i in np.flatnonzero(ended):
                     episodes.append((done, bool(info["is_success"][i])))
                     corrections[i] = []
+                if model.ready():  # the learner's state at each episode's end (the training's log)
+                    model.log.append({"steps": done, **{k: round(v, 6) for k, v in stats.items()}})
                 seeds = [episode_seed(i, counts[i]) for i in range(workers)]
                 reset_obs, _ = vector.reset(seed=seeds, options={"reset_mask": ended})
                 for i in np.flatnonzero(ended):
@@ -82,7 +84,10 @@ def learn_td3(env_fns, probe, config, steps: int, run: dict, state_dir, demos: l
                     next_obs[i] = reset_obs[i]
                 if progress:
                     recent = episodes[-20:]
-                    bar.set_postfix(success=f"{sum(s for _, s in recent)}/{len(recent)}")
+                    shown = {"success": f"{sum(s for _, s in recent)}/{len(recent)}"}
+                    if model.log and "delta" in model.log[-1]:
+                        shown["delta"] = f"{model.log[-1]['delta']:.3f}"
+                    bar.set_postfix(shown)
             obs = next_obs
             if done >= next_save or done >= steps:  # the last one lets a finished run be continued longer
                 at_start = [int(t) - len(c) * probe.hold for t, c in zip(vector.get_attr("steps_taken"), corrections)]
