@@ -72,8 +72,9 @@ def compare_presets(env_id: str, sizes, rounds: int, frames: int) -> list[dict]:
                 default_one(env.data), fast.render(env.data, [camera])
             times = {"default": [], "fast": []}
             for _ in range(rounds):
-                times["default"].append(_time_frames(lambda: default_one(env.data), env, states, frames))
-                times["fast"].append(_time_frames(lambda: fast.render(env.data, [camera]), env, states, frames))
+                times["default"].append(_time_frames(lambda one=default_one: one(env.data), env, states, frames))
+                times["fast"].append(
+                    _time_frames(lambda r=fast, c=camera: r.render(env.data, [c]), env, states, frames))
             default.close(), fast.close()
             d_ms, f_ms = (1e3 * float(np.median(times[k])) for k in ("default", "fast"))
             rows.append({"id": env_id, "size": size, "camera": camera, "default_ms": d_ms, "fast_ms": f_ms,
@@ -89,8 +90,13 @@ def compare_scene_updates(env_id: str, sizes, rounds: int, frames: int) -> list[
     rows = []
     for size in sizes:
         renderer = CameraRenderer(env.model, size, size, "fast")
-        per_camera = lambda: [renderer.render(env.data, [c]) for c in cameras]  # noqa: E731
-        shared = lambda: renderer.render(env.data, cameras)  # noqa: E731
+
+        def per_camera(renderer=renderer):
+            return [renderer.render(env.data, [c]) for c in cameras]
+
+        def shared(renderer=renderer):
+            return renderer.render(env.data, cameras)
+
         per_camera(), shared()
         times = {"per_camera": [], "shared": []}
         for _ in range(rounds):
@@ -153,7 +159,7 @@ def ablation(env_id: str, size: int, rounds: int, frames: int, camera: str = "ag
     times = {name: [] for name in renderers}
     for _ in range(rounds):
         for name, r in renderers.items():
-            times[name].append(_time_frames(lambda: r.render(env.data, [camera]), env, states, frames))
+            times[name].append(_time_frames(lambda r=r: r.render(env.data, [camera]), env, states, frames))
     env.reset_to(states[0])
     reference = renderers["default"].render(env.data, [camera])[0].astype(int)
     rows = []

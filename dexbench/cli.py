@@ -26,6 +26,7 @@ from dexbench.cli_common import (
     text_table,
 )
 
+
 # ----------------------------------------------------------------------------- commands
 def cmd_list(args) -> int:
     from dexbench.envs.registry import ENV_TABLE

@@ -14,9 +14,9 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from dexbench.datasets.reader import load_dataset  # noqa: E402
+from dexbench.datasets.reader import load_dataset
 
 PAIRS = (("TrayLift", "PandaDex", ("tray", "cube_right", "cube_left")),
          ("Pouring", "GR1", ("cup", "bowl")))

@@ -14,9 +14,9 @@ import torch
 from dexbench.cli import main
 from dexbench.envs.registry import make_env
 from dexbench.evaluation import evaluate
-from dexbench.policies.bc.policy import BCPolicy, load_checkpoint
 from dexbench.policies.bc import train as bc_train
 from dexbench.policies.bc.data import load_demo_arrays
+from dexbench.policies.bc.policy import BCPolicy, load_checkpoint
 from dexbench.policies.bc.train import BCConfig, TrainingDiverged, train_bc
 
 ENV_ID = "DexMG/TrayLift-Panda-D0"

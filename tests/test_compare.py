@@ -10,8 +10,8 @@ import time
 import pytest
 
 from dexbench.cli import main
-from dexbench.pipelines.compare import compare_generators, compare_table
 from dexbench.leaderboards import validate_submission
+from dexbench.pipelines.compare import compare_generators, compare_table
 from dexbench.policies.bc.train import BCConfig
 
 ENV_ID = "DexMG/TrayLift-Panda-D0"

@@ -277,7 +277,7 @@ def test_a_mask_naming_a_missing_demo_is_refused(env, episode, tmp_path):
         del f["mask/train"]
         f["mask/train"] = np.array([b"demo_0", b"demo_99"])
     with load_dataset(path) as ds, pytest.raises(DatasetError, match="demo_99"):
-        ds.masks
+        _ = ds.masks
 
 
 def test_reading_a_closed_dataset_says_so(env, episode, tmp_path):

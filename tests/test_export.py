@@ -17,8 +17,8 @@ import pytest
 from dexbench.cli import main
 from dexbench.datasets import DatasetError, DatasetWriter, load_dataset
 from dexbench.datasets.export import MissingExportPackage, export_dataset
-from dexbench.jsonio import file_sha256
 from dexbench.envs.registry import make_env
+from dexbench.jsonio import file_sha256
 from dexbench.rollout import rollout
 
 ENV_ID = "DexMG/TrayLift-Panda-D0"

@@ -18,10 +18,9 @@ import pytest
 from dexbench.cli import main
 from dexbench.datasets import load_dataset
 from dexbench.datasets.replay import replay_demo
-from dexbench.generators import available_generators, get_generator
+from dexbench.generators import available_generators, get_generator, runner
 from dexbench.generators.base import AttemptInfo, Generator
 from dexbench.generators.demo_noise import DemoNoiseGenerator
-from dexbench.generators import runner
 from dexbench.generators.runner import GenerationReport, OutputPaths, run_generation, worker_quotas
 
 ENV_ID = "DexMG/TrayLift-Panda-D0"

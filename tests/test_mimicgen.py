@@ -3,17 +3,16 @@ mechanisms (parallel, coordination, sequential), each checked on its own."""
 
 import numpy as np
 import pytest
+from scipy.spatial.transform import Rotation
 
 from dexbench.datasets.reader import load_dataset
-from dexbench.generators.runner import run_generation
-from dexbench.rollout import rollout
 from dexbench.envs.registry import make_env
 from dexbench.envs.tasks.base import Coordination, Subtask, TaskSpec
 from dexbench.generators.mimicgen import MimicGenConfig, MimicGenGenerator
-from dexbench.generators.mimicgen.segments import SegmentationError, object_centric, parse_source
-from dexbench.generators.mimicgen.segments import Segment
 from dexbench.generators.mimicgen.policy import transit
-from scipy.spatial.transform import Rotation
+from dexbench.generators.mimicgen.segments import Segment, SegmentationError, object_centric, parse_source
+from dexbench.generators.runner import run_generation
+from dexbench.rollout import rollout
 
 
 @pytest.fixture(scope="module")
@@ -191,6 +190,7 @@ def test_held_object_correction_carries_the_object_not_the_hand():
     # the hand's targets move the needle along the source's (carried) needle path, and an arm
     # that holds nothing gets the published targets.
     from types import SimpleNamespace
+
     from scipy.spatial.transform import Rotation
 
     from dexbench.generators.mimicgen.policy import MimicGenPolicy

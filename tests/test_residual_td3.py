@@ -52,15 +52,15 @@ def test_the_residual_learns_the_sanity_case(tmp_path):
     assert both.sum() >= 6, f"base + residual {both.sum()}/10 against the corrupted base's {alone.sum()}/10"
 
 
-TRAIN = """
+TRAIN = f"""
 import sys
 from dexbench.generators.flywheel.residual import train_residual
 from dexbench.generators.flywheel.sanity import SanityFactory
 env, base, teacher = SanityFactory().make()
 train_residual(env, base, sys.argv[1], int(sys.argv[2]), alpha=0.5, epsilon_steps=0, learner="td3", reward="sparse",
-               teacher=teacher, demo_episodes=1, seed=3, learner_overrides=%r, checkpoint_every=200,
+               teacher=teacher, demo_episodes=1, seed=3, learner_overrides={SMALL!r}, checkpoint_every=200,
                resume=True)
-""" % SMALL
+"""
 
 
 def test_a_killed_training_resumes_to_the_same_weights(tmp_path):

@@ -19,7 +19,6 @@ import numpy as np
 from dexbench.datasets.hdf5 import DEMO_KEY_RE, MODEL_MJB_PATH, DatasetError, demo_index
 from dexbench.episode import Episode
 
-
 _NOT_REGULAR = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
                 (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
 

@@ -42,9 +42,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from dexbench.backends import PROCESS, Backend, connect_ray
 from dexbench.datasets.hdf5 import DatasetError
 from dexbench.datasets.reader import load_dataset
-from dexbench.backends import PROCESS, Backend, connect_ray
 from dexbench.datasets.writer import write_array
 from dexbench.stages import check_same, differences, digest, suite_version
 

@@ -24,15 +24,14 @@ from dexbench.datasets.hdf5 import (
     COMPRESS_MIN_BYTES,
     DATAGEN_GROUPS,
     FORMAT_VERSION,
-    MODEL_MJB_PATH,
-    default_masks,
     GYM_ENV_TYPE,
     H5_LIBVER,
-    dexbench_version,
+    MODEL_MJB_PATH,
     attr_value,
+    default_masks,
+    dexbench_version,
 )
 from dexbench.episode import Episode
-
 
 FREE_SPACE_MARGIN_BYTES = 4 * 2**20  # left free for the file's own bookkeeping (attrs, masks, close)
 

@@ -68,7 +68,7 @@ class _WatchedPolicy:
     def _call(self, fn, what: str):
         try:
             return fn()
-        except Exception as err:  # noqa: BLE001 - any failure of a stranger's code is reported
+        except Exception as err:  # any failure of a stranger's code is reported
             raise _PolicyRaised(f"{what} raised {type(err).__name__}: {err}") from err
 
 
@@ -199,7 +199,7 @@ def run_in_workers(spec: WorkerSpec, tasks: list[tuple[int, str | None]], worker
                 elif kind == "crash":
                     raise RuntimeError(f"evaluation worker {w} failed at seed {event[2]}:\n{event[4]}")
             # Checked on every pass: one busy worker's stream of events must not hide a hung one.
-            for w, (seed, step, since, episode_start) in where.items():
+            for seed, step, since, episode_start in where.values():
                 if step in ("idle",):
                     continue
                 # Importing the policy's module, building the env (with the observations the policy

@@ -43,7 +43,7 @@ def get_generator(name: str) -> type:
                        f"Third-party generators register under the {ENTRY_POINT_GROUP!r} entry-point group.")
     try:
         cls = eps[name].load()
-    except Exception as err:  # noqa: BLE001 - any import failure of a plug-in
+    except Exception as err:  # any import failure of a plug-in
         raise ImportError(f"generator {name!r} ({eps[name].value}) failed to import: {err}") from err
     if not (isinstance(cls, type) and issubclass(cls, Generator)):
         raise TypeError(f"generator {name!r} ({eps[name].value}) is not a dexbench.generators.base.Generator "

@@ -73,7 +73,7 @@ class Generator(abc.ABC):
         self.sources = sources
         self.config = config if config is not None else self.Config()
 
-    def check(self, env) -> None:
+    def check(self, env) -> None:  # noqa: B027 - an optional hook: by default every env is served
         """Refuse early, with a message saying why, when this generator cannot serve `env`."""
 
     def prepare(self, workdir, seed: int, workers: int, progress: bool, overwrite: bool) -> Prepared | None:

@@ -293,7 +293,7 @@ def run_worker(job: WorkerJob, emit: Callable[[tuple], None]) -> dict[str, Any]:
         env.close()
 
 
-def _sigterm_to_interrupt(signum, frame):  # noqa: ARG001
+def _sigterm_to_interrupt(signum, frame):
     raise KeyboardInterrupt("terminated")
 
 

@@ -267,7 +267,7 @@ def _check_renders(obj: dict[str, Any], kind: str, label: str) -> None:
     try:
         render_markdown(tables)
         render_html(tables)
-    except Exception as err:  # noqa: BLE001 - a renderer bug must surface here, as one line, not in the build
+    except Exception as err:  # a renderer bug must surface here, as one line, not in the build
         raise SubmissionError(f"{label}: the leaderboard pages cannot be built with it ({type(err).__name__}: "
                               f"{err}). Please report this DexBench bug with the file.") from err
 

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np

@@ -10,7 +10,7 @@ are drawn from the episode seed, so an evaluation is reproducible whatever the w
 from __future__ import annotations
 
 
-def ScriptedPolicy(observation_space, action_space, env):  # noqa: N802 - named like the classes beside it
+def ScriptedPolicy(observation_space, action_space, env):  # named like the classes beside it
     """The scripted demonstrator of `env`'s task (raises KeyError naming the tasks that have one)."""
     from dexbench.generators.scripted import make_demonstrator
 

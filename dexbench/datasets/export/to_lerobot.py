@@ -31,9 +31,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
-
 from lerobot.datasets.lerobot_dataset import LeRobotDataset
+from tqdm import tqdm
 
 from dexbench.datasets.export import ExportSource
 

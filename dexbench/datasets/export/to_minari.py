@@ -22,13 +22,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from tqdm import tqdm
-
 import minari
+import numpy as np
 from minari.data_collector import EpisodeBuffer
 from minari.dataset.minari_dataset import DATASET_ID_RE
 from minari.dataset.minari_storage import MinariStorage
+from tqdm import tqdm
 
 from dexbench.datasets.export import ExportSource
 

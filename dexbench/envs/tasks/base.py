@@ -20,8 +20,8 @@ import mujoco
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from dexbench.envs.objects import ObjectVariant
 from dexbench.envs.embodiments.base import ARMS, Embodiment
+from dexbench.envs.objects import ObjectVariant
 
 
 # ----------------------------------------------------------------------------- subtask spec
@@ -100,7 +100,7 @@ class Placement:
     yaw: tuple[float, float] = (0.0, 0.0)
 
     @classmethod
-    def at(cls, x: float, y: float, yaw: float = 0.0) -> "Placement":
+    def at(cls, x: float, y: float, yaw: float = 0.0) -> Placement:
         """A fixed pose."""
         return cls((x, x), (y, y), (yaw, yaw))
 
@@ -291,7 +291,7 @@ class Task(abc.ABC):
         variant = self.object_variant(name)
         return self.rest_height(name) * (variant.scale_z if variant else 1.0)
 
-    def sync_model_with_state(self) -> None:
+    def sync_model_with_state(self) -> None:  # noqa: B027 - an optional hook, empty for most tasks
         """Set the model fields that follow from the state, e.g. a can's colour from its drawn
         `choices` entry. The env calls it after every reset and every `reset_to`: a restored
         state carries the choice (userdata), not the model fields that show it."""

@@ -253,7 +253,6 @@ class CanSort(Task):
         })
 
     def dense_reward(self, status: TaskStatus) -> float:
-        signals = status.signals
         if status.success:
             return 1.0
         can = self.body_ids["can"]

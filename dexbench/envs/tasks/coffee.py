@@ -61,7 +61,15 @@ import mujoco
 import numpy as np
 
 from dexbench.envs.tasks.base import (
-    Layout, Placement, Sequential, Subtask, Task, TaskSpec, TaskStatus, box_between, ring_wall,
+    Layout,
+    Placement,
+    Sequential,
+    Subtask,
+    Task,
+    TaskSpec,
+    TaskStatus,
+    box_between,
+    ring_wall,
 )
 
 # Machine, in its frame (origin on the table under the footprint's middle, holder along +y), m.

@@ -56,7 +56,15 @@ import mujoco
 import numpy as np
 
 from dexbench.envs.tasks.base import (
-    Layout, Placement, Sequential, Subtask, Task, TaskSpec, TaskStatus, box_between, ring_wall,
+    Layout,
+    Placement,
+    Sequential,
+    Subtask,
+    Task,
+    TaskSpec,
+    TaskStatus,
+    box_between,
+    ring_wall,
 )
 
 # Cabinet (carcass) in its own frame, metres.

@@ -19,7 +19,7 @@ A finished arm holds its last target until every arm is done.
 from __future__ import annotations
 
 from collections import deque
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from scipy.spatial.transform import Rotation, Slerp

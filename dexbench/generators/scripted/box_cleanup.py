@@ -23,7 +23,12 @@ from scipy.spatial.transform import Rotation
 from dexbench.envs.embodiments.base import ARMS
 from dexbench.envs.tasks.box_cleanup import BOX_HEIGHT_M, HANDLE_END_Y_M, HANDLE_Y_M, HANDLE_Z_M, PLUG_HEIGHT_M
 from dexbench.generators.scripted.base import (
-    ArmScript, ScriptedDemonstrator, heading_of, nearest_heading, top_down, translated,
+    ArmScript,
+    ScriptedDemonstrator,
+    heading_of,
+    nearest_heading,
+    top_down,
+    translated,
 )
 
 APPROACH_HEIGHT_M = 0.10  # hover this far above a grasp before going down
@@ -101,11 +106,11 @@ class BoxCleanupDemonstrator(ScriptedDemonstrator):
                     break
             # 2. Wait for the other hand; the first arm through plans the carry for both.
             shared["ready"].add(arm)
-            yield from self.wait_until(arm, lambda: shared["ready"] == set(ARMS))
+            yield from self.wait_until(arm, lambda shared=shared: shared["ready"] == set(ARMS))
             if shared["carry"] is None:
                 shared["carry"] = self.plan_carry()
             carry = shared["carry"]
-            yield from self.wait_until(arm, lambda: self.t >= carry["start"])
+            yield from self.wait_until(arm, lambda carry=carry: self.t >= carry["start"])
             # 3. Carry in lockstep: this hand's target is the planned lid pose times its grip.
             #    After a short test lift, both hands must still hold their bars; if not, both
             #    let go and grasp again.

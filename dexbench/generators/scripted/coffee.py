@@ -18,10 +18,18 @@ from __future__ import annotations
 import numpy as np
 
 from dexbench.envs.tasks.coffee import (
-    HINGE_Y_M, HINGE_Z_M, LID_HALF_M, POD_HALF_HEIGHT_M,
+    HINGE_Y_M,
+    HINGE_Z_M,
+    LID_HALF_M,
+    POD_HALF_HEIGHT_M,
 )
 from dexbench.generators.scripted.base import (
-    ArmScript, ScriptedDemonstrator, heading_of, nearest_heading, top_down, translated,
+    ArmScript,
+    ScriptedDemonstrator,
+    heading_of,
+    nearest_heading,
+    top_down,
+    translated,
 )
 
 APPROACH_HEIGHT_M = 0.08  # hover this far above a grasp before going down

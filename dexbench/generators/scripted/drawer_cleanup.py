@@ -19,10 +19,20 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from dexbench.envs.tasks.drawer_cleanup import (
-    CAB_DEPTH_M, FLOOR_TOP_M, HANDLE_X_M, HANDLE_Z_M, OPEN_MAX_M, OPENED_M,
+    CAB_DEPTH_M,
+    FLOOR_TOP_M,
+    HANDLE_X_M,
+    HANDLE_Z_M,
+    OPEN_MAX_M,
+    OPENED_M,
 )
 from dexbench.generators.scripted.base import (
-    ArmScript, ScriptedDemonstrator, heading_of, nearest_heading, top_down, translated,
+    ArmScript,
+    ScriptedDemonstrator,
+    heading_of,
+    nearest_heading,
+    top_down,
+    translated,
 )
 
 APPROACH_HEIGHT_M = 0.10  # hover this far above a grasp before going down

@@ -21,7 +21,12 @@ import numpy as np
 
 from dexbench.envs.tasks.piece_assembly import PIECE1_HEIGHT_M, PIECE2_HEIGHT_M
 from dexbench.generators.scripted.base import (
-    ArmScript, ScriptedDemonstrator, heading_of, nearest_heading, top_down, translated,
+    ArmScript,
+    ScriptedDemonstrator,
+    heading_of,
+    nearest_heading,
+    top_down,
+    translated,
 )
 
 PIECES = {"right": "piece1", "left": "piece2"}

@@ -13,7 +13,12 @@ from scipy.spatial.transform import Rotation
 
 from dexbench.envs.tasks.pouring import BOWL_RADIUS_M, CUP_HEIGHT_M
 from dexbench.generators.scripted.base import (
-    ArmScript, ScriptedDemonstrator, heading_of, nearest_heading, top_down, translated,
+    ArmScript,
+    ScriptedDemonstrator,
+    heading_of,
+    nearest_heading,
+    top_down,
+    translated,
 )
 
 GRASP_HEIGHT_M = 0.07  # grasp the cup this far above its bottom (high: wrists clear the table)

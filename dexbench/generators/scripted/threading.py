@@ -27,10 +27,19 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from dexbench.envs.tasks.threading import (
-    HANDLE_GRASP_X_M, HANDLE_Z_M, NEEDLE_TIP_M, RING_Z_M, THROUGH_M,
+    HANDLE_GRASP_X_M,
+    HANDLE_Z_M,
+    NEEDLE_TIP_M,
+    RING_Z_M,
+    THROUGH_M,
 )
 from dexbench.generators.scripted.base import (
-    ArmScript, ScriptedDemonstrator, heading_of, nearest_heading, top_down, translated,
+    ArmScript,
+    ScriptedDemonstrator,
+    heading_of,
+    nearest_heading,
+    top_down,
+    translated,
 )
 
 APPROACH_HEIGHT_M = 0.10  # hover this far above a grasp before going down

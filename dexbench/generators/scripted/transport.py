@@ -19,11 +19,23 @@ from __future__ import annotations
 import numpy as np
 
 from dexbench.envs.tasks.transport import (
-    BIN_HALF_M, BIN_HEIGHT_M, BIN_WALL_M, FLOOR_TOP_M, HAMMER_CENTRE_X_M, HEAD_X_M, HANDLE_HALF_M, LID_BAR_Z_M,
+    BIN_HALF_M,
+    BIN_HEIGHT_M,
+    BIN_WALL_M,
+    FLOOR_TOP_M,
+    HAMMER_CENTRE_X_M,
+    HANDLE_HALF_M,
+    HEAD_X_M,
+    LID_BAR_Z_M,
     TRASH_HALF_M,
 )
 from dexbench.generators.scripted.base import (
-    ArmScript, ScriptedDemonstrator, heading_of, nearest_heading, top_down, translated,
+    ArmScript,
+    ScriptedDemonstrator,
+    heading_of,
+    nearest_heading,
+    top_down,
+    translated,
 )
 
 APPROACH_HEIGHT_M = 0.10  # hover this far above a grasp before going down

@@ -16,10 +16,20 @@ from scipy.spatial.transform import Rotation
 
 from dexbench.envs.embodiments.base import ARMS
 from dexbench.envs.tasks.tray_lift import (
-    CUBE_HALF_M, HANDLE_END_Y_M, HANDLE_Y_M, HANDLE_Z_M, TRAY_HALF_Y_M, TRAY_PLATE_HALF_Z_M,
+    CUBE_HALF_M,
+    HANDLE_END_Y_M,
+    HANDLE_Y_M,
+    HANDLE_Z_M,
+    TRAY_HALF_Y_M,
+    TRAY_PLATE_HALF_Z_M,
 )
 from dexbench.generators.scripted.base import (
-    ArmScript, ScriptedDemonstrator, heading_of, nearest_heading, top_down, translated,
+    ArmScript,
+    ScriptedDemonstrator,
+    heading_of,
+    nearest_heading,
+    top_down,
+    translated,
 )
 
 APPROACH_HEIGHT_M = 0.10  # hover this far above a grasp before going down

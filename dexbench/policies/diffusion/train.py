@@ -175,7 +175,7 @@ class Windows:
     def __len__(self) -> int:
         return len(self.obs_idx)
 
-    def to(self, device: torch.device) -> "Windows":
+    def to(self, device: torch.device) -> Windows:
         for name in ("obs", "act", "obs_idx", "act_idx"):
             setattr(self, name, getattr(self, name).to(device))
         return self
