@@ -51,16 +51,31 @@ def main() -> None:
     rows = []
     for n in args.demos:
         reps = int(np.ceil(n / len(base.actions)))
-        tiled = DemoArrays((base.obs * reps)[:n], (base.actions * reps)[:n], base.obs_keys, base.env_id,
-                           base.env_kwargs)
+        tiled = DemoArrays(
+            (base.obs * reps)[:n], (base.actions * reps)[:n], base.obs_keys, base.env_id, base.env_kwargs
+        )
         with tempfile.TemporaryDirectory() as tmp:
-            report = train_bc(tiled, Path(tmp) / "bc", BCConfig(arch=args.arch, steps=args.steps,
-                              checkpoint_every=10**9), progress=False)
+            report = train_bc(
+                tiled,
+                Path(tmp) / "bc",
+                BCConfig(arch=args.arch, steps=args.steps, checkpoint_every=10**9),
+                progress=False,
+            )
         train_s = report.wall_s
-        rows.append((n, tiled.num_samples, n * load_s_per_demo, train_s / args.steps * 1e3,
-                     (n * load_s_per_demo + train_s * 5_000 / args.steps) / 60, args.steps / train_s / physics))
-    print(f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads, arch {args.arch}; "
-          f"raw mj_step: {physics:.0f}/s")
+        rows.append(
+            (
+                n,
+                tiled.num_samples,
+                n * load_s_per_demo,
+                train_s / args.steps * 1e3,
+                (n * load_s_per_demo + train_s * 5_000 / args.steps) / 60,
+                args.steps / train_s / physics,
+            )
+        )
+    print(
+        f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads, arch {args.arch}; "
+        f"raw mj_step: {physics:.0f}/s"
+    )
     print("| demos | samples | load (s) | ms / gradient step | default 5k-step run (min) | grad steps/s : mj_step/s |")
     print("|---|---|---|---|---|---|")
     for n, samples, load_s, ms, total_min, ratio in rows:

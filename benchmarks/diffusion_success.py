@@ -26,8 +26,13 @@ from dexbench.policies.diffusion.train import DiffusionConfig, train_diffusion
 
 def commit() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              cwd=Path(__file__).parent, check=True).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).parent,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
@@ -61,30 +66,55 @@ def main() -> None:
             run_generation("scripted", args.env, None, args.demos, data, seed=args.seed, progress=False)
     channels = tuple(int(c) for c in args.channels.split(","))
     learners = [
-        ("BC chunking MLP (256x3, defaults)", "dexbench.policies:BCPolicy", train_bc,
-         BCConfig(steps=args.bc_steps, seed=args.seed, threads=args.threads, device="cpu")),
-        (f"Diffusion Policy ({args.channels}, {args.prediction}, batch {args.batch_size}, lr {args.lr:g})",
-         "dexbench.policies:DiffusionPolicy", train_diffusion,
-         DiffusionConfig(steps=args.dp_steps, channels=channels, batch_size=args.batch_size, lr=args.lr,
-                         prediction=args.prediction, ddim_steps=args.ddim_steps, seed=args.seed,
-                         threads=args.threads, device="cpu")),
+        (
+            "BC chunking MLP (256x3, defaults)",
+            "dexbench.policies:BCPolicy",
+            train_bc,
+            BCConfig(steps=args.bc_steps, seed=args.seed, threads=args.threads, device="cpu"),
+        ),
+        (
+            f"Diffusion Policy ({args.channels}, {args.prediction}, batch {args.batch_size}, lr {args.lr:g})",
+            "dexbench.policies:DiffusionPolicy",
+            train_diffusion,
+            DiffusionConfig(
+                steps=args.dp_steps,
+                channels=channels,
+                batch_size=args.batch_size,
+                lr=args.lr,
+                prediction=args.prediction,
+                ddim_steps=args.ddim_steps,
+                seed=args.seed,
+                threads=args.threads,
+                device="cpu",
+            ),
+        ),
     ]
     rows = []
     for name, spec, train, config in learners:
         out = work / spec.split(":")[1]
         report = train(data, out, config, progress=False)
         t0 = time.perf_counter()
-        result = evaluate(spec, args.env, episodes=args.episodes, policy_kwargs={"checkpoint": str(out)},
-                          workers=args.workers, progress=False)
+        result = evaluate(
+            spec,
+            args.env,
+            episodes=args.episodes,
+            policy_kwargs={"checkpoint": str(out)},
+            workers=args.workers,
+            progress=False,
+        )
         rows.append((name, config.steps, report.wall_s, time.perf_counter() - t0, result))
-    print(f"\n{args.env}, {data} ({args.demos} scripted demos unless --data), seed {args.seed}, commit {commit()}, "
-          f"torch {torch.__version__}, {args.threads} training thread(s)")
+    print(
+        f"\n{args.env}, {data} ({args.demos} scripted demos unless --data), seed {args.seed}, commit {commit()}, "
+        f"torch {torch.__version__}, {args.threads} training thread(s)"
+    )
     print("| learner | gradient steps | training (s) | evaluation (s) | success [95 % Wilson] |")
     print("|---|---|---|---|---|")
     for name, steps, train_s, eval_s, r in rows:
         low, high = r["ci95"]
-        print(f"| {name} | {steps} | {train_s:.0f} | {eval_s:.0f} | {r['successes']} / {r['num_episodes']} = "
-              f"{100 * r['success_rate']:.0f} % [{100 * low:.1f}, {100 * high:.1f}] |")
+        print(
+            f"| {name} | {steps} | {train_s:.0f} | {eval_s:.0f} | {r['successes']} / {r['num_episodes']} = "
+            f"{100 * r['success_rate']:.0f} % [{100 * low:.1f}, {100 * high:.1f}] |"
+        )
 
 
 if __name__ == "__main__":

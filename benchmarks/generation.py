@@ -37,8 +37,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
 
-    header = ("| id | native | attempts | successes | success rate | demos / CPU-min | mean length | "
-              "replayed to success | failures (subtask running) |")
+    header = (
+        "| id | native | attempts | successes | success rate | demos / CPU-min | mean length | "
+        "replayed to success | failures (subtask running) |"
+    )
     lines = [header, "|" + "---|" * 9]
     print(header, flush=True)
     for env_id in args.ids:
@@ -46,11 +48,19 @@ def main(argv=None) -> int:
         source = args.out / "sources" / f"{entry.task}-{entry.embodiment}-{args.sources}.hdf5"
         if not source.exists():
             source.parent.mkdir(parents=True, exist_ok=True)
-            run_generation("scripted", f"DexMG/{entry.task}-{entry.embodiment}-D0", None, args.sources, source,
-                           seed=1000, progress=False)
+            run_generation(
+                "scripted",
+                f"DexMG/{entry.task}-{entry.embodiment}-D0",
+                None,
+                args.sources,
+                source,
+                seed=1000,
+                progress=False,
+            )
         out = args.out / f"{entry.task}-{entry.embodiment}-{entry.layout}.hdf5"
-        report = run_generation("mimicgen", env_id, source, args.n, out, seed=0,
-                                workers=args.workers, progress=False, overwrite=True)
+        report = run_generation(
+            "mimicgen", env_id, source, args.n, out, seed=0, workers=args.workers, progress=False, overwrite=True
+        )
         replayed = "-"
         if args.replay:
             with load_dataset(out) as ds:
@@ -58,16 +68,19 @@ def main(argv=None) -> int:
             ok = sum(replay_demo(out, key).success for key in keys)
             replayed = f"{ok}/{len(keys)}"
         failures = ", ".join(f"{k} {v}" for k, v in sorted(report.failure_reasons.items(), key=lambda kv: -kv[1]))
-        line = (f"| {env_id} | {'*' if entry.native else ''} | {report.attempts} | {report.successes} | "
-                f"{100 * report.success_rate:.0f}% | {report.demos_per_cpu_minute:.1f} | "
-                f"{report.mean_length:.0f} | {replayed} | {failures or '-'} |")
+        line = (
+            f"| {env_id} | {'*' if entry.native else ''} | {report.attempts} | {report.successes} | "
+            f"{100 * report.success_rate:.0f}% | {report.demos_per_cpu_minute:.1f} | "
+            f"{report.mean_length:.0f} | {replayed} | {failures or '-'} |"
+        )
         lines.append(line)
         print(line, flush=True)
     if args.table:
         args.table.write_text(
             f"Generated {time.strftime('%Y-%m-%d')} by `python benchmarks/generation.py -n {args.n} "
             f"--workers {args.workers}{' --replay' if args.replay else ''}` from {args.sources} scripted "
-            "D0 source demos per (task, embodiment); * marks the native pairs.\n\n" + "\n".join(lines) + "\n")
+            "D0 source demos per (task, embodiment); * marks the native pairs.\n\n" + "\n".join(lines) + "\n"
+        )
     return 0
 
 

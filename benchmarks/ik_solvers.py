@@ -67,8 +67,10 @@ def run_mink(env, state, targets):
     m, ik = env.model, env.controller
     config = mink.Configuration(m)
     config.update(env.data.qpos.copy())
-    frames = [mink.FrameTask(env.embodiment.eef_site(arm), "site", position_cost=1.0,
-                             orientation_cost=1.0, lm_damping=1.0) for arm in ARMS]
+    frames = [
+        mink.FrameTask(env.embodiment.eef_site(arm), "site", position_cost=1.0, orientation_cost=1.0, lm_damping=1.0)
+        for arm in ARMS
+    ]
     posture = mink.PostureTask(m, cost=1e-2)
     posture.set_target(env.data.qpos.copy())
     # Freeze everything the GR1 controller does not move (hands, head, objects).
@@ -82,8 +84,9 @@ def run_mink(env, state, targets):
             task.set_target(mink.SE3.from_matrix(target))
         t0 = time.perf_counter()
         for _ in range(MINK_ITERATIONS):
-            vel = mink.solve_ik(config, [*frames, posture], 1.0, "daqp", damping=1e-3,
-                                limits=limits, constraints=[freeze])
+            vel = mink.solve_ik(
+                config, [*frames, posture], 1.0, "daqp", damping=1e-3, limits=limits, constraints=[freeze]
+            )
             config.integrate_inplace(vel, 1.0)
         times.append(time.perf_counter() - t0)
         errors.append(pose_errors(m, config.data, ik.site_ids, step_targets))
@@ -109,13 +112,17 @@ def main(argv=None) -> int:
                 t, e = run(env, state, targets)
                 rows[name][0].append(t)
                 rows[name][1].append(e)
-    print(f"{'solver':<22} {'steps':>6} {'ms/step (median)':>17} {'ms/step (p95)':>14} "
-          f"{'pos err mm (median/p95)':>24} {'rot err deg (median/p95)':>25}")
+    print(
+        f"{'solver':<22} {'steps':>6} {'ms/step (median)':>17} {'ms/step (p95)':>14} "
+        f"{'pos err mm (median/p95)':>24} {'rot err deg (median/p95)':>25}"
+    )
     for name, (times, errors) in rows.items():
         t, e = np.concatenate(times) * 1e3, np.concatenate(errors)
-        print(f"{name:<22} {len(t):>6} {np.median(t):>17.3f} {np.percentile(t, 95):>14.3f} "
-              f"{np.median(e[:, 0]) * 1e3:>11.2f} / {np.percentile(e[:, 0], 95) * 1e3:<10.2f} "
-              f"{np.degrees(np.median(e[:, 1])):>11.2f} / {np.degrees(np.percentile(e[:, 1], 95)):<10.2f}")
+        print(
+            f"{name:<22} {len(t):>6} {np.median(t):>17.3f} {np.percentile(t, 95):>14.3f} "
+            f"{np.median(e[:, 0]) * 1e3:>11.2f} / {np.percentile(e[:, 0], 95) * 1e3:<10.2f} "
+            f"{np.degrees(np.median(e[:, 1])):>11.2f} / {np.degrees(np.percentile(e[:, 1], 95)):<10.2f}"
+        )
     return 0
 
 

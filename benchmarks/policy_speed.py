@@ -61,10 +61,19 @@ def main() -> None:
         run_generation("scripted", "DexMG/TrayLift-PandaDex-D0", None, args.demos, data, progress=False)
     rows = []
     for name, train, config, cls in [
-        ("diffusion (64,128,256), DDIM 10", train_diffusion,
-         DiffusionConfig(steps=args.steps, threads=args.threads, device="cpu", log_every=10**9), DiffusionPolicy),
-        ("BC chunking MLP (256x3)", train_bc, BCConfig(steps=args.steps, threads=args.threads, log_every=10**9),
-         BCPolicy)]:
+        (
+            "diffusion (64,128,256), DDIM 10",
+            train_diffusion,
+            DiffusionConfig(steps=args.steps, threads=args.threads, device="cpu", log_every=10**9),
+            DiffusionPolicy,
+        ),
+        (
+            "BC chunking MLP (256x3)",
+            train_bc,
+            BCConfig(steps=args.steps, threads=args.threads, log_every=10**9),
+            BCPolicy,
+        ),
+    ]:
         out = work / name.split()[0]
         t0 = time.perf_counter()
         report = train(data, out, config, progress=False)
@@ -80,8 +89,10 @@ def main() -> None:
             env.close()
         rows.append((name, args.steps / train_s, 1e3 * p, 1e3 * e, p / (p + e)))
     print(f"dataset {data}; torch {torch.__version__}, {args.threads} training thread(s), inference on 1 thread")
-    print("| policy | gradient steps/s (batch 256) | ms per executed action | env ms per step | policy share of a "
-          "750-step episode |")
+    print(
+        "| policy | gradient steps/s (batch 256) | ms per executed action | env ms per step | policy share of a "
+        "750-step episode |"
+    )
     print("|---|---|---|---|---|")
     for name, gps, ms, env_ms, share in rows:
         print(f"| {name} | {gps:.1f} | {ms:.2f} | {env_ms:.2f} | {100 * share:.0f}% ({750 * ms / 1e3:.1f} s) |")

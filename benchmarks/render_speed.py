@@ -58,6 +58,7 @@ def _default_renderer(model, size: int, camera: str):
     def render_one(data):
         renderer.update_scene(data, camera=camera)
         return renderer.render()
+
     return renderer, render_one
 
 
@@ -74,11 +75,20 @@ def compare_presets(env_id: str, sizes, rounds: int, frames: int) -> list[dict]:
             for _ in range(rounds):
                 times["default"].append(_time_frames(lambda one=default_one: one(env.data), env, states, frames))
                 times["fast"].append(
-                    _time_frames(lambda r=fast, c=camera: r.render(env.data, [c]), env, states, frames))
+                    _time_frames(lambda r=fast, c=camera: r.render(env.data, [c]), env, states, frames)
+                )
             default.close(), fast.close()
             d_ms, f_ms = (1e3 * float(np.median(times[k])) for k in ("default", "fast"))
-            rows.append({"id": env_id, "size": size, "camera": camera, "default_ms": d_ms, "fast_ms": f_ms,
-                         "ratio": d_ms / f_ms})
+            rows.append(
+                {
+                    "id": env_id,
+                    "size": size,
+                    "camera": camera,
+                    "default_ms": d_ms,
+                    "fast_ms": f_ms,
+                    "ratio": d_ms / f_ms,
+                }
+            )
     env.close()
     return rows
 
@@ -104,8 +114,17 @@ def compare_scene_updates(env_id: str, sizes, rounds: int, frames: int) -> list[
             times["shared"].append(_time_frames(shared, env, states, frames))
         renderer.close()
         p_ms, s_ms = (1e3 * float(np.median(times[k])) for k in ("per_camera", "shared"))
-        rows.append({"id": env_id, "size": size, "cameras": len(cameras), "per_camera_ms": p_ms,
-                     "shared_ms": s_ms, "ratio": p_ms / s_ms, "update_ms": _scene_update_ms(env, cameras)})
+        rows.append(
+            {
+                "id": env_id,
+                "size": size,
+                "cameras": len(cameras),
+                "per_camera_ms": p_ms,
+                "shared_ms": s_ms,
+                "ratio": p_ms / s_ms,
+                "update_ms": _scene_update_ms(env, cameras),
+            }
+        )
     env.close()
     return rows
 
@@ -150,7 +169,8 @@ def ablation(env_id: str, size: int, rounds: int, frames: int, camera: str = "ag
         presets[f"default + {switch}"] = dataclasses.replace(default, name=switch, **fields)
         if all(getattr(fast, f) == v for f, v in fields.items()):
             presets[f"fast minus {switch}"] = dataclasses.replace(
-                fast, name=f"not {switch}", **{f: getattr(default, f) for f in fields})
+                fast, name=f"not {switch}", **{f: getattr(default, f) for f in fields}
+            )
         else:
             presets[f"fast + {switch}"] = dataclasses.replace(fast, name=f"fast {switch}", **fields)
     renderers = {name: CameraRenderer(env.model, size, size, preset) for name, preset in presets.items()}
@@ -194,29 +214,58 @@ def main() -> None:
     parser.add_argument("--ablation", action="store_true", help="also: each switch of the fast preset")
     parser.add_argument("--presets-only", action="store_true", help="skip the default-vs-fast table")
     args = parser.parse_args()
-    print(f"mujoco {mujoco.__version__}, MUJOCO_GL={os.environ.get('MUJOCO_GL', '')}, {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; medians of {args.rounds} rounds x {args.frames} frames")
+    print(
+        f"mujoco {mujoco.__version__}, MUJOCO_GL={os.environ.get('MUJOCO_GL', '')}, {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; medians of {args.rounds} rounds x {args.frames} frames"
+    )
     for env_id in args.ids:
         if not args.presets_only:
             print(f"\n{env_id}: ms per frame, default mujoco.Renderer vs the fast preset")
-            print(_table(compare_presets(env_id, args.sizes, args.rounds, args.frames),
-                         [("size", "px", "d"), ("camera", "camera", "s"), ("default_ms", "default ms", ".2f"),
-                          ("fast_ms", "fast ms", ".2f"), ("ratio", "ratio", ".1f")]))
+            print(
+                _table(
+                    compare_presets(env_id, args.sizes, args.rounds, args.frames),
+                    [
+                        ("size", "px", "d"),
+                        ("camera", "camera", "s"),
+                        ("default_ms", "default ms", ".2f"),
+                        ("fast_ms", "fast ms", ".2f"),
+                        ("ratio", "ratio", ".1f"),
+                    ],
+                )
+            )
         if args.scene:
             print(f"\n{env_id}: all cameras per step (fast), ms per step")
             rows = compare_scene_updates(env_id, args.sizes, args.rounds, args.frames)
             for row in rows:
                 row["full"], row["move"] = row.pop("update_ms")
-            print(_table(rows, [("size", "px", "d"), ("cameras", "cameras", "d"),
-                                ("per_camera_ms", "scene update per camera", ".2f"),
-                                ("shared_ms", "one update per step", ".2f"), ("ratio", "ratio", ".2f"),
-                                ("full", "mjv_updateScene ms", ".3f"), ("move", "camera move ms", ".3f")]))
+            print(
+                _table(
+                    rows,
+                    [
+                        ("size", "px", "d"),
+                        ("cameras", "cameras", "d"),
+                        ("per_camera_ms", "scene update per camera", ".2f"),
+                        ("shared_ms", "one update per step", ".2f"),
+                        ("ratio", "ratio", ".2f"),
+                        ("full", "mjv_updateScene ms", ".3f"),
+                        ("move", "camera move ms", ".3f"),
+                    ],
+                )
+            )
         if args.ablation:
             for size in args.sizes:
                 print(f"\n{env_id}: each switch at {size} px (agentview), ms per frame")
-                print(_table(ablation(env_id, size, args.rounds, args.frames),
-                             [("config", "config", "s"), ("ms", "ms", ".2f"), ("speedup", "x default", ".1f"),
-                              ("mean_abs_diff", "mean |diff| vs default (0-255)", ".1f")]))
+                print(
+                    _table(
+                        ablation(env_id, size, args.rounds, args.frames),
+                        [
+                            ("config", "config", "s"),
+                            ("ms", "ms", ".2f"),
+                            ("speedup", "x default", ".1f"),
+                            ("mean_abs_diff", "mean |diff| vs default (0-255)", ".1f"),
+                        ],
+                    )
+                )
 
 
 if __name__ == "__main__":

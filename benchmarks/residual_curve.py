@@ -69,19 +69,32 @@ def main() -> None:
     parser.add_argument("--demo-episodes", type=int, default=20)
     parser.add_argument("--alpha", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--action-mode", choices=("delta", "absolute"), default=None,
-                        help="the base's action mode (default: the embodiment's); in delta mode a held correction is a "
-                             "velocity, in absolute mode an offset")
-    parser.add_argument("--td3", nargs="*", default=[], metavar="KEY=VALUE",
-                        help="TD3Config settings (values as JSON), e.g. actor_l2=1.0")
+    parser.add_argument(
+        "--action-mode",
+        choices=("delta", "absolute"),
+        default=None,
+        help="the base's action mode (default: the embodiment's); in delta mode a held correction is a "
+        "velocity, in absolute mode an offset",
+    )
+    parser.add_argument(
+        "--td3",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="TD3Config settings (values as JSON), e.g. actor_l2=1.0",
+    )
     args = parser.parse_args()
     overrides = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.td3)}
     torch.set_num_threads(1)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     checkpoint = make_base(args.env, out, args.base_demos, args.action_mode)
-    env_kwargs = {**json.loads((checkpoint / "config.json").read_text())["env_kwargs"], "object_variants": "random",
-                  "reward_type": "dense", "terminate_on_success": True}
+    env_kwargs = {
+        **json.loads((checkpoint / "config.json").read_text())["env_kwargs"],
+        "object_variants": "random",
+        "reward_type": "dense",
+        "terminate_on_success": True,
+    }
     seeds = list(range(FIRST_SEED, FIRST_SEED + args.episodes))
     results_file = out / "curve.json"
     results = json.loads(results_file.read_text()) if results_file.is_file() else {"seeds": seeds, "budgets": {}}
@@ -97,23 +110,42 @@ def main() -> None:
         env = build_env(args.env, **env_kwargs)
         base = BCPolicy(env.observation_space, env.action_space, checkpoint)
         start = time.time()
-        record = train_residual(env, base, residual_dir, budget, alpha=args.alpha, epsilon_steps=0, learner="td3",
-                                reward="sparse", seed=args.seed, base_checkpoint=str(checkpoint),
-                                learner_overrides=overrides,
-                                workers=args.workers, factory=BaseFactory(args.env, env_kwargs, str(checkpoint)),
-                                teacher=make_demonstrator(env), demo_episodes=args.demo_episodes, resume=True,
-                                checkpoint_every=10_000, progress=True)
+        record = train_residual(
+            env,
+            base,
+            residual_dir,
+            budget,
+            alpha=args.alpha,
+            epsilon_steps=0,
+            learner="td3",
+            reward="sparse",
+            seed=args.seed,
+            base_checkpoint=str(checkpoint),
+            learner_overrides=overrides,
+            workers=args.workers,
+            factory=BaseFactory(args.env, env_kwargs, str(checkpoint)),
+            teacher=make_demonstrator(env),
+            demo_episodes=args.demo_episodes,
+            resume=True,
+            checkpoint_every=10_000,
+            progress=True,
+        )
         policy = ResidualPolicy(test_env.observation_space, test_env.action_space, str(checkpoint), str(residual_dir))
         both = [episode(test_env, policy, s) for s in seeds]
-        results["budgets"][str(budget)] = {"outcomes": both, "wall_s": time.time() - start,
-                                           "train_episodes": len(record["episodes"]),
-                                           "train_successes": sum(s for _, s in record["episodes"])}
+        results["budgets"][str(budget)] = {
+            "outcomes": both,
+            "wall_s": time.time() - start,
+            "train_episodes": len(record["episodes"]),
+            "train_successes": sum(s for _, s in record["episodes"]),
+        }
         write_json_atomic(results_file, results)
     base = np.array([s for s, _ in results["base"]])
     n = len(base)
     low, high = wilson_interval(int(base.sum()), n)
-    print(f"{args.env}, base {checkpoint}: {base.sum()}/{n} [{100 * low:.0f}, {100 * high:.0f}] % on held-out "
-          f"configurations (seeds {FIRST_SEED}+)")
+    print(
+        f"{args.env}, base {checkpoint}: {base.sum()}/{n} [{100 * low:.0f}, {100 * high:.0f}] % on held-out "
+        f"configurations (seeds {FIRST_SEED}+)"
+    )
     print("| env steps | base + residual | 95 % CI | gained | lost | McNemar p | training successes |")
     print("|---|---|---|---|---|---|---|")
     for budget, row in sorted(results["budgets"].items(), key=lambda kv: int(kv[0])):
@@ -121,8 +153,10 @@ def main() -> None:
         gained, lost = int((both & ~base).sum()), int((base & ~both).sum())
         p = binomtest(gained, gained + lost).pvalue if gained + lost else 1.0
         low, high = wilson_interval(int(both.sum()), n)
-        print(f"| {int(budget):,} | {both.sum()}/{n} | {100 * low:.0f}-{100 * high:.0f} % | {gained} | {lost} | {p:.3f} | "
-              f"{row['train_successes']}/{row['train_episodes']} |")
+        print(
+            f"| {int(budget):,} | {both.sum()}/{n} | {100 * low:.0f}-{100 * high:.0f} % | {gained} | {lost} | {p:.3f} | "
+            f"{row['train_successes']}/{row['train_episodes']} |"
+        )
 
 
 if __name__ == "__main__":

@@ -27,8 +27,11 @@ def make(env_id: str, checkpoint: str | None) -> ResidualEnv:
     # The env the checkpoint was trained in (a flywheel base observes the objects' variants).
     kwargs = json.loads((Path(checkpoint) / "config.json").read_text())["env_kwargs"] if checkpoint else {}
     env = gym.make(env_id, **{**kwargs, "reward_type": "dense", "terminate_on_success": True}).unwrapped
-    base = (BCPolicy(env.observation_space, env.action_space, checkpoint) if checkpoint
-            else ScriptedPolicy(env.observation_space, env.action_space, env))
+    base = (
+        BCPolicy(env.observation_space, env.action_space, checkpoint)
+        if checkpoint
+        else ScriptedPolicy(env.observation_space, env.action_space, env)
+    )
     return ResidualEnv(env, base, epsilon_steps=1000)
 
 

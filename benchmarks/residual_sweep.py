@@ -37,16 +37,22 @@ SETTINGS = {
     "ppo": dict(learner="ppo", steps=30_000, hold=1, epsilon_steps=10_000, overrides={}),
     "ppo-fast": dict(learner="ppo", steps=30_000, hold=1, epsilon_steps=10_000, overrides=FAST),
     "ppo-fast-60k": dict(learner="ppo", steps=60_000, hold=1, epsilon_steps=0, overrides={**FAST, "n_epochs": 10}),
-    "ppo-sde": dict(learner="ppo", steps=30_000, hold=1, epsilon_steps=10_000,
-                    overrides={"use_sde": True, "sde_sample_freq": 8, "learning_rate": 1e-4, "target_kl": 0.02}),
+    "ppo-sde": dict(
+        learner="ppo",
+        steps=30_000,
+        hold=1,
+        epsilon_steps=10_000,
+        overrides={"use_sde": True, "sde_sample_freq": 8, "learning_rate": 1e-4, "target_kl": 0.02},
+    ),
     "sac": dict(learner="sac", steps=30_000, hold=1, epsilon_steps=0, overrides={}),
     "ppo-hold8": dict(learner="ppo", steps=30_000, hold=8, epsilon_steps=10_000, overrides={}),
     "ppo-fast-hold8": dict(learner="ppo", steps=30_000, hold=8, epsilon_steps=10_000, overrides=FAST),
     "ppo-fast-hold8-90k": dict(learner="ppo", steps=90_000, hold=8, epsilon_steps=20_000, overrides=FAST),
     "ppo-fast-hold16-90k": dict(learner="ppo", steps=90_000, hold=16, epsilon_steps=20_000, overrides=FAST),
     # trained on the evaluation's own configurations (as the flywheel's rollouts would be)
-    "ppo-fast-hold8-90k-same": dict(learner="ppo", steps=90_000, hold=8, epsilon_steps=20_000, overrides=FAST,
-                                    same_configurations=True),
+    "ppo-fast-hold8-90k-same": dict(
+        learner="ppo", steps=90_000, hold=8, epsilon_steps=20_000, overrides=FAST, same_configurations=True
+    ),
     "ppo-fast-hold8-300k": dict(learner="ppo", steps=300_000, hold=8, epsilon_steps=20_000, overrides=FAST),
 }
 
@@ -86,13 +92,25 @@ def main() -> None:
     for name in args.settings:
         setting, folder = SETTINGS[name], out / name
         if not (folder / "residual.json").is_file():
-            train_env = gym.make(args.env, **{**env_kwargs, "reward_type": "dense", "terminate_on_success": True}).unwrapped
+            train_env = gym.make(
+                args.env, **{**env_kwargs, "reward_type": "dense", "terminate_on_success": True}
+            ).unwrapped
             frozen = BCPolicy(train_env.observation_space, train_env.action_space, checkpoint)
-            train_residual(train_env, frozen, folder, setting["steps"], alpha=args.alpha,
-                           epsilon_steps=setting["epsilon_steps"], learner=setting["learner"], penalty=1.0, seed=1,
-                           base_checkpoint=str(checkpoint), learner_overrides=setting["overrides"],
-                           hold=setting["hold"],
-                           configurations=list(seeds) if setting.get("same_configurations") else None)
+            train_residual(
+                train_env,
+                frozen,
+                folder,
+                setting["steps"],
+                alpha=args.alpha,
+                epsilon_steps=setting["epsilon_steps"],
+                learner=setting["learner"],
+                penalty=1.0,
+                seed=1,
+                base_checkpoint=str(checkpoint),
+                learner_overrides=setting["overrides"],
+                hold=setting["hold"],
+                configurations=list(seeds) if setting.get("same_configurations") else None,
+            )
             train_env.close()
         record = json.loads((folder / "residual.json").read_text())
         start = time.process_time()
@@ -102,16 +120,22 @@ def main() -> None:
         rows.append((name, record, both, gained, lost, time.process_time() - start))
     n = len(seeds)
     low, high = wilson_interval(int(base.sum()), n)
-    print(f"{args.env}, base {checkpoint}, {n} paired episodes (objects and placements from seeds {FIRST_SEED}+), "
-          f"base alone {base.sum()}/{n} ({100 * low:.0f}-{100 * high:.0f} %)")
-    print("| setting | env steps | hold | CPU min (training) | training episodes | base + residual | 95 % CI | gained | lost | "
-          "McNemar p |")
+    print(
+        f"{args.env}, base {checkpoint}, {n} paired episodes (objects and placements from seeds {FIRST_SEED}+), "
+        f"base alone {base.sum()}/{n} ({100 * low:.0f}-{100 * high:.0f} %)"
+    )
+    print(
+        "| setting | env steps | hold | CPU min (training) | training episodes | base + residual | 95 % CI | gained | lost | "
+        "McNemar p |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for name, record, both, gained, lost, _ in rows:
         low, high = wilson_interval(int(both.sum()), n)
         p = binomtest(gained, gained + lost).pvalue if gained + lost else 1.0
-        print(f"| {name} | {record['steps']} | {record.get('hold', 1)} | {record['cpu_s'] / 60:.1f} | {len(record['episodes'])} | "
-              f"{both.sum()}/{n} | {100 * low:.0f}-{100 * high:.0f} % | {gained} | {lost} | {p:.2f} |")
+        print(
+            f"| {name} | {record['steps']} | {record.get('hold', 1)} | {record['cpu_s'] / 60:.1f} | {len(record['episodes'])} | "
+            f"{both.sum()}/{n} | {100 * low:.0f}-{100 * high:.0f} % | {gained} | {lost} | {p:.2f} |"
+        )
 
 
 if __name__ == "__main__":

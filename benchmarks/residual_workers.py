@@ -33,8 +33,9 @@ def main() -> None:
     torch.set_num_threads(1)
     if args.checkpoint:
         kwargs = json.loads((Path(args.checkpoint) / "config.json").read_text())["env_kwargs"]
-        factory = BaseFactory(args.env, {**kwargs, "reward_type": "dense", "terminate_on_success": True},
-                              args.checkpoint)
+        factory = BaseFactory(
+            args.env, {**kwargs, "reward_type": "dense", "terminate_on_success": True}, args.checkpoint
+        )
         name = f"{args.env}, BC base {args.checkpoint}"
     else:
         factory, name = SanityFactory(), "the sanity case (TrayLift-Panda-D0, corrupted oracle)"
@@ -44,9 +45,19 @@ def main() -> None:
             env, base = factory()
             with tempfile.TemporaryDirectory() as out:
                 start = time.perf_counter()
-                train_residual(env, base, out, args.steps, alpha=0.5, epsilon_steps=0, learner="td3",
-                               reward="sparse", workers=workers, factory=factory,
-                               learner_overrides={"learning_starts": starts, "critic_warmup": 0})
+                train_residual(
+                    env,
+                    base,
+                    out,
+                    args.steps,
+                    alpha=0.5,
+                    epsilon_steps=0,
+                    learner="td3",
+                    reward="sparse",
+                    workers=workers,
+                    factory=factory,
+                    learner_overrides={"learning_starts": starts, "critic_warmup": 0},
+                )
                 rows.append((mode, workers, args.steps / (time.perf_counter() - start)))
             env.close()
     print(f"{name}: {args.steps} env steps per row")

@@ -27,7 +27,9 @@ def main(argv=None) -> int:
     parser.add_argument("--embodiments", nargs="+", default=list(EMBODIMENTS))
     parser.add_argument("--layouts", "--variants", dest="layouts", nargs="+", default=["D0", "D1", "D2"])
     args = parser.parse_args(argv)
-    print(f"{'task':<10} {'embodiment':<10} {'layout':<7} {'success':>8} {'mean steps':>10} {'s/episode':>9}  failures (seed: unfired signals)")
+    print(
+        f"{'task':<10} {'embodiment':<10} {'layout':<7} {'success':>8} {'mean steps':>10} {'s/episode':>9}  failures (seed: unfired signals)"
+    )
     for task in args.tasks:
         for embodiment in (e for e in args.embodiments if e in TASKS[task].embodiments):
             for layout in args.layouts:
@@ -46,8 +48,11 @@ def main(argv=None) -> int:
                         failures.append(f"{seed}: {','.join(missing) or 'all fired, undone later'}")
                 wall = (time.perf_counter() - t0) / args.episodes
                 mean_len = f"{np.mean(lengths):.0f}" if lengths else "-"
-                print(f"{task:<10} {embodiment:<10} {layout:<7} {wins:>4}/{args.episodes:<3} {mean_len:>10} "
-                      f"{wall:>9.1f}  {'; '.join(failures)}", flush=True)
+                print(
+                    f"{task:<10} {embodiment:<10} {layout:<7} {wins:>4}/{args.episodes:<3} {mean_len:>10} "
+                    f"{wall:>9.1f}  {'; '.join(failures)}",
+                    flush=True,
+                )
     return 0
 
 

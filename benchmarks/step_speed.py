@@ -129,27 +129,38 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=5, help="scripted: timed passes, best kept")
     args = parser.parse_args(argv)
 
-    print(f"dexbench {dexbench.__version__}, mujoco {mujoco.__version__}, python {platform.python_version()}, "
-          f"{platform.machine()}; {args.workload} workload, one thread, thread CPU time"
-          + (f", best of {args.repeats}" if args.workload == "scripted" else ""))
-    header = f"{'id':<30} {'env steps/s':>11} {'raw physics steps/s':>19} {'substeps':>8} {'ratio':>6} {'ms/env step':>11}"
+    print(
+        f"dexbench {dexbench.__version__}, mujoco {mujoco.__version__}, python {platform.python_version()}, "
+        f"{platform.machine()}; {args.workload} workload, one thread, thread CPU time"
+        + (f", best of {args.repeats}" if args.workload == "scripted" else "")
+    )
+    header = (
+        f"{'id':<30} {'env steps/s':>11} {'raw physics steps/s':>19} {'substeps':>8} {'ratio':>6} {'ms/env step':>11}"
+    )
     print(header)
     print("-" * len(header))
     rows = []
     for env_id in args.ids:
-        r = (measure_scripted(env_id, args.steps, args.seed, args.repeats) if args.workload == "scripted"
-             else measure_hold(env_id, args.steps, args.seed))
+        r = (
+            measure_scripted(env_id, args.steps, args.seed, args.repeats)
+            if args.workload == "scripted"
+            else measure_hold(env_id, args.steps, args.seed)
+        )
         rows.append(r)
         note = f"  ({r['physics_errors']} physics errors)" if r["physics_errors"] else ""
-        print(f"{r['id']:<30} {r['env_sps']:>11.1f} {r['raw_sps']:>19.0f} {r['substeps']:>8d} "
-              f"{r['ratio']:>6.2f} {r['ms_per_step']:>11.2f}{note}", flush=True)
+        print(
+            f"{r['id']:<30} {r['env_sps']:>11.1f} {r['raw_sps']:>19.0f} {r['substeps']:>8d} "
+            f"{r['ratio']:>6.2f} {r['ms_per_step']:>11.2f}{note}",
+            flush=True,
+        )
     if len(rows) > 1:
         print("-" * len(header))
-        print(f"{'median':<30} {np.median([r['env_sps'] for r in rows]):>11.1f} "
-              f"{np.median([r['raw_sps'] for r in rows]):>19.0f} {'':>8} "
-              f"{np.median([r['ratio'] for r in rows]):>6.2f} {np.median([r['ms_per_step'] for r in rows]):>11.2f}")
-    print("ratio = raw physics time for `substeps` mj_steps / time of one env step "
-          "(1.0: no overhead beyond physics)")
+        print(
+            f"{'median':<30} {np.median([r['env_sps'] for r in rows]):>11.1f} "
+            f"{np.median([r['raw_sps'] for r in rows]):>19.0f} {'':>8} "
+            f"{np.median([r['ratio'] for r in rows]):>6.2f} {np.median([r['ms_per_step'] for r in rows]):>11.2f}"
+        )
+    print("ratio = raw physics time for `substeps` mj_steps / time of one env step (1.0: no overhead beyond physics)")
     return 0
 
 

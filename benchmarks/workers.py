@@ -1,6 +1,6 @@
 """Generation speed-up from worker processes: the same mimicgen run with 1 and with W workers.
 
-    python benchmarks/workers.py [--env DexMG/TrayLift-PandaDex-D1] [-n 30] [--workers 2]
+python benchmarks/workers.py [--env DexMG/TrayLift-PandaDex-D1] [-n 30] [--workers 2]
 """
 
 from __future__ import annotations
@@ -24,16 +24,26 @@ def main(argv=None) -> int:
     entry = lookup(args.env)
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / "sources.hdf5"
-        run_generation("scripted", f"DexMG/{entry.task}-{entry.embodiment}-D0", None, 5, source, seed=1000,
-                       progress=False)
+        run_generation(
+            "scripted", f"DexMG/{entry.task}-{entry.embodiment}-D0", None, 5, source, seed=1000, progress=False
+        )
         rows = []
         for workers in (1, args.workers):
             t0 = time.perf_counter()
-            report = run_generation("mimicgen", args.env, source, args.n, Path(tmp) / f"w{workers}.hdf5",
-                                    workers=workers, progress=False)
+            report = run_generation(
+                "mimicgen", args.env, source, args.n, Path(tmp) / f"w{workers}.hdf5", workers=workers, progress=False
+            )
             wall = time.perf_counter() - t0
-            rows.append((workers, report.attempts, report.successes, wall, 60 * report.successes / wall,
-                         report.demos_per_cpu_minute))
+            rows.append(
+                (
+                    workers,
+                    report.attempts,
+                    report.successes,
+                    wall,
+                    60 * report.successes / wall,
+                    report.demos_per_cpu_minute,
+                )
+            )
     print(f"{args.env}, n={args.n}, {os.cpu_count()} CPUs")
     print(f"{'workers':>7} {'attempts':>8} {'successes':>9} {'wall s':>7} {'demos/wall-min':>14} {'demos/CPU-min':>13}")
     for w, a, s, wall, per_min, per_cpu in rows:

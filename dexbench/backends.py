@@ -66,9 +66,11 @@ def connect_ray(address: str | None = None):
         ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=True)
     except (ConnectionError, RuntimeError, ValueError) as err:
         where = f"at {address}" if address else "on this machine"
-        raise BackendError(f"cannot connect to a Ray cluster {where} ({str(err).splitlines()[0]}); start one with "
-                           "`ray start --head` on the head node and pass its HOST:6379 as --address, or leave "
-                           "out --address to start one here") from None
+        raise BackendError(
+            f"cannot connect to a Ray cluster {where} ({str(err).splitlines()[0]}); start one with "
+            "`ray start --head` on the head node and pass its HOST:6379 as --address, or leave "
+            "out --address to start one here"
+        ) from None
     return ray
 
 
@@ -80,15 +82,18 @@ def _check_reachable(address: str) -> None:
     if "://" in address or not sep:  # "auto", "local", a ray:// client address: Ray's to resolve
         return
     if not port.isdigit():
-        raise BackendError(f"--address {address!r} is not HOST:PORT (e.g. 10.0.0.5:6379, the head node of "
-                           "`ray start --head`)")
+        raise BackendError(
+            f"--address {address!r} is not HOST:PORT (e.g. 10.0.0.5:6379, the head node of `ray start --head`)"
+        )
     host = host[1:-1] if host.startswith("[") and host.endswith("]") else host  # [::1]:6379, an IPv6 host
     try:
         conn = socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S)
     except OSError as err:
-        raise BackendError(f"no Ray cluster answers at {address} ({err.strerror or err}); start one with "
-                           "`ray start --head` on the head node and pass its HOST:6379, or leave out --address "
-                           "to start one here") from None
+        raise BackendError(
+            f"no Ray cluster answers at {address} ({err.strerror or err}); start one with "
+            "`ray start --head` on the head node and pass its HOST:6379, or leave out --address "
+            "to start one here"
+        ) from None
     if os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true"):  # a TLS head answers no plain handshake
         conn.close()
         return
@@ -96,9 +101,11 @@ def _check_reachable(address: str) -> None:
         reply = _http2_reply(conn)
     if reply[3:4] != HTTP2_SETTINGS:
         heard = "no reply" if not reply else "a reply that is not HTTP/2"
-        raise BackendError(f"something listens at {address} but it is not a Ray cluster ({heard} to a gRPC "
-                           f"handshake in {CONNECT_TIMEOUT_S:g} s); pass the GCS address of `ray start --head` "
-                           "(HOST:6379 unless --port was given), or leave out --address to start one here")
+        raise BackendError(
+            f"something listens at {address} but it is not a Ray cluster ({heard} to a gRPC "
+            f"handshake in {CONNECT_TIMEOUT_S:g} s); pass the GCS address of `ray start --head` "
+            "(HOST:6379 unless --port was given), or leave out --address to start one here"
+        )
 
 
 # Ray's head (its GCS) is a gRPC server: to HTTP/2's client preface it replies with a SETTINGS
@@ -162,9 +169,14 @@ def _run_task(fn: Callable, job: Any, channel) -> Any:
     return fn(job, emit)
 
 
-def run_on_ray(fn: Callable[[Any, Callable[[Any], None]], Any], jobs: Sequence[Any],
-               on_event: Callable[[Any], None], on_value: Callable[[int, Any], None] | None = None,
-               address: str | None = None, stop_grace_s: float = STOP_GRACE_S) -> list[Any]:
+def run_on_ray(
+    fn: Callable[[Any, Callable[[Any], None]], Any],
+    jobs: Sequence[Any],
+    on_event: Callable[[Any], None],
+    on_value: Callable[[int, Any], None] | None = None,
+    address: str | None = None,
+    stop_grace_s: float = STOP_GRACE_S,
+) -> list[Any]:
     """Run `fn(job, emit)` as one Ray task (one CPU) per job and return their values in job
     order. `fn` must be importable by its module (Ray ships it by reference). What a task
     passes to `emit` reaches `on_event` here, in order per task; `on_value(i, value)` sees each

@@ -49,16 +49,29 @@ def cmd_info(args) -> int:
         task = env.task
         print(f"{entry.env_id}{'  (native pairing)' if entry.native else ''}")
         print(f"task {entry.task}, embodiment {entry.embodiment}, layout {entry.layout}")
-        print(f"horizon {env.horizon} steps at {env.control_freq:g} Hz ({env.substeps} physics substeps), "
-              f"action mode {env.action_mode}, reward {env.reward_type}")
+        print(
+            f"horizon {env.horizon} steps at {env.control_freq:g} Hz ({env.substeps} physics substeps), "
+            f"action mode {env.action_mode}, reward {env.reward_type}"
+        )
         print(f"cameras: {', '.join(env.available_cameras())}")
         print("\nobservation space:")
         print(text_table([(k, tuple(s.shape), s.dtype) for k, s in env.observation_space.spaces.items()]))
         space = env.action_space
         print(f"\naction space: Box{space.shape} {space.dtype}, action mode {env.action_mode}")
-        print(text_table([(k, f"[{s.start}:{s.stop}]", np.array2string(space.low[s], precision=2, separator=","),
-                       np.array2string(space.high[s], precision=2, separator=","))
-                      for k, s in env.action_layout.items()], header=("slot", "indices", "low", "high")))
+        print(
+            text_table(
+                [
+                    (
+                        k,
+                        f"[{s.start}:{s.stop}]",
+                        np.array2string(space.low[s], precision=2, separator=","),
+                        np.array2string(space.high[s], precision=2, separator=","),
+                    )
+                    for k, s in env.action_layout.items()
+                ],
+                header=("slot", "indices", "low", "high"),
+            )
+        )
         task_spec = env.task_spec
         print("\ntask spec:")
         for arm, subtasks in task_spec.subtasks.items():
@@ -74,11 +87,29 @@ def cmd_info(args) -> int:
         for name, layout in task.layouts.items():
             first = len(rows)
             for obj, p in layout.placements.items():
-                rows.append(["", "", obj, f"({p.x[0]:+.3f}, {p.x[1]:+.3f})", f"({p.y[0]:+.3f}, {p.y[1]:+.3f})",
-                             f"({p.yaw[0]:+.2f}, {p.yaw[1]:+.2f})", ""])
+                rows.append(
+                    [
+                        "",
+                        "",
+                        obj,
+                        f"({p.x[0]:+.3f}, {p.x[1]:+.3f})",
+                        f"({p.y[0]:+.3f}, {p.y[1]:+.3f})",
+                        f"({p.yaw[0]:+.2f}, {p.yaw[1]:+.2f})",
+                        "",
+                    ]
+                )
             for obj, p in layout.scenery.items():
-                rows.append(["", "", f"{obj} (scenery)", f"({p.x[0]:+.3f}, {p.x[1]:+.3f})",
-                             f"({p.y[0]:+.3f}, {p.y[1]:+.3f})", f"({p.yaw[0]:+.2f}, {p.yaw[1]:+.2f})", ""])
+                rows.append(
+                    [
+                        "",
+                        "",
+                        f"{obj} (scenery)",
+                        f"({p.x[0]:+.3f}, {p.x[1]:+.3f})",
+                        f"({p.y[0]:+.3f}, {p.y[1]:+.3f})",
+                        f"({p.yaw[0]:+.2f}, {p.yaw[1]:+.2f})",
+                        "",
+                    ]
+                )
             for joint, (lo, hi) in layout.joints.items():
                 rows.append(["", "", f"{joint} (joint)", f"({lo:+.3f}, {hi:+.3f})", "", "", ""])
             if len(rows) == first:
@@ -140,8 +171,14 @@ def cmd_video(args) -> int:
             check_output(args.out, overwrite=args.overwrite, ours=is_video, what="a video")
             demonstrator = make_demonstrator(env)
             frames = min(args.max_steps or env.horizon, env.horizon) + 1  # the reset's frame and one a step
-            grabber = FrameGrabber(env, args.camera, args.size, progress=not args.quiet, total=frames,
-                                   desc=f"video {args.env_id.split('/')[-1]}")
+            grabber = FrameGrabber(
+                env,
+                args.camera,
+                args.size,
+                progress=not args.quiet,
+                total=frames,
+                desc=f"video {args.env_id.split('/')[-1]}",
+            )
         except (KeyError, ValueError, OSError) as err:  # FileExistsError and an unwritable folder too
             raise CLIError(str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)) from err
         try:
@@ -151,8 +188,10 @@ def cmd_video(args) -> int:
         write_video(grabber.frames, args.out, env.control_freq)
     finally:
         env.close()
-    print(f"wrote {args.out}: {episode.num_samples} steps, {'success' if episode.success else 'no success'} "
-          f"({episode.end_reason})")
+    print(
+        f"wrote {args.out}: {episode.num_samples} steps, {'success' if episode.success else 'no success'} "
+        f"({episode.end_reason})"
+    )
     return 0
 
 
@@ -175,11 +214,23 @@ def cmd_generate(args) -> int:
     if args.obs_mode != "state":
         env_kwargs.update(obs_mode=args.obs_mode, camera_names=args.cameras, image_size=args.image_size)
     try:
-        report = run_generation(args.generator, args.env, args.source, args.n, args.out, seed=args.seed,
-                                workers=args.workers, config=parse_overrides(args.config), resume=args.resume,
-                                keep_failed=args.keep_failed, max_attempts=args.max_attempts,
-                                progress=not args.quiet, overwrite=args.overwrite, env_kwargs=env_kwargs,
-                                backend=backend_of(args))
+        report = run_generation(
+            args.generator,
+            args.env,
+            args.source,
+            args.n,
+            args.out,
+            seed=args.seed,
+            workers=args.workers,
+            config=parse_overrides(args.config),
+            resume=args.resume,
+            keep_failed=args.keep_failed,
+            max_attempts=args.max_attempts,
+            progress=not args.quiet,
+            overwrite=args.overwrite,
+            env_kwargs=env_kwargs,
+            backend=backend_of(args),
+        )
     except KeyError as err:  # unknown generator, or no scripted demonstrator for the task
         raise CLIError(str(err.args[0]) if err.args else str(err)) from err
     except (DatasetError, OSError, ImportError, TypeError, ValueError) as err:
@@ -188,15 +239,21 @@ def cmd_generate(args) -> int:
         print(f"dexbench {args.command}: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("\ninterrupted: the demos made so far are kept in the shards beside the output; run the same "
-              "command with --resume to continue", file=sys.stderr)
+        print(
+            "\ninterrupted: the demos made so far are kept in the shards beside the output; run the same "
+            "command with --resume to continue",
+            file=sys.stderr,
+        )
         return 130
     print()
     print(report.table())
     print(f"\nreport: {OutputPaths(Path(args.out)).report}")
     if report.successes < args.n:
-        print(f"\nonly {report.successes} of {args.n} demos succeeded in {report.attempts} attempts; raise "
-              "--max-attempts and run again with --resume to continue", file=sys.stderr)
+        print(
+            f"\nonly {report.successes} of {args.n} demos succeeded in {report.attempts} attempts; raise "
+            "--max-attempts and run again with --resume to continue",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
@@ -215,8 +272,10 @@ def _check_generation_out(args) -> None:
             check_output(args.out, overwrite=args.overwrite, ours=is_dexbench_dataset, what="a DexBench dataset")
         report = OutputPaths(Path(args.out)).report
         if os.path.lexists(report) and (report.is_symlink() or not is_generation_report(report)):
-            raise ValueError(f"{report} (where the generation report of --out {args.out} goes) is not a generation "
-                             "report, so it is not replaced; move it away, or give another --out")
+            raise ValueError(
+                f"{report} (where the generation report of --out {args.out} goes) is not a generation "
+                "report, so it is not replaced; move it away, or give another --out"
+            )
     except (OSError, ValueError) as err:
         raise CLIError(str(err)) from err
 
@@ -235,8 +294,12 @@ def cmd_dataset_info(args) -> int:
         ("env", info["env_id"]),
         ("complete", "yes" if info["complete"] else "no (an unfinished run's partial file)"),
         ("demos", f"{info['demos']}" + (f" of {info['attempts']} attempts" if info["attempts"] else "")),
-        ("lengths", f"min {lengths['min']}, mean {lengths['mean']:.1f}, max {lengths['max']} steps "
-                    f"({lengths['total']} in all)" if lengths else "-"),
+        (
+            "lengths",
+            f"min {lengths['min']}, mean {lengths['mean']:.1f}, max {lengths['max']} steps ({lengths['total']} in all)"
+            if lengths
+            else "-",
+        ),
         ("layouts", ", ".join(f"{k} {v}" for k, v in info["layouts"].items()) or "-"),
         ("generators", ", ".join(f"{k} {v}" for k, v in info["generators"].items()) or "-"),
         ("source demos", ", ".join(f"#{k}: {v}" for k, v in info["source_demos"].items()) or "-"),
@@ -248,15 +311,24 @@ def cmd_dataset_info(args) -> int:
     if gen:
         source = gen.get("source") or {}
         # empty values (an unset option) are left out, not shown as `name=,`
-        config = ", ".join(f"{k}={v}" for k, v in (gen.get("config") or {}).items()
-                           if v is not None and v != "" and v != [] and v != {}) or "defaults"
+        config = (
+            ", ".join(
+                f"{k}={v}"
+                for k, v in (gen.get("config") or {}).items()
+                if v is not None and v != "" and v != [] and v != {}
+            )
+            or "defaults"
+        )
         workers = f"{gen['workers']} worker{'' if gen['workers'] == 1 else 's'}"
         rows += [
-            ("generated by", f"{gen['generator']} (seed {gen['seed']}, {workers}, "
-                             f"{gen['requested']} requested)"),
+            ("generated by", f"{gen['generator']} (seed {gen['seed']}, {workers}, {gen['requested']} requested)"),
             ("config", config),
-            ("sources", f"{source['path']} ({source['demos']} demos of {source['env_id']})" if source
-                        else "none (the generator needs none)"),
+            (
+                "sources",
+                f"{source['path']} ({source['demos']} demos of {source['env_id']})"
+                if source
+                else "none (the generator needs none)",
+            ),
         ]
     print(text_table(rows))
     return 0
@@ -271,20 +343,35 @@ def cmd_dataset_replay(args) -> int:
             from dexbench.outputs import check_output, is_video
 
             check_output(args.out, overwrite=args.overwrite, ours=is_video, what="a video")
-        result = replay_demo(args.file, args.demo, video=args.out, camera=args.camera, size=args.size,
-                             max_steps=args.max_steps, progress=not args.quiet)
+        result = replay_demo(
+            args.file,
+            args.demo,
+            video=args.out,
+            camera=args.camera,
+            size=args.size,
+            max_steps=args.max_steps,
+            progress=not args.quiet,
+        )
     except (DatasetError, KeyError, ValueError, OSError) as err:
         raise CLIError(str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)) from err
-    verdict = "success" if result.success else ("no success at the end" + (" (succeeded on the way)"
-                                                                          if result.ever_success else ""))
+    verdict = (
+        "success"
+        if result.success
+        else ("no success at the end" + (" (succeeded on the way)" if result.ever_success else ""))
+    )
     steps = f"{result.steps} steps" if result.complete else f"the first {result.steps} of {result.total_steps} steps"
-    print(f"replayed {result.demo} of {args.file}: {steps}, {verdict}; "
-          f"max state deviation from the stored states {result.max_state_error:.3g}")
+    print(
+        f"replayed {result.demo} of {args.file}: {steps}, {verdict}; "
+        f"max state deviation from the stored states {result.max_state_error:.3g}"
+    )
     if result.video:
         print(f"wrote {result.video}")
     if not result.faithful:
-        print(f"the replay does not reproduce the stored demo (max state deviation {result.max_state_error:.3g}, "
-              f"the dataset says success={result.stored_success})", file=sys.stderr)
+        print(
+            f"the replay does not reproduce the stored demo (max state deviation {result.max_state_error:.3g}, "
+            f"the dataset says success={result.stored_success})",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
@@ -297,8 +384,10 @@ def cmd_dataset_export(args) -> int:
         result = export_dataset(args.file, args.format, args.out, overwrite=args.overwrite, progress=not args.quiet)
     except (DatasetError, MissingExportPackage, OSError, ValueError) as err:  # OSError: FileExistsError, unwritable
         raise CLIError(str(err)) from err
-    print(f"wrote {result.out}: {result.format}, {result.episodes} episodes, {result.steps} steps "
-          f"(final observations from {result.final_obs})")
+    print(
+        f"wrote {result.out}: {result.format}, {result.episodes} episodes, {result.steps} steps "
+        f"(final observations from {result.final_obs})"
+    )
     print(f"load it with {result.details['load']}")
     return 0
 
@@ -314,25 +403,36 @@ def cmd_dataset_render_obs(args) -> int:
     factors = _visual_factors_arg(args.visual_factors)
     bar = None
     try:
-        if args.out is not None and not (os.path.lexists(args.out) and os.path.exists(args.file)
-                                         and os.path.samefile(args.out, args.file)):
+        if args.out is not None and not (
+            os.path.lexists(args.out) and os.path.exists(args.file) and os.path.samefile(args.out, args.file)
+        ):
             from dexbench.outputs import check_output, is_dexbench_dataset
 
             check_output(args.out, overwrite=args.overwrite, ours=is_dexbench_dataset, what="a DexBench dataset")
         with load_dataset(args.file) as ds:
             total = len(ds)
         bar = tqdm(total=total, desc="render-obs", unit="demo", disable=args.quiet, dynamic_ncols=True)
-        out = render_obs(args.file, cameras, args.size, out=args.out, workers=args.workers, preset=args.preset,
-                         overwrite=args.overwrite, visual_factors=factors, progress=lambda key: bar.update(1),
-                         backend=backend_of(args))
+        out = render_obs(
+            args.file,
+            cameras,
+            args.size,
+            out=args.out,
+            workers=args.workers,
+            preset=args.preset,
+            overwrite=args.overwrite,
+            visual_factors=factors,
+            progress=lambda key: bar.update(1),
+            backend=backend_of(args),
+        )
     except (DatasetError, OSError, ValueError) as err:  # FileExistsError, IsADirectoryError, an unwritable --out
         raise CLIError(str(err)) from err
     except RenderObsError as err:
         print(f"dexbench dataset render-obs: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("\ninterrupted: the demos rendered so far are kept; run the same command again to continue",
-              file=sys.stderr)
+        print(
+            "\ninterrupted: the demos rendered so far are kept; run the same command again to continue", file=sys.stderr
+        )
         return 130
     finally:
         if bar is not None:
@@ -354,8 +454,10 @@ def _visual_factors_arg(text: str | None) -> tuple[str, ...] | str | None:
     if names == ["all"]:
         return "all"
     if not names:
-        raise CLIError("--visual-factors is empty; give factor names (lighting,textures,object_colors,camera,"
-                       "distractors), 'all', or 'none' for the published look")
+        raise CLIError(
+            "--visual-factors is empty; give factor names (lighting,textures,object_colors,camera,"
+            "distractors), 'all', or 'none' for the published look"
+        )
     return tuple(names)
 
 
@@ -364,8 +466,9 @@ def build_parser() -> argparse.ArgumentParser:
     from dexbench import __version__
     from dexbench.cli_evaluation import add_evaluation_commands
 
-    parser = argparse.ArgumentParser(prog="dexbench", description="DexBench: bimanual dexterous manipulation "
-                                     "benchmark (MuJoCo + Gymnasium).")
+    parser = argparse.ArgumentParser(
+        prog="dexbench", description="DexBench: bimanual dexterous manipulation benchmark (MuJoCo + Gymnasium)."
+    )
     parser.add_argument("--version", action="version", version=f"dexbench {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -422,8 +525,11 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--overwrite", action="store_true", help="replace an existing --out video")
     q.add_argument("-q", "--quiet", action="store_true", help="no progress bar (shown while rendering --out)")
     q.set_defaults(func=cmd_dataset_replay)
-    q = dsub.add_parser("export", help="export a dataset to Minari or LeRobot (optional extras: "
-                        "pip install 'dexbench[minari]' or 'dexbench[lerobot]')")
+    q = dsub.add_parser(
+        "export",
+        help="export a dataset to Minari or LeRobot (optional extras: "
+        "pip install 'dexbench[minari]' or 'dexbench[lerobot]')",
+    )
     q.add_argument("file", metavar="FILE")
     q.add_argument("--format", required=True, metavar="FORMAT", help="minari or lerobot")
     q.add_argument("--out", required=True, metavar="DIR", help="output directory (written atomically)")
@@ -432,20 +538,36 @@ def build_parser() -> argparse.ArgumentParser:
     q.set_defaults(func=cmd_dataset_export)
     q = dsub.add_parser("render-obs", help="add camera images to a dataset, rendered from its stored states")
     q.add_argument("file", metavar="FILE")
-    q.add_argument("--cameras", required=True, metavar="CAM[,CAM...]",
-                   help="comma-separated cameras, e.g. agentview,right_wrist (`dexbench info ID` lists them)")
+    q.add_argument(
+        "--cameras",
+        required=True,
+        metavar="CAM[,CAM...]",
+        help="comma-separated cameras, e.g. agentview,right_wrist (`dexbench info ID` lists them)",
+    )
     q.add_argument("--size", type=int, default=84, help="image side in pixels (default 84)")
-    q.add_argument("--workers", type=int, default=1, help="workers: processes, or Ray tasks (the images do not "
-                   "depend on it)")
+    q.add_argument(
+        "--workers", type=int, default=1, help="workers: processes, or Ray tasks (the images do not depend on it)"
+    )
     add_backend_args(q)
     q.add_argument("--out", default=None, metavar="FILE2", help="write here instead of replacing FILE")
-    q.add_argument("--preset", default="fast", choices=("fast", "default"),
-                   help="render preset: fast (observations, default) or default (the model's own look)")
-    q.add_argument("--visual-factors", default=None, metavar="FACTOR[,FACTOR...]|all|none",
-                   help="randomised looks, each demo's drawn from its reset seed (lighting, textures, object_colors, "
-                        "camera, distractors, or all); none: the published look; default: the dataset's own")
-    q.add_argument("--overwrite", action="store_true",
-                   help="replace an existing --out or images FILE already has; discard another run's work folder")
+    q.add_argument(
+        "--preset",
+        default="fast",
+        choices=("fast", "default"),
+        help="render preset: fast (observations, default) or default (the model's own look)",
+    )
+    q.add_argument(
+        "--visual-factors",
+        default=None,
+        metavar="FACTOR[,FACTOR...]|all|none",
+        help="randomised looks, each demo's drawn from its reset seed (lighting, textures, object_colors, "
+        "camera, distractors, or all); none: the published look; default: the dataset's own",
+    )
+    q.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing --out or images FILE already has; discard another run's work folder",
+    )
     q.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     q.set_defaults(func=cmd_dataset_render_obs)
     return parser
@@ -454,13 +576,20 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_generation_args(p: argparse.ArgumentParser, sources: bool) -> None:
     p.add_argument("--env", required=True, metavar="ID", help="target env id")
     if sources:
-        p.add_argument("--source", metavar="FILE", help="source demos (HDF5, e.g. from `dexbench demo`); "
-                       "not for the scripted generator")
+        p.add_argument(
+            "--source",
+            metavar="FILE",
+            help="source demos (HDF5, e.g. from `dexbench demo`); not for the scripted generator",
+        )
     p.add_argument("-n", type=int, required=True, help="number of successful demos to keep")
     p.add_argument("--out", required=True, metavar="FILE", help="output dataset, e.g. demos.hdf5")
     p.add_argument("--seed", type=int, default=0, help="run seed (attempt i depends on (seed, i) only)")
-    p.add_argument("--workers", type=int, default=1, help="workers: processes, or Ray tasks (each writes a shard; "
-                   "merged at the end)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="workers: processes, or Ray tasks (each writes a shard; merged at the end)",
+    )
     add_backend_args(p)
     p.add_argument("--resume", action="store_true", help="continue an interrupted (or finished, to a larger -n) run")
     p.add_argument("--keep-failed", action="store_true", help="also write failed attempts to <out stem>.failed.hdf5")

@@ -11,12 +11,20 @@ class CLIError(Exception):
 
 def add_backend_args(p) -> None:
     """`--backend` and `--address`: where a command's workers run (`dexbench.backends`)."""
-    p.add_argument("--backend", choices=("process", "ray"), default="process",
-                   help="run the workers as processes on this machine (default) or as Ray tasks; the output is the "
-                        "same (ray: pip install 'dexbench[ray]')")
-    p.add_argument("--address", default=None, metavar="HOST:PORT",
-                   help="with --backend ray: the Ray cluster to use (e.g. HOST:6379 of `ray start --head`, or auto); "
-                        "default: start a Ray on this machine for the run")
+    p.add_argument(
+        "--backend",
+        choices=("process", "ray"),
+        default="process",
+        help="run the workers as processes on this machine (default) or as Ray tasks; the output is the "
+        "same (ray: pip install 'dexbench[ray]')",
+    )
+    p.add_argument(
+        "--address",
+        default=None,
+        metavar="HOST:PORT",
+        help="with --backend ray: the Ray cluster to use (e.g. HOST:6379 of `ray start --head`, or auto); "
+        "default: start a Ray on this machine for the run",
+    )
 
 
 def backend_of(args):
@@ -69,7 +77,9 @@ def parse_overrides(items: Sequence[str] | None, flag: str = "--config") -> dict
         if not sep or not key.strip():
             raise CLIError(f"{flag} expects KEY=VALUE, got {item!r}")
         if key.strip() in overrides:
-            raise CLIError(f"{flag} sets {key.strip()!r} twice ({overrides[key.strip()]!r} and {value.strip()!r}): "
-                           f"give each key once")
+            raise CLIError(
+                f"{flag} sets {key.strip()!r} twice ({overrides[key.strip()]!r} and {value.strip()!r}): "
+                f"give each key once"
+            )
         overrides[key.strip()] = value.strip()
     return overrides

@@ -16,7 +16,7 @@ from dexbench.policies.device import DEVICE_HELP, DEVICES
 
 GENERATOR_DESCRIPTIONS = {
     "mimicgen": "DexMimicGen-style generation: per-arm subtask segments carried by object-centric transforms, "
-                "parallel / coordinated / sequential scheduling.",
+    "parallel / coordinated / sequential scheduling.",
     "demo_noise": "Noisy replay: a source demo replayed from its own initial state with Gaussian action noise.",
     "source": "No generation: the policy is trained on the source demos alone (the reference point).",
 }
@@ -65,18 +65,28 @@ def cmd_eval(args) -> int:
     if per_factor and out is not None and out.exists() and not out.is_dir():
         raise CLIError(f"--perturb each writes a folder of results; {out} is a file: give a folder as --out")
     if per_factor and out is not None and out.suffix.lower() == ".json" and not out.is_dir():
-        raise CLIError(f"--perturb each writes a folder of results (one JSON per row and a table), not the file "
-                       f"{out}: give a folder as --out, e.g. {out.with_suffix('')}")
+        raise CLIError(
+            f"--perturb each writes a folder of results (one JSON per row and a table), not the file "
+            f"{out}: give a folder as --out, e.g. {out.with_suffix('')}"
+        )
     table_out = out / "perturbations.md" if per_factor and out is not None else None
     taken = [o for o in [*outs, table_out] if o is not None and os.path.lexists(o)]
     if taken and not args.overwrite:
         raise CLIError(f"{taken[0]} already exists; choose another --out or pass --overwrite")
     # The outputs rule: --overwrite replaces only what eval writes (a result, its table).
-    foreign = next((o for o in taken if o.is_symlink() or not (_is_perturbation_table(o) if o == table_out
-                                                                else _is_eval_result(o))), None)
+    foreign = next(
+        (
+            o
+            for o in taken
+            if o.is_symlink() or not (_is_perturbation_table(o) if o == table_out else _is_eval_result(o))
+        ),
+        None,
+    )
     if foreign is not None:
-        raise CLIError(f"{foreign} is not {'a perturbation table' if foreign == table_out else 'an eval result'} "
-                       "eval wrote, so --overwrite does not replace it; move it away, or give another --out")
+        raise CLIError(
+            f"{foreign} is not {'a perturbation table' if foreign == table_out else 'an eval result'} "
+            "eval wrote, so --overwrite does not replace it; move it away, or give another --out"
+        )
     try:  # before the evaluation, not after it
         for o in outs:
             check_writable(o)
@@ -84,16 +94,27 @@ def cmd_eval(args) -> int:
             check_writable(Path(args.video) / "probe.mp4")
     except OSError as err:
         raise CLIError(str(err)) from err
-    options = dict(episodes=50 if args.episodes is None else args.episodes, seeds=_parse_seeds(args.seeds),
-                   workers=args.workers, policy_kwargs=kwargs, video_dir=args.video, videos=args.videos,
-                   progress=not args.quiet, step_timeout_s=args.step_timeout, episode_timeout_s=args.episode_timeout,
-                   backend=backend_of(args))
+    options = dict(
+        episodes=50 if args.episodes is None else args.episodes,
+        seeds=_parse_seeds(args.seeds),
+        workers=args.workers,
+        policy_kwargs=kwargs,
+        video_dir=args.video,
+        videos=args.videos,
+        progress=not args.quiet,
+        step_timeout_s=args.step_timeout,
+        episode_timeout_s=args.episode_timeout,
+        backend=backend_of(args),
+    )
     try:
         if per_factor:
             results = evaluate_perturbations(args.policy, entry.env_id, rows, **options)
         else:
-            results = {"": evaluate(args.policy, entry.env_id,
-                                    env_kwargs=perturbation_env_kwargs(next(iter(rows.values()))), **options)}
+            results = {
+                "": evaluate(
+                    args.policy, entry.env_id, env_kwargs=perturbation_env_kwargs(next(iter(rows.values()))), **options
+                )
+            }
     except (PolicyLoadError, KeyError, ValueError, FileNotFoundError, PolicyFailure, BackendError) as err:
         raise CLIError(str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)) from err
     for result, o in zip(results.values(), outs):
@@ -147,10 +168,21 @@ def _bc_config(args):
     batch_size = args.batch_size or (64 if args.arch == "rnn" else 128 if args.obs == "rgb" else 256)
     if args.obs == "rgb" and args.arch != "mlp":
         raise CLIError(f"--obs rgb trains the mlp architecture (action chunking); leave out --arch {args.arch}")
-    return BCConfig(arch=args.arch, obs=args.obs, steps=args.steps, batch_size=batch_size, lr=args.lr,
-                    chunk=args.chunk, seq_len=args.seq_len, hidden=args.hidden,
-                    layers=args.layers or (3 if args.arch == "mlp" else 2), obs_noise=args.obs_noise,
-                    seed=args.seed, threads=args.threads, device=args.device)
+    return BCConfig(
+        arch=args.arch,
+        obs=args.obs,
+        steps=args.steps,
+        batch_size=batch_size,
+        lr=args.lr,
+        chunk=args.chunk,
+        seq_len=args.seq_len,
+        hidden=args.hidden,
+        layers=args.layers or (3 if args.arch == "mlp" else 2),
+        obs_noise=args.obs_noise,
+        seed=args.seed,
+        threads=args.threads,
+        device=args.device,
+    )
 
 
 def cmd_train_bc(args) -> int:
@@ -169,15 +201,22 @@ def cmd_train_bc(args) -> int:
         raise CLIError(str(err)) from err
     if args.overwrite:
         clear_checkpoint(args.out)
-    outs = [Path(args.out)] if args.train_seeds == 1 else [Path(args.out) / f"seed_{args.seed + k}"
-                                                           for k in range(args.train_seeds)]
+    outs = (
+        [Path(args.out)]
+        if args.train_seeds == 1
+        else [Path(args.out) / f"seed_{args.seed + k}" for k in range(args.train_seeds)]
+    )
     try:
         # Several seeds load the demos once; one seed keeps the file's path in its checkpoint.
-        data = (args.data if len(outs) == 1
-                else load_demo_arrays(args.data, max_demos=args.max_demos, obs=config.obs))
+        data = args.data if len(outs) == 1 else load_demo_arrays(args.data, max_demos=args.max_demos, obs=config.obs)
         for k, out in enumerate(outs):
-            report = train_bc(data, out, dataclasses.replace(config, seed=args.seed + k), progress=not args.quiet,
-                              max_demos=args.max_demos)
+            report = train_bc(
+                data,
+                out,
+                dataclasses.replace(config, seed=args.seed + k),
+                progress=not args.quiet,
+                max_demos=args.max_demos,
+            )
             print()
             print(report.table())
     except (DatasetError, FileNotFoundError, ValueError) as err:
@@ -185,13 +224,17 @@ def cmd_train_bc(args) -> int:
     except (MemoryError, RuntimeError) as err:  # torch.OutOfMemoryError (CUDA) is a RuntimeError
         if not isinstance(err, MemoryError) and not _out_of_memory(err):
             raise
-        raise CLIError(f"training ran out of memory ({_first_line(err)}); lower --batch-size (now "
-                       f"{config.batch_size}), or --hidden / --layers, or render the images smaller (render-obs --size) for pixel BC; "
-                       f"a checkpoint in {args.out} is the last one written before, if any") from err
+        raise CLIError(
+            f"training ran out of memory ({_first_line(err)}); lower --batch-size (now "
+            f"{config.batch_size}), or --hidden / --layers, or render the images smaller (render-obs --size) for pixel BC; "
+            f"a checkpoint in {args.out} is the last one written before, if any"
+        ) from err
     kept = " (and each step_<N>/ in it)" if args.checkpoints > 1 else ""
-    print(f"\nevaluate each{kept}: dexbench eval --policy dexbench.policies:BCPolicy --checkpoint "
-          f"{outs[0]} --env ENV_ID; `dexbench compare --train-seeds S --checkpoints K` reports the papers' "
-          "best-checkpoint mean +- std")
+    print(
+        f"\nevaluate each{kept}: dexbench eval --policy dexbench.policies:BCPolicy --checkpoint "
+        f"{outs[0]} --env ENV_ID; `dexbench compare --train-seeds S --checkpoints K` reports the papers' "
+        "best-checkpoint mean +- std"
+    )
     return 0
 
 
@@ -208,8 +251,10 @@ def cmd_flywheel(args) -> int:
     from dexbench.envs.tasks import TASKS
 
     if not TASKS[entry.task].object_variants:  # before the work folder is made
-        raise CLIError(f"{entry.env_id}: the flywheel varies objects, and {entry.task} declares no object variants; "
-                       f"choose a task that does ({', '.join(t for t, c in TASKS.items() if c.object_variants)})")
+        raise CLIError(
+            f"{entry.env_id}: the flywheel varies objects, and {entry.task} declares no object variants; "
+            f"choose a task that does ({', '.join(t for t, c in TASKS.items() if c.object_variants)})"
+        )
     config["scale"] = str(args.scale)
     n = max(1, round(args.n * args.scale))
     workdir = args.workdir or f"flywheel_{entry.env_id.split('/')[-1]}"
@@ -217,8 +262,18 @@ def cmd_flywheel(args) -> int:
         raise CLIError(f"--workdir {workdir} is a file; give a folder (it is created if missing)")
     made = not os.path.lexists(workdir)
     try:
-        report = run_flywheel(entry.env_id, args.source, workdir, n=n, config=config, episodes=args.episodes,
-                              seed=args.seed, workers=args.workers, overwrite=args.overwrite, progress=not args.quiet)
+        report = run_flywheel(
+            entry.env_id,
+            args.source,
+            workdir,
+            n=n,
+            config=config,
+            episodes=args.episodes,
+            seed=args.seed,
+            workers=args.workers,
+            overwrite=args.overwrite,
+            progress=not args.quiet,
+        )
     except (KeyError, DatasetError, FileNotFoundError, ValueError) as err:
         if made and Path(workdir).is_dir() and not any(Path(workdir).iterdir()):
             Path(workdir).rmdir()  # a request refused up front leaves no empty work folder
@@ -250,12 +305,25 @@ def cmd_compare(args) -> int:
         raise CLIError("--cameras and --image-size choose the images of pixel BC; add --obs rgb, or leave them out")
     cameras = [c.strip() for c in (args.cameras or "agentview").split(",") if c.strip()]
     try:
-        summary = compare_generators(entry.env_id, args.source, generators, args.n, workdir, episodes=args.episodes,
-                                     seed=args.seed, workers=args.workers, bc_config=_bc_config(args),
-                                     include_source=not args.no_source, progress=not args.quiet,
-                                     train_seeds=args.train_seeds, checkpoints=args.checkpoints,
-                                     objects=args.objects, backend=backend_of(args), cameras=cameras,
-                                     image_size=84 if args.image_size is None else args.image_size)
+        summary = compare_generators(
+            entry.env_id,
+            args.source,
+            generators,
+            args.n,
+            workdir,
+            episodes=args.episodes,
+            seed=args.seed,
+            workers=args.workers,
+            bc_config=_bc_config(args),
+            include_source=not args.no_source,
+            progress=not args.quiet,
+            train_seeds=args.train_seeds,
+            checkpoints=args.checkpoints,
+            objects=args.objects,
+            backend=backend_of(args),
+            cameras=cameras,
+            image_size=84 if args.image_size is None else args.image_size,
+        )
     except KeyError as err:
         raise CLIError(str(err.args[0]) if err.args else str(err)) from err
     except (DatasetError, FileNotFoundError, ValueError) as err:
@@ -300,11 +368,16 @@ def cmd_leaderboard_submit_policy(args) -> int:
     from dexbench.leaderboards.submit import check_output, policy_submission, read_eval_result, write_submission
 
     # A count without --train-data would be dropped from the submission: refused instead.
-    counts = [flag for flag, value in (("--train-demos", args.train_demos), ("--source-demos", args.source_demos))
-              if value is not None]
+    counts = [
+        flag
+        for flag, value in (("--train-demos", args.train_demos), ("--source-demos", args.source_demos))
+        if value is not None
+    ]
     if args.train_data is None and counts:
-        raise CLIError(f"{counts[0]} needs --train-data (the generator of the training demos, e.g. mimicgen, "
-                       "demo_noise or source). Add it, or leave out the count for an untrained policy.")
+        raise CLIError(
+            f"{counts[0]} needs --train-data (the generator of the training demos, e.g. mimicgen, "
+            "demo_noise or source). Add it, or leave out the count for an untrained policy."
+        )
     training = None
     if args.train_data is not None:
         training = {"generator": args.train_data, "num_demos": args.train_demos or 0}
@@ -313,15 +386,18 @@ def cmd_leaderboard_submit_policy(args) -> int:
     try:
         check_output(args.out, "--out", inputs=args.results, overwrite=args.overwrite)
         results = [read_eval_result(f) for f in args.results]
-        sub = policy_submission(args.name, args.authors, args.description, results, training, url=args.url,
-                                label=shown(args.out))
+        sub = policy_submission(
+            args.name, args.authors, args.description, results, training, url=args.url, label=shown(args.out)
+        )
     except SubmissionError as err:
         raise CLIError(str(err)) from err
     try:
         print(f"wrote {write_submission(sub, args.out)}")
     except OSError as err:
-        raise CLIError(f"{shown(args.out)}: cannot write it ({err.strerror}). Give a writable --out file path, e.g. "
-                       "leaderboards/policies/NAME.json.") from err
+        raise CLIError(
+            f"{shown(args.out)}: cannot write it ({err.strerror}). Give a writable --out file path, e.g. "
+            "leaderboards/policies/NAME.json."
+        ) from err
     return 0
 
 
@@ -350,16 +426,18 @@ def cmd_leaderboard_submit_generators(args) -> int:
             # The file name comes from the generator name in the summaries: made safe, inside --out-dir.
             out = submission_path(args.out_dir, label)
             if out in subs:
-                raise SubmissionError(f"{out}: both {subs[out]['name']!r} and {label!r} would be written here. "
-                                      "Rename one generator.")
+                raise SubmissionError(
+                    f"{out}: both {subs[out]['name']!r} and {label!r} would be written here. Rename one generator."
+                )
             # Inputs: each summary and the eval results and reports beside it that rows_from_compare read.
             inputs = [p for f in args.compare for p in (Path(f), *Path(f).parent.glob("*.json"))]
             try:
                 check_output(out, "--out-dir", inputs=inputs, overwrite=args.overwrite)
             except SubmissionError as err:
                 taken.append((out, err))
-            subs[out] = generator_submission(label, args.authors, GENERATOR_DESCRIPTIONS.get(name, name), rows,
-                                             label=shown(out))
+            subs[out] = generator_submission(
+                label, args.authors, GENERATOR_DESCRIPTIONS.get(name, name), rows, label=shown(out)
+            )
     except SubmissionError as err:
         raise CLIError(str(err)) from err
     if taken:
@@ -376,41 +454,71 @@ def cmd_leaderboard_submit_generators(args) -> int:
 def add_evaluation_commands(sub) -> None:
     """Add eval, train, compare and leaderboard to the `dexbench` subcommand parser `sub`."""
     p = sub.add_parser("eval", help="evaluate a policy on the published seeds of an env id (result JSON)")
-    p.add_argument("--policy", required=True, metavar="MODULE:ATTR",
-                   help="policy class or factory, e.g. dexbench.policies:ScriptedPolicy, dexbench.policies:BCPolicy")
+    p.add_argument(
+        "--policy",
+        required=True,
+        metavar="MODULE:ATTR",
+        help="policy class or factory, e.g. dexbench.policies:ScriptedPolicy, dexbench.policies:BCPolicy",
+    )
     p.add_argument("--env", required=True, metavar="ID")
     p.add_argument("--episodes", type=int, default=None, help="episodes on the published seeds (default 50, max 200)")
     p.add_argument("--seeds", default=None, metavar="S,S,...", help="custom reset seeds instead of the published ones")
     p.add_argument("--checkpoint", default=None, metavar="DIR", help="policy checkpoint (passed as checkpoint=DIR)")
-    p.add_argument("--policy-arg", nargs="+", action="extend", metavar="KEY=VALUE",
-                   help="more keyword arguments for the policy factory (strings)")
-    p.add_argument("--workers", type=int, default=1, help="workers: processes, or Ray tasks (results do not depend "
-                   "on it)")
+    p.add_argument(
+        "--policy-arg",
+        nargs="+",
+        action="extend",
+        metavar="KEY=VALUE",
+        help="more keyword arguments for the policy factory (strings)",
+    )
+    p.add_argument(
+        "--workers", type=int, default=1, help="workers: processes, or Ray tasks (results do not depend on it)"
+    )
     add_backend_args(p)
-    p.add_argument("--out", default=None, metavar="FILE.json",
-                   help="write the result JSON here (a folder with --perturb each)")
+    p.add_argument(
+        "--out", default=None, metavar="FILE.json", help="write the result JSON here (a folder with --perturb each)"
+    )
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
-    p.add_argument("--perturb", default=None, metavar="FACTOR[,FACTOR...]",
-                   help="visual factors on (lighting, textures, object_colors, camera, distractors, or all); "
-                        "'each': one row per factor, with none and all (docs/evaluation.md)")
+    p.add_argument(
+        "--perturb",
+        default=None,
+        metavar="FACTOR[,FACTOR...]",
+        help="visual factors on (lighting, textures, object_colors, camera, distractors, or all); "
+        "'each': one row per factor, with none and all (docs/evaluation.md)",
+    )
     p.add_argument("--video", default=None, metavar="DIR", help="film the first --videos rollouts into DIR (mp4)")
     p.add_argument("--videos", type=int, default=3, help="rollouts to film with --video (default 3)")
-    p.add_argument("--step-timeout", type=float, default=DEFAULT_STEP_TIMEOUT_S, metavar="S",
-                   help=f"deadline of one policy reset()/act() call (default {DEFAULT_STEP_TIMEOUT_S:g} s)")
-    p.add_argument("--episode-timeout", type=float, default=DEFAULT_EPISODE_TIMEOUT_S, metavar="S",
-                   help=f"deadline of one episode (default {DEFAULT_EPISODE_TIMEOUT_S:g} s)")
+    p.add_argument(
+        "--step-timeout",
+        type=float,
+        default=DEFAULT_STEP_TIMEOUT_S,
+        metavar="S",
+        help=f"deadline of one policy reset()/act() call (default {DEFAULT_STEP_TIMEOUT_S:g} s)",
+    )
+    p.add_argument(
+        "--episode-timeout",
+        type=float,
+        default=DEFAULT_EPISODE_TIMEOUT_S,
+        metavar="S",
+        help=f"deadline of one episode (default {DEFAULT_EPISODE_TIMEOUT_S:g} s)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_eval)
 
     def bc_options(p) -> None:
         g = p.add_argument_group("BC baseline")
         g.add_argument("--arch", default="mlp", choices=("mlp", "rnn"), help="MLP with action chunking, or LSTM")
-        g.add_argument("--obs", default="state", choices=("state", "rgb"),
-                       help="state observations, or camera images + the robot's proprioception (pixel BC, mlp; "
-                            "the dataset's images from `dexbench dataset render-obs`)")
+        g.add_argument(
+            "--obs",
+            default="state",
+            choices=("state", "rgb"),
+            help="state observations, or camera images + the robot's proprioception (pixel BC, mlp; "
+            "the dataset's images from `dexbench dataset render-obs`)",
+        )
         g.add_argument("--steps", type=int, default=5_000, help="gradient steps (default 5000)")
-        g.add_argument("--batch-size", type=int, default=None,
-                       help="default 256 mlp, 128 with --obs rgb, 64 rnn (windows of 10)")
+        g.add_argument(
+            "--batch-size", type=int, default=None, help="default 256 mlp, 128 with --obs rgb, 64 rnn (windows of 10)"
+        )
         g.add_argument("--lr", type=float, default=1e-3)
         g.add_argument("--chunk", type=int, default=10, help="mlp: actions predicted per step (default 10)")
         g.add_argument("--seq-len", type=int, default=10, help="rnn: training window (default 10)")
@@ -428,10 +536,16 @@ def add_evaluation_commands(sub) -> None:
     q.add_argument("--overwrite", action="store_true", help="replace the checkpoint an earlier train bc wrote in --out")
     q.add_argument("--max-demos", type=int, default=None, help="train on the first K demos only")
     q.add_argument("--seed", type=int, default=0)
-    q.add_argument("--train-seeds", type=int, default=1, metavar="S",
-                   help="train S policies (seeds seed..seed+S-1) into OUT/seed_<s>/")
-    q.add_argument("--checkpoints", type=int, default=1, metavar="K",
-                   help="also keep K evenly spaced checkpoints in OUT/step_<N>/")
+    q.add_argument(
+        "--train-seeds",
+        type=int,
+        default=1,
+        metavar="S",
+        help="train S policies (seeds seed..seed+S-1) into OUT/seed_<s>/",
+    )
+    q.add_argument(
+        "--checkpoints", type=int, default=1, metavar="K", help="also keep K evenly spaced checkpoints in OUT/step_<N>/"
+    )
     q.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     bc_options(q)
     q.set_defaults(func=cmd_train_bc)
@@ -442,49 +556,93 @@ def add_evaluation_commands(sub) -> None:
     p = sub.add_parser("compare", help="generate with each generator, train BC on each dataset, evaluate (one table)")
     p.add_argument("--env", required=True, metavar="ID", help="env id to generate for and evaluate on")
     p.add_argument("--source", required=True, metavar="FILE", help="source demos (HDF5)")
-    p.add_argument("--generators", default="mimicgen,demo_noise",
-                   help="comma-separated (default mimicgen,demo_noise); NAME:KEY=VALUE[:KEY=VALUE] is a row with "
-                        "the generator's config changed, e.g. mimicgen:coordination_scheme=transform")
+    p.add_argument(
+        "--generators",
+        default="mimicgen,demo_noise",
+        help="comma-separated (default mimicgen,demo_noise); NAME:KEY=VALUE[:KEY=VALUE] is a row with "
+        "the generator's config changed, e.g. mimicgen:coordination_scheme=transform",
+    )
     p.add_argument("-n", type=int, required=True, help="demos to generate per generator")
     p.add_argument("--train", default="bc", help="baseline to train (bc)")
     p.add_argument("--episodes", type=int, default=50, help="evaluation episodes on the published seeds")
-    p.add_argument("--workdir", default=None, metavar="DIR", help="where datasets, checkpoints and results go "
-                   "(default compare_<id>); finished stages found there are reused")
+    p.add_argument(
+        "--workdir",
+        default=None,
+        metavar="DIR",
+        help="where datasets, checkpoints and results go "
+        "(default compare_<id>); finished stages found there are reused",
+    )
     p.add_argument("--no-source", action="store_true", help="leave out the row trained on the sources alone")
-    p.add_argument("--objects", choices=("reference", "random"), default="reference",
-                   help="evaluate with the reference objects, or with the task's object variants drawn per episode "
-                        "(new objects at the published placements: the flywheel's test set)")
+    p.add_argument(
+        "--objects",
+        choices=("reference", "random"),
+        default="reference",
+        help="evaluate with the reference objects, or with the task's object variants drawn per episode "
+        "(new objects at the published placements: the flywheel's test set)",
+    )
     p.add_argument("--seed", type=int, default=0, help="generation and training seed")
-    p.add_argument("--train-seeds", type=int, default=1, metavar="S",
-                   help="train S policies per dataset (seeds seed..seed+S-1); the papers use 3")
-    p.add_argument("--checkpoints", type=int, default=1, metavar="K",
-                   help="evaluate K evenly spaced checkpoints per policy; report the best per seed, mean +- std")
-    p.add_argument("--cameras", default=None, metavar="CAM,CAM",
-                   help="with --obs rgb: the cameras rendered into each dataset (default agentview)")
-    p.add_argument("--image-size", type=int, default=None, metavar="PX",
-                   help="with --obs rgb: the side of the rendered images (default 84)")
-    p.add_argument("--workers", type=int, default=1, help="workers (processes, or Ray tasks) for generation, "
-                   "rendering and evaluation")
+    p.add_argument(
+        "--train-seeds",
+        type=int,
+        default=1,
+        metavar="S",
+        help="train S policies per dataset (seeds seed..seed+S-1); the papers use 3",
+    )
+    p.add_argument(
+        "--checkpoints",
+        type=int,
+        default=1,
+        metavar="K",
+        help="evaluate K evenly spaced checkpoints per policy; report the best per seed, mean +- std",
+    )
+    p.add_argument(
+        "--cameras",
+        default=None,
+        metavar="CAM,CAM",
+        help="with --obs rgb: the cameras rendered into each dataset (default agentview)",
+    )
+    p.add_argument(
+        "--image-size",
+        type=int,
+        default=None,
+        metavar="PX",
+        help="with --obs rgb: the side of the rendered images (default 84)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="workers (processes, or Ray tasks) for generation, rendering and evaluation",
+    )
     add_backend_args(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     bc_options(p)
     p.set_defaults(func=cmd_compare)
 
-    p = sub.add_parser("flywheel", help="run the flywheel generator's iterations and report each (DexFlyWheel's "
-                       "Table 1)")
+    p = sub.add_parser(
+        "flywheel", help="run the flywheel generator's iterations and report each (DexFlyWheel's Table 1)"
+    )
     p.add_argument("--env", required=True, metavar="ID", help="env id (its task must declare object variants)")
     p.add_argument("--source", required=True, metavar="FILE", help="seed demos (HDF5): one or a few")
     p.add_argument("-n", type=int, default=500, help="demos of the last iteration (default 500, as DexFlyWheel)")
-    p.add_argument("--scale", type=float, default=1.0,
-                   help="multiplies every iteration's demos, for quick runs (0.2: 4, 20, 100)")
+    p.add_argument(
+        "--scale", type=float, default=1.0, help="multiplies every iteration's demos, for quick runs (0.2: 4, 20, 100)"
+    )
     p.add_argument("--config", nargs="+", action="extend", metavar="KEY=VALUE", help="flywheel config overrides")
     p.add_argument("--episodes", type=int, default=50, help="test-set episodes per iteration's policy")
-    p.add_argument("--workdir", default=None, metavar="DIR", help="where stages, policies and results go "
-                   "(default flywheel_<id>); finished stages found there are reused")
+    p.add_argument(
+        "--workdir",
+        default=None,
+        metavar="DIR",
+        help="where stages, policies and results go (default flywheel_<id>); finished stages found there are reused",
+    )
     p.add_argument("--seed", type=int, default=0, help="generation and training seed")
     p.add_argument("--workers", type=int, default=1, help="worker processes for generation and evaluation")
-    p.add_argument("--overwrite", action="store_true", help="make the run's own demos again (a stage made with other "
-                   "settings runs again anyway)")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="make the run's own demos again (a stage made with other settings runs again anyway)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_flywheel)
 
@@ -502,10 +660,13 @@ def add_evaluation_commands(sub) -> None:
     q.add_argument("--authors", required=True)
     q.add_argument("--description", required=True)
     q.add_argument("--url", default=None)
-    q.add_argument("--train-data", default=None, metavar="NAME", help="training data, e.g. mimicgen, demo_noise, source")
+    q.add_argument(
+        "--train-data", default=None, metavar="NAME", help="training data, e.g. mimicgen, demo_noise, source"
+    )
     q.add_argument("--train-demos", type=int, default=None, help="number of training demos (with --train-data)")
-    q.add_argument("--source-demos", type=int, default=None,
-                   help="source demos the training data came from (with --train-data)")
+    q.add_argument(
+        "--source-demos", type=int, default=None, help="source demos the training data came from (with --train-data)"
+    )
     q.add_argument("--out", required=True, metavar="FILE.json")
     q.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     q.set_defaults(func=cmd_leaderboard_submit_policy)

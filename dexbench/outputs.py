@@ -18,8 +18,9 @@ from pathlib import Path
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
-def check_output(out: str | os.PathLike, *, overwrite: bool, ours: Callable[[Path], bool], what: str,
-                 flag: str = "--out") -> Path:
+def check_output(
+    out: str | os.PathLike, *, overwrite: bool, ours: Callable[[Path], bool], what: str, flag: str = "--out"
+) -> Path:
     """Refuse `out` before any work: an existing one without `overwrite`; with it, one that is not
     `what` (`ours(out)` is False: not written by this command), a link, or the current folder
     (or one holding it); and a folder that cannot be written. Raises FileExistsError,
@@ -31,12 +32,15 @@ def check_output(out: str | os.PathLike, *, overwrite: bool, ours: Callable[[Pat
             raise ValueError(f"{flag} {out} is the current folder (or holds it); give the output a path of its own")
     if os.path.lexists(out) and not is_empty_folder(out):  # an empty folder holds nothing to lose
         if not overwrite:
-            raise FileExistsError(f"{flag} {out} already exists; pass --overwrite to replace it, or give another "
-                                  f"{flag}")
+            raise FileExistsError(
+                f"{flag} {out} already exists; pass --overwrite to replace it, or give another {flag}"
+            )
         if out.is_symlink() or not ours(out):
             kind = "a symbolic link" if out.is_symlink() else "a folder" if out.is_dir() else "a file"
-            raise ValueError(f"{flag} {out} is {kind} that is not {what}, so --overwrite does not replace it (it "
-                             f"replaces only {what} that dexbench wrote); give another {flag}")
+            raise ValueError(
+                f"{flag} {out} is {kind} that is not {what}, so --overwrite does not replace it (it "
+                f"replaces only {what} that dexbench wrote); give another {flag}"
+            )
     check_folder_writable(out.parent, flag, target=out)
     return out
 
@@ -48,8 +52,9 @@ def is_empty_folder(path: Path) -> bool:
         return False
 
 
-def check_folder_writable(folder: str | os.PathLike, flag: str = "--out",
-                          target: str | os.PathLike | None = None) -> None:
+def check_folder_writable(
+    folder: str | os.PathLike, flag: str = "--out", target: str | os.PathLike | None = None
+) -> None:
     """A file can be made in `folder` (created if missing; `target`, the output in it, names it in
     the error); folders made for the probe are removed again, so a refused or interrupted
     command leaves nothing behind."""
@@ -61,8 +66,9 @@ def check_folder_writable(folder: str | os.PathLike, flag: str = "--out",
         os.close(fd)
         os.unlink(probe)
     except OSError as err:
-        raise OSError(f"cannot write {target if target is not None else folder}: {err.strerror or err}; choose a "
-                      f"writable {flag}") from None
+        raise OSError(
+            f"cannot write {target if target is not None else folder}: {err.strerror or err}; choose a writable {flag}"
+        ) from None
     finally:
         for parent in made:  # deepest first
             with contextlib.suppress(OSError):

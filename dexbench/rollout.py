@@ -39,8 +39,9 @@ def _as_action(raw, seed: int | None, step: int) -> np.ndarray:
             raise TypeError("complex numbers")
         return np.asarray(raw, dtype=np.float64)
     except (TypeError, ValueError) as err:
-        raise PolicyActionError(f"seed {seed}, step {step}: act() returned a {type(raw).__name__}, not an array of "
-                                f"numbers ({err})") from None
+        raise PolicyActionError(
+            f"seed {seed}, step {step}: act() returned a {type(raw).__name__}, not an array of numbers ({err})"
+        ) from None
 
 
 def _stack(rows: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
@@ -152,7 +153,9 @@ def rollout(
             "hand_action": _stack(hand_rows),
             "object_pose": _stack(object_rows),
             "subtask_signals": {k: v.astype(bool) for k, v in _stack(signal_rows).items()},
-        } if record else {},
+        }
+        if record
+        else {},
         success=success,
         initial_state=initial_state,
         end_reason=end_reason,

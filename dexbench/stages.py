@@ -94,9 +94,18 @@ def suite_version() -> str:
     return dexbench.__version__
 
 
-def generation_settings(generator: type, config: Any, env_id: str, env_kwargs: dict[str, Any] | None, source,
-                        seed: int, n: int, workers: int, max_attempts: int | None = None,
-                        inputs: dict[str, Any] | None = None) -> dict[str, Any]:
+def generation_settings(
+    generator: type,
+    config: Any,
+    env_id: str,
+    env_kwargs: dict[str, Any] | None,
+    source,
+    seed: int,
+    n: int,
+    workers: int,
+    max_attempts: int | None = None,
+    inputs: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The settings of one `run_generation` call: the generator class's name and its full config
     (a Config instance: every value, so a changed default counts; `runner.build_config` makes it
     from overrides), the env id and the kwargs given, the sources' content hash, the seed, the
@@ -104,19 +113,39 @@ def generation_settings(generator: type, config: Any, env_id: str, env_kwargs: d
     `inputs`: the content hashes (`digest`) of further inputs by name, e.g. the checkpoint a
     rollout generator loads."""
     hashes = {"source": None if source is None else digest(source), **(inputs or {})}
-    return jsonable({"stage": "generate", "generator": generator.name, "config": dataclasses.asdict(config),
-                     "env_id": env_id, "env_kwargs": dict(env_kwargs or {}), "inputs": hashes, "seed": int(seed),
-                     "n": int(n), "workers": int(workers), "max_attempts": max_attempts,
-                     "suite_version": suite_version()})
+    return jsonable(
+        {
+            "stage": "generate",
+            "generator": generator.name,
+            "config": dataclasses.asdict(config),
+            "env_id": env_id,
+            "env_kwargs": dict(env_kwargs or {}),
+            "inputs": hashes,
+            "seed": int(seed),
+            "n": int(n),
+            "workers": int(workers),
+            "max_attempts": max_attempts,
+            "suite_version": suite_version(),
+        }
+    )
 
 
-def evaluation_settings(policy: str, checkpoint_sha256: str, env_id: str, env_kwargs: dict[str, Any] | None,
-                        episodes: int) -> dict[str, Any]:
+def evaluation_settings(
+    policy: str, checkpoint_sha256: str, env_id: str, env_kwargs: dict[str, Any] | None, episodes: int
+) -> dict[str, Any]:
     """The settings of an evaluation on the published seeds (they follow from the env id, the
     episode count and the suite version; the worker count changes no result)."""
-    return jsonable({"stage": "evaluate", "policy": policy, "checkpoint_sha256": checkpoint_sha256,
-                     "env_id": env_id, "env_kwargs": dict(env_kwargs or {}), "episodes": int(episodes),
-                     "suite_version": suite_version()})
+    return jsonable(
+        {
+            "stage": "evaluate",
+            "policy": policy,
+            "checkpoint_sha256": checkpoint_sha256,
+            "env_id": env_id,
+            "env_kwargs": dict(env_kwargs or {}),
+            "episodes": int(episodes),
+            "suite_version": suite_version(),
+        }
+    )
 
 
 # ============================================================================ comparing
@@ -155,8 +184,9 @@ def _show(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def check_same(recorded: dict[str, Any] | None, wanted: dict[str, Any], what: str, fix: str,
-               error: type[Exception] = StageMismatch) -> None:
+def check_same(
+    recorded: dict[str, Any] | None, wanted: dict[str, Any], what: str, fix: str, error: type[Exception] = StageMismatch
+) -> None:
     """Refuse (raise `error`) when `recorded` differs from `wanted` in any setting: the message is
     `what` (e.g. "cannot resume from x.hdf5: it was made with other settings"), each differing
     setting, then `fix` (what to do instead)."""
@@ -219,9 +249,21 @@ class Stage:
     def _write(self, **fields: Any) -> None:
         from dexbench.jsonio import write_json_atomic
 
-        write_json_atomic(self.record, {"format": RECORD_FORMAT, "format_version": 1, **jsonable(fields),
-                                        "settings": self.settings})
+        write_json_atomic(
+            self.record, {"format": RECORD_FORMAT, "format_version": 1, **jsonable(fields), "settings": self.settings}
+        )
 
 
-__all__ = ["RECORD_SUFFIX", "Stage", "StageMismatch", "check_same", "differences", "digest", "evaluation_settings",
-           "file_digest", "generation_settings", "jsonable", "suite_version"]
+__all__ = [
+    "RECORD_SUFFIX",
+    "Stage",
+    "StageMismatch",
+    "check_same",
+    "differences",
+    "digest",
+    "evaluation_settings",
+    "file_digest",
+    "generation_settings",
+    "jsonable",
+    "suite_version",
+]

@@ -14,8 +14,15 @@ class FrameGrabber:
     """An `on_step` callback for `dexbench.rollout.rollout` that keeps one camera's frames;
     with `progress`, a progress bar over the `total` frames expected (`close()` ends it)."""
 
-    def __init__(self, env, camera: str = "agentview", size: int = 256, progress: bool = False,
-                 total: int | None = None, desc: str = "video") -> None:
+    def __init__(
+        self,
+        env,
+        camera: str = "agentview",
+        size: int = 256,
+        progress: bool = False,
+        total: int | None = None,
+        desc: str = "video",
+    ) -> None:
         env = getattr(env, "unwrapped", env)
         if camera not in env.available_cameras():
             raise ValueError(f"unknown camera {camera!r}; {env.env_id} has {', '.join(env.available_cameras())}")
@@ -41,8 +48,9 @@ class FrameGrabber:
 
 def check_frame_size(size: int) -> None:
     if not MIN_FRAME_SIZE <= int(size) <= 1024:
-        raise ValueError(f"frame size {size} px is out of range: give a side from {MIN_FRAME_SIZE} to 1024 px "
-                         "(e.g. --size 256)")
+        raise ValueError(
+            f"frame size {size} px is out of range: give a side from {MIN_FRAME_SIZE} to 1024 px (e.g. --size 256)"
+        )
 
 
 def check_video_path(path: str | os.PathLike) -> Path:
@@ -73,8 +81,7 @@ def write_video(frames: list[np.ndarray], path: str | os.PathLike, fps: float) -
         else:
             imageio.mimsave(partial, frames, fps=fps, macro_block_size=1)
         if not partial.is_file() or partial.stat().st_size == 0:
-            raise OSError(f"writing {path} produced no file; check the disk and the file name's suffix (.mp4 or "
-                          ".gif)")
+            raise OSError(f"writing {path} produced no file; check the disk and the file name's suffix (.mp4 or .gif)")
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)

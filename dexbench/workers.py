@@ -20,8 +20,7 @@ def clamp_workers(workers: int) -> int:
         raise ValueError(f"workers must be >= 1, got {workers}")
     cores = os.cpu_count() or 1
     if workers > cores:
-        warnings.warn(f"{workers} workers asked for, this machine has {cores} CPU cores: using {cores}",
-                      stacklevel=3)
+        warnings.warn(f"{workers} workers asked for, this machine has {cores} CPU cores: using {cores}", stacklevel=3)
         return cores
     return workers
 
@@ -47,8 +46,12 @@ def check_workers(workers: int, local: bool = True) -> None:
     """Refuse a worker count below 1 or above MAX_WORKERS; warn above the core count when the
     workers run on this machine (`local`; Ray tasks may run on other machines)."""
     if not 1 <= workers <= MAX_WORKERS:
-        raise ValueError(f"workers must be in 1..{MAX_WORKERS}, got {workers}; this machine has "
-                         f"{os.cpu_count()} CPU cores")
+        raise ValueError(
+            f"workers must be in 1..{MAX_WORKERS}, got {workers}; this machine has {os.cpu_count()} CPU cores"
+        )
     if local and workers > (os.cpu_count() or 1):
-        warnings.warn(f"{workers} workers on {os.cpu_count()} CPU cores: slower than {os.cpu_count()} would be, "
-                      "kept because the number of workers shapes the dataset", stacklevel=3)
+        warnings.warn(
+            f"{workers} workers on {os.cpu_count()} CPU cores: slower than {os.cpu_count()} would be, "
+            "kept because the number of workers shapes the dataset",
+            stacklevel=3,
+        )

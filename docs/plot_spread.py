@@ -18,8 +18,7 @@ import matplotlib.pyplot as plt
 
 from dexbench.datasets.reader import load_dataset
 
-PAIRS = (("TrayLift", "PandaDex", ("tray", "cube_right", "cube_left")),
-         ("Pouring", "GR1", ("cup", "bowl")))
+PAIRS = (("TrayLift", "PandaDex", ("tray", "cube_right", "cube_left")), ("Pouring", "GR1", ("cup", "bowl")))
 COLORS = {"D0": "black", "D1": "tab:blue", "D2": "tab:orange"}
 
 
@@ -43,9 +42,15 @@ def main() -> None:
             for k, obj in enumerate(objects):
                 xy = initial_xy(path, obj)
                 xs, ys = [p[1] for p in xy], [p[0] for p in xy]  # plot y across, x up (robot below)
-                ax.scatter(xs, ys, s=70 if variant == "D0" else 14, c=COLORS[variant],
-                           marker="os^"[k % 3], alpha=0.9 if variant == "D0" else 0.5,
-                           label=f"{obj} {'sources (D0)' if variant == 'D0' else 'generated ' + variant}")
+                ax.scatter(
+                    xs,
+                    ys,
+                    s=70 if variant == "D0" else 14,
+                    c=COLORS[variant],
+                    marker="os^"[k % 3],
+                    alpha=0.9 if variant == "D0" else 0.5,
+                    label=f"{obj} {'sources (D0)' if variant == 'D0' else 'generated ' + variant}",
+                )
         ax.set_title(f"{task}-{emb}: initial object positions")
         ax.set_xlabel("y (m, table frame; right arm side negative)")
         ax.set_ylabel("x (m, away from the robot)")

@@ -31,8 +31,7 @@ def demos(panda_tray_demos):
 @pytest.fixture(scope="module")
 def mlp_checkpoint(demos, tmp_path_factory):
     out = tmp_path_factory.mktemp("bc") / "mlp"
-    report = train_bc(demos, out, BCConfig(steps=300, hidden=64, layers=2, batch_size=64, log_every=50),
-                      progress=False)
+    report = train_bc(demos, out, BCConfig(steps=300, hidden=64, layers=2, batch_size=64, log_every=50), progress=False)
     log = json.loads((out / "train_log.json").read_text())
     # It learns: the loss falls well below its starting value (normalised actions: ~0.8 at init).
     assert log["train_loss"][-1] < 0.5 * log["train_loss"][0]
@@ -62,8 +61,9 @@ def test_policy_acts_in_the_action_space(mlp_checkpoint):
 
 
 def test_same_checkpoint_evaluates_to_the_same_numbers(mlp_checkpoint):
-    kwargs = dict(episodes=2, policy_kwargs={"checkpoint": str(mlp_checkpoint)}, env_kwargs={"horizon": 40},
-                  progress=False)
+    kwargs = dict(
+        episodes=2, policy_kwargs={"checkpoint": str(mlp_checkpoint)}, env_kwargs={"horizon": 40}, progress=False
+    )
     a = evaluate(BC, ENV_ID, **kwargs)
     b = evaluate(BC, ENV_ID, workers=2, **kwargs)
     assert a["episodes"] == b["episodes"]
@@ -72,10 +72,33 @@ def test_same_checkpoint_evaluates_to_the_same_numbers(mlp_checkpoint):
 
 def test_recurrent_variant_trains_and_acts(demos, tmp_path):
     out = tmp_path / "rnn"
-    assert main(["train", "bc", "--data", str(demos), "--out", str(out), "--arch", "rnn", "--steps", "40",
-                 "--hidden", "32", "--layers", "1", "--batch-size", "16", "-q"]) == 0
-    result = evaluate(BC, ENV_ID, episodes=1, policy_kwargs={"checkpoint": str(out)}, env_kwargs={"horizon": 15},
-                      progress=False)
+    assert (
+        main(
+            [
+                "train",
+                "bc",
+                "--data",
+                str(demos),
+                "--out",
+                str(out),
+                "--arch",
+                "rnn",
+                "--steps",
+                "40",
+                "--hidden",
+                "32",
+                "--layers",
+                "1",
+                "--batch-size",
+                "16",
+                "-q",
+            ]
+        )
+        == 0
+    )
+    result = evaluate(
+        BC, ENV_ID, episodes=1, policy_kwargs={"checkpoint": str(out)}, env_kwargs={"horizon": 15}, progress=False
+    )
     assert result["policy"]["name"] == "bc-rnn" and result["episodes"][0]["length"] == 15
 
 
@@ -140,15 +163,34 @@ def _edited_copy(src, tmp_path, edit, name="edited.hdf5"):
     return path
 
 
-@pytest.mark.parametrize("option, value, allowed", [
-    ("chunk", 100_000, "1..1000"), ("chunk", 0, "1..1000"), ("seq_len", 5_000, "1..1000"),
-    ("hidden", 0, "1..16384"), ("layers", -1, "1..64"), ("layers", 0, "1..64"), ("obs_noise", -1.0, ">= 0"),
-    ("obs_noise", float("nan"), ">= 0"), ("threads", -1, "0..1024"), ("lr", 0.0, "> 0"), ("lr", -1e-3, "> 0"),
-    ("lr", float("nan"), "> 0"), ("lr", float("inf"), "> 0"), ("weight_decay", -1e-4, ">= 0"),
-    ("val_fraction", 1.0, "[0, 1)"), ("val_fraction", -0.1, "[0, 1)"), ("log_every", 0, ">= 1"),
-    ("checkpoint_every", 0, ">= 1"), ("steps", 0, "1.."), ("batch_size", 0, "1.."), ("seed", -1, "0.."),
-    ("hidden", 2.5, "1..16384"), ("layers", True, "1..64"),
-])
+@pytest.mark.parametrize(
+    "option, value, allowed",
+    [
+        ("chunk", 100_000, "1..1000"),
+        ("chunk", 0, "1..1000"),
+        ("seq_len", 5_000, "1..1000"),
+        ("hidden", 0, "1..16384"),
+        ("layers", -1, "1..64"),
+        ("layers", 0, "1..64"),
+        ("obs_noise", -1.0, ">= 0"),
+        ("obs_noise", float("nan"), ">= 0"),
+        ("threads", -1, "0..1024"),
+        ("lr", 0.0, "> 0"),
+        ("lr", -1e-3, "> 0"),
+        ("lr", float("nan"), "> 0"),
+        ("lr", float("inf"), "> 0"),
+        ("weight_decay", -1e-4, ">= 0"),
+        ("val_fraction", 1.0, "[0, 1)"),
+        ("val_fraction", -0.1, "[0, 1)"),
+        ("log_every", 0, ">= 1"),
+        ("checkpoint_every", 0, ">= 1"),
+        ("steps", 0, "1.."),
+        ("batch_size", 0, "1.."),
+        ("seed", -1, "0.."),
+        ("hidden", 2.5, "1..16384"),
+        ("layers", True, "1..64"),
+    ],
+)
 def test_an_out_of_range_option_is_refused_naming_the_option_and_its_range(demos, tmp_path, option, value, allowed):
     with pytest.raises(ValueError, match=option) as err:
         train_bc(demos, tmp_path / "out", BCConfig(**{**SMALL, option: value}), progress=False)
@@ -178,8 +220,10 @@ def test_a_chunk_or_window_longer_than_every_demo_is_refused_naming_the_demo_len
 def test_max_demos_below_one_is_refused_instead_of_training_on_all_demos(demos, tmp_path, capsys, max_demos):
     with pytest.raises(ValueError, match="max_demos"):
         train_bc(demos, tmp_path / "out", BCConfig(**SMALL), progress=False, max_demos=max_demos)
-    assert main(["train", "bc", "--data", str(demos), "--out", str(tmp_path / "o"), "--max-demos", str(max_demos),
-                 "-q"]) == 2
+    assert (
+        main(["train", "bc", "--data", str(demos), "--out", str(tmp_path / "o"), "--max-demos", str(max_demos), "-q"])
+        == 2
+    )
     assert "--max-demos" in capsys.readouterr().err
 
 
@@ -214,8 +258,26 @@ def test_a_diverging_run_stops_with_an_error_and_keeps_the_last_good_checkpoint(
 
 def test_a_run_diverging_before_its_first_checkpoint_writes_nothing(demos, tmp_path, capsys):
     out = tmp_path / "out"
-    assert main(["train", "bc", "--data", str(demos), "--out", str(out), "--steps", "20", "--hidden", "16",
-                 "--lr", "1e30", "-q"]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "bc",
+                "--data",
+                str(demos),
+                "--out",
+                str(out),
+                "--steps",
+                "20",
+                "--hidden",
+                "16",
+                "--lr",
+                "1e30",
+                "-q",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "diverged" in err and "--lr" in err and "no checkpoint" in err
     assert not (out / "model.pt").exists()
@@ -302,6 +364,7 @@ def _with_config(**changes):
     def edit(d):
         config = json.loads((d / "config.json").read_text())
         (d / "config.json").write_text(json.dumps({**config, **changes}))
+
     return edit
 
 
@@ -311,19 +374,25 @@ def _nan_weights(d):
     torch.save(state, d / "model.pt")
 
 
-@pytest.mark.parametrize("damage, message", [
-    (_damage_config("{"), "config.json is not valid JSON .*retrain"),
-    (lambda d: (d / "config.json").write_bytes(b"\xff\xfe"), "config.json is not valid JSON"),
-    (_damage_config("[1, 2]"), "config.json is not a dexbench-bc-checkpoint config"),
-    (_damage_config('{"format": "someone-elses-model"}'), "not a dexbench-bc-checkpoint config .*dexbench train bc"),
-    (_with_config(format_version=99), "format_version 99.*upgrade dexbench"),
-    (_with_config(obs_dim="many"), "config.json is damaged: obs_dim"),
-    (_with_config(model={"chunk": 10, "hidden": 10**9, "layers": 2}), "config.json is damaged: model"),
-    (_with_config(arch="transformer"), "config.json is damaged: arch"),
-    (lambda d: torch.save(torch.zeros(3), d / "model.pt"), "cannot load .*model.pt .*retrain"),
-    (lambda d: (d / "model.pt").write_bytes(b"not a torch file"), "cannot load .*model.pt"),
-    (_nan_weights, "model.pt holds NaN"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (_damage_config("{"), "config.json is not valid JSON .*retrain"),
+        (lambda d: (d / "config.json").write_bytes(b"\xff\xfe"), "config.json is not valid JSON"),
+        (_damage_config("[1, 2]"), "config.json is not a dexbench-bc-checkpoint config"),
+        (
+            _damage_config('{"format": "someone-elses-model"}'),
+            "not a dexbench-bc-checkpoint config .*dexbench train bc",
+        ),
+        (_with_config(format_version=99), "format_version 99.*upgrade dexbench"),
+        (_with_config(obs_dim="many"), "config.json is damaged: obs_dim"),
+        (_with_config(model={"chunk": 10, "hidden": 10**9, "layers": 2}), "config.json is damaged: model"),
+        (_with_config(arch="transformer"), "config.json is damaged: arch"),
+        (lambda d: torch.save(torch.zeros(3), d / "model.pt"), "cannot load .*model.pt .*retrain"),
+        (lambda d: (d / "model.pt").write_bytes(b"not a torch file"), "cannot load .*model.pt"),
+        (_nan_weights, "model.pt holds NaN"),
+    ],
+)
 def test_a_damaged_checkpoint_is_refused_naming_the_file_and_the_fix(mlp_checkpoint, tmp_path, damage, message):
     ckpt = tmp_path / "ckpt"
     shutil.copytree(mlp_checkpoint, ckpt)

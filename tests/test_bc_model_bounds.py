@@ -16,15 +16,31 @@ from dexbench.policies.bc.model import MAX_PARAMETERS, build_model, parameter_co
 from dexbench.policies.bc.policy import load_checkpoint  # noqa: E402
 
 # Each within the bounds `load_checkpoint` checks one by one (sizes <= 16384, dims <= 10^6).
-HUGE_MLP = {"arch": "mlp", "obs_dim": 1_000_000, "act_dim": 1_000_000, "env_act_dim": 1_000_000,
-            "model": {"chunk": 1000, "hidden": 16_384, "layers": 64}}
-HUGE_RNN = {"arch": "rnn", "obs_dim": 1_000_000, "act_dim": 24, "env_act_dim": 24,
-            "model": {"hidden": 16_384, "layers": 64}}
+HUGE_MLP = {
+    "arch": "mlp",
+    "obs_dim": 1_000_000,
+    "act_dim": 1_000_000,
+    "env_act_dim": 1_000_000,
+    "model": {"chunk": 1000, "hidden": 16_384, "layers": 64},
+}
+HUGE_RNN = {
+    "arch": "rnn",
+    "obs_dim": 1_000_000,
+    "act_dim": 24,
+    "env_act_dim": 24,
+    "model": {"hidden": 16_384, "layers": 64},
+}
 
 
 def checkpoint(tmp_path, net: dict) -> str:
-    config = {"format": "dexbench-bc-checkpoint", "format_version": 1, **net, "obs_keys": ["robot0_joint_pos"],
-              "train": {"seq_len": 10}, "rotation_slots": []}
+    config = {
+        "format": "dexbench-bc-checkpoint",
+        "format_version": 1,
+        **net,
+        "obs_keys": ["robot0_joint_pos"],
+        "train": {"seq_len": 10},
+        "rotation_slots": [],
+    }
     (tmp_path / "config.json").write_text(json.dumps(config))
     (tmp_path / "model.pt").write_bytes(b"")  # never read: the config is refused first
     return str(tmp_path)
@@ -53,8 +69,9 @@ def test_the_count_is_the_built_networks():
 
 def test_the_largest_network_under_the_limit_is_still_built():
     # 2 layers 8192 wide: about 70 M weights, under the limit
-    model = build_model({"arch": "mlp", "obs_dim": 100, "act_dim": 24, "model": {"chunk": 10, "hidden": 8192,
-                                                                                 "layers": 2}})
+    model = build_model(
+        {"arch": "mlp", "obs_dim": 100, "act_dim": 24, "model": {"chunk": 10, "hidden": 8192, "layers": 2}}
+    )
     assert MAX_PARAMETERS / 10 < sum(p.numel() for p in model.parameters()) < MAX_PARAMETERS
 
 
@@ -63,12 +80,18 @@ def test_training_out_of_memory_is_one_line_naming_the_batch_size(tmp_path, caps
     from dexbench.policies.bc import train
 
     def out_of_memory(*args, **kwargs):
-        raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate "
-                           "memory: you tried to allocate 2018400000 bytes.\nmore lines")
+        raise RuntimeError(
+            "[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate "
+            "memory: you tried to allocate 2018400000 bytes.\nmore lines"
+        )
 
     monkeypatch.setattr(train, "train_bc", out_of_memory)
-    assert main(["train", "bc", "--data", str(tmp_path / "any.hdf5"), "--out", str(tmp_path / "bc"),
-                 "--batch-size", "4096"]) == 2
+    assert (
+        main(
+            ["train", "bc", "--data", str(tmp_path / "any.hdf5"), "--out", str(tmp_path / "bc"), "--batch-size", "4096"]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert "ran out of memory" in err and "--batch-size (now 4096)" in err

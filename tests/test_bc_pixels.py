@@ -30,8 +30,9 @@ CONFIG = BCConfig(obs="rgb", steps=80, batch_size=32, hidden=64, layers=2, log_e
 
 @pytest.fixture(scope="module")
 def rendered(panda_tray_demos, tmp_path_factory):
-    return render_obs(panda_tray_demos, ["agentview", "right_wrist"], SIZE,
-                      out=tmp_path_factory.mktemp("pixels") / "images.hdf5")
+    return render_obs(
+        panda_tray_demos, ["agentview", "right_wrist"], SIZE, out=tmp_path_factory.mktemp("pixels") / "images.hdf5"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +55,7 @@ def test_random_crops_differ_per_sample_and_the_centre_crop_is_the_middle():
     assert len(corners) > 3  # each sample its own crop
     for crop, image in zip(crops, images):  # every crop is a window of its own image
         top, left = divmod(int(crop[0, 0, 0]) - int(image[0, 0, 0]), 10)
-        assert torch.equal(crop, image[top:top + 6, left:left + 6])
+        assert torch.equal(crop, image[top : top + 6, left : left + 6])
     assert torch.equal(center_crop(images, 6), images[:, 2:8, 2:8])
     assert crop_size(84) == 76  # robomimic's crop of 84 px images
 
@@ -80,8 +81,12 @@ def test_pixel_bc_learns_on_a_rendered_dataset_from_images_and_proprioception(ch
     assert config["obs"] == "rgb" and config["cameras"] == ["agentview", "right_wrist"]
     # The robot's own state only: the tray's pose has to come from the pixels.
     assert config["obs_keys"] and set(config["obs_keys"]) <= set(PROPRIOCEPTION)
-    assert config["observation_kwargs"] == {"obs_mode": "state+rgb", "camera_names": ["agentview", "right_wrist"],
-                                            "image_size": [SIZE, SIZE], "render_preset": "fast"}
+    assert config["observation_kwargs"] == {
+        "obs_mode": "state+rgb",
+        "camera_names": ["agentview", "right_wrist"],
+        "image_size": [SIZE, SIZE],
+        "render_preset": "fast",
+    }
 
 
 def test_the_same_seed_trains_the_same_pixel_weights(rendered, tmp_path):
@@ -111,10 +116,13 @@ def test_images_too_large_for_memory_are_read_from_the_file_and_train_the_same_w
 def test_held_out_demos_give_a_validation_loss_on_images(rendered, tmp_path):
     data = load_demo_arrays(rendered, obs="rgb")
     assert data.cameras == ["agentview", "right_wrist"] and data.images[0].dtype == np.uint8
-    ten = dataclasses.replace(data, obs=data.obs * 5, actions=data.actions * 5, images=data.images * 5,
-                              demo_keys=None)
-    report = train_bc(ten, tmp_path / "val", BCConfig(obs="rgb", steps=3, batch_size=8, hidden=32, layers=1,
-                                                      log_every=1, threads=1), progress=False)
+    ten = dataclasses.replace(data, obs=data.obs * 5, actions=data.actions * 5, images=data.images * 5, demo_keys=None)
+    report = train_bc(
+        ten,
+        tmp_path / "val",
+        BCConfig(obs="rgb", steps=3, batch_size=8, hidden=32, layers=1, log_every=1, threads=1),
+        progress=False,
+    )
     assert report.val_demos == 1 and np.isfinite(report.val_loss)
 
 
@@ -152,8 +160,9 @@ def test_a_pixel_policy_in_an_env_without_its_images_says_how_to_get_them(checkp
 
 
 def test_a_dataset_without_images_is_refused_naming_render_obs(panda_tray_demos, tmp_path, capsys):
-    assert main(["train", "bc", "--data", str(panda_tray_demos), "--out", str(tmp_path / "x"), "--obs", "rgb",
-                 "-q"]) == 2
+    assert (
+        main(["train", "bc", "--data", str(panda_tray_demos), "--out", str(tmp_path / "x"), "--obs", "rgb", "-q"]) == 2
+    )
     err = capsys.readouterr().err
     assert "no camera images" in err and "dexbench dataset render-obs" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "x").exists()
@@ -162,8 +171,25 @@ def test_a_dataset_without_images_is_refused_naming_render_obs(panda_tray_demos,
 # ----------------------------------------------------------------------------- evaluation
 def test_eval_builds_the_env_with_the_checkpoints_cameras_and_keeps_the_test_set(checkpoint, tmp_path):
     out = tmp_path / "result.json"
-    assert main(["eval", "--policy", BC, "--checkpoint", str(checkpoint), "--env", ENV_ID, "--episodes", "1",
-                 "--out", str(out), "-q"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--policy",
+                BC,
+                "--checkpoint",
+                str(checkpoint),
+                "--env",
+                ENV_ID,
+                "--episodes",
+                "1",
+                "--out",
+                str(out),
+                "-q",
+            ]
+        )
+        == 0
+    )
     result = json.loads(out.read_text())
     assert result["policy"]["name"] == "bc-mlp-rgb" and result["num_episodes"] == 1
     assert result["policy"]["observation_kwargs"]["camera_names"] == ["agentview", "right_wrist"]
@@ -174,8 +200,7 @@ def test_eval_builds_the_env_with_the_checkpoints_cameras_and_keeps_the_test_set
 
 
 def test_pixel_evaluation_is_the_same_for_any_number_of_workers(checkpoint):
-    kwargs = dict(episodes=2, policy_kwargs={"checkpoint": str(checkpoint)}, env_kwargs={"horizon": 30},
-                  progress=False)
+    kwargs = dict(episodes=2, policy_kwargs={"checkpoint": str(checkpoint)}, env_kwargs={"horizon": 30}, progress=False)
     assert evaluate(BC, ENV_ID, **kwargs)["episodes"] == evaluate(BC, ENV_ID, workers=2, **kwargs)["episodes"]
 
 
@@ -198,9 +223,34 @@ def test_a_policy_may_ask_only_for_observations_that_do_not_contradict_the_env_k
 # ----------------------------------------------------------------------------- compare
 def test_compare_with_pixels_renders_each_dataset_trains_and_evaluates_on_images(panda_tray_demos, tmp_path):
     workdir = tmp_path / "cmp"
-    args = ["compare", "--env", ENV_ID, "--source", str(panda_tray_demos), "--generators", "demo_noise", "-n", "1",
-            "--episodes", "1", "--workdir", str(workdir), "--obs", "rgb", "--image-size", str(SIZE),
-            "--steps", "10", "--batch-size", "8", "--hidden", "32", "--threads", "1", "-q"]
+    args = [
+        "compare",
+        "--env",
+        ENV_ID,
+        "--source",
+        str(panda_tray_demos),
+        "--generators",
+        "demo_noise",
+        "-n",
+        "1",
+        "--episodes",
+        "1",
+        "--workdir",
+        str(workdir),
+        "--obs",
+        "rgb",
+        "--image-size",
+        str(SIZE),
+        "--steps",
+        "10",
+        "--batch-size",
+        "8",
+        "--hidden",
+        "32",
+        "--threads",
+        "1",
+        "-q",
+    ]
     assert main(args) == 0
     summary = json.loads((workdir / "compare.json").read_text())
     assert summary["policy"] == "bc-mlp-rgb" and summary["images"] == {"cameras": ["agentview"], "image_size": SIZE}

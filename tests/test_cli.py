@@ -55,14 +55,31 @@ def test_list(capsys):
 def test_info(capsys):
     assert main(["info", ENV_ID]) == 0
     out = capsys.readouterr().out
-    for text in ("observation space", "right_eef_pos", "action space", "right_pose", "left_hand",
-                 "task spec", "grasp_cube", "layouts of TrayLift", "D0", "D1", "D2", "horizon 750"):
+    for text in (
+        "observation space",
+        "right_eef_pos",
+        "action space",
+        "right_pose",
+        "left_hand",
+        "task spec",
+        "grasp_cube",
+        "layouts of TrayLift",
+        "D0",
+        "D1",
+        "D2",
+        "horizon 750",
+    ):
         assert text in out, text
 
 
-@pytest.mark.parametrize("command", [["info", "DexMG/TrayLift-Pnda-D0"],
-                                     ["render", "DexMG/TrayLift-Pnda-D0", "--out", "x.png"],
-                                     ["demo", "--env", "DexMG/TrayLift-Pnda-D0", "-n", "1", "--out", "x.hdf5"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["info", "DexMG/TrayLift-Pnda-D0"],
+        ["render", "DexMG/TrayLift-Pnda-D0", "--out", "x.png"],
+        ["demo", "--env", "DexMG/TrayLift-Pnda-D0", "-n", "1", "--out", "x.hdf5"],
+    ],
+)
 def test_unknown_id_is_an_error_not_a_traceback(command, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(command) != 0
@@ -137,17 +154,29 @@ def test_console_script_unknown_id():
     assert "No DexBench env" in result.stderr and "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("command,message", [
-    (["render", ENV_ID, "--out", "x.png", "--size", "0"], "frame size 0 px"),
-    (["render", ENV_ID, "--out", "x.png", "--seed", "-1"], "--seed must be >= 0"),
-    (["video", ENV_ID, "--out", "v.mp4", "--max-steps", "0"], "--max-steps must be >= 1"),
-    (["demo", "--env", ENV_ID, "-n", "0", "--out", "d.hdf5"], "n must be >= 1"),
-    (["demo", "--env", ENV_ID, "-n", "1", "--out", "d.hdf5", "--workers", "1000"], "workers must be in 1..64"),
-    (["demo", "--env", ENV_ID, "-n", "1", "--out", "d.hdf5", "--seed", "-2"], "seed must be >= 0"),
-    (["eval", "--policy", "dexbench.policies:RandomPolicy", "--env", ENV_ID, "--seeds=-1,2"], "--seeds must be >= 0"),
-    (["eval", "--policy", "dexbench.policies:RandomPolicy", "--env", ENV_ID, "--episodes", "0"], "episodes must be in"),
-    (["eval", "--policy", "dexbench.policies:RandomPolicy", "--env", ENV_ID, "--step-timeout", "0"], "timeouts must be"),
-])
+@pytest.mark.parametrize(
+    "command,message",
+    [
+        (["render", ENV_ID, "--out", "x.png", "--size", "0"], "frame size 0 px"),
+        (["render", ENV_ID, "--out", "x.png", "--seed", "-1"], "--seed must be >= 0"),
+        (["video", ENV_ID, "--out", "v.mp4", "--max-steps", "0"], "--max-steps must be >= 1"),
+        (["demo", "--env", ENV_ID, "-n", "0", "--out", "d.hdf5"], "n must be >= 1"),
+        (["demo", "--env", ENV_ID, "-n", "1", "--out", "d.hdf5", "--workers", "1000"], "workers must be in 1..64"),
+        (["demo", "--env", ENV_ID, "-n", "1", "--out", "d.hdf5", "--seed", "-2"], "seed must be >= 0"),
+        (
+            ["eval", "--policy", "dexbench.policies:RandomPolicy", "--env", ENV_ID, "--seeds=-1,2"],
+            "--seeds must be >= 0",
+        ),
+        (
+            ["eval", "--policy", "dexbench.policies:RandomPolicy", "--env", ENV_ID, "--episodes", "0"],
+            "episodes must be in",
+        ),
+        (
+            ["eval", "--policy", "dexbench.policies:RandomPolicy", "--env", ENV_ID, "--step-timeout", "0"],
+            "timeouts must be",
+        ),
+    ],
+)
 def test_bad_sizes_counts_and_seeds_are_refused_with_a_message(command, message, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(command) == 2
@@ -156,20 +185,72 @@ def test_bad_sizes_counts_and_seeds_are_refused_with_a_message(command, message,
     assert not list(tmp_path.iterdir())  # nothing written
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--generator", "scripted", "--env", ENV_ID, "--source", "{src}"], "needs no source demos"),
-    (["--generator", "mimicgen", "--env", "DexMG/TrayLift-GR1-D1", "--source", "{src}"], "not to another task or robot"),
-    (["--generator", "mimicgen", "--env", "DexMG/TrayLift-Panda-D1", "--source", "{src}", "--config",
-      "nearest_k=0"], "nearest_k must be >= 1"),
-    (["--generator", "mimicgen", "--env", "DexMG/TrayLift-Panda-D1", "--source", "{src}", "--config",
-      "nearest_k=2", "nearest_k=3"], "sets 'nearest_k' twice"),
-    (["--generator", "mimicgen", "--env", "DexMG/TrayLift-Panda-D1", "--source", "{src}", "--resume", "--overwrite"],
-     "contradict"),
-    (["--generator", "mimicgen", "--env", "DexMG/TrayLift-Panda-D1", "--source", "{src}", "--out", "/proc/x.hdf5"],
-     "cannot write /proc/x.hdf5"),
-])
-def test_generation_refuses_contradictory_or_impossible_requests_up_front(args, message, panda_tray_demos, tmp_path,
-                                                                            capsys, monkeypatch):
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--generator", "scripted", "--env", ENV_ID, "--source", "{src}"], "needs no source demos"),
+        (
+            ["--generator", "mimicgen", "--env", "DexMG/TrayLift-GR1-D1", "--source", "{src}"],
+            "not to another task or robot",
+        ),
+        (
+            [
+                "--generator",
+                "mimicgen",
+                "--env",
+                "DexMG/TrayLift-Panda-D1",
+                "--source",
+                "{src}",
+                "--config",
+                "nearest_k=0",
+            ],
+            "nearest_k must be >= 1",
+        ),
+        (
+            [
+                "--generator",
+                "mimicgen",
+                "--env",
+                "DexMG/TrayLift-Panda-D1",
+                "--source",
+                "{src}",
+                "--config",
+                "nearest_k=2",
+                "nearest_k=3",
+            ],
+            "sets 'nearest_k' twice",
+        ),
+        (
+            [
+                "--generator",
+                "mimicgen",
+                "--env",
+                "DexMG/TrayLift-Panda-D1",
+                "--source",
+                "{src}",
+                "--resume",
+                "--overwrite",
+            ],
+            "contradict",
+        ),
+        (
+            [
+                "--generator",
+                "mimicgen",
+                "--env",
+                "DexMG/TrayLift-Panda-D1",
+                "--source",
+                "{src}",
+                "--out",
+                "/proc/x.hdf5",
+            ],
+            "cannot write /proc/x.hdf5",
+        ),
+    ],
+)
+def test_generation_refuses_contradictory_or_impossible_requests_up_front(
+    args, message, panda_tray_demos, tmp_path, capsys, monkeypatch
+):
     monkeypatch.chdir(tmp_path)
     args = [a.replace("{src}", str(panda_tray_demos)) for a in args]
     out = [] if "--out" in args else ["--out", "g.hdf5"]
@@ -182,6 +263,7 @@ def test_generation_refuses_contradictory_or_impossible_requests_up_front(args, 
 def test_eval_never_overwrites_an_existing_out_unless_asked(tmp_path, capsys):
     precious = tmp_path / "precious.json"
     precious.write_text("my notes")
-    assert main(["eval", "--policy", "dexbench.policies:RandomPolicy", "--env", ENV_ID, "--out", str(precious),
-                 "-q"]) == 2
+    assert (
+        main(["eval", "--policy", "dexbench.policies:RandomPolicy", "--env", ENV_ID, "--out", str(precious), "-q"]) == 2
+    )
     assert "--overwrite" in capsys.readouterr().err and precious.read_text() == "my notes"

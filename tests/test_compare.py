@@ -25,8 +25,9 @@ def sources(panda_tray_demos):
 def test_compare_rows_resume_and_submissions(sources, tmp_path, capsys):
     config = BCConfig(steps=30, hidden=32, layers=1, batch_size=32)
     work = tmp_path / "work"
-    summary = compare_generators(ENV_ID, sources, ["mimicgen", "demo_noise"], 2, work, episodes=1,
-                                 bc_config=config, progress=False)
+    summary = compare_generators(
+        ENV_ID, sources, ["mimicgen", "demo_noise"], 2, work, episodes=1, bc_config=config, progress=False
+    )
     assert [r["data"] for r in summary["rows"]] == ["source", "mimicgen", "demo_noise"]
     source, mimicgen, noise = summary["rows"]
     assert source["num_demos"] == 2 and source["generation_success_rate"] is None
@@ -38,29 +39,72 @@ def test_compare_rows_resume_and_submissions(sources, tmp_path, capsys):
     # Finished stages are found and reused: same rows, no new generation, training or evaluation.
     stamps = {p: p.stat().st_mtime_ns for p in work.rglob("*") if p.is_file() and p.name != "compare.json"}
     time.sleep(0.01)
-    again = compare_generators(ENV_ID, sources, ["mimicgen", "demo_noise"], 2, work, episodes=1,
-                               bc_config=config, progress=False)
+    again = compare_generators(
+        ENV_ID, sources, ["mimicgen", "demo_noise"], 2, work, episodes=1, bc_config=config, progress=False
+    )
     assert again["rows"] == summary["rows"]
     assert all(p.stat().st_mtime_ns == t for p, t in stamps.items())
 
     out = tmp_path / "boards"
-    assert main(["leaderboard", "submit-generators", str(work / "compare.json"), "--authors", "tests",
-                 "--out-dir", str(out)]) == 0
+    assert (
+        main(
+            [
+                "leaderboard",
+                "submit-generators",
+                str(work / "compare.json"),
+                "--authors",
+                "tests",
+                "--out-dir",
+                str(out),
+            ]
+        )
+        == 0
+    )
     files = sorted(p.name for p in out.glob("*.json"))
     assert files == ["demo_noise.json", "mimicgen.json", "source-only.json"]
     assert all(validate_submission(out / f) == "generator" for f in files)
     result = json.loads((work / "eval_mimicgen.json").read_text())
-    assert main(["leaderboard", "submit-policy", str(work / "eval_mimicgen.json"), "--name", "bc (tests)",
-                 "--authors", "tests", "--description", "tiny", "--train-data", "mimicgen", "--train-demos", "2",
-                 "--out", str(tmp_path / "p.json")]) == 0
+    assert (
+        main(
+            [
+                "leaderboard",
+                "submit-policy",
+                str(work / "eval_mimicgen.json"),
+                "--name",
+                "bc (tests)",
+                "--authors",
+                "tests",
+                "--description",
+                "tiny",
+                "--train-data",
+                "mimicgen",
+                "--train-demos",
+                "2",
+                "--out",
+                str(tmp_path / "p.json"),
+            ]
+        )
+        == 0
+    )
     assert validate_submission(tmp_path / "p.json") == "policy" and result["num_episodes"] == 1
 
 
 def test_the_papers_seed_protocol_reports_best_checkpoint_mean_and_std(sources, tmp_path, capsys):
     config = BCConfig(steps=20, hidden=16, layers=1, batch_size=16)
     work = tmp_path / "work"
-    summary = compare_generators(ENV_ID, sources, ["mimicgen"], 2, work, episodes=1, bc_config=config,
-                                 include_source=False, progress=False, train_seeds=2, checkpoints=2)
+    summary = compare_generators(
+        ENV_ID,
+        sources,
+        ["mimicgen"],
+        2,
+        work,
+        episodes=1,
+        bc_config=config,
+        include_source=False,
+        progress=False,
+        train_seeds=2,
+        checkpoints=2,
+    )
     (row,) = summary["rows"]
     assert [s["train_seed"] for s in row["seeds"]] == [0, 1]
     for s in row["seeds"]:
@@ -78,16 +122,45 @@ def test_a_row_with_a_changed_config_runs_beside_the_default(sources, tmp_path):
     config = BCConfig(steps=10, hidden=16, layers=1, batch_size=16)
     work = tmp_path / "work"
     with pytest.raises(ValueError, match="coordination_scheme must be one of"):
-        compare_generators(ENV_ID, sources, ["mimicgen:coordination_scheme=sideways"], 2, work, episodes=1,
-                           bc_config=config, include_source=False, progress=False)
+        compare_generators(
+            ENV_ID,
+            sources,
+            ["mimicgen:coordination_scheme=sideways"],
+            2,
+            work,
+            episodes=1,
+            bc_config=config,
+            include_source=False,
+            progress=False,
+        )
     assert not any(work.glob("*.hdf5"))  # refused before any generation
     with pytest.raises(ValueError, match="is not KEY=VALUE"):
-        compare_generators(ENV_ID, sources, ["mimicgen:replay"], 2, work, episodes=1, bc_config=config,
-                           include_source=False, progress=False)
-    summary = compare_generators(ENV_ID, sources, ["mimicgen", "mimicgen:coordination_scheme=replay"], 2, work,
-                                 episodes=1, bc_config=config, include_source=False, progress=False)
+        compare_generators(
+            ENV_ID,
+            sources,
+            ["mimicgen:replay"],
+            2,
+            work,
+            episodes=1,
+            bc_config=config,
+            include_source=False,
+            progress=False,
+        )
+    summary = compare_generators(
+        ENV_ID,
+        sources,
+        ["mimicgen", "mimicgen:coordination_scheme=replay"],
+        2,
+        work,
+        episodes=1,
+        bc_config=config,
+        include_source=False,
+        progress=False,
+    )
     default, replay = summary["rows"]
-    assert replay["data"] == "mimicgen-coordination_scheme-replay" and replay["config"] == {"coordination_scheme": "replay"}
+    assert replay["data"] == "mimicgen-coordination_scheme-replay" and replay["config"] == {
+        "coordination_scheme": "replay"
+    }
     reports = [json.loads((work / f"{r['data']}.report.json").read_text()) for r in (default, replay)]
     assert [r["config"]["coordination_scheme"] for r in reports] == ["", "replay"]
     assert (work / "bc_mimicgen-coordination_scheme-replay" / "model.pt").is_file()

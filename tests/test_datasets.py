@@ -142,8 +142,18 @@ def test_a_small_complete_file_has_a_valid_split(env, episode, tmp_path):
     # from 10 demos on the split is the one published datasets already carry
     assert default_masks(10)["valid"] == ["demo_4"]
     assert default_masks(20)["valid"] == ["demo_4", "demo_19"]
-    assert default_masks(100)["valid"] == ["demo_5", "demo_16", "demo_20", "demo_36", "demo_52", "demo_72",
-                                           "demo_82", "demo_90", "demo_93", "demo_94"]
+    assert default_masks(100)["valid"] == [
+        "demo_5",
+        "demo_16",
+        "demo_20",
+        "demo_36",
+        "demo_52",
+        "demo_72",
+        "demo_82",
+        "demo_90",
+        "demo_93",
+        "demo_94",
+    ]
 
 
 def test_replay_from_file_is_exact(env, episode, tmp_path):
@@ -262,8 +272,13 @@ def test_an_input_that_is_not_a_regular_file_is_refused_before_it_is_opened(tmp_
     with pytest.raises(DatasetError, match="not a dataset file"):
         load_dataset(path)
     # every command reading a dataset, in its own process: a regression fails here instead of hanging
-    result = subprocess.run([sys.executable, "-c", NOT_REGULAR_SCRIPT, str(path), str(tmp_path)],
-                            capture_output=True, text=True, timeout=180, env={**os.environ, "MUJOCO_GL": "egl"})
+    result = subprocess.run(
+        [sys.executable, "-c", NOT_REGULAR_SCRIPT, str(path), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, "MUJOCO_GL": "egl"},
+    )
     assert json.loads(result.stdout.splitlines()[-1]) == {"info": 2, "train": 2, "generate": 2, "export": 2}
     what = ": a named pipe (FIFO)" if kind == "fifo" else " (a link to /dev/zero): a character device"
     assert result.stderr.count(f"{path}{what}, not a dataset file") == 4, result.stderr

@@ -24,8 +24,9 @@ from dexbench.policies.diffusion.train import DiffusionConfig, Windows, train_di
 
 ENV_ID = "DexMG/TrayLift-Panda-D0"
 DP = "dexbench.policies:DiffusionPolicy"
-TINY = dict(channels=(32, 64), horizon=8, n_obs=2, n_action=4, batch_size=32, lr=1e-3, warmup=50, log_every=100,
-            threads=1)  # one thread: on a busy 2-core machine two spinning torch threads are 10x slower
+TINY = dict(
+    channels=(32, 64), horizon=8, n_obs=2, n_action=4, batch_size=32, lr=1e-3, warmup=50, log_every=100, threads=1
+)  # one thread: on a busy 2-core machine two spinning torch threads are 10x slower
 
 
 @pytest.fixture(scope="module")
@@ -41,13 +42,18 @@ def _sample_error(model, config, demos, seed=0):
     data = load_demo_arrays(demos)
     slots = [tuple(s) for s in config["rotation_slots"]]
     data = dataclasses.replace(data, actions=[encode(a, slots) for a in data.actions])
-    stats = {"obs_mean": model.obs_norm.mean.numpy(), "obs_std": model.obs_norm.std.numpy(),
-             "act_mean": model.act_norm.mean.numpy(), "act_std": model.act_norm.std.numpy()}
+    stats = {
+        "obs_mean": model.obs_norm.mean.numpy(),
+        "obs_std": model.obs_norm.std.numpy(),
+        "act_mean": model.act_norm.mean.numpy(),
+        "act_std": model.act_norm.std.numpy(),
+    }
     windows = Windows(data, list(range(len(data.actions))), DiffusionConfig(**TINY), stats)
     obs, act = windows.at(torch.arange(0, len(windows), 5))
     assert float(act.abs().max()) <= 1 + 1e-5  # min-max scaling: the demos span [-1, 1]
-    pred = NoiseSchedule(100, config["diffusion"]["prediction"]).ddim_sample(model, obs, 10,
-                                                                             torch.Generator().manual_seed(seed))
+    pred = NoiseSchedule(100, config["diffusion"]["prediction"]).ddim_sample(
+        model, obs, 10, torch.Generator().manual_seed(seed)
+    )
     run = slice(model.n_obs - 1, model.n_obs - 1 + model.n_action)
     return float((pred[:, run] - act[:, run]).abs().mean()), float(act[:, run].abs().mean())
 
@@ -56,13 +62,18 @@ def test_sampled_actions_approach_the_demonstrations(checkpoint, panda_tray_demo
     model, config, _ = load_checkpoint(checkpoint)
     torch.manual_seed(0)
     untrained = TemporalUNet(config["obs_dim"], config["act_dim"], **config["model"]).eval()
-    untrained.load_state_dict({k: v for k, v in model.state_dict().items() if "norm" in k or k == "action_bound"},
-                              strict=False)
-    (trained_error, scale), (untrained_error, _) = (_sample_error(m, config, panda_tray_demos)
-                                                    for m in (model, untrained))
+    untrained.load_state_dict(
+        {k: v for k, v in model.state_dict().items() if "norm" in k or k == "action_bound"}, strict=False
+    )
+    (trained_error, scale), (untrained_error, _) = (
+        _sample_error(m, config, panda_tray_demos) for m in (model, untrained)
+    )
     # Measured (seed 0): 0.044 trained, ~0.6 untrained, the demos' mean |action| 0.45 ((16, 32): 0.12).
-    assert trained_error < 0.25 * scale and trained_error < 0.2 * untrained_error, (trained_error, untrained_error,
-                                                                                      scale)
+    assert trained_error < 0.25 * scale and trained_error < 0.2 * untrained_error, (
+        trained_error,
+        untrained_error,
+        scale,
+    )
     state = torch.load(checkpoint / "model.pt", weights_only=True)
     assert all(isinstance(v, torch.Tensor) for v in state.values())
     saved = json.loads((checkpoint / "config.json").read_text())
@@ -77,12 +88,15 @@ def test_ddim_sampling_is_seeded(checkpoint):
     assert torch.equal(a, b) and not torch.equal(a, c)
 
 
-@pytest.mark.parametrize("damage, message", [
-    ("truncate_config", "not valid JSON"),
-    ("wrong_shape", "not a state_dict"),
-    ("pickle_payload", "not a state_dict"),
-    ("huge_channels", "damaged"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        ("truncate_config", "not valid JSON"),
+        ("wrong_shape", "not a state_dict"),
+        ("pickle_payload", "not a state_dict"),
+        ("huge_channels", "damaged"),
+    ],
+)
 def test_a_malformed_checkpoint_is_refused(checkpoint, tmp_path, damage, message):
     bad = tmp_path / "bad"
     shutil.copytree(checkpoint, bad)
@@ -110,8 +124,12 @@ def test_a_malformed_checkpoint_is_refused(checkpoint, tmp_path, damage, message
 def test_device_cuda_without_a_gpu_is_a_clear_error(panda_tray_demos, tmp_path, capsys, learner):
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
-    assert main(["train", learner, "--data", str(panda_tray_demos), "--out", str(tmp_path / "x"),
-                 "--device", "cuda", "-q"]) == 2
+    assert (
+        main(
+            ["train", learner, "--data", str(panda_tray_demos), "--out", str(tmp_path / "x"), "--device", "cuda", "-q"]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "no CUDA device" in err and "--device cpu" in err and "CUDA build of torch" in err
     assert not (tmp_path / "x").exists()
@@ -145,8 +163,7 @@ def test_policy_arguments_are_checked_and_n_action_sets_the_replanning(checkpoin
 
 
 def test_evaluation_is_the_same_with_one_and_two_workers(checkpoint):
-    kwargs = dict(episodes=2, policy_kwargs={"checkpoint": str(checkpoint)}, env_kwargs={"horizon": 30},
-                  progress=False)
+    kwargs = dict(episodes=2, policy_kwargs={"checkpoint": str(checkpoint)}, env_kwargs={"horizon": 30}, progress=False)
     a = evaluate(DP, ENV_ID, **kwargs)
     b = evaluate(DP, ENV_ID, workers=2, **kwargs)
     assert a["episodes"] == b["episodes"] and a["policy"]["name"] == "diffusion"
@@ -155,9 +172,49 @@ def test_evaluation_is_the_same_with_one_and_two_workers(checkpoint):
 
 def test_the_cli_trains_and_evaluates_a_checkpoint(panda_tray_demos, tmp_path):
     out = tmp_path / "cli"
-    assert main(["train", "diffusion", "--data", str(panda_tray_demos), "--out", str(out), "--steps", "5",
-                 "--channels", "8,16", "--horizon", "8", "--n-action", "4", "--batch-size", "8", "--device",
-                 "cpu", "-q"]) == 0
-    assert main(["eval", "--policy", DP, "--checkpoint", str(out), "--env", ENV_ID, "--episodes", "1",
-                 "--out", str(tmp_path / "r.json"), "-q"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "diffusion",
+                "--data",
+                str(panda_tray_demos),
+                "--out",
+                str(out),
+                "--steps",
+                "5",
+                "--channels",
+                "8,16",
+                "--horizon",
+                "8",
+                "--n-action",
+                "4",
+                "--batch-size",
+                "8",
+                "--device",
+                "cpu",
+                "-q",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "eval",
+                "--policy",
+                DP,
+                "--checkpoint",
+                str(out),
+                "--env",
+                ENV_ID,
+                "--episodes",
+                "1",
+                "--out",
+                str(tmp_path / "r.json"),
+                "-q",
+            ]
+        )
+        == 0
+    )
     assert json.loads((tmp_path / "r.json").read_text())["policy"]["name"] == "diffusion"

@@ -9,10 +9,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")  # markdown links
 # repository paths in backticks or prose: a folder we ship, then a file with a suffix
-PATH = re.compile(r"(?<![\w/.])((?:dexbench|docs|tests|benchmarks|leaderboards|\.ci)/[\w./<>*-]*\.(?:py|md|json|sh|html|png|xml))")
+PATH = re.compile(
+    r"(?<![\w/.])((?:dexbench|docs|tests|benchmarks|leaderboards|\.ci)/[\w./<>*-]*\.(?:py|md|json|sh|html|png|xml))"
+)
 PLACEHOLDERS = re.compile(r"[A-Z]{2,}|my-|[{}<>*?\[]")  # NAME.json, my-policy.json: outputs, not citations
-DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "leaderboards" / "README.md",
-        ROOT / "benchmarks" / "README.md"]
+DOCS = [
+    ROOT / "README.md",
+    *sorted((ROOT / "docs").glob("*.md")),
+    ROOT / "leaderboards" / "README.md",
+    ROOT / "benchmarks" / "README.md",
+]
 
 
 def _cited(text: str, base: Path, links: bool = True) -> list[Path]:
@@ -37,8 +43,11 @@ def test_links_and_paths_in_the_docs_exist_inside_the_repository():
 
 def test_paths_in_docstrings_and_comments_exist():
     missing = []
-    for source in [*(ROOT / "dexbench").rglob("*.py"), *(ROOT / "benchmarks").glob("*.py"),
-                   *(ROOT / "docs").glob("*.py")]:
+    for source in [
+        *(ROOT / "dexbench").rglob("*.py"),
+        *(ROOT / "benchmarks").glob("*.py"),
+        *(ROOT / "docs").glob("*.py"),
+    ]:
         for path in _cited(source.read_text(), source.parent, links=False):
             if not path.exists():
                 missing.append(f"{source.relative_to(ROOT)} -> {path.relative_to(ROOT)}")

@@ -18,8 +18,9 @@ EMBODIMENTS = ("Panda", "PandaDex", "GR1")
 
 
 def test_every_task_layout_and_embodiment_is_registered_with_gymnasium():
-    expected = {f"DexMG/{task}-{emb}-{v}" for task, cls in TASKS.items() for emb in cls.embodiments
-                for v in cls.layouts}
+    expected = {
+        f"DexMG/{task}-{emb}-{v}" for task, cls in TASKS.items() for emb in cls.embodiments for v in cls.layouts
+    }
     assert {"TrayLift", "Pouring"} <= set(TASKS) and set(ALL_IDS) == expected
     assert all(set(cls.layouts) == {"D0", "D1", "D2"} for cls in TASKS.values())
     for env_id in ALL_IDS:
@@ -40,10 +41,13 @@ def test_unknown_id_lists_close_ids():
 
 
 def test_module_prefix_registers_without_import():
-    code = ("import gymnasium as gym; env = gym.make('dexbench:DexMG/Pouring-GR1-D1'); "
-            "obs, info = env.reset(seed=0); print(env.unwrapped.env_id, sorted(info['subtask_signals']))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={**os.environ, "MUJOCO_GL": "egl"})
+    code = (
+        "import gymnasium as gym; env = gym.make('dexbench:DexMG/Pouring-GR1-D1'); "
+        "obs, info = env.reset(seed=0); print(env.unwrapped.env_id, sorted(info['subtask_signals']))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env={**os.environ, "MUJOCO_GL": "egl"}
+    )
     assert "DexMG/Pouring-GR1-D1" in out.stdout and "ball_in_bowl" in out.stdout
 
 
@@ -54,7 +58,9 @@ def test_same_seed_same_initial_state_and_trajectory(env_id):
     actions = rng.uniform(-0.3, 0.3, size=(15, *env.action_space.shape)).astype(np.float32)
     if env.action_mode == "absolute":  # small moves around the start pose
         env.reset(seed=0)
-        base = env.target_pose_to_action(env.eef_poses(), {a: env.embodiment.hand.open_command for a in ("right", "left")})
+        base = env.target_pose_to_action(
+            env.eef_poses(), {a: env.embodiment.hand.open_command for a in ("right", "left")}
+        )
         actions = base + 0.05 * actions
     runs = []
     for _ in range(2):
@@ -133,8 +139,7 @@ def test_action_and_target_pose_are_inverse(mode):
 
 @pytest.mark.parametrize("embodiment", EMBODIMENTS)
 def test_named_cameras_render_the_scene(embodiment):
-    env = make_env("Pouring", embodiment, obs_mode="state+rgb", camera_names=("agentview", "head"),
-                   image_size=64)
+    env = make_env("Pouring", embodiment, obs_mode="state+rgb", camera_names=("agentview", "head"), image_size=64)
     obs, _ = env.reset(seed=0)
     for cam in ("agentview", "head"):
         image = obs[f"{cam}_image"]

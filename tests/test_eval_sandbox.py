@@ -63,8 +63,15 @@ def gone_soon(pid: int, within_s: float = 10) -> bool:
 @pytest.mark.skipif(not hasattr(os, "killpg"), reason="process groups are POSIX")
 def test_a_process_the_policy_forks_does_not_outlive_the_evaluation(tmp_path):
     pid_file = tmp_path / "pids"
-    evaluate(f"{__name__}:ForkingPolicy", ENV_ID, episodes=2, workers=1, progress=False,
-             policy_kwargs={"pid_file": str(pid_file)}, episode_timeout_s=600)
+    evaluate(
+        f"{__name__}:ForkingPolicy",
+        ENV_ID,
+        episodes=2,
+        workers=1,
+        progress=False,
+        policy_kwargs={"pid_file": str(pid_file)},
+        episode_timeout_s=600,
+    )
     started = pids(pid_file)
     assert len(started) == 2
     assert all(gone_soon(pid) for pid in started), [p for p in started if alive(p)]
@@ -75,8 +82,15 @@ def test_a_process_the_policy_forks_does_not_outlive_the_evaluation(tmp_path):
 def test_a_child_in_a_session_of_its_own_is_killed_too(tmp_path, hang):
     pid_file = tmp_path / "pids"
     try:
-        evaluate(f"{__name__}:ForkingPolicy", ENV_ID, episodes=1, workers=1, progress=False, step_timeout_s=3,
-                 policy_kwargs={"pid_file": str(pid_file), "session": "1", "hang": hang})
+        evaluate(
+            f"{__name__}:ForkingPolicy",
+            ENV_ID,
+            episodes=1,
+            workers=1,
+            progress=False,
+            step_timeout_s=3,
+            policy_kwargs={"pid_file": str(pid_file), "session": "1", "hang": hang},
+        )
     except PolicyFailure:
         assert hang
     assert all(gone_soon(pid) for pid in pids(pid_file))
@@ -86,8 +100,15 @@ def test_a_child_in_a_session_of_its_own_is_killed_too(tmp_path, hang):
 def test_a_timed_out_policys_children_are_killed_too(tmp_path):
     pid_file = tmp_path / "pids"
     with pytest.raises(PolicyFailure, match="did not return from act"):
-        evaluate(f"{__name__}:ForkingPolicy", ENV_ID, episodes=1, workers=1, progress=False, step_timeout_s=3,
-                 policy_kwargs={"pid_file": str(pid_file), "hang": "1"})
+        evaluate(
+            f"{__name__}:ForkingPolicy",
+            ENV_ID,
+            episodes=1,
+            workers=1,
+            progress=False,
+            step_timeout_s=3,
+            policy_kwargs={"pid_file": str(pid_file), "hang": "1"},
+        )
     assert all(gone_soon(pid) for pid in pids(pid_file))
 
 
@@ -99,10 +120,31 @@ def test_an_evaluation_killed_with_sigkill_takes_the_policys_children_along(tmp_
 
     pid_file = tmp_path / "pids"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
-    proc = subprocess.Popen([sys.executable, "-m", "dexbench.cli", "eval", "--policy", "test_eval_sandbox:ForkingPolicy",
-                             "--env", ENV_ID, "--episodes", "1", "--policy-arg", f"pid_file={pid_file}", "hang=1",
-                             "--step-timeout", "300", "-q", "--out", str(tmp_path / "r.json")], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dexbench.cli",
+            "eval",
+            "--policy",
+            "test_eval_sandbox:ForkingPolicy",
+            "--env",
+            ENV_ID,
+            "--episodes",
+            "1",
+            "--policy-arg",
+            f"pid_file={pid_file}",
+            "hang=1",
+            "--step-timeout",
+            "300",
+            "-q",
+            "--out",
+            str(tmp_path / "r.json"),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 120
         while not (pid_file.exists() and pid_file.read_text().strip()) and time.monotonic() < deadline:

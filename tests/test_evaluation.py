@@ -129,8 +129,23 @@ def test_oracle_succeeds_random_fails_and_workers_do_not_change_results():
 
 def test_result_carries_metadata_and_is_a_valid_submission(tmp_path, capsys):
     out = tmp_path / "result.json"
-    assert main(["eval", "--policy", SCRIPTED, "--env", "DexMG/Pouring-Panda-D0", "--episodes", "1",
-                 "--out", str(out), "-q"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--policy",
+                SCRIPTED,
+                "--env",
+                "DexMG/Pouring-Panda-D0",
+                "--episodes",
+                "1",
+                "--out",
+                str(out),
+                "-q",
+            ]
+        )
+        == 0
+    )
     result = json.loads(out.read_text())
     assert result["suite_version"] and result["env_id"] == "DexMG/Pouring-Panda-D0"
     assert result["seeds"] == {"source": "published", "values": eval_seeds("DexMG/Pouring-Panda-D0", 1)}
@@ -138,8 +153,14 @@ def test_result_carries_metadata_and_is_a_valid_submission(tmp_path, capsys):
     ep = result["episodes"][0]
     assert ep["success"] and result["success_rate"] == 1.0 and ep["length"] < result["horizon"]
     assert "success" in capsys.readouterr().out
-    submission = {"format": "dexbench-policy-submission", "format_version": 1, "name": "oracle",
-                  "authors": "tests", "description": "scripted oracle", "results": [result]}
+    submission = {
+        "format": "dexbench-policy-submission",
+        "format_version": 1,
+        "name": "oracle",
+        "authors": "tests",
+        "description": "scripted oracle",
+        "results": [result],
+    }
     path = tmp_path / "sub.json"
     path.write_text(json.dumps(submission))
     assert validate_submission(path) == "policy"
@@ -157,30 +178,57 @@ def test_custom_seeds_and_bad_actions(tmp_path, capsys):
 def test_video_of_the_first_rollouts(tmp_path):
     import imageio.v2 as imageio
 
-    result = evaluate(RANDOM, "DexMG/Pouring-Panda-D0", episodes=2, env_kwargs={"horizon": 6},
-                      video_dir=tmp_path, videos=1, progress=False)
+    result = evaluate(
+        RANDOM,
+        "DexMG/Pouring-Panda-D0",
+        episodes=2,
+        env_kwargs={"horizon": 6},
+        video_dir=tmp_path,
+        videos=1,
+        progress=False,
+    )
     assert len(result["videos"]) == 1  # only the first rollout is filmed
     frames = imageio.mimread(result["videos"][0])
     assert len(frames) == 7 and frames[0].ndim == 3  # the reset frame plus one per step
 
 
-@pytest.mark.parametrize("policy,message", [
-    ("HangingPolicy", r"did not return from act\(\) within 3 s at seed \d+, step 2"),
-    ("RaisingPolicy", r"failed at seed \d+, step 0: act\(\) raised KeyError: 'right_eef_pos_typo'"),
-    ("CrashingPolicy", r"died \(exit code 3\) at seed \d+, step 0"),
-])
-def test_a_hanging_raising_or_crashing_policy_ends_the_evaluation_with_a_clear_error(policy, message, capsys,
-                                                                                        tmp_path):
+@pytest.mark.parametrize(
+    "policy,message",
+    [
+        ("HangingPolicy", r"did not return from act\(\) within 3 s at seed \d+, step 2"),
+        ("RaisingPolicy", r"failed at seed \d+, step 0: act\(\) raised KeyError: 'right_eef_pos_typo'"),
+        ("CrashingPolicy", r"died \(exit code 3\) at seed \d+, step 0"),
+    ],
+)
+def test_a_hanging_raising_or_crashing_policy_ends_the_evaluation_with_a_clear_error(policy, message, capsys, tmp_path):
     import time
 
     start = time.monotonic()
     with pytest.raises(PolicyFailure, match=message):
-        evaluate(f"{__name__}:{policy}", "DexMG/Pouring-Panda-D0", episodes=2, workers=2, step_timeout_s=3,
-                 progress=False)
+        evaluate(
+            f"{__name__}:{policy}", "DexMG/Pouring-Panda-D0", episodes=2, workers=2, step_timeout_s=3, progress=False
+        )
     assert time.monotonic() - start < 60
     out = tmp_path / "r.json"
-    assert main(["eval", "--policy", f"{__name__}:{policy}", "--env", "DexMG/Pouring-Panda-D0", "--episodes", "1",
-                 "--step-timeout", "3", "--out", str(out), "-q"]) == 2
+    assert (
+        main(
+            [
+                "eval",
+                "--policy",
+                f"{__name__}:{policy}",
+                "--env",
+                "DexMG/Pouring-Panda-D0",
+                "--episodes",
+                "1",
+                "--step-timeout",
+                "3",
+                "--out",
+                str(out),
+                "-q",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert policy in err and "seed" in err
@@ -191,7 +239,11 @@ def test_an_unwritable_out_is_refused_before_the_evaluation(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("")
     start = __import__("time").monotonic()
-    assert main(["eval", "--policy", RANDOM, "--env", "DexMG/Pouring-Panda-D0", "--out",
-                 str(blocker / "result.json"), "-q"]) == 2
+    assert (
+        main(
+            ["eval", "--policy", RANDOM, "--env", "DexMG/Pouring-Panda-D0", "--out", str(blocker / "result.json"), "-q"]
+        )
+        == 2
+    )
     assert "cannot write" in capsys.readouterr().err
     assert __import__("time").monotonic() - start < 5  # refused up front, not after 50 episodes

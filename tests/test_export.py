@@ -156,9 +156,10 @@ def test_lerobot_export_loads_back_with_lerobot(pixel_datasets, tmp_path):
             np.testing.assert_allclose(item["action"].numpy(), actions[t].astype(np.float32))
             np.testing.assert_allclose(item["next.reward"].numpy(), np.float32(rewards[t]))
             assert bool(item["next.done"]) == (t == n - 1)
-            np.testing.assert_allclose(item["observation.state"].numpy(),
-                                       np.concatenate([obs[k][t].astype(np.float32).ravel()
-                                                       for k in result.details["state_keys"]]))
+            np.testing.assert_allclose(
+                item["observation.state"].numpy(),
+                np.concatenate([obs[k][t].astype(np.float32).ravel() for k in result.details["state_keys"]]),
+            )
             for camera in CAMERAS:  # channel-first floats in [0, 1], stored losslessly (PNG)
                 image = (item[f"observation.images.{camera}"].numpy() * 255).round().astype(np.uint8)
                 np.testing.assert_array_equal(image.transpose(1, 2, 0), obs[f"{camera}_image"][t])

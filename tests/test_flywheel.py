@@ -54,8 +54,9 @@ def test_a_held_correction_lasts_hold_env_steps_while_the_base_acts_at_each():
     assert env.steps_taken == 4 and len(executed) == 4
     low, high = env.env.action_space.low, env.env.action_space.high
     for executed_action, base in zip(executed, bases):  # each env step: that step's base + the same correction
-        np.testing.assert_allclose(executed_action, np.clip(base + 0.2 * action_units(env.env) * delta, low, high),
-                                   atol=1e-6)
+        np.testing.assert_allclose(
+            executed_action, np.clip(base + 0.2 * action_units(env.env) * delta, low, high), atol=1e-6
+        )
     assert not np.allclose(bases[0], bases[3])  # the base moved on while the correction was held
     with pytest.raises(ValueError, match="hold"):
         residual_env(hold=0)
@@ -201,8 +202,18 @@ def test_compare_accepts_the_flywheel_and_tests_on_new_objects(flywheel_run, see
 
     # The flywheel's output there is reused (made with the same settings), as compare reuses any finished stage.
     workdir, report = flywheel_run
-    summary = compare_generators(FLY_ENV, seed_demo, [("flywheel", "flywheel", TINY)], n=2, workdir=workdir, episodes=1,
-                                 include_source=False, bc_config=BCConfig(steps=20), objects="random", progress=False)
+    summary = compare_generators(
+        FLY_ENV,
+        seed_demo,
+        [("flywheel", "flywheel", TINY)],
+        n=2,
+        workdir=workdir,
+        episodes=1,
+        include_source=False,
+        bc_config=BCConfig(steps=20),
+        objects="random",
+        progress=False,
+    )
     (row,) = summary["rows"]
     assert row["data"] == "flywheel" and row["num_demos"] == 2
     assert row["generation_success_rate"] == report["rows"][-1]["generation_success"]
@@ -211,9 +222,11 @@ def test_compare_accepts_the_flywheel_and_tests_on_new_objects(flywheel_run, see
 
 def test_the_flywheel_survives_a_kill_and_resumes_to_the_same_data(flywheel_run, seed_demo, tmp_path):
     workdir, report = flywheel_run
-    code = ("from dexbench.pipelines.flywheel import run_flywheel; "
-            f"run_flywheel({FLY_ENV!r}, {str(seed_demo)!r}, {str(tmp_path)!r}, n=2, config={TINY!r}, episodes=1, "
-            "progress=False)")
+    code = (
+        "from dexbench.pipelines.flywheel import run_flywheel; "
+        f"run_flywheel({FLY_ENV!r}, {str(seed_demo)!r}, {str(tmp_path)!r}, n=2, config={TINY!r}, episodes=1, "
+        "progress=False)"
+    )
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     marker = tmp_path / "flywheel.stages" / "iter3" / "bc"  # killed while iteration 3 trains
     deadline = time.monotonic() + 300
@@ -231,17 +244,21 @@ def test_the_flywheel_survives_a_kill_and_resumes_to_the_same_data(flywheel_run,
         for key in a.keys:
             np.testing.assert_array_equal(a.array(key, "actions"), b.array(key, "actions"))
     assert [r["test_success"] for r in resumed["rows"]] == [r["test_success"] for r in report["rows"]]
-    assert ([r["residual_on_new_objects"] for r in resumed["rows"][1:]]
-            == [r["residual_on_new_objects"] for r in report["rows"][1:]])
+    assert [r["residual_on_new_objects"] for r in resumed["rows"][1:]] == [
+        r["residual_on_new_objects"] for r in report["rows"][1:]
+    ]
 
 
 def test_the_successes_of_both_rollout_stages_are_kept_in_attempt_order(seed_demo, tmp_path):
     from dexbench.generators.flywheel.stages import _keep
 
     first, second = tmp_path / "base.hdf5", tmp_path / "residual.hdf5"
-    run_generation("scripted", FLY_ENV, None, 2, first, seed=3, env_kwargs={"object_variants": "random"}, progress=False)
-    run_generation("scripted", FLY_ENV, None, 1, second, seed=3, env_kwargs={"object_variants": "random"},
-                   progress=False)
+    run_generation(
+        "scripted", FLY_ENV, None, 2, first, seed=3, env_kwargs={"object_variants": "random"}, progress=False
+    )
+    run_generation(
+        "scripted", FLY_ENV, None, 1, second, seed=3, env_kwargs={"object_variants": "random"}, progress=False
+    )
     _keep([first, second], tmp_path / "kept.hdf5", FLY_ENV, {"object_variants": "random"}, 3)
     with load_dataset(tmp_path / "kept.hdf5") as kept, load_dataset(first) as a, load_dataset(second) as b:
         assert len(kept) == 3 and kept.env_kwargs["object_variants"] == "random"

@@ -52,9 +52,11 @@ class ToyPolicy:
         return action
 
     def attempt_info(self) -> AttemptInfo:
-        return AttemptInfo(source_demos={"right": [self.index], "left": [self.index]},
-                           subtask_index={"right": np.zeros(self.t, dtype=int)},
-                           failure_subtask="right:toy_fail" if self.fail else None)
+        return AttemptInfo(
+            source_demos={"right": [self.index], "left": [self.index]},
+            subtask_index={"right": np.zeros(self.t, dtype=int)},
+            failure_subtask="right:toy_fail" if self.fail else None,
+        )
 
 
 class ToyReplayGenerator(Generator):
@@ -95,8 +97,9 @@ def demos(path) -> list[tuple[int, np.ndarray, np.ndarray]]:
 
 
 def same(a, b) -> bool:
-    return len(a) == len(b) and all(x[0] == y[0] and np.array_equal(x[1], y[1]) and np.array_equal(x[2], y[2])
-                                    for x, y in zip(a, b))
+    return len(a) == len(b) and all(
+        x[0] == y[0] and np.array_equal(x[1], y[1]) and np.array_equal(x[2], y[2]) for x, y in zip(a, b)
+    )
 
 
 # ----------------------------------------------------------------------------- discovery
@@ -109,8 +112,9 @@ def test_builtin_generators_are_entry_points():
 
 
 def test_config_parsing():
-    assert DemoNoiseGenerator.parse_config({"noise_scale": "0.1", "noise_hands": "true"}) == \
-        DemoNoiseGenerator.Config(noise_scale=0.1, noise_hands=True)
+    assert DemoNoiseGenerator.parse_config({"noise_scale": "0.1", "noise_hands": "true"}) == DemoNoiseGenerator.Config(
+        noise_scale=0.1, noise_hands=True
+    )
     with pytest.raises(ValueError, match="no config key"):
         DemoNoiseGenerator.parse_config({"noise": "0.1"})
     with pytest.raises(ValueError, match="source_selection"):
@@ -131,8 +135,21 @@ def test_third_party_generator_end_to_end(toy_plugin, sources, tmp_path):
     paths = OutputPaths(out)
     saved = json.loads(paths.report.read_text())
     assert set(saved) == {f.name for f in dataclasses.fields(GenerationReport)}
-    for name in ("generator", "env_id", "seed", "workers", "config", "attempts", "successes", "success_rate",
-                 "demos_per_cpu_minute", "mean_length", "failure_reasons", "wall_s", "cpu_s"):
+    for name in (
+        "generator",
+        "env_id",
+        "seed",
+        "workers",
+        "config",
+        "attempts",
+        "successes",
+        "success_rate",
+        "demos_per_cpu_minute",
+        "mean_length",
+        "failure_reasons",
+        "wall_s",
+        "cpu_s",
+    ):
         assert saved[name] == getattr(report, name) or name in ("config",), name
     assert saved["config"] == {"fail_prob": 0.4} and saved["generator"] == TOY
     assert not paths.leftovers()
@@ -156,8 +173,9 @@ def test_third_party_generator_end_to_end(toy_plugin, sources, tmp_path):
 
 def test_demo_noise_makes_d0_demos(sources, tmp_path):
     out = tmp_path / "noisy.hdf5"
-    report = run_generation("demo_noise", ENV_ID, sources, 2, out, seed=0, config={"noise_scale": "0.01"},
-                            progress=False)
+    report = run_generation(
+        "demo_noise", ENV_ID, sources, 2, out, seed=0, config={"noise_scale": "0.01"}, progress=False
+    )
     assert report.successes == 2 and report.config["noise_scale"] == 0.01
     with load_dataset(out) as ds, load_dataset(sources) as src:
         for key in ds:
@@ -165,8 +183,9 @@ def test_demo_noise_makes_d0_demos(sources, tmp_path):
             mine, theirs = ds.array(key, "actions"), src.array(f"demo_{k}", "actions")
             assert ds.demo_attrs(key)["variant"] == "D0"
             np.testing.assert_array_equal(ds.array(key, "states")[0], src.array(f"demo_{k}", "states")[0])
-            np.testing.assert_array_equal(ds.array(key, "obs/cube_right_pose")[0],
-                                          src.array(f"demo_{k}", "obs/cube_right_pose")[0])
+            np.testing.assert_array_equal(
+                ds.array(key, "obs/cube_right_pose")[0], src.array(f"demo_{k}", "obs/cube_right_pose")[0]
+            )
             T = min(len(mine), len(theirs))
             pose = np.r_[0:12]
             diff = mine[:T, pose] - theirs[:T, pose]
@@ -183,8 +202,25 @@ def test_demo_noise_refuses_d1(sources, tmp_path, capsys):
     out = tmp_path / "d1.hdf5"
     with pytest.raises(ValueError, match=r"(?s)own recorded initial state.*D0.*mimicgen"):
         run_generation("demo_noise", "DexMG/TrayLift-Panda-D1", sources, 1, out, progress=False)
-    assert main(["generate", "--generator", "demo_noise", "--env", "DexMG/TrayLift-Panda-D2", "--source",
-                 str(sources), "-n", "1", "--out", str(out), "-q"]) == 2
+    assert (
+        main(
+            [
+                "generate",
+                "--generator",
+                "demo_noise",
+                "--env",
+                "DexMG/TrayLift-Panda-D2",
+                "--source",
+                str(sources),
+                "-n",
+                "1",
+                "--out",
+                str(out),
+                "-q",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "cannot generate D2" in err and "mimicgen" in err and "Traceback" not in err
     assert not list(tmp_path.iterdir())
@@ -249,8 +285,14 @@ def test_dataset_info_says_1_worker_and_leaves_out_empty_config(sources, monkeyp
 
     def with_generation(path):
         info = real(path)
-        info["generation"] = {"generator": "mimicgen", "seed": 0, "workers": 1, "requested": 3, "source": None,
-                              "config": {"coordination_scheme": "", "select_src_per_subtask": True}}
+        info["generation"] = {
+            "generator": "mimicgen",
+            "seed": 0,
+            "workers": 1,
+            "requested": 3,
+            "source": None,
+            "config": {"coordination_scheme": "", "select_src_per_subtask": True},
+        }
         return info
 
     monkeypatch.setattr(info_module, "dataset_info", with_generation)
@@ -262,18 +304,35 @@ def test_dataset_info_says_1_worker_and_leaves_out_empty_config(sources, monkeyp
 
 def test_cli_generate_info_replay(sources, tmp_path, capsys):
     out = tmp_path / "gen.hdf5"
-    assert main(["generate", "--generator", "demo_noise", "--env", ENV_ID, "--source", str(sources), "-n", "1",
-                 "--out", str(out), "--config", "noise_scale=0.01", "-q"]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                "--generator",
+                "demo_noise",
+                "--env",
+                ENV_ID,
+                "--source",
+                str(sources),
+                "-n",
+                "1",
+                "--out",
+                str(out),
+                "--config",
+                "noise_scale=0.01",
+                "-q",
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
-    for label in ("attempts", "successes", "success rate", "demos / CPU-minute", "mean length", "failures",
-                  "report:"):
+    for label in ("attempts", "successes", "success rate", "demos / CPU-minute", "mean length", "failures", "report:"):
         assert label in text, label
     assert (tmp_path / "gen.report.json").exists()
 
     assert main(["dataset", "info", str(out)]) == 0
     text = capsys.readouterr().out
-    for label in ("demos", "lengths", "layouts", "D0 1", "demo_noise", "sources", "noise_scale=0.01",
-                  str(sources)):
+    for label in ("demos", "lengths", "layouts", "D0 1", "demo_noise", "sources", "noise_scale=0.01", str(sources)):
         assert label in text, label
 
     with load_dataset(out) as ds:
@@ -282,19 +341,58 @@ def test_cli_generate_info_replay(sources, tmp_path, capsys):
     text = capsys.readouterr().out
     assert f"{steps} steps, success" in text and "max state deviation from the stored states 0" in text
     video = tmp_path / "replay.mp4"  # rendering is slow without a GPU: a short preview
-    assert main(["dataset", "replay", str(out), "--demo", "demo_0", "--out", str(video), "--size", "64",
-                 "--max-steps", "5"]) == 0
+    assert (
+        main(
+            ["dataset", "replay", str(out), "--demo", "demo_0", "--out", str(video), "--size", "64", "--max-steps", "5"]
+        )
+        == 0
+    )
     printed = capsys.readouterr()
     assert f"the first 5 of {steps} steps" in printed.out
     assert "replay demo_0" in printed.err and "6/6" in printed.err  # the progress bar over the frames
     frames = imageio.mimread(video, memtest=False)
     assert len(frames) == 6 and frames[0].shape == (64, 64, 3)
 
-    assert main(["generate", "--generator", "nope", "--env", ENV_ID, "--source", str(sources), "-n", "1",
-                 "--out", str(tmp_path / "x.hdf5")]) == 2
+    assert (
+        main(
+            [
+                "generate",
+                "--generator",
+                "nope",
+                "--env",
+                ENV_ID,
+                "--source",
+                str(sources),
+                "-n",
+                "1",
+                "--out",
+                str(tmp_path / "x.hdf5"),
+            ]
+        )
+        == 2
+    )
     assert "available: " in capsys.readouterr().err
-    assert main(["generate", "--generator", "demo_noise", "--env", ENV_ID, "--source", str(sources), "-n", "1",
-                 "--out", str(out), "--config", "bogus=1", "-q"]) == 2
+    assert (
+        main(
+            [
+                "generate",
+                "--generator",
+                "demo_noise",
+                "--env",
+                ENV_ID,
+                "--source",
+                str(sources),
+                "-n",
+                "1",
+                "--out",
+                str(out),
+                "--config",
+                "bogus=1",
+                "-q",
+            ]
+        )
+        == 2
+    )
     assert "no config key 'bogus'" in capsys.readouterr().err
 
 
@@ -331,14 +429,32 @@ def test_a_full_disk_ends_with_a_clear_error_and_the_run_resumes(sources, tmp_pa
     def full_disk(self, *args, **kwargs):
         calls.append(1)
         if len(calls) == 2:  # HDF5's words for ENOSPC, as h5py raises them
-            raise RuntimeError("Unable to flush file (file write failed: errno = 28, error message = "
-                               "'No space left on device')")
+            raise RuntimeError(
+                "Unable to flush file (file write failed: errno = 28, error message = 'No space left on device')"
+            )
         return real(self, *args, **kwargs)
 
     monkeypatch.setattr(DatasetWriter, "add_episode", full_disk)
     out = tmp_path / "out.hdf5"
-    assert main(["generate", "--generator", "demo_noise", "--env", ENV_ID, "--source", str(sources), "-n", "2",
-                 "--out", str(out), "-q"]) == 1
+    assert (
+        main(
+            [
+                "generate",
+                "--generator",
+                "demo_noise",
+                "--env",
+                ENV_ID,
+                "--source",
+                str(sources),
+                "-n",
+                "2",
+                "--out",
+                str(out),
+                "-q",
+            ]
+        )
+        == 1
+    )
     err = capsys.readouterr().err
     assert "the disk is full" in err and "--resume" in err and "Traceback" not in err
     monkeypatch.setattr(DatasetWriter, "add_episode", real)

@@ -89,7 +89,10 @@ def test_the_repository_boards_hold_one_number_per_result(tmp_path):
     shutil.copytree(REPO / "leaderboards", copy, ignore=shutil.ignore_patterns("README.md", "index.html"))
     build_leaderboards(copy)
     readme = (copy / "README.md").read_text()
-    row = next(line for line in readme.splitlines()
-               if line.startswith("| BC-MLP (mimicgen, 5 sources) | DexMG/BoxCleanup-PandaDex-D0"))
+    row = next(
+        line
+        for line in readme.splitlines()
+        if line.startswith("| BC-MLP (mimicgen, 5 sources) | DexMG/BoxCleanup-PandaDex-D0")
+    )
     assert "92.0 %" in row
     assert row in (REPO / "leaderboards" / "README.md").read_text()  # the published board was rebuilt

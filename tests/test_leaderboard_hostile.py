@@ -53,8 +53,9 @@ def board(tmp_path: Path) -> Path:
 
 def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     """`dexbench ...` in its own process: a hang fails the test instead of stalling the run."""
-    return subprocess.run([sys.executable, "-m", "dexbench.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=REPO)
+    return subprocess.run(
+        [sys.executable, "-m", "dexbench.cli", *args], capture_output=True, text=True, timeout=timeout, cwd=REPO
+    )
 
 
 # ----------------------------------------------------------------------------- files that are not plain files
@@ -75,8 +76,10 @@ def test_a_fifo_in_the_policies_folder_is_refused_without_blocking(tmp_path):
     os.mkfifo(fifo)  # nobody writes to it: a blocking open or read would wait forever
     result = cli("leaderboard", "build", "--dir", str(root), timeout=60)
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert result.stderr.strip() == f"dexbench leaderboard: error: {fifo}: a FIFO, not a regular file. Give the " \
+    assert (
+        result.stderr.strip() == f"dexbench leaderboard: error: {fifo}: a FIFO, not a regular file. Give the "
         "submission itself as a plain JSON file (links and special files are not read)."
+    )
     assert not (root / "README.md").exists()
     result = cli("leaderboard", "validate", str(fifo), timeout=60)
     assert result.returncode == 2 and "a FIFO, not a regular file" in result.stderr
@@ -124,15 +127,39 @@ def compare_workdir(root: Path, generator: str) -> Path:
     work = root / "runs" / "compare"
     write(work / "eval_source.json", eval_result(NATIVE, episodes(1)))
     write(work / f"eval_{generator}.json", eval_result(NATIVE, episodes(45)))
-    write(work / f"{generator}.report.json", {"generator": generator, "successes": 200, "attempts": 215,
-                                              "cpu_s": 230.0})
-    rows = [{"data": "source", "num_demos": 10, "attempts": None, "generation_success_rate": None,
-             "demos_per_cpu_min": None},
-            {"data": generator, "num_demos": 200, "attempts": 215, "generation_success_rate": 200 / 215,
-             "demos_per_cpu_min": 200 / (230.0 / 60)}]
-    write(work / "compare.json", {"format": "dexbench-compare", "format_version": 1, "env_id": NATIVE,
-                                  "source_env_id": NATIVE, "num_source_demos": 10, "seed": 0, "policy": "bc-mlp",
-                                  "bc_config": {"steps": 5000}, "rows": rows})
+    write(
+        work / f"{generator}.report.json", {"generator": generator, "successes": 200, "attempts": 215, "cpu_s": 230.0}
+    )
+    rows = [
+        {
+            "data": "source",
+            "num_demos": 10,
+            "attempts": None,
+            "generation_success_rate": None,
+            "demos_per_cpu_min": None,
+        },
+        {
+            "data": generator,
+            "num_demos": 200,
+            "attempts": 215,
+            "generation_success_rate": 200 / 215,
+            "demos_per_cpu_min": 200 / (230.0 / 60),
+        },
+    ]
+    write(
+        work / "compare.json",
+        {
+            "format": "dexbench-compare",
+            "format_version": 1,
+            "env_id": NATIVE,
+            "source_env_id": NATIVE,
+            "num_source_demos": 10,
+            "seed": 0,
+            "policy": "bc-mlp",
+            "bc_config": {"steps": 5000},
+            "rows": rows,
+        },
+    )
     return work / "compare.json"
 
 
@@ -169,10 +196,10 @@ def test_a_one_episode_submission_is_not_ranked_above_the_fifty_episode_oracle(t
         episode["seed"] = seed
     write(root / "policies" / "custom.json", policy_submission("Own seeds", [custom]))
     readme, page = (p.read_text() for p in build_leaderboards(root))
-    summary = readme[readme.index("## Summary"):readme.index("## TrayLift")]
+    summary = readme[readme.index("## Summary") : readme.index("## TrayLift")]
     assert "Scripted oracle" in summary and "Lucky" not in summary and "Own seeds" not in summary
     start = readme.index("## TrayLift")
-    traylift = readme[start:readme.index("### Generators", start)]
+    traylift = readme[start : readme.index("### Generators", start)]
     assert traylift.index("Scripted oracle") < traylift.index("Not ranked") < traylift.index("Lucky")
     assert "| 1 episode, under 50 |" in traylift and "| not the published seeds |" in traylift
     assert page.index("Scripted oracle</a></td><td>DexMG/TrayLift") < page.index("Not ranked") < page.index(">Lucky<")
@@ -215,12 +242,15 @@ def test_a_400_digit_integer_is_refused(tmp_path):
     refused(sub, "results[0].num_demos: an integer of 401 digits, out of range")
 
 
-@pytest.mark.parametrize("field, value, char", [
-    (("url",), "https://example.org/bc\n", "U+000A"),
-    (("name",), "BC\u202eLM-CB", "U+202E"),
-    (("description",), "line one\r\nline two", "U+000D"),
-    (("results", 0, "policy", "name"), "bc\x1b[31m", "U+001B"),
-])
+@pytest.mark.parametrize(
+    "field, value, char",
+    [
+        (("url",), "https://example.org/bc\n", "U+000A"),
+        (("name",), "BC\u202eLM-CB", "U+202E"),
+        (("description",), "line one\r\nline two", "U+000D"),
+        (("results", 0, "policy", "name"), "bc\x1b[31m", "U+001B"),
+    ],
+)
 def test_a_control_character_in_any_string_is_refused(tmp_path, field, value, char):
     sub = policy_submission()
     target = sub
@@ -242,12 +272,18 @@ def test_duplicate_keys_are_refused(tmp_path):
 
 
 GENERATOR_FAULTS = {
-    "more demos than attempts": ({"attempts": 150, "generation_success_rate": 1.0},
-                                 "results[0].num_demos: 200 demos from 150 attempts"),
-    "rate is not demos / attempts": ({"generation_success_rate": 0.95},
-                                     "results[0].generation_success_rate: 0.95 but num_demos / attempts = 200/215"),
-    "speed is not demos / CPU minutes": ({"demos_per_cpu_min": 60.0},
-                                         "results[0].demos_per_cpu_min: 60.0 but num_demos / CPU minutes"),
+    "more demos than attempts": (
+        {"attempts": 150, "generation_success_rate": 1.0},
+        "results[0].num_demos: 200 demos from 150 attempts",
+    ),
+    "rate is not demos / attempts": (
+        {"generation_success_rate": 0.95},
+        "results[0].generation_success_rate: 0.95 but num_demos / attempts = 200/215",
+    ),
+    "speed is not demos / CPU minutes": (
+        {"demos_per_cpu_min": 60.0},
+        "results[0].demos_per_cpu_min: 60.0 but num_demos / CPU minutes",
+    ),
     "CPU time disagrees with the speed": ({"cpu_s": 300.0}, "results[0].demos_per_cpu_min: 52.2 but"),
     "CPU time left out": ({"cpu_s": None}, "results[0].cpu_s: null while attempts is given"),
     "CPU time of zero": ({"cpu_s": 0}, "results[0].cpu_s: 0 is less than or equal to the minimum of 0"),
@@ -272,9 +308,12 @@ def test_generator_rows_without_cpu_seconds_are_refused():
 # ----------------------------------------------------------------------------- what to do instead
 def test_validate_on_a_raw_eval_result_says_how_to_wrap_it(tmp_path, capsys):
     path = write(tmp_path / "result.json", eval_result(NATIVE, episodes(45)))
-    refused(path, f"{path}: this is an evaluation result, not a submission: wrap it with "
-                  f"`dexbench leaderboard submit-policy {path} --name NAME --authors AUTHORS --description TEXT "
-                  "--out leaderboards/policies/NAME.json`")
+    refused(
+        path,
+        f"{path}: this is an evaluation result, not a submission: wrap it with "
+        f"`dexbench leaderboard submit-policy {path} --name NAME --authors AUTHORS --description TEXT "
+        "--out leaderboards/policies/NAME.json`",
+    )
     assert main(["leaderboard", "validate", path]) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "submit-policy" in error and "Set it to" not in error
@@ -299,8 +338,10 @@ def test_every_rejection_is_one_line_and_the_cli_exits_2_without_a_traceback(tmp
 # ----------------------------------------------------------------------------- the pages
 def test_the_summary_table_is_in_both_readme_and_html(tmp_path):
     root = board(tmp_path)
-    write(root / "policies" / "bc.json", policy_submission(results=[eval_result(NATIVE, episodes(45), "bc-rnn"),
-                                                                   eval_result(OTHER, episodes(50))]))
+    write(
+        root / "policies" / "bc.json",
+        policy_submission(results=[eval_result(NATIVE, episodes(45), "bc-rnn"), eval_result(OTHER, episodes(50))]),
+    )
     write(root / "generators" / "mimicgen.json", generator_submission(successes=episodes(40)))  # bc-mlp downstream
     readme, page = (p.read_text() for p in build_leaderboards(root))
     # One column per registered task (more tasks may be added): TrayLift's is the one with results.
@@ -322,12 +363,20 @@ def test_the_summary_table_is_in_both_readme_and_html(tmp_path):
 
 EDGE_CASES = {
     "plain": lambda: policy_submission(),
-    "unicode name and long text": lambda: {**policy_submission("Rückwärts 机器人 🤖 ‖ `x`"),
-                                           "description": "* _a_ [b](c) <i> " * 250},
+    "unicode name and long text": lambda: {
+        **policy_submission("Rückwärts 机器人 🤖 ‖ `x`"),
+        "description": "* _a_ [b](c) <i> " * 250,
+    },
     "url with a bar": lambda: {**policy_submission(), "url": "https://example.org/a|b?c=[d]"},
-    "one custom-seed episode": lambda: policy_submission(results=[{
-        **eval_result(NATIVE, (True,)), "seeds": {"source": "custom", "values": [3]},
-        "episodes": [{"seed": 3, "success": True, "length": 5}]}]),
+    "one custom-seed episode": lambda: policy_submission(
+        results=[
+            {
+                **eval_result(NATIVE, (True,)),
+                "seeds": {"source": "custom", "values": [3]},
+                "episodes": [{"seed": 3, "success": True, "length": 5}],
+            }
+        ]
+    ),
     "generator": lambda: generator_submission(),
     "the oracle's name in capitals": lambda: policy_submission("  SCRIPTED ORACLE "),
     "a policy among generators": lambda: policy_submission("elsewhere"),
@@ -353,8 +402,10 @@ def test_validate_accepting_a_file_implies_build_succeeds(tmp_path, case, file_n
     except SubmissionError:
         built = False
     assert accepted == built
-    assert accepted == (file_name == "entry.json" and case not in (
-        "the oracle's name in capitals", "a policy among generators", "a newline in a name"))
+    assert accepted == (
+        file_name == "entry.json"
+        and case not in ("the oracle's name in capitals", "a policy among generators", "a newline in a name")
+    )
 
 
 def _paths(obj, where=()):
@@ -365,8 +416,23 @@ def _paths(obj, where=()):
         yield from _paths(value, where + (key,))
 
 
-ODD_VALUES = [None, True, -1, 0, 1, 10**10, 0.5, 1e308, "", "x" * 600, "DexMG/TrayLift-GR1-D0", [], {}, [1, 2],
-              {"format": "dexbench-eval-result"}]
+ODD_VALUES = [
+    None,
+    True,
+    -1,
+    0,
+    1,
+    10**10,
+    0.5,
+    1e308,
+    "",
+    "x" * 600,
+    "DexMG/TrayLift-GR1-D0",
+    [],
+    {},
+    [1, 2],
+    {"format": "dexbench-eval-result"},
+]
 
 
 def test_random_changes_are_refused_in_one_line_or_validate_and_build(tmp_path):
@@ -433,8 +499,9 @@ def test_the_leaderboard_modules_import_one_way():
     package = REPO / "dexbench" / "leaderboards"
     graph = {}
     for path in package.glob("*.py"):
-        imported = [node.module or "" for node in ast.walk(ast.parse(path.read_text()))
-                    if isinstance(node, ast.ImportFrom)]
+        imported = [
+            node.module or "" for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.ImportFrom)
+        ]
         graph[path.stem] = {m.rsplit(".", 1)[-1] for m in imported if m.startswith("dexbench.leaderboards.")}
     order: list[str] = []
     while len(order) < len(graph):
@@ -462,8 +529,12 @@ def test_submit_generators_never_replaces_an_existing_submission_without_overwri
     assert main(["leaderboard", "submit-generators", str(summary), "--authors", "Me", "--out-dir", existing]) == 2
     assert f"--out-dir {existing}: a file, not a folder" in capsys.readouterr().err
     assert (out / "mimicgen.json").read_bytes() == before
-    assert main(["leaderboard", "submit-generators", str(summary), "--authors", "Me", "--out-dir", str(out),
-                 "--overwrite"]) == 0
+    assert (
+        main(
+            ["leaderboard", "submit-generators", str(summary), "--authors", "Me", "--out-dir", str(out), "--overwrite"]
+        )
+        == 0
+    )
     assert len(json.loads((out / "mimicgen.json").read_text())["results"]) == 1
 
 
@@ -474,8 +545,10 @@ def test_submit_policy_never_writes_over_its_input_and_needs_overwrite_for_an_ex
     for extra in ([], ["--overwrite"]):  # its own input: never, not even with --overwrite
         assert main([*args, "--out", result, *extra]) == 2
         error = capsys.readouterr().err
-        assert error == f"dexbench leaderboard: error: {result}: the output is one of the input files, and writing " \
-                        "it would destroy that input. Give another --out.\n"
+        assert (
+            error == f"dexbench leaderboard: error: {result}: the output is one of the input files, and writing "
+            "it would destroy that input. Give another --out.\n"
+        )
         assert Path(result).read_bytes() == before
     out = str(tmp_path / "p.json")
     assert main([*args, "--out", out]) == 0
@@ -513,10 +586,21 @@ def test_folders_that_cannot_be_used_are_one_line_errors_without_a_traceback(tmp
         (["build", "--dir", str(root)], f"{root / 'README.md'}: a folder where the page goes. Remove or rename it"),
         (["build", "--dir", "/proc/self"], "/proc/self/README.md: cannot write it ("),
         (["build", "--dir", a_file], f"{a_file}: a file, not a folder. Give the leaderboards folder"),
-        (["submit-generators", str(compare_workdir(tmp_path, "mimicgen")), "--authors", "Me", "--out-dir", a_file],
-         f"--out-dir {a_file}: a file, not a folder. Give a folder"),
-        (["submit-generators", str(compare_workdir(tmp_path, "mimicgen")), "--authors", "Me", "--out-dir",
-          f"{a_file}/sub"], f"{a_file}/sub/source-only.json: cannot write it ("),
+        (
+            ["submit-generators", str(compare_workdir(tmp_path, "mimicgen")), "--authors", "Me", "--out-dir", a_file],
+            f"--out-dir {a_file}: a file, not a folder. Give a folder",
+        ),
+        (
+            [
+                "submit-generators",
+                str(compare_workdir(tmp_path, "mimicgen")),
+                "--authors",
+                "Me",
+                "--out-dir",
+                f"{a_file}/sub",
+            ],
+            f"{a_file}/sub/source-only.json: cannot write it (",
+        ),
     ]
     for args, expected in cases:
         assert main(["leaderboard", *args]) == 2, args
@@ -544,8 +628,19 @@ def test_an_empty_comparison_and_a_demo_count_without_training_data_are_refused(
     assert main(["leaderboard", "submit-generators", str(summary), "--authors", "Me", "--out-dir", str(out)]) == 2
     assert f"{summary}: the comparison has no rows" in capsys.readouterr().err and not out.exists()
     result = write(tmp_path / "r.json", eval_result(NATIVE, episodes(45)))
-    args = ["leaderboard", "submit-policy", result, "--name", "X", "--authors", "A", "--description", "D",
-            "--out", str(tmp_path / "p.json")]
+    args = [
+        "leaderboard",
+        "submit-policy",
+        result,
+        "--name",
+        "X",
+        "--authors",
+        "A",
+        "--description",
+        "D",
+        "--out",
+        str(tmp_path / "p.json"),
+    ]
     for count in (["--train-demos", "5"], ["--source-demos", "10"]):
         assert main([*args, *count]) == 2
         assert f"{count[0]} needs --train-data" in capsys.readouterr().err
@@ -559,9 +654,17 @@ def test_a_name_with_an_invisible_character_is_refused(char):
     refused(policy_submission(f"BC{char}-MLP"), f"name: holds the invisible character U+{ord(char):04X}")
 
 
-@pytest.mark.parametrize("name, lookalike", [("BC-MLP", "ＢＣ-ＭＬＰ"), ("BC-MLP", "bc-mlp"),
-                                             ("BC-MLP", " BC-MLP "), ("BC-MLP", "ᴮC-MLP"),
-                                             ("Straße", "STRASSE"), ("BC MLP", "BC  MLP")])
+@pytest.mark.parametrize(
+    "name, lookalike",
+    [
+        ("BC-MLP", "ＢＣ-ＭＬＰ"),
+        ("BC-MLP", "bc-mlp"),
+        ("BC-MLP", " BC-MLP "),
+        ("BC-MLP", "ᴮC-MLP"),
+        ("Straße", "STRASSE"),
+        ("BC MLP", "BC  MLP"),
+    ],
+)
 def test_a_name_that_looks_like_another_after_nfkc_and_casefold_is_refused(tmp_path, name, lookalike):
     root = board(tmp_path)
     write(root / "policies" / "a.json", policy_submission(name))

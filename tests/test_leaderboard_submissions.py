@@ -34,15 +34,21 @@ def test_a_result_cannot_choose_its_own_horizon():
     result = eval_result(NATIVE, episodes(50))
     result["horizon"] = 10**6
     result["episodes"][0]["length"] = 5000  # within the claimed horizon, over the env's
-    refused(policy_submission(results=[result]), "results[0].horizon: 1000000",
-            f"{NATIVE} has a horizon of {TRAYLIFT_HORIZON} steps")
+    refused(
+        policy_submission(results=[result]),
+        "results[0].horizon: 1000000",
+        f"{NATIVE} has a horizon of {TRAYLIFT_HORIZON} steps",
+    )
 
 
 def test_episode_lengths_are_checked_against_the_envs_horizon():
     result = eval_result(NATIVE, episodes(50))
     result["episodes"][3]["length"] = TRAYLIFT_HORIZON + 1
-    refused(policy_submission(results=[result]), "results[0].episodes[3].length: 751 steps",
-            f"over the horizon of 750 steps of {NATIVE}")
+    refused(
+        policy_submission(results=[result]),
+        "results[0].episodes[3].length: 751 steps",
+        f"over the horizon of 750 steps of {NATIVE}",
+    )
 
 
 def test_an_env_made_with_another_horizon_says_so_in_its_env_kwargs():
@@ -71,12 +77,15 @@ def test_generator_downstream_results_use_the_envs_horizon_too():
 
 
 # ----------------------------------------------------------------------------- look-alike names
-@pytest.mark.parametrize("imitation", [
-    "BC-MLP (mimicg\u0435n 200)",   # Cyrillic е
-    "BC-MLP (\u0430\u0441\u0435)",  # a whole Cyrillic word, tested as a skeleton below
-    "B\u0421-MLP (mimicgen 200)",   # Cyrillic С in BC
-    "BC-MLP (m\u03b9micgen 200)",   # Greek iota
-])
+@pytest.mark.parametrize(
+    "imitation",
+    [
+        "BC-MLP (mimicg\u0435n 200)",  # Cyrillic е
+        "BC-MLP (\u0430\u0441\u0435)",  # a whole Cyrillic word, tested as a skeleton below
+        "B\u0421-MLP (mimicgen 200)",  # Cyrillic С in BC
+        "BC-MLP (m\u03b9micgen 200)",  # Greek iota
+    ],
+)
 def test_a_word_mixing_latin_with_a_look_alike_script_is_refused(imitation):
     if "\u0430\u0441\u0435" in imitation:  # one script in each word: not mixed
         validate_submission(policy_submission(imitation))
@@ -89,12 +98,20 @@ def test_names_in_one_script_per_word_pass(name):
     validate_submission(policy_submission(name))
 
 
-@pytest.mark.parametrize("a, b", [
-    ("ace", "\u0430\u0441\u0435"),                  # Latin vs all-Cyrillic
-    ("BC-MLP v1", "BC-MLP vl"), ("BC-MLP v1", "bc-mlp VI"), ("Model O", "Model 0"),
-    ("rn-policy", "m-policy"), ("BC-MLP", "BC\u2010MLP"), ("BC-MLP", "BC\u2212MLP"),
-    ("BC MLP", "BC\u00a0 MLP"), ("ＢＣ", "BC"),
-])
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        ("ace", "\u0430\u0441\u0435"),  # Latin vs all-Cyrillic
+        ("BC-MLP v1", "BC-MLP vl"),
+        ("BC-MLP v1", "bc-mlp VI"),
+        ("Model O", "Model 0"),
+        ("rn-policy", "m-policy"),
+        ("BC-MLP", "BC\u2010MLP"),
+        ("BC-MLP", "BC\u2212MLP"),
+        ("BC MLP", "BC\u00a0 MLP"),
+        ("ＢＣ", "BC"),
+    ],
+)
 def test_names_that_look_alike_have_one_key(a, b):
     assert name_key(a) == name_key(b)
 
@@ -102,8 +119,10 @@ def test_names_that_look_alike_have_one_key(a, b):
 def test_validate_and_build_refuse_a_name_that_imitates_a_neighbour(tmp_path):
     root = tmp_path / "leaderboards"
     write(root / "policies" / "ace.json", policy_submission("ace", [eval_result(NATIVE, episodes(45), "a")]))
-    imitation = write(root / "policies" / "fake.json",
-                      policy_submission("\u0430\u0441\u0435", [eval_result(NATIVE, episodes(49), "b")]))
+    imitation = write(
+        root / "policies" / "fake.json",
+        policy_submission("\u0430\u0441\u0435", [eval_result(NATIVE, episodes(49), "b")]),
+    )
     refused(imitation, "is already the name of", "ace.json", "or looks like it")
     with pytest.raises(SubmissionError, match="or looks like it"):
         build_leaderboards(root)

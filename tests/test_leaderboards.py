@@ -32,31 +32,51 @@ def episodes(k: int, n: int = 50) -> tuple[bool, ...]:
     return (True,) * k + (False,) * (n - k)
 
 
-def eval_result(env_id: str = NATIVE, successes: tuple[bool, ...] = (True, False, True, True),
-                name: str = "bc-mlp") -> dict:
+def eval_result(
+    env_id: str = NATIVE, successes: tuple[bool, ...] = (True, False, True, True), name: str = "bc-mlp"
+) -> dict:
     """A consistent eval result on the published seeds, shaped like `dexbench eval` output."""
     entry, n, k = lookup(env_id), len(successes), sum(successes)
     seeds = eval_seeds(env_id, n)
     return {
-        "format": "dexbench-eval-result", "format_version": 1, "suite_version": "0.1.0", "mujoco_version": "3.3.0",
-        "env_id": env_id, "task": entry.task, "embodiment": entry.embodiment, "variant": entry.layout,
+        "format": "dexbench-eval-result",
+        "format_version": 1,
+        "suite_version": "0.1.0",
+        "mujoco_version": "3.3.0",
+        "env_id": env_id,
+        "task": entry.task,
+        "embodiment": entry.embodiment,
+        "variant": entry.layout,
         "native": entry.native,
         "policy": {"spec": "dexbench.policies:BCPolicy", "name": name, "kwargs": {"checkpoint": "runs/bc/model"}},
         "env_kwargs": {},
         "seeds": {"source": "published", "values": seeds},
-        "episodes": [{"seed": s, "success": ok, "length": 200 if ok else 750, "return": float(ok)}
-                     for s, ok in zip(seeds, successes)],
-        "num_episodes": n, "successes": k, "success_rate": k / n, "ci95": list(wilson_interval(k, n)),
-        "ci_method": "wilson", "horizon": 750, "wall_time_s": 12.3, "workers": 2,
-        "created": "2026-11-24T02:00:00+00:00", "host": {"python": "3.11.7", "platform": "Linux-x86_64"},
+        "episodes": [
+            {"seed": s, "success": ok, "length": 200 if ok else 750, "return": float(ok)}
+            for s, ok in zip(seeds, successes)
+        ],
+        "num_episodes": n,
+        "successes": k,
+        "success_rate": k / n,
+        "ci95": list(wilson_interval(k, n)),
+        "ci_method": "wilson",
+        "horizon": 750,
+        "wall_time_s": 12.3,
+        "workers": 2,
+        "created": "2026-11-24T02:00:00+00:00",
+        "host": {"python": "3.11.7", "platform": "Linux-x86_64"},
         "videos": [],
     }
 
 
 def policy_submission(name: str = "BC-MLP (mimicgen 200)", results: list[dict] | None = None) -> dict:
     return {
-        "format": "dexbench-policy-submission", "format_version": 1, "name": name, "authors": "DexBench team",
-        "url": "https://example.org/bc", "description": "Behaviour cloning, MLP.",
+        "format": "dexbench-policy-submission",
+        "format_version": 1,
+        "name": name,
+        "authors": "DexBench team",
+        "url": "https://example.org/bc",
+        "description": "Behaviour cloning, MLP.",
         "training_data": {"generator": "mimicgen", "num_demos": 200, "source_demos": 10},
         "results": results if results is not None else [eval_result(NATIVE), eval_result(OTHER)],
     }
@@ -64,14 +84,35 @@ def policy_submission(name: str = "BC-MLP (mimicgen 200)", results: list[dict] |
 
 def generator_submission(name: str = "mimicgen", successes: tuple[bool, ...] = (True, False, True, True)) -> dict:
     """200 demos from 215 attempts in 230 CPU-seconds (52.2 demos / CPU-minute, rounded)."""
-    row = {"env_id": NATIVE, "source_env_id": NATIVE, "num_source_demos": 10, "num_demos": 200, "attempts": 215,
-           "generation_success_rate": 200 / 215, "demos_per_cpu_min": 52.2, "cpu_s": 230.0, "seed": 0,
-           "downstream": {"policy": "bc-mlp", "train_steps": 20000, "eval": eval_result(NATIVE, successes)}}
-    source = {**copy.deepcopy(row), "num_demos": 10, "attempts": None, "generation_success_rate": None,
-              "demos_per_cpu_min": None, "cpu_s": None}
+    row = {
+        "env_id": NATIVE,
+        "source_env_id": NATIVE,
+        "num_source_demos": 10,
+        "num_demos": 200,
+        "attempts": 215,
+        "generation_success_rate": 200 / 215,
+        "demos_per_cpu_min": 52.2,
+        "cpu_s": 230.0,
+        "seed": 0,
+        "downstream": {"policy": "bc-mlp", "train_steps": 20000, "eval": eval_result(NATIVE, successes)},
+    }
+    source = {
+        **copy.deepcopy(row),
+        "num_demos": 10,
+        "attempts": None,
+        "generation_success_rate": None,
+        "demos_per_cpu_min": None,
+        "cpu_s": None,
+    }
     source["downstream"]["eval"] = eval_result(NATIVE, (False,) * (len(successes) - 1) + (True,))
-    return {"format": "dexbench-generator-submission", "format_version": 1, "name": name,
-            "authors": "DexBench team", "description": "Object-centric segment transforms.", "results": [row, source]}
+    return {
+        "format": "dexbench-generator-submission",
+        "format_version": 1,
+        "name": name,
+        "authors": "DexBench team",
+        "description": "Object-centric segment transforms.",
+        "results": [row, source],
+    }
 
 
 def write(path, obj) -> str:
@@ -115,6 +156,7 @@ def _set(path, value):
         for key in parents:
             target = target[key]
         target[last] = value
+
     return mutate
 
 
@@ -130,12 +172,21 @@ CASES = {
     "missing name": (lambda s: s.pop("name"), "name: missing"),
     "rate above 1": (_set(R0 + ("success_rate",), 1.5), "results[0].success_rate: 1.5 is greater than"),
     "rate vs episodes": (_set(R0 + ("success_rate",), 0.5), "results[0].success_rate: 0.5 but successes"),
-    "wrong format": (_set(("format",), "dexbench-policy"), 'format: missing or not a submission format. Set it to '
-                     '"dexbench-policy-submission" (a policy) or "dexbench-generator-submission"'),
+    "wrong format": (
+        _set(("format",), "dexbench-policy"),
+        "format: missing or not a submission format. Set it to "
+        '"dexbench-policy-submission" (a policy) or "dexbench-generator-submission"',
+    ),
     "seeds not published": (_published_but_custom, "results[0].seeds.values: not the published evaluation seeds"),
-    "env id pattern": (_set(R0 + ("env_id",), "TrayLift-PandaDex"), "results[0].env_id: 'TrayLift-PandaDex' does not match"),
+    "env id pattern": (
+        _set(R0 + ("env_id",), "TrayLift-PandaDex"),
+        "results[0].env_id: 'TrayLift-PandaDex' does not match",
+    ),
     "unknown env id": (_set(R0 + ("env_id",), "DexMG/Stack-PandaDex-D0"), "results[0].env_id: not a DexBench env id"),
-    "env id vs task": (_set(R0 + ("env_id",), "DexMG/TrayLift-PandaDex-D1"), "results[0].env_id: DexMG/TrayLift-PandaDex-D1 but"),
+    "env id vs task": (
+        _set(R0 + ("env_id",), "DexMG/TrayLift-PandaDex-D1"),
+        "results[0].env_id: DexMG/TrayLift-PandaDex-D1 but",
+    ),
     "successes": (_set(R0 + ("successes",), 4), "results[0].successes: 4 but 3 episodes"),
     "num_episodes": (_set(R0 + ("num_episodes",), 5), "results[0].num_episodes: 5 but there are 4"),
     "ci excludes rate": (_set(R0 + ("ci95",), [0.1, 0.5]), "results[0].ci95: [0.1, 0.5] is not the Wilson interval"),
@@ -144,7 +195,10 @@ CASES = {
     "duplicate env": (lambda s: s["results"].append(copy.deepcopy(s["results"][0])), "results[2]: repeats results[0]"),
     "duplicate seed": (_duplicate_seed, "results[0].seeds.values: seed 5 appears more than once"),
     "not the Wilson ci": (_set(R0 + ("ci95",), [0.5, 0.9]), "results[0].ci95: [0.5, 0.9] is not the Wilson interval"),
-    "episode seed order": (lambda s: s["results"][0]["episodes"].reverse(), "results[0].episodes[0].seed: episode seeds"),
+    "episode seed order": (
+        lambda s: s["results"][0]["episodes"].reverse(),
+        "results[0].episodes[0].seed: episode seeds",
+    ),
 }
 
 
@@ -175,12 +229,15 @@ def test_bad_generator_submission_names_the_field():
         validate_submission(sub)
 
 
-@pytest.mark.parametrize("content, expected", [
-    (b"{not json", "not valid JSON"),
-    (b'[{"format": "dexbench-policy-submission"}]', "top level is a JSON list, not an object"),
-    (b'{"format": "dexbench-policy-submission", "x": NaN}', "NaN is not valid JSON"),
-    (b"\xff\xfe{}", "not UTF-8"),
-])
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        (b"{not json", "not valid JSON"),
+        (b'[{"format": "dexbench-policy-submission"}]', "top level is a JSON list, not an object"),
+        (b'{"format": "dexbench-policy-submission", "x": NaN}', "NaN is not valid JSON"),
+        (b"\xff\xfe{}", "not UTF-8"),
+    ],
+)
 def test_unreadable_files_are_rejected(tmp_path, content, expected):
     path = tmp_path / "s.json"
     path.write_bytes(content)
@@ -208,8 +265,10 @@ def _tree(tmp_path):
     (tmp_path / "docs" / "images" / "TrayLift.png").write_bytes(b"png")
     hostile = policy_submission("<script>alert(1)</script> | x", [eval_result(OTHER, episodes(50))])
     del hostile["training_data"]
-    write(board / "policies" / "bc.json",
-          policy_submission(results=[eval_result(NATIVE, episodes(45)), eval_result(OTHER, episodes(3, 4))]))
+    write(
+        board / "policies" / "bc.json",
+        policy_submission(results=[eval_result(NATIVE, episodes(45)), eval_result(OTHER, episodes(3, 4))]),
+    )
     write(board / "policies" / "hostile.json", hostile)
     write(board / "generators" / "mimicgen.json", generator_submission(successes=episodes(45)))
     return board
@@ -236,7 +295,7 @@ def test_build_writes_tables(tmp_path):
     assert page.count("<script>") == 1  # the page's own sort script
     assert page.index(f"<td>{NATIVE} (native)</td>") < page.index(f"<td>{OTHER}</td>")
     assert 'src="../docs/images/TrayLift.png"' in page and 'data-sort="0.75"' in page
-    assert "src=\"http" not in page and "<link" not in page
+    assert 'src="http' not in page and "<link" not in page
     assert build_leaderboards(board) == paths and paths[0].read_text() == readme  # deterministic
 
 
@@ -310,10 +369,15 @@ def test_results_are_ranked_within_their_test_set(tmp_path):
     write(board / "policies" / "b.json", policy_submission("varied", [varied]))
     write(board / "policies" / "c.json", policy_submission("longer", [longer]))
     readme = build_leaderboards(board)[0].read_text()
-    rows = {name: line for line in readme.splitlines() if line.startswith("| ") and "DexMG/" in line
-            for name in ("plain", "varied", "longer") if f"[{name}]" in line.split("|")[1]}
+    rows = {
+        name: line
+        for line in readme.splitlines()
+        if line.startswith("| ") and "DexMG/" in line
+        for name in ("plain", "varied", "longer")
+        if f"[{name}]" in line.split("|")[1]
+    }
     assert f"{NATIVE} [objects varied] (native)" in rows["varied"] and "not a benchmark test set" not in rows["varied"]
     assert "not a benchmark test set" in rows["longer"] and "[other env kwargs]" in rows["longer"]
-    summary = [line for line in readme[:readme.index("## TrayLift")].splitlines() if line.startswith("| ")]
+    summary = [line for line in readme[: readme.index("## TrayLift")].splitlines() if line.startswith("| ")]
     assert any("[plain]" in line for line in summary)
     assert not any("[varied]" in line or "[longer]" in line for line in summary)

@@ -50,11 +50,13 @@ def run_policy(env, generator, seed, steps=None):
 
 def still_demo(signals: dict, T: int) -> dict:
     """The datagen info of a T-step demo whose hands never move, with these subtask signals."""
-    return {"subtask_signals": signals,
-            "target_pose": {arm: np.tile(np.eye(4), (T, 1, 1)) for arm in ("right", "left")},
-            "eef_pose": {arm: np.tile(np.eye(4), (T, 1, 1)) for arm in ("right", "left")},
-            "hand_action": {arm: np.zeros((T, 1)) for arm in ("right", "left")},
-            "object_pose": {}}
+    return {
+        "subtask_signals": signals,
+        "target_pose": {arm: np.tile(np.eye(4), (T, 1, 1)) for arm in ("right", "left")},
+        "eef_pose": {arm: np.tile(np.eye(4), (T, 1, 1)) for arm in ("right", "left")},
+        "hand_action": {arm: np.zeros((T, 1)) for arm in ("right", "left")},
+        "object_pose": {},
+    }
 
 
 def first(seq, predicate):
@@ -64,8 +66,10 @@ def first(seq, predicate):
 # ------------------------------------------------------------------ segmentation and transforms
 def test_segmentation_by_first_edges_and_coordination():
     task_spec = TaskSpec(
-        subtasks={"right": (Subtask("a", None, "sig_a"), Subtask("lift", None, "done")),
-                  "left": (Subtask("b", None, "sig_b"), Subtask("lift", None, "done"))},
+        subtasks={
+            "right": (Subtask("a", None, "sig_a"), Subtask("lift", None, "done")),
+            "left": (Subtask("b", None, "sig_b"), Subtask("lift", None, "done")),
+        },
         coordination=(Coordination({"right": "lift", "left": "lift"}),),
     )
     T = 20
@@ -86,8 +90,10 @@ def test_a_group_that_is_one_arms_last_subtask_syncs_on_the_signal_not_the_demo_
     # Transport: the hand-over is the right arm's last subtask but not the left's. Synced at the
     # demo's end, the left arm's hand-over segment swallowed its whole `place` motion.
     task_spec = TaskSpec(
-        subtasks={"right": (Subtask("a", None, "sig_a"), Subtask("hand", None, "handed")),
-                  "left": (Subtask("hand", None, "handed"), Subtask("place", None, "placed"))},
+        subtasks={
+            "right": (Subtask("a", None, "sig_a"), Subtask("hand", None, "handed")),
+            "left": (Subtask("hand", None, "handed"), Subtask("place", None, "placed")),
+        },
         coordination=(Coordination({"right": "hand", "left": "hand"}, scheme="replay"),),
     )
     T = 30
@@ -114,9 +120,12 @@ def test_a_hand_over_then_a_place_in_a_moved_bin(tmp_path):
 
 
 def test_a_start_signal_cuts_the_transit_out_of_a_segment():
-    task_spec = TaskSpec(subtasks={arm: (Subtask("grasp", None, "held"),
-                                         Subtask("place", None, "placed", start_signal="over"))
-                                   for arm in ("right", "left")})
+    task_spec = TaskSpec(
+        subtasks={
+            arm: (Subtask("grasp", None, "held"), Subtask("place", None, "placed", start_signal="over"))
+            for arm in ("right", "left")
+        }
+    )
     T = 30
     sig = {"held": np.zeros(T, bool), "over": np.zeros(T, bool), "placed": np.zeros(T, bool)}
     sig["held"][6:] = True
@@ -155,8 +164,9 @@ def test_box_cleanup_with_the_sides_swapped_generates_from_the_default_layout(tm
     path = tmp_path / "box.hdf5"
     run_generation("scripted", "DexMG/BoxCleanup-Panda-D0", None, 1, path, seed=100, progress=False)
     out = tmp_path / "d2.hdf5"
-    report = run_generation("mimicgen", "DexMG/BoxCleanup-Panda-D2", path, 3, out, seed=0, progress=False,
-                            max_attempts=6)
+    report = run_generation(
+        "mimicgen", "DexMG/BoxCleanup-Panda-D2", path, 3, out, seed=0, progress=False, max_attempts=6
+    )
     assert report.successes == 3
     with load_dataset(path) as sources:  # a source recorded before the signal existed: told, and served whole
         info = sources.episode(sources.keys[0]).datagen_info
@@ -208,8 +218,9 @@ def test_held_object_correction_carries_the_object_not_the_hand():
     segment = Segment(0, "right", 1, np.arange(4), hand_src, np.zeros((4, 1)), None)
     hand_now = pose([0.3, -0.1, 0.9], [0.1, 0.2, -0.4])
     grasped = {"needle": True}
-    task = SimpleNamespace(update_contacts=lambda: None, body_ids={"needle": "needle"},
-                           is_grasped=lambda arm, body: grasped[body])
+    task = SimpleNamespace(
+        update_contacts=lambda: None, body_ids={"needle": "needle"}, is_grasped=lambda arm, body: grasped[body]
+    )
     policy = object.__new__(MimicGenPolicy)
     policy.env = SimpleNamespace(task=task, eef_poses=lambda: {"right": hand_now})
     correction = policy._grasp_correction("right", "needle", demo, segment, {"needle": hand_now @ in_hand_now})
@@ -217,7 +228,8 @@ def test_held_object_correction_carries_the_object_not_the_hand():
         np.testing.assert_allclose(hand_src[t] @ correction @ in_hand_now, hand_src[t] @ in_hand_src, atol=1e-12)
     grasped["needle"] = False
     np.testing.assert_array_equal(
-        policy._grasp_correction("right", "needle", demo, segment, {"needle": hand_now @ in_hand_now}), np.eye(4))
+        policy._grasp_correction("right", "needle", demo, segment, {"needle": hand_now @ in_hand_now}), np.eye(4)
+    )
 
 
 # ------------------------------------------------------------------ scheduling
@@ -269,7 +281,7 @@ def test_sequential_post_subtask_waits_for_the_pre_subtask(pour_sources):
     poured = first(log["signals"], lambda s: s["ball_in_bowl"])
     right_starts = first(log["right"], lambda j: j >= 0)
     assert right_starts > poured  # the right arm started reaching only after the pour ended
-    waiting = [t["right"] for t in log["targets"][: right_starts]]
+    waiting = [t["right"] for t in log["targets"][:right_starts]]
     assert right_starts > 50 and all(np.allclose(w, waiting[0]) for w in waiting)  # seen waiting
 
 
@@ -277,8 +289,7 @@ def test_without_sequential_constraints_the_post_arm_does_not_wait(pour_sources)
     # The ablation switch: the right arm sets off on its bowl segment while the pour is still
     # going on (the same source and seed wait for the pour with the constraint on, above).
     env = make_env("Pouring", "Panda", "D0")
-    gen = MimicGenGenerator(env.env_id, pour_sources,
-                            MimicGenConfig(action_noise=0.0, sequential_constraints=False))
+    gen = MimicGenGenerator(env.env_id, pour_sources, MimicGenConfig(action_noise=0.0, sequential_constraints=False))
     _, log = run_policy(env, gen, seed=5, steps=260)
     right_starts = first(log["right"], lambda j: j >= 0)
     assert not any(s["ball_in_bowl"] for s in log["signals"][: right_starts + 1])

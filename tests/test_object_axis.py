@@ -18,8 +18,14 @@ def cube(env, arm="right"):
     m = env.model
     body = m.body(f"cube_{arm}").id
     geom = m.body_geomadr[body]
-    return dict(type=int(m.geom_type[geom]), size=m.geom_size[geom].copy(), mass=float(m.body_mass[body]),
-                friction=float(m.geom_friction[geom, 0]), z=float(env.data.xpos[body, 2]), xy=env.data.xpos[body, :2].copy())
+    return dict(
+        type=int(m.geom_type[geom]),
+        size=m.geom_size[geom].copy(),
+        mass=float(m.body_mass[body]),
+        friction=float(m.geom_friction[geom, 0]),
+        z=float(env.data.xpos[body, 2]),
+        xy=env.data.xpos[body, :2].copy(),
+    )
 
 
 def test_published_ids_keep_the_reference_objects_and_state_size():
@@ -48,8 +54,12 @@ def test_random_variants_come_from_the_seed_and_keep_the_layout():
 
 
 def test_variants_change_size_shape_mass_and_friction_as_declared():
-    expect = {"large": dict(size=0.0375), "cylinder": dict(type=int(mujoco.mjtGeom.mjGEOM_CYLINDER)),
-              "heavy": dict(mass=0.36), "slippery": dict(friction=0.5)}
+    expect = {
+        "large": dict(size=0.0375),
+        "cylinder": dict(type=int(mujoco.mjtGeom.mjGEOM_CYLINDER)),
+        "heavy": dict(mass=0.36),
+        "slippery": dict(friction=0.5),
+    }
     for name, fields in expect.items():
         env = gym.make(ID, object_variants={"cube_right": name}).unwrapped
         env.reset(seed=0)
@@ -83,10 +93,13 @@ def test_an_object_axis_env_passes_the_gymnasium_checker():
     check_env(gym.make(ID, object_variants="random").unwrapped, skip_render_check=True)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(object_variants={"cube_right": "huge"}), "no variant 'huge' of 'cube_right'"),
-    (dict(object_variants="sometimes"), "object_variants must be"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(object_variants={"cube_right": "huge"}), "no variant 'huge' of 'cube_right'"),
+        (dict(object_variants="sometimes"), "object_variants must be"),
+    ],
+)
 def test_bad_object_variants_are_refused_clearly(kwargs, message):
     with pytest.raises(ValueError, match=message):
         gym.make(ID, **kwargs)
@@ -153,9 +166,12 @@ def test_cansort_sizes_the_can_its_checks_and_its_rest(name):
     colour = env.task.choice("colour")
     x, y = env.data.mocap_pos[env.task._mocap[f"{colour}_bin"], :2]
     floor = env.task.table_top_z + 0.01
-    for z, quat, inside in ((floor + half_height, [1, 0, 0, 0], False), (floor + radius, [0.7071068, 0, 0.7071068, 0], True)):
+    for z, quat, inside in (
+        (floor + half_height, [1, 0, 0, 0], False),
+        (floor + radius, [0.7071068, 0, 0.7071068, 0], True),
+    ):
         adr = env.model.jnt_qposadr[env.model.body_jntadr[env.model.body("can").id]]
-        env.data.qpos[adr:adr + 7] = [x, y, z, *quat]
+        env.data.qpos[adr : adr + 7] = [x, y, z, *quat]
         mujoco.mj_forward(env.model, env.data)
         assert env.task.in_bin(colour) is inside, (name, inside)
 

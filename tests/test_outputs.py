@@ -47,8 +47,11 @@ def test_generate_overwrite_replaces_only_a_dexbench_dataset(tmp_path, capsys, d
 def test_generate_never_replaces_a_foreign_file_at_the_reports_path(tmp_path, capsys):
     report = tmp_path / "run.report.json"
     report.write_text(NOTES)
-    refused(capsys, ["demo", "--env", ENV_ID, "-n", "1", "-q", "--out", str(tmp_path / "run.hdf5"), "--overwrite"],
-            "is not a generation report")
+    refused(
+        capsys,
+        ["demo", "--env", ENV_ID, "-n", "1", "-q", "--out", str(tmp_path / "run.hdf5"), "--overwrite"],
+        "is not a generation report",
+    )
     assert report.read_text() == NOTES and not (tmp_path / "run.hdf5").exists()
 
 
@@ -92,8 +95,9 @@ def test_a_relative_out_works_for_the_minari_export(dataset, capsys, monkeypatch
     assert not [p for p in dataset.parent.iterdir() if p.name.startswith(".")]  # no staging left
 
 
-def test_export_overwrite_refuses_a_foreign_folder_a_file_and_the_current_folder(dataset, tmp_path, capsys,
-                                                                               monkeypatch):
+def test_export_overwrite_refuses_a_foreign_folder_a_file_and_the_current_folder(
+    dataset, tmp_path, capsys, monkeypatch
+):
     pytest.importorskip("minari")
     export = ["dataset", "export", str(dataset), "--format", "minari", "-q", "--overwrite", "--out"]
     notes = tmp_path / "notes.txt"
@@ -135,13 +139,13 @@ def test_dataset_replay_out_follows_the_video_rule(dataset, tmp_path, capsys):
     assert main([*replay[:-1], str(video), "--overwrite"]) == 0
 
 
-def test_flywheel_refuses_no_demos_and_a_task_without_object_variants_before_making_its_folder(tmp_path, capsys,
-                                                                                             dataset):
+def test_flywheel_refuses_no_demos_and_a_task_without_object_variants_before_making_its_folder(
+    tmp_path, capsys, dataset
+):
     workdir = tmp_path / "fw"
     fly = ["flywheel", "--source", str(dataset), "--scale", "0.01", "-q", "--workdir", str(workdir)]
     refused(capsys, [*fly, "--env", ENV_ID, "-n", "0"], "-n must be >= 1")
-    refused(capsys, [*fly, "--env", "DexMG/Threading-Panda-D0"], "Threading declares no object variants",
-            "TrayLift")
+    refused(capsys, [*fly, "--env", "DexMG/Threading-Panda-D0"], "Threading declares no object variants", "TrayLift")
     assert not workdir.exists()
 
 
@@ -155,8 +159,9 @@ def test_eval_overwrite_replaces_only_eval_results_and_their_table(tmp_path, cap
     folder.mkdir()
     (folder / "perturbations.md").write_text(NOTES)
     refused(capsys, [*evaluate, "--perturb", "each", "--out", str(folder)], "perturbations.md already exists")
-    refused(capsys, [*evaluate, "--perturb", "each", "--out", str(folder), "--overwrite"],
-            "is not a perturbation table")
+    refused(
+        capsys, [*evaluate, "--perturb", "each", "--out", str(folder), "--overwrite"], "is not a perturbation table"
+    )
     assert notes.read_text() == NOTES and (folder / "perturbations.md").read_text() == NOTES
     result = tmp_path / "r.json"
     assert main([*evaluate, "--out", str(result)]) == 0

@@ -77,6 +77,7 @@ def contents(path) -> dict:
     """Every dataset and attribute of an HDF5 file, without the run's CPU times."""
     found = {}
     with h5py.File(path, "r") as f:
+
         def visit(name, obj):
             if isinstance(obj, h5py.Dataset):
                 found[name] = obj[()]
@@ -86,6 +87,7 @@ def contents(path) -> dict:
                     for state in value.get("worker_states", [value]):
                         state.pop("cpu_s", None)
                 found[f"{name}@{key}"] = value
+
         f.visititems(visit)
         for key, value in f.attrs.items():
             found[f"@{key}"] = value
@@ -94,8 +96,9 @@ def contents(path) -> dict:
 
 def same_contents(a, b) -> bool:
     x, y = contents(a), contents(b)
-    return x.keys() == y.keys() and all(np.array_equal(np.asarray(x[k]), np.asarray(y[k])) if not isinstance(x[k], dict)
-                                        else x[k] == y[k] for k in x)
+    return x.keys() == y.keys() and all(
+        np.array_equal(np.asarray(x[k]), np.asarray(y[k])) if not isinstance(x[k], dict) else x[k] == y[k] for k in x
+    )
 
 
 @pytest.fixture(scope="module")
@@ -107,8 +110,29 @@ def process_demos(tmp_path_factory):
 
 def test_generate_under_ray_makes_the_process_backends_dataset(process_demos, tmp_path, capsys):
     out = tmp_path / "ray.hdf5"
-    assert main(["generate", "--generator", "scripted", "--env", ENV_ID, "-n", "3", "--seed", "1", "--workers", "2",
-                 "--out", str(out), "--backend", "ray", "-q"]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                "--generator",
+                "scripted",
+                "--env",
+                ENV_ID,
+                "-n",
+                "3",
+                "--seed",
+                "1",
+                "--workers",
+                "2",
+                "--out",
+                str(out),
+                "--backend",
+                "ray",
+                "-q",
+            ]
+        )
+        == 0
+    )
     assert same_contents(process_demos, out)
     assert not OutputPaths(out).leftovers()
     # A finished run extended under Ray (its shards travel to the tasks and back) is the direct run.
@@ -122,8 +146,17 @@ def test_ray_tasks_get_the_source_demos_with_the_task(panda_tray_demos, tmp_path
     runs = {}
     for backend in (Backend(), RAY):
         runs[backend.name] = tmp_path / f"{backend.name}.hdf5"
-        report = run_generation("demo_noise", ENV_ID, panda_tray_demos, 2, runs[backend.name], seed=3, workers=2,
-                                progress=False, backend=backend)
+        report = run_generation(
+            "demo_noise",
+            ENV_ID,
+            panda_tray_demos,
+            2,
+            runs[backend.name],
+            seed=3,
+            workers=2,
+            progress=False,
+            backend=backend,
+        )
         assert report.successes == 2
     assert same_contents(runs["process"], runs["ray"])
 
@@ -147,27 +180,67 @@ def test_a_failing_ray_worker_keeps_the_shards_and_the_run_resumes(local_ray, pr
 def test_eval_under_ray_gives_the_process_backends_result(tmp_path):
     process = evaluate("dexbench.policies:ScriptedPolicy", ENV_ID, episodes=2, workers=2, progress=False)
     out = tmp_path / "ray.json"
-    assert main(["eval", "--policy", "dexbench.policies:ScriptedPolicy", "--env", ENV_ID, "--episodes", "2",
-                 "--workers", "2", "--backend", "ray", "--out", str(out), "-q"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--policy",
+                "dexbench.policies:ScriptedPolicy",
+                "--env",
+                ENV_ID,
+                "--episodes",
+                "2",
+                "--workers",
+                "2",
+                "--backend",
+                "ray",
+                "--out",
+                str(out),
+                "-q",
+            ]
+        )
+        == 0
+    )
     result = json.loads(out.read_text())
     varying = {"wall_time_s", "workers", "created", "host"}
-    assert {k: v for k, v in result.items() if k not in varying} == \
-        json.loads(json.dumps({k: v for k, v in process.items() if k not in varying}))
+    assert {k: v for k, v in result.items() if k not in varying} == json.loads(
+        json.dumps({k: v for k, v in process.items() if k not in varying})
+    )
     assert result["successes"] == 2
 
 
 def test_a_hanging_policy_under_ray_ends_with_a_policy_failure():
     start = time.monotonic()
-    with pytest.raises(PolicyFailure, match=r"HangingPolicy did not return from act\(\) within 3 s at seed \d+, "
-                                            r"step 2"):
-        evaluate(f"{__name__}:HangingPolicy", "DexMG/Pouring-Panda-D0", episodes=2, workers=2, step_timeout_s=3,
-                 progress=False, backend=RAY)
+    with pytest.raises(
+        PolicyFailure,
+        match=r"HangingPolicy did not return from act\(\) within 3 s at seed \d+, "
+        r"step 2",
+    ):
+        evaluate(
+            f"{__name__}:HangingPolicy",
+            "DexMG/Pouring-Panda-D0",
+            episodes=2,
+            workers=2,
+            step_timeout_s=3,
+            progress=False,
+            backend=RAY,
+        )
     assert time.monotonic() - start < 60
 
 
 def test_render_obs_under_ray_writes_the_process_backends_file(process_demos, tmp_path):
-    args = ["dataset", "render-obs", str(process_demos), "--cameras", "agentview,right_wrist", "--size", "16",
-            "--workers", "2", "-q"]
+    args = [
+        "dataset",
+        "render-obs",
+        str(process_demos),
+        "--cameras",
+        "agentview,right_wrist",
+        "--size",
+        "16",
+        "--workers",
+        "2",
+        "-q",
+    ]
     assert main([*args, "--out", str(tmp_path / "process.hdf5")]) == 0
     assert main([*args, "--out", str(tmp_path / "ray.hdf5"), "--backend", "ray"]) == 0
     assert (tmp_path / "process.hdf5").read_bytes() == (tmp_path / "ray.hdf5").read_bytes()
@@ -186,13 +259,30 @@ def test_compare_passes_the_backend_to_generation_and_evaluation(panda_tray_demo
     monkeypatch.setattr(runner, "run_generation", record)
     monkeypatch.setattr(compare, "evaluate", record)
     with pytest.raises(KeyboardInterrupt):
-        compare.compare_generators(ENV_ID, panda_tray_demos, ["demo_noise"], 1, tmp_path / "gen", include_source=False,
-                                   progress=False, backend=RAY)
+        compare.compare_generators(
+            ENV_ID,
+            panda_tray_demos,
+            ["demo_noise"],
+            1,
+            tmp_path / "gen",
+            include_source=False,
+            progress=False,
+            backend=RAY,
+        )
     from dexbench.policies.bc.train import BCConfig
 
     with pytest.raises(KeyboardInterrupt):
-        compare.compare_generators(ENV_ID, panda_tray_demos, [], 1, tmp_path / "eval", episodes=1, progress=False,
-                                   bc_config=BCConfig(steps=2, hidden=8, layers=1, batch_size=8), backend=RAY)
+        compare.compare_generators(
+            ENV_ID,
+            panda_tray_demos,
+            [],
+            1,
+            tmp_path / "eval",
+            episodes=1,
+            progress=False,
+            bc_config=BCConfig(steps=2, hidden=8, layers=1, batch_size=8),
+            backend=RAY,
+        )
     assert seen == [RAY, RAY]
 
 
@@ -239,8 +329,23 @@ def test_an_address_where_something_else_listens_fails_fast(capsys, tmp_path, re
     ray.shutdown()
     try:
         start = time.monotonic()
-        code = main(["generate", "--generator", "scripted", "--env", ENV_ID, "-n", "1", "--out", out,
-                     "--backend", "ray", "--address", f"127.0.0.1:{port}"])
+        code = main(
+            [
+                "generate",
+                "--generator",
+                "scripted",
+                "--env",
+                ENV_ID,
+                "-n",
+                "1",
+                "--out",
+                out,
+                "--backend",
+                "ray",
+                "--address",
+                f"127.0.0.1:{port}",
+            ]
+        )
         assert code == 2 and time.monotonic() - start < 30
         err = capsys.readouterr().err
         assert f"something listens at 127.0.0.1:{port} but it is not a Ray cluster" in err, err

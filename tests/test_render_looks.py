@@ -23,8 +23,11 @@ def _arrays(path, suffix: str = "") -> dict[str, np.ndarray]:
     """Every array of a dataset whose name ends with `suffix`, by its path in the file."""
     arrays = {}
     with h5py.File(path, "r") as f:
-        f.visititems(lambda name, obj: arrays.__setitem__(name, obj[()])
-                     if isinstance(obj, h5py.Dataset) and name.endswith(suffix) else None)
+        f.visititems(
+            lambda name, obj: (
+                arrays.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) and name.endswith(suffix) else None
+            )
+        )
     return arrays
 
 
@@ -37,8 +40,25 @@ def _env_kwargs(path) -> dict:
 def looks(panda_tray_demos, tmp_path_factory):
     """The scripted demos with agentview images in randomised looks, added by the CLI (one worker)."""
     out = tmp_path_factory.mktemp("render_looks") / "looks.hdf5"
-    assert main(["dataset", "render-obs", str(panda_tray_demos), "--cameras", "agentview", "--size", str(SIZE),
-                 "--visual-factors", "all", "--out", str(out), "-q"]) == 0
+    assert (
+        main(
+            [
+                "dataset",
+                "render-obs",
+                str(panda_tray_demos),
+                "--cameras",
+                "agentview",
+                "--size",
+                str(SIZE),
+                "--visual-factors",
+                "all",
+                "--out",
+                str(out),
+                "-q",
+            ]
+        )
+        == 0
+    )
     return out
 
 
@@ -104,8 +124,9 @@ def test_robomimic_loads_the_randomised_images(looks):
     dataset_mod = pytest.importorskip("robomimic.utils.dataset", reason="robomimic is installed by .ci/run")
     obs_utils = pytest.importorskip("robomimic.utils.obs_utils")
     obs_utils.initialize_obs_modality_mapping_from_dict({"low_dim": ["right_eef_pos"], "rgb": ["agentview_image"]})
-    dataset = dataset_mod.SequenceDataset(hdf5_path=str(looks), obs_keys=("right_eef_pos", "agentview_image"),
-                                          dataset_keys=("actions",))
+    dataset = dataset_mod.SequenceDataset(
+        hdf5_path=str(looks), obs_keys=("right_eef_pos", "agentview_image"), dataset_keys=("actions",)
+    )
     image = dataset[0]["obs"]["agentview_image"]
     assert dataset.n_demos == 2 and image.shape[-3:] in ((3, SIZE, SIZE), (SIZE, SIZE, 3))
 
@@ -137,14 +158,19 @@ def test_a_resumed_run_refuses_a_work_folder_made_with_other_factors(panda_tray_
 
 def test_one_look_per_dataset_and_an_added_camera_keeps_it_by_default(looks, tmp_path):
     # looks has randomised agentview images: head images in the published look would not match them
-    with pytest.raises(ValueError, match="already has images of agentview with visual factors lighting,textures,"
-                                         r"object_colors,camera,distractors; render with --visual-factors "):
+    with pytest.raises(
+        ValueError,
+        match="already has images of agentview with visual factors lighting,textures,"
+        r"object_colors,camera,distractors; render with --visual-factors ",
+    ):
         render_obs(looks, ["head"], SIZE, out=tmp_path / "x.hdf5", visual_factors=())
     # without the flag, the dataset's own factors: head is rendered in each demo's look too
     both = render_obs(looks, ["head"], SIZE, out=tmp_path / "both.hdf5")
     env_kwargs = _env_kwargs(both)
-    assert env_kwargs["camera_names"] == ["agentview", "head"] and env_kwargs["visual_factors"] == _env_kwargs(looks)[
-        "visual_factors"]
+    assert (
+        env_kwargs["camera_names"] == ["agentview", "head"]
+        and env_kwargs["visual_factors"] == _env_kwargs(looks)["visual_factors"]
+    )
     env = build_env(TRAY, **env_kwargs)
     with h5py.File(both, "r") as f:
         obs, _ = env.reset(seed=int(f["data/demo_1"].attrs["seed"]))
@@ -154,9 +180,26 @@ def test_one_look_per_dataset_and_an_added_camera_keeps_it_by_default(looks, tmp
 
 
 def test_the_cli_refuses_bad_factor_names(panda_tray_demos, tmp_path, capsys):
-    for bad, message in (("lightning", "unknown visual factor(s) ['lightning'] (did you mean 'lighting'?)"),
-                         (",", "--visual-factors is empty")):
-        assert main(["dataset", "render-obs", str(panda_tray_demos), "--cameras", "agentview", "--visual-factors",
-                     bad, "--out", str(tmp_path / "x.hdf5"), "-q"]) == 2
+    for bad, message in (
+        ("lightning", "unknown visual factor(s) ['lightning'] (did you mean 'lighting'?)"),
+        (",", "--visual-factors is empty"),
+    ):
+        assert (
+            main(
+                [
+                    "dataset",
+                    "render-obs",
+                    str(panda_tray_demos),
+                    "--cameras",
+                    "agentview",
+                    "--visual-factors",
+                    bad,
+                    "--out",
+                    str(tmp_path / "x.hdf5"),
+                    "-q",
+                ]
+            )
+            == 2
+        )
         assert message in capsys.readouterr().err
     assert not workdir_of(tmp_path / "x.hdf5").exists()

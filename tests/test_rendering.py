@@ -25,16 +25,20 @@ def _images(path) -> dict[str, np.ndarray]:
     """Every image array of a dataset, by its path in the file."""
     images = {}
     with h5py.File(path, "r") as f:
-        f.visititems(lambda name, obj: images.__setitem__(name, obj[()])
-                     if isinstance(obj, h5py.Dataset) and name.endswith("_image") else None)
+        f.visititems(
+            lambda name, obj: (
+                images.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) and name.endswith("_image") else None
+            )
+        )
     return images
 
 
 # ----------------------------------------------------------------------------- presets
 @pytest.mark.parametrize("preset", ["fast", "default"])
 def test_presets_render_observations_of_the_asked_shape(preset):
-    env = build_env(TRAY, obs_mode="rgb", camera_names=("agentview", "right_wrist"), image_size=(48, 64),
-                    render_preset=preset)
+    env = build_env(
+        TRAY, obs_mode="rgb", camera_names=("agentview", "right_wrist"), image_size=(48, 64), render_preset=preset
+    )
     obs, _ = env.reset(seed=0)
     for cam in ("agentview", "right_wrist"):
         image = obs[f"{cam}_image"]
@@ -69,8 +73,11 @@ def test_fast_differs_from_default_only_in_look():
 
 
 def test_image_observations_leave_state_observations_and_dynamics_bitwise_unchanged():
-    envs = [build_env(TRAY), build_env(TRAY, obs_mode="state+rgb", camera_names=("agentview", "head"), image_size=84),
-            build_env(TRAY, obs_mode="state+rgb", render_preset="default")]
+    envs = [
+        build_env(TRAY),
+        build_env(TRAY, obs_mode="state+rgb", camera_names=("agentview", "head"), image_size=84),
+        build_env(TRAY, obs_mode="state+rgb", render_preset="default"),
+    ]
     actions = np.random.default_rng(0).uniform(-0.3, 0.3, size=(15, envs[0].action_space.shape[0]))
     trajectories = []
     for env in envs:
@@ -113,8 +120,23 @@ def test_unknown_presets_and_cameras_are_refused_by_name():
 def rendered(panda_tray_demos, tmp_path_factory):
     """The scripted demos with agentview images added by the CLI (one worker)."""
     out = tmp_path_factory.mktemp("render_obs") / "images.hdf5"
-    assert main(["dataset", "render-obs", str(panda_tray_demos), "--cameras", "agentview", "--size", str(SIZE),
-                 "--out", str(out), "-q"]) == 0
+    assert (
+        main(
+            [
+                "dataset",
+                "render-obs",
+                str(panda_tray_demos),
+                "--cameras",
+                "agentview",
+                "--size",
+                str(SIZE),
+                "--out",
+                str(out),
+                "-q",
+            ]
+        )
+        == 0
+    )
     return out
 
 
@@ -122,8 +144,11 @@ def test_render_obs_adds_chunked_compressed_images_of_the_stored_states(panda_tr
     with h5py.File(rendered, "r") as f:
         env_kwargs = json.loads(f["data"].attrs["env_args"])["env_kwargs"]
         demo = f["data/demo_1"]
-        images, next_images, states = (demo["obs/agentview_image"], demo["next_obs/agentview_image"],
-                                       demo["states"][()])
+        images, next_images, states = (
+            demo["obs/agentview_image"],
+            demo["next_obs/agentview_image"],
+            demo["states"][()],
+        )
         assert images.shape == (len(states), SIZE, SIZE, 3) and images.dtype == np.uint8
         assert images.chunks == (1, SIZE, SIZE, 3) and images.compression == "gzip"
         images, next_images, actions = images[()], next_images[()], demo["actions"][()]
@@ -149,8 +174,9 @@ def test_robomimic_loads_the_rendered_images(rendered):
     dataset_mod = pytest.importorskip("robomimic.utils.dataset", reason="robomimic is installed by .ci/run")
     obs_utils = pytest.importorskip("robomimic.utils.obs_utils")
     obs_utils.initialize_obs_modality_mapping_from_dict({"low_dim": ["right_eef_pos"], "rgb": ["agentview_image"]})
-    dataset = dataset_mod.SequenceDataset(hdf5_path=str(rendered), obs_keys=("right_eef_pos", "agentview_image"),
-                                          dataset_keys=("actions",))
+    dataset = dataset_mod.SequenceDataset(
+        hdf5_path=str(rendered), obs_keys=("right_eef_pos", "agentview_image"), dataset_keys=("actions",)
+    )
     image = dataset[0]["obs"]["agentview_image"]
     assert dataset.n_demos == 2 and image.shape[-3:] in ((3, SIZE, SIZE), (SIZE, SIZE, 3))
 
@@ -163,8 +189,9 @@ def test_render_obs_gives_the_same_bits_with_one_or_two_workers(panda_tray_demos
     assert all(np.array_equal(ours[k], theirs[k]) for k in ours)
 
 
-def test_an_interrupted_render_obs_leaves_no_output_and_resumes_where_it_stopped(panda_tray_demos, rendered,
-                                                                                  tmp_path, monkeypatch):
+def test_an_interrupted_render_obs_leaves_no_output_and_resumes_where_it_stopped(
+    panda_tray_demos, rendered, tmp_path, monkeypatch
+):
     out = tmp_path / "resumed.hdf5"
     original = render_obs_module._DemoRenderer.render_demo
     calls: list[str] = []
@@ -182,8 +209,9 @@ def test_an_interrupted_render_obs_leaves_no_output_and_resumes_where_it_stopped
     assert not out.exists() and sorted(p.name for p in workdir.glob("demo_*.hdf5")) == ["demo_0.hdf5"]
     (workdir / "demo_1.hdf5.tmp").write_bytes(b"half a demo")  # killed while writing the second demo
 
-    monkeypatch.setattr(render_obs_module._DemoRenderer, "render_demo",
-                        lambda self, key: (calls.append(key), original(self, key))[1])
+    monkeypatch.setattr(
+        render_obs_module._DemoRenderer, "render_demo", lambda self, key: (calls.append(key), original(self, key))[1]
+    )
     render_obs(panda_tray_demos, ["agentview"], SIZE, out=out)
     assert calls == ["demo_0", "demo_1"]  # the second run rendered only the demo not yet done
     ours, resumed = _images(rendered), _images(out)
@@ -222,6 +250,19 @@ def test_render_obs_errors_name_the_problem_and_the_fix(panda_tray_demos, render
     with pytest.raises(FileExistsError, match="unfinished render-obs run with other settings"):
         render_obs(panda_tray_demos, ["agentview"], SIZE, out=tmp_path / "y.hdf5")
     # the CLI turns each into one line, exit code 2
-    assert main(["dataset", "render-obs", str(panda_tray_demos), "--cameras", "agentview,nope", "--out",
-                 str(tmp_path / "z.hdf5"), "-q"]) == 2
+    assert (
+        main(
+            [
+                "dataset",
+                "render-obs",
+                str(panda_tray_demos),
+                "--cameras",
+                "agentview,nope",
+                "--out",
+                str(tmp_path / "z.hdf5"),
+                "-q",
+            ]
+        )
+        == 2
+    )
     assert "unknown camera nope" in capsys.readouterr().err

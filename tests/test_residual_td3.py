@@ -40,9 +40,20 @@ def test_the_residual_learns_the_sanity_case(tmp_path):
     """The oracle with its hand commands scaled to 0.3 fails; a residual trained on it (with the
     clean oracle's demonstrations) must undo that on new seeds, paired against the corrupted base."""
     env, base, teacher = SanityFactory().make()
-    record = train_residual(env, base, tmp_path, 6_000, alpha=0.5, epsilon_steps=0, learner="td3", reward="sparse",
-                            teacher=teacher, demo_episodes=5, seed=0,
-                            learner_overrides={"critic_warmup": 1_000, "learning_starts": 1_000})
+    record = train_residual(
+        env,
+        base,
+        tmp_path,
+        6_000,
+        alpha=0.5,
+        epsilon_steps=0,
+        learner="td3",
+        reward="sparse",
+        teacher=teacher,
+        demo_episodes=5,
+        seed=0,
+        learner_overrides={"critic_warmup": 1_000, "learning_starts": 1_000},
+    )
     assert record["demo_transitions"] > 1_000
     seeds = range(10_000, 10_010)
     corrected = ResidualPolicy(env.observation_space, env.action_space, residual=str(tmp_path), base=base)
@@ -81,14 +92,17 @@ def test_a_killed_training_resumes_to_the_same_weights(tmp_path):
     assert any(v.abs().sum() > 0 for v in a.values()), "the actor never moved: the test would prove nothing"
     for key in a:
         assert torch.equal(a[key], b[key]), key
-    assert json.loads((whole / "residual.json").read_text())["episodes"] == \
-        json.loads((killed / "residual.json").read_text())["episodes"]
+    assert (
+        json.loads((whole / "residual.json").read_text())["episodes"]
+        == json.loads((killed / "residual.json").read_text())["episodes"]
+    )
 
 
 def test_resume_refuses_another_trainings_checkpoint(tmp_path):
     env, base, teacher = SanityFactory().make()
-    common = dict(alpha=0.5, epsilon_steps=0, learner="td3", reward="sparse", learner_overrides=SMALL,
-                  checkpoint_every=100)
+    common = dict(
+        alpha=0.5, epsilon_steps=0, learner="td3", reward="sparse", learner_overrides=SMALL, checkpoint_every=100
+    )
     train_residual(env, base, tmp_path, 300, seed=0, **common)
     with pytest.raises(ValueError, match="another residual training.*seed"):
         train_residual(env, base, tmp_path, 600, seed=1, resume=True, **common)
@@ -132,8 +146,16 @@ def test_actor_l2_holds_the_correction_back_where_the_critic_barely_prefers_one(
 
     sizes = {}
     for l2 in (0.0, 5.0):
-        config = TD3Config(hidden=32, batch_size=64, learning_starts=1, critic_warmup=100, actor_lr=1e-3,
-                           n_step=1, policy_delay=1, actor_l2=l2)
+        config = TD3Config(
+            hidden=32,
+            batch_size=64,
+            learning_starts=1,
+            critic_warmup=100,
+            actor_lr=1e-3,
+            n_step=1,
+            policy_delay=1,
+            actor_l2=l2,
+        )
         model = ResidualTD3(3, 1, config, seed=0, capacity=500)
         rng = np.random.default_rng(0)
         for _ in range(500):  # one-step episodes: reward 0.1 * a, actions spread over [-1, 1]

@@ -16,8 +16,9 @@ def _sequence_dataset(path, **kwargs):
     with h5py.File(path, "r") as f:
         obs_keys = sorted(f["data/demo_0/obs"])
     ObsUtils.initialize_obs_modality_mapping_from_dict({"low_dim": obs_keys})
-    return robomimic_dataset.SequenceDataset(hdf5_path=str(path), obs_keys=obs_keys,
-                                             dataset_keys=("actions", "rewards", "dones"), **kwargs)
+    return robomimic_dataset.SequenceDataset(
+        hdf5_path=str(path), obs_keys=obs_keys, dataset_keys=("actions", "rewards", "dones"), **kwargs
+    )
 
 
 def test_robomimic_reads_scripted_and_generated_datasets_with_its_defaults(panda_tray_demos, tmp_path):

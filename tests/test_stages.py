@@ -76,10 +76,15 @@ def test_a_stage_is_done_only_when_finished_with_every_setting_the_same(tmp_path
 
 def test_a_refusal_names_each_differing_setting_and_the_fix():
     with pytest.raises(StageMismatch) as err:
-        stages.check_same({"seed": 0, "config": {"a": 1, "b": 2}}, {"seed": 1, "config": {"a": 1, "b": 3}},
-                          "cannot resume from x", "Pass --overwrite to start over")
-    assert str(err.value) == ("cannot resume from x (seed: 0 there, 1 now; config.b: 2 there, 3 now). "
-                              "Pass --overwrite to start over")
+        stages.check_same(
+            {"seed": 0, "config": {"a": 1, "b": 2}},
+            {"seed": 1, "config": {"a": 1, "b": 3}},
+            "cannot resume from x",
+            "Pass --overwrite to start over",
+        )
+    assert str(err.value) == (
+        "cannot resume from x (seed: 0 there, 1 now; config.b: 2 there, 3 now). Pass --overwrite to start over"
+    )
     assert differences(None, {"seed": 0}) == ["no record of the settings that made it"]
 
 
@@ -105,8 +110,13 @@ class Calls:
 
         def evaluate(policy, env_id, episodes, workers, policy_kwargs, env_kwargs, progress, backend):
             self.log.append(("evaluate", os.path.basename(policy_kwargs["checkpoint"])))
-            return {"env_id": env_id, "num_episodes": episodes, "success_rate": 0.0, "ci95": [0.0, 1.0],
-                    "env_kwargs": env_kwargs}
+            return {
+                "env_id": env_id,
+                "num_episodes": episodes,
+                "success_rate": 0.0,
+                "ci95": [0.0, 1.0],
+                "env_kwargs": env_kwargs,
+            }
 
         monkeypatch.setattr(runner, "run_generation", generate)
         monkeypatch.setattr(train, "train_bc", train_bc)
@@ -120,8 +130,7 @@ class Calls:
 def set_default(monkeypatch, config_cls, **defaults) -> None:
     """Change a generator Config's defaults, as a new DexBench version would."""
     fields = [f for f in dataclasses.fields(config_cls) if f.init]
-    monkeypatch.setattr(config_cls.__init__, "__defaults__",
-                        tuple(defaults.get(f.name, f.default) for f in fields))
+    monkeypatch.setattr(config_cls.__init__, "__defaults__", tuple(defaults.get(f.name, f.default) for f in fields))
 
 
 def test_compare_reruns_exactly_the_stages_whose_recorded_settings_changed(sources, tmp_path, monkeypatch):
@@ -135,8 +144,18 @@ def test_compare_reruns_exactly_the_stages_whose_recorded_settings_changed(sourc
     config = BCConfig(steps=4, hidden=8, layers=1, batch_size=8)
 
     def run(n=1, seed=0, objects="reference"):
-        compare_generators(ENV_ID, sources, ["demo_noise"], n, work, episodes=1, seed=seed, bc_config=config,
-                           objects=objects, progress=False)
+        compare_generators(
+            ENV_ID,
+            sources,
+            ["demo_noise"],
+            n,
+            work,
+            episodes=1,
+            seed=seed,
+            bc_config=config,
+            objects=objects,
+            progress=False,
+        )
         return calls.take()
 
     gen, train_noise, train_source = ("generate", "demo_noise.hdf5"), ("train", "bc_demo_noise"), ("train", "bc_source")
@@ -165,21 +184,44 @@ def test_a_flywheel_generation_stage_reruns_when_any_recorded_setting_changes(so
     from dexbench.generators.flywheel.stages import _generate
 
     out = tmp_path / "iter1" / "data.hdf5"
-    base = {"source": sources, "n": 1, "seed": 0, "config": None, "env_kwargs": {"horizon": 300},
-            "run": {"config": {"rollouts": 2}}}
+    base = {
+        "source": sources,
+        "n": 1,
+        "seed": 0,
+        "config": None,
+        "env_kwargs": {"horizon": 300},
+        "run": {"config": {"rollouts": 2}},
+    }
 
     def stage(**changes):
         s = {**base, **changes}
-        report, ran = _generate("test", "mimicgen", ENV_ID, s["source"], s["n"], out, s["seed"], 1, False, s["run"],
-                                config=s["config"], env_kwargs=s["env_kwargs"])
+        report, ran = _generate(
+            "test",
+            "mimicgen",
+            ENV_ID,
+            s["source"],
+            s["n"],
+            out,
+            s["seed"],
+            1,
+            False,
+            s["run"],
+            config=s["config"],
+            env_kwargs=s["env_kwargs"],
+        )
         assert report["requested"] == s["n"]
         return ran
 
     assert stage() and not stage()
     touch_content(sources)
     assert stage() and not stage()
-    for change in ({"config": {"action_noise": 0.04}}, {"env_kwargs": {"horizon": 400}}, {"seed": 1}, {"n": 2},
-                   {"run": {"config": {"rollouts": 3}}}):
+    for change in (
+        {"config": {"action_noise": 0.04}},
+        {"env_kwargs": {"horizon": 400}},
+        {"seed": 1},
+        {"n": 2},
+        {"run": {"config": {"rollouts": 3}}},
+    ):
         base.update(change)
         assert stage(), change
         assert not stage(), change
@@ -216,15 +258,23 @@ def test_resuming_a_generation_with_other_settings_names_each_difference_and_tou
     out = tmp_path / "gen.hdf5"
     run_generation("demo_noise", ENV_ID, sources, 1, out, seed=0, config={"noise_scale": "0"}, progress=False)
     made = out.stat().st_mtime_ns
-    with pytest.raises(StageMismatch, match=r"cannot resume from .*gen\.hdf5: it was made with other settings "
-                                            r"\(seed: 0 there, 1 now\)\. .*--overwrite"):
-        run_generation("demo_noise", ENV_ID, sources, 2, out, seed=1, config={"noise_scale": "0"}, progress=False,
-                       resume=True)
+    with pytest.raises(
+        StageMismatch,
+        match=r"cannot resume from .*gen\.hdf5: it was made with other settings "
+        r"\(seed: 0 there, 1 now\)\. .*--overwrite",
+    ):
+        run_generation(
+            "demo_noise", ENV_ID, sources, 2, out, seed=1, config={"noise_scale": "0"}, progress=False, resume=True
+        )
     touch_content(sources)
-    with pytest.raises(StageMismatch, match=r"\(config\.noise_scale: 0\.0 there, 0\.1 now; "
-                                            r"source_sha256: '[0-9a-f]{64}' there, '[0-9a-f]{64}' now\)"):
-        run_generation("demo_noise", ENV_ID, sources, 2, out, seed=0, config={"noise_scale": "0.1"}, progress=False,
-                       resume=True)
+    with pytest.raises(
+        StageMismatch,
+        match=r"\(config\.noise_scale: 0\.0 there, 0\.1 now; "
+        r"source_sha256: '[0-9a-f]{64}' there, '[0-9a-f]{64}' now\)",
+    ):
+        run_generation(
+            "demo_noise", ENV_ID, sources, 2, out, seed=0, config={"noise_scale": "0.1"}, progress=False, resume=True
+        )
     assert out.stat().st_mtime_ns == made and not list(tmp_path.glob("gen.hdf5.shard*"))
 
 
@@ -239,7 +289,10 @@ def test_a_render_obs_work_folder_of_other_settings_is_refused_naming_them(panda
     out = tmp_path / "images.hdf5"
     with pytest.raises(KeyboardInterrupt):
         render_obs(panda_tray_demos, ["agentview"], 16, out=out)
-    with pytest.raises(FileExistsError, match=r"unfinished render-obs run with other settings .*\(size: 16 there, "
-                                              r"20 now\)\. .*--overwrite"):
+    with pytest.raises(
+        FileExistsError,
+        match=r"unfinished render-obs run with other settings .*\(size: 16 there, "
+        r"20 now\)\. .*--overwrite",
+    ):
         render_obs(panda_tray_demos, ["agentview"], 20, out=out)
     assert workdir_of(out).is_dir()

@@ -29,7 +29,9 @@ def _import_graph() -> dict[str, set[str]]:
             elif isinstance(node, ast.ImportFrom):
                 base = node.module or ""
                 if node.level:
-                    base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                    base = ".".join(
+                        package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else [])
+                    )
                 targets.add(base)
                 targets.update(f"{base}.{alias.name}" for alias in node.names)
         graph[name] = {t for t in targets if t in modules and t != name}
@@ -45,7 +47,7 @@ def test_no_module_imports_itself_back():
         state[node] = 1
         for nxt in sorted(graph[node]):
             if state.get(nxt) == 1:
-                cycles.append(stack[stack.index(nxt):] + [nxt])
+                cycles.append(stack[stack.index(nxt) :] + [nxt])
             elif nxt not in state:
                 visit(nxt, stack + [nxt])
         state[node] = 2
@@ -62,8 +64,13 @@ def test_data_flows_one_way():
         if module.startswith("dexbench.envs"):
             assert not {t for t in targets if not t.startswith("dexbench.envs") and t != "dexbench"}, module
         if module.startswith("dexbench.datasets"):
-            assert not {t for t in targets if t.startswith(("dexbench.generators", "dexbench.policies",
-                                                            "dexbench.evaluation", "dexbench.pipelines"))}, module
+            assert not {
+                t
+                for t in targets
+                if t.startswith(
+                    ("dexbench.generators", "dexbench.policies", "dexbench.evaluation", "dexbench.pipelines")
+                )
+            }, module
 
 
 def test_no_generator_or_task_compares_a_hand_name():

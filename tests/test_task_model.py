@@ -28,9 +28,14 @@ class Lidded(Task):
     objects = ("block", "box")
     articulations = ("flap",)
     choices = {"colour": ("red", "green", "blue")}
-    layouts = {"D0": Layout("test", {"block": Placement(x=(-0.1, 0.1), y=(0.1, 0.2))},
-                            scenery={"box": Placement(x=(0.05, 0.15), y=(-0.2, -0.1), yaw=(-0.5, 0.5))},
-                            joints={"flap": (0.2, 1.2)})}
+    layouts = {
+        "D0": Layout(
+            "test",
+            {"block": Placement(x=(-0.1, 0.1), y=(0.1, 0.2))},
+            scenery={"box": Placement(x=(0.05, 0.15), y=(-0.2, -0.1), yaw=(-0.5, 0.5))},
+            joints={"flap": (0.2, 1.2)},
+        )
+    }
     task_spec = TaskSpec(subtasks={"right": (Subtask("open", "box", "flap_open"),), "left": ()})
 
     def build(self, mj_spec, table_top_z):
@@ -142,8 +147,8 @@ def test_a_can_knocked_into_its_bin_is_no_success_until_the_placing_hand_held_it
     task, data = env.task, env.data
     goal = data.xpos[task.body_ids["goal_bin"]]
     adr = task._free_qpos["can"]
-    data.qpos[adr:adr + 3] = (goal[0], goal[1], task.table_top_z + 0.01 + 0.03)  # lying on the floor
-    data.qpos[adr + 3:adr + 7] = (np.cos(np.pi / 4), 0.0, np.sin(np.pi / 4), 0.0)
+    data.qpos[adr : adr + 3] = (goal[0], goal[1], task.table_top_z + 0.01 + 0.03)  # lying on the floor
+    data.qpos[adr + 3 : adr + 7] = (np.cos(np.pi / 4), 0.0, np.sin(np.pi / 4), 0.0)
     mujoco.mj_forward(env.model, data)
     assert not task.evaluate().success  # knocked in: never held by the left hand
     task.latch("held_by_left", True)

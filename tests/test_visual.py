@@ -21,11 +21,13 @@ ENV_ID = "DexMG/TrayLift-Panda-D0"
 RANDOM = "dexbench.policies:RandomPolicy"
 IMAGES = dict(obs_mode="state+rgb", camera_names=("agentview", "right_wrist"), image_size=48)
 # What each factor writes; everything else in the model stays the published value.
-FIELDS = {"lighting": ("light_dir", "light_pos", "light_diffuse", "light_ambient"),
-          "textures": ("mat_texid", "mat_rgba", "mat_texrepeat"),
-          "object_colors": ("geom_rgba",),
-          "camera": ("cam_pos", "cam_quat", "cam_fovy"),
-          "distractors": ("geom_pos", "geom_quat", "geom_size", "geom_rgba")}
+FIELDS = {
+    "lighting": ("light_dir", "light_pos", "light_diffuse", "light_ambient"),
+    "textures": ("mat_texid", "mat_rgba", "mat_texrepeat"),
+    "object_colors": ("geom_rgba",),
+    "camera": ("cam_pos", "cam_quat", "cam_fovy"),
+    "distractors": ("geom_pos", "geom_quat", "geom_size", "geom_rgba"),
+}
 
 
 def _images(obs: dict) -> list[np.ndarray]:
@@ -74,11 +76,18 @@ def test_same_seed_same_images_in_another_process():
     import subprocess
     import sys
 
-    script = ("import hashlib; from dexbench.envs.registry import build_env; "
-              f"env = build_env({ENV_ID!r}, visual_factors='all', obs_mode='rgb', image_size=48); "
-              "print(hashlib.sha256(env.reset(seed=9)[0]['agentview_image'].tobytes()).hexdigest())")
-    there = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
-                           env={**os.environ, "PYTHONHASHSEED": "12345"}).stdout.strip()
+    script = (
+        "import hashlib; from dexbench.envs.registry import build_env; "
+        f"env = build_env({ENV_ID!r}, visual_factors='all', obs_mode='rgb', image_size=48); "
+        "print(hashlib.sha256(env.reset(seed=9)[0]['agentview_image'].tobytes()).hexdigest())"
+    )
+    there = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONHASHSEED": "12345"},
+    ).stdout.strip()
     env = build_env(ENV_ID, visual_factors="all", obs_mode="rgb", image_size=48)
     assert there == hashlib.sha256(env.reset(seed=9)[0]["agentview_image"].tobytes()).hexdigest()
 
@@ -108,8 +117,7 @@ def test_one_factors_draw_does_not_depend_on_the_others():
         assert np.array_equal(getattr(alone.model, field), getattr(together.model, field))
 
 
-@pytest.mark.parametrize("env_id, kwargs", [(ENV_ID, {"object_variants": "random"}),
-                                            ("DexMG/CanSort-PandaDex-D0", {})])
+@pytest.mark.parametrize("env_id, kwargs", [(ENV_ID, {"object_variants": "random"}), ("DexMG/CanSort-PandaDex-D0", {})])
 def test_physics_and_state_observations_are_bitwise_unchanged(env_id, kwargs):
     plain = build_env(env_id, **kwargs)
     looks = build_env(env_id, visual_factors="all", **IMAGES, **kwargs)
@@ -143,7 +151,9 @@ def test_colour_coded_objects_keep_their_colours():
     for seed in range(4):
         env.reset(seed=seed), plain.reset(seed=seed)
         assert np.array_equal(env.model.geom_rgba, plain.model.geom_rgba)  # the can and its bins: the goal
-        assert tuple(env.model.geom_rgba[env.model.geom("can").id]) == pytest.approx(RGBA[env.episode_choices()["colour"]])
+        assert tuple(env.model.geom_rgba[env.model.geom("can").id]) == pytest.approx(
+            RGBA[env.episode_choices()["colour"]]
+        )
     tray = build_env(ENV_ID, visual_factors=("object_colors",))
     tray.reset(seed=0)
     assert not np.array_equal(tray.model.geom_rgba, build_env(ENV_ID).model.geom_rgba)  # other tasks' objects change
@@ -179,8 +189,9 @@ def test_bad_factor_names_are_refused_with_the_valid_ones():
         check_factors(3)
 
 
-@pytest.mark.parametrize("perturb, message", [("colour", "unknown visual factor"), ("each,camera", "not a mix"),
-                                              (",", "needs a factor")])
+@pytest.mark.parametrize(
+    "perturb, message", [("colour", "unknown visual factor"), ("each,camera", "not a mix"), (",", "needs a factor")]
+)
 def test_eval_perturb_refuses_bad_names_before_any_episode(perturb, message, capsys):
     assert main(["eval", "--policy", RANDOM, "--env", ENV_ID, "--perturb", perturb, "-q"]) == 2
     err = capsys.readouterr().err
@@ -192,8 +203,25 @@ def test_eval_perturb_each_scores_the_policy_per_factor(tmp_path, capsys, monkey
 
     monkeypatch.setattr(perturbations, "FACTORS", ("camera", "distractors"))  # rows are made here, not in workers
     out = tmp_path / "per_factor"
-    assert main(["eval", "--policy", RANDOM, "--env", "DexMG/Pouring-Panda-D0", "--seeds", "3",
-                 "--perturb", "each", "--out", str(out), "-q"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--policy",
+                RANDOM,
+                "--env",
+                "DexMG/Pouring-Panda-D0",
+                "--seeds",
+                "3",
+                "--perturb",
+                "each",
+                "--out",
+                str(out),
+                "-q",
+            ]
+        )
+        == 0
+    )
     rows = {p.stem: json.loads(p.read_text()) for p in out.glob("*.json")}
     assert set(rows) == {"none", "camera", "distractors", "all"}
     assert rows["none"]["env_kwargs"] == {} and rows["camera"]["env_kwargs"] == {"visual_factors": ["camera"]}
@@ -203,8 +231,25 @@ def test_eval_perturb_each_scores_the_policy_per_factor(tmp_path, capsys, monkey
     table = (out / "perturbations.md").read_text()
     assert "| camera | 0/1 = 0.0 %" in table and table in capsys.readouterr().out
     # the same folder again is refused, not overwritten
-    assert main(["eval", "--policy", RANDOM, "--env", "DexMG/Pouring-Panda-D0", "--seeds", "3",
-                 "--perturb", "each", "--out", str(out), "-q"]) == 2
+    assert (
+        main(
+            [
+                "eval",
+                "--policy",
+                RANDOM,
+                "--env",
+                "DexMG/Pouring-Panda-D0",
+                "--seeds",
+                "3",
+                "--perturb",
+                "each",
+                "--out",
+                str(out),
+                "-q",
+            ]
+        )
+        == 2
+    )
 
 
 def test_datasets_record_the_factors_only_when_on():

@@ -56,8 +56,10 @@ def default_masks(num_demos: int) -> dict[str, list[str]]:
         n_valid = max(1, n_valid)
     held_out = set(np.random.default_rng(0).permutation(num_demos)[:n_valid].tolist())
     keys = [f"demo_{i}" for i in range(num_demos)]
-    return {"train": [k for i, k in enumerate(keys) if i not in held_out],
-            "valid": [k for i, k in enumerate(keys) if i in held_out]}
+    return {
+        "train": [k for i, k in enumerate(keys) if i not in held_out],
+        "valid": [k for i, k in enumerate(keys) if i in held_out],
+    }
 
 
 def dexbench_version() -> str:

@@ -32,12 +32,23 @@ def dataset_info(path: str | os.PathLike) -> dict[str, Any]:
             "complete": ds.complete,
             "demos": len(keys),
             "attempts": ds.attempts,
-            "lengths": {"min": min(lengths), "mean": float(np.mean(lengths)), "max": max(lengths),
-                        "total": int(sum(lengths))} if lengths else None,
+            "lengths": {
+                "min": min(lengths),
+                "mean": float(np.mean(lengths)),
+                "max": max(lengths),
+                "total": int(sum(lengths)),
+            }
+            if lengths
+            else None,
             "layouts": dict(Counter(str(a.get("variant", "?")) for a in demo_attrs)),
             "generators": dict(Counter(str(a.get("generator", "?")) for a in demo_attrs)),
-            "source_demos": dict(sorted(Counter(int(a.get("source_demo", -1)) for a in demo_attrs
-                                                if int(a.get("source_demo", -1)) >= 0).items())),
+            "source_demos": dict(
+                sorted(
+                    Counter(
+                        int(a.get("source_demo", -1)) for a in demo_attrs if int(a.get("source_demo", -1)) >= 0
+                    ).items()
+                )
+            ),
             "obs_keys": ds.obs_keys(),
             "masks": {k: len(v) for k, v in ds.masks.items()},
             "mujoco_version": attrs.get("mujoco_version"),
@@ -46,8 +57,11 @@ def dataset_info(path: str | os.PathLike) -> dict[str, Any]:
         if record is not None:
             meta = record.get("meta", {})
             info["generation"] = {
-                "generator": meta.get("generator"), "seed": meta.get("seed"), "workers": meta.get("workers"),
-                "config": meta.get("config"), "requested": record.get("requested"),
+                "generator": meta.get("generator"),
+                "seed": meta.get("seed"),
+                "workers": meta.get("workers"),
+                "config": meta.get("config"),
+                "requested": record.get("requested"),
                 "source": record.get("source"),
             }
     return info

@@ -19,8 +19,12 @@ import numpy as np
 from dexbench.datasets.hdf5 import DEMO_KEY_RE, MODEL_MJB_PATH, DatasetError, demo_index
 from dexbench.episode import Episode
 
-_NOT_REGULAR = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
-                (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+_NOT_REGULAR = (
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
 
 
 def check_regular_file(path: str | os.PathLike) -> None:
@@ -35,8 +39,10 @@ def check_regular_file(path: str | os.PathLike) -> None:
         return
     what = next((name for test, name in _NOT_REGULAR if test(mode)), "not a regular file")
     target = f" (a link to {os.path.realpath(path)})" if os.path.islink(path) else ""
-    raise DatasetError(f"{path}{target}: {what}, not a dataset file; reading it would block or never end. Give a "
-                       "regular .hdf5 file (copy the data into one first)")
+    raise DatasetError(
+        f"{path}{target}: {what}, not a dataset file; reading it would block or never end. Give a "
+        "regular .hdf5 file (copy the data into one first)"
+    )
 
 
 def _read_group(group: h5py.Group) -> dict[str, np.ndarray]:
@@ -59,8 +65,10 @@ class DatasetReader:
                 other = self.path.with_name(self.path.name + suffix)
                 if other.exists():
                     hint = f" ({other} exists: a run that did not finish kept its demos there)"
-            raise DatasetError(f"{self.path}: no such file{hint}. Check the path, or record demos with "
-                               "`dexbench demo --env ID -n N --out FILE`.")
+            raise DatasetError(
+                f"{self.path}: no such file{hint}. Check the path, or record demos with "
+                "`dexbench demo --env ID -n N --out FILE`."
+            )
         if self.path.is_dir():
             raise DatasetError(f"{self.path} is a directory, not a dataset file: give the .hdf5 file in it")
         check_regular_file(self.path)
@@ -70,7 +78,8 @@ class DatasetReader:
             raise DatasetError(
                 f"{self.path}: not a readable HDF5 file ({err}). It is truncated, corrupt or in another "
                 "format. DexBench writes datasets atomically, so a finished write is never partial: "
-                "regenerate the file (or copy it again if it was downloaded).") from err
+                "regenerate the file (or copy it again if it was downloaded)."
+            ) from err
         try:
             self._validate()
         except BaseException:
@@ -83,17 +92,23 @@ class DatasetReader:
     def _validate(self) -> None:
         f = self._file
         if "data" not in f or not isinstance(f["data"], h5py.Group):
-            raise self._fail("no /data group, so this is not a DexBench/robomimic dataset",
-                             "Give a file written by DexBench (`dexbench demo`, DatasetWriter).")
+            raise self._fail(
+                "no /data group, so this is not a DexBench/robomimic dataset",
+                "Give a file written by DexBench (`dexbench demo`, DatasetWriter).",
+            )
         data = f["data"]
         if "env_args" not in data.attrs:
-            raise self._fail("/data has no env_args attribute (not a DexBench/robomimic dataset)",
-                             "Give a file written by DexBench, or add the env_args JSON attribute.")
+            raise self._fail(
+                "/data has no env_args attribute (not a DexBench/robomimic dataset)",
+                "Give a file written by DexBench, or add the env_args JSON attribute.",
+            )
         try:
             self.env_args = json.loads(data.attrs["env_args"])
         except (TypeError, ValueError) as err:
-            raise self._fail(f"/data env_args is not valid JSON ({err})",
-                             "Rewrite it as a JSON object with env_name, type and env_kwargs.") from err
+            raise self._fail(
+                f"/data env_args is not valid JSON ({err})",
+                "Rewrite it as a JSON object with env_name, type and env_kwargs.",
+            ) from err
         if not isinstance(self.env_args, dict) or "env_name" not in self.env_args:
             raise self._fail("/data env_args has no env_name", "Rewrite env_args with the env id as env_name.")
         keys = [k for k in data if DEMO_KEY_RE.match(k) and isinstance(data[k], h5py.Group)]
@@ -105,12 +120,16 @@ class DatasetReader:
             T = grp["actions"].shape[0]
             declared = grp.attrs.get("num_samples", T)
             if int(declared) != T:
-                raise self._fail(f"/data/{key} declares num_samples={declared} but has {T} actions",
-                                 "The demo is inconsistent: regenerate the dataset.")
+                raise self._fail(
+                    f"/data/{key} declares num_samples={declared} but has {T} actions",
+                    "The demo is inconsistent: regenerate the dataset.",
+                )
             for name in ("states", "rewards", "dones"):
                 if name in grp and grp[name].shape[0] != T:
-                    raise self._fail(f"/data/{key}/{name} has {grp[name].shape[0]} rows, actions have {T}",
-                                     "The demo is inconsistent: regenerate the dataset.")
+                    raise self._fail(
+                        f"/data/{key}/{name} has {grp[name].shape[0]} rows, actions have {T}",
+                        "The demo is inconsistent: regenerate the dataset.",
+                    )
 
     # -- metadata -------------------------------------------------------------------------
     @property
@@ -155,13 +174,17 @@ class DatasetReader:
         not hold is refused (robomimic would fail on it later, mid-training)."""
         if "mask" not in self._file:
             return {}
-        masks = {name: [k.decode() if isinstance(k, bytes) else str(k) for k in ds[()]]
-                 for name, ds in self._file["mask"].items()}
+        masks = {
+            name: [k.decode() if isinstance(k, bytes) else str(k) for k in ds[()]]
+            for name, ds in self._file["mask"].items()
+        }
         for name, keys in masks.items():
             missing = [k for k in keys if k not in self._keys]
             if missing:
-                raise self._fail(f"mask {name!r} names demos the file does not hold ({', '.join(missing[:3])})",
-                                 "Rewrite the mask, or regenerate the dataset.")
+                raise self._fail(
+                    f"mask {name!r} names demos the file does not hold ({', '.join(missing[:3])})",
+                    "Rewrite the mask, or regenerate the dataset.",
+                )
         return masks
 
     def demo_attrs(self, key: str) -> dict[str, Any]:
@@ -176,8 +199,10 @@ class DatasetReader:
         if not self._file:  # h5py's closed File is falsy
             raise DatasetError(f"{self.path} is closed; read demos inside `with load_dataset(...)` or before close()")
         if key not in self._keys:
-            raise KeyError(f"{self.path} has no demo {key!r}; it has {len(self._keys)} demos "
-                           f"({', '.join(self._keys[:5])}{', ...' if len(self._keys) > 5 else ''})")
+            raise KeyError(
+                f"{self.path} has no demo {key!r}; it has {len(self._keys)} demos "
+                f"({', '.join(self._keys[:5])}{', ...' if len(self._keys) > 5 else ''})"
+            )
         return self._file["data"][key]
 
     def has(self, key: str, name: str) -> bool:
@@ -192,8 +217,10 @@ class DatasetReader:
         try:
             return grp[name][()]
         except OSError as err:
-            raise self._fail(f"cannot read /data/{key}/{name} ({err}): the file is damaged",
-                             "Regenerate the dataset (or copy it again if it was downloaded).") from err
+            raise self._fail(
+                f"cannot read /data/{key}/{name} ({err}): the file is damaged",
+                "Regenerate the dataset (or copy it again if it was downloaded).",
+            ) from err
 
     def obs_keys(self, key: str | None = None) -> list[str]:
         key = key or (self._keys[0] if self._keys else None)
@@ -206,8 +233,10 @@ class DatasetReader:
         try:
             return self._episode(key)
         except OSError as err:
-            raise self._fail(f"cannot read /data/{key} ({err}): the file is damaged",
-                             "Regenerate the dataset (or copy it again if it was downloaded).") from err
+            raise self._fail(
+                f"cannot read /data/{key} ({err}): the file is damaged",
+                "Regenerate the dataset (or copy it again if it was downloaded).",
+            ) from err
 
     def _episode(self, key: str) -> Episode:
         grp = self.group(key)
@@ -215,7 +244,7 @@ class DatasetReader:
         actions = grp["actions"][()]
         states = grp["states"][()] if "states" in grp else np.zeros((len(actions), 0))
         obs = _read_group(grp["obs"]) if "obs" in grp else {}
-        final_obs = ({k: v[-1] for k, v in _read_group(grp["next_obs"]).items()} if "next_obs" in grp else None)
+        final_obs = {k: v[-1] for k, v in _read_group(grp["next_obs"]).items()} if "next_obs" in grp else None
         datagen: dict[str, dict[str, np.ndarray]] = {}
         if "datagen_info" in grp:
             for name, sub in grp["datagen_info"].items():
@@ -255,8 +284,11 @@ class DatasetReader:
         if self.model_xml is None:
             raise self._fail("the dataset stores no model", "Rebuild the env from env_args instead.")
         if recorded != mujoco.__version__:
-            warnings.warn(f"{self.path} was recorded with mujoco {recorded}, this is {mujoco.__version__}: "
-                          "loading the model from XML; exact replay is not guaranteed", stacklevel=2)
+            warnings.warn(
+                f"{self.path} was recorded with mujoco {recorded}, this is {mujoco.__version__}: "
+                "loading the model from XML; exact replay is not guaranteed",
+                stacklevel=2,
+            )
         return mujoco.MjModel.from_xml_string(self.model_xml)
 
     # -- container protocol -----------------------------------------------------------------

@@ -82,11 +82,20 @@ def workdir_of(out: str | os.PathLike) -> Path:
     return out.with_name(out.name + WORKDIR_SUFFIX)
 
 
-def render_obs(path: str | os.PathLike, cameras: list[str] | tuple[str, ...], size: int = 84, *,
-               out: str | os.PathLike | None = None, workers: int = 1, preset: str = "fast",
-               overwrite: bool = False, compression_level: int = 4,
-               visual_factors: str | Sequence[str] | None = None,
-               progress: Callable[[str], None] | None = None, backend: Backend = PROCESS) -> Path:
+def render_obs(
+    path: str | os.PathLike,
+    cameras: list[str] | tuple[str, ...],
+    size: int = 84,
+    *,
+    out: str | os.PathLike | None = None,
+    workers: int = 1,
+    preset: str = "fast",
+    overwrite: bool = False,
+    compression_level: int = 4,
+    visual_factors: str | Sequence[str] | None = None,
+    progress: Callable[[str], None] | None = None,
+    backend: Backend = PROCESS,
+) -> Path:
     """Add `obs/<camera>_image` (uint8 T,H,W,3; gzip, one chunk per frame) for `cameras` at
     `size` px to the dataset at `path`, written to `out` (default: `path` itself, replaced once
     complete). Returns the output path. `progress(demo_key)` is called as each demo finishes.
@@ -104,8 +113,10 @@ def render_obs(path: str | os.PathLike, cameras: list[str] | tuple[str, ...], si
     if not cameras:
         raise ValueError("no cameras given; name at least one, e.g. --cameras agentview")
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or not 1 <= size <= MAX_RENDER_SIZE:
-        raise ValueError(f"image size {size!r} is out of range: give a side from 1 to {MAX_RENDER_SIZE} px "
-                         "(84 is the papers' observation size)")
+        raise ValueError(
+            f"image size {size!r} is out of range: give a side from 1 to {MAX_RENDER_SIZE} px "
+            "(84 is the papers' observation size)"
+        )
     preset = preset_by_name(preset).name
     check_workers(workers, local=not backend.is_ray)
     settings = _settings(path, out, cameras, int(size), preset, overwrite, compression_level, visual_factors)
@@ -127,8 +138,16 @@ def render_obs(path: str | os.PathLike, cameras: list[str] | tuple[str, ...], si
 
 
 # ----------------------------------------------------------------------------- checks
-def _settings(path: Path, out: Path, cameras: list[str], size: int, preset: str, overwrite: bool,
-              compression_level: int, visual_factors: str | Sequence[str] | None) -> RenderObsSettings:
+def _settings(
+    path: Path,
+    out: Path,
+    cameras: list[str],
+    size: int,
+    preset: str,
+    overwrite: bool,
+    compression_level: int,
+    visual_factors: str | Sequence[str] | None,
+) -> RenderObsSettings:
     """The run's settings, after every check that needs no rendering (bad input fails here)."""
     from dexbench.envs.appearance import check_factors
     from dexbench.envs.registry import lookup
@@ -136,40 +155,58 @@ def _settings(path: Path, out: Path, cameras: list[str], size: int, preset: str,
     if out.is_dir():
         raise IsADirectoryError(f"{out} is a directory; give a file path such as {out / 'demos_images.hdf5'}")
     if out.resolve() != path.resolve() and out.exists() and not overwrite:
-        raise FileExistsError(f"{out} already exists; choose another --out, or pass --overwrite to replace it "
-                              "(replaced only once the new file is complete)")
+        raise FileExistsError(
+            f"{out} already exists; choose another --out, or pass --overwrite to replace it "
+            "(replaced only once the new file is complete)"
+        )
     with load_dataset(path) as ds:
         keys = ds.keys
         if not keys:
             raise DatasetError(f"{path} holds no demos: nothing to render")
         no_states = [k for k in keys if not ds.has(k, "states")]
         if no_states:
-            raise DatasetError(f"{path}: {', '.join(no_states[:3])} {'has' if len(no_states) == 1 else 'have'} no "
-                               "stored states, and images are rendered from states. Record the dataset with "
-                               "DexBench (`dexbench demo` / `dexbench generate` store states), or render images "
-                               "while generating (--obs-mode state+rgb)")
+            raise DatasetError(
+                f"{path}: {', '.join(no_states[:3])} {'has' if len(no_states) == 1 else 'have'} no "
+                "stored states, and images are rendered from states. Record the dataset with "
+                "DexBench (`dexbench demo` / `dexbench generate` store states), or render images "
+                "while generating (--obs-mode state+rgb)"
+            )
         existing = [image_key(c) for c in cameras if ds.has(keys[0], f"obs/{image_key(c)}")]
         if existing and not overwrite:
-            raise FileExistsError(f"{path} already has {', '.join(existing)}; pass --overwrite to render "
-                                  "them again, or name other cameras")
+            raise FileExistsError(
+                f"{path} already has {', '.join(existing)}; pass --overwrite to render "
+                "them again, or name other cameras"
+            )
         env_id, env_kwargs = ds.env_id, ds.env_kwargs
         lengths = {k: ds.num_samples(k) for k in keys}
         next_obs = ds.has(keys[0], "next_obs")
-        factors = list(check_factors(env_kwargs.get("visual_factors", ()) if visual_factors is None
-                                     else visual_factors))
+        factors = list(
+            check_factors(env_kwargs.get("visual_factors", ()) if visual_factors is None else visual_factors)
+        )
         if factors:
             _check_seeds(path, {k: int(ds.demo_attrs(k).get("seed", -1)) for k in keys})
     try:
         lookup(env_id)
     except Exception:  # noqa: BLE001 - gymnasium's error for an unknown id
-        raise DatasetError(f"{path}: its env {env_id!r} is not a DexBench env; was it written by another "
-                           "suite or a newer DexBench?") from None
+        raise DatasetError(
+            f"{path}: its env {env_id!r} is not a DexBench env; was it written by another suite or a newer DexBench?"
+        ) from None
     check_cameras(env_id, cameras, _state_env_kwargs(env_kwargs))
     _check_existing_image_size(env_kwargs, cameras, size, path)
     _check_existing_image_look(env_kwargs, cameras, factors, path)
-    return RenderObsSettings(source=str(path.resolve()), env_id=env_id, demo_lengths=lengths, cameras=cameras,
-                             size=size, preset=preset, next_obs=next_obs, compression_level=int(compression_level),
-                             visual_factors=factors, source_sha256=digest(path), suite_version=suite_version())
+    return RenderObsSettings(
+        source=str(path.resolve()),
+        env_id=env_id,
+        demo_lengths=lengths,
+        cameras=cameras,
+        size=size,
+        preset=preset,
+        next_obs=next_obs,
+        compression_level=int(compression_level),
+        visual_factors=factors,
+        source_sha256=digest(path),
+        suite_version=suite_version(),
+    )
 
 
 def check_cameras(env_id: str, cameras: list[str], env_kwargs: dict | None = None, flag: str = "") -> None:
@@ -184,8 +221,10 @@ def check_cameras(env_id: str, cameras: list[str], env_kwargs: dict | None = Non
         env.close()
     unknown = [c for c in cameras if c not in valid]
     if unknown:
-        raise ValueError(f"unknown camera{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}"
-                         f"{f' ({flag})' if flag else ''}; {env_id} has {', '.join(valid)}")
+        raise ValueError(
+            f"unknown camera{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}"
+            f"{f' ({flag})' if flag else ''}; {env_id} has {', '.join(valid)}"
+        )
 
 
 def _state_env_kwargs(env_kwargs: dict, visual_factors: list[str] | tuple[str, ...] = ()) -> dict:
@@ -199,10 +238,12 @@ def _check_seeds(path: Path, seeds: dict[str, int]) -> None:
     unseeded = [k for k, seed in seeds.items() if seed < 0]
     if unseeded:
         listed = ", ".join(unseeded[:3]) + (f" and {len(unseeded) - 3} more" if len(unseeded) > 3 else "")
-        raise DatasetError(f"{path}: {listed} {'has' if len(unseeded) == 1 else 'have'} no recorded reset seed "
-                           "(attrs['seed'] is -1), and a randomised look is drawn from the demo's reset seed. "
-                           "Render the published look (--visual-factors none), or record the demos with "
-                           "DexBench (`dexbench demo` / `dexbench generate` store each demo's seed)")
+        raise DatasetError(
+            f"{path}: {listed} {'has' if len(unseeded) == 1 else 'have'} no recorded reset seed "
+            "(attrs['seed'] is -1), and a randomised look is drawn from the demo's reset seed. "
+            "Render the published look (--visual-factors none), or record the demos with "
+            "DexBench (`dexbench demo` / `dexbench generate` store each demo's seed)"
+        )
 
 
 def _check_existing_image_look(env_kwargs: dict, cameras: list[str], factors: list[str], path: Path) -> None:
@@ -213,9 +254,11 @@ def _check_existing_image_look(env_kwargs: dict, cameras: list[str], factors: li
     others = [c for c in env_kwargs.get("camera_names", []) if c not in cameras]
     recorded = list(env_kwargs.get("visual_factors", []))
     if others and recorded != factors:
-        raise ValueError(f"{path} already has images of {', '.join(others)} with visual factors "
-                         f"{','.join(recorded) or 'none'}; render with --visual-factors {','.join(recorded) or 'none'} "
-                         "(one look per dataset), or start from a state-only dataset")
+        raise ValueError(
+            f"{path} already has images of {', '.join(others)} with visual factors "
+            f"{','.join(recorded) or 'none'}; render with --visual-factors {','.join(recorded) or 'none'} "
+            "(one look per dataset), or start from a state-only dataset"
+        )
 
 
 def _check_existing_image_size(env_kwargs: dict, cameras: list[str], size: int, path: Path) -> None:
@@ -226,8 +269,10 @@ def _check_existing_image_size(env_kwargs: dict, cameras: list[str], size: int, 
     others = [c for c in env_kwargs.get("camera_names", []) if c not in cameras]
     recorded = tuple(env_kwargs.get("image_size", (size, size)))
     if others and recorded != (size, size):
-        raise ValueError(f"{path} already has {recorded[0]}x{recorded[1]} images of {', '.join(others)}; render at "
-                         f"--size {recorded[0]} (one image size per dataset), or start from a state-only dataset")
+        raise ValueError(
+            f"{path} already has {recorded[0]}x{recorded[1]} images of {', '.join(others)}; render at "
+            f"--size {recorded[0]} (one image size per dataset), or start from a state-only dataset"
+        )
 
 
 # ----------------------------------------------------------------------------- work folder
@@ -240,10 +285,13 @@ def _prepare_workdir(workdir: Path, settings: RenderObsSettings, discard_other: 
     if workdir.exists() and discard_other and differences(_read_json(settings_path), wanted):
         shutil.rmtree(workdir)
     if workdir.exists():
-        check_same(_read_json(settings_path), wanted,
-                   f"{workdir} holds an unfinished render-obs run with other settings (or of another dataset)",
-                   f"Run that command again to finish it, or pass --overwrite (or delete {workdir}) to start over",
-                   error=FileExistsError)
+        check_same(
+            _read_json(settings_path),
+            wanted,
+            f"{workdir} holds an unfinished render-obs run with other settings (or of another dataset)",
+            f"Run that command again to finish it, or pass --overwrite (or delete {workdir}) to start over",
+            error=FileExistsError,
+        )
     else:
         workdir.mkdir(parents=True)
         tmp = settings_path.with_name(SETTINGS_FILE + ".tmp")
@@ -304,9 +352,10 @@ class _DemoRenderer:
             for i, camera in enumerate(self.settings.cameras):
                 for group in groups:
                     shift = 1 if group == "next_obs" else 0
-                    frames_of_group = frames[shift:shift + len(states), i]
-                    write_array(f.require_group(group), image_key(camera), frames_of_group,
-                                self.settings.compression_level)
+                    frames_of_group = frames[shift : shift + len(states), i]
+                    write_array(
+                        f.require_group(group), image_key(camera), frames_of_group, self.settings.compression_level
+                    )
         os.replace(tmp, final)  # the demo's name appears only once its file is complete
         return final
 
@@ -314,8 +363,9 @@ class _DemoRenderer:
         self.env.close()
 
 
-def _render_here(settings: RenderObsSettings, workdir: Path, keys: list[str],
-                 progress: Callable[[str], None] | None) -> None:
+def _render_here(
+    settings: RenderObsSettings, workdir: Path, keys: list[str], progress: Callable[[str], None] | None
+) -> None:
     renderer = _DemoRenderer(settings, workdir)
     try:
         for key in keys:
@@ -344,15 +394,17 @@ def _render_in_worker(key: str) -> str:
     return _WORKER.render_demo(key)
 
 
-def _render_in_processes(settings: RenderObsSettings, workdir: Path, keys: list[str], workers: int,
-                         progress: Callable[[str], None] | None) -> None:
+def _render_in_processes(
+    settings: RenderObsSettings, workdir: Path, keys: list[str], workers: int, progress: Callable[[str], None] | None
+) -> None:
     """Demos handed out one at a time to `workers` spawned processes (each builds its env once)."""
     import multiprocessing as mp
     from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 
     workers = min(workers, len(keys))
-    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
-                             initializer=_init_worker, initargs=(settings, workdir)) as pool:
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_init_worker, initargs=(settings, workdir)
+    ) as pool:
         futures = {pool.submit(_render_in_worker, key): key for key in keys}
         pending = set(futures)
         while pending:
@@ -362,9 +414,11 @@ def _render_in_processes(settings: RenderObsSettings, workdir: Path, keys: list[
                 if error is not None:
                     for other in pending:
                         other.cancel()
-                    raise RenderObsError(f"rendering {futures[future]} failed: {error!r}. The demos finished so "
-                                         f"far are kept in {workdir}; fix the problem and run the same command "
-                                         "again to continue") from error
+                    raise RenderObsError(
+                        f"rendering {futures[future]} failed: {error!r}. The demos finished so "
+                        f"far are kept in {workdir}; fix the problem and run the same command "
+                        "again to continue"
+                    ) from error
                 if progress:
                     progress(futures[future])
 
@@ -387,8 +441,14 @@ def _render_task(job: tuple[RenderObsSettings, dict, list[tuple[str, np.ndarray,
             renderer.close()
 
 
-def _render_in_ray_tasks(settings: RenderObsSettings, workdir: Path, keys: list[str], workers: int,
-                         progress: Callable[[str], None] | None, address: str | None) -> None:
+def _render_in_ray_tasks(
+    settings: RenderObsSettings,
+    workdir: Path,
+    keys: list[str],
+    workers: int,
+    progress: Callable[[str], None] | None,
+    address: str | None,
+) -> None:
     """Demos dealt round-robin to `workers` Ray tasks (each builds its env once); each demo's
     file is put into the work folder here as it comes back."""
     from dexbench.backends import BackendError, run_on_ray
@@ -396,9 +456,17 @@ def _render_in_ray_tasks(settings: RenderObsSettings, workdir: Path, keys: list[
     workers = min(workers, len(keys))
     with load_dataset(settings.source) as ds:
         env_kwargs = ds.env_kwargs
-        jobs = [(settings, env_kwargs, [(key, ds.array(key, "states"), ds.array(key, "actions"),
-                                         int(ds.demo_attrs(key).get("seed", -1)))
-                                        for key in keys[w::workers]]) for w in range(workers)]
+        jobs = [
+            (
+                settings,
+                env_kwargs,
+                [
+                    (key, ds.array(key, "states"), ds.array(key, "actions"), int(ds.demo_attrs(key).get("seed", -1)))
+                    for key in keys[w::workers]
+                ],
+            )
+            for w in range(workers)
+        ]
 
     def receive(event: tuple) -> None:
         _, key, data = event
@@ -412,8 +480,10 @@ def _render_in_ray_tasks(settings: RenderObsSettings, workdir: Path, keys: list[
     try:
         run_on_ray(_render_task, jobs, receive, address=address, stop_grace_s=0.0)
     except BackendError as err:
-        raise RenderObsError(f"{err}. The demos finished so far are kept in {workdir}; fix the problem and run the "
-                             "same command again to continue") from None
+        raise RenderObsError(
+            f"{err}. The demos finished so far are kept in {workdir}; fix the problem and run the "
+            "same command again to continue"
+        ) from None
 
 
 # ----------------------------------------------------------------------------- merge
@@ -445,8 +515,11 @@ def _image_env_kwargs(env_kwargs: dict, settings: RenderObsSettings) -> dict:
     had_images = "rgb" in env_kwargs.get("obs_mode", "state")
     earlier = list(env_kwargs.get("camera_names", [])) if had_images else []
     looks = {"visual_factors": settings.visual_factors} if settings.visual_factors else {}
-    return {**{k: v for k, v in env_kwargs.items() if k != "visual_factors"}, **looks,
-            "obs_mode": "state+rgb" if "state" in env_kwargs.get("obs_mode", "state") else "rgb",
-            "camera_names": earlier + [c for c in settings.cameras if c not in earlier],
-            "image_size": [settings.size, settings.size],
-            "render_preset": settings.preset}
+    return {
+        **{k: v for k, v in env_kwargs.items() if k != "visual_factors"},
+        **looks,
+        "obs_mode": "state+rgb" if "state" in env_kwargs.get("obs_mode", "state") else "rgb",
+        "camera_names": earlier + [c for c in settings.cameras if c not in earlier],
+        "image_size": [settings.size, settings.size],
+        "render_preset": settings.preset,
+    }

@@ -57,9 +57,16 @@ class ReplayPolicy:
         return self.actions[self.t - 1]
 
 
-def replay_demo(path: str | os.PathLike, demo_key: str | int, video: str | os.PathLike | None = None,
-                camera: str = "agentview", size: int = 256, fps: float | None = None,
-                max_steps: int | None = None, progress: bool = False) -> ReplayResult:
+def replay_demo(
+    path: str | os.PathLike,
+    demo_key: str | int,
+    video: str | os.PathLike | None = None,
+    camera: str = "agentview",
+    size: int = 256,
+    fps: float | None = None,
+    max_steps: int | None = None,
+    progress: bool = False,
+) -> ReplayResult:
     """Replay demo `demo_key` ("demo_3" or 3) of the dataset at `path` from its stored initial
     state; write the `camera` view of every step to `video` (mp4, or gif) when given.
     `max_steps`: replay only the first steps (a quick preview; `success` is then the state's).
@@ -84,14 +91,19 @@ def replay_demo(path: str | os.PathLike, demo_key: str | int, video: str | os.Pa
     try:
         lookup(env_id)
     except Exception as err:  # noqa: BLE001 - gymnasium's error for an unknown id
-        raise DatasetError(f"{path}: its env {env_id!r} is not a DexBench env ({err}); was it written by another "
-                           "suite or a newer DexBench?") from None
+        raise DatasetError(
+            f"{path}: its env {env_id!r} is not a DexBench env ({err}); was it written by another "
+            "suite or a newer DexBench?"
+        ) from None
     env = build_env(env_id, **env_kwargs)
     try:
         total = len(actions)
         steps = total if max_steps is None else min(max(int(max_steps), 1), total)
-        grabber = FrameGrabber(env, camera, size, progress=progress, total=steps + 1,
-                               desc=f"replay {key}") if video is not None else None
+        grabber = (
+            FrameGrabber(env, camera, size, progress=progress, total=steps + 1, desc=f"replay {key}")
+            if video is not None
+            else None
+        )
         successes: list[bool] = []
 
         def on_step(e) -> None:
@@ -103,17 +115,34 @@ def replay_demo(path: str | os.PathLike, demo_key: str | int, video: str | os.Pa
         seed = int(attrs.get("seed", -1))
         # Success never stops a replay early: every stored action is played.
         try:
-            episode = rollout(env, policy, seed if seed >= 0 else None, max_steps=steps,
-                              success_hold_steps=steps + 1, record=False, stop_when_done=False, on_step=on_step)
+            episode = rollout(
+                env,
+                policy,
+                seed if seed >= 0 else None,
+                max_steps=steps,
+                success_hold_steps=steps + 1,
+                record=False,
+                stop_when_done=False,
+                on_step=on_step,
+            )
         except PolicyActionError as err:
-            raise DatasetError(f"{path}: {key} holds an action the env refuses at step {policy.t - 1} "
-                               f"({str(err).split(': ', 1)[-1]}); the dataset is damaged") from None
+            raise DatasetError(
+                f"{path}: {key} holds an action the env refuses at step {policy.t - 1} "
+                f"({str(err).split(': ', 1)[-1]}); the dataset is damaged"
+            ) from None
         finally:
             if grabber is not None:
                 grabber.close()
         out = str(write_video(grabber.frames, video, fps or env.control_freq)) if grabber is not None else None
     finally:
         env.close()
-    return ReplayResult(demo=key, steps=episode.num_samples, success=successes[-1], ever_success=any(successes[1:]),
-                        stored_success=bool(attrs.get("success", True)), max_state_error=policy.max_error, video=out,
-                        total_steps=total)
+    return ReplayResult(
+        demo=key,
+        steps=episode.num_samples,
+        success=successes[-1],
+        ever_success=any(successes[1:]),
+        stored_success=bool(attrs.get("success", True)),
+        max_state_error=policy.max_error,
+        video=out,
+        total_steps=total,
+    )

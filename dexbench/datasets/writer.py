@@ -77,8 +77,7 @@ def write_array(group: h5py.Group, name: str, array: np.ndarray, level: int) -> 
     if array.dtype == bool:
         array = array.astype(np.uint8)
     if array.dtype == np.uint8 and array.ndim >= 3:  # images (T, H, W, C): one chunk per frame
-        group.create_dataset(name, data=array, chunks=(1, *array.shape[1:]),
-                             compression="gzip", compression_opts=level)
+        group.create_dataset(name, data=array, chunks=(1, *array.shape[1:]), compression="gzip", compression_opts=level)
     elif array.nbytes >= COMPRESS_MIN_BYTES:
         group.create_dataset(name, data=array, compression="gzip", compression_opts=level, shuffle=True)
     else:
@@ -105,23 +104,35 @@ class DatasetWriter:
             JSON), e.g. ("attempt", "source_demos") for generated demos.
     """
 
-    def __init__(self, path: str | os.PathLike, env, *, env_kwargs: dict[str, Any] | None = None,
-                 generator: str = "scripted", next_obs: bool = True, overwrite: bool = False,
-                 compression_level: int = 4, info_attrs: tuple[str, ...] | list[str] = ()) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        env,
+        *,
+        env_kwargs: dict[str, Any] | None = None,
+        generator: str = "scripted",
+        next_obs: bool = True,
+        overwrite: bool = False,
+        compression_level: int = 4,
+        info_attrs: tuple[str, ...] | list[str] = (),
+    ) -> None:
         self.path = Path(path)
         self.tmp_path = self.path.with_name(self.path.name + ".tmp")
         self.partial_path = self.path.with_name(self.path.name + ".partial")
         if self.path.is_dir():
             raise IsADirectoryError(f"{self.path} is a directory; give a file path such as {self.path / 'demos.hdf5'}")
         if self.path.exists() and not overwrite:
-            raise FileExistsError(f"{self.path} already exists; choose another path or pass overwrite=True "
-                                  "(CLI: --overwrite); the old file is replaced only once the new one is complete")
+            raise FileExistsError(
+                f"{self.path} already exists; choose another path or pass overwrite=True "
+                "(CLI: --overwrite); the old file is replaced only once the new one is complete"
+            )
         if self.tmp_path.exists():
             if not overwrite:
                 raise FileExistsError(
                     f"{self.tmp_path} exists: another writer is using it, or a run was killed while writing "
                     "(it may still hold finished demos: open it with dexbench.datasets.load_dataset). "
-                    "Move or delete it, or pass overwrite=True to discard it")
+                    "Move or delete it, or pass overwrite=True to discard it"
+                )
             self.tmp_path.unlink()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         unwrapped = getattr(env, "unwrapped", env)
@@ -137,8 +148,12 @@ class DatasetWriter:
 
         kwargs = env_kwargs_of(unwrapped)
         kwargs.update(env_kwargs or {})
-        env_args = {"env_name": self.env_id, "type": GYM_ENV_TYPE, "env_kwargs": kwargs,
-                    "dexbench_version": dexbench_version()}
+        env_args = {
+            "env_name": self.env_id,
+            "type": GYM_ENV_TYPE,
+            "env_kwargs": kwargs,
+            "dexbench_version": dexbench_version(),
+        }
         self._file = h5py.File(self.tmp_path, "w", libver=H5_LIBVER)
         try:
             data = self._file.create_group("data")
@@ -148,8 +163,9 @@ class DatasetWriter:
             data.attrs["format_version"] = FORMAT_VERSION
             data.attrs["model_xml"] = model_xml_of(unwrapped)
             # Beside /data, not in it: robomimic lists every key under /data as a demo.
-            self._file.create_dataset(MODEL_MJB_PATH, data=model_mjb_of(unwrapped), compression="gzip",
-                                      compression_opts=self.level)
+            self._file.create_dataset(
+                MODEL_MJB_PATH, data=model_mjb_of(unwrapped), compression="gzip", compression_opts=self.level
+            )
             self._write_counts(complete=False)
             self._file.flush()
         except BaseException:
@@ -162,8 +178,14 @@ class DatasetWriter:
     def num_demos(self) -> int:
         return self._num_demos
 
-    def add_episode(self, episode: Episode, *, generator: str | None = None,
-                    source_demo: int | None = None, attrs: dict[str, Any] | None = None) -> str:
+    def add_episode(
+        self,
+        episode: Episode,
+        *,
+        generator: str | None = None,
+        source_demo: int | None = None,
+        attrs: dict[str, Any] | None = None,
+    ) -> str:
         """Write one episode as the next `demo_<i>`; returns its key. The file is flushed after
         every demo, so a crash loses at most the demo in flight. `attrs`: extra demo attrs
         (non-scalars as JSON), on top of the `Episode.info` items named in `info_attrs`."""
@@ -221,8 +243,9 @@ class DatasetWriter:
         if self._closed:
             raise RuntimeError(f"DatasetWriter for {self.path} is closed")
         sizes: list[int] = []
-        source.visititems(lambda _, obj: sizes.append(obj.id.get_storage_size())
-                          if isinstance(obj, h5py.Dataset) else None)
+        source.visititems(
+            lambda _, obj: sizes.append(obj.id.get_storage_size()) if isinstance(obj, h5py.Dataset) else None
+        )
         self._ensure_room(sum(sizes))
         key = f"demo_{self._num_demos}"
         try:
@@ -244,8 +267,11 @@ class DatasetWriter:
         need = 2 * nbytes + FREE_SPACE_MARGIN_BYTES  # uncompressed size, twice: HDF5's own overhead
         free = shutil.disk_usage(self.tmp_path.parent).free
         if free < need:
-            raise OSError(errno.ENOSPC, f"No space left on device for the next demo in {self.tmp_path.parent}: "
-                          f"{free / 2**20:.1f} MiB free, {need / 2**20:.1f} MiB needed")
+            raise OSError(
+                errno.ENOSPC,
+                f"No space left on device for the next demo in {self.tmp_path.parent}: "
+                f"{free / 2**20:.1f} MiB free, {need / 2**20:.1f} MiB needed",
+            )
 
     def set_attrs(self, **attrs: Any) -> None:
         """Set /data attrs (non-scalars as JSON) and flush, e.g. a generator's progress."""
@@ -352,8 +378,15 @@ def _release_quietly(writer: DatasetWriter) -> None:
         sys.unraisablehook = hook
 
 
-def write_dataset(path: str | os.PathLike, env, episodes: list[Episode], *, attempts: int | None = None,
-                  masks: dict[str, list[str]] | None = None, **writer_kwargs) -> Path:
+def write_dataset(
+    path: str | os.PathLike,
+    env,
+    episodes: list[Episode],
+    *,
+    attempts: int | None = None,
+    masks: dict[str, list[str]] | None = None,
+    **writer_kwargs,
+) -> Path:
     """Write `episodes` to `path` in one go (see DatasetWriter for the kwargs)."""
     with DatasetWriter(path, env, **writer_kwargs) as writer:
         for episode in episodes:

@@ -58,8 +58,9 @@ class PoseActions:
         try:
             action = np.asarray(action, dtype=np.float64)
         except (TypeError, ValueError):
-            raise ValueError(f"action must be an array of {self.action_space.shape[0]} numbers, got a "
-                             f"{type(action).__name__}") from None
+            raise ValueError(
+                f"action must be an array of {self.action_space.shape[0]} numbers, got a {type(action).__name__}"
+            ) from None
         expected = self.action_space.shape
         if action.shape != expected:
             raise ValueError(
@@ -74,9 +75,11 @@ class PoseActions:
                     bad.append(f"{name} (all {part.size})")
                 else:
                     bad += [f"{name}[{i}]" for i in np.flatnonzero(part)]
-            raise ValueError(f"action has non-finite entries (NaN or inf) in {', '.join(bad)}; pass finite "
-                             f"numbers (layout: "
-                             f"{', '.join(f'{k} [{s.start}:{s.stop}]' for k, s in self.action_layout.items())})")
+            raise ValueError(
+                f"action has non-finite entries (NaN or inf) in {', '.join(bad)}; pass finite "
+                f"numbers (layout: "
+                f"{', '.join(f'{k} [{s.start}:{s.stop}]' for k, s in self.action_layout.items())})"
+            )
         return clip(action, self.action_space.low, self.action_space.high)
 
     def _action_to_targets(self, action: np.ndarray):
@@ -134,16 +137,19 @@ class PoseActions:
                 target = np.asarray(targets[arm], dtype=np.float64)
                 command = np.asarray(hand[arm], dtype=np.float64)
             except (KeyError, TypeError, ValueError, IndexError):
-                raise ValueError(f"targets and hand must map each arm {ARMS} to a 4x4 pose and a hand command of "
-                                 f"{self.hand_dim} numbers") from None
+                raise ValueError(
+                    f"targets and hand must map each arm {ARMS} to a 4x4 pose and a hand command of "
+                    f"{self.hand_dim} numbers"
+                ) from None
             if target.shape != (4, 4) or not np.all(np.isfinite(target)):
                 raise ValueError(f"the {arm} target must be a finite 4x4 pose, got shape {target.shape}")
             rot = target[:3, :3]
             if np.abs(rot @ rot.T - _EYE3).max() > 1e-4 or np.linalg.det(rot) < 0:
                 raise ValueError(f"the {arm} target's 3x3 part is not a rotation (orthonormal, det +1)")
             if command.shape != (self.hand_dim,) or not np.all(np.isfinite(command)):
-                raise ValueError(f"the {arm} hand command must be {self.hand_dim} finite numbers, got shape "
-                                 f"{command.shape}")
+                raise ValueError(
+                    f"the {arm} hand command must be {self.hand_dim} finite numbers, got shape {command.shape}"
+                )
             out_targets[arm], out_hand[arm] = target, command
         return out_targets, out_hand
 

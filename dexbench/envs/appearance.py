@@ -41,8 +41,11 @@ HEADLIGHT_INTENSITY = (0.5, 1.5)  # the camera's own light (ambient and diffuse)
 # textures: the table top and the floor each get a texture of the bank, a colour and a repeat
 TEXTURE_BANK = 12  # built-in textures with colours drawn once from BANK_SEED (the same in every env)
 BANK_SEED = 20261206
-TEXTURE_BUILTINS = (mujoco.mjtBuiltin.mjBUILTIN_CHECKER, mujoco.mjtBuiltin.mjBUILTIN_GRADIENT,
-                    mujoco.mjtBuiltin.mjBUILTIN_FLAT)
+TEXTURE_BUILTINS = (
+    mujoco.mjtBuiltin.mjBUILTIN_CHECKER,
+    mujoco.mjtBuiltin.mjBUILTIN_GRADIENT,
+    mujoco.mjtBuiltin.mjBUILTIN_FLAT,
+)
 TEXTURE_PX = 128  # side of each bank texture
 SURFACE_RGB = (0.25, 1.0)  # per channel: the material colour, which tints the texture
 # the arena's geoms (envs/scene.py) -> how many times the texture repeats across them
@@ -57,8 +60,13 @@ CAMERA_ROT_JITTER_RAD = np.deg2rad(4.0)  # about each of the camera's axes
 CAMERA_FOVY_JITTER_DEG = 5.0  # added to the field of view
 
 # distractors: visual-only primitives resting on the table, away from the task's objects
-DISTRACTOR_SHAPES = (mujoco.mjtGeom.mjGEOM_BOX, mujoco.mjtGeom.mjGEOM_CYLINDER, mujoco.mjtGeom.mjGEOM_SPHERE,
-                     mujoco.mjtGeom.mjGEOM_CAPSULE, mujoco.mjtGeom.mjGEOM_ELLIPSOID)
+DISTRACTOR_SHAPES = (
+    mujoco.mjtGeom.mjGEOM_BOX,
+    mujoco.mjtGeom.mjGEOM_CYLINDER,
+    mujoco.mjtGeom.mjGEOM_SPHERE,
+    mujoco.mjtGeom.mjGEOM_CAPSULE,
+    mujoco.mjtGeom.mjGEOM_ELLIPSOID,
+)
 DISTRACTORS_SHOWN = (1, 4)  # how many of the slots (one per shape) stand on the table
 DISTRACTOR_HALF_M = (0.015, 0.04)  # half extents
 DISTRACTOR_RGB = (0.05, 0.95)
@@ -75,8 +83,9 @@ def check_factors(factors) -> tuple[str, ...]:
     try:
         names = list(factors)
     except TypeError:
-        raise ValueError(f"visual_factors must be a list of factor names from {FACTORS} (or 'all'), "
-                         f"got {factors!r}") from None
+        raise ValueError(
+            f"visual_factors must be a list of factor names from {FACTORS} (or 'all'), got {factors!r}"
+        ) from None
     unknown = [n for n in names if n not in FACTORS]
     if unknown:
         close = difflib.get_close_matches(str(unknown[0]), FACTORS, n=1)
@@ -108,29 +117,50 @@ class Appearance:
         if "textures" in self.factors:
             rng = np.random.default_rng(BANK_SEED)
             for k in range(TEXTURE_BANK):
-                mj_spec.add_texture(name=f"appearance_texture_{k}", type=mujoco.mjtTexture.mjTEXTURE_2D,
-                                    builtin=TEXTURE_BUILTINS[k % len(TEXTURE_BUILTINS)], rgb1=rng.uniform(0, 1, 3),
-                                    rgb2=rng.uniform(0, 1, 3), width=TEXTURE_PX, height=TEXTURE_PX)
+                mj_spec.add_texture(
+                    name=f"appearance_texture_{k}",
+                    type=mujoco.mjtTexture.mjTEXTURE_2D,
+                    builtin=TEXTURE_BUILTINS[k % len(TEXTURE_BUILTINS)],
+                    rgb1=rng.uniform(0, 1, 3),
+                    rgb2=rng.uniform(0, 1, 3),
+                    width=TEXTURE_PX,
+                    height=TEXTURE_PX,
+                )
         if "distractors" in self.factors:
             for k, shape in enumerate(DISTRACTOR_SHAPES):
-                mj_spec.worldbody.add_geom(name=f"distractor_{k}", type=shape, size=[0.02, 0.02, 0.02],
-                                           pos=[0, 0, table_top_z], rgba=[0.5, 0.5, 0.5, 0], contype=0, conaffinity=0)
+                mj_spec.worldbody.add_geom(
+                    name=f"distractor_{k}",
+                    type=shape,
+                    size=[0.02, 0.02, 0.02],
+                    pos=[0, 0, table_top_z],
+                    rgba=[0.5, 0.5, 0.5, 0],
+                    contype=0,
+                    conaffinity=0,
+                )
 
     def bind(self, model: mujoco.MjModel, object_bodies: dict[str, int], colour_coded: Iterable[str]) -> None:
         """Keep the model's own values (each draw perturbs them, never a previous draw) and the
         ids the factors write. `object_bodies`: the task's objects (name -> body id); the
         `colour_coded` ones keep their colours (their colour is the task's meaning)."""
         self.model = model
-        self._lights = dict(pos=model.light_pos.copy(), dir=model.light_dir.copy(),
-                            diffuse=model.light_diffuse.copy(), ambient=model.light_ambient.copy(),
-                            head_diffuse=model.vis.headlight.diffuse.copy(),
-                            head_ambient=model.vis.headlight.ambient.copy())
+        self._lights = dict(
+            pos=model.light_pos.copy(),
+            dir=model.light_dir.copy(),
+            diffuse=model.light_diffuse.copy(),
+            ambient=model.light_ambient.copy(),
+            head_diffuse=model.vis.headlight.diffuse.copy(),
+            head_ambient=model.vis.headlight.ambient.copy(),
+        )
         self._cameras = dict(pos=model.cam_pos.copy(), quat=model.cam_quat.copy(), fovy=model.cam_fovy.copy())
         self._surfaces = {int(model.geom_matid[model.geom(name).id]): span for name, span in TEXTURE_REPEATS.items()}
-        self._materials = dict(texid=model.mat_texid.copy(), rgba=model.mat_rgba.copy(),
-                               repeat=model.mat_texrepeat.copy())
-        self._bank = [model.texture(f"appearance_texture_{k}").id for k in range(TEXTURE_BANK)] \
-            if "textures" in self.factors else []
+        self._materials = dict(
+            texid=model.mat_texid.copy(), rgba=model.mat_rgba.copy(), repeat=model.mat_texrepeat.copy()
+        )
+        self._bank = (
+            [model.texture(f"appearance_texture_{k}").id for k in range(TEXTURE_BANK)]
+            if "textures" in self.factors
+            else []
+        )
         self._geom_rgba = model.geom_rgba.copy()
         self._object_geoms = {}
         for name, body in object_bodies.items():
@@ -140,10 +170,14 @@ class Appearance:
             if len(geoms):
                 self._object_geoms[name] = geoms
         # every geom of every object, colour-coded or not: the distractors keep clear of them all
-        self._object_all_geoms = np.flatnonzero(np.isin(
-            model.geom_bodyid, [b for body in object_bodies.values() for b in _subtree(model, body)]))
-        self._distractors = ([model.geom(f"distractor_{k}").id for k in range(len(DISTRACTOR_SHAPES))]
-                             if "distractors" in self.factors else [])
+        self._object_all_geoms = np.flatnonzero(
+            np.isin(model.geom_bodyid, [b for body in object_bodies.values() for b in _subtree(model, body)])
+        )
+        self._distractors = (
+            [model.geom(f"distractor_{k}").id for k in range(len(DISTRACTOR_SHAPES))]
+            if "distractors" in self.factors
+            else []
+        )
 
     # ------------------------------------------------------------------ drawing
     def new_episode(self, episode_key: int, data: mujoco.MjData) -> None:
@@ -163,9 +197,14 @@ class Appearance:
         tint = rng.uniform(*LIGHT_TINT, (n, 3))
         colour = rng.uniform(*LIGHT_INTENSITY, (n, 1)) * tint / tint.max(axis=1, keepdims=True)
         head = rng.uniform(*HEADLIGHT_INTENSITY)
-        return dict(light_dir=direction, light_pos=ref["pos"] + rng.uniform(-LIGHT_POS_JITTER_M, LIGHT_POS_JITTER_M, (n, 3)),
-                    light_diffuse=ref["diffuse"] * colour, light_ambient=ref["ambient"] * colour,
-                    head_diffuse=ref["head_diffuse"] * head, head_ambient=ref["head_ambient"] * head)
+        return dict(
+            light_dir=direction,
+            light_pos=ref["pos"] + rng.uniform(-LIGHT_POS_JITTER_M, LIGHT_POS_JITTER_M, (n, 3)),
+            light_diffuse=ref["diffuse"] * colour,
+            light_ambient=ref["ambient"] * colour,
+            head_diffuse=ref["head_diffuse"] * head,
+            head_ambient=ref["head_ambient"] * head,
+        )
 
     def _draw_textures(self, rng: np.random.Generator, data) -> dict[str, np.ndarray]:
         texid, rgba, repeat = (self._materials[k].copy() for k in ("texid", "rgba", "repeat"))
@@ -189,9 +228,11 @@ class Appearance:
         ref, n = self._cameras, len(self._cameras["fovy"])
         turn = Rotation.from_euler("xyz", rng.uniform(-CAMERA_ROT_JITTER_RAD, CAMERA_ROT_JITTER_RAD, (n, 3)))
         quat = (Rotation.from_quat(ref["quat"], scalar_first=True) * turn).as_quat(scalar_first=True)
-        return dict(cam_pos=ref["pos"] + rng.uniform(-CAMERA_POS_JITTER_M, CAMERA_POS_JITTER_M, (n, 3)),
-                    cam_quat=quat,
-                    cam_fovy=ref["fovy"] + rng.uniform(-CAMERA_FOVY_JITTER_DEG, CAMERA_FOVY_JITTER_DEG, n))
+        return dict(
+            cam_pos=ref["pos"] + rng.uniform(-CAMERA_POS_JITTER_M, CAMERA_POS_JITTER_M, (n, 3)),
+            cam_quat=quat,
+            cam_fovy=ref["fovy"] + rng.uniform(-CAMERA_FOVY_JITTER_DEG, CAMERA_FOVY_JITTER_DEG, n),
+        )
 
     def _draw_distractors(self, rng: np.random.Generator, data) -> dict[str, np.ndarray]:
         m, ids = self.model, self._distractors
@@ -206,8 +247,11 @@ class Appearance:
             size[k], height, radius = _shape_size(int(m.geom_type[ids[k]]), rng.uniform(*DISTRACTOR_HALF_M, 3))
             colour, yaw = rng.uniform(*DISTRACTOR_RGB, 3), rng.uniform(-np.pi, np.pi)
             candidates = rng.uniform(lo, hi, (PLACEMENT_TRIES, 2))
-            free = [xy for xy in candidates
-                    if all(np.linalg.norm(xy - c) > r + radius + DISTRACTOR_CLEARANCE_M for c, r in occupied)]
+            free = [
+                xy
+                for xy in candidates
+                if all(np.linalg.norm(xy - c) > r + radius + DISTRACTOR_CLEARANCE_M for c, r in occupied)
+            ]
             if not free:
                 continue
             pos[k] = (*free[0], self._table_top_z + height)

@@ -94,15 +94,20 @@ class DexEnv(PoseActions, gym.Env):
             raise ValueError(f"action_mode must be 'delta' or 'absolute', got {action_mode!r}")
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
-        if isinstance(control_freq, bool) or not isinstance(control_freq, (int, float)) or not (
-                np.isfinite(control_freq) and control_freq > 0):
+        if (
+            isinstance(control_freq, bool)
+            or not isinstance(control_freq, (int, float))
+            or not (np.isfinite(control_freq) and control_freq > 0)
+        ):
             raise ValueError(f"control_freq must be a positive number of Hz (default 20), got {control_freq!r}")
         substeps = round(1.0 / (control_freq * PHYSICS_TIMESTEP_S))
         if substeps < 1:
-            raise ValueError(f"control_freq {control_freq} Hz is above the physics rate "
-                             f"({1 / PHYSICS_TIMESTEP_S:g} Hz)")
-        if horizon is not None and (isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer))
-                                    or horizon < 1):
+            raise ValueError(
+                f"control_freq {control_freq} Hz is above the physics rate ({1 / PHYSICS_TIMESTEP_S:g} Hz)"
+            )
+        if horizon is not None and (
+            isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1
+        ):
             raise ValueError(f"horizon must be a whole number of steps >= 1 (default: the task's), got {horizon!r}")
         if isinstance(camera_names, str):  # one camera named on its own, not its letters
             camera_names = (camera_names,)
@@ -137,8 +142,11 @@ class DexEnv(PoseActions, gym.Env):
         self.task.bind(self.model, self.data, embodiment, embodiment.table_height_m)
         if self.appearance is not None:
             self.appearance.bind(self.model, self.task.body_ids, self.task.colour_coded)
-        self._object_axis = (None if self.task.object_mode == "reference" else
-                             ObjectAxis(self.mj_spec, self.task.object_variants, self.model))
+        self._object_axis = (
+            None
+            if self.task.object_mode == "reference"
+            else ObjectAxis(self.mj_spec, self.task.object_variants, self.model)
+        )
         self.controller = embodiment.make_controller(self.model, self.data)
         self._bind_robot()
         self._renderers: dict[tuple[int, int, str], CameraRenderer] = {}  # (height, width, preset)
@@ -298,14 +306,20 @@ class DexEnv(PoseActions, gym.Env):
         try:
             state = np.asarray(state, dtype=np.float64)
         except (TypeError, ValueError):
-            raise ValueError(f"state must be an array of numbers from get_state(), got a {type(state).__name__}") from None
+            raise ValueError(
+                f"state must be an array of numbers from get_state(), got a {type(state).__name__}"
+            ) from None
         size = mujoco.mj_stateSize(self.model, mujoco.mjtState.mjSTATE_INTEGRATION)
         if state.shape != (size,):
-            raise ValueError(f"state has shape {state.shape}, this env's states have shape ({size},): "
-                             "was it recorded on another env or version?")
+            raise ValueError(
+                f"state has shape {state.shape}, this env's states have shape ({size},): "
+                "was it recorded on another env or version?"
+            )
         if not np.all(np.isfinite(state)):
-            raise ValueError("state has non-finite entries (NaN or inf): it cannot be restored; "
-                             "was it recorded after a physics error?")
+            raise ValueError(
+                "state has non-finite entries (NaN or inf): it cannot be restored; "
+                "was it recorded after a physics error?"
+            )
         mujoco.mj_setState(self.model, self.data, state, mujoco.mjtState.mjSTATE_INTEGRATION)
         _clear_warnings(self.data)  # a bad state restored earlier must not end later episodes
         self._sync_model_with_state()
@@ -373,8 +387,9 @@ class DexEnv(PoseActions, gym.Env):
             renderer = self._renderers[key] = CameraRenderer(self.model, height, width, preset)
         return renderer
 
-    def render_camera_image(self, camera: str, size: tuple[int, int] = (256, 256),
-                            preset: str = "default") -> np.ndarray:
+    def render_camera_image(
+        self, camera: str, size: tuple[int, int] = (256, 256), preset: str = "default"
+    ) -> np.ndarray:
         """An RGB image (H, W, 3) uint8 of a named camera, rendered offscreen (default: the
         model's own look, as task cards and videos show it)."""
         return self.camera_renderer(size, preset).render(self.data, [camera])[0]
@@ -406,4 +421,3 @@ def _image_size(size, name: str) -> tuple[int, int]:
 def _clear_warnings(data: mujoco.MjData) -> None:
     for warning in SILENT_RESETS:
         data.warning[warning].number = 0
-

@@ -18,8 +18,11 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
-SHAPES = {"box": mujoco.mjtGeom.mjGEOM_BOX, "cylinder": mujoco.mjtGeom.mjGEOM_CYLINDER,
-          "sphere": mujoco.mjtGeom.mjGEOM_SPHERE}
+SHAPES = {
+    "box": mujoco.mjtGeom.mjGEOM_BOX,
+    "cylinder": mujoco.mjtGeom.mjGEOM_CYLINDER,
+    "sphere": mujoco.mjtGeom.mjGEOM_SPHERE,
+}
 STAT_FIELDS = ("meaninertia", "meanmass", "meansize")  # solver scaling follows the inertias
 
 
@@ -49,8 +52,17 @@ VARIANT_FEATURES = ("scale_xy", "scale_z", "mass", "friction", "cylinder", "sphe
 
 
 def variant_features(variant: ObjectVariant) -> np.ndarray:
-    return np.array([variant.scale_xy, variant.scale_z, variant.mass, variant.friction,
-                     variant.shape == "cylinder", variant.shape == "sphere"], dtype=np.float64)
+    return np.array(
+        [
+            variant.scale_xy,
+            variant.scale_z,
+            variant.mass,
+            variant.friction,
+            variant.shape == "cylinder",
+            variant.shape == "sphere",
+        ],
+        dtype=np.float64,
+    )
 
 
 def apply_variant(body: mujoco.MjsBody, variant: ObjectVariant) -> None:
@@ -58,8 +70,10 @@ def apply_variant(body: mujoco.MjsBody, variant: ObjectVariant) -> None:
     sxy, sz = variant.scale_xy, variant.scale_z
     geoms = list(body.geoms)
     if variant.shape is not None and len(geoms) != 1:
-        raise ValueError(f"object variant {variant.name!r} changes the shape of {body.name!r}, which has "
-                         f"{len(geoms)} geoms: shapes change only for one-primitive objects")
+        raise ValueError(
+            f"object variant {variant.name!r} changes the shape of {body.name!r}, which has "
+            f"{len(geoms)} geoms: shapes change only for one-primitive objects"
+        )
     volume = sxy * sxy * sz
     for geom in geoms:
         quat = np.asarray(geom.quat, dtype=float)
@@ -69,12 +83,17 @@ def apply_variant(body: mujoco.MjsBody, variant: ObjectVariant) -> None:
         size = np.asarray(geom.size, dtype=float).copy()
         kind = geom.type
         if variant.shape is not None:
-            half = (size if kind == mujoco.mjtGeom.mjGEOM_BOX else
-                    np.array([size[0], size[0], size[1] if kind == mujoco.mjtGeom.mjGEOM_CYLINDER else size[0]]))
+            half = (
+                size
+                if kind == mujoco.mjtGeom.mjGEOM_BOX
+                else np.array([size[0], size[0], size[1] if kind == mujoco.mjtGeom.mjGEOM_CYLINDER else size[0]])
+            )
             kind = SHAPES[variant.shape]
-            size = {mujoco.mjtGeom.mjGEOM_BOX: half,
-                    mujoco.mjtGeom.mjGEOM_CYLINDER: np.array([min(half[:2]), half[2], 0.0]),
-                    mujoco.mjtGeom.mjGEOM_SPHERE: np.array([min(half), 0.0, 0.0])}[kind]
+            size = {
+                mujoco.mjtGeom.mjGEOM_BOX: half,
+                mujoco.mjtGeom.mjGEOM_CYLINDER: np.array([min(half[:2]), half[2], 0.0]),
+                mujoco.mjtGeom.mjGEOM_SPHERE: np.array([min(half), 0.0, 0.0]),
+            }[kind]
             geom.type = kind
         if kind == mujoco.mjtGeom.mjGEOM_BOX:
             size *= [sxy, sxy, sz]
@@ -97,8 +116,9 @@ def apply_variant(body: mujoco.MjsBody, variant: ObjectVariant) -> None:
 class ObjectAxis:
     """The compiled variant models of one env, and the fields to copy from them."""
 
-    def __init__(self, mj_spec: mujoco.MjSpec, variants: dict[str, tuple[ObjectVariant, ...]],
-                 reference: mujoco.MjModel) -> None:
+    def __init__(
+        self, mj_spec: mujoco.MjSpec, variants: dict[str, tuple[ObjectVariant, ...]], reference: mujoco.MjModel
+    ) -> None:
         self._mj_spec, self._variants, self._reference = mj_spec, variants, reference
         self._models: dict[tuple[int, ...], tuple[mujoco.MjModel, list[str]]] = {}
 
@@ -109,8 +129,11 @@ class ObjectAxis:
             for (name, options), k in zip(self._variants.items(), indices):
                 apply_variant(mj_spec.body(name), options[k])
             compiled = mj_spec.compile()
-            changed = [f for f in _array_fields(compiled)
-                       if not np.array_equal(getattr(compiled, f), getattr(self._reference, f))]
+            changed = [
+                f
+                for f in _array_fields(compiled)
+                if not np.array_equal(getattr(compiled, f), getattr(self._reference, f))
+            ]
             self._models[indices] = (compiled, changed)
         source, _ = self._models[indices]
         for field in self._changed_union():
@@ -125,5 +148,8 @@ class ObjectAxis:
 
 
 def _array_fields(model: mujoco.MjModel) -> list[str]:
-    return [name for name in dir(model) if not name.startswith("_")
-            and isinstance(getattr(model, name), np.ndarray) and getattr(model, name).size]
+    return [
+        name
+        for name in dir(model)
+        if not name.startswith("_") and isinstance(getattr(model, name), np.ndarray) and getattr(model, name).size
+    ]

@@ -54,12 +54,28 @@ class RenderPreset:
 RENDER_PRESETS = {
     # 12 x 8 facets keep a capsule round at 256 px; 1 quad per box face is what a box needs
     # without per-pixel lighting (subdivision only smooths spot and shadow edges).
-    "fast": RenderPreset("fast", shadows=False, reflections=False, skybox=False, haze=False,
-                         multisamples=0, buffer_fits_image=True, shadow_map_px=0,
-                         tessellation=(12, 8, 1)),
-    "default": RenderPreset("default", shadows=True, reflections=True, skybox=True, haze=True,
-                            multisamples=None, buffer_fits_image=False, shadow_map_px=None,
-                            tessellation=None),
+    "fast": RenderPreset(
+        "fast",
+        shadows=False,
+        reflections=False,
+        skybox=False,
+        haze=False,
+        multisamples=0,
+        buffer_fits_image=True,
+        shadow_map_px=0,
+        tessellation=(12, 8, 1),
+    ),
+    "default": RenderPreset(
+        "default",
+        shadows=True,
+        reflections=True,
+        skybox=True,
+        haze=True,
+        multisamples=None,
+        buffer_fits_image=False,
+        shadow_map_px=None,
+        tessellation=None,
+    ),
 }
 
 
@@ -68,8 +84,10 @@ def preset_by_name(name: str | RenderPreset) -> RenderPreset:
     if isinstance(name, RenderPreset):
         return name
     if not isinstance(name, str) or name not in RENDER_PRESETS:
-        raise ValueError(f"unknown render preset {name!r}; choose one of {', '.join(RENDER_PRESETS)} "
-                         "('fast' for observations, 'default' for the model's own look)")
+        raise ValueError(
+            f"unknown render preset {name!r}; choose one of {', '.join(RENDER_PRESETS)} "
+            "('fast' for observations, 'default' for the model's own look)"
+        )
     return RENDER_PRESETS[name]
 
 
@@ -103,8 +121,9 @@ class CameraRenderer:
     def __init__(self, model: mujoco.MjModel, height: int, width: int, preset: str | RenderPreset = "fast") -> None:
         self.model, self.preset = model, preset_by_name(preset)
         self.height, self.width = int(height), int(width)
-        self._renderer = mujoco.Renderer(_visual_model(model, self.preset, self.height, self.width),
-                                         self.height, self.width)
+        self._renderer = mujoco.Renderer(
+            _visual_model(model, self.preset, self.height, self.width), self.height, self.width
+        )
         flags = self._renderer.scene.flags
         flags[mujoco.mjtRndFlag.mjRND_SHADOW] = self.preset.shadows
         flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = self.preset.reflections
@@ -130,8 +149,7 @@ class CameraRenderer:
         for i, name in enumerate(cameras):
             camera = self._camera(name)
             if i == 0:
-                mujoco.mjv_updateScene(self.model, data, self._option, None, camera,
-                                       mujoco.mjtCatBit.mjCAT_ALL, scene)
+                mujoco.mjv_updateScene(self.model, data, self._option, None, camera, mujoco.mjtCatBit.mjCAT_ALL, scene)
             else:  # the headlight sits at the camera: lights are remade after it moves
                 mujoco.mjv_updateCamera(self.model, data, camera, scene)
                 mujoco.mjv_makeLights(self.model, data, scene)

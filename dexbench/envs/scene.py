@@ -45,12 +45,24 @@ def build_scene(embodiment: Embodiment, table_size_m: tuple[float, float], name:
     mj_spec.stat.center = [0.0, 0.0, embodiment.table_height_m]
     mj_spec.stat.extent = 1.5
 
-    mj_spec.add_texture(name="skybox", type=mujoco.mjtTexture.mjTEXTURE_SKYBOX,
-                        builtin=mujoco.mjtBuiltin.mjBUILTIN_GRADIENT,
-                        rgb1=[0.75, 0.82, 0.9], rgb2=[0.3, 0.35, 0.4], width=256, height=256)
-    mj_spec.add_texture(name="floor", type=mujoco.mjtTexture.mjTEXTURE_2D,
-                        builtin=mujoco.mjtBuiltin.mjBUILTIN_CHECKER,
-                        rgb1=[0.42, 0.44, 0.46], rgb2=[0.36, 0.38, 0.4], width=256, height=256)
+    mj_spec.add_texture(
+        name="skybox",
+        type=mujoco.mjtTexture.mjTEXTURE_SKYBOX,
+        builtin=mujoco.mjtBuiltin.mjBUILTIN_GRADIENT,
+        rgb1=[0.75, 0.82, 0.9],
+        rgb2=[0.3, 0.35, 0.4],
+        width=256,
+        height=256,
+    )
+    mj_spec.add_texture(
+        name="floor",
+        type=mujoco.mjtTexture.mjTEXTURE_2D,
+        builtin=mujoco.mjtBuiltin.mjBUILTIN_CHECKER,
+        rgb1=[0.42, 0.44, 0.46],
+        rgb2=[0.36, 0.38, 0.4],
+        width=256,
+        height=256,
+    )
     floor_mat = mj_spec.add_material(name="floor", texrepeat=[6, 6], reflectance=0.05)
     floor_mat.textures[mujoco.mjtTextureRole.mjTEXROLE_RGB] = "floor"
     mj_spec.add_material(name="table", rgba=[0.62, 0.5, 0.38, 1])
@@ -58,25 +70,35 @@ def build_scene(embodiment: Embodiment, table_size_m: tuple[float, float], name:
     world = mj_spec.worldbody
     world.add_light(pos=[0, 0, 3.0], dir=[0, 0, -1], diffuse=[0.6, 0.6, 0.6], castshadow=True)
     world.add_light(pos=[1.5, -1.0, 2.5], dir=[-0.5, 0.3, -1], diffuse=[0.3, 0.3, 0.3], castshadow=False)
-    world.add_geom(name="floor", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[3, 3, 0.05],
-                   material="floor", contype=1, conaffinity=1)
+    world.add_geom(
+        name="floor", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[3, 3, 0.05], material="floor", contype=1, conaffinity=1
+    )
 
     top = embodiment.table_height_m
     half_x, half_y = table_size_m[0] / 2, table_size_m[1] / 2
-    world.add_geom(name="table", type=mujoco.mjtGeom.mjGEOM_BOX, size=[half_x, half_y, 0.025],
-                   pos=[0, 0, top - 0.025], material="table", friction=[1.0, 0.005, 0.0001])
+    world.add_geom(
+        name="table",
+        type=mujoco.mjtGeom.mjGEOM_BOX,
+        size=[half_x, half_y, 0.025],
+        pos=[0, 0, top - 0.025],
+        material="table",
+        friction=[1.0, 0.005, 0.0001],
+    )
     for sx in (-1, 1):
         for sy in (-1, 1):
-            world.add_geom(type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[0.02, (top - 0.05) / 2, 0],
-                           pos=[sx * (half_x - 0.05), sy * (half_y - 0.05), (top - 0.05) / 2],
-                           rgba=[0.35, 0.3, 0.25, 1], contype=0, conaffinity=0)
+            world.add_geom(
+                type=mujoco.mjtGeom.mjGEOM_CYLINDER,
+                size=[0.02, (top - 0.05) / 2, 0],
+                pos=[sx * (half_x - 0.05), sy * (half_y - 0.05), (top - 0.05) / 2],
+                rgba=[0.35, 0.3, 0.25, 1],
+                contype=0,
+                conaffinity=0,
+            )
 
     agent_eye = np.array([1.55, 0.0, top + 0.85])
-    world.add_camera(name="agentview", pos=agent_eye,
-                     quat=look_at_quat(agent_eye, [-0.3, 0.0, top + 0.2]), fovy=45)
+    world.add_camera(name="agentview", pos=agent_eye, quat=look_at_quat(agent_eye, [-0.3, 0.0, top + 0.2]), fovy=45)
     embodiment.attach(mj_spec)
     if not any(cam.name == "head" for cam in mj_spec.cameras):
         head_eye = np.array([-0.75, 0.0, top + 0.75])
-        world.add_camera(name="head", pos=head_eye,
-                         quat=look_at_quat(head_eye, [0.05, 0.0, top]), fovy=60)
+        world.add_camera(name="head", pos=head_eye, quat=look_at_quat(head_eye, [0.05, 0.0, top]), fovy=60)
     return mj_spec

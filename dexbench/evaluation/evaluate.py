@@ -81,8 +81,10 @@ def evaluate(
     if backend.is_ray:
         connect_ray(backend.address)
     stem = entry.env_id.split("/")[-1]
-    video_paths = [str(Path(video_dir) / f"{stem}_seed{s}.mp4") if video_dir is not None and i < videos else None
-                   for i, s in enumerate(seed_list)]
+    video_paths = [
+        str(Path(video_dir) / f"{stem}_seed{s}.mp4") if video_dir is not None and i < videos else None
+        for i, s in enumerate(seed_list)
+    ]
 
     spec = WorkerSpec(entry.env_id, env_kwargs, policy_spec, policy_kwargs)
     start = time.perf_counter()
@@ -128,8 +130,7 @@ def evaluate(
         "policy": _policy_block(policy_spec, policy_kwargs, name, checkpoint_sha, observed),
         "env_kwargs": env_kwargs,
         "seeds": {"source": seed_source, "values": seed_list},
-        "episodes": [{"seed": r.seed, "success": r.success, "length": r.length, "return": r.return_}
-                     for r in ordered],
+        "episodes": [{"seed": r.seed, "success": r.success, "length": r.length, "return": r.return_} for r in ordered],
         "num_episodes": len(ordered),
         "successes": successes,
         "success_rate": successes / len(ordered),
@@ -150,15 +151,17 @@ def _advance(bar, results: dict[int, EpisodeResult]) -> None:
     bar.update(1)
 
 
-def _policy_block(spec: str, kwargs: dict[str, Any], name: str, checkpoint_sha: str | None,
-                  observed: dict[str, Any]) -> dict[str, Any]:
+def _policy_block(
+    spec: str, kwargs: dict[str, Any], name: str, checkpoint_sha: str | None, observed: dict[str, Any]
+) -> dict[str, Any]:
     block: dict[str, Any] = {"spec": spec, "name": name}
     if observed:  # beside env_kwargs, not in them: they choose what is seen, not the test set
         block["observation_kwargs"] = observed
     shown = {k: v for k, v in kwargs.items() if k != "env"}
     if shown:
-        block["kwargs"] = {k: v if isinstance(v, (str, int, float, bool)) or v is None else repr(v)
-                           for k, v in shown.items()}
+        block["kwargs"] = {
+            k: v if isinstance(v, (str, int, float, bool)) or v is None else repr(v) for k, v in shown.items()
+        }
     if checkpoint_sha:
         block["checkpoint_sha256"] = checkpoint_sha
     return block
@@ -177,8 +180,11 @@ def result_table(result: dict[str, Any]) -> str:
         ("env", result["env_id"] + ("  (native pair)" if result["native"] else "")),
         ("policy", f"{result['policy']['name']}  ({result['policy']['spec']})"),
         ("seeds", f"{result['seeds']['source']}, {result['num_episodes']} episodes"),
-        ("success", f"{result['successes']} / {result['num_episodes']} = {100 * result['success_rate']:.1f} %  "
-                    f"[95 % CI {100 * lo:.1f}, {100 * hi:.1f}]"),
+        (
+            "success",
+            f"{result['successes']} / {result['num_episodes']} = {100 * result['success_rate']:.1f} %  "
+            f"[95 % CI {100 * lo:.1f}, {100 * hi:.1f}]",
+        ),
         ("mean length (successes)", f"{np.mean(lengths):.0f} steps" if lengths else "-"),
         ("wall time", f"{result['wall_time_s']:.1f} s with {result['workers']} worker(s)"),
     ]

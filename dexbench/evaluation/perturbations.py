@@ -28,8 +28,10 @@ def perturbation_rows(spec: str) -> dict[str, tuple[str, ...]]:
     if names == [NONE]:
         return {NONE: ()}
     if EACH in names or NONE in names or ("all" in names and len(names) > 1):
-        raise ValueError(f"--perturb takes {EACH!r}, 'all', {NONE!r} or factor names ({', '.join(FACTORS)}) "
-                         f"separated by commas, not a mix: got {spec!r}")
+        raise ValueError(
+            f"--perturb takes {EACH!r}, 'all', {NONE!r} or factor names ({', '.join(FACTORS)}) "
+            f"separated by commas, not a mix: got {spec!r}"
+        )
     factors = check_factors(names if names != ["all"] else "all")
     if not factors:
         raise ValueError(f"--perturb needs a factor: one of {', '.join(FACTORS)}, 'all' or {EACH!r}")
@@ -43,16 +45,28 @@ def perturbation_env_kwargs(factors: tuple[str, ...], env_kwargs: dict[str, Any]
     return {**kwargs, "visual_factors": list(factors)} if factors else kwargs
 
 
-def evaluate_perturbations(policy_spec: str, env_id: str, rows: dict[str, tuple[str, ...]],
-                           env_kwargs: dict[str, Any] | None = None, **evaluate_kwargs) -> dict[str, dict[str, Any]]:
+def evaluate_perturbations(
+    policy_spec: str,
+    env_id: str,
+    rows: dict[str, tuple[str, ...]],
+    env_kwargs: dict[str, Any] | None = None,
+    **evaluate_kwargs,
+) -> dict[str, dict[str, Any]]:
     """Row name -> the result of `evaluate(...)` with that row's factors on (same seeds in every
     row); videos, if asked for, go into a folder per row (`<video_dir>/<row>/`)."""
     from dexbench.evaluation.evaluate import evaluate
 
     video_dir = evaluate_kwargs.pop("video_dir", None)
-    return {name: evaluate(policy_spec, env_id, env_kwargs=perturbation_env_kwargs(factors, env_kwargs),
-                           video_dir=None if video_dir is None else Path(video_dir) / name, **evaluate_kwargs)
-            for name, factors in rows.items()}
+    return {
+        name: evaluate(
+            policy_spec,
+            env_id,
+            env_kwargs=perturbation_env_kwargs(factors, env_kwargs),
+            video_dir=None if video_dir is None else Path(video_dir) / name,
+            **evaluate_kwargs,
+        )
+        for name, factors in rows.items()
+    }
 
 
 def perturbation_table(results: dict[str, dict[str, Any]]) -> str:
@@ -64,6 +78,8 @@ def perturbation_table(results: dict[str, dict[str, Any]]) -> str:
         lo, hi = result["ci95"]
         rate = result["success_rate"]
         change = "-" if base is None or name == NONE else f"{100 * (rate - base['success_rate']):+.1f} pts"
-        lines.append(f"| {name} | {result['successes']}/{result['num_episodes']} = {100 * rate:.1f} % "
-                     f"[{100 * lo:.1f}, {100 * hi:.1f}] | {change} |")
+        lines.append(
+            f"| {name} | {result['successes']}/{result['num_episodes']} = {100 * rate:.1f} % "
+            f"[{100 * lo:.1f}, {100 * hi:.1f}] | {change} |"
+        )
     return "\n".join(lines)

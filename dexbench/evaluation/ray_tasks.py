@@ -28,8 +28,10 @@ def _task(job: tuple[WorkerSpec, list[tuple[int, str | None]], float, float], em
 
     spec, tasks, step_timeout_s, episode_timeout_s = job
     with tempfile.TemporaryDirectory(prefix="dexbench-eval-") as tmp:
-        local = [(seed, str(Path(tmp) / f"{seed}{Path(video).suffix}") if video is not None else None)
-                 for seed, video in tasks]
+        local = [
+            (seed, str(Path(tmp) / f"{seed}{Path(video).suffix}") if video is not None else None)
+            for seed, video in tasks
+        ]
         videos = dict(local)
         try:
             for kind, value in run_in_workers(spec, local, 1, step_timeout_s, episode_timeout_s):
@@ -43,9 +45,15 @@ def _task(job: tuple[WorkerSpec, list[tuple[int, str | None]], float, float], em
     return None
 
 
-def run_in_ray_tasks(spec: WorkerSpec, tasks: list[tuple[int, str | None]], workers: int, step_timeout_s: float,
-                     episode_timeout_s: float, address: str | None,
-                     on_event: Callable[[str, Any], None]) -> None:
+def run_in_ray_tasks(
+    spec: WorkerSpec,
+    tasks: list[tuple[int, str | None]],
+    workers: int,
+    step_timeout_s: float,
+    episode_timeout_s: float,
+    address: str | None,
+    on_event: Callable[[str, Any], None],
+) -> None:
     """`sandbox.run_in_workers` on Ray: `on_event("ready", (name, sha, horizon, observation kwargs))` once, then
     `on_event("result", EpisodeResult)` per episode (its video written to its path here).
     Raises PolicyFailure or PolicyLoadError as the sandbox does, after stopping every task."""
@@ -77,6 +85,11 @@ def run_in_ray_tasks(spec: WorkerSpec, tasks: list[tuple[int, str | None]], work
             kind, message = value
             raise failures[kind](message)
 
-    run_on_ray(_task, [(spec, share, step_timeout_s, episode_timeout_s) for share in shares if share], deliver,
-               judge, address=address, stop_grace_s=0.0)  # nothing to keep: stop the others at once
-
+    run_on_ray(
+        _task,
+        [(spec, share, step_timeout_s, episode_timeout_s) for share in shares if share],
+        deliver,
+        judge,
+        address=address,
+        stop_grace_s=0.0,
+    )  # nothing to keep: stop the others at once

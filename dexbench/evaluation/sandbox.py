@@ -106,8 +106,15 @@ def _run_worker(spec: WorkerSpec, tasks, events, worker: int) -> None:
         observed = observation_kwargs(spec.policy_spec, spec.policy_kwargs, spec.env_kwargs)
         env = build_env(spec.env_id, **{**spec.env_kwargs, **observed})
         policy = load_policy(spec.policy_spec, env, **spec.policy_kwargs)
-        report(("ready", policy_name(policy, spec.policy_spec), getattr(policy, "checkpoint_sha256", None),
-                env.horizon, observed))
+        report(
+            (
+                "ready",
+                policy_name(policy, spec.policy_spec),
+                getattr(policy, "checkpoint_sha256", None),
+                env.horizon,
+                observed,
+            )
+        )
     except Exception as err:  # noqa: BLE001 - a load failure is the user's to fix: say what it is
         report(("load_error", str(err) if isinstance(err, PolicyLoadError) else f"{type(err).__name__}: {err}"))
         return
@@ -131,9 +138,13 @@ def _run_worker(spec: WorkerSpec, tasks, events, worker: int) -> None:
         report(("done", result))
 
 
-def run_in_workers(spec: WorkerSpec, tasks: list[tuple[int, str | None]], workers: int,
-                   step_timeout_s: float = DEFAULT_STEP_TIMEOUT_S,
-                   episode_timeout_s: float = DEFAULT_EPISODE_TIMEOUT_S) -> Iterator[tuple[str, Any]]:
+def run_in_workers(
+    spec: WorkerSpec,
+    tasks: list[tuple[int, str | None]],
+    workers: int,
+    step_timeout_s: float = DEFAULT_STEP_TIMEOUT_S,
+    episode_timeout_s: float = DEFAULT_EPISODE_TIMEOUT_S,
+) -> Iterator[tuple[str, Any]]:
     """Run `(seed, video path)` tasks on `workers` processes; yields ("ready", (name, sha,
     horizon, the env kwargs the policy asked for)) once, then ("result",
     `evaluation.episode.EpisodeResult`) per episode, in completion order. Raises PolicyFailure
@@ -152,8 +163,12 @@ def run_in_workers(spec: WorkerSpec, tasks: list[tuple[int, str | None]], worker
     for _ in range(workers):
         task_queue.put(None)
     pipes = [ctx.Pipe(duplex=False) for _ in range(workers)]
-    procs = [ctx.Process(target=_worker_main, args=(spec, task_queue, pipes[w][1], w), daemon=True,
-                         name=f"dexbench-eval-{w}") for w in range(workers)]
+    procs = [
+        ctx.Process(
+            target=_worker_main, args=(spec, task_queue, pipes[w][1], w), daemon=True, name=f"dexbench-eval-{w}"
+        )
+        for w in range(workers)
+    ]
     for p in procs:
         p.start()
     for _, send_end in pipes:
@@ -163,8 +178,9 @@ def run_in_workers(spec: WorkerSpec, tasks: list[tuple[int, str | None]], worker
     pending: list[tuple] = []
     name = spec.policy_spec
     # worker -> (seed, step or phase, when that call began, when its episode began)
-    where: dict[int, tuple[Any, Any, float, float]] = {w: (None, "start", time.monotonic(), time.monotonic())
-                                                       for w in range(workers)}
+    where: dict[int, tuple[Any, Any, float, float]] = {
+        w: (None, "start", time.monotonic(), time.monotonic()) for w in range(workers)
+    }
     done, ready = 0, False
     try:
         while done < len(tasks):
@@ -205,26 +221,41 @@ def run_in_workers(spec: WorkerSpec, tasks: list[tuple[int, str | None]], worker
                 # Importing the policy's module, building the env (with the observations the policy
                 # asks for) and the policy get the deadline of one call, after the process starts.
                 if step == "build" and now - since > step_timeout_s:
-                    raise PolicyFailure(f"policy {name} and its env were not built within {step_timeout_s:g} s (its "
-                                        "module or factory hangs?); fix it or raise --step-timeout")
+                    raise PolicyFailure(
+                        f"policy {name} and its env were not built within {step_timeout_s:g} s (its "
+                        "module or factory hangs?); fix it or raise --step-timeout"
+                    )
                 if step == "start" and now - since > episode_timeout_s:
-                    raise PolicyFailure(f"the evaluation worker for policy {name} did not start within "
-                                        f"{episode_timeout_s:g} s; is the machine overloaded?")
+                    raise PolicyFailure(
+                        f"the evaluation worker for policy {name} did not start within "
+                        f"{episode_timeout_s:g} s; is the machine overloaded?"
+                    )
                 if step not in ("start", "build") and now - since > step_timeout_s:
                     call = "reset()" if step == "reset" else "act()"
-                    raise PolicyFailure(f"policy {name} did not return from {call} within {step_timeout_s:g} s at "
-                                        f"seed {seed}, {_step_text(step)}; it was stopped. Make it faster or "
-                                        "raise --step-timeout")
+                    raise PolicyFailure(
+                        f"policy {name} did not return from {call} within {step_timeout_s:g} s at "
+                        f"seed {seed}, {_step_text(step)}; it was stopped. Make it faster or "
+                        "raise --step-timeout"
+                    )
                 if step not in ("start", "build") and now - episode_start > episode_timeout_s:
-                    raise PolicyFailure(f"policy {name} did not finish the episode of seed {seed} within "
-                                        f"{episode_timeout_s:g} s (at {_step_text(step)}); raise --episode-timeout")
+                    raise PolicyFailure(
+                        f"policy {name} did not finish the episode of seed {seed} within "
+                        f"{episode_timeout_s:g} s (at {_step_text(step)}); raise --episode-timeout"
+                    )
             for w, p in enumerate(procs):
                 # Exit code 0 counts too when the worker was mid-call (a policy calling os._exit).
                 busy = where[w][1] != "idle"
-                if p.exitcode is not None and (p.exitcode != 0 or busy) and not pending and not (conns[w] in inbox and _unread(conns[w])):
+                if (
+                    p.exitcode is not None
+                    and (p.exitcode != 0 or busy)
+                    and not pending
+                    and not (conns[w] in inbox and _unread(conns[w]))
+                ):
                     seed, step = where[w][:2]
-                    raise PolicyFailure(f"the process running policy {name} died (exit code {p.exitcode}) at seed "
-                                        f"{seed}, {_step_text(step)}: the policy crashed the interpreter")
+                    raise PolicyFailure(
+                        f"the process running policy {name} died (exit code {p.exitcode}) at seed "
+                        f"{seed}, {_step_text(step)}: the policy crashed the interpreter"
+                    )
     finally:
         for p in procs:
             if p.is_alive():  # what its policy started in a session of its own, first

@@ -51,6 +51,8 @@ def eval_seeds(env_id: str, n: int) -> list[int]:
     """The first `n` published evaluation seeds of `env_id`."""
     values = published_seeds(env_id)
     if not 1 <= n <= len(values):
-        raise ValueError(f"episodes must be in 1..{len(values)} for the published seeds of {lookup(env_id).env_id}, "
-                         f"got {n}; pass --seeds for a custom list")
+        raise ValueError(
+            f"episodes must be in 1..{len(values)} for the published seeds of {lookup(env_id).env_id}, "
+            f"got {n}; pass --seeds for a custom list"
+        )
     return list(values[:n])

@@ -39,15 +39,16 @@ def get_generator(name: str) -> type:
     if name not in eps:
         close = difflib.get_close_matches(name, list(eps), n=3, cutoff=0.5)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise KeyError(f"no generator {name!r}; available: {', '.join(sorted(eps)) or '(none)'}.{hint} "
-                       f"Third-party generators register under the {ENTRY_POINT_GROUP!r} entry-point group.")
+        raise KeyError(
+            f"no generator {name!r}; available: {', '.join(sorted(eps)) or '(none)'}.{hint} "
+            f"Third-party generators register under the {ENTRY_POINT_GROUP!r} entry-point group."
+        )
     try:
         cls = eps[name].load()
     except Exception as err:  # any import failure of a plug-in
         raise ImportError(f"generator {name!r} ({eps[name].value}) failed to import: {err}") from err
     if not (isinstance(cls, type) and issubclass(cls, Generator)):
-        raise TypeError(f"generator {name!r} ({eps[name].value}) is not a dexbench.generators.base.Generator "
-                        "subclass")
+        raise TypeError(f"generator {name!r} ({eps[name].value}) is not a dexbench.generators.base.Generator subclass")
     return cls
 
 

@@ -63,11 +63,14 @@ class DemoNoiseGenerator(Generator):
                 "from that demo's own recorded initial state, and source demos are D0 states, so every demo "
                 f"it makes is a D0 scene. {env.layout} needs object placements the sources never saw: use an "
                 "object-centric generator such as `mimicgen` (which adapts source segments to new object "
-                "poses), or target the D0 env.")
+                "poses), or target the D0 env."
+            )
         src_env = self.sources.env_id
         if src_env != env.env_id:
-            raise ValueError(f"demo_noise replays source states and actions exactly, so the sources must come "
-                             f"from the target env: the sources are {src_env}, the target is {env.env_id}")
+            raise ValueError(
+                f"demo_noise replays source states and actions exactly, so the sources must come "
+                f"from the target env: the sources are {src_env}, the target is {env.env_id}"
+            )
 
     def source(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """(actions (T, A), initial state) of source demo `index` (cached)."""
@@ -88,8 +91,15 @@ class DemoNoisePolicy:
     """One attempt: restore the source's initial state, then replay its actions plus noise.
     After the source's last action it holds (zero delta / the last absolute pose, no noise)."""
 
-    def __init__(self, env, actions: np.ndarray, initial_state: np.ndarray, source_index: int,
-                 config: DemoNoiseConfig, rng: np.random.Generator) -> None:
+    def __init__(
+        self,
+        env,
+        actions: np.ndarray,
+        initial_state: np.ndarray,
+        source_index: int,
+        config: DemoNoiseConfig,
+        rng: np.random.Generator,
+    ) -> None:
         self.env, self.actions, self.initial_state = env, actions, initial_state
         self.source_index, self.config, self.rng = source_index, config, rng
         self.low = env.action_space.low.astype(np.float64)
@@ -136,5 +146,8 @@ class DemoNoisePolicy:
         return action
 
     def attempt_info(self) -> AttemptInfo:
-        return AttemptInfo(source_demos={arm: [self.source_index] * len(subtasks)
-                                         for arm, subtasks in self.subtasks.items() if subtasks})
+        return AttemptInfo(
+            source_demos={
+                arm: [self.source_index] * len(subtasks) for arm, subtasks in self.subtasks.items() if subtasks
+            }
+        )

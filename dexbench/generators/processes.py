@@ -87,6 +87,8 @@ def run_processes(jobs: list, progress: GenerationProgress, target: Callable) ->
                 p.join()
         q.close()
     if failure is not None:
-        raise GenerationError(f"{failure}\nThe demos made so far are kept in the shards; fix the problem and run "
-                              "again with resume (CLI: --resume) to continue")
+        raise GenerationError(
+            f"{failure}\nThe demos made so far are kept in the shards; fix the problem and run "
+            "again with resume (CLI: --resume) to continue"
+        )
     return [results[w] for w in range(len(jobs))]

@@ -48,9 +48,12 @@ def _task(payload: tuple[Callable, Any, dict[str, bytes], Any], emit: Callable[[
             source = here / "sources" / Path(job.source).name
             source.parent.mkdir()
             source.write_bytes(ray.get(source_ref))
-        local = dataclasses.replace(job, shard=str(here / Path(job.shard).name),
-                                    failed_shard=str(here / Path(job.failed_shard).name),
-                                    source=str(source) if source is not None else None)
+        local = dataclasses.replace(
+            job,
+            shard=str(here / Path(job.shard).name),
+            failed_shard=str(here / Path(job.failed_shard).name),
+            source=str(source) if source is not None else None,
+        )
         try:
             outcome = ("done", run(local, emit))
         except KeyboardInterrupt:  # stopped: another task failed, or the run was interrupted
@@ -97,9 +100,16 @@ def run_ray_tasks(jobs: list, progress: GenerationProgress, run: Callable, addre
             raise GenerationError(f"worker {i} was interrupted")
 
     try:
-        values = run_on_ray(_task, [(run, job, files, source_ref) for job, files in zip(jobs, sent)], progress,
-                            on_value, address=address)
+        values = run_on_ray(
+            _task,
+            [(run, job, files, source_ref) for job, files in zip(jobs, sent)],
+            progress,
+            on_value,
+            address=address,
+        )
     except (GenerationError, BackendError) as err:
-        raise GenerationError(f"{err}\nThe demos made so far are kept in the shards; fix the problem and run "
-                              "again with resume (CLI: --resume) to continue") from None
+        raise GenerationError(
+            f"{err}\nThe demos made so far are kept in the shards; fix the problem and run "
+            "again with resume (CLI: --resume) to continue"
+        ) from None
     return [detail for (_, detail), _ in values]

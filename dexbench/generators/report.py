@@ -58,8 +58,10 @@ class GenerationReport:
             ("demos / CPU-minute", f"{self.demos_per_cpu_minute:.2f}"),
             ("mean length", f"{self.mean_length:.1f} steps"),
             ("failures", reasons or "-"),
-            ("CPU time", f"{self.cpu_s:.1f} s" + (f" (preparation {self.prepare_cpu_s:.1f} s)"
-                                                   if self.prepare_cpu_s else "")),
+            (
+                "CPU time",
+                f"{self.cpu_s:.1f} s" + (f" (preparation {self.prepare_cpu_s:.1f} s)" if self.prepare_cpu_s else ""),
+            ),
             ("wall time", f"{self.wall_s:.1f} s"),
         ]
         if self.failed_out:

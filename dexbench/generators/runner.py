@@ -144,8 +144,15 @@ class WorkerJob:
 
 
 def _fresh_state(job: WorkerJob) -> dict[str, Any]:
-    return {"meta": job.meta, "worker": job.worker, "attempts": 0, "successes": 0, "next_attempt": job.worker,
-            "failure_reasons": {}, "cpu_s": 0.0}
+    return {
+        "meta": job.meta,
+        "worker": job.worker,
+        "attempts": 0,
+        "successes": 0,
+        "next_attempt": job.worker,
+        "failure_reasons": {},
+        "cpu_s": 0.0,
+    }
 
 
 def _open_shard(path: Path, env, job: WorkerJob, next_attempt: int | None):
@@ -163,8 +170,9 @@ def _open_shard(path: Path, env, job: WorkerJob, next_attempt: int | None):
     found = next((p for p in resume_candidates(path) if p.exists()), None) if job.resume else None
     if found is not None and found != resume_path:
         os.replace(found, resume_path)
-    writer = DatasetWriter(path, env, env_kwargs=job.env_kwargs, generator=job.generator_name, overwrite=True,
-                           info_attrs=INFO_ATTRS)
+    writer = DatasetWriter(
+        path, env, env_kwargs=job.env_kwargs, generator=job.generator_name, overwrite=True, info_attrs=INFO_ATTRS
+    )
     state = None
     if found is None:
         return writer, state
@@ -172,8 +180,10 @@ def _open_shard(path: Path, env, job: WorkerJob, next_attempt: int | None):
         try:
             src = h5py.File(resume_path, "r")
         except OSError as err:
-            raise OSError(f"cannot read {found} to resume ({err}): the run was probably killed while writing "
-                          "it. Move it away to redo its attempts") from err
+            raise OSError(
+                f"cannot read {found} to resume ({err}): the run was probably killed while writing "
+                "it. Move it away to redo its attempts"
+            ) from err
         with src:
             data = src["data"]
             if STATE_ATTR in data.attrs:
@@ -220,8 +230,9 @@ def _annotate(episode, info: AttemptInfo, attempt: int, name: str) -> int:
         episode.datagen_info.setdefault("subtask_index", {})[arm] = np.asarray(index, dtype=np.int64)
     if not episode.success:
         # A physics error says more than the subtask it interrupted.
-        episode.info["failure_subtask"] = ("physics_error" if episode.end_reason == "physics_error"
-                                           else info.failure_subtask or episode.end_reason)
+        episode.info["failure_subtask"] = (
+            "physics_error" if episode.end_reason == "physics_error" else info.failure_subtask or episode.end_reason
+        )
     used = {int(s) for demos in info.source_demos.values() for s in np.atleast_1d(demos)}
     return used.pop() if len(used) == 1 else -1
 
@@ -254,9 +265,11 @@ def run_worker(job: WorkerJob, emit: Callable[[tuple], None]) -> dict[str, Any]:
             try:
                 episode = rollout(env, policy, attempt_seed(job.seed, i))
             except PolicyActionError as err:
-                raise GenerationError(f"{job.generator_name} made an action the env refuses in attempt {i} ({err}); "
-                                      "the source dataset may hold non-finite actions: check it with "
-                                      "`dexbench dataset replay`") from None
+                raise GenerationError(
+                    f"{job.generator_name} made an action the env refuses in attempt {i} ({err}); "
+                    "the source dataset may hold non-finite actions: check it with "
+                    "`dexbench dataset replay`"
+                ) from None
             info = _attempt_info(policy, episode, env.task_spec)
             source_demo = _annotate(episode, info, i, job.generator_name)
             reason = None
@@ -319,20 +332,35 @@ def _check_no_earlier_run(paths: OutputPaths, overwrite: bool) -> None:
     if overwrite:
         return
     if paths.out.exists():
-        raise FileExistsError(f"{paths.out} already exists; choose another path, pass overwrite "
-                              "(CLI: --overwrite), or resume (CLI: --resume) to extend it")
+        raise FileExistsError(
+            f"{paths.out} already exists; choose another path, pass overwrite "
+            "(CLI: --overwrite), or resume (CLI: --resume) to extend it"
+        )
     leftovers = paths.leftovers()
     if leftovers:
         raise FileExistsError(
             f"shards of an unfinished run of {paths.out} exist ({', '.join(p.name for p in leftovers)}): "
-            "continue it with resume (CLI: --resume), or pass overwrite (CLI: --overwrite) to discard them")
+            "continue it with resume (CLI: --resume), or pass overwrite (CLI: --overwrite) to discard them"
+        )
 
 
-def run_generation(generator_name: str | type, env_id: str, source: str | os.PathLike | None, n: int,
-                   out: str | os.PathLike, seed: int = 0, workers: int = 1, config: Any = None,
-                   resume: bool = False, keep_failed: bool = False, max_attempts: int | None = None,
-                   progress: bool = True, overwrite: bool = False,
-                   env_kwargs: dict[str, Any] | None = None, backend: Backend = PROCESS) -> GenerationReport:
+def run_generation(
+    generator_name: str | type,
+    env_id: str,
+    source: str | os.PathLike | None,
+    n: int,
+    out: str | os.PathLike,
+    seed: int = 0,
+    workers: int = 1,
+    config: Any = None,
+    resume: bool = False,
+    keep_failed: bool = False,
+    max_attempts: int | None = None,
+    progress: bool = True,
+    overwrite: bool = False,
+    env_kwargs: dict[str, Any] | None = None,
+    backend: Backend = PROCESS,
+) -> GenerationReport:
     """Generate `n` successful demos of `env_id` with the generator registered as
     `generator_name` (or that Generator class, for a pipeline's own unregistered stage), from the source dataset `source` (None for a generator that needs no
     sources, such as `scripted`), into `out` (see the module docstring).
@@ -369,20 +397,27 @@ def run_generation(generator_name: str | type, env_id: str, source: str | os.Pat
     if paths.out.is_dir():
         raise IsADirectoryError(f"{paths.out} is a directory; give a file path such as {paths.out / 'generated.hdf5'}")
     if resume and overwrite:
-        raise ValueError("resume and overwrite contradict each other: resume continues the run in the shards, "
-                         "overwrite discards them; pass one")
+        raise ValueError(
+            "resume and overwrite contradict each other: resume continues the run in the shards, "
+            "overwrite discards them; pass one"
+        )
     if source is not None and not cls.needs_sources:
         raise ValueError(f"generator {cls.name} needs no source demos; leave out --source")
     check_writable(paths.out)  # an unwritable --out fails now, not after the first demo
     if source is None and cls.needs_sources:
-        raise ValueError(f"generator {cls.name} needs source demos: pass a source dataset (CLI: --source FILE), "
-                         f"e.g. from `dexbench demo --env {env_id.replace('-D1', '-D0').replace('-D2', '-D0')} -n 10`")
+        raise ValueError(
+            f"generator {cls.name} needs source demos: pass a source dataset (CLI: --source FILE), "
+            f"e.g. from `dexbench demo --env {env_id.replace('-D1', '-D0').replace('-D2', '-D0')} -n 10`"
+        )
     if source is not None:
         source = str(source)
-        if Path(source).exists() and any(p.exists() and os.path.samefile(source, p)
-                                         for p in (paths.out, *paths.leftovers())):
-            raise ValueError(f"the output {paths.out} is the source dataset {source}: writing it would destroy the "
-                             "sources; give another --out")
+        if Path(source).exists() and any(
+            p.exists() and os.path.samefile(source, p) for p in (paths.out, *paths.leftovers())
+        ):
+            raise ValueError(
+                f"the output {paths.out} is the source dataset {source}: writing it would destroy the "
+                "sources; give another --out"
+            )
 
     if not resume:  # said before a generator's preparation stages run, not after them
         _check_no_earlier_run(paths, overwrite)
@@ -391,13 +426,14 @@ def run_generation(generator_name: str | type, env_id: str, source: str | os.Pat
     start = time.perf_counter()
     prepare_cpu_s = 0.0
     if cls.prepare is not Generator.prepare:
-        with (load_dataset(source) if source is not None else contextlib.nullcontext()) as sources:
-            prepared = cls(env_id, sources, cfg).prepare(paths.stages, seed=seed, workers=workers, progress=progress,
-                                                         overwrite=overwrite)
+        with load_dataset(source) if source is not None else contextlib.nullcontext() as sources:
+            prepared = cls(env_id, sources, cfg).prepare(
+                paths.stages, seed=seed, workers=workers, progress=progress, overwrite=overwrite
+            )
         if prepared is not None:
             source, env_kwargs = str(prepared.sources), {**(env_kwargs or {}), **prepared.env_kwargs}
             prepare_cpu_s = float(prepared.cpu_s)
-    with (load_dataset(source) if source is not None else contextlib.nullcontext()) as sources:
+    with load_dataset(source) if source is not None else contextlib.nullcontext() as sources:
         if sources is not None:
             env_kwargs = {**sources.env_kwargs, **(env_kwargs or {})}
             source_record = {"path": os.path.abspath(source), "env_id": sources.env_id, "demos": len(sources)}
@@ -405,9 +441,16 @@ def run_generation(generator_name: str | type, env_id: str, source: str | os.Pat
             env_kwargs = dict(env_kwargs or {})
             source_record = None
         # What identifies the run: resuming with anything else would mix two kinds of demos.
-        meta = {"generator": cls.name, "env_id": env_id, "seed": int(seed), "workers": int(workers),
-                "config": jsonable(dataclasses.asdict(cfg)), "env_kwargs": jsonable(env_kwargs),
-                "source_sha256": None if source is None else digest(source), "suite_version": suite_version()}
+        meta = {
+            "generator": cls.name,
+            "env_id": env_id,
+            "seed": int(seed),
+            "workers": int(workers),
+            "config": jsonable(dataclasses.asdict(cfg)),
+            "env_kwargs": jsonable(env_kwargs),
+            "source_sha256": None if source is None else digest(source),
+            "suite_version": suite_version(),
+        }
         env = build_env(env_id, **env_kwargs)
         try:
             cls(env_id, sources, cfg).check(env)  # refuse early, before any file or process
@@ -419,10 +462,27 @@ def run_generation(generator_name: str | type, env_id: str, source: str | os.Pat
             elif not leftovers and paths.out.exists():
                 split_output(paths, env, env_kwargs, cls.name, meta, workers, keep_failed)
             quotas = worker_quotas(n, workers)
-            jobs = [WorkerJob(class_ref(cls), cls.name, cfg, meta, env_id, env_kwargs, source, int(seed), workers, w,
-                              quotas[w], max_attempts, keep_failed, str(paths.shard(w)), str(paths.failed_shard(w)),
-                              resume)
-                    for w in range(workers)]
+            jobs = [
+                WorkerJob(
+                    class_ref(cls),
+                    cls.name,
+                    cfg,
+                    meta,
+                    env_id,
+                    env_kwargs,
+                    source,
+                    int(seed),
+                    workers,
+                    w,
+                    quotas[w],
+                    max_attempts,
+                    keep_failed,
+                    str(paths.shard(w)),
+                    str(paths.failed_shard(w)),
+                    resume,
+                )
+                for w in range(workers)
+            ]
             bar = GenerationProgress(n, f"{cls.name} {env_id}", progress)
             try:
                 try:
@@ -440,7 +500,8 @@ def run_generation(generator_name: str | type, env_id: str, source: str | os.Pat
                         raise GenerationError(
                             f"the disk is full ({paths.out.parent}): free some space, or move the shards "
                             f"({paths.out.name}.shard*) to a disk with room, and run the same command with --resume; "
-                            "the demos made so far are kept in the shards") from None
+                            "the demos made so far are kept in the shards"
+                        ) from None
                     raise
             finally:
                 bar.close()
@@ -451,30 +512,61 @@ def run_generation(generator_name: str | type, env_id: str, source: str | os.Pat
                 for k, v in s["failure_reasons"].items():
                     reasons[k] = reasons.get(k, 0) + v
             cpu_s = float(sum(s["cpu_s"] for s in states)) + prepare_cpu_s
-            record = {"meta": meta, "requested": n, "max_attempts": max_attempts, "worker_states": states,
-                      "source": source_record}
-            successes, lengths = merge_shards([paths.shard(w) for w in range(workers)], paths.out, env, env_kwargs,
-                                        cls.name, attempts, record)
+            record = {
+                "meta": meta,
+                "requested": n,
+                "max_attempts": max_attempts,
+                "worker_states": states,
+                "source": source_record,
+            }
+            successes, lengths = merge_shards(
+                [paths.shard(w) for w in range(workers)], paths.out, env, env_kwargs, cls.name, attempts, record
+            )
             if keep_failed:
-                merge_shards([paths.failed_shard(w) for w in range(workers)], paths.failed, env, env_kwargs, cls.name,
-                       attempts, record)
+                merge_shards(
+                    [paths.failed_shard(w) for w in range(workers)],
+                    paths.failed,
+                    env,
+                    env_kwargs,
+                    cls.name,
+                    attempts,
+                    record,
+                )
             for p in paths.leftovers():  # the merged shards, and failed-demo shards of a run with keep_failed
                 p.unlink(missing_ok=True)
         finally:
             env.close()
 
     report = GenerationReport(
-        generator=cls.name, env_id=env_id, seed=int(seed), workers=int(workers), config=meta["config"],
-        requested=n, out=str(paths.out), attempts=attempts, successes=successes,
+        generator=cls.name,
+        env_id=env_id,
+        seed=int(seed),
+        workers=int(workers),
+        config=meta["config"],
+        requested=n,
+        out=str(paths.out),
+        attempts=attempts,
+        successes=successes,
         success_rate=successes / attempts if attempts else 0.0,
         demos_per_cpu_minute=successes / (cpu_s / 60.0) if cpu_s > 0 else 0.0,
-        mean_length=float(np.mean(lengths)) if lengths else 0.0, failure_reasons=dict(sorted(reasons.items())),
-        wall_s=time.perf_counter() - start, cpu_s=cpu_s, max_attempts=max_attempts,
-        failed_out=str(paths.failed) if keep_failed else None, prepare_cpu_s=prepare_cpu_s,
+        mean_length=float(np.mean(lengths)) if lengths else 0.0,
+        failure_reasons=dict(sorted(reasons.items())),
+        wall_s=time.perf_counter() - start,
+        cpu_s=cpu_s,
+        max_attempts=max_attempts,
+        failed_out=str(paths.failed) if keep_failed else None,
+        prepare_cpu_s=prepare_cpu_s,
     )
     report.save(paths.report)
     return report
 
 
-__all__ = ["GenerationReport", "OutputPaths", "attempt_rng", "attempt_seed", "build_config", "run_generation",
-           "worker_quotas"]
+__all__ = [
+    "GenerationReport",
+    "OutputPaths",
+    "attempt_rng",
+    "attempt_seed",
+    "build_config",
+    "run_generation",
+    "worker_quotas",
+]

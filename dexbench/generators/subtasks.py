@@ -37,7 +37,7 @@ def subtask_progress(task_spec, signals: dict[str, np.ndarray], steps: int) -> d
 
 
 def stuck_subtask(task_spec, reached: dict[str, int], signals: dict[str, bool]) -> str:
-    """"<arm>:<subtask>" of the first arm (reference order) whose subtask `reached[arm]` never
+    """ "<arm>:<subtask>" of the first arm (reference order) whose subtask `reached[arm]` never
     signalled its end, or FINAL_CHECK when every arm got through."""
     for arm in ARMS:
         subtasks = task_spec.subtasks.get(arm, ())

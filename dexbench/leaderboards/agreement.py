@@ -26,14 +26,21 @@ SOURCE_DATA = "source"  # training_data.generator of a policy trained on the sou
 def _run(result: dict[str, Any]) -> tuple:
     """What makes two eval results the same run."""
     episodes = tuple((e["seed"], bool(e["success"]), e["length"]) for e in result["episodes"])
-    return (result["created"], result["policy"].get("checkpoint_sha256"), result["successes"],
-            result["num_episodes"], episodes)
+    return (
+        result["created"],
+        result["policy"].get("checkpoint_sha256"),
+        result["successes"],
+        result["num_episodes"],
+        episodes,
+    )
 
 
 def _said(folder: Path, sub: Submission, i: int, result: dict[str, Any]) -> str:
     rate = 100 * result["successes"] / result["num_episodes"]
-    return (f"{shown(folder / sub.file)} results[{i}] ({result['successes']}/{result['num_episodes']} = "
-            f"{rate:.1f} %, evaluated {result['created']})")
+    return (
+        f"{shown(folder / sub.file)} results[{i}] ({result['successes']}/{result['num_episodes']} = "
+        f"{rate:.1f} %, evaluated {result['created']})"
+    )
 
 
 def check_one_number(subs: list[Submission], folder: str | os.PathLike = ".") -> None:
@@ -55,18 +62,26 @@ def check_one_number(subs: list[Submission], folder: str | os.PathLike = ".") ->
         if not training:
             continue
         for i, result in enumerate(sub.data["results"]):
-            key = (name_key(result["policy"]["name"]), name_key(training["generator"]), training["num_demos"],
-                   test_set_id(result))
+            key = (
+                name_key(result["policy"]["name"]),
+                name_key(training["generator"]),
+                training["num_demos"],
+                test_set_id(result),
+            )
             sources = training.get("source_demos")
             same = [c for c in downstream.get(key, []) if sources is None or c[0] == sources]
             if not same or any(_run(theirs) == _run(result) for _, _, _, theirs in same):
                 continue
             _, other, j, theirs = max(same, key=lambda c: c[3]["created"])
             newer = shown(folder / (other.file if theirs["created"] > result["created"] else sub.file))
-            what = (f"{result['policy']['name']} trained on {training['num_demos']} {training['generator']} demos"
-                    + (f" from {sources} sources" if sources is not None else "") + f" on {test_set_id(result)}")
+            what = (
+                f"{result['policy']['name']} trained on {training['num_demos']} {training['generator']} demos"
+                + (f" from {sources} sources" if sources is not None else "")
+                + f" on {test_set_id(result)}"
+            )
             raise SubmissionError(
                 f"{_said(folder, sub, i, result)} and {_said(folder, other, j, theirs)} are one result ({what}) "
                 f"with two different evaluations. A rerun replaces every row it supersedes: put the newer "
                 f"evaluation (in {newer}) in both files (for a policy row, `dexbench leaderboard submit-policy` "
-                "with the rerun's eval_*.json and --overwrite), then build again.")
+                "with the rerun's eval_*.json and --overwrite), then build again."
+            )

@@ -34,18 +34,22 @@ def load_submissions(directory: Path) -> list[Submission]:
     names: dict[tuple[str, str], Path] = {}
     for kind, folder in BOARD_FOLDERS.items():
         if (directory / folder).is_symlink():  # its files would come from wherever it points
-            raise SubmissionError(f"{directory / folder}: a symbolic link, not a folder. Keep the submissions "
-                                  f"in a real {folder}/ folder.")
+            raise SubmissionError(
+                f"{directory / folder}: a symbolic link, not a folder. Keep the submissions in a real {folder}/ folder."
+            )
         if (directory / folder).exists() and not (directory / folder).is_dir():  # glob would find nothing in it
-            raise BoardFolderError(f"{shown(directory / folder)}: a file, not a folder. Keep the {kind} submissions "
-                                   f"in a {folder}/ folder.")
+            raise BoardFolderError(
+                f"{shown(directory / folder)}: a file, not a folder. Keep the {kind} submissions in a {folder}/ folder."
+            )
         for path in sorted((directory / folder).glob("*.json")):
             data, _ = read_and_check(path)  # of the folder's kind, or it raises
             key = (kind, name_key(data["name"]))
             if key in names:
-                raise SubmissionError(f"{path}: name: {data['name']!r} is already the name of {names[key]}, "
-                                      "or looks like it (letters of another script drawn alike, 0/O, 1/l). "
-                                      f"Give each {kind} submission its own name.")
+                raise SubmissionError(
+                    f"{path}: name: {data['name']!r} is already the name of {names[key]}, "
+                    "or looks like it (letters of another script drawn alike, 0/O, 1/l). "
+                    f"Give each {kind} submission its own name."
+                )
             names[key] = path
             subs.append(Submission(path.relative_to(directory).as_posix(), kind, data))
     return subs
@@ -95,8 +99,9 @@ def write_pages(pages: dict[Path, str]) -> None:
     all are staged before any replaces its page."""
     for path in pages:
         if path.is_dir():  # os.replace cannot put a file there
-            raise BoardFolderError(f"{shown(path)}: a folder where the page goes. Remove or rename it, then build "
-                                   "again.")
+            raise BoardFolderError(
+                f"{shown(path)}: a folder where the page goes. Remove or rename it, then build again."
+            )
     staged: dict[Path, Path] = {}
     current = next(iter(pages))
     try:
@@ -105,8 +110,10 @@ def write_pages(pages: dict[Path, str]) -> None:
         for current, tmp in staged.items():
             os.replace(tmp, current)
     except OSError as err:
-        raise BoardFolderError(f"{shown(current)}: cannot write it ({err.strerror or err}). Make "
-                               f"{shown(current.parent)} a writable folder, or give another --dir.") from None
+        raise BoardFolderError(
+            f"{shown(current)}: cannot write it ({err.strerror or err}). Make "
+            f"{shown(current.parent)} a writable folder, or give another --dir."
+        ) from None
     finally:
         for tmp in staged.values():
             tmp.unlink(missing_ok=True)  # gone once it replaced its page
@@ -121,8 +128,10 @@ def task_images(directory: Path) -> tuple[dict[str, Path], str]:
     """The task pictures for the board in `directory` (task -> file) and the folder the pages
     link them from: `../docs/images` when the board sits beside docs/ (the repository's own
     board), else the checkout's pictures, copied into `<dir>/images/` (`copy_images`)."""
-    for where, link in ((directory.resolve().parent / "docs" / "images", "../docs/images"),
-                        (SOURCE_IMAGES, COPIED_IMAGES)):
+    for where, link in (
+        (directory.resolve().parent / "docs" / "images", "../docs/images"),
+        (SOURCE_IMAGES, COPIED_IMAGES),
+    ):
         found = {p.stem: p for p in sorted(where.glob("*.png")) if p.is_file()}
         if found:
             return found, link
@@ -149,8 +158,10 @@ def copy_images(directory: Path, images: dict[str, Path]) -> None:
             finally:
                 Path(tmp).unlink(missing_ok=True)
     except OSError as err:
-        raise BoardFolderError(f"{shown(current)}: cannot write the task picture ({err.strerror or err}). Make "
-                               f"{shown(folder)} a writable folder, or give another --dir.") from None
+        raise BoardFolderError(
+            f"{shown(current)}: cannot write the task picture ({err.strerror or err}). Make "
+            f"{shown(folder)} a writable folder, or give another --dir."
+        ) from None
 
 
 def build_leaderboards(directory: str | os.PathLike = "leaderboards") -> list[Path]:

@@ -23,8 +23,14 @@ MAX_INT = 10**9  # bounds every integer of a submission: counts, seeds, steps (c
 # `validate` then checks MAX_INT, with the field's path in the message.
 MAX_INT_DIGITS = 20
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
-_NOT_REGULAR = {stat.S_ISLNK: "a symbolic link", stat.S_ISFIFO: "a FIFO", stat.S_ISDIR: "a folder",
-                stat.S_ISCHR: "a character device", stat.S_ISBLK: "a block device", stat.S_ISSOCK: "a socket"}
+_NOT_REGULAR = {
+    stat.S_ISLNK: "a symbolic link",
+    stat.S_ISFIFO: "a FIFO",
+    stat.S_ISDIR: "a folder",
+    stat.S_ISCHR: "a character device",
+    stat.S_ISBLK: "a block device",
+    stat.S_ISSOCK: "a socket",
+}
 
 
 class SubmissionError(ValueError):
@@ -36,8 +42,7 @@ class _RefusedValue(ValueError):
     """Raised by the parse hooks: JSON that parses but cannot be a submission (message and fix)."""
 
 
-def read_json_file(path: str | os.PathLike, what: str = "submission",
-                   quotable_keys: Collection[str] = ()) -> Any:
+def read_json_file(path: str | os.PathLike, what: str = "submission", quotable_keys: Collection[str] = ()) -> Any:
     """The JSON value in the regular file `path`; SubmissionError for anything else. `what` names
     the expected content in messages; a duplicate key is named only if it is in `quotable_keys`
     (field names of the schemas), as the file may not be a submission at all."""
@@ -47,19 +52,26 @@ def read_json_file(path: str | os.PathLike, what: str = "submission",
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise SubmissionError(f"{label}: not UTF-8 text ({err.reason} at byte {err.start}). "
-                              "Save the file as UTF-8 JSON.") from None
+        raise SubmissionError(
+            f"{label}: not UTF-8 text ({err.reason} at byte {err.start}). Save the file as UTF-8 JSON."
+        ) from None
     try:
-        return json.loads(text, parse_constant=_no_constant, parse_int=_short_int,
-                          object_pairs_hook=lambda pairs: _unique_keys(pairs, quotable_keys))
+        return json.loads(
+            text,
+            parse_constant=_no_constant,
+            parse_int=_short_int,
+            object_pairs_hook=lambda pairs: _unique_keys(pairs, quotable_keys),
+        )
     except RecursionError:
-        raise SubmissionError(f"{label}: not valid JSON (nested too deeply). A {what} is a few levels deep; "
-                              "fix the file.") from None
+        raise SubmissionError(
+            f"{label}: not valid JSON (nested too deeply). A {what} is a few levels deep; fix the file."
+        ) from None
     except _RefusedValue as err:
         raise SubmissionError(f"{label}: {err}") from None
     except ValueError as err:  # JSONDecodeError's message holds a position, never the text
-        raise SubmissionError(f"{label}: not valid JSON ({err}). Fix it, e.g. check the syntax with "
-                              "`python -m json.tool FILE`.") from None
+        raise SubmissionError(
+            f"{label}: not valid JSON ({err}). Fix it, e.g. check the syntax with `python -m json.tool FILE`."
+        ) from None
 
 
 def shown(path: str | os.PathLike) -> str:
@@ -82,8 +94,10 @@ def _read_regular_file(path: Path, label: str, what: str) -> bytes:
             raise SubmissionError(f"{label}: the file was replaced while being read. Run the command again.")
         raw = f.read(MAX_BYTES + 1)  # one byte over the limit tells an oversized file, without reading it all
     if len(raw) > MAX_BYTES:
-        raise SubmissionError(f"{label}: over the {MAX_BYTES // 2**20} MB limit of a {what}. Leave per-step "
-                              "data out; keep one eval result per env id.")
+        raise SubmissionError(
+            f"{label}: over the {MAX_BYTES // 2**20} MB limit of a {what}. Leave per-step "
+            "data out; keep one eval result per env id."
+        )
     return raw
 
 
@@ -91,8 +105,10 @@ def _require_regular(label: str, mode: int, what: str) -> None:
     if stat.S_ISREG(mode):
         return
     kind = next((name for test, name in _NOT_REGULAR.items() if test(mode)), "not a plain file")
-    raise SubmissionError(f"{label}: {kind}, not a regular file. Give the {what} itself as a plain JSON "
-                          "file (links and special files are not read).")
+    raise SubmissionError(
+        f"{label}: {kind}, not a regular file. Give the {what} itself as a plain JSON "
+        "file (links and special files are not read)."
+    )
 
 
 def _no_constant(name: str) -> float:
@@ -112,6 +128,7 @@ def _unique_keys(pairs: list[tuple[str, Any]], quotable: Collection[str]) -> dic
         seen: set[str] = set()
         dup = next(k for k, _ in pairs if k in seen or seen.add(k))
         which = f"key {json.dumps(dup)}" if dup in quotable else "a key"
-        raise _RefusedValue(f"{which} appears twice in one object (JSON readers disagree on which value "
-                            "counts). Keep it once.")
+        raise _RefusedValue(
+            f"{which} appears twice in one object (JSON readers disagree on which value counts). Keep it once."
+        )
     return obj

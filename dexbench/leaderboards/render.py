@@ -19,44 +19,63 @@ from dexbench.leaderboards.ranking import MIN_RANKED_EPISODES
 from dexbench.leaderboards.tables import Row, Summary, TableRow, Tables
 
 POLICY_COLUMNS = ["Policy", "Env id", "Success [95 % CI]", "Episodes", "Training data", "Suite"]
-GENERATOR_COLUMNS = ["Generator", "Env id", "Generation success", "Demos / CPU-min", "Downstream policy",
-                     "Downstream success [95 % CI]", "Train demos"]
+GENERATOR_COLUMNS = [
+    "Generator",
+    "Env id",
+    "Generation success",
+    "Demos / CPU-min",
+    "Downstream policy",
+    "Downstream success [95 % CI]",
+    "Train demos",
+]
 BOARDS = {"policy": ("Policies", POLICY_COLUMNS), "generator": ("Generators", GENERATOR_COLUMNS)}
 UNRANKED_COLUMN = "Not ranked because"
 SCHEMAS = "../dexbench/leaderboards/schemas/"
 TITLE = "DexBench leaderboards"
-SUMMARY_NOTE = (f"Success rate on each task's native embodiment, variant D0; ranked results only (at least "
-                f"{MIN_RANKED_EPISODES} episodes on the published seeds). Mean: over the tasks a method has, with "
-                "how many of the tasks that is. A generator's cell is the success of the policy trained on its "
-                "demos (its best row on the id). Missing: -.")
-ORDER_NOTE = ("Rows: native embodiment first, then by env id, then by success rate. Success rates are over "
-              "the evaluation episodes, with a 95 % Wilson confidence interval recomputed from the counts. "
-              f"Results with fewer than {MIN_RANKED_EPISODES} episodes, not on the published seeds, or in an env "
-              "made with other kwargs are listed apart, unranked. `[objects varied]`: the published seeds with "
-              "the task's object variants drawn per episode (`compare --objects random`), ranked among "
-              "themselves and not in the summary.")
+SUMMARY_NOTE = (
+    f"Success rate on each task's native embodiment, variant D0; ranked results only (at least "
+    f"{MIN_RANKED_EPISODES} episodes on the published seeds). Mean: over the tasks a method has, with "
+    "how many of the tasks that is. A generator's cell is the success of the policy trained on its "
+    "demos (its best row on the id). Missing: -."
+)
+ORDER_NOTE = (
+    "Rows: native embodiment first, then by env id, then by success rate. Success rates are over "
+    "the evaluation episodes, with a 95 % Wilson confidence interval recomputed from the counts. "
+    f"Results with fewer than {MIN_RANKED_EPISODES} episodes, not on the published seeds, or in an env "
+    "made with other kwargs are listed apart, unranked. `[objects varied]`: the published seeds with "
+    "the task's object variants drawn per episode (`compare --objects random`), ranked among "
+    "themselves and not in the summary."
+)
 
 HOW_TO_SUBMIT = [
-    ("Evaluate your policy on each env id with `dexbench eval --policy MODULE:ATTR --env ID --episodes "
-     f"{MIN_RANKED_EPISODES} --out results/ID.json`. Keep the published seeds (the default): only results with "
-     f"at least {MIN_RANKED_EPISODES} episodes on them are ranked."),
-    ("Wrap the results into one submission: `dexbench leaderboard submit-policy results/*.json --name NAME "
-     "--authors AUTHORS --description TEXT --out leaderboards/policies/NAME.json` (add `--url URL`, and "
-     "`--train-data GENERATOR --train-demos N` for a trained policy; "
-     f"[schema]({SCHEMAS}policy_submission.schema.json)). A demo generator: run `dexbench compare`, then "
-     "`dexbench leaderboard submit-generators WORKDIR/compare.json --authors AUTHORS` writes one file per "
-     f"generator to `leaderboards/generators/` ([schema]({SCHEMAS}generator_submission.schema.json))."),
-    ("Check it: `dexbench leaderboard validate leaderboards/policies/NAME.json` checks the schema, that the "
-     "counts, rates, Wilson intervals and seeds agree, and that the pages build with it. Submit what the "
-     "commands wrote, unchanged."),
+    (
+        "Evaluate your policy on each env id with `dexbench eval --policy MODULE:ATTR --env ID --episodes "
+        f"{MIN_RANKED_EPISODES} --out results/ID.json`. Keep the published seeds (the default): only results with "
+        f"at least {MIN_RANKED_EPISODES} episodes on them are ranked."
+    ),
+    (
+        "Wrap the results into one submission: `dexbench leaderboard submit-policy results/*.json --name NAME "
+        "--authors AUTHORS --description TEXT --out leaderboards/policies/NAME.json` (add `--url URL`, and "
+        "`--train-data GENERATOR --train-demos N` for a trained policy; "
+        f"[schema]({SCHEMAS}policy_submission.schema.json)). A demo generator: run `dexbench compare`, then "
+        "`dexbench leaderboard submit-generators WORKDIR/compare.json --authors AUTHORS` writes one file per "
+        f"generator to `leaderboards/generators/` ([schema]({SCHEMAS}generator_submission.schema.json))."
+    ),
+    (
+        "Check it: `dexbench leaderboard validate leaderboards/policies/NAME.json` checks the schema, that the "
+        "counts, rates, Wilson intervals and seeds agree, and that the pages build with it. Submit what the "
+        "commands wrote, unchanged."
+    ),
     "Open a pull request adding the file; the pages are rebuilt with `dexbench leaderboard build`.",
 ]
 
 
 NO_SUBMISSIONS = "No submissions yet."
 NO_RANKED = "No ranked results yet."
-UNRANKED_TITLE = (f"Not ranked (fewer than {MIN_RANKED_EPISODES} episodes, not the published seeds, or another "
-                  "env: not comparable with the rows above)")
+UNRANKED_TITLE = (
+    f"Not ranked (fewer than {MIN_RANKED_EPISODES} episodes, not the published seeds, or another "
+    "env: not comparable with the rows above)"
+)
 
 
 def summary_columns(kind: str, summary: Summary) -> list[str]:
@@ -92,9 +111,11 @@ def _md_table(columns: list[str], rows: list[TableRow], empty: str) -> list[str]
 
 
 def render_markdown(tables: Tables) -> str:
-    intro = ("Generated by `dexbench leaderboard build` from the submissions in [policies/](policies/) and "
-             "[generators/](generators/): edit those, not this file. The same tables, sortable: "
-             "[index.html](index.html).")
+    intro = (
+        "Generated by `dexbench leaderboard build` from the submissions in [policies/](policies/) and "
+        "[generators/](generators/): edit those, not this file. The same tables, sortable: "
+        "[index.html](index.html)."
+    )
     lines = [f"# {TITLE}", "", intro, "", "## How to submit", ""]
     lines += [f"{i}. {step}" for i, step in enumerate(HOW_TO_SUBMIT, 1)] + ["", "## Summary", "", SUMMARY_NOTE, ""]
     for kind, (title, _) in BOARDS.items():
@@ -109,13 +130,16 @@ def render_markdown(tables: Tables) -> str:
             ranked, unranked = tables.rows(kind, task, ranked=True), tables.rows(kind, task, ranked=False)
             lines += [f"### {title}", ""] + _md_table(columns, ranked, NO_RANKED if unranked else NO_SUBMISSIONS)
             if unranked:
-                lines += [f"{UNRANKED_TITLE}:", ""] + _md_table(columns + [UNRANKED_COLUMN], with_reasons(unranked),
-                                                               NO_SUBMISSIONS)
+                lines += [f"{UNRANKED_TITLE}:", ""] + _md_table(
+                    columns + [UNRANKED_COLUMN], with_reasons(unranked), NO_SUBMISSIONS
+                )
     lines += ["## Submissions", ""]
     for sub in tables.submissions:
         desc = md(sub.data.get("description", ""))
-        lines.append(f"- **{md(sub.data['name'])}** ({sub.kind}, [{md(sub.file)}]({quote(sub.file)})) by "
-                     f"{md(sub.data['authors'])}" + (f": {desc}" if desc else ""))
+        lines.append(
+            f"- **{md(sub.data['name'])}** ({sub.kind}, [{md(sub.file)}]({quote(sub.file)})) by "
+            f"{md(sub.data['authors'])}" + (f": {desc}" if desc else "")
+        )
     if not tables.submissions:
         lines.append("None yet.")
     return "\n".join(lines) + "\n"
@@ -175,8 +199,11 @@ def _md_code_to_html(text: str) -> str:
 def _html_table(columns: list[str], rows: list[TableRow], empty: str) -> list[str]:
     if not rows:
         return [f'<p class="note">{esc(empty)}</p>']
-    out = ['<table class="lb">', "<thead><tr>" + "".join(f"<th>{esc(c)}</th>" for c in columns) + "</tr></thead>",
-           "<tbody>"]
+    out = [
+        '<table class="lb">',
+        "<thead><tr>" + "".join(f"<th>{esc(c)}</th>" for c in columns) + "</tr></thead>",
+        "<tbody>",
+    ]
     for row in rows:
         cells = []
         for i, (text, key) in enumerate(zip(row.cells, row.sort)):
@@ -194,13 +221,26 @@ def _html_table(columns: list[str], rows: list[TableRow], empty: str) -> list[st
 
 
 def render_html(tables: Tables) -> str:
-    intro = ("<p>Generated by <code>dexbench leaderboard build</code> from the submissions in "
-             "<code>leaderboards/policies/</code> and <code>leaderboards/generators/</code>. "
-             "Click a column header to sort.</p>")
-    out = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
-           '<meta name="viewport" content="width=device-width, initial-scale=1">', f"<title>{TITLE}</title>",
-           f"<style>{CSS}</style>", "</head>", "<body>", f"<h1>{TITLE}</h1>",
-           intro, "<h2>How to submit</h2>", "<ol>"]
+    intro = (
+        "<p>Generated by <code>dexbench leaderboard build</code> from the submissions in "
+        "<code>leaderboards/policies/</code> and <code>leaderboards/generators/</code>. "
+        "Click a column header to sort.</p>"
+    )
+    out = [
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{TITLE}</title>",
+        f"<style>{CSS}</style>",
+        "</head>",
+        "<body>",
+        f"<h1>{TITLE}</h1>",
+        intro,
+        "<h2>How to submit</h2>",
+        "<ol>",
+    ]
     out += [f"<li>{_md_code_to_html(step)}</li>" for step in HOW_TO_SUBMIT]
     out += ["</ol>", '<h2 id="summary">Summary</h2>', f'<p class="note">{esc(SUMMARY_NOTE)}</p>']
     for kind, (title, _) in BOARDS.items():
@@ -220,8 +260,10 @@ def render_html(tables: Tables) -> str:
     out += ["<h2>Submissions</h2>", "<ul>"]
     for sub in tables.submissions:
         desc = sub.data.get("description", "")
-        out.append(f"<li><b>{esc(sub.data['name'])}</b> ({esc(sub.kind)}, <code>{esc(sub.file)}</code>) by "
-                   f"{esc(sub.data['authors'])}{': ' + esc(desc) if desc else ''}</li>")
+        out.append(
+            f"<li><b>{esc(sub.data['name'])}</b> ({esc(sub.kind)}, <code>{esc(sub.file)}</code>) by "
+            f"{esc(sub.data['authors'])}{': ' + esc(desc) if desc else ''}</li>"
+        )
     if not tables.submissions:
         out.append("<li>None yet.</li>")
     out += ["</ul>", f"<script>{SORT_JS}</script>", "</body>", "</html>"]

@@ -27,18 +27,31 @@ def read_eval_result(path: str | os.PathLike) -> dict[str, Any]:
     """An eval result file (`dexbench eval --out`), read as untrusted JSON."""
     obj = read_json_file(path, "evaluation result", quotable_keys=schema_fields())
     if not isinstance(obj, dict) or obj.get("format") != "dexbench-eval-result":
-        raise SubmissionError(f"{shown(path)}: not an evaluation result (format \"dexbench-eval-result\"). "
-                              "Give the JSON files `dexbench eval --out` wrote.")
+        raise SubmissionError(
+            f'{shown(path)}: not an evaluation result (format "dexbench-eval-result"). '
+            "Give the JSON files `dexbench eval --out` wrote."
+        )
     return obj
 
 
-def policy_submission(name: str, authors: str, description: str, results: Sequence[dict[str, Any]],
-                      training_data: dict[str, Any] | None = None, url: str | None = None,
-                      label: str = "submission") -> dict[str, Any]:
+def policy_submission(
+    name: str,
+    authors: str,
+    description: str,
+    results: Sequence[dict[str, Any]],
+    training_data: dict[str, Any] | None = None,
+    url: str | None = None,
+    label: str = "submission",
+) -> dict[str, Any]:
     """A policy submission holding eval `results` (one per env id); `label` (where it goes) starts
     an error."""
-    sub: dict[str, Any] = {"format": "dexbench-policy-submission", "format_version": 1, "name": name,
-                           "authors": authors, "description": description}
+    sub: dict[str, Any] = {
+        "format": "dexbench-policy-submission",
+        "format_version": 1,
+        "name": name,
+        "authors": authors,
+        "description": description,
+    }
     if url:
         sub["url"] = url
     if training_data:
@@ -56,11 +69,15 @@ def rows_from_compare(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
     path = Path(path)
     summary = read_json_file(path, "compare summary")
     if not isinstance(summary, dict) or summary.get("format") != "dexbench-compare":
-        raise SubmissionError(f"{shown(path)}: not a compare summary (format \"dexbench-compare\"). Give the "
-                              "compare.json `dexbench compare` wrote in its work directory.")
+        raise SubmissionError(
+            f'{shown(path)}: not a compare summary (format "dexbench-compare"). Give the '
+            "compare.json `dexbench compare` wrote in its work directory."
+        )
     if not summary.get("rows"):  # compare stopped before its first row, or the rows were removed
-        raise SubmissionError(f"{shown(path)}: the comparison has no rows, so there is nothing to submit. Give "
-                              "the compare.json of a finished `dexbench compare` run.")
+        raise SubmissionError(
+            f"{shown(path)}: the comparison has no rows, so there is nothing to submit. Give "
+            "the compare.json of a finished `dexbench compare` run."
+        )
     rows = {}
     try:
         for row in summary["rows"]:
@@ -70,24 +87,45 @@ def rows_from_compare(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
                 report = read_json_file(inside(path.parent, f"{name}.report.json"), "generation report")
                 cpu_s = report["cpu_s"]
             rows[name] = {
-                "env_id": summary["env_id"], "source_env_id": summary["source_env_id"],
-                "num_source_demos": summary["num_source_demos"], "num_demos": row["num_demos"],
-                "attempts": row["attempts"], "generation_success_rate": row["generation_success_rate"],
-                "demos_per_cpu_min": row["demos_per_cpu_min"], "cpu_s": cpu_s, "seed": summary["seed"],
-                "downstream": {"policy": summary["policy"], "train_steps": summary["bc_config"]["steps"],
-                               "eval": read_eval_result(inside(path.parent, f"eval_{name}.json"))},
+                "env_id": summary["env_id"],
+                "source_env_id": summary["source_env_id"],
+                "num_source_demos": summary["num_source_demos"],
+                "num_demos": row["num_demos"],
+                "attempts": row["attempts"],
+                "generation_success_rate": row["generation_success_rate"],
+                "demos_per_cpu_min": row["demos_per_cpu_min"],
+                "cpu_s": cpu_s,
+                "seed": summary["seed"],
+                "downstream": {
+                    "policy": summary["policy"],
+                    "train_steps": summary["bc_config"]["steps"],
+                    "eval": read_eval_result(inside(path.parent, f"eval_{name}.json")),
+                },
             }
     except (KeyError, TypeError) as err:  # what compare writes always has these fields
-        raise SubmissionError(f"{shown(path)}: a compare summary (or its report) without the field {err}. Give "
-                              "the files `dexbench compare` wrote, unchanged.") from None
+        raise SubmissionError(
+            f"{shown(path)}: a compare summary (or its report) without the field {err}. Give "
+            "the files `dexbench compare` wrote, unchanged."
+        ) from None
     return rows
 
 
-def generator_submission(name: str, authors: str, description: str, rows: Sequence[dict[str, Any]],
-                         url: str | None = None, label: str = "submission") -> dict[str, Any]:
+def generator_submission(
+    name: str,
+    authors: str,
+    description: str,
+    rows: Sequence[dict[str, Any]],
+    url: str | None = None,
+    label: str = "submission",
+) -> dict[str, Any]:
     """A generator submission holding `rows` (see `rows_from_compare`); `label` starts an error."""
-    sub: dict[str, Any] = {"format": "dexbench-generator-submission", "format_version": 1, "name": name,
-                           "authors": authors, "description": description}
+    sub: dict[str, Any] = {
+        "format": "dexbench-generator-submission",
+        "format_version": 1,
+        "name": name,
+        "authors": authors,
+        "description": description,
+    }
     if url:
         sub["url"] = url
     sub["results"] = list(rows)
@@ -116,8 +154,9 @@ def submission_path(out_dir: str | os.PathLike, name: str) -> Path:
     return inside(out_dir, safe_file_name(name))
 
 
-def check_output(out: str | os.PathLike, flag: str, inputs: Sequence[str | os.PathLike] = (),
-                 overwrite: bool = False) -> None:
+def check_output(
+    out: str | os.PathLike, flag: str, inputs: Sequence[str | os.PathLike] = (), overwrite: bool = False
+) -> None:
     """Refuse to write a submission where it would destroy something: one of the files it is made
     from (even with --overwrite), a folder, or an existing file without `overwrite`. `flag` names
     the option that chose `out` ("--out", "--out-dir") in the fix."""
@@ -125,14 +164,18 @@ def check_output(out: str | os.PathLike, flag: str, inputs: Sequence[str | os.Pa
     if not os.path.lexists(out):
         return
     if any(_same_file(out, f) for f in inputs):
-        raise SubmissionError(f"{shown(out)}: the output is one of the input files, and writing it would destroy "
-                              f"that input. Give another {flag}.")
+        raise SubmissionError(
+            f"{shown(out)}: the output is one of the input files, and writing it would destroy "
+            f"that input. Give another {flag}."
+        )
     if out.is_dir():
-        raise SubmissionError(f"{shown(out)}: a folder, not a file. Give a file path as {flag}, e.g. "
-                              f"{shown(out / 'NAME.json')}.")
+        raise SubmissionError(
+            f"{shown(out)}: a folder, not a file. Give a file path as {flag}, e.g. {shown(out / 'NAME.json')}."
+        )
     if not overwrite:
-        raise SubmissionError(f"{shown(out)}: {_what_it_holds(out)}. Pass --overwrite to replace it, or give "
-                              f"another {flag}.")
+        raise SubmissionError(
+            f"{shown(out)}: {_what_it_holds(out)}. Pass --overwrite to replace it, or give another {flag}."
+        )
 
 
 def _same_file(a: Path, b: str | os.PathLike) -> bool:
@@ -144,8 +187,10 @@ def _same_file(a: Path, b: str | os.PathLike) -> bool:
 
 # How to keep the results of a submission that would be replaced: the submit tools merge what
 # one command line gives them.
-KEEP_RESULTS = {"generator": "give its compare.json files on this command line too, so that their rows are kept",
-                "policy": "give its eval results on this command line too, so that they are kept"}
+KEEP_RESULTS = {
+    "generator": "give its compare.json files on this command line too, so that their rows are kept",
+    "policy": "give its eval results on this command line too, so that they are kept",
+}
 
 
 def _what_it_holds(path: Path) -> str:
@@ -154,15 +199,18 @@ def _what_it_holds(path: Path) -> str:
         data, kind = read_and_check(path)
     except SubmissionError:  # not a valid submission: nothing more to say than that it exists
         return "the file exists and would be replaced"
-    return (f"already holds the {kind} submission {shown(data['name'][:100])!r} with {len(data['results'])} "
-            f"result(s), which replacing it loses (to add to it, {KEEP_RESULTS[kind]})")
+    return (
+        f"already holds the {kind} submission {shown(data['name'][:100])!r} with {len(data['results'])} "
+        f"result(s), which replacing it loses (to add to it, {KEEP_RESULTS[kind]})"
+    )
 
 
 def check_out_dir(out_dir: str | os.PathLike) -> None:
     """`--out-dir` is a folder, or not there yet (it is made)."""
     if os.path.lexists(out_dir) and not Path(out_dir).is_dir():
-        raise SubmissionError(f"--out-dir {shown(out_dir)}: a file, not a folder. Give a folder, e.g. "
-                              "leaderboards/generators.")
+        raise SubmissionError(
+            f"--out-dir {shown(out_dir)}: a file, not a folder. Give a folder, e.g. leaderboards/generators."
+        )
 
 
 def write_submission(submission: dict[str, Any], out: str | os.PathLike) -> Path:

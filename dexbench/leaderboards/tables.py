@@ -68,16 +68,24 @@ class Tables:
     image_dir: str = "../docs/images"  # where the pages link them, relative to the pages
 
     def rows(self, kind: str, task: str, ranked: bool) -> list[Row]:
-        return [r for r in (self.policies if kind == "policy" else self.generators)
-                if r.task == task and (not r.unranked) == ranked]
+        return [
+            r
+            for r in (self.policies if kind == "policy" else self.generators)
+            if r.task == task and (not r.unranked) == ranked
+        ]
 
 
 def make_tables(subs: list[Submission], images: set[str] = frozenset()) -> Tables:
     prows, grows = policy_rows(subs), generator_rows(subs)
     tasks = task_order(prows + grows)
-    return Tables(tasks=tasks, policies=sorted(prows, key=Row.order), generators=sorted(grows, key=Row.order),
-                  summaries={"policy": summary(prows), "generator": summary(grows)},
-                  submissions=subs, images=images & set(tasks))
+    return Tables(
+        tasks=tasks,
+        policies=sorted(prows, key=Row.order),
+        generators=sorted(grows, key=Row.order),
+        summaries={"policy": summary(prows), "generator": summary(grows)},
+        submissions=subs,
+        images=images & set(tasks),
+    )
 
 
 # ----------------------------------------------------------------------------- cells
@@ -113,13 +121,33 @@ def policy_rows(subs: list[Submission]) -> list[Row]:
         training = sub.data.get("training_data")
         trained = f"{training['generator']} x{training['num_demos']}" if training else "-"
         for result in sub.data["results"]:
-            rows.append(Row(
-                method=sub.data["name"], task=result["task"], env_id=test_set_id(result), native=result["native"],
-                rate=result["success_rate"], url=sub.data.get("url"), unranked=unranked_reason(result),
-                cells=[sub.data["name"], env_cell(result), rate_with_ci(result), str(result["num_episodes"]),
-                       trained, result["suite_version"]],
-                sort=[None, None, result["success_rate"], result["num_episodes"],
-                      training["num_demos"] if training else NAN, None]))
+            rows.append(
+                Row(
+                    method=sub.data["name"],
+                    task=result["task"],
+                    env_id=test_set_id(result),
+                    native=result["native"],
+                    rate=result["success_rate"],
+                    url=sub.data.get("url"),
+                    unranked=unranked_reason(result),
+                    cells=[
+                        sub.data["name"],
+                        env_cell(result),
+                        rate_with_ci(result),
+                        str(result["num_episodes"]),
+                        trained,
+                        result["suite_version"],
+                    ],
+                    sort=[
+                        None,
+                        None,
+                        result["success_rate"],
+                        result["num_episodes"],
+                        training["num_demos"] if training else NAN,
+                        None,
+                    ],
+                )
+            )
     return rows
 
 
@@ -134,13 +162,35 @@ def generator_rows(subs: list[Submission]) -> list[Row]:
             demos = str(row["num_demos"])
             if row["source_env_id"] != row["env_id"]:
                 demos += f" (sources: {row['source_env_id']})"
-            rows.append(Row(
-                method=sub.data["name"], task=result["task"], env_id=test_set_id(result), native=result["native"],
-                rate=result["success_rate"], url=sub.data.get("url"), unranked=unranked_reason(result),
-                cells=[sub.data["name"], env_cell(result), percent(rate), "-" if speed is None else f"{speed:.1f}",
-                       row["downstream"]["policy"], rate_with_ci(result), demos],
-                sort=[None, None, NAN if rate is None else rate, NAN if speed is None else speed, None,
-                      result["success_rate"], row["num_demos"]]))
+            rows.append(
+                Row(
+                    method=sub.data["name"],
+                    task=result["task"],
+                    env_id=test_set_id(result),
+                    native=result["native"],
+                    rate=result["success_rate"],
+                    url=sub.data.get("url"),
+                    unranked=unranked_reason(result),
+                    cells=[
+                        sub.data["name"],
+                        env_cell(result),
+                        percent(rate),
+                        "-" if speed is None else f"{speed:.1f}",
+                        row["downstream"]["policy"],
+                        rate_with_ci(result),
+                        demos,
+                    ],
+                    sort=[
+                        None,
+                        None,
+                        NAN if rate is None else rate,
+                        NAN if speed is None else speed,
+                        None,
+                        result["success_rate"],
+                        row["num_demos"],
+                    ],
+                )
+            )
     return rows
 
 
@@ -177,7 +227,16 @@ def summary(rows: list[Row]) -> Summary:
     for method, rates in best.items():
         mean = sum(rates.values()) / len(rates)
         cells = [percent(rates.get(c)) for c in columns]
-        lines.append((-len(rates), -mean, method.lower(), TableRow(
-            cells=[method, *cells, f"{percent(mean)} ({len(rates)}/{len(columns)})"],
-            sort=[None, *(rates.get(c, NAN) for c in columns), mean], url=urls[method])))
+        lines.append(
+            (
+                -len(rates),
+                -mean,
+                method.lower(),
+                TableRow(
+                    cells=[method, *cells, f"{percent(mean)} ({len(rates)}/{len(columns)})"],
+                    sort=[None, *(rates.get(c, NAN) for c in columns), mean],
+                    url=urls[method],
+                ),
+            )
+        )
     return Summary(columns=columns, rows=[line[-1] for line in sorted(lines, key=lambda x: x[:3])])

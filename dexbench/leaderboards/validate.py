@@ -94,8 +94,10 @@ def read_submission(path: str | os.PathLike) -> dict[str, Any]:
     """The JSON object in a submission file (see `reading.read_json_file`)."""
     obj = read_json_file(path, "submission", quotable_keys=schema_fields())
     if not isinstance(obj, dict):
-        raise SubmissionError(f"{shown(path)}: the top level is a JSON {type(obj).__name__}, not an object. A "
-                              'submission is one object with "format", "name", "results", ...')
+        raise SubmissionError(
+            f"{shown(path)}: the top level is a JSON {type(obj).__name__}, not an object. A "
+            'submission is one object with "format", "name", "results", ...'
+        )
     return obj
 
 
@@ -120,11 +122,14 @@ def read_and_check(path: Path) -> tuple[dict[str, Any], str]:
     kind = check_submission(data, shown(path))
     folder_kind = {folder: k for k, folder in BOARD_FOLDERS.items()}.get(path.parent.name)
     if folder_kind is not None and kind != folder_kind:
-        raise SubmissionError(f"{shown(path)}: format: a {kind} submission in {path.parent.name}/. "
-                              f"Move it to {BOARD_FOLDERS[kind]}/.")
+        raise SubmissionError(
+            f"{shown(path)}: format: a {kind} submission in {path.parent.name}/. Move it to {BOARD_FOLDERS[kind]}/."
+        )
     if folder_kind is not None and not FILE_NAME.fullmatch(path.name):
-        raise SubmissionError(f"{shown(path)}: not a plain file name. Rename it to letters, digits, '.', '_' "
-                              "and '-' (at most 100), ending in .json.")
+        raise SubmissionError(
+            f"{shown(path)}: not a plain file name. Rename it to letters, digits, '.', '_' "
+            "and '-' (at most 100), ending in .json."
+        )
     return data, kind
 
 
@@ -141,15 +146,34 @@ def name_key(name: str) -> str:
 # Unicode's confusables (UTS #39) covering the scripts whose letters pass for Latin ones. Capitals
 # fold to these small letters first, so the small form of a look-alike capital is here (Cyrillic
 # "н" of "Н" for "h").
-LOOKALIKES = str.maketrans({
-    **dict.fromkeys("аɑα", "a"), **dict.fromkeys("вβь", "b"), **dict.fromkeys("сϲ", "c"), "ԁ": "d",
-    **dict.fromkeys("еєε", "e"), "ɡ": "g", **dict.fromkeys("нһհηћ", "h"),
-    **dict.fromkeys("1iıіӏιɩ|ǀ", "l"), "ј": "j", **dict.fromkeys("кκ", "k"), **dict.fromkeys("мμ", "m"),
-    **dict.fromkeys("ν", "n"), **dict.fromkeys("0оοօσ", "o"), **dict.fromkeys("рρ", "p"), "ԛ": "q",
-    **dict.fromkeys("ѕ", "s"), **dict.fromkeys("тτ", "t"), **dict.fromkeys("սυ", "u"), "ѵ": "v",
-    "ԝ": "w", **dict.fromkeys("хχ", "x"), **dict.fromkeys("уγү", "y"), "ζ": "z",
-    **dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u2043\ufe63\uff0d", "-"),
-})
+LOOKALIKES = str.maketrans(
+    {
+        **dict.fromkeys("аɑα", "a"),
+        **dict.fromkeys("вβь", "b"),
+        **dict.fromkeys("сϲ", "c"),
+        "ԁ": "d",
+        **dict.fromkeys("еєε", "e"),
+        "ɡ": "g",
+        **dict.fromkeys("нһհηћ", "h"),
+        **dict.fromkeys("1iıіӏιɩ|ǀ", "l"),
+        "ј": "j",
+        **dict.fromkeys("кκ", "k"),
+        **dict.fromkeys("мμ", "m"),
+        **dict.fromkeys("ν", "n"),
+        **dict.fromkeys("0оοօσ", "o"),
+        **dict.fromkeys("рρ", "p"),
+        "ԛ": "q",
+        **dict.fromkeys("ѕ", "s"),
+        **dict.fromkeys("тτ", "t"),
+        **dict.fromkeys("սυ", "u"),
+        "ѵ": "v",
+        "ԝ": "w",
+        **dict.fromkeys("хχ", "x"),
+        **dict.fromkeys("уγү", "y"),
+        "ζ": "z",
+        **dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u2043\ufe63\uff0d", "-"),
+    }
+)
 # Scripts whose letters may share a word (Japanese mixes kanji and kana, Korean hangul and hanja,
 # and any of them Latin): they have no letter that passes for a Latin one.
 EAST_ASIAN = frozenset({"CJK", "HIRAGANA", "KATAKANA", "HANGUL", "BOPOMOFO", "IDEOGRAPHIC"})
@@ -190,9 +214,11 @@ def _check_name_is_free(path: Path, data: dict[str, Any], kind: str) -> None:
         name = theirs.get("name")
         same_kind = theirs.get("format") == data["format"]
         if same_kind and isinstance(name, str) and name_key(name) == name_key(data["name"]):
-            raise SubmissionError(f"{shown(path)}: name: {data['name']!r} is already the name of {shown(other)} "
-                                  f"({name[:100]!r}), or looks like it. "
-                                  f"Give each {kind} submission its own name.")
+            raise SubmissionError(
+                f"{shown(path)}: name: {data['name']!r} is already the name of {shown(other)} "
+                f"({name[:100]!r}), or looks like it. "
+                f"Give each {kind} submission its own name."
+            )
 
 
 # How to turn what other dexbench commands write into a submission.
@@ -200,10 +226,12 @@ WRAP_HINTS = {
     "dexbench-eval-result": (
         "this is an evaluation result, not a submission: wrap it with `dexbench leaderboard submit-policy "
         "{file} --name NAME --authors AUTHORS --description TEXT --out leaderboards/policies/NAME.json` "
-        "(all your results on one command line), then validate the file it writes"),
+        "(all your results on one command line), then validate the file it writes"
+    ),
     "dexbench-compare": (
         "this is a `dexbench compare` summary, not a submission: turn it into generator submissions with "
-        "`dexbench leaderboard submit-generators {file} --authors AUTHORS`, then validate the files it writes"),
+        "`dexbench leaderboard submit-generators {file} --authors AUTHORS`, then validate the files it writes"
+    ),
 }
 
 
@@ -216,9 +244,11 @@ def check_submission(obj: dict[str, Any], label: str = "submission") -> str:
         if fmt in WRAP_HINTS:
             raise SubmissionError(f"{label}: {WRAP_HINTS[fmt].format(file=shlex.quote(label))}.")
         # The value is not quoted: this may be any JSON file, not a submission.
-        raise SubmissionError(f'{label}: format: missing or not a submission format. Set it to '
-                              '"dexbench-policy-submission" (a policy) or "dexbench-generator-submission" '
-                              "(a demo generator).")
+        raise SubmissionError(
+            f"{label}: format: missing or not a submission format. Set it to "
+            '"dexbench-policy-submission" (a policy) or "dexbench-generator-submission" '
+            "(a demo generator)."
+        )
     check_values(obj, label)
     errors = list(_validator(kind).iter_errors(obj))
     if errors:
@@ -268,8 +298,10 @@ def _check_renders(obj: dict[str, Any], kind: str, label: str) -> None:
         render_markdown(tables)
         render_html(tables)
     except Exception as err:  # a renderer bug must surface here, as one line, not in the build
-        raise SubmissionError(f"{label}: the leaderboard pages cannot be built with it ({type(err).__name__}: "
-                              f"{err}). Please report this DexBench bug with the file.") from err
+        raise SubmissionError(
+            f"{label}: the leaderboard pages cannot be built with it ({type(err).__name__}: "
+            f"{err}). Please report this DexBench bug with the file."
+        ) from err
 
 
 # ----------------------------------------------------------------------------- schema errors
@@ -336,14 +368,20 @@ def _check_semantics(obj: dict[str, Any], kind: str, label: str) -> None:
     hidden = invisible_char(obj["name"])
     if hidden is not None:
         which = f"U+{ord(hidden):04X} ({unicodedata.name(hidden, 'unnamed')})"
-        raise fail(["name"], f"holds the invisible character {which}",
-                   "Remove it: a name must look like what it holds, or it can pass for another submission's name.")
+        raise fail(
+            ["name"],
+            f"holds the invisible character {which}",
+            "Remove it: a name must look like what it holds, or it can pass for another submission's name.",
+        )
     mixed = mixed_script_word(obj["name"])
     if mixed is not None:
         word, scripts = mixed
-        raise fail(["name"], f"the word {word[:40]!r} mixes {' and '.join(sorted(s.title() for s in scripts))} "
-                   "letters", "Write each word in one script: letters of one script drawn like another's let a "
-                   "name pass for another submission's name.")
+        raise fail(
+            ["name"],
+            f"the word {word[:40]!r} mixes {' and '.join(sorted(s.title() for s in scripts))} letters",
+            "Write each word in one script: letters of one script drawn like another's let a "
+            "name pass for another submission's name.",
+        )
     seen: dict[tuple, int] = {}
     for i, row in enumerate(obj["results"]):
         if kind == "policy":
@@ -357,9 +395,11 @@ def _check_semantics(obj: dict[str, Any], kind: str, label: str) -> None:
         if env_kwargs:
             key += (f"env made with {json.dumps(env_kwargs, sort_keys=True)}",)
         if key in seen:
-            raise fail(["results", i], f"repeats results[{seen[key]}] ({', '.join(map(str, key))})",
-                       "Keep one result per env id and test set (per source env, demo count and policy for "
-                       "generators).")
+            raise fail(
+                ["results", i],
+                f"repeats results[{seen[key]}] ({', '.join(map(str, key))})",
+                "Keep one result per env id and test set (per source env, demo count and policy for generators).",
+            )
         seen[key] = i
         check_eval_result(result, where, fail)
 
@@ -374,31 +414,45 @@ def check_generation(row: dict[str, Any], where: list[str | int], fail: Fail) ->
     copy = "Copy the numbers unchanged from the generation report (`dexbench leaderboard submit-generators` does)."
     result = row["downstream"]["eval"]
     if result["env_id"] != row["env_id"]:
-        raise fail(where + ["downstream", "eval", "env_id"],
-                   f"{result['env_id']} differs from the row's env_id {row['env_id']}",
-                   "Evaluate the downstream policy on the env id the demos were generated for.")
+        raise fail(
+            where + ["downstream", "eval", "env_id"],
+            f"{result['env_id']} differs from the row's env_id {row['env_id']}",
+            "Evaluate the downstream policy on the env id the demos were generated for.",
+        )
     given = [f for f in GENERATION_FIELDS if row[f] is not None]
     if not given:  # a row without generation: the policy trained on the sources alone
         return
     if len(given) < len(GENERATION_FIELDS):
         missing = next(f for f in GENERATION_FIELDS if row[f] is None)
-        raise fail(where + [missing], f"null while {given[0]} is given",
-                   f"Give all of {', '.join(GENERATION_FIELDS)}, or none for a row trained on the sources alone.")
+        raise fail(
+            where + [missing],
+            f"null while {given[0]} is given",
+            f"Give all of {', '.join(GENERATION_FIELDS)}, or none for a row trained on the sources alone.",
+        )
     demos, attempts = row["num_demos"], row["attempts"]
     if demos > attempts:
-        raise fail(where + ["num_demos"], f"{demos} demos from {attempts} attempts",
-                   "An attempt gives at most one demo. " + copy)
+        raise fail(
+            where + ["num_demos"],
+            f"{demos} demos from {attempts} attempts",
+            "An attempt gives at most one demo. " + copy,
+        )
     rate = row["generation_success_rate"]
     if abs(rate - demos / attempts) > TOLERANCE:
         raise fail(where + ["generation_success_rate"], f"{rate} but num_demos / attempts = {demos}/{attempts}", copy)
     # demos * 60 / cpu_s, not demos / (cpu_s / 60): a denormal cpu_s (5e-324) divided by 60 is 0.0.
     speed, want = row["demos_per_cpu_min"], demos * 60 / row["cpu_s"] if row["cpu_s"] >= MIN_CPU_S else math.inf
     if not math.isfinite(want):  # a CPU time too small to be measured: no speed to compare
-        raise fail(where + ["cpu_s"], f"{row['cpu_s']:.3g} s, too small to be the CPU time of {demos} demos",
-                   f"Give the report's cpu_s (at least {MIN_CPU_S} s). " + copy)
+        raise fail(
+            where + ["cpu_s"],
+            f"{row['cpu_s']:.3g} s, too small to be the CPU time of {demos} demos",
+            f"Give the report's cpu_s (at least {MIN_CPU_S} s). " + copy,
+        )
     if abs(speed - want) > max(SPEED_TOLERANCE, SPEED_RELATIVE_TOLERANCE * want):
-        raise fail(where + ["demos_per_cpu_min"], f"{speed} but num_demos / CPU minutes = {demos} / "
-                   f"({row['cpu_s']} s / 60) = {want:.2f}", copy)
+        raise fail(
+            where + ["demos_per_cpu_min"],
+            f"{speed} but num_demos / CPU minutes = {demos} / ({row['cpu_s']} s / 60) = {want:.2f}",
+            copy,
+        )
 
 
 def check_eval_result(result: dict[str, Any], where: list[str | int], fail: Fail) -> None:
@@ -415,40 +469,59 @@ def check_eval_result(result: dict[str, Any], where: list[str | int], fail: Fail
         raise fail(where + ["env_id"], "not a DexBench env id", str(err)) from None
     parts = f"DexMG/{result['task']}-{result['embodiment']}-{result['variant']}"
     if parts != env_id:
-        raise fail(where + ["env_id"], f"{env_id} but task/embodiment/variant say {parts}",
-                   "Copy the eval result unchanged from `dexbench eval`.")
+        raise fail(
+            where + ["env_id"],
+            f"{env_id} but task/embodiment/variant say {parts}",
+            "Copy the eval result unchanged from `dexbench eval`.",
+        )
     if result["native"] != ENV_TABLE[env_id].native:
-        raise fail(where + ["native"], f"{result['native']}, but {env_id} is "
-                   f"{'' if ENV_TABLE[env_id].native else 'not '}the task's native embodiment",
-                   "Copy the eval result unchanged from `dexbench eval`.")
+        raise fail(
+            where + ["native"],
+            f"{result['native']}, but {env_id} is "
+            f"{'' if ENV_TABLE[env_id].native else 'not '}the task's native embodiment",
+            "Copy the eval result unchanged from `dexbench eval`.",
+        )
     check_suite_version(result["suite_version"], where, fail)
     # The env's horizon, not the file's claim: a result saying "horizon": 10**6 must not make long
     # episodes look as if the env ran them. An env made with another horizon says so in env_kwargs.
     given = (result.get("env_kwargs") or {}).get("horizon")
     if given is not None and env_horizon(env_id, {"horizon": given}) != given:  # not a whole number >= 1
-        raise fail(where + ["env_kwargs", "horizon"], "not a whole number of steps >= 1, so no env was made with it",
-                   "Copy the eval result unchanged from `dexbench eval`.")
+        raise fail(
+            where + ["env_kwargs", "horizon"],
+            "not a whole number of steps >= 1, so no env was made with it",
+            "Copy the eval result unchanged from `dexbench eval`.",
+        )
     horizon = env_horizon(env_id, result.get("env_kwargs"))
     if result["horizon"] != horizon:
         made = "the env made with these env_kwargs" if horizon != default_horizon(env_id) else env_id
-        raise fail(where + ["horizon"], f"{result['horizon']}, but {made} has a horizon of {horizon} steps",
-                   "Copy the eval result unchanged from `dexbench eval` (an env made with another horizon has it "
-                   "in env_kwargs).")
+        raise fail(
+            where + ["horizon"],
+            f"{result['horizon']}, but {made} has a horizon of {horizon} steps",
+            "Copy the eval result unchanged from `dexbench eval` (an env made with another horizon has it "
+            "in env_kwargs).",
+        )
     episodes, seeds = result["episodes"], result["seeds"]["values"]
     too_long = next((j for j, e in enumerate(episodes) if e["length"] > horizon), None)
     if too_long is not None:  # an episode stops at the horizon: a longer one was not run by `dexbench eval`
-        raise fail(where + ["episodes", too_long, "length"],
-                   f"{episodes[too_long]['length']} steps, over the horizon of {horizon} steps of {env_id}",
-                   "Copy the eval result unchanged from `dexbench eval` (each length is in 1..horizon).")
+        raise fail(
+            where + ["episodes", too_long, "length"],
+            f"{episodes[too_long]['length']} steps, over the horizon of {horizon} steps of {env_id}",
+            "Copy the eval result unchanged from `dexbench eval` (each length is in 1..horizon).",
+        )
     if result["num_episodes"] != len(episodes):
-        raise fail(where + ["num_episodes"], f"{result['num_episodes']} but there are {len(episodes)} episodes",
-                   "Copy the eval result unchanged from `dexbench eval`.")
+        raise fail(
+            where + ["num_episodes"],
+            f"{result['num_episodes']} but there are {len(episodes)} episodes",
+            "Copy the eval result unchanged from `dexbench eval`.",
+        )
     ep_seeds = [e["seed"] for e in episodes]
     if ep_seeds != seeds:
         j = next((k for k, (a, b) in enumerate(zip(ep_seeds, seeds)) if a != b), min(len(ep_seeds), len(seeds)))
-        raise fail(where + ["episodes", j, "seed"] if j < len(ep_seeds) else where + ["seeds", "values"],
-                   "episode seeds differ from seeds.values (same seeds, same order expected)",
-                   "Copy the eval result unchanged from `dexbench eval`.")
+        raise fail(
+            where + ["episodes", j, "seed"] if j < len(ep_seeds) else where + ["seeds", "values"],
+            "episode seeds differ from seeds.values (same seeds, same order expected)",
+            "Copy the eval result unchanged from `dexbench eval`.",
+        )
     if len(set(seeds)) != len(seeds):
         dup = next(s for s, count in Counter(seeds).items() if count > 1)
         raise fail(where + ["seeds", "values"], f"seed {dup} appears more than once", "Evaluate each seed once.")
@@ -456,25 +529,40 @@ def check_eval_result(result: dict[str, Any], where: list[str | int], fail: Fail
         try:
             expected = published_seeds(env_id, len(seeds))
         except (KeyError, ValueError) as err:  # no published seeds for the id, or not that many
-            raise fail(where + ["seeds", "values"], f"cannot be the published seeds ({err})",
-                       'Evaluate with fewer episodes, or set seeds.source to "custom".') from None
+            raise fail(
+                where + ["seeds", "values"],
+                f"cannot be the published seeds ({err})",
+                'Evaluate with fewer episodes, or set seeds.source to "custom".',
+            ) from None
         if seeds != expected:
-            raise fail(where + ["seeds", "values"], f"not the published evaluation seeds of {env_id}",
-                       'Evaluate with the published seeds (the default of `dexbench eval`), or set seeds.source '
-                       'to "custom" (shown unranked).')
+            raise fail(
+                where + ["seeds", "values"],
+                f"not the published evaluation seeds of {env_id}",
+                "Evaluate with the published seeds (the default of `dexbench eval`), or set seeds.source "
+                'to "custom" (shown unranked).',
+            )
     successes = sum(bool(e["success"]) for e in episodes)
     if result["successes"] != successes:
-        raise fail(where + ["successes"], f"{result['successes']} but {successes} episodes have success true",
-                   "Copy the eval result unchanged from `dexbench eval`.")
+        raise fail(
+            where + ["successes"],
+            f"{result['successes']} but {successes} episodes have success true",
+            "Copy the eval result unchanged from `dexbench eval`.",
+        )
     rate = result["success_rate"]
     if abs(rate - successes / len(episodes)) > TOLERANCE:
-        raise fail(where + ["success_rate"], f"{rate} but successes / num_episodes = {successes}/{len(episodes)}",
-                   "Copy the eval result unchanged from `dexbench eval`.")
+        raise fail(
+            where + ["success_rate"],
+            f"{rate} but successes / num_episodes = {successes}/{len(episodes)}",
+            "Copy the eval result unchanged from `dexbench eval`.",
+        )
     lo, hi = result["ci95"]
     want = wilson_interval(successes, len(episodes))
     if max(abs(lo - want[0]), abs(hi - want[1])) > WILSON_TOLERANCE:
-        raise fail(where + ["ci95"], f"[{lo}, {hi}] is not the Wilson interval of {successes}/{len(episodes)} "
-                   f"([{want[0]:.4f}, {want[1]:.4f}])", "Copy the eval result unchanged from `dexbench eval`.")
+        raise fail(
+            where + ["ci95"],
+            f"[{lo}, {hi}] is not the Wilson interval of {successes}/{len(episodes)} ([{want[0]:.4f}, {want[1]:.4f}])",
+            "Copy the eval result unchanged from `dexbench eval`.",
+        )
 
 
 def default_horizon(env_id: str) -> int:
@@ -509,5 +597,8 @@ def check_suite_version(version: str, where: list[str | int], fail: Fail) -> Non
 
     if version_key(version) > version_key(__version__):
         shown_version = version if len(version) <= 40 else version[:40] + "..."
-        raise fail(where + ["suite_version"], f"{shown_version} is newer than the installed DexBench {__version__}",
-                   f"Update DexBench to that version to validate it, or evaluate again with DexBench {__version__}.")
+        raise fail(
+            where + ["suite_version"],
+            f"{shown_version} is newer than the installed DexBench {__version__}",
+            f"Update DexBench to that version to validate it, or evaluate again with DexBench {__version__}.",
+        )

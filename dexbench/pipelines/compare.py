@@ -44,8 +44,16 @@ COMPARE_FORMAT = "dexbench-compare"
 BC_POLICY = "dexbench.policies:BCPolicy"
 
 
-def evaluate_bc(checkpoint: Path, env_id: str, episodes: int, workers: int, env_kwargs: dict[str, Any], out: Path,
-                progress: bool, backend: Backend = PROCESS) -> dict[str, Any]:
+def evaluate_bc(
+    checkpoint: Path,
+    env_id: str,
+    episodes: int,
+    workers: int,
+    env_kwargs: dict[str, Any],
+    out: Path,
+    progress: bool,
+    backend: Backend = PROCESS,
+) -> dict[str, Any]:
     """The evaluation of the BC checkpoint on the published seeds with `env_kwargs`, saved as
     `out`: reused when `out` was made from this checkpoint (its content) with these settings."""
     from dexbench.policies.bc.policy import load_checkpoint
@@ -54,15 +62,24 @@ def evaluate_bc(checkpoint: Path, env_id: str, episodes: int, workers: int, env_
     if stage.done():
         return json.loads(out.read_text())
     stage.begin()
-    result = evaluate(BC_POLICY, env_id, episodes=episodes, workers=workers, policy_kwargs={"checkpoint": str(checkpoint)},
-                      env_kwargs=env_kwargs, progress=progress, backend=backend)
+    result = evaluate(
+        BC_POLICY,
+        env_id,
+        episodes=episodes,
+        workers=workers,
+        policy_kwargs={"checkpoint": str(checkpoint)},
+        env_kwargs=env_kwargs,
+        progress=progress,
+        backend=backend,
+    )
     write_result(result, out)
     stage.finish()
     return result
 
 
-def _with_images(data: Path, out: Path, cameras: list[str], size: int, workers: int, progress: bool,
-                 backend: Backend) -> Path:
+def _with_images(
+    data: Path, out: Path, cameras: list[str], size: int, workers: int, progress: bool, backend: Backend
+) -> Path:
     """`data` with camera images: `out`, rendered from it; reused when rendered from this `data`
     (its content) with these cameras at this size; an interrupted rendering is continued."""
     from tqdm import tqdm
@@ -70,16 +87,32 @@ def _with_images(data: Path, out: Path, cameras: list[str], size: int, workers: 
     from dexbench.datasets import load_dataset
     from dexbench.datasets.render_obs import render_obs
 
-    stage = Stage(out, {"stage": "render-obs", "data": digest(data), "cameras": cameras, "image_size": size,
-                        "suite_version": suite_version()})
+    stage = Stage(
+        out,
+        {
+            "stage": "render-obs",
+            "data": digest(data),
+            "cameras": cameras,
+            "image_size": size,
+            "suite_version": suite_version(),
+        },
+    )
     if stage.done():
         return out
     with load_dataset(data) as ds:
         total = len(ds)
     stage.begin()
     with tqdm(total=total, desc=f"render-obs {data.stem}", unit="demo", disable=not progress) as bar:
-        render_obs(data, cameras, size, out=out, workers=workers, overwrite=True,
-                   progress=lambda key: bar.update(1), backend=backend)
+        render_obs(
+            data,
+            cameras,
+            size,
+            out=out,
+            workers=workers,
+            overwrite=True,
+            progress=lambda key: bar.update(1),
+            backend=backend,
+        )
     stage.finish()
     return out
 
@@ -93,8 +126,10 @@ def _check_image_options(env_id: str, cameras: list[str], size: int) -> None:
     if not cameras:
         raise ValueError("no cameras given for pixel BC; name at least one, e.g. --cameras agentview")
     if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_RENDER_SIZE:
-        raise ValueError(f"--image-size {size!r} is out of range: give a side from 1 to {MAX_RENDER_SIZE} px "
-                         "(84 is the papers' observation size)")
+        raise ValueError(
+            f"--image-size {size!r} is out of range: give a side from 1 to {MAX_RENDER_SIZE} px "
+            "(84 is the papers' observation size)"
+        )
     check_cameras(env_id, cameras, flag="--cameras")
     ImageEncoder(len(cameras), size)  # raises for images too small for the encoder
 
@@ -109,8 +144,10 @@ def generator_row(spec: str) -> tuple[str, str, dict[str, str]]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key or not value or not (key + value).replace("_", "").replace(".", "").isalnum():
-            raise ValueError(f"generator row {spec!r}: {item!r} is not KEY=VALUE (letters, digits, _ and . only); "
-                             "write NAME:KEY=VALUE, e.g. mimicgen:coordination_scheme=transform")
+            raise ValueError(
+                f"generator row {spec!r}: {item!r} is not KEY=VALUE (letters, digits, _ and . only); "
+                "write NAME:KEY=VALUE, e.g. mimicgen:coordination_scheme=transform"
+            )
         overrides[key] = value
     label = "-".join([name] + [f"{k}-{v}" for k, v in overrides.items()])
     return label, name, overrides
@@ -174,7 +211,7 @@ def compare_generators(
     labels = [label for label, _, _ in specs]
     if len(set(labels)) < len(labels):
         raise ValueError(f"the rows {labels} repeat one; name each generator (and config) once")
-    for _, generator, overrides in specs[1 if include_source else 0:]:
+    for _, generator, overrides in specs[1 if include_source else 0 :]:
         build_config(get_generator(generator), overrides or None)  # a bad generator or key fails now, not hours in
     for name, generator, overrides in specs:
         row: dict[str, Any] = {"data": name, "env_id": entry.env_id}
@@ -187,19 +224,36 @@ def compare_generators(
             data = workdir / f"{name}.hdf5"
             report_path = workdir / f"{name}.report.json"
             cls = get_generator(generator)
-            stage = Stage(data, generation_settings(cls, build_config(cls, overrides or None), entry.env_id, None,
-                                                    source, seed, n, workers))
+            stage = Stage(
+                data,
+                generation_settings(
+                    cls, build_config(cls, overrides or None), entry.env_id, None, source, seed, n, workers
+                ),
+            )
             if stage.done() and report_path.is_file():
                 report = json.loads(report_path.read_text())
             else:
                 stage.begin()
-                report = run_generation(generator, entry.env_id, source, n, data, seed=seed, workers=workers,
-                                        config=overrides or None, progress=progress, overwrite=True,
-                                        backend=backend).to_dict()
+                report = run_generation(
+                    generator,
+                    entry.env_id,
+                    source,
+                    n,
+                    data,
+                    seed=seed,
+                    workers=workers,
+                    config=overrides or None,
+                    progress=progress,
+                    overwrite=True,
+                    backend=backend,
+                ).to_dict()
                 stage.finish()
-            row.update(num_demos=report["successes"], attempts=report["attempts"],
-                       generation_success_rate=report["success_rate"],
-                       demos_per_cpu_min=report["demos_per_cpu_minute"])
+            row.update(
+                num_demos=report["successes"],
+                attempts=report["attempts"],
+                generation_success_rate=report["success_rate"],
+                demos_per_cpu_min=report["demos_per_cpu_minute"],
+            )
         if pixels:
             data = _with_images(data, workdir / f"{name}_rgb.hdf5", cameras, image_size, workers, progress, backend)
             row.update(images=str(data))
@@ -208,8 +262,15 @@ def compare_generators(
             config = dataclasses.replace(bc_config, seed=bc_config.seed + k)
             suffix = f"_seed{config.seed}" if train_seeds > 1 else ""
             ckpt = workdir / f"bc_{name}{suffix}"
-            training = Stage(ckpt, {"stage": "train-bc", "data": digest(data), "config": dataclasses.asdict(config),
-                                    "suite_version": suite_version()})
+            training = Stage(
+                ckpt,
+                {
+                    "stage": "train-bc",
+                    "data": digest(data),
+                    "config": dataclasses.asdict(config),
+                    "suite_version": suite_version(),
+                },
+            )
             if not (training.done() and finished_training(ckpt, config)):
                 training.begin()
                 train_bc(data, ckpt, config, progress=progress)
@@ -220,23 +281,41 @@ def compare_generators(
             for path in paths:
                 headline = k == 0 and path == paths[-1]  # the row's own result (and the submission's)
                 eval_path = workdir / (f"eval_{name}.json" if headline else f"eval_{name}{suffix}_{path.name}.json")
-                result = evaluate_bc(path, entry.env_id, episodes, workers, eval_env_kwargs, eval_path, progress,
-                                     backend)
+                result = evaluate_bc(
+                    path, entry.env_id, episodes, workers, eval_env_kwargs, eval_path, progress, backend
+                )
                 rates.append(result["success_rate"])
                 if headline:
-                    row.update(checkpoint=str(path), eval=str(eval_path), success_rate=result["success_rate"],
-                               ci95=result["ci95"], episodes=result["num_episodes"])
+                    row.update(
+                        checkpoint=str(path),
+                        eval=str(eval_path),
+                        success_rate=result["success_rate"],
+                        ci95=result["ci95"],
+                        episodes=result["num_episodes"],
+                    )
             per_seed.append({"train_seed": bc_config.seed + k, "checkpoint_success": rates, "best": max(rates)})
         if protocol:
             best = np.array([s["best"] for s in per_seed])
             row.update(seeds=per_seed, best_mean=float(best.mean()), best_std=float(best.std()))
         rows.append(row)
-    summary = {"format": COMPARE_FORMAT, "format_version": 1, "suite_version": dexbench.__version__,
-               "env_id": entry.env_id, "source": str(source), "source_env_id": source_env,
-               "num_source_demos": num_sources, "n": n, "seed": seed, "episodes": episodes,
-               "train_seeds": train_seeds, "checkpoints": checkpoints, "objects": objects,
-               "policy": f"bc-{bc_config.arch}" + ("-rgb" if pixels else ""),
-               "bc_config": dataclasses.asdict(bc_config), "rows": rows}
+    summary = {
+        "format": COMPARE_FORMAT,
+        "format_version": 1,
+        "suite_version": dexbench.__version__,
+        "env_id": entry.env_id,
+        "source": str(source),
+        "source_env_id": source_env,
+        "num_source_demos": num_sources,
+        "n": n,
+        "seed": seed,
+        "episodes": episodes,
+        "train_seeds": train_seeds,
+        "checkpoints": checkpoints,
+        "objects": objects,
+        "policy": f"bc-{bc_config.arch}" + ("-rgb" if pixels else ""),
+        "bc_config": dataclasses.asdict(bc_config),
+        "rows": rows,
+    }
     if pixels:
         summary["images"] = {"cameras": cameras, "image_size": image_size}
     write_json_atomic(workdir / "compare.json", summary)
@@ -250,17 +329,22 @@ def compare_table(summary: dict[str, Any]) -> str:
     objects = " with the objects varied" if summary.get("objects", "reference") != "reference" else ""
     images = summary.get("images")
     seen = f" on {', '.join(images['cameras'])} images at {images['image_size']} px" if images else ""
-    lines = [f"{summary['env_id']}: {summary['policy']}{seen} trained on each dataset, {summary['episodes']} episodes "
-             f"on the published seeds{objects} ({summary['num_source_demos']} source demos, seed {summary['seed']})", "",
-             "| data | demos | generation success | demos / CPU-min | policy success [95 % CI] |"
-             + (f" best of {ckpts} checkpoints, mean +- std over {seeds} training seeds |" if protocol else ""),
-             "|---|---|---|---|---|" + ("---|" if protocol else "")]
+    lines = [
+        f"{summary['env_id']}: {summary['policy']}{seen} trained on each dataset, {summary['episodes']} episodes "
+        f"on the published seeds{objects} ({summary['num_source_demos']} source demos, seed {summary['seed']})",
+        "",
+        "| data | demos | generation success | demos / CPU-min | policy success [95 % CI] |"
+        + (f" best of {ckpts} checkpoints, mean +- std over {seeds} training seeds |" if protocol else ""),
+        "|---|---|---|---|---|" + ("---|" if protocol else ""),
+    ]
     for r in summary["rows"]:
         gen = "-" if r["generation_success_rate"] is None else f"{100 * r['generation_success_rate']:.1f} %"
         speed = "-" if r["demos_per_cpu_min"] is None else f"{r['demos_per_cpu_min']:.1f}"
         lo, hi = r["ci95"]
-        line = (f"| {r['data']} | {r['num_demos']} | {gen} | {speed} | "
-                f"{100 * r['success_rate']:.1f} % [{100 * lo:.1f}, {100 * hi:.1f}] |")
+        line = (
+            f"| {r['data']} | {r['num_demos']} | {gen} | {speed} | "
+            f"{100 * r['success_rate']:.1f} % [{100 * lo:.1f}, {100 * hi:.1f}] |"
+        )
         if protocol:
             line += f" {100 * r['best_mean']:.1f} +- {100 * r['best_std']:.1f} % |"
         lines.append(line)

@@ -18,8 +18,18 @@ from dexbench.policies.base import (
 from dexbench.policies.random_actions import RandomPolicy
 from dexbench.policies.scripted import ScriptedPolicy
 
-__all__ = ["BCPolicy", "DiffusionPolicy", "Policy", "PolicyLoadError", "RandomPolicy", "ScriptedPolicy", "load_policy",
-           "policy_name", "reset_policy", "resolve_policy"]
+__all__ = [
+    "BCPolicy",
+    "DiffusionPolicy",
+    "Policy",
+    "PolicyLoadError",
+    "RandomPolicy",
+    "ScriptedPolicy",
+    "load_policy",
+    "policy_name",
+    "reset_policy",
+    "resolve_policy",
+]
 
 
 def __getattr__(name: str) -> Any:

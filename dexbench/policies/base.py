@@ -46,11 +46,18 @@ def resolve_policy(spec: str) -> Callable[..., Any]:
     try:
         module = importlib.import_module(module_name)
     except ImportError as err:
-        local = "" if not Path(f"{module_name.split('.')[0]}.py").is_file() else (
-            f" ({module_name.split('.')[0]}.py is in the current folder: run with PYTHONPATH=. so the evaluation "
-            "workers can import it)")
-        raise PolicyLoadError(f"cannot import module {module_name!r} of policy {spec!r}: {err}{local}. "
-                              "Install the package that provides it or fix the name.") from err
+        local = (
+            ""
+            if not Path(f"{module_name.split('.')[0]}.py").is_file()
+            else (
+                f" ({module_name.split('.')[0]}.py is in the current folder: run with PYTHONPATH=. so the evaluation "
+                "workers can import it)"
+            )
+        )
+        raise PolicyLoadError(
+            f"cannot import module {module_name!r} of policy {spec!r}: {err}{local}. "
+            "Install the package that provides it or fix the name."
+        ) from err
     factory = module
     for part in attr.split("."):
         if not hasattr(factory, part):
@@ -86,8 +93,15 @@ def check_policy_arguments(spec: str, kwargs: dict[str, Any]) -> None:
         return
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     spaces = {p.name for p in positional[:2]}  # observation_space, action_space
-    missing = [p.name for p in params if p.default is p.empty and p.name not in spaces and p.name != "env"
-               and p.name not in kwargs and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    missing = [
+        p.name
+        for p in params
+        if p.default is p.empty
+        and p.name not in spaces
+        and p.name != "env"
+        and p.name not in kwargs
+        and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    ]
     if missing:
         flags = [POLICY_ARGUMENT_FLAGS.get(name, f"--policy-arg {name}=VALUE") for name in missing]
         raise PolicyLoadError(f"policy {spec!r} needs {', '.join(missing)}: pass {' and '.join(flags)}")
@@ -104,8 +118,10 @@ def load_policy(spec: str, env, **kwargs: Any) -> Policy:
         raise PolicyLoadError(f"cannot build policy {spec!r} with arguments {sorted(kwargs)}: {err}") from err
     missing = [m for m in ("reset", "act") if not callable(getattr(policy, m, None))]
     if missing:
-        raise PolicyLoadError(f"{spec!r} built a {type(policy).__name__} without {' and '.join(missing)}(); "
-                              "a policy needs reset(seed=None) and act(obs) -> action")
+        raise PolicyLoadError(
+            f"{spec!r} built a {type(policy).__name__} without {' and '.join(missing)}(); "
+            "a policy needs reset(seed=None) and act(obs) -> action"
+        )
     return policy
 
 
@@ -124,13 +140,18 @@ def observation_kwargs(spec: str, kwargs: dict[str, Any], env_kwargs: dict[str, 
         return {}
     wanted = ask(**{k: v for k, v in kwargs.items() if k != "env"})
     if not isinstance(wanted, dict) or any(k not in OBSERVATION_KWARGS for k in wanted):
-        raise PolicyLoadError(f"policy {spec!r} asks for env kwargs {wanted!r}; a policy may ask only for "
-                              f"{', '.join(OBSERVATION_KWARGS)}")
+        raise PolicyLoadError(
+            f"policy {spec!r} asks for env kwargs {wanted!r}; a policy may ask only for {', '.join(OBSERVATION_KWARGS)}"
+        )
     clash = {k: (env_kwargs[k], v) for k, v in wanted.items() if k in (env_kwargs or {}) and env_kwargs[k] != v}
     if clash:
-        raise PolicyLoadError("the env kwargs given contradict what policy " + repr(spec) + " observes: "
-                              + "; ".join(f"{k}={given!r}, the policy needs {need!r}" for k, (given, need)
-                                          in clash.items()) + ". Leave them out: the policy sets them itself")
+        raise PolicyLoadError(
+            "the env kwargs given contradict what policy "
+            + repr(spec)
+            + " observes: "
+            + "; ".join(f"{k}={given!r}, the policy needs {need!r}" for k, (given, need) in clash.items())
+            + ". Leave them out: the policy sets them itself"
+        )
     return wanted
 
 

@@ -28,8 +28,14 @@ def is_int(value, lo: int = 1, hi: int = MAX_DIM) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi
 
 
-def read_config(file: Path, fmt: str, version: int, train_command: str,
-                problem: Callable[[dict], str | None], foreign_hints: dict[str, str] | None = None) -> dict:
+def read_config(
+    file: Path,
+    fmt: str,
+    version: int,
+    train_command: str,
+    problem: Callable[[dict], str | None],
+    foreign_hints: dict[str, str] | None = None,
+) -> dict:
     """The checkpoint config `file` of format `fmt` (up to `version`), refused when it is not
     JSON, of another format (`foreign_hints`: what to say for a known other one), newer, or when
     `problem(config)` names what in it would make the policy crash or act wrongly later."""
@@ -41,21 +47,30 @@ def read_config(file: Path, fmt: str, version: int, train_command: str,
     found = config.get("format") if isinstance(config, dict) else type(config).__name__
     if found != fmt:
         hint = (foreign_hints or {}).get(found, "") if isinstance(found, str) else ""
-        raise ValueError(f"{file} is not a {fmt} config (format={found!r}){hint}; point --checkpoint at a directory "
-                         f"written by `{train_command.split(' --')[0]}`")
+        raise ValueError(
+            f"{file} is not a {fmt} config (format={found!r}){hint}; point --checkpoint at a directory "
+            f"written by `{train_command.split(' --')[0]}`"
+        )
     found_version = config.get("format_version")
     if not is_int(found_version, 1, MAX_FORMAT_VERSION) or found_version > version:
-        raise ValueError(f"{file} has format_version {found_version!r}; this dexbench reads up to {version}: "
-                         "upgrade dexbench or retrain the checkpoint")
+        raise ValueError(
+            f"{file} has format_version {found_version!r}; this dexbench reads up to {version}: "
+            "upgrade dexbench or retrain the checkpoint"
+        )
     message = problem(config)
     if message:
         raise ValueError(f"{file} is damaged: {message}; {retrain}")
     return config
 
 
-def load_checkpoint_dir(checkpoint: str | Path, kind: str, train_command: str, read: Callable[[Path], dict],
-                        build: Callable[[dict], torch.nn.Module],
-                        device: str = "cpu") -> tuple[torch.nn.Module, dict, str]:
+def load_checkpoint_dir(
+    checkpoint: str | Path,
+    kind: str,
+    train_command: str,
+    read: Callable[[Path], dict],
+    build: Callable[[dict], torch.nn.Module],
+    device: str = "cpu",
+) -> tuple[torch.nn.Module, dict, str]:
     """(network on `device`, config, sha256 of model.pt) of the checkpoint directory `checkpoint`
     of a `kind` learner: `read` reads and checks its config.json, `build` makes the network the
     config describes (and may refuse it: a ValueError, TypeError or RuntimeError)."""
@@ -63,10 +78,17 @@ def load_checkpoint_dir(checkpoint: str | Path, kind: str, train_command: str, r
     retrain = retrain_hint(train_command)
     missing = [name for name in ("config.json", "model.pt") if not (path / name).is_file()]
     if missing:
-        what = ("it does not exist" if not path.exists() else "it is a file, not a directory" if not path.is_dir()
-                else f"it lacks {' and '.join(missing)}")
-        raise FileNotFoundError(f"{path} is not a {kind} checkpoint directory ({what}; a checkpoint holds "
-                                f"config.json and model.pt); train one with `{train_command}`")
+        what = (
+            "it does not exist"
+            if not path.exists()
+            else "it is a file, not a directory"
+            if not path.is_dir()
+            else f"it lacks {' and '.join(missing)}"
+        )
+        raise FileNotFoundError(
+            f"{path} is not a {kind} checkpoint directory ({what}; a checkpoint holds "
+            f"config.json and model.pt); train one with `{train_command}`"
+        )
     config = read(path / "config.json")
     try:
         model = build(config)
@@ -78,8 +100,10 @@ def load_checkpoint_dir(checkpoint: str | Path, kind: str, train_command: str, r
         model.load_state_dict(state)
     except Exception as err:  # a damaged, foreign or pickled-code file: say which and what to do
         # torch's own messages can be as bare as "101": name the error type too.
-        raise ValueError(f"cannot load {path / 'model.pt'} ({type(err).__name__}: {err}); it is not a state_dict "
-                         f"of this network: {retrain}") from err
+        raise ValueError(
+            f"cannot load {path / 'model.pt'} ({type(err).__name__}: {err}); it is not a state_dict "
+            f"of this network: {retrain}"
+        ) from err
     if not all(bool(torch.isfinite(t).all()) for t in model.state_dict().values()):
         raise ValueError(f"{path / 'model.pt'} holds NaN or infinite weights (a diverged training run); {retrain}")
     model.eval().to(resolve_device(device))
@@ -96,18 +120,24 @@ def actions_problem(config: dict) -> str | None:
     if not isinstance(keys, list) or not keys or not all(isinstance(k, str) for k in keys):
         return f"obs_keys is {keys!r}, not a list of observation names"
     slots = config.get("rotation_slots")
-    if not isinstance(slots, list) or not all(isinstance(x, list) and len(x) == 2 and all(is_int(v, 0) for v in x)
-                                              and x[0] < x[1] <= config["env_act_dim"] for x in slots):
+    if not isinstance(slots, list) or not all(
+        isinstance(x, list) and len(x) == 2 and all(is_int(v, 0) for v in x) and x[0] < x[1] <= config["env_act_dim"]
+        for x in slots
+    ):
         return f"rotation_slots is {slots!r}, not [start, stop] pairs within the action"
     # Each absolute rotation is learned as 6 numbers instead of 3 (bc/actions.py).
     if config["act_dim"] != config["env_act_dim"] + 3 * len(slots):
-        return (f"act_dim {config['act_dim']} does not match env_act_dim {config['env_act_dim']} with "
-                f"{len(slots)} rotation slot(s)")
+        return (
+            f"act_dim {config['act_dim']} does not match env_act_dim {config['env_act_dim']} with "
+            f"{len(slots)} rotation slot(s)"
+        )
     return None
 
 
 def check_action_space(action_space, config: dict, checkpoint) -> None:
     env_act_dim = config["env_act_dim"]
     if action_space.shape != (env_act_dim,):
-        raise ValueError(f"checkpoint {checkpoint} outputs {env_act_dim}-D actions; this env takes "
-                         f"{action_space.shape} (trained on {config['env_id']})")
+        raise ValueError(
+            f"checkpoint {checkpoint} outputs {env_act_dim}-D actions; this env takes "
+            f"{action_space.shape} (trained on {config['env_id']})"
+        )

@@ -17,7 +17,9 @@ def resolve_device(device: str) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device cuda was asked for, but torch sees no CUDA device (torch {torch.__version__}: a "
-                         "CPU-only build, or no GPU): use --device cpu (or auto), or install a CUDA build of torch "
-                         "(README)")
+        raise ValueError(
+            f"device cuda was asked for, but torch sees no CUDA device (torch {torch.__version__}: a "
+            "CPU-only build, or no GPU): use --device cpu (or auto), or install a CUDA build of torch "
+            "(README)"
+        )
     return device

@@ -10,8 +10,11 @@ class RandomPolicy:
     name = "random"
 
     def __init__(self, observation_space, action_space: spaces.Box) -> None:
-        if not isinstance(action_space, spaces.Box) or not np.all(np.isfinite(action_space.low)) \
-                or not np.all(np.isfinite(action_space.high)):
+        if (
+            not isinstance(action_space, spaces.Box)
+            or not np.all(np.isfinite(action_space.low))
+            or not np.all(np.isfinite(action_space.high))
+        ):
             raise ValueError("RandomPolicy needs a bounded Box action space")
         self._low = action_space.low.astype(np.float64)
         self._high = action_space.high.astype(np.float64)

@@ -41,9 +41,11 @@ FORMATS: dict[str, tuple[str, str, str]] = {
 }
 # How to install a format's package where the plain extra would break the current venv.
 INSTALL_ADVICE: dict[str, str] = {
-    "lerobot": ("lerobot 0.4 pins torch<2.11 and numpy<2.3, so installing it here would replace this venv's "
-                "torch and downgrade numpy; give it a venv of its own: python -m venv .venv-lerobot && "
-                ". .venv-lerobot/bin/activate && pip install -e '.[lerobot]', then run the export there"),
+    "lerobot": (
+        "lerobot 0.4 pins torch<2.11 and numpy<2.3, so installing it here would replace this venv's "
+        "torch and downgrade numpy; give it a venv of its own: python -m venv .venv-lerobot && "
+        ". .venv-lerobot/bin/activate && pip install -e '.[lerobot]', then run the export there"
+    ),
 }
 TERMINAL_END_REASONS = ("success", "terminated")  # the task ended; anything else was cut short
 # What an export of a format holds at its top level, and the JSON file in it that carries our
@@ -98,22 +100,27 @@ class ExportSource:
             try:
                 self.entry = lookup(self.reader.env_id)  # task, embodiment, layout
             except gym.error.Error as err:
-                raise DatasetError(f"{self.path}: not a DexBench dataset: its env {self.reader.env_id!r} is not a "
-                                   f"DexBench id ({err}). Export only exports datasets DexBench wrote.") from err
+                raise DatasetError(
+                    f"{self.path}: not a DexBench dataset: its env {self.reader.env_id!r} is not a "
+                    f"DexBench id ({err}). Export only exports datasets DexBench wrote."
+                ) from err
             self.env_id = self.entry.env_id
             if not self.reader.keys:
                 raise DatasetError(f"{self.path}: the dataset holds no demos; there is nothing to export")
             first = self.reader.keys[0]
             self.obs_keys = self.reader.obs_keys(first)
             if not self.obs_keys:
-                raise DatasetError(f"{self.path}: /data/{first} has no observations (obs/); both formats store "
-                                   "observations, so regenerate the dataset with observations")
+                raise DatasetError(
+                    f"{self.path}: /data/{first} has no observations (obs/); both formats store "
+                    "observations, so regenerate the dataset with observations"
+                )
             self.env_kwargs = self.reader.env_kwargs
             try:
                 self.env = build_env(self.env_id, **self.env_kwargs)
             except (TypeError, ValueError) as err:
-                raise DatasetError(f"{self.path}: its env kwargs {self.env_kwargs} do not build "
-                                   f"{self.env_id} ({err})") from err
+                raise DatasetError(
+                    f"{self.path}: its env kwargs {self.env_kwargs} do not build {self.env_id} ({err})"
+                ) from err
         except BaseException:
             self.reader.close()
             raise
@@ -125,8 +132,12 @@ class ExportSource:
         """The env's observation space restricted to the stored keys, with the stored dtypes
         (datasets keep float64; an export reproduces the file, not the env's casts)."""
         stored = self.reader.group(self.reader.keys[0])["obs"]  # shapes and dtypes only: no data read
-        return gym.spaces.Dict({k: self._box(self.env.observation_space.spaces.get(k), stored[k].shape[1:],
-                                             stored[k].dtype) for k in self.obs_keys})
+        return gym.spaces.Dict(
+            {
+                k: self._box(self.env.observation_space.spaces.get(k), stored[k].shape[1:], stored[k].dtype)
+                for k in self.obs_keys
+            }
+        )
 
     @functools.cached_property
     def action_space(self) -> gym.spaces.Box:
@@ -190,12 +201,15 @@ class ExportSource:
         T = r.num_samples(key)
         keys = r.obs_keys(key)
         if sorted(keys) != sorted(self.obs_keys):
-            raise DatasetError(f"{self.path}: /data/{key} observes {sorted(keys)}, the first demo "
-                               f"{sorted(self.obs_keys)}; an export needs one observation layout")
+            raise DatasetError(
+                f"{self.path}: /data/{key} observes {sorted(keys)}, the first demo "
+                f"{sorted(self.obs_keys)}; an export needs one observation layout"
+            )
         obs = {k: r.array(key, f"obs/{k}") for k in self.obs_keys}
         final = self._final_obs(key)
-        observations = {k: np.concatenate([obs[k], np.asarray(final[k], dtype=obs[k].dtype)[None]])
-                        for k in self.obs_keys}
+        observations = {
+            k: np.concatenate([obs[k], np.asarray(final[k], dtype=obs[k].dtype)[None]]) for k in self.obs_keys
+        }
         attrs = r.demo_attrs(key)
         end_reason = str(attrs.get("end_reason", "success" if attrs.get("success", True) else "max_steps"))
         terminations = np.zeros(T, dtype=bool)
@@ -206,9 +220,15 @@ class ExportSource:
             truncations[-1] = True
         rewards = r.array(key, "rewards") if "rewards" in self.reader.group(key) else np.zeros(T)
         actions = np.asarray(r.array(key, "actions"), dtype=self.action_space.dtype)
-        return ExportEpisode(key=key, observations=observations, actions=actions,
-                             rewards=np.asarray(rewards, dtype=np.float64), terminations=terminations,
-                             truncations=truncations, attrs=attrs)
+        return ExportEpisode(
+            key=key,
+            observations=observations,
+            actions=actions,
+            rewards=np.asarray(rewards, dtype=np.float64),
+            terminations=terminations,
+            truncations=truncations,
+            attrs=attrs,
+        )
 
     def _final_obs(self, key: str) -> dict[str, np.ndarray]:
         """The observation after the last action: stored in next_obs, or by stepping the last
@@ -217,14 +237,18 @@ class ExportSource:
         if "next_obs" in grp and all(k in grp["next_obs"] for k in self.obs_keys):
             return {k: grp["next_obs"][k][-1] for k in self.obs_keys}
         if "states" not in grp:
-            raise DatasetError(f"{self.path}: /data/{key} stores neither next_obs nor states, so its final "
-                               "observation is unknown; regenerate the dataset (DatasetWriter writes both)")
+            raise DatasetError(
+                f"{self.path}: /data/{key} stores neither next_obs nor states, so its final "
+                "observation is unknown; regenerate the dataset (DatasetWriter writes both)"
+            )
         self.env.reset_to(grp["states"][-1])
         obs, *_ = self.env.step(grp["actions"][-1])
         missing = [k for k in self.obs_keys if k not in obs]
         if missing:
-            raise DatasetError(f"{self.path}: /data/{key} has no next_obs and the env made with the dataset's "
-                               f"kwargs does not observe {missing}; store next_obs for them")
+            raise DatasetError(
+                f"{self.path}: /data/{key} has no next_obs and the env made with the dataset's "
+                f"kwargs does not observe {missing}; store next_obs for them"
+            )
         return obs
 
     def close(self) -> None:
@@ -246,9 +270,10 @@ def exporter_module(fmt: str):
     try:
         importlib.import_module(package)
     except ImportError as err:
-        raise MissingExportPackage(f"exporting to {fmt} needs the {package} package, which is not importable "
-                                   f"({err}): "
-                                   + INSTALL_ADVICE.get(fmt, f"pip install 'dexbench[{extra}]'")) from err
+        raise MissingExportPackage(
+            f"exporting to {fmt} needs the {package} package, which is not importable "
+            f"({err}): " + INSTALL_ADVICE.get(fmt, f"pip install 'dexbench[{extra}]'")
+        ) from err
     return importlib.import_module(module)
 
 
@@ -260,8 +285,10 @@ def staged_output(out: Path, overwrite: bool) -> Iterator[Path]:
     from dexbench.outputs import is_empty_folder
 
     if out.exists() and not overwrite and not is_empty_folder(out):
-        raise FileExistsError(f"{out} already exists; choose another --out or pass --overwrite (the old export "
-                              "is replaced only once the new one is complete)")
+        raise FileExistsError(
+            f"{out} already exists; choose another --out or pass --overwrite (the old export "
+            "is replaced only once the new one is complete)"
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     _remove_abandoned_staging(out)
     # The pid in the name tells a later export whether the run that made it is still going.
@@ -296,7 +323,7 @@ def _remove_abandoned_staging(out: Path) -> None:
     """Remove the staging folders of earlier exports to `out` whose process is gone (killed with
     SIGKILL, or the machine went down), so they do not pile up beside it."""
     for staging in out.parent.glob(f".{glob.escape(out.name)}.*.tmp"):
-        pid = staging.name[len(out.name) + 2:].split(".", 1)[0]
+        pid = staging.name[len(out.name) + 2 :].split(".", 1)[0]
         if not pid.isdigit() or not staging.is_dir() or staging.is_symlink():
             continue
         try:
@@ -307,8 +334,9 @@ def _remove_abandoned_staging(out: Path) -> None:
             pass
 
 
-def export_dataset(path: str | os.PathLike, fmt: str, out: str | os.PathLike, *, overwrite: bool = False,
-                   progress: bool = False) -> ExportResult:
+def export_dataset(
+    path: str | os.PathLike, fmt: str, out: str | os.PathLike, *, overwrite: bool = False, progress: bool = False
+) -> ExportResult:
     """Export the DexBench dataset `path` to `fmt` ("minari" or "lerobot") at the directory `out`.
 
     Raises ValueError (unknown format), MissingExportPackage (its package is not installed; the
@@ -322,8 +350,11 @@ def export_dataset(path: str | os.PathLike, fmt: str, out: str | os.PathLike, *,
     module = exporter_module(fmt)
     out = Path(out)
     source_path = Path(path)
-    if source_path.exists() and out.exists() and (out.resolve() == source_path.resolve()
-                                                  or out.resolve() in source_path.resolve().parents):
+    if (
+        source_path.exists()
+        and out.exists()
+        and (out.resolve() == source_path.resolve() or out.resolve() in source_path.resolve().parents)
+    ):
         raise FileExistsError(f"--out {out} is (or holds) the source dataset {path}; choose another path")
     # Before opening the source: fail fast. The old export is replaced only once the new one is complete.
     check_output(out, overwrite=overwrite, ours=lambda p: is_export(p, fmt), what=f"a {fmt} export")
@@ -332,5 +363,11 @@ def export_dataset(path: str | os.PathLike, fmt: str, out: str | os.PathLike, *,
         with staged_output(out.absolute(), overwrite) as staging:
             details = module.export(source, staging, final=out.absolute(), progress=progress)
         lengths = [source.reader.num_samples(k) for k in source.reader.keys]
-        return ExportResult(format=fmt, out=out, episodes=len(lengths), steps=int(sum(lengths)),
-                            final_obs=source.final_obs_from, details=details or {})
+        return ExportResult(
+            format=fmt,
+            out=out,
+            episodes=len(lengths),
+            steps=int(sum(lengths)),
+            final_obs=source.final_obs_from,
+            details=details or {},
+        )

@@ -89,25 +89,38 @@ def export(source: ExportSource, out: Path, final: Path, progress: bool = False)
     }
     for key in images:
         features[f"observation.images.{camera_of[key]}"] = {
-            "dtype": "image", "shape": source.observation_space[key].shape, "names": ["height", "width", "channels"]}
+            "dtype": "image",
+            "shape": source.observation_space[key].shape,
+            "names": ["height", "width", "channels"],
+        }
     if not state_keys:
         del features["observation.state"]
     fps = float(source.env.control_freq)
     if not fps.is_integer():
         raise ValueError(f"LeRobot needs a whole number of frames per second; {source.env_id} steps at {fps:g} Hz")
-    dataset = LeRobotDataset.create(repo_id, fps=int(fps), features=features, root=out,
-                                    robot_type=source.entry.embodiment, use_videos=False)
+    dataset = LeRobotDataset.create(
+        repo_id, fps=int(fps), features=features, root=out, robot_type=source.entry.embodiment, use_videos=False
+    )
     task = _task_text(source)
     episodes = []
     try:
         for episode in tqdm(source.episodes(), total=len(source.reader), desc="lerobot", disable=not progress):
             T = episode.num_steps
-            state = (np.concatenate([episode.observations[k][:T].reshape(T, -1) for k in state_keys], axis=1)
-                     .astype(np.float32) if state_keys else None)
+            state = (
+                np.concatenate([episode.observations[k][:T].reshape(T, -1) for k in state_keys], axis=1).astype(
+                    np.float32
+                )
+                if state_keys
+                else None
+            )
             actions = episode.actions.astype(np.float32)
             for t in range(T):
-                frame = {"action": actions[t], "next.reward": np.float32([episode.rewards[t]]),
-                         "next.done": np.array([t == T - 1]), "task": task}
+                frame = {
+                    "action": actions[t],
+                    "next.reward": np.float32([episode.rewards[t]]),
+                    "next.done": np.array([t == T - 1]),
+                    "task": task,
+                }
                 if state is not None:
                     frame["observation.state"] = state[t]
                 for key in images:
@@ -115,20 +128,32 @@ def export(source: ExportSource, out: Path, final: Path, progress: bool = False)
                 dataset.add_frame(frame)
             dataset.save_episode()
             attrs = episode.attrs
-            episodes.append({"demo": episode.key, "length": T, "seed": attrs.get("seed"),
-                             "variant": attrs.get("variant"), "generator": attrs.get("generator"),
-                             "success": attrs.get("success"), "end_reason": attrs.get("end_reason"),
-                             "terminated": bool(episode.terminations[-1]),
-                             "truncated": bool(episode.truncations[-1])})
+            episodes.append(
+                {
+                    "demo": episode.key,
+                    "length": T,
+                    "seed": attrs.get("seed"),
+                    "variant": attrs.get("variant"),
+                    "generator": attrs.get("generator"),
+                    "success": attrs.get("success"),
+                    "end_reason": attrs.get("end_reason"),
+                    "terminated": bool(episode.terminations[-1]),
+                    "truncated": bool(episode.truncations[-1]),
+                }
+            )
     finally:
         dataset.finalize()
     info_path = out / INFO_PATH
     info = json.loads(info_path.read_text())
-    info["dexbench"] = {**source.metadata(), "task": task, "state_layout": slices,
-                        "image_keys": {camera_of[k]: k for k in images}, "episodes": episodes}
+    info["dexbench"] = {
+        **source.metadata(),
+        "task": task,
+        "state_layout": slices,
+        "image_keys": {camera_of[k]: k for k in images},
+        "episodes": episodes,
+    }
     info_path.write_text(json.dumps(info, indent=4, default=_json_default))
-    return {"repo_id": repo_id, "state_keys": state_keys,
-            "load": f"LeRobotDataset({repo_id!r}, root={str(final)!r})"}
+    return {"repo_id": repo_id, "state_keys": state_keys, "load": f"LeRobotDataset({repo_id!r}, root={str(final)!r})"}
 
 
 def _json_default(value: Any) -> Any:

@@ -56,29 +56,43 @@ def export(source: ExportSource, out: Path, final: Path, progress: bool = False)
     name = final.name
     dataset_id = dataset_id_for(name)
     out.mkdir()
-    storage = MinariStorage.new(out / DATA_DIR, observation_space=source.observation_space,
-                                action_space=source.action_space, env_spec=source.env_spec(),
-                                jpeg_encoding=False)  # lossless: the images are the data
+    storage = MinariStorage.new(
+        out / DATA_DIR,
+        observation_space=source.observation_space,
+        action_space=source.action_space,
+        env_spec=source.env_spec(),
+        jpeg_encoding=False,
+    )  # lossless: the images are the data
     metadatas = []
     for episode in tqdm(source.episodes(), total=len(source.reader), desc="minari", disable=not progress):
         seed = int(episode.attrs.get("seed", -1))
-        storage.update_episodes([EpisodeBuffer(
-            seed=seed if seed >= 0 else None,
-            observations=episode.observations, actions=episode.actions, rewards=episode.rewards,
-            terminations=episode.terminations, truncations=episode.truncations)])
+        storage.update_episodes(
+            [
+                EpisodeBuffer(
+                    seed=seed if seed >= 0 else None,
+                    observations=episode.observations,
+                    actions=episode.actions,
+                    rewards=episode.rewards,
+                    terminations=episode.terminations,
+                    truncations=episode.truncations,
+                )
+            ]
+        )
         metadatas.append(_episode_metadata(episode.key, episode.attrs))
     storage.update_episode_metadata(metadatas)
     meta = source.metadata()
-    storage.update_metadata({
-        "dataset_id": dataset_id,
-        "minari_version": minari.__version__,
-        "algorithm_name": ", ".join(sorted({str(m.get("dexbench_generator", "?")) for m in metadatas})),
-        "description": f"{meta['env_id']}: {len(metadatas)} demos exported from {Path(meta['source_path']).name} "
-                       f"(sha256 {meta['source_sha256'][:12]}) by dexbench {meta['suite_version']}",
-        "requirements": [f"dexbench=={meta['suite_version']}"]
-                        + ([f"mujoco=={meta['mujoco_version']}"] if meta["mujoco_version"] else []),
-        "dexbench": meta,
-    })
+    storage.update_metadata(
+        {
+            "dataset_id": dataset_id,
+            "minari_version": minari.__version__,
+            "algorithm_name": ", ".join(sorted({str(m.get("dexbench_generator", "?")) for m in metadatas})),
+            "description": f"{meta['env_id']}: {len(metadatas)} demos exported from {Path(meta['source_path']).name} "
+            f"(sha256 {meta['source_sha256'][:12]}) by dexbench {meta['suite_version']}",
+            "requirements": [f"dexbench=={meta['suite_version']}"]
+            + ([f"mujoco=={meta['mujoco_version']}"] if meta["mujoco_version"] else []),
+            "dexbench": meta,
+        }
+    )
     if dataset_id == name:
         where = f"or minari.load_dataset({dataset_id!r}) with MINARI_DATASETS_PATH={str(final.parent)!r}"
     else:

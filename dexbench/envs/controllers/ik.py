@@ -117,8 +117,7 @@ class DifferentialIKController:
         return q
 
 
-def _bounded_least_squares(A: np.ndarray, b: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-                           passes: int = 4) -> np.ndarray:
+def _bounded_least_squares(A: np.ndarray, b: np.ndarray, lo: np.ndarray, hi: np.ndarray, passes: int = 4) -> np.ndarray:
     """min |A x - b|^2 subject to lo <= x <= hi, by clamping: solve, fix the variables that
     leave their bounds at the bound, solve again for the rest. Exact when the active set
     settles (almost always within 2 passes for IK steps), and far cheaper than a QP solver."""

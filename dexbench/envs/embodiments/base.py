@@ -46,9 +46,14 @@ class Embodiment(abc.ABC):
     def eef_site(self, arm: str) -> str:
         return f"{arm}_grip"
 
-    def attach_hand(self, mj_spec: mujoco.MjSpec, arm: str, mount_site: str,
-                    pos: tuple[float, float, float] = (0, 0, 0),
-                    quat: tuple[float, float, float, float] = (1, 0, 0, 0)) -> None:
+    def attach_hand(
+        self,
+        mj_spec: mujoco.MjSpec,
+        arm: str,
+        mount_site: str,
+        pos: tuple[float, float, float] = (0, 0, 0),
+        quat: tuple[float, float, float, float] = (1, 0, 0, 0),
+    ) -> None:
         """Attach this embodiment's hand at a mount site (offset by pos/quat in the site frame)."""
         site = mj_spec.site(mount_site)
         if site.alt.type != mujoco.mjtOrientation.mjORIENTATION_QUAT:

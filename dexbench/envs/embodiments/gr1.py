@@ -23,8 +23,15 @@ BASE_POS_M = (-0.45, 0.0, 0.0)  # pelvis over this floor point, behind the table
 PREFIX = "gr1_"  # names in the compiled model: gr1_<name in gr1_upper_body.xml>
 WAIST_JOINTS = tuple(f"{PREFIX}waist_{j}" for j in ("yaw", "pitch", "roll"))
 HEAD_JOINTS = tuple(f"{PREFIX}head_{j}" for j in ("roll", "pitch", "yaw"))
-ARM_JOINT_SUFFIXES = ("shoulder_pitch", "shoulder_roll", "shoulder_yaw", "elbow_pitch",
-                      "wrist_yaw", "wrist_roll", "wrist_pitch")
+ARM_JOINT_SUFFIXES = (
+    "shoulder_pitch",
+    "shoulder_roll",
+    "shoulder_yaw",
+    "elbow_pitch",
+    "wrist_yaw",
+    "wrist_roll",
+    "wrist_pitch",
+)
 # Home: waist upright, grasp frames 22 cm over the table at (-0.13, -+0.22) (table centre
 # frame), palms down, fingers forward; high enough that an idle hand is not in the other's way.
 HOME_ARM_QPOS = {
@@ -67,7 +74,8 @@ class GR1(Embodiment):
         home = self.home_qpos()
         weights = np.array([WAIST_POSTURE_WEIGHT] * len(WAIST_JOINTS) + [ARM_POSTURE_WEIGHT] * 14)
         return DifferentialIKController(
-            model, data,
+            model,
+            data,
             site_ids=list(find_ids(model, mujoco.mjtObj.mjOBJ_SITE, [self.eef_site(a) for a in ARMS])),
             joint_ids=list(find_ids(model, mujoco.mjtObj.mjOBJ_JOINT, names)),
             actuator_ids=list(find_ids(model, mujoco.mjtObj.mjOBJ_ACTUATOR, names)),

@@ -61,9 +61,7 @@ class Hand:
 
         The env turns a command c in [-1, 1] into ctrl = open + (closed - open) * (c + 1) / 2.
         """
-        ids = np.array(
-            [model.actuator(prefix + name).id for name in self.actuator_command], dtype=np.int64
-        )
+        ids = np.array([model.actuator(prefix + name).id for name in self.actuator_command], dtype=np.int64)
         which = np.array(list(self.actuator_command.values()), dtype=np.int64)
         open_closed = model.actuator_ctrlrange[ids].copy()
         if self.closed_is_low:
@@ -104,8 +102,14 @@ DEX_HAND = Hand(
     },
     side_a_bodies=("palm", "thumb_yaw", "thumb_proximal", "thumb_intermediate", "thumb_distal"),
     side_b_bodies=(
-        "index_proximal", "index_intermediate", "middle_proximal", "middle_intermediate",
-        "ring_proximal", "ring_intermediate", "little_proximal", "little_intermediate",
+        "index_proximal",
+        "index_intermediate",
+        "middle_proximal",
+        "middle_intermediate",
+        "ring_proximal",
+        "ring_intermediate",
+        "little_proximal",
+        "little_intermediate",
     ),
     # Open: thumb folded along the palm so it clears the object on the way down.
     open_command=(-1.0, -1.0, -1.0, -1.0, -1.0, -1.0),

@@ -35,13 +35,16 @@ class Panda(Embodiment):
         for arm in ARMS:
             base = (BASE_X_M, BASE_Y_M[arm], self.table_height_m + BASE_ABOVE_TABLE_M)
             mj_spec.worldbody.add_geom(  # pedestal under the arm
-                name=f"{arm}_pedestal", type=mujoco.mjtGeom.mjGEOM_CYLINDER,
-                size=[0.09, base[2] / 2, 0], pos=[base[0] - 0.03, base[1], base[2] / 2],
-                rgba=[0.3, 0.3, 0.32, 1], contype=0, conaffinity=0,
+                name=f"{arm}_pedestal",
+                type=mujoco.mjtGeom.mjGEOM_CYLINDER,
+                size=[0.09, base[2] / 2, 0],
+                pos=[base[0] - 0.03, base[1], base[2] / 2],
+                rgba=[0.3, 0.3, 0.32, 1],
+                contype=0,
+                conaffinity=0,
             )
             frame = mj_spec.worldbody.add_frame(pos=base)
-            frame.attach_body(mujoco.MjSpec.from_file(str(ARM_XML)).worldbody.first_body(),
-                                     prefix=f"{arm}_panda_")
+            frame.attach_body(mujoco.MjSpec.from_file(str(ARM_XML)).worldbody.first_body(), prefix=f"{arm}_panda_")
             self.attach_hand(mj_spec, arm, f"{arm}_panda_hand_mount", quat=self.hand.flange_quat)
 
     def arm_joint_names(self, arm: str) -> list[str]:
@@ -63,6 +66,11 @@ class Panda(Embodiment):
             act_starts.append(int(acts[0]))
         sites = list(find_ids(model, mujoco.mjtObj.mjOBJ_SITE, [self.eef_site(a) for a in ARMS]))
         return OperationalSpaceController(
-            model, data, sites, dof_starts, act_starts,
-            home_qpos=np.tile(HOME_ARM_QPOS, 2), kp=OSC_KP,
+            model,
+            data,
+            sites,
+            dof_starts,
+            act_starts,
+            home_qpos=np.tile(HOME_ARM_QPOS, 2),
+            kp=OSC_KP,
         )

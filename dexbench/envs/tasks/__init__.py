@@ -14,8 +14,17 @@ import pkgutil
 from dexbench.envs.tasks.base import Task
 
 # The published tasks in the papers' order (the order of `dexbench list`); others follow by name.
-PUBLISHED_ORDER = ("Threading", "PieceAssembly", "Transport", "BoxCleanup", "DrawerCleanup", "TrayLift",
-                   "Pouring", "Coffee", "CanSort")
+PUBLISHED_ORDER = (
+    "Threading",
+    "PieceAssembly",
+    "Transport",
+    "BoxCleanup",
+    "DrawerCleanup",
+    "TrayLift",
+    "Pouring",
+    "Coffee",
+    "CanSort",
+)
 
 
 def _discover() -> dict[str, type[Task]]:
@@ -27,8 +36,9 @@ def _discover() -> dict[str, type[Task]]:
         for _, cls in inspect.getmembers(module, inspect.isclass):
             if issubclass(cls, Task) and cls.__module__ == module.__name__ and not inspect.isabstract(cls):
                 if cls.name in found:
-                    raise ImportError(f"two tasks are named {cls.name!r}: {found[cls.name].__module__} and "
-                                      f"{cls.__module__}")
+                    raise ImportError(
+                        f"two tasks are named {cls.name!r}: {found[cls.name].__module__} and {cls.__module__}"
+                    )
                 found[cls.name] = cls
     rank = {name: i for i, name in enumerate(PUBLISHED_ORDER)}
     return dict(sorted(found.items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0])))

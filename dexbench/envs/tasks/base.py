@@ -134,16 +134,21 @@ def pose_matrix(pos: np.ndarray, mat: np.ndarray) -> np.ndarray:
     return out
 
 
-def ring_wall(body: mujoco.MjsBody, radius: float, height: float, walls: int, thickness: float,
-              z0: float, **geom) -> None:
+def ring_wall(
+    body: mujoco.MjsBody, radius: float, height: float, walls: int, thickness: float, z0: float, **geom
+) -> None:
     """A round wall (a cup's, a bowl's) of `walls` boxes standing at height `z0` in `body`:
     cheaper contacts than a mesh, and the overlapping boxes leave no gap a ball could leak through."""
     half_width = radius * np.tan(np.pi / walls) * 1.15
     for k in range(walls):
         angle = 2 * np.pi * k / walls
-        body.add_geom(type=mujoco.mjtGeom.mjGEOM_BOX, size=[thickness / 2, half_width, height / 2],
-                      pos=[(radius - thickness / 2) * np.cos(angle), (radius - thickness / 2) * np.sin(angle), z0 + height / 2],
-                      quat=[np.cos(angle / 2), 0, 0, np.sin(angle / 2)], **geom)
+        body.add_geom(
+            type=mujoco.mjtGeom.mjGEOM_BOX,
+            size=[thickness / 2, half_width, height / 2],
+            pos=[(radius - thickness / 2) * np.cos(angle), (radius - thickness / 2) * np.sin(angle), z0 + height / 2],
+            quat=[np.cos(angle / 2), 0, 0, np.sin(angle / 2)],
+            **geom,
+        )
 
 
 def box_between(body: mujoco.MjsBody, lo, hi, **geom) -> None:
@@ -204,11 +209,13 @@ class Task(abc.ABC):
     def add_to(self, mj_spec: mujoco.MjSpec, table_top_z: float) -> None:
         """What the env calls: the task's bodies, and room in the state for its choices."""
         self.build(mj_spec, table_top_z)
-        mj_spec.nuserdata = (len(self.choices) + len(self.latches)
-                          + (len(self.object_variants) if self.object_mode != "reference" else 0))
+        mj_spec.nuserdata = (
+            len(self.choices)
+            + len(self.latches)
+            + (len(self.object_variants) if self.object_mode != "reference" else 0)
+        )
 
-    def bind(self, model: mujoco.MjModel, data: mujoco.MjData, embodiment: Embodiment,
-             table_top_z: float) -> None:
+    def bind(self, model: mujoco.MjModel, data: mujoco.MjData, embodiment: Embodiment, table_top_z: float) -> None:
         """Cache ids once after compiling; hot paths then never look names up."""
         self.model, self.data, self.table_top_z = model, data, table_top_z
         self.body_ids = {n: model.body(n).id for n in self.objects}
@@ -267,7 +274,7 @@ class Task(abc.ABC):
         if self.object_mode == "reference":
             return (0,) * len(self.object_variants)
         at = self._object_variants_at
-        return tuple(int(v) for v in self.data.userdata[at:at + len(self.object_variants)])
+        return tuple(int(v) for v in self.data.userdata[at : at + len(self.object_variants)])
 
     @property
     def _object_variants_at(self) -> int:
@@ -369,14 +376,20 @@ def _check_object_mode(task: Task, mode) -> str | dict[str, str]:
     """`object_variants` as the env was asked for it, checked against the task's."""
     if mode in ("reference", "random"):
         if mode == "random" and not task.object_variants:
-            raise ValueError(f"{task.name} has no object variants: object_variants='random' needs a task that "
-                             "declares some (use 'reference')")
+            raise ValueError(
+                f"{task.name} has no object variants: object_variants='random' needs a task that "
+                "declares some (use 'reference')"
+            )
         return mode
     if not isinstance(mode, dict):
-        raise ValueError(f"object_variants must be 'reference', 'random' or a dict object -> variant name, got {mode!r}")
+        raise ValueError(
+            f"object_variants must be 'reference', 'random' or a dict object -> variant name, got {mode!r}"
+        )
     for name, chosen in mode.items():
         options = [o.name for o in task.object_variants.get(name, ())]
         if chosen not in options:
-            raise ValueError(f"object_variants: {task.name} has no variant {chosen!r} of {name!r}; "
-                             f"its object variants: { {n: [o.name for o in v] for n, v in task.object_variants.items()} }")
+            raise ValueError(
+                f"object_variants: {task.name} has no variant {chosen!r} of {name!r}; "
+                f"its object variants: { {n: [o.name for o in v] for n, v in task.object_variants.items()} }"
+            )
     return dict(mode)

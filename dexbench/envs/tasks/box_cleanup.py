@@ -93,15 +93,27 @@ OVER_BOX_TOL_M = 0.03
 OVER_BOX_CLEARANCE_M = 0.02  # the plug's bottom this far above the rim
 
 LAYOUTS = {
-    "D0": Layout("reference reset ranges", {
-        "lid": Placement(x=(-0.05, 0.05), y=(0.20, 0.20)),
-    }, scenery={"box": Placement(x=(-0.05, 0.05), y=(-0.15, -0.15))}),
-    "D1": Layout("wider positions; box and lid turned", {
-        "lid": Placement(x=(-0.10, 0.10), y=(0.20, 0.24), yaw=(-np.pi / 8, np.pi / 8)),
-    }, scenery={"box": Placement(x=(-0.08, 0.08), y=(-0.17, -0.14), yaw=(-np.pi / 12, np.pi / 12))}),
-    "D2": Layout("box and lid on swapped sides", {
-        "lid": Placement(x=(-0.10, 0.10), y=(-0.24, -0.20), yaw=(-np.pi / 8, np.pi / 8)),
-    }, scenery={"box": Placement(x=(-0.08, 0.08), y=(0.14, 0.17), yaw=(-np.pi / 12, np.pi / 12))}),
+    "D0": Layout(
+        "reference reset ranges",
+        {
+            "lid": Placement(x=(-0.05, 0.05), y=(0.20, 0.20)),
+        },
+        scenery={"box": Placement(x=(-0.05, 0.05), y=(-0.15, -0.15))},
+    ),
+    "D1": Layout(
+        "wider positions; box and lid turned",
+        {
+            "lid": Placement(x=(-0.10, 0.10), y=(0.20, 0.24), yaw=(-np.pi / 8, np.pi / 8)),
+        },
+        scenery={"box": Placement(x=(-0.08, 0.08), y=(-0.17, -0.14), yaw=(-np.pi / 12, np.pi / 12))},
+    ),
+    "D2": Layout(
+        "box and lid on swapped sides",
+        {
+            "lid": Placement(x=(-0.10, 0.10), y=(-0.24, -0.20), yaw=(-np.pi / 8, np.pi / 8)),
+        },
+        scenery={"box": Placement(x=(-0.08, 0.08), y=(0.14, 0.17), yaw=(-np.pi / 12, np.pi / 12))},
+    ),
 }
 
 
@@ -112,10 +124,13 @@ class BoxCleanup(Task):
     layouts = LAYOUTS
     objects = ("lid", "box")
     task_spec = TaskSpec(
-        subtasks={arm: (
-            Subtask("grasp_lid", "lid", f"grasp_lid_{arm}"),
-            Subtask("place_lid", "box", "lid_on_box", held="lid", start_signal="lid_over_box"),
-        ) for arm in ARMS},
+        subtasks={
+            arm: (
+                Subtask("grasp_lid", "lid", f"grasp_lid_{arm}"),
+                Subtask("place_lid", "box", "lid_on_box", held="lid", start_signal="lid_over_box"),
+            )
+            for arm in ARMS
+        },
         coordination=(Coordination({"right": "place_lid", "left": "place_lid"}, scheme="transform"),),
     )
 
@@ -127,14 +142,18 @@ class BoxCleanup(Task):
         box = mj_spec.worldbody.add_body(name="box", mocap=True)  # placed by the layout's scenery
         for s in (-1, 1):  # walls: two full ones along x, two between them along y
             box_between(box, [-h, min(s * h, s * (h - t)), 0], [h, max(s * h, s * (h - t)), BOX_HEIGHT_M], **wood)
-            box_between(box, [min(s * h, s * (h - t)), -h + t, 0], [max(s * h, s * (h - t)), h - t, BOX_HEIGHT_M], **wood)
+            box_between(
+                box, [min(s * h, s * (h - t)), -h + t, 0], [max(s * h, s * (h - t)), h - t, BOX_HEIGHT_M], **wood
+            )
         box_between(box, [-h + t, -h + t, 0], [h - t, h - t, t], **{**wood, "rgba": [0.38, 0.25, 0.12, 1]})
 
         lid = mj_spec.worldbody.add_body(name="lid", pos=[0, 0, table_top_z])
         lid.add_freejoint(name="lid")
         plank = dict(rgba=[0.62, 0.45, 0.25, 1], friction=[1.0, 0.005, 0.0001], density=LID_DENSITY)
         box_between(lid, [-PLUG_HALF_M, -PLUG_HALF_M, 0], [PLUG_HALF_M, PLUG_HALF_M, PLUG_HEIGHT_M], **plank)
-        box_between(lid, [-PLATE_HALF_M, -PLATE_HALF_M, PLUG_HEIGHT_M], [PLATE_HALF_M, PLATE_HALF_M, PLATE_TOP_M], **plank)
+        box_between(
+            lid, [-PLATE_HALF_M, -PLATE_HALF_M, PLUG_HEIGHT_M], [PLATE_HALF_M, PLATE_HALF_M, PLATE_TOP_M], **plank
+        )
         # Each bar is a body of its own, rigidly part of the lid, so a grasp of a bar can be
         # told from a hand brushing the plate.
         dark = {**plank, "rgba": [0.3, 0.2, 0.12, 1]}
@@ -142,11 +161,20 @@ class BoxCleanup(Task):
         bar_half_len = (HANDLE_END_Y_M - bar_start) / 2
         for s, name in ((-1, "lid_handle_a"), (1, "lid_handle_b")):
             bar = lid.add_body(name=name, pos=[0, s * HANDLE_Y_M, HANDLE_Z_M])
-            bar.add_geom(type=box_geom, condim=4, size=[HANDLE_HALF_WIDTH_M, bar_half_len, HANDLE_HALF_THICKNESS_M],
-                         pos=[0, s * ((bar_start + HANDLE_END_Y_M) / 2 - HANDLE_Y_M), 0], **dark)
+            bar.add_geom(
+                type=box_geom,
+                condim=4,
+                size=[HANDLE_HALF_WIDTH_M, bar_half_len, HANDLE_HALF_THICKNESS_M],
+                pos=[0, s * ((bar_start + HANDLE_END_Y_M) / 2 - HANDLE_Y_M), 0],
+                **dark,
+            )
             post_half_h = (HANDLE_Z_M - HANDLE_HALF_THICKNESS_M - PLATE_TOP_M) / 2
-            bar.add_geom(type=box_geom, size=[HANDLE_HALF_WIDTH_M, POST_HALF_M, post_half_h],
-                         pos=[0, s * (PLATE_HALF_M - POST_HALF_M - HANDLE_Y_M), -HANDLE_HALF_THICKNESS_M - post_half_h], **dark)
+            bar.add_geom(
+                type=box_geom,
+                size=[HANDLE_HALF_WIDTH_M, POST_HALF_M, post_half_h],
+                pos=[0, s * (PLATE_HALF_M - POST_HALF_M - HANDLE_Y_M), -HANDLE_HALF_THICKNESS_M - post_half_h],
+                **dark,
+            )
 
     def bind(self, model, data, embodiment, table_top_z) -> None:
         super().bind(model, data, embodiment, table_top_z)

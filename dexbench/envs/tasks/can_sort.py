@@ -132,8 +132,12 @@ CAN_VARIANTS = (
 )
 
 LAYOUTS = {
-    "D0": _layout("reference reset ranges", Placement(x=(-0.2, -0.1), y=(-0.2, 0.0)),
-                   Placement.at(*RED_BIN), Placement.at(*BLUE_BIN)),
+    "D0": _layout(
+        "reference reset ranges",
+        Placement(x=(-0.2, -0.1), y=(-0.2, 0.0)),
+        Placement.at(*RED_BIN),
+        Placement.at(*BLUE_BIN),
+    ),
     "D1": _layout("wider can range; the bins move and turn a little", _CAN_D1, _FAR_D1, _NEAR_D1),
     "D2": _layout("bins swapped (red is the near one)", _CAN_D1, _NEAR_D1, _FAR_D1),
 }
@@ -173,13 +177,22 @@ class CanSort(Task):
             rgba = list(RGBA[colour])
             wood = dict(rgba=rgba, friction=[1.0, 0.005, 0.0001])
             body = mj_spec.worldbody.add_body(name=f"{colour}_bin", mocap=True)  # placed by the layout
-            box_between(body, [-hx + t, -hy + t, 0], [hx - t, hy - t, FLOOR_TOP_M],
-                        **{**wood, "rgba": [0.85 * c for c in rgba[:3]] + [1]})
+            box_between(
+                body,
+                [-hx + t, -hy + t, 0],
+                [hx - t, hy - t, FLOOR_TOP_M],
+                **{**wood, "rgba": [0.85 * c for c in rgba[:3]] + [1]},
+            )
             for s in (-1, 1):  # walls: two along x, two along y between them
-                box_between(body, [-hx, min(s * hy, s * (hy - t)), 0], [hx, max(s * hy, s * (hy - t)), BIN_HEIGHT_M],
-                            **wood)
-                box_between(body, [min(s * hx, s * (hx - t)), -hy + t, 0], [max(s * hx, s * (hx - t)), hy - t,
-                                                                            BIN_HEIGHT_M], **wood)
+                box_between(
+                    body, [-hx, min(s * hy, s * (hy - t)), 0], [hx, max(s * hy, s * (hy - t)), BIN_HEIGHT_M], **wood
+                )
+                box_between(
+                    body,
+                    [min(s * hx, s * (hx - t)), -hy + t, 0],
+                    [max(s * hx, s * (hx - t)), hy - t, BIN_HEIGHT_M],
+                    **wood,
+                )
         # The goal marker: no geometry that collides or shows, one invisible site.
         goal = mj_spec.worldbody.add_body(name="goal_bin", mocap=True)
         goal.add_site(name="goal_bin", size=[0.005, 0, 0], rgba=[0, 0, 0, 0])
@@ -188,8 +201,15 @@ class CanSort(Task):
         can.add_freejoint(name="can")
         # Torsional friction (condim 4): a hand holding the can by one end keeps it from
         # swinging about the closing axis.
-        can.add_geom(name="can", type=mujoco.mjtGeom.mjGEOM_CYLINDER, size=[CAN_RADIUS_M, CAN_HALF_HEIGHT_M, 0],
-                     rgba=list(RGBA["red"]), mass=CAN_MASS_KG, friction=[1.2, 0.02, 0.0001], condim=4)
+        can.add_geom(
+            name="can",
+            type=mujoco.mjtGeom.mjGEOM_CYLINDER,
+            size=[CAN_RADIUS_M, CAN_HALF_HEIGHT_M, 0],
+            rgba=list(RGBA["red"]),
+            mass=CAN_MASS_KG,
+            friction=[1.2, 0.02, 0.0001],
+            condim=4,
+        )
 
     def bind(self, model, data, embodiment, table_top_z) -> None:
         super().bind(model, data, embodiment, table_top_z)
@@ -227,15 +247,16 @@ class CanSort(Task):
         """The can's centre within the bin's footprint and low in it (the reference's check)."""
         bin_id = self.body_ids[f"{colour}_bin"]
         rel = self.data.xmat[bin_id].reshape(3, 3).T @ (self.data.xpos[self.body_ids["can"]] - self.data.xpos[bin_id])
-        return bool(abs(rel[0]) < BIN_HALF_X_M and abs(rel[1]) < BIN_HALF_Y_M
-                    and rel[2] - FLOOR_TOP_M < self.in_bin_max_z())
+        return bool(
+            abs(rel[0]) < BIN_HALF_X_M and abs(rel[1]) < BIN_HALF_Y_M and rel[2] - FLOOR_TOP_M < self.in_bin_max_z()
+        )
 
     def can_bottom_height(self) -> float:
         """Height (m) of the can's lowest point over the table."""
         can = self.body_ids["can"]
         axis_z = abs(self.data.xmat[can, 8])
         radius, half_height = self.can_size()  # the can's own geometry: its lowest point
-        reach = half_height * axis_z + radius * np.sqrt(max(0.0, 1.0 - axis_z ** 2))
+        reach = half_height * axis_z + radius * np.sqrt(max(0.0, 1.0 - axis_z**2))
         return self.height_above_table("can") - reach
 
     def evaluate(self) -> TaskStatus:
@@ -245,12 +266,18 @@ class CanSort(Task):
         other = "blue" if colour == "red" else "red"
         left_holds = self.is_grasped("left", can)
         in_bin = self.latch("held_by_left", left_holds) and self.in_bin(colour) and not self.in_bin(other)
-        return TaskStatus(success=in_bin, signals={
-            "grasp_can": self.is_grasped("right", can),
-            "can_handed_over": bool(left_holds and not self.touched_by_hand("right", can)
-                                    and self.can_bottom_height() > HANDOVER_MIN_BOTTOM_M),
-            "can_in_bin": in_bin,
-        })
+        return TaskStatus(
+            success=in_bin,
+            signals={
+                "grasp_can": self.is_grasped("right", can),
+                "can_handed_over": bool(
+                    left_holds
+                    and not self.touched_by_hand("right", can)
+                    and self.can_bottom_height() > HANDOVER_MIN_BOTTOM_M
+                ),
+                "can_in_bin": in_bin,
+            },
+        )
 
     def dense_reward(self, status: TaskStatus) -> float:
         if status.success:

@@ -126,8 +126,7 @@ LAYOUTS = {
     "D2": Layout(
         "machine turned to face away from the robot, its lid opening toward it",
         {"pod": Placement(x=(-0.06, 0.02), y=(0.15, 0.25), yaw=(-np.pi, np.pi))},
-        scenery={"machine": Placement(x=(-0.12, -0.08), y=(-0.06, -0.02),
-                                      yaw=(-7 * np.pi / 12, -5 * np.pi / 12))},
+        scenery={"machine": Placement(x=(-0.12, -0.08), y=(-0.06, -0.02), yaw=(-7 * np.pi / 12, -5 * np.pi / 12))},
         joints={"lid_hinge": (LID_OPEN_RAD, LID_OPEN_RAD)},
     ),
 }
@@ -162,8 +161,14 @@ class Coffee(Task):
         box_between(machine, [-BODY_HALF_X_M, BODY_Y_M[0], 0], [BODY_HALF_X_M, BODY_Y_M[1], BODY_HEIGHT_M], **dark)
         # Base plate under the holder, with a cup on it (for the look only).
         box_between(machine, [-0.042, BODY_Y_M[1], 0], [0.042, BODY_Y_M[1] + 0.1, 0.01], **dark)
-        machine.add_geom(type=cyl, size=[0.03, 0.0125, 0], pos=[0, HOLDER_Y_M, 0.0225], contype=0, conaffinity=0,
-                         rgba=[0.84, 0.84, 0.84, 1])
+        machine.add_geom(
+            type=cyl,
+            size=[0.03, 0.0125, 0],
+            pos=[0, HOLDER_Y_M, 0.0225],
+            contype=0,
+            conaffinity=0,
+            rgba=[0.84, 0.84, 0.84, 1],
+        )
         # The holder: a floor disc and a round wall of boxes, on a bracket from the body's front.
         # The holder is slick (its friction wins over the pod's: priority): a pod let go of
         # slightly tipped slides down into it rather than wedging, as the reference's fixed
@@ -171,28 +176,51 @@ class Coffee(Task):
         red = dict(rgba=[0.8, 0.1, 0.1, 1], friction=[HOLDER_FRICTION, 0.005, 0.0001], priority=1)
         holder = machine.add_body(name="holder", pos=[0, HOLDER_Y_M, HOLDER_BOTTOM_M])
         holder.add_geom(type=cyl, size=[HOLDER_OUTER_RADIUS_M, 0.0025, 0], pos=[0, 0, 0.0045], **red)
-        ring_wall(holder, HOLDER_INNER_RADIUS_M + HOLDER_WALL_M, HOLDER_HEIGHT_M, HOLDER_WALLS, HOLDER_WALL_M, 0.0,
-                  **red)
-        box_between(machine, [-0.01, BODY_Y_M[1], HOLDER_TOP_M - 0.012],
-                    [0.01, HOLDER_Y_M - HOLDER_INNER_RADIUS_M - HOLDER_WALL_M + 0.001, HOLDER_TOP_M - 0.002], **silver)
+        ring_wall(
+            holder, HOLDER_INNER_RADIUS_M + HOLDER_WALL_M, HOLDER_HEIGHT_M, HOLDER_WALLS, HOLDER_WALL_M, 0.0, **red
+        )
+        box_between(
+            machine,
+            [-0.01, BODY_Y_M[1], HOLDER_TOP_M - 0.012],
+            [0.01, HOLDER_Y_M - HOLDER_INNER_RADIUS_M - HOLDER_WALL_M + 0.001, HOLDER_TOP_M - 0.002],
+            **silver,
+        )
 
         # Balanced on the hinge (see `LID_MASS_KG`): the mass on the axis, the inertia of the
         # lid plate about it.
         a, b, c = 2 * np.asarray(LID_HALF_M)
         inertia = LID_MASS_KG * np.array([b * b / 3 + c * c / 12, (a * a + c * c) / 12, a * a / 12 + b * b / 3])
-        lid = machine.add_body(name="lid", pos=[0, HINGE_Y_M, HINGE_Z_M], explicitinertial=True, mass=LID_MASS_KG,
-                               ipos=[0, 0, 0], inertia=inertia)
-        lid.add_joint(name="lid_hinge", type=mujoco.mjtJoint.mjJNT_HINGE, axis=[1, 0, 0],
-                      range=[0.0, LID_OPEN_RAD], damping=HINGE_DAMPING, frictionloss=HINGE_FRICTIONLOSS_NM,
-                      armature=0.002)
+        lid = machine.add_body(
+            name="lid",
+            pos=[0, HINGE_Y_M, HINGE_Z_M],
+            explicitinertial=True,
+            mass=LID_MASS_KG,
+            ipos=[0, 0, 0],
+            inertia=inertia,
+        )
+        lid.add_joint(
+            name="lid_hinge",
+            type=mujoco.mjtJoint.mjJNT_HINGE,
+            axis=[1, 0, 0],
+            range=[0.0, LID_OPEN_RAD],
+            damping=HINGE_DAMPING,
+            frictionloss=HINGE_FRICTIONLOSS_NM,
+            armature=0.002,
+        )
         lid.add_geom(type=box, size=LID_HALF_M, pos=[0, LID_HALF_M[1], 0], condim=3, **silver)
         tab_pos = [0, 2 * LID_HALF_M[1] - TAB_HALF_M[1], LID_HALF_M[2] + TAB_HALF_M[2]]
         lid.add_geom(type=box, size=TAB_HALF_M, pos=tab_pos, **dark)
 
         pod = mj_spec.worldbody.add_body(name="pod", pos=[0, 0, table_top_z + POD_HALF_HEIGHT_M])
         pod.add_freejoint(name="pod")
-        pod.add_geom(type=cyl, size=[POD_RADIUS_M, POD_HALF_HEIGHT_M, 0], density=POD_DENSITY, condim=4,
-                     friction=[2.0, 0.02, 0.0001], rgba=[0.9, 0.85, 0.6, 1])
+        pod.add_geom(
+            type=cyl,
+            size=[POD_RADIUS_M, POD_HALF_HEIGHT_M, 0],
+            density=POD_DENSITY,
+            condim=4,
+            friction=[2.0, 0.02, 0.0001],
+            rgba=[0.9, 0.85, 0.6, 1],
+        )
 
     def rest_height(self, name: str) -> float:
         return POD_HALF_HEIGHT_M if name == "pod" else 0.0
@@ -245,11 +273,14 @@ class Coffee(Task):
         underside = self.data.xpos[lid] + lid_mat @ [0, HOLDER_Y_M - HINGE_Y_M, -LID_HALF_M[2]]
         in_holder = bool(centred and holder[2] < pod_bottom and pod_pos[2] + POD_HALF_HEIGHT_M < underside[2])
         closed = bool(angle < LID_CLOSED_RAD and in_holder)
-        return TaskStatus(success=closed, signals={
-            "grasp_pod": self.is_grasped("left", pod),
-            "insert_pod": bool(inserted and not held and left_clear),
-            "close_lid": closed,
-        })
+        return TaskStatus(
+            success=closed,
+            signals={
+                "grasp_pod": self.is_grasped("left", pod),
+                "insert_pod": bool(inserted and not held and left_clear),
+                "close_lid": closed,
+            },
+        )
 
     def dense_reward(self, status: TaskStatus) -> float:
         signals = status.signals

@@ -167,9 +167,15 @@ class DrawerCleanup(Task):
         # The drawer: a child of the cabinet (MuJoCo never collides a body with its parent, and
         # it keeps clear of the carcass anyway), on a slide along the cabinet's -x.
         drawer = cabinet.add_body(name="drawer")
-        drawer.add_joint(name="drawer_slide", type=mujoco.mjtJoint.mjJNT_SLIDE, axis=[-1, 0, 0],
-                         range=[0.0, OPEN_MAX_M], damping=SLIDE_DAMPING, frictionloss=SLIDE_FRICTIONLOSS_N,
-                         armature=0.1)
+        drawer.add_joint(
+            name="drawer_slide",
+            type=mujoco.mjtJoint.mjJNT_SLIDE,
+            axis=[-1, 0, 0],
+            range=[0.0, OPEN_MAX_M],
+            damping=SLIDE_DAMPING,
+            frictionloss=SLIDE_FRICTIONLOSS_N,
+            armature=0.1,
+        )
         inner = dict(rgba=[0.72, 0.55, 0.38, 1], friction=[1.0, 0.005, 0.0001], density=DRAWER_DENSITY)
         back_x = front_x + DRAWER_LENGTH_M
         floor_lo = FLOOR_TOP_M - FLOOR_THICKNESS_M
@@ -177,11 +183,19 @@ class DrawerCleanup(Task):
         box_between(drawer, [front_x, -hw, floor_lo], [back_x, hw, FLOOR_TOP_M], **inner)  # floor
         box_between(drawer, [back_x - WALL_M, -hw, FLOOR_TOP_M], [back_x, hw, WALL_TOP_M], **inner)  # back wall
         for s in (-1, 1):  # side walls
-            box_between(drawer, [front_x, min(s * hw, s * (hw - WALL_M)), FLOOR_TOP_M],
-                 [back_x - WALL_M, max(s * hw, s * (hw - WALL_M)), WALL_TOP_M], **inner)
+            box_between(
+                drawer,
+                [front_x, min(s * hw, s * (hw - WALL_M)), FLOOR_TOP_M],
+                [back_x - WALL_M, max(s * hw, s * (hw - WALL_M)), WALL_TOP_M],
+                **inner,
+            )
         # The front plate covers the carcass's front, 1 mm proud of it when closed.
-        box_between(drawer, [front_x - 0.001 - FRONT_THICKNESS_M, -w, 0.004], [front_x - 0.001, w, CAB_HEIGHT_M],
-             **{**inner, "rgba": [0.55, 0.38, 0.24, 1]})
+        box_between(
+            drawer,
+            [front_x - 0.001 - FRONT_THICKNESS_M, -w, 0.004],
+            [front_x - 0.001, w, CAB_HEIGHT_M],
+            **{**inner, "rgba": [0.55, 0.38, 0.24, 1]},
+        )
         # The handle is a body of its own (rigidly part of the drawer), so a grasp of it can be
         # told from a hand brushing the drawer. The bar stands a little proud of the front, so a
         # hand lowering the mug into the open drawer passes clear of it.
@@ -189,10 +203,18 @@ class DrawerCleanup(Task):
         dark = dict(rgba=[0.25, 0.25, 0.28, 1], friction=[1.0, 0.005, 0.0001], density=2000.0)
         post_h = HANDLE_RISE_M - HANDLE_HALF_THICKNESS_M
         for s in (-1, 1):  # each post stands on the front plate's top edge
-            handle.add_geom(type=mujoco.mjtGeom.mjGEOM_BOX, size=[0.012, 0.006, post_h / 2],
-                            pos=[0, s * HANDLE_POST_Y_M, -HANDLE_RISE_M + post_h / 2], **dark)
-        handle.add_geom(type=mujoco.mjtGeom.mjGEOM_BOX, condim=4,
-                        size=[HANDLE_HALF_WIDTH_M, HANDLE_POST_Y_M + 0.006, HANDLE_HALF_THICKNESS_M], **dark)
+            handle.add_geom(
+                type=mujoco.mjtGeom.mjGEOM_BOX,
+                size=[0.012, 0.006, post_h / 2],
+                pos=[0, s * HANDLE_POST_Y_M, -HANDLE_RISE_M + post_h / 2],
+                **dark,
+            )
+        handle.add_geom(
+            type=mujoco.mjtGeom.mjGEOM_BOX,
+            condim=4,
+            size=[HANDLE_HALF_WIDTH_M, HANDLE_POST_Y_M + 0.006, HANDLE_HALF_THICKNESS_M],
+            **dark,
+        )
 
         mug = mj_spec.worldbody.add_body(name="mug", pos=[0, 0, table_top_z])
         mug.add_freejoint(name="mug")
@@ -227,19 +249,23 @@ class DrawerCleanup(Task):
         ids = self.body_ids
         mug, drawer, handle = ids["mug"], ids["drawer"], self._handle_id
         opening = self.joint_position("drawer_slide")
-        mug_on_floor = (self.touching(mug, drawer)
-                        and abs(self.data.xpos[mug, 2] - self.drawer_floor_z()) < ON_FLOOR_TOL_M)
+        mug_on_floor = (
+            self.touching(mug, drawer) and abs(self.data.xpos[mug, 2] - self.drawer_floor_z()) < ON_FLOOR_TOL_M
+        )
         right_on_drawer = self.touched_by_hand("right", drawer) or self.touched_by_hand("right", handle)
         right_clear = np.linalg.norm(self.data.site_xpos[self._right_grip] - self.data.xpos[handle]) > CLEAR_M
         closed = bool(mug_on_floor and opening < CLOSED_TOL_M)
-        return TaskStatus(success=closed, signals={
-            "grasp_handle": self.is_grasped("right", handle),
-            # Open, let go of and the hand out of the way: the left hand has room to put the mug in.
-            "drawer_open": bool(opening > OPENED_M and not right_on_drawer and right_clear),
-            "grasp_mug": self.is_grasped("left", mug),
-            "mug_in_drawer": bool(mug_on_floor and not self.touched_by_hand("left", mug)),
-            "drawer_closed": closed,
-        })
+        return TaskStatus(
+            success=closed,
+            signals={
+                "grasp_handle": self.is_grasped("right", handle),
+                # Open, let go of and the hand out of the way: the left hand has room to put the mug in.
+                "drawer_open": bool(opening > OPENED_M and not right_on_drawer and right_clear),
+                "grasp_mug": self.is_grasped("left", mug),
+                "mug_in_drawer": bool(mug_on_floor and not self.touched_by_hand("left", mug)),
+                "drawer_closed": closed,
+            },
+        )
 
     def dense_reward(self, status: TaskStatus) -> float:
         signals = status.signals

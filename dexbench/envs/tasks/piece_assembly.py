@@ -100,16 +100,21 @@ PIECE_RANGES = {"piece1": ((-0.22, 0.22), (-0.22, 0.0)), "piece2": ((-0.22, 0.22
 
 
 def _layout(description: str, base: Placement, piece_yaw: tuple[float, float]) -> Layout:
-    return Layout(description,
-                   {name: Placement(x=x, y=y, yaw=piece_yaw) for name, (x, y) in PIECE_RANGES.items()},
-                   scenery={"base": base})
+    return Layout(
+        description,
+        {name: Placement(x=x, y=y, yaw=piece_yaw) for name, (x, y) in PIECE_RANGES.items()},
+        scenery={"base": base},
+    )
 
 
 LAYOUTS = {
     "D0": _layout("reference reset ranges", Placement.at(0.0, 0.0, 0.0), (np.pi / 2, np.pi / 2)),
     "D1": _layout("the base moves", Placement(x=BASE_X_M, y=BASE_Y_M), (np.pi / 2, np.pi / 2)),
-    "D2": _layout("the base moves and turns, the pieces turn",
-                   Placement(x=BASE_X_M, y=BASE_Y_M, yaw=(-np.pi / 4, np.pi / 4)), (0.0, np.pi)),
+    "D2": _layout(
+        "the base moves and turns, the pieces turn",
+        Placement(x=BASE_X_M, y=BASE_Y_M, yaw=(-np.pi / 4, np.pi / 4)),
+        (0.0, np.pi),
+    ),
 }
 
 
@@ -144,10 +149,15 @@ class PieceAssembly(Task):
         top = BASE_FLOOR_M + BASE_WALL_HEIGHT_M
         box_between(base, [-hx - w, -hy - w, 0.001], [hx + w, hy + w, BASE_FLOOR_M], **grey)
         for s in (-1, 1):
-            box_between(base, [min(s * hx, s * (hx + w)), -hy - w, BASE_FLOOR_M],
-                        [max(s * hx, s * (hx + w)), hy + w, top], **grey)  # long walls
-            box_between(base, [-hx, min(s * hy, s * (hy + w)), BASE_FLOOR_M],
-                        [hx, max(s * hy, s * (hy + w)), top], **grey)  # end walls
+            box_between(
+                base,
+                [min(s * hx, s * (hx + w)), -hy - w, BASE_FLOOR_M],
+                [max(s * hx, s * (hx + w)), hy + w, top],
+                **grey,
+            )  # long walls
+            box_between(
+                base, [-hx, min(s * hy, s * (hy + w)), BASE_FLOOR_M], [hx, max(s * hy, s * (hy + w)), top], **grey
+            )  # end walls
 
         lx, ly = PIECE_LENGTH_M / 2, PIECE_WIDTH_M / 2
         piece1 = mj_spec.worldbody.add_body(name="piece1", pos=[0, 0, table_top_z])
@@ -157,14 +167,19 @@ class PieceAssembly(Task):
         t, z0, z1 = RIM_THICKNESS_M, PIECE1_CORE_HEIGHT_M, PIECE1_HEIGHT_M
         for s in (-1, 1):
             box_between(piece1, [-lx, min(s * ly, s * (ly - t)), z0], [lx, max(s * ly, s * (ly - t)), z1], **red)
-            box_between(piece1, [min(s * lx, s * (lx - t)), -ly + t, z0], [max(s * lx, s * (lx - t)), ly - t, z1],
-                        **red)
+            box_between(
+                piece1, [min(s * lx, s * (lx - t)), -ly + t, z0], [max(s * lx, s * (lx - t)), ly - t, z1], **red
+            )
 
         piece2 = mj_spec.worldbody.add_body(name="piece2", pos=[0, 0, table_top_z])
         piece2.add_freejoint(name="piece2")
         blue = dict(**wood, rgba=[0.2, 0.4, 0.85, 1], density=PIECE_DENSITY)
-        box_between(piece2, [-TENON_LENGTH_M / 2, -TENON_WIDTH_M / 2, 0],
-                    [TENON_LENGTH_M / 2, TENON_WIDTH_M / 2, TENON_HEIGHT_M], **blue)
+        box_between(
+            piece2,
+            [-TENON_LENGTH_M / 2, -TENON_WIDTH_M / 2, 0],
+            [TENON_LENGTH_M / 2, TENON_WIDTH_M / 2, TENON_HEIGHT_M],
+            **blue,
+        )
         box_between(piece2, [-lx, -ly, TENON_HEIGHT_M], [lx, ly, PIECE2_HEIGHT_M], **blue)
 
     def bind(self, model, data, embodiment, table_top_z) -> None:
@@ -195,8 +210,12 @@ class PieceAssembly(Task):
     def seated(self, name: str, seat: np.ndarray, below: int) -> bool:
         body = self.body_ids[name]
         offset = self.data.xpos[body] - seat
-        return bool(np.hypot(offset[0], offset[1]) < SEAT_XY_TOL_M and abs(offset[2]) < SEAT_Z_TOL_M
-                    and self.data.xmat[body, 8] > UPRIGHT_MIN and self.touching(body, below))
+        return bool(
+            np.hypot(offset[0], offset[1]) < SEAT_XY_TOL_M
+            and abs(offset[2]) < SEAT_Z_TOL_M
+            and self.data.xmat[body, 8] > UPRIGHT_MIN
+            and self.touching(body, below)
+        )
 
     # ------------------------------------------------------------------ success and signals
     def evaluate(self) -> TaskStatus:
@@ -207,15 +226,19 @@ class PieceAssembly(Task):
         p2_in = self.seated("piece2", self.seat_piece2(), p1) and not self.touched_by_hand("left", p2)
         right_clear = np.linalg.norm(self.data.site_xpos[self._right_grip] - self.data.xpos[p1]) > CLEAR_M
         done = bool(p1_in and p2_in)
-        return TaskStatus(success=done, signals={
-            "grasp_piece1": self.is_grasped("right", p1),
-            "place_piece1": bool(p1_in and right_clear),
-            "grasp_piece2": self.is_grasped("left", p2),
-            "place_piece2": done,
-        })
+        return TaskStatus(
+            success=done,
+            signals={
+                "grasp_piece1": self.is_grasped("right", p1),
+                "place_piece1": bool(p1_in and right_clear),
+                "grasp_piece2": self.is_grasped("left", p2),
+                "place_piece2": done,
+            },
+        )
 
     def dense_reward(self, status: TaskStatus) -> float:
         signals = status.signals
+
         def closeness(name: str, seat: np.ndarray) -> float:
             return float(np.exp(-np.linalg.norm(self.data.xpos[self.body_ids[name]] - seat) / 0.05))
 

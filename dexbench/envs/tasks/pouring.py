@@ -73,18 +73,30 @@ BOWL_VARIANTS = (
 )
 
 LAYOUTS = {
-    "D0": Layout("reference reset ranges", {
-        "cup": Placement(x=(-0.15, -0.05), y=(0.10, 0.15)),
-        "bowl": Placement(x=(-0.15, -0.05), y=(-0.15, -0.10)),
-    }, scenery={"pad": Placement.at(-0.10, -0.35)}),
-    "D1": Layout("wider positions", {
-        "cup": Placement(x=(-0.20, 0.0), y=(0.08, 0.20)),
-        "bowl": Placement(x=(-0.20, 0.0), y=(-0.18, -0.08)),
-    }, scenery={"pad": Placement.at(-0.10, -0.35)}),
-    "D2": Layout("bowl and green pad swapped", {
-        "cup": Placement(x=(-0.20, 0.0), y=(0.08, 0.20)),
-        "bowl": Placement(x=(-0.13, -0.07), y=(-0.32, -0.27)),
-    }, scenery={"pad": Placement.at(-0.10, -0.125)}),
+    "D0": Layout(
+        "reference reset ranges",
+        {
+            "cup": Placement(x=(-0.15, -0.05), y=(0.10, 0.15)),
+            "bowl": Placement(x=(-0.15, -0.05), y=(-0.15, -0.10)),
+        },
+        scenery={"pad": Placement.at(-0.10, -0.35)},
+    ),
+    "D1": Layout(
+        "wider positions",
+        {
+            "cup": Placement(x=(-0.20, 0.0), y=(0.08, 0.20)),
+            "bowl": Placement(x=(-0.20, 0.0), y=(-0.18, -0.08)),
+        },
+        scenery={"pad": Placement.at(-0.10, -0.35)},
+    ),
+    "D2": Layout(
+        "bowl and green pad swapped",
+        {
+            "cup": Placement(x=(-0.20, 0.0), y=(0.08, 0.20)),
+            "bowl": Placement(x=(-0.13, -0.07), y=(-0.32, -0.27)),
+        },
+        scenery={"pad": Placement.at(-0.10, -0.125)},
+    ),
 }
 
 
@@ -115,8 +127,12 @@ class Pouring(Task):
     def build(self, mj_spec: mujoco.MjSpec, table_top_z: float) -> None:
         pad = mj_spec.worldbody.add_body(name="pad", mocap=True)  # placed by the layout's scenery
         # Nearly flush with the table (0.2 mm proud): a bowl slides onto it without catching.
-        pad.add_geom(type=mujoco.mjtGeom.mjGEOM_BOX, size=[PAD_HALF_M, PAD_HALF_M, 0.001],
-                     pos=[0, 0, -0.0008], rgba=[0.2, 0.7, 0.3, 1])
+        pad.add_geom(
+            type=mujoco.mjtGeom.mjGEOM_BOX,
+            size=[PAD_HALF_M, PAD_HALF_M, 0.001],
+            pos=[0, 0, -0.0008],
+            rgba=[0.2, 0.7, 0.3, 1],
+        )
 
         cup = mj_spec.worldbody.add_body(name="cup", pos=[0, 0, table_top_z])
         cup.add_freejoint(name="cup")
@@ -128,8 +144,13 @@ class Pouring(Task):
 
         ball = mj_spec.worldbody.add_body(name="ball", pos=[0, 0, table_top_z + 0.008 + BALL_RADIUS_M])
         ball.add_freejoint(name="ball")
-        ball.add_geom(type=mujoco.mjtGeom.mjGEOM_SPHERE, size=[BALL_RADIUS_M, 0, 0], mass=0.02,
-                      rgba=[0.9, 0.25, 0.2, 1], friction=[0.6, 0.005, 0.0001])
+        ball.add_geom(
+            type=mujoco.mjtGeom.mjGEOM_SPHERE,
+            size=[BALL_RADIUS_M, 0, 0],
+            mass=0.02,
+            rgba=[0.9, 0.25, 0.2, 1],
+            friction=[0.6, 0.005, 0.0001],
+        )
 
         bowl = mj_spec.worldbody.add_body(name="bowl", pos=[0, 0, table_top_z])
         bowl.add_freejoint(name="bowl")
@@ -165,16 +186,19 @@ class Pouring(Task):
         bowl_xy = self.data.xpos[ids["bowl"], :2]
         pad_xy = self.data.xpos[ids["pad"], :2]
         upright = 1.0 - self.data.xmat[ids["bowl"], 8] < UPRIGHT_TOL
-        ball_in_bowl = (self.touching(ids["ball"], ids["bowl"])
-                        and np.linalg.norm(ball_xy - bowl_xy) < BALL_IN_BOWL_XY_M)
-        bowl_on_pad = (self.touching(ids["bowl"], ids["pad"]) and upright
-                       and np.linalg.norm(bowl_xy - pad_xy) < BOWL_ON_PAD_XY_M)
-        return TaskStatus(success=bool(ball_in_bowl and bowl_on_pad), signals={
-            "grasp_cup": self.is_grasped("left", ids["cup"]),
-            "ball_in_bowl": bool(ball_in_bowl),
-            "bowl_touched_right": self.touched_by_hand("right", ids["bowl"]),
-            "bowl_on_pad": bool(bowl_on_pad),
-        })
+        ball_in_bowl = self.touching(ids["ball"], ids["bowl"]) and np.linalg.norm(ball_xy - bowl_xy) < BALL_IN_BOWL_XY_M
+        bowl_on_pad = (
+            self.touching(ids["bowl"], ids["pad"]) and upright and np.linalg.norm(bowl_xy - pad_xy) < BOWL_ON_PAD_XY_M
+        )
+        return TaskStatus(
+            success=bool(ball_in_bowl and bowl_on_pad),
+            signals={
+                "grasp_cup": self.is_grasped("left", ids["cup"]),
+                "ball_in_bowl": bool(ball_in_bowl),
+                "bowl_touched_right": self.touched_by_hand("right", ids["bowl"]),
+                "bowl_on_pad": bool(bowl_on_pad),
+            },
+        )
 
     def dense_reward(self, status: TaskStatus) -> float:
         signals = status.signals

@@ -96,18 +96,27 @@ HELD = dict(condim=4, friction=[2.0, 0.03, 0.0001])
 THROUGH_M = 0.015  # the tip is this far past the ring's plane (the ring is 1.2 cm thick)
 
 LAYOUTS = {
-    "D0": Layout("reference reset ranges", {
-        "needle": Placement(x=(-0.20, -0.05), y=(0.15, 0.25), yaw=(-2 * np.pi / 3, -np.pi / 3)),
-        "tripod": Placement(x=(-0.10, 0.15), y=(-0.20, -0.10), yaw=(np.pi / 6, np.pi / 2)),
-    }),
-    "D1": Layout("wider needle position and yaw, wider tripod yaw", {
-        "needle": Placement(x=(-0.20, 0.05), y=(0.15, 0.25), yaw=(-7 * np.pi / 6, np.pi / 6)),
-        "tripod": Placement(x=(-0.10, 0.15), y=(-0.20, -0.10), yaw=(np.pi / 6, 5 * np.pi / 6)),
-    }),
-    "D2": Layout("sides swapped: needle on the right, tripod on the left", {
-        "needle": Placement(x=(-0.20, -0.05), y=(-0.25, -0.15), yaw=(-2 * np.pi / 3, -np.pi / 3)),
-        "tripod": Placement(x=(-0.10, 0.15), y=(0.10, 0.20), yaw=(np.pi / 6, np.pi / 2)),
-    }),
+    "D0": Layout(
+        "reference reset ranges",
+        {
+            "needle": Placement(x=(-0.20, -0.05), y=(0.15, 0.25), yaw=(-2 * np.pi / 3, -np.pi / 3)),
+            "tripod": Placement(x=(-0.10, 0.15), y=(-0.20, -0.10), yaw=(np.pi / 6, np.pi / 2)),
+        },
+    ),
+    "D1": Layout(
+        "wider needle position and yaw, wider tripod yaw",
+        {
+            "needle": Placement(x=(-0.20, 0.05), y=(0.15, 0.25), yaw=(-7 * np.pi / 6, np.pi / 6)),
+            "tripod": Placement(x=(-0.10, 0.15), y=(-0.20, -0.10), yaw=(np.pi / 6, 5 * np.pi / 6)),
+        },
+    ),
+    "D2": Layout(
+        "sides swapped: needle on the right, tripod on the left",
+        {
+            "needle": Placement(x=(-0.20, -0.05), y=(-0.25, -0.15), yaw=(-2 * np.pi / 3, -np.pi / 3)),
+            "tripod": Placement(x=(-0.10, 0.15), y=(0.10, 0.20), yaw=(np.pi / 6, np.pi / 2)),
+        },
+    ),
 }
 
 
@@ -139,9 +148,12 @@ class Threading(Task):
         dark = dict(rgba=[0.3, 0.2, 0.12, 1], density=NEEDLE_DENSITY, friction=[1.2, 0.005, 0.0001])
         needle.add_geom(type=box, size=NEEDLE_HANDLE_HALF_M, **{**dark, **HELD})
         rod_end = NEEDLE_TIP_M - NEEDLE_ROD_RADIUS_M  # the capsule's axis ends a radius short of the tip
-        needle.add_geom(type=capsule, size=[NEEDLE_ROD_RADIUS_M, 0, 0],
-                        fromto=[0, -(NEEDLE_BASE_M - NEEDLE_ROD_RADIUS_M), 0, 0, -rod_end, 0],
-                        **{**dark, "rgba": [0.75, 0.75, 0.8, 1], "friction": [0.3, 0.005, 0.0001]})
+        needle.add_geom(
+            type=capsule,
+            size=[NEEDLE_ROD_RADIUS_M, 0, 0],
+            fromto=[0, -(NEEDLE_BASE_M - NEEDLE_ROD_RADIUS_M), 0, 0, -rod_end, 0],
+            **{**dark, "rgba": [0.75, 0.75, 0.8, 1], "friction": [0.3, 0.005, 0.0001]},
+        )
 
         tripod = mj_spec.worldbody.add_body(name="tripod", pos=[0, 0, table_top_z])
         tripod.add_freejoint(name="tripod")
@@ -153,8 +165,12 @@ class Threading(Task):
         hx, hy, hz = HUB_HALF_M
         box_between(tripod, [-hx, -hy, HUB_Z_M - hz], [hx, hy, HUB_Z_M + hz], **wood)
         ring_outer = RING_INNER_RADIUS_M + RING_WALL_M
-        box_between(tripod, [-POST_HALF_M, -POST_HALF_M, HUB_Z_M + hz],
-                    [POST_HALF_M, POST_HALF_M, RING_Z_M - ring_outer + 0.002], **wood)
+        box_between(
+            tripod,
+            [-POST_HALF_M, -POST_HALF_M, HUB_Z_M + hz],
+            [POST_HALF_M, POST_HALF_M, RING_Z_M - ring_outer + 0.002],
+            **wood,
+        )
         # The ring: boxes around an octagon in the tripod's y-z plane (axis along x), each box's
         # inner face RING_INNER_RADIUS_M from the centre.
         r_mid = RING_INNER_RADIUS_M + RING_WALL_M / 2
@@ -163,13 +179,20 @@ class Threading(Task):
         for k in range(RING_SEGMENTS):
             a = 2 * np.pi * k / RING_SEGMENTS
             theta = a - np.pi / 2  # turns the box's z onto the radial direction (0, cos a, sin a)
-            tripod.add_geom(type=box, size=[RING_DEPTH_M / 2, half_tangent, RING_WALL_M / 2],
-                            pos=[0, r_mid * np.cos(a), RING_Z_M + r_mid * np.sin(a)],
-                            quat=[np.cos(theta / 2), np.sin(theta / 2), 0, 0], **metal)
+            tripod.add_geom(
+                type=box,
+                size=[RING_DEPTH_M / 2, half_tangent, RING_WALL_M / 2],
+                pos=[0, r_mid * np.cos(a), RING_Z_M + r_mid * np.sin(a)],
+                quat=[np.cos(theta / 2), np.sin(theta / 2), 0, 0],
+                **metal,
+            )
         # The handle bar (flat: a round bar held at one end would let the tripod swing about it).
-        box_between(tripod, [-HANDLE_X_M[1], -HANDLE_HALF_WIDTH_M, HANDLE_Z_M - HANDLE_HALF_THICKNESS_M],
-                    [-HANDLE_X_M[0], HANDLE_HALF_WIDTH_M, HANDLE_Z_M + HANDLE_HALF_THICKNESS_M],
-                    **{**wood, "rgba": [0.45, 0.3, 0.18, 1], **HELD})
+        box_between(
+            tripod,
+            [-HANDLE_X_M[1], -HANDLE_HALF_WIDTH_M, HANDLE_Z_M - HANDLE_HALF_THICKNESS_M],
+            [-HANDLE_X_M[0], HANDLE_HALF_WIDTH_M, HANDLE_Z_M + HANDLE_HALF_THICKNESS_M],
+            **{**wood, "rgba": [0.45, 0.3, 0.18, 1], **HELD},
+        )
 
     def rest_height(self, name: str) -> float:
         return NEEDLE_HANDLE_HALF_M[2] if name == "needle" else 0.0
@@ -203,11 +226,14 @@ class Threading(Task):
         self.update_contacts()
         s_tip, _, crossing = self.threading_state()
         threaded = bool(abs(s_tip) > THROUGH_M and crossing < RING_INNER_RADIUS_M)
-        return TaskStatus(success=threaded, signals={
-            "grasp_needle": self.is_grasped("left", self.body_ids["needle"]),
-            "grasp_tripod": self.is_grasped("right", self.body_ids["tripod"]),
-            "threaded": threaded,
-        })
+        return TaskStatus(
+            success=threaded,
+            signals={
+                "grasp_needle": self.is_grasped("left", self.body_ids["needle"]),
+                "grasp_tripod": self.is_grasped("right", self.body_ids["tripod"]),
+                "threaded": threaded,
+            },
+        )
 
     def dense_reward(self, status: TaskStatus) -> float:
         signals = status.signals

@@ -107,11 +107,15 @@ CONTAINER = {"lid": "start_bin", "hammer": "start_bin", "trash": "target_bin"}
 
 
 def _layout(description: str, start, target, trash, hammer: Placement, cube: Placement) -> Layout:
-    return Layout(description, {
-        "lid": Placement.at(0.0, 0.0),
-        "hammer": hammer,
-        "trash": cube,
-    }, scenery={"start_bin": start, "target_bin": target, "trash_bin": trash})
+    return Layout(
+        description,
+        {
+            "lid": Placement.at(0.0, 0.0),
+            "hammer": hammer,
+            "trash": cube,
+        },
+        scenery={"start_bin": start, "target_bin": target, "trash_bin": trash},
+    )
 
 
 NEAR_BIN, FAR_BIN = (-0.11, 0.28), (0.20, 0.28)  # 31 cm apart: 1 cm between the bins
@@ -121,7 +125,11 @@ LAYOUTS = {
         Placement(x=(0.135, 0.145), y=(-0.285, -0.275)),
         Placement(x=(NEAR_BIN[0] - 0.005, NEAR_BIN[0] + 0.005), y=(NEAR_BIN[1] - 0.005, NEAR_BIN[1] + 0.005)),
         Placement(x=(FAR_BIN[0] - 0.005, FAR_BIN[0] + 0.005), y=(FAR_BIN[1] - 0.005, FAR_BIN[1] + 0.005)),
-        Placement(x=(HAMMER_X_M - 0.005, HAMMER_X_M + 0.005), y=(HAMMER_Y_M - 0.005, HAMMER_Y_M + 0.005), yaw=(np.pi / 3, 2 * np.pi / 3)),
+        Placement(
+            x=(HAMMER_X_M - 0.005, HAMMER_X_M + 0.005),
+            y=(HAMMER_Y_M - 0.005, HAMMER_Y_M + 0.005),
+            yaw=(np.pi / 3, 2 * np.pi / 3),
+        ),
         Placement(x=(-0.005, 0.005), y=(-0.005, 0.005), yaw=(-0.3 * np.pi, 0.3 * np.pi)),
     ),
     "D1": _layout(
@@ -129,7 +137,11 @@ LAYOUTS = {
         Placement(x=(0.12, 0.16), y=(-0.31, -0.25)),
         Placement(x=(NEAR_BIN[0] - 0.02, NEAR_BIN[0] + 0.02), y=(NEAR_BIN[1] - 0.03, NEAR_BIN[1] + 0.03)),
         Placement(x=(FAR_BIN[0] - 0.02, FAR_BIN[0] + 0.02), y=(FAR_BIN[1] - 0.03, FAR_BIN[1] + 0.03)),
-        Placement(x=(HAMMER_X_M - 0.01, HAMMER_X_M + 0.01), y=(HAMMER_Y_M - 0.01, HAMMER_Y_M + 0.01), yaw=(np.pi / 4, 3 * np.pi / 4)),
+        Placement(
+            x=(HAMMER_X_M - 0.01, HAMMER_X_M + 0.01),
+            y=(HAMMER_Y_M - 0.01, HAMMER_Y_M + 0.01),
+            yaw=(np.pi / 4, 3 * np.pi / 4),
+        ),
         Placement(x=(-0.03, 0.03), y=(-0.03, 0.03), yaw=(-np.pi, np.pi)),
     ),
     "D2": _layout(
@@ -137,7 +149,11 @@ LAYOUTS = {
         Placement(x=(0.12, 0.16), y=(-0.31, -0.25)),
         Placement(x=(FAR_BIN[0] - 0.02, FAR_BIN[0] + 0.02), y=(FAR_BIN[1] - 0.03, FAR_BIN[1] + 0.03)),
         Placement(x=(NEAR_BIN[0] - 0.02, NEAR_BIN[0] + 0.02), y=(NEAR_BIN[1] - 0.03, NEAR_BIN[1] + 0.03)),
-        Placement(x=(HAMMER_X_M - 0.01, HAMMER_X_M + 0.01), y=(HAMMER_Y_M - 0.01, HAMMER_Y_M + 0.01), yaw=(np.pi / 4, 3 * np.pi / 4)),
+        Placement(
+            x=(HAMMER_X_M - 0.01, HAMMER_X_M + 0.01),
+            y=(HAMMER_Y_M - 0.01, HAMMER_Y_M + 0.01),
+            yaw=(np.pi / 4, 3 * np.pi / 4),
+        ),
         Placement(x=(-0.03, 0.03), y=(-0.03, 0.03), yaw=(-np.pi, np.pi)),
     ),
 }
@@ -172,18 +188,27 @@ class Transport(Task):
     def build(self, mj_spec: mujoco.MjSpec, table_top_z: float) -> None:
         box = mujoco.mjtGeom.mjGEOM_BOX
         h, t = BIN_HALF_M, BIN_WALL_M
-        for name, rgba in (("start_bin", [0.45, 0.32, 0.2, 1]), ("target_bin", [0.3, 0.45, 0.3, 1]),
-                           ("trash_bin", [0.35, 0.35, 0.38, 1])):
+        for name, rgba in (
+            ("start_bin", [0.45, 0.32, 0.2, 1]),
+            ("target_bin", [0.3, 0.45, 0.3, 1]),
+            ("trash_bin", [0.35, 0.35, 0.38, 1]),
+        ):
             wood = dict(rgba=rgba, friction=[1.0, 0.005, 0.0001])
             body = mj_spec.worldbody.add_body(name=name, mocap=True)  # placed by the layout's scenery
             for s in (-1, 1):  # walls: two along x, two along y between them
                 box_between(body, [-h, min(s * h, s * (h - t)), 0], [h, max(s * h, s * (h - t)), BIN_HEIGHT_M], **wood)
-                box_between(body, [min(s * h, s * (h - t)), -h + t, 0], [max(s * h, s * (h - t)), h - t, BIN_HEIGHT_M],
-                            **wood)
+                box_between(
+                    body, [min(s * h, s * (h - t)), -h + t, 0], [max(s * h, s * (h - t)), h - t, BIN_HEIGHT_M], **wood
+                )
             # The floor is a body of its own (rigidly part of the bin), so "on the floor" can be
             # told from leaning on a wall.
             floor = body.add_body(name=f"{name}_floor")
-            box_between(floor, [-h + t, -h + t, 0], [h - t, h - t, FLOOR_TOP_M], **{**wood, "rgba": [0.8 * c for c in rgba[:3]] + [1]})
+            box_between(
+                floor,
+                [-h + t, -h + t, 0],
+                [h - t, h - t, FLOOR_TOP_M],
+                **{**wood, "rgba": [0.8 * c for c in rgba[:3]] + [1]},
+            )
 
         lid = mj_spec.worldbody.add_body(name="lid", pos=[0, 0, table_top_z])
         lid.add_freejoint(name="lid")
@@ -193,25 +218,37 @@ class Transport(Task):
         dark = dict(rgba=[0.25, 0.2, 0.15, 1], friction=[1.0, 0.005, 0.0001], density=LID_DENSITY)
         post_h = LID_BAR_Z_M - LID_BAR_HALF_THICKNESS_M - LID_THICKNESS_M
         for s in (-1, 1):  # posts at the bar's ends, clear of a hand closing on its middle
-            handle.add_geom(type=box, size=[0.008, 0.006, post_h / 2],
-                            pos=[0, s * (LID_BAR_HALF_LENGTH_M - 0.006), -LID_BAR_HALF_THICKNESS_M - post_h / 2], **dark)
-        handle.add_geom(type=box, condim=4, size=[LID_BAR_HALF_WIDTH_M, LID_BAR_HALF_LENGTH_M, LID_BAR_HALF_THICKNESS_M],
-                        **dark)
+            handle.add_geom(
+                type=box,
+                size=[0.008, 0.006, post_h / 2],
+                pos=[0, s * (LID_BAR_HALF_LENGTH_M - 0.006), -LID_BAR_HALF_THICKNESS_M - post_h / 2],
+                **dark,
+            )
+        handle.add_geom(
+            type=box, condim=4, size=[LID_BAR_HALF_WIDTH_M, LID_BAR_HALF_LENGTH_M, LID_BAR_HALF_THICKNESS_M], **dark
+        )
 
         hammer = mj_spec.worldbody.add_body(name="hammer", pos=[0, 0, table_top_z])
         hammer.add_freejoint(name="hammer")
         # Torsional friction (condim 4, 2 cm): a hand holding the handle 6 cm from the hammer's
         # centre of mass keeps it level rather than letting it swing about the closing axis.
         grip = dict(friction=[1.5, 0.02, 0.0001], condim=4, density=HAMMER_DENSITY)
-        hammer.add_geom(type=box, size=[HANDLE_HALF_LENGTH_M, HANDLE_HALF_M, HANDLE_HALF_M],
-                        rgba=[0.7, 0.5, 0.3, 1], **grip)
-        hammer.add_geom(type=box, size=HEAD_HALF_M, pos=[HANDLE_HALF_LENGTH_M + HEAD_HALF_M[0], 0, 0],
-                        rgba=[0.5, 0.55, 0.6, 1], **grip)
+        hammer.add_geom(
+            type=box, size=[HANDLE_HALF_LENGTH_M, HANDLE_HALF_M, HANDLE_HALF_M], rgba=[0.7, 0.5, 0.3, 1], **grip
+        )
+        hammer.add_geom(
+            type=box,
+            size=HEAD_HALF_M,
+            pos=[HANDLE_HALF_LENGTH_M + HEAD_HALF_M[0], 0, 0],
+            rgba=[0.5, 0.55, 0.6, 1],
+            **grip,
+        )
 
         trash = mj_spec.worldbody.add_body(name="trash", pos=[0, 0, table_top_z])
         trash.add_freejoint(name="trash")
-        trash.add_geom(type=box, size=[TRASH_HALF_M] * 3, rgba=[0.75, 0.2, 0.15, 1], mass=0.05,
-                       friction=[1.2, 0.005, 0.0001])
+        trash.add_geom(
+            type=box, size=[TRASH_HALF_M] * 3, rgba=[0.75, 0.2, 0.15, 1], mass=0.05, friction=[1.2, 0.005, 0.0001]
+        )
 
     def bind(self, model, data, embodiment, table_top_z) -> None:
         super().bind(model, data, embodiment, table_top_z)
@@ -220,8 +257,9 @@ class Transport(Task):
 
     def rest_height(self, name: str) -> float:
         """Heights in the bin that holds the object (the lid on the start bin's walls)."""
-        return {"lid": BIN_HEIGHT_M, "hammer": FLOOR_TOP_M + HANDLE_HALF_M,
-                "trash": FLOOR_TOP_M + TRASH_HALF_M}.get(name, 0.0)
+        return {"lid": BIN_HEIGHT_M, "hammer": FLOOR_TOP_M + HANDLE_HALF_M, "trash": FLOOR_TOP_M + TRASH_HALF_M}.get(
+            name, 0.0
+        )
 
     def initialize_episode(self, rng: np.random.Generator) -> None:
         """The layout's draw, then each contained object moved from the table centre to its
@@ -246,17 +284,26 @@ class Transport(Task):
         right_on_lid = any(self.touched_by_hand("right", b) for b in lid_parts)
         trash_on_floor = self.touching(trash, self._floor["trash_bin"])
         hammer_on_floor = self.touching(hammer, self._floor["target_bin"])
-        return TaskStatus(success=bool(hammer_on_floor and trash_on_floor), signals={
-            "grasp_lid": self.is_grasped("right", self._lid_handle),
-            "lid_off": bool(np.linalg.norm(lid_to_bin) > LID_ASIDE_M and not right_on_lid
-                            and not self.touching(lid, ids["start_bin"])),
-            "grasp_hammer": self.is_grasped("right", hammer),
-            "hammer_handed_over": bool(self.is_grasped("left", hammer) and not self.touched_by_hand("right", hammer)
-                                       and self.height_above_table("hammer") > HANDOVER_MIN_HEIGHT_M),
-            "grasp_trash": self.is_grasped("left", trash),
-            "trash_in_bin": bool(trash_on_floor and not self.touched_by_hand("left", trash)),
-            "hammer_in_bin": hammer_on_floor,
-        })
+        return TaskStatus(
+            success=bool(hammer_on_floor and trash_on_floor),
+            signals={
+                "grasp_lid": self.is_grasped("right", self._lid_handle),
+                "lid_off": bool(
+                    np.linalg.norm(lid_to_bin) > LID_ASIDE_M
+                    and not right_on_lid
+                    and not self.touching(lid, ids["start_bin"])
+                ),
+                "grasp_hammer": self.is_grasped("right", hammer),
+                "hammer_handed_over": bool(
+                    self.is_grasped("left", hammer)
+                    and not self.touched_by_hand("right", hammer)
+                    and self.height_above_table("hammer") > HANDOVER_MIN_HEIGHT_M
+                ),
+                "grasp_trash": self.is_grasped("left", trash),
+                "trash_in_bin": bool(trash_on_floor and not self.touched_by_hand("left", trash)),
+                "hammer_in_bin": hammer_on_floor,
+            },
+        )
 
     def dense_reward(self, status: TaskStatus) -> float:
         signals = status.signals

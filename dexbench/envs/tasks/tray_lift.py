@@ -66,21 +66,30 @@ CUBE_VARIANTS = (
 )
 
 LAYOUTS = {
-    "D0": Layout("reference reset ranges", {
-        "tray": Placement(x=(-0.20, -0.15), y=(-0.03, 0.03), yaw=(np.pi - np.pi / 8, np.pi + np.pi / 8)),
-        "cube_right": Placement(x=(0.0, 0.2), y=(-0.3, -0.2)),
-        "cube_left": Placement(x=(0.0, 0.2), y=(0.2, 0.3)),
-    }),
-    "D1": Layout("wider positions, cube yaw", {
-        "tray": Placement(x=(-0.22, -0.12), y=(-0.06, 0.06), yaw=(np.pi - np.pi / 5, np.pi + np.pi / 5)),
-        "cube_right": Placement(x=(-0.02, 0.22), y=(-0.32, -0.17), yaw=(-np.pi / 4, np.pi / 4)),
-        "cube_left": Placement(x=(-0.02, 0.22), y=(0.17, 0.32), yaw=(-np.pi / 4, np.pi / 4)),
-    }),
-    "D2": Layout("tray beyond the cubes (near/far swapped)", {
-        "tray": Placement(x=(0.05, 0.12), y=(-0.05, 0.05), yaw=(np.pi - np.pi / 6, np.pi + np.pi / 6)),
-        "cube_right": Placement(x=(-0.22, -0.08), y=(-0.30, -0.17), yaw=(-np.pi / 4, np.pi / 4)),
-        "cube_left": Placement(x=(-0.22, -0.08), y=(0.17, 0.30), yaw=(-np.pi / 4, np.pi / 4)),
-    }),
+    "D0": Layout(
+        "reference reset ranges",
+        {
+            "tray": Placement(x=(-0.20, -0.15), y=(-0.03, 0.03), yaw=(np.pi - np.pi / 8, np.pi + np.pi / 8)),
+            "cube_right": Placement(x=(0.0, 0.2), y=(-0.3, -0.2)),
+            "cube_left": Placement(x=(0.0, 0.2), y=(0.2, 0.3)),
+        },
+    ),
+    "D1": Layout(
+        "wider positions, cube yaw",
+        {
+            "tray": Placement(x=(-0.22, -0.12), y=(-0.06, 0.06), yaw=(np.pi - np.pi / 5, np.pi + np.pi / 5)),
+            "cube_right": Placement(x=(-0.02, 0.22), y=(-0.32, -0.17), yaw=(-np.pi / 4, np.pi / 4)),
+            "cube_left": Placement(x=(-0.02, 0.22), y=(0.17, 0.32), yaw=(-np.pi / 4, np.pi / 4)),
+        },
+    ),
+    "D2": Layout(
+        "tray beyond the cubes (near/far swapped)",
+        {
+            "tray": Placement(x=(0.05, 0.12), y=(-0.05, 0.05), yaw=(np.pi - np.pi / 6, np.pi + np.pi / 6)),
+            "cube_right": Placement(x=(-0.22, -0.08), y=(-0.30, -0.17), yaw=(-np.pi / 4, np.pi / 4)),
+            "cube_left": Placement(x=(-0.22, -0.08), y=(0.17, 0.30), yaw=(-np.pi / 4, np.pi / 4)),
+        },
+    ),
 }
 
 
@@ -116,10 +125,20 @@ class TrayLift(Task):
         ]
         rim_z = 2 * TRAY_PLATE_HALF_Z_M + TRAY_RIM_HEIGHT_M / 2
         for s in (-1, 1):  # low rims keep the cubes on the tray while it moves
-            geoms.append(dict(type=box, size=[0.004, TRAY_HALF_Y_M, TRAY_RIM_HEIGHT_M / 2],
-                              pos=[s * (TRAY_HALF_X_M - 0.004), 0, rim_z]))
-            geoms.append(dict(type=box, size=[TRAY_HALF_X_M, 0.004, TRAY_RIM_HEIGHT_M / 2],
-                              pos=[0, s * (TRAY_HALF_Y_M - 0.004), rim_z]))
+            geoms.append(
+                dict(
+                    type=box,
+                    size=[0.004, TRAY_HALF_Y_M, TRAY_RIM_HEIGHT_M / 2],
+                    pos=[s * (TRAY_HALF_X_M - 0.004), 0, rim_z],
+                )
+            )
+            geoms.append(
+                dict(
+                    type=box,
+                    size=[TRAY_HALF_X_M, 0.004, TRAY_RIM_HEIGHT_M / 2],
+                    pos=[0, s * (TRAY_HALF_Y_M - 0.004), rim_z],
+                )
+            )
         for g in geoms:
             tray.add_geom(**{**wood, **g})
         # Each handle is a bar sticking out of one end of the tray (along the tray's y), raised
@@ -128,18 +147,25 @@ class TrayLift(Task):
         bar_half_len = (HANDLE_END_Y_M - TRAY_HALF_Y_M) / 2
         for s, handle in ((-1, "handle_a"), (1, "handle_b")):
             body = tray.add_body(name=handle, pos=[0, s * HANDLE_Y_M, HANDLE_Z_M])
-            body.add_geom(**wood, type=box, size=[0.012, 0.006, (HANDLE_Z_M - 0.012) / 2],
-                          pos=[0, s * (TRAY_HALF_Y_M + 0.006 - HANDLE_Y_M), -(HANDLE_Z_M - 0.012) / 2 + 0.002])
+            body.add_geom(
+                **wood,
+                type=box,
+                size=[0.012, 0.006, (HANDLE_Z_M - 0.012) / 2],
+                pos=[0, s * (TRAY_HALF_Y_M + 0.006 - HANDLE_Y_M), -(HANDLE_Z_M - 0.012) / 2 + 0.002],
+            )
             # A flat bar, not a round one: two hands on collinear round bars make a hinge the
             # tray swings about; flat faces against the fingers hold it level.
-            body.add_geom(**{**wood, "rgba": [0.3, 0.2, 0.12, 1]}, type=box,
-                          size=[HANDLE_HALF_WIDTH_M, bar_half_len, HANDLE_HALF_THICKNESS_M],
-                          pos=[0, s * ((TRAY_HALF_Y_M + HANDLE_END_Y_M) / 2 - HANDLE_Y_M), 0], condim=4)
+            body.add_geom(
+                **{**wood, "rgba": [0.3, 0.2, 0.12, 1]},
+                type=box,
+                size=[HANDLE_HALF_WIDTH_M, bar_half_len, HANDLE_HALF_THICKNESS_M],
+                pos=[0, s * ((TRAY_HALF_Y_M + HANDLE_END_Y_M) / 2 - HANDLE_Y_M), 0],
+                condim=4,
+            )
         for arm, rgba in (("right", [0.85, 0.2, 0.2, 1]), ("left", [0.2, 0.35, 0.85, 1])):
             cube = mj_spec.worldbody.add_body(name=f"cube_{arm}", pos=[0, 0, table_top_z + CUBE_HALF_M])
             cube.add_freejoint(name=f"cube_{arm}")
-            cube.add_geom(type=box, size=[CUBE_HALF_M] * 3, rgba=rgba, mass=CUBE_MASS_KG,
-                          friction=[1.2, 0.005, 0.0001])
+            cube.add_geom(type=box, size=[CUBE_HALF_M] * 3, rgba=rgba, mass=CUBE_MASS_KG, friction=[1.2, 0.005, 0.0001])
 
     def bind(self, model, data, embodiment, table_top_z) -> None:
         super().bind(model, data, embodiment, table_top_z)
@@ -160,8 +186,11 @@ class TrayLift(Task):
             on_tray = self.touching(cube, tray)
             out[f"grasp_cube_{arm}"] = self.is_grasped(arm, cube)
             # Placed: resting on the tray, let go of, and off the table.
-            out[f"cube_{arm}_on_tray"] = (on_tray and not self.touched_by_hand(arm, cube)
-                                          and self.height_above_table(f"cube_{arm}") > self.resting_height(f"cube_{arm}") + 0.005)
+            out[f"cube_{arm}_on_tray"] = (
+                on_tray
+                and not self.touched_by_hand(arm, cube)
+                and self.height_above_table(f"cube_{arm}") > self.resting_height(f"cube_{arm}") + 0.005
+            )
             out[f"grasp_tray_{arm}"] = any(self.is_grasped(arm, h) for h in handles)
             cubes_ok &= on_tray and self.height_above_table(f"cube_{arm}") > LIFT_HEIGHT_M
         out["tray_lifted"] = bool(cubes_ok and self.height_above_table("tray") > LIFT_HEIGHT_M)

@@ -63,8 +63,10 @@ class FlywheelConfig:
         if self.iterations < 2:
             raise ValueError(f"iterations must be >= 2 (the warm-up, then one that learns), got {self.iterations}")
         if len(self.budgets) != self.iterations - 1 or min(self.budgets) < 1:
-            raise ValueError(f"budgets must give the demos (>= 1) of each of the {self.iterations - 1} iterations "
-                             f"before the last, got {list(self.budgets)}")
+            raise ValueError(
+                f"budgets must give the demos (>= 1) of each of the {self.iterations - 1} iterations "
+                f"before the last, got {list(self.budgets)}"
+            )
         for key in ("rollouts", "bc_steps", "residual_steps", "residual_hold", "residual_workers"):
             if getattr(self, key) < 1:
                 raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}")
@@ -76,11 +78,16 @@ class FlywheelConfig:
             raise ValueError(f"residual_device must be auto, cpu or cuda, got {self.residual_device!r}")
         if self.residual_reward not in REWARDS:
             raise ValueError(f"residual_reward must be one of {REWARDS}, got {self.residual_reward!r}")
-        if (not (np.isfinite(self.alpha) and self.alpha > 0) or self.epsilon_steps < 0 or self.success_bonus < 0
-                or not self.residual_penalty >= 0):
-            raise ValueError("alpha must be > 0, epsilon_steps, success_bonus and residual_penalty >= 0; got "
-                             f"{self.alpha}, {self.epsilon_steps}, {self.success_bonus}, {self.residual_penalty}")
-
+        if (
+            not (np.isfinite(self.alpha) and self.alpha > 0)
+            or self.epsilon_steps < 0
+            or self.success_bonus < 0
+            or not self.residual_penalty >= 0
+        ):
+            raise ValueError(
+                "alpha must be > 0, epsilon_steps, success_bonus and residual_penalty >= 0; got "
+                f"{self.alpha}, {self.epsilon_steps}, {self.success_bonus}, {self.residual_penalty}"
+            )
 
     def budget(self, iteration: int) -> int:
         """Demos made by `iteration` (1-based; not the last, whose count the run is asked for)."""
@@ -103,11 +110,15 @@ class FlywheelGenerator(Generator):
         import importlib.util
 
         if importlib.util.find_spec("stable_baselines3") is None:
-            raise ValueError("the flywheel trains its residual with stable-baselines3, which is not installed: "
-                             "pip install 'dexbench[rl]'")
+            raise ValueError(
+                "the flywheel trains its residual with stable-baselines3, which is not installed: "
+                "pip install 'dexbench[rl]'"
+            )
         if not env.task.object_variants:
-            raise ValueError(f"{env.env_id}: the flywheel varies objects, and this task declares no object variants "
-                             "(TrayLift, Pouring and CanSort do); use mimicgen or demo_noise here")
+            raise ValueError(
+                f"{env.env_id}: the flywheel varies objects, and this task declares no object variants "
+                "(TrayLift, Pouring and CanSort do); use mimicgen or demo_noise here"
+            )
         self._mimicgen.check(env)
 
     def prepare(self, workdir, seed: int, workers: int, progress: bool, overwrite: bool):

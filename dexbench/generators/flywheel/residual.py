@@ -62,9 +62,19 @@ class ResidualEnv(gym.Env):
 
     metadata = {"render_modes": []}
 
-    def __init__(self, env, base, alpha: float = 0.1, epsilon_steps: int = 20_000,
-                 success_bonus: float = 5.0, penalty: float = 0.0, obs_stats=None, hold: int = 1,
-                 configurations: list[int] | None = None, reward: str = "dense") -> None:
+    def __init__(
+        self,
+        env,
+        base,
+        alpha: float = 0.1,
+        epsilon_steps: int = 20_000,
+        success_bonus: float = 5.0,
+        penalty: float = 0.0,
+        obs_stats=None,
+        hold: int = 1,
+        configurations: list[int] | None = None,
+        reward: str = "dense",
+    ) -> None:
         if env.reward_type != "dense" or not env.terminate_on_success:
             raise ValueError("ResidualEnv needs its env made with reward_type='dense' and terminate_on_success=True")
         if reward not in REWARDS:
@@ -127,8 +137,10 @@ class ResidualEnv(gym.Env):
         for delta in replay or ():
             out, _, terminated, truncated, info = self.step(delta)
             if terminated or truncated:
-                raise ValueError("a replayed episode ended before its recorded corrections did: "
-                                 "the env or the base is not the one the checkpoint was made with")
+                raise ValueError(
+                    "a replayed episode ended before its recorded corrections did: "
+                    "the env or the base is not the one the checkpoint was made with"
+                )
         return out, info
 
     def step(self, delta):
@@ -147,7 +159,7 @@ class ResidualEnv(gym.Env):
             else:
                 total += float(reward) + self.success_bonus * success
             if self.corrected:  # only a correction that was applied is charged
-                total -= self.penalty * float(np.mean(delta ** 2))
+                total -= self.penalty * float(np.mean(delta**2))
             if terminated or truncated:
                 break
             if i + 1 < self.hold:
@@ -186,8 +198,9 @@ class ResidualEnv(gym.Env):
         self.env.close()
 
 
-def residual_input(obs: dict[str, np.ndarray], keys: list[str], mean: np.ndarray, std: np.ndarray,
-                   base_action: np.ndarray) -> np.ndarray:
+def residual_input(
+    obs: dict[str, np.ndarray], keys: list[str], mean: np.ndarray, std: np.ndarray, base_action: np.ndarray
+) -> np.ndarray:
     """What the residual sees: the normalised state and the base's action."""
     return np.concatenate([(flatten_obs(obs, keys) - mean) / std, base_action]).astype(np.float32)
 
@@ -204,8 +217,13 @@ def make_learner(name: str, env: ResidualEnv, seed: int, steps: int, overrides: 
     if name == "ppo":
         kwargs["policy_kwargs"]["log_std_init"] = log_std
         n_steps = min(overrides.pop("n_steps", 1024), max(64, steps))  # a short run still ends where asked
-        settings = dict(n_steps=n_steps, batch_size=min(256, n_steps), n_epochs=5, learning_rate=PPO_LEARNING_RATE,
-                        target_kl=PPO_TARGET_KL)
+        settings = dict(
+            n_steps=n_steps,
+            batch_size=min(256, n_steps),
+            n_epochs=5,
+            learning_rate=PPO_LEARNING_RATE,
+            target_kl=PPO_TARGET_KL,
+        )
         model = PPO("MlpPolicy", env, **{**settings, **overrides}, **kwargs)
         mean_layer = model.policy.action_net
     else:
@@ -223,12 +241,31 @@ def make_learner(name: str, env: ResidualEnv, seed: int, steps: int, overrides: 
     return model
 
 
-def train_residual(env, base, out, steps: int, alpha: float = 0.1, epsilon_steps: int = 10_000,
-                   success_bonus: float = 5.0, penalty: float = 0.0, learner: str = "ppo", seed: int = 0,
-                   base_checkpoint: str | None = None, learner_overrides: dict | None = None, hold: int = 1,
-                   configurations: list[int] | None = None, reward: str = "dense", workers: int = 1,
-                   factory=None, teacher=None, demo_episodes: int = 0, resume: bool = False,
-                   checkpoint_every: int = 10_000, device: str = "cpu", progress: bool = False) -> dict:
+def train_residual(
+    env,
+    base,
+    out,
+    steps: int,
+    alpha: float = 0.1,
+    epsilon_steps: int = 10_000,
+    success_bonus: float = 5.0,
+    penalty: float = 0.0,
+    learner: str = "ppo",
+    seed: int = 0,
+    base_checkpoint: str | None = None,
+    learner_overrides: dict | None = None,
+    hold: int = 1,
+    configurations: list[int] | None = None,
+    reward: str = "dense",
+    workers: int = 1,
+    factory=None,
+    teacher=None,
+    demo_episodes: int = 0,
+    resume: bool = False,
+    checkpoint_every: int = 10_000,
+    device: str = "cpu",
+    progress: bool = False,
+) -> dict:
     """Train a residual on `base` (frozen) in `env` (made with reward_type="dense" and
     terminate_on_success=True) for `steps` env steps; saves `out/residual.zip` (stable-baselines3)
     or `out/residual.pt` (td3: the actor's tensors) and `out/residual.json` (how to apply it, and
@@ -257,8 +294,16 @@ def train_residual(env, base, out, steps: int, alpha: float = 0.1, epsilon_steps
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     obs_stats = base.observation_stats() if hasattr(base, "observation_stats") else None
-    settings = dict(alpha=alpha, epsilon_steps=epsilon_steps, success_bonus=success_bonus, penalty=penalty,
-                    obs_stats=obs_stats, hold=hold, configurations=configurations, reward=reward)
+    settings = dict(
+        alpha=alpha,
+        epsilon_steps=epsilon_steps,
+        success_bonus=success_bonus,
+        penalty=penalty,
+        obs_stats=obs_stats,
+        hold=hold,
+        configurations=configurations,
+        reward=reward,
+    )
     residual_env = ResidualEnv(env, base, **settings)
     torch.manual_seed(seed)
     cpu0 = time.process_time()
@@ -275,15 +320,38 @@ def train_residual(env, base, out, steps: int, alpha: float = 0.1, epsilon_steps
                 demos.extend(episode or [])
             from dexbench.generators.flywheel.td3_training import learn_td3
 
-            env_fns = ([_VectorMember(factory, settings) for _ in range(workers)] if workers > 1
-                       else [lambda: residual_env])
-            run = {"config": dataclasses.asdict(config), "seed": int(seed), "workers": int(workers),
-                   "demo_episodes": int(demo_episodes), "env_id": env.env_id, "base_checkpoint": base_checkpoint,
-                   **{k: v for k, v in settings.items() if k != "obs_stats"}}
-            episodes, model = learn_td3(env_fns, residual_env, config, steps, run, out / "train_state", demos,
-                                        resume, checkpoint_every, device, progress)
-            extra = {"td3": dataclasses.asdict(config), "workers": int(workers), "demo_episodes": int(demo_episodes),
-                     "demo_transitions": int(model.demos.size), "learner_log": model.log}
+            env_fns = (
+                [_VectorMember(factory, settings) for _ in range(workers)] if workers > 1 else [lambda: residual_env]
+            )
+            run = {
+                "config": dataclasses.asdict(config),
+                "seed": int(seed),
+                "workers": int(workers),
+                "demo_episodes": int(demo_episodes),
+                "env_id": env.env_id,
+                "base_checkpoint": base_checkpoint,
+                **{k: v for k, v in settings.items() if k != "obs_stats"},
+            }
+            episodes, model = learn_td3(
+                env_fns,
+                residual_env,
+                config,
+                steps,
+                run,
+                out / "train_state",
+                demos,
+                resume,
+                checkpoint_every,
+                device,
+                progress,
+            )
+            extra = {
+                "td3": dataclasses.asdict(config),
+                "workers": int(workers),
+                "demo_episodes": int(demo_episodes),
+                "demo_transitions": int(model.demos.size),
+                "learner_log": model.log,
+            }
             tensors = {k: v.detach().cpu() for k, v in model.actor.state_dict().items()}
             torch.save(tensors, out / "residual.tmp.pt")
             (out / "residual.tmp.pt").replace(out / "residual.pt")
@@ -302,13 +370,28 @@ def train_residual(env, base, out, steps: int, alpha: float = 0.1, epsilon_steps
             model.learn(-(-steps // hold))  # the learner counts decisions, each `hold` env steps
             model.save(out / "residual.tmp.zip")
             (out / "residual.tmp.zip").replace(out / "residual.zip")
-    record = {"format": RESIDUAL_FORMAT, "learner": learner, "steps": int(steps), "alpha": float(alpha), "hold": int(hold),
-              "epsilon_steps": int(epsilon_steps), "success_bonus": float(success_bonus), "penalty": float(penalty),
-              "reward": reward, "seed": int(seed), "configurations": residual_env.configurations,
-              "base_checkpoint": base_checkpoint, "env_id": env.env_id, "obs_keys": residual_env.obs_keys,
-              "obs_mean": residual_env._mean.tolist(), "obs_std": residual_env._std.tolist(),
-              "units": action_units(env).tolist(), "cpu_s": time.process_time() - cpu0, **extra,
-              "episodes": [list(e) for e in episodes]}
+    record = {
+        "format": RESIDUAL_FORMAT,
+        "learner": learner,
+        "steps": int(steps),
+        "alpha": float(alpha),
+        "hold": int(hold),
+        "epsilon_steps": int(epsilon_steps),
+        "success_bonus": float(success_bonus),
+        "penalty": float(penalty),
+        "reward": reward,
+        "seed": int(seed),
+        "configurations": residual_env.configurations,
+        "base_checkpoint": base_checkpoint,
+        "env_id": env.env_id,
+        "obs_keys": residual_env.obs_keys,
+        "obs_mean": residual_env._mean.tolist(),
+        "obs_std": residual_env._std.tolist(),
+        "units": action_units(env).tolist(),
+        "cpu_s": time.process_time() - cpu0,
+        **extra,
+        "episodes": [list(e) for e in episodes],
+    }
     write_json_atomic(out / "residual.json", record)  # last: its presence marks a finished training
     return record
 
@@ -348,8 +431,9 @@ class ResidualPolicy:
     """A BC base and a trained residual: `a + alpha * units * delta(state, a)` (the residual's
     mean action). `residual=None` runs the base alone, to measure what the residual adds."""
 
-    def __init__(self, observation_space, action_space, checkpoint: str | None = None, residual: str | None = None,
-                 base=None) -> None:
+    def __init__(
+        self, observation_space, action_space, checkpoint: str | None = None, residual: str | None = None, base=None
+    ) -> None:
         import json
         from pathlib import Path
 
@@ -371,8 +455,12 @@ class ResidualPolicy:
             self.units = np.asarray(record["units"], dtype=np.float64)
             self.hold = int(record.get("hold", 1))
             if record["learner"] == "td3":
-                self.model = _load_td3_actor(Path(residual) / "residual.pt", len(self._mean) + len(self.units),
-                                             len(self.units), int(record["td3"]["hidden"]))
+                self.model = _load_td3_actor(
+                    Path(residual) / "residual.pt",
+                    len(self._mean) + len(self.units),
+                    len(self.units),
+                    int(record["td3"]["hidden"]),
+                )
             else:
                 from stable_baselines3 import PPO, SAC
 

@@ -32,6 +32,7 @@ class RolloutGenerator(Generator):
         from dexbench.generators.flywheel.residual import ResidualPolicy
 
         if self._policy is None:  # loading the networks once per worker, not per attempt
-            self._policy = ResidualPolicy(env.observation_space, env.action_space, self.config.checkpoint,
-                                          self.config.residual or None)
+            self._policy = ResidualPolicy(
+                env.observation_space, env.action_space, self.config.checkpoint, self.config.residual or None
+            )
         return self._policy

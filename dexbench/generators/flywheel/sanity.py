@@ -25,7 +25,9 @@ class CorruptedHands:
 
     def __init__(self, policy, layout: dict[str, slice], scale: float) -> None:
         self.policy, self.scale = policy, float(scale)
-        self._hands = np.concatenate([np.arange(layout[f"{arm}_hand"].start, layout[f"{arm}_hand"].stop) for arm in ARMS])
+        self._hands = np.concatenate(
+            [np.arange(layout[f"{arm}_hand"].start, layout[f"{arm}_hand"].stop) for arm in ARMS]
+        )
         self.name = f"{type(policy).__name__}-hands-x{scale:g}"
 
     def reset(self, seed: int | None = None) -> None:
@@ -46,8 +48,13 @@ def make_sanity_env(env_id: str = SANITY_ENV, horizon: int = SANITY_HORIZON, act
 class SanityFactory:
     """(env, corrupted oracle, clean oracle) for one process: picklable, for the residual's workers."""
 
-    def __init__(self, env_id: str = SANITY_ENV, horizon: int = SANITY_HORIZON, scale: float = SANITY_SCALE,
-                 action_mode: str = "absolute") -> None:
+    def __init__(
+        self,
+        env_id: str = SANITY_ENV,
+        horizon: int = SANITY_HORIZON,
+        scale: float = SANITY_SCALE,
+        action_mode: str = "absolute",
+    ) -> None:
         self.env_id, self.horizon, self.scale, self.action_mode = env_id, horizon, scale, action_mode
 
     def make(self):

@@ -44,9 +44,22 @@ def stage_seed(seed: int, iteration: int, stage: str) -> int:
     return int(np.random.SeedSequence([int(seed), int(iteration), _STAGE_TAGS[stage]]).generate_state(1)[0] >> 1)
 
 
-def _generate(label: str, generator, env_id: str, source, n: int, out: Path, seed: int, workers: int,
-              progress: bool, run: dict[str, Any], config=None, env_kwargs=None, max_attempts=None,
-              inputs: dict[str, Any] | None = None) -> tuple[dict, bool]:
+def _generate(
+    label: str,
+    generator,
+    env_id: str,
+    source,
+    n: int,
+    out: Path,
+    seed: int,
+    workers: int,
+    progress: bool,
+    run: dict[str, Any],
+    config=None,
+    env_kwargs=None,
+    max_attempts=None,
+    inputs: dict[str, Any] | None = None,
+) -> tuple[dict, bool]:
     """A generation stage: reused when finished with the same settings (`run`: the run's own,
     `inputs`: the content hashes of what the generator reads besides `source`), continued when a
     run of the same settings was interrupted, else made again. Returns (its report, whether it
@@ -56,8 +69,9 @@ def _generate(label: str, generator, env_id: str, source, n: int, out: Path, see
     from dexbench.generators.shards import OutputPaths
 
     cls = generator if isinstance(generator, type) else get_generator(generator)
-    settings = generation_settings(cls, build_config(cls, config), env_id, env_kwargs, source, seed, n, workers,
-                                   max_attempts, inputs)
+    settings = generation_settings(
+        cls, build_config(cls, config), env_id, env_kwargs, source, seed, n, workers, max_attempts, inputs
+    )
     stage = Stage(out, {**settings, "flywheel": run})
     report_path = OutputPaths(out).report
     if stage.done() and report_path.is_file():
@@ -66,15 +80,28 @@ def _generate(label: str, generator, env_id: str, source, n: int, out: Path, see
         print(f"flywheel: {label}")
     resume = stage.recorded() == stage.settings  # killed with these settings: its shards are ours to continue
     stage.begin()
-    report = run_generation(cls, env_id, source, n, out, seed=seed, workers=workers, config=config,
-                            env_kwargs=env_kwargs, max_attempts=max_attempts, progress=progress, resume=resume,
-                            overwrite=not resume).to_dict()
+    report = run_generation(
+        cls,
+        env_id,
+        source,
+        n,
+        out,
+        seed=seed,
+        workers=workers,
+        config=config,
+        env_kwargs=env_kwargs,
+        max_attempts=max_attempts,
+        progress=progress,
+        resume=resume,
+        overwrite=not resume,
+    ).to_dict()
     stage.finish()
     return report, True
 
 
-def train_base(data_paths: list[Path], out: Path, steps: int, seed: int, progress: bool,
-               run: dict[str, Any] | None = None) -> tuple[dict[str, Any], bool]:
+def train_base(
+    data_paths: list[Path], out: Path, steps: int, seed: int, progress: bool, run: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], bool]:
     """The BC base on all of `data_paths` (reused when finished with the same settings: these
     datasets' content, the training config and `run`); returns its record (demos, samples, CPU
     time) and whether it trained."""
@@ -86,19 +113,33 @@ def train_base(data_paths: list[Path], out: Path, steps: int, seed: int, progres
     config = BCConfig(steps=steps, seed=seed, threads=1)
     config.model = config.model_kwargs()
     record_path = out / "stage.json"
-    stage = Stage(out, {"stage": "train-bc", "data": [digest(p) for p in data_paths],
-                        "config": dataclasses.asdict(config), "suite_version": suite_version(),
-                        **({"flywheel": run} if run is not None else {})})
+    stage = Stage(
+        out,
+        {
+            "stage": "train-bc",
+            "data": [digest(p) for p in data_paths],
+            "config": dataclasses.asdict(config),
+            "suite_version": suite_version(),
+            **({"flywheel": run} if run is not None else {}),
+        },
+    )
     if stage.done() and finished_training(out, config) and record_path.is_file():
         return json.loads(record_path.read_text()), False
     stage.begin()
     parts = [load_demo_arrays(p) for p in data_paths]
-    data = DemoArrays(obs=[o for p in parts for o in p.obs], actions=[a for p in parts for a in p.actions],
-                      obs_keys=parts[-1].obs_keys, env_id=parts[-1].env_id, env_kwargs=parts[-1].env_kwargs,
-                      demo_keys=[f"{path.parent.name}/{k}" for path, p in zip(data_paths, parts) for k in p.demo_keys])
+    data = DemoArrays(
+        obs=[o for p in parts for o in p.obs],
+        actions=[a for p in parts for a in p.actions],
+        obs_keys=parts[-1].obs_keys,
+        env_id=parts[-1].env_id,
+        env_kwargs=parts[-1].env_kwargs,
+        demo_keys=[f"{path.parent.name}/{k}" for path, p in zip(data_paths, parts) for k in p.demo_keys],
+    )
     if any(p.obs_keys != data.obs_keys for p in parts):
-        raise ValueError(f"the flywheel's datasets {[str(p) for p in data_paths]} observe different keys; "
-                         "delete the stages folder and run again")
+        raise ValueError(
+            f"the flywheel's datasets {[str(p) for p in data_paths]} observe different keys; "
+            "delete the stages folder and run again"
+        )
     cpu0 = time.process_time()
     train_bc(data, out, config, progress=progress)
     record = {"demos": len(data.actions), "samples": data.num_samples, "cpu_s": time.process_time() - cpu0}
@@ -117,8 +158,9 @@ def residual_digest(residual: Path, learner: str) -> str:
     return digest(residual, files=["residual.json", _residual_weights(learner)])
 
 
-def _train_residual(generator, env_id: str, checkpoint: Path, out: Path, seed: int, progress: bool,
-                    run: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+def _train_residual(
+    generator, env_id: str, checkpoint: Path, out: Path, seed: int, progress: bool, run: dict[str, Any]
+) -> tuple[dict[str, Any], bool]:
     import gymnasium as gym
 
     from dexbench.generators.flywheel.residual import BaseFactory, train_residual
@@ -126,17 +168,33 @@ def _train_residual(generator, env_id: str, checkpoint: Path, out: Path, seed: i
 
     cfg = generator.config
     record_path = out / "residual.json"
-    env_kwargs = {**generator.sources.env_kwargs, "object_variants": "random", "reward_type": "dense",
-                  "terminate_on_success": True}
+    env_kwargs = {
+        **generator.sources.env_kwargs,
+        "object_variants": "random",
+        "reward_type": "dense",
+        "terminate_on_success": True,
+    }
     # The residual's own settings are the flywheel config's (in `run`): learner, steps, alpha, ...
-    stage = Stage(out, {"stage": "residual", "base": digest(checkpoint), "env_id": env_id, "env_kwargs": env_kwargs,
-                        "seed": int(seed), "suite_version": suite_version(), "flywheel": run})
+    stage = Stage(
+        out,
+        {
+            "stage": "residual",
+            "base": digest(checkpoint),
+            "env_id": env_id,
+            "env_kwargs": env_kwargs,
+            "seed": int(seed),
+            "suite_version": suite_version(),
+            "flywheel": run,
+        },
+    )
     if stage.done() and record_path.is_file() and (out / _residual_weights(cfg.learner)).is_file():
         return json.loads(record_path.read_text()), False
     # A training of another base or other settings is not ours to resume; only a killed one is (its
     # record unfinished with these settings; a record-less one keeps td3's own checkpoint check).
     previous = stage.read()
-    killed = (stage.recorded() == stage.settings and not previous["complete"]) if previous else not record_path.is_file()
+    killed = (
+        (stage.recorded() == stage.settings and not previous["complete"]) if previous else not record_path.is_file()
+    )
     if not killed and (out / "train_state").is_dir():
         shutil.rmtree(out / "train_state")
     if progress:
@@ -145,30 +203,64 @@ def _train_residual(generator, env_id: str, checkpoint: Path, out: Path, seed: i
     env = gym.make(env_id, **env_kwargs).unwrapped
     try:
         base = BCPolicy(env.observation_space, env.action_space, checkpoint)
-        record = train_residual(env, base, out, cfg.residual_steps, alpha=cfg.alpha, epsilon_steps=cfg.epsilon_steps,
-                                success_bonus=cfg.success_bonus, penalty=cfg.residual_penalty, learner=cfg.learner,
-                                seed=seed, base_checkpoint=str(checkpoint), hold=cfg.residual_hold,
-                                reward=cfg.residual_reward, resume=cfg.learner == "td3", progress=progress,
-                                **({"workers": cfg.residual_workers, "device": cfg.residual_device,
-                                    "factory": BaseFactory(env_id, env_kwargs, str(checkpoint))}
-                                   if cfg.learner == "td3" else {}))
+        record = train_residual(
+            env,
+            base,
+            out,
+            cfg.residual_steps,
+            alpha=cfg.alpha,
+            epsilon_steps=cfg.epsilon_steps,
+            success_bonus=cfg.success_bonus,
+            penalty=cfg.residual_penalty,
+            learner=cfg.learner,
+            seed=seed,
+            base_checkpoint=str(checkpoint),
+            hold=cfg.residual_hold,
+            reward=cfg.residual_reward,
+            resume=cfg.learner == "td3",
+            progress=progress,
+            **(
+                {
+                    "workers": cfg.residual_workers,
+                    "device": cfg.residual_device,
+                    "factory": BaseFactory(env_id, env_kwargs, str(checkpoint)),
+                }
+                if cfg.learner == "td3"
+                else {}
+            ),
+        )
     finally:
         env.close()
     stage.finish()
     return record, True
 
 
-def _keep(rollouts: list[Path], out: Path, env_id: str, env_kwargs: dict[str, Any], attempts: int,
-          run: dict[str, Any] | None = None) -> None:
+def _keep(
+    rollouts: list[Path],
+    out: Path,
+    env_id: str,
+    env_kwargs: dict[str, Any],
+    attempts: int,
+    run: dict[str, Any] | None = None,
+) -> None:
     """The successful rollouts of `rollouts` in one dataset (atomically), in attempt order;
     reused when made from these rollouts (their content) with these settings."""
     from dexbench.envs.registry import build_env
     from dexbench.generators.flywheel.rollouts import RolloutGenerator
     from dexbench.generators.shards import merge_shards
 
-    stage = Stage(out, {"stage": "keep", "rollouts": [digest(p) for p in rollouts], "env_id": env_id,
-                        "env_kwargs": env_kwargs, "attempts": int(attempts), "suite_version": suite_version(),
-                        **({"flywheel": run} if run is not None else {})})
+    stage = Stage(
+        out,
+        {
+            "stage": "keep",
+            "rollouts": [digest(p) for p in rollouts],
+            "env_id": env_id,
+            "env_kwargs": env_kwargs,
+            "attempts": int(attempts),
+            "suite_version": suite_version(),
+            **({"flywheel": run} if run is not None else {}),
+        },
+    )
     if stage.done():
         return
     stage.begin()
@@ -181,8 +273,13 @@ def _keep(rollouts: list[Path], out: Path, env_id: str, env_kwargs: dict[str, An
 
 
 def _generation_record(report: dict[str, Any]) -> dict[str, Any]:
-    return {"out": report["out"], "demos": report["successes"], "attempts": report["attempts"],
-            "success_rate": report["success_rate"], "cpu_s": report["cpu_s"]}
+    return {
+        "out": report["out"],
+        "demos": report["successes"],
+        "attempts": report["attempts"],
+        "success_rate": report["success_rate"],
+        "cpu_s": report["cpu_s"],
+    }
 
 
 def run_stages(generator, workdir, seed: int, workers: int, progress: bool, overwrite: bool) -> Prepared:
@@ -204,9 +301,15 @@ def run_stages(generator, workdir, seed: int, workers: int, progress: bool, over
     finally:
         env.close()
     config = jsonable(dataclasses.asdict(cfg))
-    settings = {"format": STAGES_FORMAT, "env_id": env_id, "seed_demos": str(seed_source),
-                "seed_demos_sha256": digest(seed_source), "seed": int(seed), "workers": int(workers),
-                "config": config}
+    settings = {
+        "format": STAGES_FORMAT,
+        "env_id": env_id,
+        "seed_demos": str(seed_source),
+        "seed_demos_sha256": digest(seed_source),
+        "seed": int(seed),
+        "workers": int(workers),
+        "config": config,
+    }
     # What every stage's record holds besides its own settings (the seed demos' path is not: their content is).
     run = {k: v for k, v in settings.items() if k not in ("format", "seed_demos")} | {"suite_version": suite_version()}
     workdir.mkdir(parents=True, exist_ok=True)
@@ -215,9 +318,19 @@ def run_stages(generator, workdir, seed: int, workers: int, progress: bool, over
     def save() -> None:
         write_json_atomic(workdir / "flywheel.json", {**settings, "iterations": iterations})
 
-    warmup, _ = _generate("iteration 1, warm-up: mimicgen from the seed demos (reference objects)", "mimicgen", env_id,
-                          seed_source, cfg.budget(1), workdir / "iter1" / "data.hdf5", stage_seed(seed, 1, "warmup"),
-                          workers, progress, run, env_kwargs={"object_variants": reference})
+    warmup, _ = _generate(
+        "iteration 1, warm-up: mimicgen from the seed demos (reference objects)",
+        "mimicgen",
+        env_id,
+        seed_source,
+        cfg.budget(1),
+        workdir / "iter1" / "data.hdf5",
+        stage_seed(seed, 1, "warmup"),
+        workers,
+        progress,
+        run,
+        env_kwargs={"object_variants": reference},
+    )
     iterations.append({"iteration": 1, "objects": "reference", "data": _generation_record(warmup)})
     save()
     data_paths, pool = [workdir / "iter1" / "data.hdf5"], workdir / "iter1" / "data.hdf5"
@@ -226,11 +339,13 @@ def run_stages(generator, workdir, seed: int, workers: int, progress: bool, over
         record: dict[str, Any] = {"iteration": i, "objects": "random"}
         if progress:
             print(f"flywheel: iteration {i}: BC base on {len(data_paths)} dataset(s)")
-        record["bc"], _ = train_base(data_paths, it_dir / "bc", cfg.bc_steps, stage_seed(seed, i, "bc"), progress,
-                                     run=run)
+        record["bc"], _ = train_base(
+            data_paths, it_dir / "bc", cfg.bc_steps, stage_seed(seed, i, "bc"), progress, run=run
+        )
         record["bc"]["out"] = str(it_dir / "bc")
-        residual, _ = _train_residual(generator, env_id, it_dir / "bc", it_dir / "residual",
-                                      stage_seed(seed, i, "residual"), progress, run)
+        residual, _ = _train_residual(
+            generator, env_id, it_dir / "bc", it_dir / "residual", stage_seed(seed, i, "residual"), progress, run
+        )
         record["residual"] = {k: residual[k] for k in ("learner", "steps", "alpha", "cpu_s")}
         record["residual"]["out"] = str(it_dir / "residual")
         record["residual"]["train_episodes"] = len(residual["episodes"])
@@ -238,30 +353,62 @@ def run_stages(generator, workdir, seed: int, workers: int, progress: bool, over
         rollout_seed = stage_seed(seed, i, "rollouts")  # the same seeds for both: a paired comparison
         for key, residual_dir in (("base_rollouts", ""), ("rollouts", str(it_dir / "residual"))):
             # The rollouts read the base and the residual: their content is part of the stage's settings.
-            inputs = {"checkpoint": digest(it_dir / "bc"),
-                      "residual": residual_digest(Path(residual_dir), cfg.learner) if residual_dir else None}
-            report, _ = _generate(f"iteration {i}: {key.replace('_', ' ')} on new objects and placements",
-                                  RolloutGenerator, env_id, None, cfg.rollouts, it_dir / f"{key}.hdf5",
-                                  rollout_seed, workers, progress, run,
-                                  config={"checkpoint": str(it_dir / "bc"), "residual": residual_dir},
-                                  env_kwargs=random_objects, max_attempts=cfg.rollouts, inputs=inputs)
+            inputs = {
+                "checkpoint": digest(it_dir / "bc"),
+                "residual": residual_digest(Path(residual_dir), cfg.learner) if residual_dir else None,
+            }
+            report, _ = _generate(
+                f"iteration {i}: {key.replace('_', ' ')} on new objects and placements",
+                RolloutGenerator,
+                env_id,
+                None,
+                cfg.rollouts,
+                it_dir / f"{key}.hdf5",
+                rollout_seed,
+                workers,
+                progress,
+                run,
+                config={"checkpoint": str(it_dir / "bc"), "residual": residual_dir},
+                env_kwargs=random_objects,
+                max_attempts=cfg.rollouts,
+                inputs=inputs,
+            )
             record[key] = _generation_record(report)
         kept = it_dir / "kept.hdf5"
         if record["base_rollouts"]["demos"] + record["rollouts"]["demos"] > 0:
-            _keep([it_dir / "base_rollouts.hdf5", it_dir / "rollouts.hdf5"], kept, env_id, random_objects,
-                  2 * cfg.rollouts, run)
+            _keep(
+                [it_dir / "base_rollouts.hdf5", it_dir / "rollouts.hdf5"],
+                kept,
+                env_id,
+                random_objects,
+                2 * cfg.rollouts,
+                run,
+            )
             pool = kept
         record["kept"] = record["base_rollouts"]["demos"] + record["rollouts"]["demos"]
         record["pool"] = str(pool)
         if i < cfg.iterations:
-            augmented, _ = _generate(f"iteration {i}: mimicgen from {pool.name} to new objects and placements",
-                                     "mimicgen", env_id, pool, cfg.budget(i), it_dir / "data.hdf5",
-                                     stage_seed(seed, i, "augment"), workers, progress, run,
-                                     env_kwargs={"object_variants": "random"})
+            augmented, _ = _generate(
+                f"iteration {i}: mimicgen from {pool.name} to new objects and placements",
+                "mimicgen",
+                env_id,
+                pool,
+                cfg.budget(i),
+                it_dir / "data.hdf5",
+                stage_seed(seed, i, "augment"),
+                workers,
+                progress,
+                run,
+                env_kwargs={"object_variants": "random"},
+            )
             record["data"] = _generation_record(augmented)
             data_paths.append(it_dir / "data.hdf5")
         iterations.append(record)
         save()
-    cpu_s = sum(rec["cpu_s"] for it in iterations for key, rec in it.items()
-                if key in ("data", "bc", "residual", "base_rollouts", "rollouts"))
+    cpu_s = sum(
+        rec["cpu_s"]
+        for it in iterations
+        for key, rec in it.items()
+        if key in ("data", "bc", "residual", "base_rollouts", "rollouts")
+    )
     return Prepared(str(pool), {"object_variants": "random"}, cpu_s)

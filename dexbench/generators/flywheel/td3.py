@@ -74,7 +74,9 @@ class TD3Config:
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"td3 {name} must be an integer >= 1, got {value!r}")
         if isinstance(self.critics, bool) or not isinstance(self.critics, (int, np.integer)) or self.critics < 2:
-            raise ValueError(f"td3 critics must be an integer >= 2 (the target is the minimum of two), got {self.critics!r}")
+            raise ValueError(
+                f"td3 critics must be an integer >= 2 (the target is the minimum of two), got {self.critics!r}"
+            )
         for name in ("critic_warmup", "learning_starts"):
             if getattr(self, name) < 0:
                 raise ValueError(f"td3 {name} must be >= 0, got {getattr(self, name)!r}")
@@ -82,16 +84,22 @@ class TD3Config:
             value = getattr(self, name)
             if not (np.isfinite(value) and lo <= value <= hi):
                 raise ValueError(f"td3 {name} must be in [{lo}, {hi}], got {value!r}")
-        for name in ("critic_lr", "actor_lr", "noise_std", "target_noise", "target_noise_clip", "demo_bc",
-                     "actor_l2"):
+        for name in ("critic_lr", "actor_lr", "noise_std", "target_noise", "target_noise_clip", "demo_bc", "actor_l2"):
             value = getattr(self, name)
             if not (np.isfinite(value) and value >= 0):
                 raise ValueError(f"td3 {name} must be a number >= 0, got {value!r}")
 
 
 def _mlp(inputs: int, outputs: int, hidden: int) -> nn.Sequential:
-    return nn.Sequential(nn.Linear(inputs, hidden), nn.LayerNorm(hidden), nn.ReLU(),
-                         nn.Linear(hidden, hidden), nn.LayerNorm(hidden), nn.ReLU(), nn.Linear(hidden, outputs))
+    return nn.Sequential(
+        nn.Linear(inputs, hidden),
+        nn.LayerNorm(hidden),
+        nn.ReLU(),
+        nn.Linear(hidden, hidden),
+        nn.LayerNorm(hidden),
+        nn.ReLU(),
+        nn.Linear(hidden, outputs),
+    )
 
 
 class Actor(nn.Module):
@@ -150,7 +158,11 @@ class Replay:
         if size > self.capacity:
             raise ValueError(f"the checkpoint's replay holds {size} transitions, more than this run's {self.capacity}")
         # Another capacity (a finished run continued to a larger budget): the ring, oldest first.
-        order = np.arange(size) if capacity == self.capacity else (np.arange(size) + (head if size == capacity else 0)) % size
+        order = (
+            np.arange(size)
+            if capacity == self.capacity
+            else (np.arange(size) + (head if size == capacity else 0)) % size
+        )
         for f in self.FIELDS:
             getattr(self, f)[:size] = arrays[f"{prefix}{f}"][order]
         self.size = size
@@ -172,15 +184,23 @@ class NStep:
             self._emit(replay, next_obs, False)
 
     def _emit(self, replay: Replay, next_obs, terminated: bool) -> None:
-        ret = sum(self.gamma ** k * r for k, (_, _, r) in enumerate(self.window))
+        ret = sum(self.gamma**k * r for k, (_, _, r) in enumerate(self.window))
         discount = 0.0 if terminated else self.gamma ** len(self.window)
         obs, act, _ = self.window.pop(0)
         replay.add(obs, act, ret, discount, next_obs)
 
 
 class ResidualTD3:
-    def __init__(self, obs_dim: int, act_dim: int, config: TD3Config, seed: int, envs: int = 1,
-                 device: str = "cpu", capacity: int | None = None) -> None:
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        config: TD3Config,
+        seed: int,
+        envs: int = 1,
+        device: str = "cpu",
+        capacity: int | None = None,
+    ) -> None:
         self.config, self.device = config, torch.device(device)
         torch.manual_seed(seed)
         self.actor = Actor(obs_dim, act_dim, config.hidden).to(self.device)
@@ -241,11 +261,14 @@ class ResidualTD3:
         parts = [self.replay.sample(self.rng, cfg.batch_size - n_demo)]
         if n_demo:
             parts.append(self.demos.sample(self.rng, n_demo))
-        obs, act, ret, discount, next_obs, floor = (torch.as_tensor(np.concatenate(x), device=self.device)
-                                                    for x in zip(*parts))
+        obs, act, ret, discount, next_obs, floor = (
+            torch.as_tensor(np.concatenate(x), device=self.device) for x in zip(*parts)
+        )
         with torch.no_grad():
             noise = torch.randn(act.shape, generator=self.torch_rng).to(self.device) * cfg.target_noise
-            next_act = (self.actor_target(next_obs) + noise.clamp(-cfg.target_noise_clip, cfg.target_noise_clip)).clamp(-1, 1)
+            next_act = (self.actor_target(next_obs) + noise.clamp(-cfg.target_noise_clip, cfg.target_noise_clip)).clamp(
+                -1, 1
+            )
             pair = torch.randperm(cfg.critics, generator=self.torch_rng)[:2]
             next_q = self.critic_target(next_obs, next_act)[:, pair].min(dim=1).values
             target = torch.maximum(ret + discount * next_q, floor)
@@ -267,7 +290,7 @@ class ResidualTD3:
             else:
                 actor_loss = -q_pi.mean()
             if cfg.actor_l2 > 0:
-                actor_loss = actor_loss + cfg.actor_l2 * (own ** 2).mean()
+                actor_loss = actor_loss + cfg.actor_l2 * (own**2).mean()
             stats["delta"] = own.abs().mean().item()  # the correction's size where the actor acts
             self.actor_opt.zero_grad()
             actor_loss.backward()
@@ -294,9 +317,14 @@ class ResidualTD3:
         for name, opt in (("actor_opt", self.actor_opt), ("critic_opt", self.critic_opt)):
             torch.save(opt.state_dict(), folder / f"{name}.pt")
         np.savez(folder / "replay.npz", **self.replay.arrays("replay_"), **self.demos.arrays("demos_"))
-        state = {"updates": self.updates, "rng": self.rng.bit_generator.state, "config": dataclasses.asdict(self.config),
-                 "windows": [[[o.tolist(), a.tolist(), r] for o, a, r in w.window] for w in self.windows],
-                 "log": self.log, **extra}
+        state = {
+            "updates": self.updates,
+            "rng": self.rng.bit_generator.state,
+            "config": dataclasses.asdict(self.config),
+            "windows": [[[o.tolist(), a.tolist(), r] for o, a, r in w.window] for w in self.windows],
+            "log": self.log,
+            **extra,
+        }
         (folder / "state.json").write_text(json.dumps(state))  # last: it marks the folder complete
         if target.exists():
             shutil.rmtree(target)
@@ -322,8 +350,12 @@ class ResidualTD3:
         return state
 
     def _nets(self) -> dict[str, nn.Module]:
-        return {"actor": self.actor, "critic": self.critic, "actor_target": self.actor_target,
-                "critic_target": self.critic_target}
+        return {
+            "actor": self.actor,
+            "critic": self.critic,
+            "actor_target": self.actor_target,
+            "critic_target": self.critic_target,
+        }
 
 
 def checkpoint_folder(target: Path) -> Path | None:

@@ -7,8 +7,19 @@ from __future__ import annotations
 import numpy as np
 
 
-def learn_td3(env_fns, probe, config, steps: int, run: dict, state_dir, demos: list, resume: bool,
-               checkpoint_every: int, device: str, progress: bool):
+def learn_td3(
+    env_fns,
+    probe,
+    config,
+    steps: int,
+    run: dict,
+    state_dir,
+    demos: list,
+    resume: bool,
+    checkpoint_every: int,
+    device: str,
+    progress: bool,
+):
     """TD3's loop over `len(env_fns)` envs: act, store, update, reset what ended, checkpoint.
 
     Env i's k-th episode has seed `seed * 1_000_003 + i + W k` (W envs): the run is the same for
@@ -27,12 +38,21 @@ def learn_td3(env_fns, probe, config, steps: int, run: dict, state_dir, demos: l
         recorded = json.loads((saved / "state.json").read_text()).get("run", {})
         changed = sorted(k for k in set(run) | set(recorded) if recorded.get(k) != run.get(k))
         if changed:
-            raise ValueError(f"{state_dir} is a checkpoint of another residual training (it differs in {changed}): "
-                             "resume with the settings it was made with, or delete that folder to start afresh")
+            raise ValueError(
+                f"{state_dir} is a checkpoint of another residual training (it differs in {changed}): "
+                "resume with the settings it was made with, or delete that folder to start afresh"
+            )
     vector = (SyncVectorEnv if workers == 1 else AsyncVectorEnv)(env_fns, autoreset_mode=AutoresetMode.DISABLED)
     obs_dim, act_dim = probe.observation_space.shape[0], probe.action_space.shape[0]
-    model = ResidualTD3(obs_dim, act_dim, config, seed, envs=workers, device=device,
-                        capacity=min(config.buffer_size, steps + workers * probe.hold))
+    model = ResidualTD3(
+        obs_dim,
+        act_dim,
+        config,
+        seed,
+        envs=workers,
+        device=device,
+        capacity=min(config.buffer_size, steps + workers * probe.hold),
+    )
     first = seed * 1_000_003
 
     def episode_seed(i: int, k: int) -> int:
@@ -47,8 +67,9 @@ def learn_td3(env_fns, probe, config, steps: int, run: dict, state_dir, demos: l
             for i in range(workers):
                 mask = np.arange(workers) == i
                 replay = {"replay": corrections[i], "steps_taken": state["steps_taken"][i]}
-                reset_obs, _ = vector.reset(seed=[episode_seed(i, counts[i] - 1)] * workers,
-                                            options={"reset_mask": mask, **replay})
+                reset_obs, _ = vector.reset(
+                    seed=[episode_seed(i, counts[i] - 1)] * workers, options={"reset_mask": mask, **replay}
+                )
                 obs[i] = reset_obs[i]
         else:
             model.set_demonstrations(demos)
@@ -91,9 +112,17 @@ def learn_td3(env_fns, probe, config, steps: int, run: dict, state_dir, demos: l
             obs = next_obs
             if done >= next_save or done >= steps:  # the last one lets a finished run be continued longer
                 at_start = [int(t) - len(c) * probe.hold for t, c in zip(vector.get_attr("steps_taken"), corrections)]
-                model.save(state_dir, {"run": run, "steps": done, "episodes": episodes, "counts": counts,
-                                       "corrections": [[d.tolist() for d in c] for c in corrections],
-                                       "steps_taken": at_start})
+                model.save(
+                    state_dir,
+                    {
+                        "run": run,
+                        "steps": done,
+                        "episodes": episodes,
+                        "counts": counts,
+                        "corrections": [[d.tolist() for d in c] for c in corrections],
+                        "steps_taken": at_start,
+                    },
+                )
                 next_save += checkpoint_every
         bar.close()
     finally:

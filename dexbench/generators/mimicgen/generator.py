@@ -70,13 +70,16 @@ class MimicGenConfig:
                 raise ValueError(f"{key} must be >= 0, got {getattr(self, key)}")
         offsets = tuple(self.subtask_end_offset_range)
         if len(offsets) != 2 or not 0 <= offsets[0] <= offsets[1]:
-            raise ValueError(f"subtask_end_offset_range must be [low, high] steps with 0 <= low <= high, got "
-                             f"{list(offsets)}")
+            raise ValueError(
+                f"subtask_end_offset_range must be [low, high] steps with 0 <= low <= high, got {list(offsets)}"
+            )
         if self.selection not in SELECTION:
             raise ValueError(f"selection must be one of {SELECTION}, got {self.selection!r}")
         if self.coordination_scheme not in ("",) + SCHEMES:
-            raise ValueError(f"coordination_scheme must be one of {SCHEMES} (or empty for the task's own), got "
-                             f"{self.coordination_scheme!r}")
+            raise ValueError(
+                f"coordination_scheme must be one of {SCHEMES} (or empty for the task's own), got "
+                f"{self.coordination_scheme!r}"
+            )
         if self.nearest_k < 1:
             raise ValueError(f"nearest_k must be >= 1, got {self.nearest_k}")
 
@@ -96,10 +99,12 @@ class MimicGenGenerator(Generator):
 
         source, target = lookup(self.sources.env_id), lookup(env.env_id)
         if (source.task, source.embodiment) != (target.task, target.embodiment):
-            raise ValueError(f"the sources are {source.env_id} demos, the target is {target.env_id}: mimicgen "
-                             "carries motions to new object poses, not to another task or robot (hand commands and "
-                             f"reach differ); record sources with `dexbench demo --env DexMG/{target.task}-"
-                             f"{target.embodiment}-D0`")
+            raise ValueError(
+                f"the sources are {source.env_id} demos, the target is {target.env_id}: mimicgen "
+                "carries motions to new object poses, not to another task or robot (hand commands and "
+                f"reach differ); record sources with `dexbench demo --env DexMG/{target.task}-"
+                f"{target.embodiment}-D0`"
+            )
         self.parsed(env)  # segmentation errors surface before any attempt
 
     def parsed(self, env) -> list[SourceDemo]:
@@ -108,7 +113,9 @@ class MimicGenGenerator(Generator):
             if not keys:
                 raise ValueError("the source dataset has no demos")
             parsed, skipped, unmarked = [], [], set()
-            starts = {s.start_signal for subtasks in env.task_spec.subtasks.values() for s in subtasks if s.start_signal}
+            starts = {
+                s.start_signal for subtasks in env.task_spec.subtasks.values() for s in subtasks if s.start_signal
+            }
             for i, k in enumerate(keys):
                 info = self.sources.episode(k).datagen_info
                 unmarked |= starts - set(info["subtask_signals"])
@@ -117,11 +124,16 @@ class MimicGenGenerator(Generator):
                 except SegmentationError as err:
                     skipped.append(str(err))
             if unmarked and self.config.transits:
-                warnings.warn(f"the source demos do not record {', '.join(sorted(unmarked))} (recorded by an older "
-                              "version): their segments keep the carry before it instead of a transit; record the "
-                              "sources again for the transit", stacklevel=2)
+                warnings.warn(
+                    f"the source demos do not record {', '.join(sorted(unmarked))} (recorded by an older "
+                    "version): their segments keep the carry before it instead of a transit; record the "
+                    "sources again for the transit",
+                    stacklevel=2,
+                )
             if not parsed:
-                raise SegmentationError("no source demo can be cut into the task's subtasks:\n  " + "\n  ".join(skipped))
+                raise SegmentationError(
+                    "no source demo can be cut into the task's subtasks:\n  " + "\n  ".join(skipped)
+                )
             for reason in skipped:  # one odd source must not stop a generation run
                 warnings.warn(f"mimicgen skips a source: {reason}", stacklevel=2)
             self._parsed = parsed
@@ -132,16 +144,16 @@ class MimicGenGenerator(Generator):
         chosen: dict = {}  # memo for one-source-per-episode / per-arm choices
 
         def choose_source(arm: str, subtask: int, objects: dict) -> int:
-            key = (arm if self.config.per_arm_sources else "both",
-                   subtask if self.config.per_subtask_sources else 0)
+            key = (arm if self.config.per_arm_sources else "both", subtask if self.config.per_subtask_sources else 0)
             if key not in chosen:
                 chosen[key] = self._select(env, sources, arm, subtask, objects, rng)
             return chosen[key]
 
         return MimicGenPolicy(env, sources, self.config, rng, choose_source)
 
-    def _select(self, env, sources: list[SourceDemo], arm: str, subtask: int, objects: dict,
-                rng: np.random.Generator) -> int:
+    def _select(
+        self, env, sources: list[SourceDemo], arm: str, subtask: int, objects: dict, rng: np.random.Generator
+    ) -> int:
         if self.config.selection == "random":
             return int(rng.integers(len(sources)))
         ref = env.task_spec.subtasks[arm][subtask].object_ref

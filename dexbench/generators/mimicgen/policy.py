@@ -68,8 +68,14 @@ class MimicGenPolicy:
     """One attempt (the rollout loop calls reset after resetting the env, then act every step;
     it plans from the simulator, not from `obs`)."""
 
-    def __init__(self, env, sources: list[SourceDemo], config, rng: np.random.Generator,
-                 choose_source: Callable[[str, int, dict], int]) -> None:
+    def __init__(
+        self,
+        env,
+        sources: list[SourceDemo],
+        config,
+        rng: np.random.Generator,
+        choose_source: Callable[[str, int, dict], int],
+    ) -> None:
         self.env, self.sources, self.config, self.rng = env, sources, config, rng
         self.task_spec: TaskSpec = env.task_spec
         self.choose_source = choose_source
@@ -144,8 +150,11 @@ class MimicGenPolicy:
             return
         self.waiting_at[arm] = nxt
         others = [a for a in self.task_spec.coordination[group].subtasks if a != arm]
-        ready = all(self.waiting_at.get(o) == self._index(o, self.task_spec.coordination[group].subtasks[o])
-                    and all(item[0] == HOLD for item in self.queue[o]) for o in others)
+        ready = all(
+            self.waiting_at.get(o) == self._index(o, self.task_spec.coordination[group].subtasks[o])
+            and all(item[0] == HOLD for item in self.queue[o])
+            for o in others
+        )
         if ready:
             for a in self.task_spec.coordination[group].subtasks:
                 self.waiting_at.pop(a, None)
@@ -189,8 +198,10 @@ class MimicGenPolicy:
     def _source_wait(self, demo: SourceDemo, arm: str, subtask: int) -> tuple[int, int] | None:
         """The steps in which the source `demo`'s arm waited, inside this subtask's segment, for
         the pre-subtasks it must wait for (the latest of them), or None."""
-        dones = [demo.done[a][j] if j == len(self.task_spec.subtasks[a]) - 1
-                 else demo.boundaries(a, self.offsets[a])[j][1] for a, j in self._pres(arm, subtask)]
+        dones = [
+            demo.done[a][j] if j == len(self.task_spec.subtasks[a]) - 1 else demo.boundaries(a, self.offsets[a])[j][1]
+            for a, j in self._pres(arm, subtask)
+        ]
         if not dones:
             return None
         return demo.wait_for(arm, demo.boundaries(arm, self.offsets[arm])[subtask], max(dones))
@@ -213,10 +224,13 @@ class MimicGenPolicy:
         object_now = objects.get(sub.object_ref) if sub.object_ref else None
         scheme = "transform"
         if group is not None:
-            plan = self._group_plan.setdefault(group, {
-                "source": self.choose_source(arm, subtask, objects),
-                "objects": objects,
-            })
+            plan = self._group_plan.setdefault(
+                group,
+                {
+                    "source": self.choose_source(arm, subtask, objects),
+                    "objects": objects,
+                },
+            )
             source = plan["source"]
             scheme = self.config.coordination_scheme or self.task_spec.coordination[group].scheme
             object_now = plan["objects"].get(sub.object_ref) if sub.object_ref else None
@@ -227,11 +241,14 @@ class MimicGenPolicy:
         if group is not None:
             # The arms move together as in the source: one transform for all, from the pose where
             # the last of them began the group in the source.
-            pose_at = max(demo.boundaries(a, self.offsets[a])[self._index(a, name)][0]
-                          for a, name in self.task_spec.coordination[group].subtasks.items())
+            pose_at = max(
+                demo.boundaries(a, self.offsets[a])[self._index(a, name)][0]
+                for a, name in self.task_spec.coordination[group].subtasks.items()
+            )
         bounds = demo.boundaries(arm, self.offsets[arm])[subtask]
-        segment: Segment = demo.segment(arm, subtask, sub.object_ref, bounds,
-                                        wait=self._source_wait(demo, arm, subtask), pose_at=pose_at)
+        segment: Segment = demo.segment(
+            arm, subtask, sub.object_ref, bounds, wait=self._source_wait(demo, arm, subtask), pose_at=pose_at
+        )
         if scheme == "replay":
             poses = segment.target_poses.copy()
         elif scheme == "translate":
@@ -260,8 +277,11 @@ class MimicGenPolicy:
         if group is not None:  # where in the queue the source's sync step comes (see `_align_sync`)
             sync = demo.sync[arm, subtask]
             # Past the segment's end (its idle tail was cut), the arm would hold its last pose.
-            at = int(np.searchsorted(segment.steps, sync)) if sync <= segment.steps[-1] \
+            at = (
+                int(np.searchsorted(segment.steps, sync))
+                if sync <= segment.steps[-1]
                 else len(segment) - 1 + sync - int(segment.steps[-1])
+            )
             self.sync_at[arm] = len(q) + at
         for pose, hand in zip(poses, segment.hand_actions):
             q.append((SEGMENT, pose, np.asarray(hand, dtype=np.float64)))
@@ -273,11 +293,15 @@ class MimicGenPolicy:
         speed, turn = self.config.transit_speed_m, self.config.transit_turn_rad
         angle = Rotation.from_matrix(start[:3, :3].T @ goal[:3, :3]).magnitude()
         across = max(np.linalg.norm(goal[:2, 3] - start[:2, 3]) / speed, angle / turn)
-        return (int(np.ceil((high - start[2, 3]) / speed)), max(1, int(np.ceil(across))),
-                int(np.ceil((high - goal[2, 3]) / speed)))
+        return (
+            int(np.ceil((high - start[2, 3]) / speed)),
+            max(1, int(np.ceil(across))),
+            int(np.ceil((high - goal[2, 3]) / speed)),
+        )
 
-    def _grasp_correction(self, arm: str, held: str, demo: SourceDemo, segment: Segment,
-                          objects: dict[str, np.ndarray]) -> np.ndarray:
+    def _grasp_correction(
+        self, arm: str, held: str, demo: SourceDemo, segment: Segment, objects: dict[str, np.ndarray]
+    ) -> np.ndarray:
         """The right-hand factor that makes the held object, not the hand, follow the source:
         targets T @ E_src(t) become T @ E_src(t) @ G_src @ inv(G_now), with G = inv(E) @ H the
         object's pose in the hand (E where the hand is, not its target: the target leads the

@@ -78,8 +78,15 @@ class SourceDemo:
         begins = (self.begins or {}).get(arm)
         return bool(begins) and begins[subtask] is not None and bounds[0] == begins[subtask]
 
-    def segment(self, arm: str, subtask: int, object_ref: str | None, bounds: tuple[int, int],
-                wait: tuple[int, int] | None = None, pose_at: int | None = None) -> Segment:
+    def segment(
+        self,
+        arm: str,
+        subtask: int,
+        object_ref: str | None,
+        bounds: tuple[int, int],
+        wait: tuple[int, int] | None = None,
+        pose_at: int | None = None,
+    ) -> Segment:
         """The segment of `arm`'s subtask within `bounds`. `wait`: the steps [first, last) in
         which the source arm held still inside the segment, waiting for another arm's subtask (a
         sequential constraint, see `wait_for`). Generation schedules that wait itself, so the
@@ -99,7 +106,10 @@ class SourceDemo:
             steps = np.concatenate([np.arange(start, min(first + IDLE_KEEP_STEPS, last)), np.arange(last, end)])
             pose_at = last
         return Segment(
-            source=self.index, arm=arm, subtask=subtask, steps=steps,
+            source=self.index,
+            arm=arm,
+            subtask=subtask,
+            steps=steps,
             target_poses=self.target_pose[arm][steps],
             hand_actions=self.hand_action[arm][steps],
             object_pose=None if object_ref is None else self.object_pose[object_ref][pose_at],
@@ -116,9 +126,11 @@ class SourceDemo:
         poses, hands = self.target_pose[arm], self.hand_action[arm]
 
         def still(t: int) -> bool:
-            return bool(np.linalg.norm(poses[t, :3, 3] - poses[done, :3, 3]) <= 1e-3
-                        and np.abs(poses[t, :3, :3] - poses[done, :3, :3]).max() <= 1e-2
-                        and np.abs(hands[t] - hands[done]).max() <= 1e-2)
+            return bool(
+                np.linalg.norm(poses[t, :3, 3] - poses[done, :3, 3]) <= 1e-3
+                and np.abs(poses[t, :3, :3] - poses[done, :3, :3]).max() <= 1e-2
+                and np.abs(hands[t] - hands[done]).max() <= 1e-2
+            )
 
         first, last = done, done + 1
         while first > start and still(first - 1):
@@ -127,17 +139,18 @@ class SourceDemo:
             last += 1
         return first, last
 
-    def _idle_prefix(self, arm: str, start: int, end: int, keep: int = IDLE_KEEP_STEPS,
-                     reverse: bool = False) -> int:
+    def _idle_prefix(self, arm: str, start: int, end: int, keep: int = IDLE_KEEP_STEPS, reverse: bool = False) -> int:
         """Steps to skip at a segment's start (or end) where the source arm only waited (e.g.
         for the other arm in a sequential task): generation schedules its own waits. A short
         pause (`keep` steps) stays, since it may let a grasp settle."""
         poses, hands = self.target_pose[arm][start:end], self.hand_action[arm][start:end]
         if reverse:
             poses, hands = poses[::-1], hands[::-1]
-        moved = (np.linalg.norm(poses[:, :3, 3] - poses[0, :3, 3], axis=1) > 1e-3) \
-            | (np.abs(poses[:, :3, :3] - poses[0, :3, :3]).max(axis=(1, 2)) > 1e-2) \
+        moved = (
+            (np.linalg.norm(poses[:, :3, 3] - poses[0, :3, 3], axis=1) > 1e-3)
+            | (np.abs(poses[:, :3, :3] - poses[0, :3, :3]).max(axis=(1, 2)) > 1e-2)
             | (np.abs(hands - hands[0]).max(axis=1) > 1e-2)
+        )
         first_move = int(np.argmax(moved)) if moved.any() else len(poses) - 1
         return max(0, first_move - keep)
 
@@ -167,8 +180,10 @@ def parse_source(index: int, key: str, datagen_info: dict, task_spec: TaskSpec) 
                 if last:
                     arm_done.append(length)
                     break
-                raise SegmentationError(f"source {key}: {arm} subtask {sub.name!r} never ends "
-                                        f"({sub.term_signal} never turns true after step {previous})")
+                raise SegmentationError(
+                    f"source {key}: {arm} subtask {sub.name!r} never ends "
+                    f"({sub.term_signal} never turns true after step {previous})"
+                )
             # Signals are recorded after the step: subtask j's last action is the firing step.
             previous = previous + int(fired[0]) + 1
             arm_done.append(previous)
@@ -178,7 +193,7 @@ def parse_source(index: int, key: str, datagen_info: dict, task_spec: TaskSpec) 
         for j, sub in enumerate(subtasks[: len(arm_done)]):
             if j == 0 or sub.start_signal is None or sub.start_signal not in signals:
                 continue  # a source recorded without the signal keeps the whole motion
-            held = np.flatnonzero(np.asarray(signals[sub.start_signal])[arm_done[j - 1]:])
+            held = np.flatnonzero(np.asarray(signals[sub.start_signal])[arm_done[j - 1] :])
             if held.size:
                 begins[arm][j] = arm_done[j - 1] + int(held[0]) + 1
     sync = {}
@@ -190,12 +205,16 @@ def parse_source(index: int, key: str, datagen_info: dict, task_spec: TaskSpec) 
             if j < len(task_spec.subtasks[arm]) - 1:
                 ends[arm][j] = common
     return SourceDemo(
-        index=index, key=key,
+        index=index,
+        key=key,
         target_pose=dict(datagen_info["target_pose"]),
         eef_pose=dict(datagen_info["eef_pose"]),
         hand_action=dict(datagen_info["hand_action"]),
         object_pose=dict(datagen_info["object_pose"]),
-        ends=ends, done=done, sync=sync, begins=begins,
+        ends=ends,
+        done=done,
+        sync=sync,
+        begins=begins,
     )
 
 

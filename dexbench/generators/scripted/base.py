@@ -114,8 +114,14 @@ class ScriptedDemonstrator(abc.ABC):
     def script(self, arm: str) -> ArmScript:
         """The whole motion of one arm, as a generator of (pose, hand) per control step."""
 
-    def move(self, arm: str, goal: np.ndarray, hand: np.ndarray | None = None,
-             speed_scale: float = 1.0, settle_steps: int = 0) -> ArmScript:
+    def move(
+        self,
+        arm: str,
+        goal: np.ndarray,
+        hand: np.ndarray | None = None,
+        speed_scale: float = 1.0,
+        settle_steps: int = 0,
+    ) -> ArmScript:
         """Move the target smoothly (min-jerk timing) from where it is to `goal`."""
         start = self.target[arm]
         hand = self.hand[arm] if hand is None else hand

@@ -136,7 +136,9 @@ class BoxCleanupDemonstrator(ScriptedDemonstrator):
         yield from self.set_hand(arm, self.open_hand, self.steps(10))
         yield from self.hold(arm, 3)
         yield from self.move(arm, top_down(self.target[arm][:3, 3], heading_of(self.target[arm])), speed_scale=0.5)
-        yield from self.move(arm, translated(self.target[arm], self.outward(arm) * self.slide_off(arm)), speed_scale=0.5)
+        yield from self.move(
+            arm, translated(self.target[arm], self.outward(arm) * self.slide_off(arm)), speed_scale=0.5
+        )
         yield from self.move(arm, translated(self.target[arm], [0, 0, APPROACH_HEIGHT_M]), speed_scale=0.5)
 
     def carry_holds(self, carry: dict) -> bool:
@@ -203,10 +205,18 @@ class BoxCleanupDemonstrator(ScriptedDemonstrator):
         descent_start = rounds_start + CORRECTIONS * (shift + settle)
         down = int(np.ceil((knots[-1][0][2] - rest_z + PRESS_M) / (self.speed * DESCENT_SPEED_SCALE) / 0.05))
         return {
-            "start": self.t + 1, "check": segments[1][0] + segments[1][1], "lid": _lid_pose(lid[:3, 3], lid_yaw), "segments": segments,
-            "hover": (knots[-1][0], goal_yaw), "rest_z": rest_z - PRESS_M,
-            "rounds_start": rounds_start, "round_steps": shift + settle, "shift": shift,
-            "descent_start": descent_start, "down": down, "corrections": [_lid_pose(knots[-1][0], goal_yaw)],
+            "start": self.t + 1,
+            "check": segments[1][0] + segments[1][1],
+            "lid": _lid_pose(lid[:3, 3], lid_yaw),
+            "segments": segments,
+            "hover": (knots[-1][0], goal_yaw),
+            "rest_z": rest_z - PRESS_M,
+            "rounds_start": rounds_start,
+            "round_steps": shift + settle,
+            "shift": shift,
+            "descent_start": descent_start,
+            "down": down,
+            "corrections": [_lid_pose(knots[-1][0], goal_yaw)],
             "length": descent_start + down,
         }
 

@@ -105,14 +105,16 @@ class CanSortDemonstrator(ScriptedDemonstrator):
         yield from self.move(arm, translated(self.target[arm], [0, 0, 0.06]))
         yield from self.move(arm, goal, speed_scale=0.8, settle_steps=self.steps(8))
         self.can_at_handover = True
-        yield from self.wait_until(arm, lambda: self.holds_firmly("left", "can", self.left_closed, FIRM_STEPS),
-                                   max_steps=300)
+        yield from self.wait_until(
+            arm, lambda: self.holds_firmly("left", "can", self.left_closed, FIRM_STEPS), max_steps=300
+        )
         yield from self.set_hand(arm, self.open_hand, self.steps(6))
         yield from self.move(arm, translated(self.target[arm], [0, -0.04, 0.08]))
         yield from self.move(arm, self.home[arm])
 
     def top_grasp(self, arm: str) -> ArmScript:
         """Top-down on the can's top; returns whether it holds it after a short lift."""
+
         def pose() -> np.ndarray:
             can = self.env.object_poses()["can"]
             top = can[:3, 3] + can[:3, 2] * (self.can_half_height - TOP_GRASP_DEPTH_M) + self.jitter(0.004)
@@ -138,8 +140,9 @@ class CanSortDemonstrator(ScriptedDemonstrator):
         # Still until the right hand has the can up: a humanoid's whole-body IK turns its waist
         # for a far reach, which would throw the right hand about while it grasps.
         yield from self.wait_until(arm, lambda: self.can_picked, max_steps=300)
-        wait = side_grasp(np.array([x, y, z + HANDOVER_BOTTOM_M + SIDE_GRASP_HEIGHT_M[self.multi]]),
-                          SIDE_HEADING_RAD[self.multi])
+        wait = side_grasp(
+            np.array([x, y, z + HANDOVER_BOTTOM_M + SIDE_GRASP_HEIGHT_M[self.multi]]), SIDE_HEADING_RAD[self.multi]
+        )
         wait = translated(wait, -SIDE_APPROACH_M * wait[:3, 2])
         yield from self.move(arm, translated(wait, -0.04 * wait[:3, 2] + [0, 0, 0.04]), self.preshaped_hand)
         yield from self.move(arm, wait)
@@ -190,6 +193,7 @@ class CanSortDemonstrator(ScriptedDemonstrator):
         """From SIDE_APPROACH_M back along the approach, in round the can's lower part, close;
         returns whether the hand holds it (after a hold: lifting would pull the can out of the
         right hand)."""
+
         def pose() -> np.ndarray:
             can = self.env.object_poses()["can"]
             point = can[:3, 3] - can[:3, 2] * (self.can_half_height - SIDE_GRASP_HEIGHT_M[self.multi])

@@ -82,7 +82,7 @@ class CoffeeDemonstrator(ScriptedDemonstrator):
         for _ in range(ATTEMPTS):
             held = False
             for _ in range(ATTEMPTS):
-                if (held := (yield from self.grasp_pod())):
+                if held := (yield from self.grasp_pod()):
                     break
             if held and (yield from self.insert_pod()):
                 break
@@ -104,8 +104,7 @@ class CoffeeDemonstrator(ScriptedDemonstrator):
         yield from self.move(arm, grasp, self.open_hand, speed_scale=0.5, settle_steps=self.steps(5))
         yield from self.set_hand(arm, self.closed_hand, self.steps(10))
         yield from self.hold(arm, 4)
-        yield from self.move(arm, translated(self.target[arm], [0, 0, CHECK_LIFT_M]), speed_scale=0.5,
-                             settle_steps=2)
+        yield from self.move(arm, translated(self.target[arm], [0, 0, CHECK_LIFT_M]), speed_scale=0.5, settle_steps=2)
         lifted = self.env.object_poses()["pod"][2, 3] - pod[2] > CHECK_LIFT_M / 3
         if lifted and self.env.subtask_signals()["grasp_pod"]:
             return True
@@ -123,13 +122,22 @@ class CoffeeDemonstrator(ScriptedDemonstrator):
         yield from self.move(arm, translated(self.target[arm], [0, 0, lift]))
         # Turned in the air to the heading it goes in with (see `pod_heading`).
         yield from self.move(arm, top_down(self.target[arm][:3, 3], self.pod_heading()), speed_scale=0.5)
-        yield from self.move(arm, self.hand_for(rim + [0, 0, CARRY_CLEAR_M + POD_HALF_HEIGHT_M]),
-                             settle_steps=self.steps(4))
+        yield from self.move(
+            arm, self.hand_for(rim + [0, 0, CARRY_CLEAR_M + POD_HALF_HEIGHT_M]), settle_steps=self.steps(4)
+        )
         for _ in range(LINE_UP_ROUNDS):
-            yield from self.move(arm, self.hand_for(rim + [0, 0, HOVER_M + POD_HALF_HEIGHT_M]),
-                                 speed_scale=0.5, settle_steps=self.steps(6))
-        yield from self.move(arm, self.hand_for(rim + [0, 0, POD_HALF_HEIGHT_M - INSERT_DEPTH_M]), speed_scale=0.3,
-                             settle_steps=self.steps(4))
+            yield from self.move(
+                arm,
+                self.hand_for(rim + [0, 0, HOVER_M + POD_HALF_HEIGHT_M]),
+                speed_scale=0.5,
+                settle_steps=self.steps(6),
+            )
+        yield from self.move(
+            arm,
+            self.hand_for(rim + [0, 0, POD_HALF_HEIGHT_M - INSERT_DEPTH_M]),
+            speed_scale=0.3,
+            settle_steps=self.steps(4),
+        )
         yield from self.set_hand(arm, self.open_hand, self.steps(8))
         yield from self.hold(arm, 6)
         yield from self.move(arm, translated(self.target[arm], [0, 0, APPROACH_HEIGHT_M + 0.04]), speed_scale=0.7)
@@ -183,8 +191,9 @@ class CoffeeDemonstrator(ScriptedDemonstrator):
             yield from self.move(arm, self.sweep_pose(start), pusher, speed_scale=0.6, settle_steps=self.steps(3))
             n = int(np.ceil((start - PUSH_END_RAD) / PUSH_STEP_RAD))
             for k in range(1, n + 1):
-                yield from self.move(arm, self.sweep_pose(start + (PUSH_END_RAD - start) * k / n), pusher,
-                                     speed_scale=0.6)
+                yield from self.move(
+                    arm, self.sweep_pose(start + (PUSH_END_RAD - start) * k / n), pusher, speed_scale=0.6
+                )
             yield from self.hold(arm, self.steps(6))
             # Off the lid toward the hinge first, then up: lifting straight off, the fingers
             # can drag on the tab and lift the lid a few degrees with them.
@@ -202,8 +211,14 @@ class CoffeeDemonstrator(ScriptedDemonstrator):
         fist = self.hand_model.multi_finger
         machine = self.env.object_poses()["machine"]
         r, g = PUSH_RADIUS_M[fist], LID_HALF_M[2] + PUSH_GAP_M[fist]
-        local = np.array([0.0, HINGE_Y_M + r * np.cos(angle) - g * np.sin(angle),
-                          HINGE_Z_M + r * np.sin(angle) + g * np.cos(angle), 1.0])
+        local = np.array(
+            [
+                0.0,
+                HINGE_Y_M + r * np.cos(angle) - g * np.sin(angle),
+                HINGE_Z_M + r * np.sin(angle) + g * np.cos(angle),
+                1.0,
+            ]
+        )
         position = (machine @ local)[:3]
         lid_axis = machine[:3, 0]
         lid_heading = float(np.arctan2(lid_axis[1], lid_axis[0]))

@@ -128,8 +128,9 @@ class DrawerCleanupDemonstrator(ScriptedDemonstrator):
         """Pull the held handle along the slide to fully open (a little past: the slide stops it)."""
         arm = "right"
         to_go = OPEN_MAX_M - self.opening() + PULL_OVERSHOOT_M
-        yield from self.move(arm, translated(self.target[arm], -to_go * self.cabinet_axis()), speed_scale=0.6,
-                             settle_steps=self.steps(4))
+        yield from self.move(
+            arm, translated(self.target[arm], -to_go * self.cabinet_axis()), speed_scale=0.6, settle_steps=self.steps(4)
+        )
 
     def push(self) -> ArmScript:
         """Grasp the handle again and push the drawer shut (a little past: the slide stops it).
@@ -140,8 +141,9 @@ class DrawerCleanupDemonstrator(ScriptedDemonstrator):
             if (yield from self.grasp_handle()):
                 break
         stroke = self.opening() + PUSH_OVERSHOOT_M
-        yield from self.move(arm, translated(self.target[arm], stroke * self.cabinet_axis()), speed_scale=0.8,
-                             settle_steps=self.steps(6))
+        yield from self.move(
+            arm, translated(self.target[arm], stroke * self.cabinet_axis()), speed_scale=0.8, settle_steps=self.steps(6)
+        )
         yield from self.set_hand(arm, self.open_hand, self.steps(6))
 
     # ------------------------------------------------------------------ left: the mug
@@ -192,8 +194,9 @@ class DrawerCleanupDemonstrator(ScriptedDemonstrator):
         """Carry the mug over the open part of the drawer, lower it in and let go."""
         arm = "left"
         table = self.env.task.table_top_z
-        yield from self.move(arm, translated(self.target[arm], [0, 0, table + CARRY_BASE_Z_M + MUG_GRASP_Z_M
-                                                                   - self.target[arm][2, 3]]))
+        yield from self.move(
+            arm, translated(self.target[arm], [0, 0, table + CARRY_BASE_Z_M + MUG_GRASP_Z_M - self.target[arm][2, 3]])
+        )
         jitter = self.jitter(0.006)
         spot = self.mug_spot() + jitter
         heading = heading_of(self.target[arm])

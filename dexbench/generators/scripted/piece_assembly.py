@@ -83,8 +83,12 @@ class PieceAssemblyDemonstrator(ScriptedDemonstrator):
         opened, closed = self.open_hand, self.closed_hand
         pose = self.env.object_poses()[piece]
         yield from self.turn_toward(arm, self.grasp_heading(piece))
-        grasp = top_down(pose[:3, 3] + [0, 0, HEIGHT_M[piece] - GRASP_BELOW_TOP_M[self.hand_model.multi_finger]]
-                         + self.along(pose, self.rng.uniform(-0.006, 0.006)), self.grasp_heading(piece))
+        grasp = top_down(
+            pose[:3, 3]
+            + [0, 0, HEIGHT_M[piece] - GRASP_BELOW_TOP_M[self.hand_model.multi_finger]]
+            + self.along(pose, self.rng.uniform(-0.006, 0.006)),
+            self.grasp_heading(piece),
+        )
         yield from self.move(arm, translated(grasp, [0, 0, APPROACH_HEIGHT_M]), opened)
         yield from self.move(arm, grasp, opened, speed_scale=0.5, settle_steps=self.steps(5))
         if np.linalg.norm(self.env.eef_poses()[arm][:3, 3] - grasp[:3, 3]) > REACH_TOL_M:
@@ -95,8 +99,7 @@ class PieceAssemblyDemonstrator(ScriptedDemonstrator):
             return False
         yield from self.set_hand(arm, closed, self.steps(10))
         yield from self.hold(arm, 4)
-        yield from self.move(arm, translated(self.target[arm], [0, 0, CHECK_LIFT_M]), speed_scale=0.5,
-                             settle_steps=2)
+        yield from self.move(arm, translated(self.target[arm], [0, 0, CHECK_LIFT_M]), speed_scale=0.5, settle_steps=2)
         lifted = self.env.object_poses()[piece][2, 3] - pose[2, 3] > CHECK_LIFT_M / 3
         if lifted and self.env.subtask_signals()[f"grasp_{piece}"]:
             return True
@@ -111,16 +114,22 @@ class PieceAssemblyDemonstrator(ScriptedDemonstrator):
         carry_z = seat[2] + HOVER_M + 0.05
         lift = max(0.0, carry_z - self.env.object_poses()[piece][2, 3])
         yield from self.move(arm, translated(self.target[arm], [0, 0, lift]))
-        yield from self.move(arm, self.hand_for(arm, piece, seat + [0, 0, HOVER_M + 0.05], seat_yaw),
-                             settle_steps=self.steps(4))
+        yield from self.move(
+            arm, self.hand_for(arm, piece, seat + [0, 0, HOVER_M + 0.05], seat_yaw), settle_steps=self.steps(4)
+        )
         for _ in range(LINE_UP_ROUNDS):
             seat, seat_yaw = self.seat_pose(piece)
-            yield from self.move(arm, self.hand_for(arm, piece, seat + [0, 0, HOVER_M], seat_yaw),
-                                 speed_scale=0.5, settle_steps=self.steps(6))
+            yield from self.move(
+                arm,
+                self.hand_for(arm, piece, seat + [0, 0, HOVER_M], seat_yaw),
+                speed_scale=0.5,
+                settle_steps=self.steps(6),
+            )
         seat, _ = self.seat_pose(piece)
         drop = self.env.object_poses()[piece][2, 3] - seat[2] + PRESS_M
-        yield from self.move(arm, translated(self.target[arm], [0, 0, -drop]), speed_scale=0.4,
-                             settle_steps=self.steps(4))
+        yield from self.move(
+            arm, translated(self.target[arm], [0, 0, -drop]), speed_scale=0.4, settle_steps=self.steps(4)
+        )
         yield from self.set_hand(arm, self.open_hand, self.steps(8))
         yield from self.hold(arm, 3)
         yield from self.move(arm, translated(self.target[arm], [0, 0, APPROACH_HEIGHT_M]), speed_scale=0.7)

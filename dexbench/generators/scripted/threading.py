@@ -150,8 +150,9 @@ class ThreadingDemonstrator(ScriptedDemonstrator):
     def tripod_script(self) -> ArmScript:
         arm = "right"
         if self.crossed:
-            park = translated(self.target[arm], np.array(PARK_M) + [0, 0, self.env.task.table_top_z]
-                              - self.target[arm][:3, 3])
+            park = translated(
+                self.target[arm], np.array(PARK_M) + [0, 0, self.env.task.table_top_z] - self.target[arm][:3, 3]
+            )
             yield from self.move(arm, park)
             yield from self.wait_until(arm, lambda: self.needle_clear, max_steps=250)
         yield from self.turn_toward(arm, self.bar_grasp()[1])
@@ -165,8 +166,9 @@ class ThreadingDemonstrator(ScriptedDemonstrator):
         goal[:3, :3] = Rotation.from_euler("z", self.phi).as_matrix()
         goal[:3, 3] = self.meet - [0, 0, RING_Z_M]
         for k in range(2):
-            yield from self.move(arm, self.held_goal(arm, "tripod", goal), speed_scale=1.0 if k == 0 else 0.5,
-                                 settle_steps=self.steps(6))
+            yield from self.move(
+                arm, self.held_goal(arm, "tripod", goal), speed_scale=1.0 if k == 0 else 0.5, settle_steps=self.steps(6)
+            )
         self.ring_ready = True
         yield from self.wait_until(arm, lambda: self.env.subtask_signals()["threaded"], max_steps=300)
         yield from self.hold(arm, 20)
@@ -186,8 +188,7 @@ class ThreadingDemonstrator(ScriptedDemonstrator):
     def lifted_along(self, arm: str, name: str, z_before: float, signal: str) -> ArmScript:
         """Lift the closed hand `CHECK_LIFT_M`; if `name` (at `z_before` before the grasp) came
         along and `signal` holds, the grasp held: True. Otherwise let go, back off above, False."""
-        yield from self.move(arm, translated(self.target[arm], [0, 0, CHECK_LIFT_M]), speed_scale=0.5,
-                             settle_steps=3)
+        yield from self.move(arm, translated(self.target[arm], [0, 0, CHECK_LIFT_M]), speed_scale=0.5, settle_steps=3)
         lifted = self.env.object_poses()[name][2, 3] - z_before > CHECK_LIFT_M / 3
         if lifted and self.env.subtask_signals()[signal]:
             return True
@@ -204,8 +205,13 @@ class ThreadingDemonstrator(ScriptedDemonstrator):
         heading = nearest_heading(across, np.pi, heading_of(self.home["right"]) - turn)
         closing = np.array([np.cos(heading), np.sin(heading), 0.0])
         dx, dz = BAR_OFFSET_M[self.hand_model.multi_finger]
-        point = (tripod[:3, 3] + tripod[:3, 0] * (HANDLE_GRASP_X_M + self.rng.uniform(-0.01, 0.01))
-                 + tripod[:3, 2] * HANDLE_Z_M + dx * closing + [0, 0, dz])
+        point = (
+            tripod[:3, 3]
+            + tripod[:3, 0] * (HANDLE_GRASP_X_M + self.rng.uniform(-0.01, 0.01))
+            + tripod[:3, 2] * HANDLE_Z_M
+            + dx * closing
+            + [0, 0, dz]
+        )
         return top_down(point, heading), heading
 
     # ------------------------------------------------------------------ left: the needle
@@ -235,8 +241,11 @@ class ThreadingDemonstrator(ScriptedDemonstrator):
                 yield from self.wait_until(arm, lambda: self.tripod_lifted, max_steps=250)
             # Toward where the ring will be, while the right hand brings it.
             facing = np.array([np.cos(self.phi), np.sin(self.phi), 0.0])
-            yield from self.move(arm, self.needle_goal(-FAR_PRE_M, (self.meet, facing))[0],
-                                 speed_scale=0.6 * (CROSSED_SPEED_SCALE if self.crossed else 1.0))
+            yield from self.move(
+                arm,
+                self.needle_goal(-FAR_PRE_M, (self.meet, facing))[0],
+                speed_scale=0.6 * (CROSSED_SPEED_SCALE if self.crossed else 1.0),
+            )
             yield from self.wait_until(arm, lambda: self.ring_ready, max_steps=300)
             for _ in range(ATTEMPTS):
                 if not self.holds_needle():

@@ -95,8 +95,9 @@ class TransportDemonstrator(ScriptedDemonstrator):
         return self.hammer_script() if arm == "right" else self.trash_and_place_script()
 
     # ------------------------------------------------------------------ shared phases
-    def grasp(self, arm: str, pose_fn, signal: str, lift: str | None = None, curl: float = 0.0,
-              closed_flag: bool = False) -> ArmScript:
+    def grasp(
+        self, arm: str, pose_fn, signal: str, lift: str | None = None, curl: float = 0.0, closed_flag: bool = False
+    ) -> ArmScript:
         """Top-down grasp at `pose_fn()` (planned again before going down; with the fingers
         `curl`ed, 0 open to 1 closed); returns whether `signal` holds after a short lift that took the body
         `lift` along (or after a hold, where lifting would pull it out of the other hand)."""
@@ -114,8 +115,9 @@ class TransportDemonstrator(ScriptedDemonstrator):
         lifted = True
         if lift:
             z0 = self.env.object_poses()[lift][2, 3]
-            yield from self.move(arm, translated(self.target[arm], [0, 0, CHECK_LIFT_M]), speed_scale=0.5,
-                                 settle_steps=3)
+            yield from self.move(
+                arm, translated(self.target[arm], [0, 0, CHECK_LIFT_M]), speed_scale=0.5, settle_steps=3
+            )
             lifted = self.env.object_poses()[lift][2, 3] - z0 > CHECK_LIFT_M / 3
         if lifted and (self.env.subtask_signals()[signal] or self.holds(arm, signal)):
             return True
@@ -144,16 +146,23 @@ class TransportDemonstrator(ScriptedDemonstrator):
                     break
             yield from self.lift_to(arm, BIN_HEIGHT_M + LID_BAR_Z_M + 0.08)
             yield from self.move(arm, self.lid_aside(), settle_steps=self.steps(3))
-            yield from self.move(arm, translated(self.target[arm], [0, 0, -(0.08 - LID_DROP_M) - BIN_HEIGHT_M]),
-                                 speed_scale=0.6, settle_steps=self.steps(4))
+            yield from self.move(
+                arm,
+                translated(self.target[arm], [0, 0, -(0.08 - LID_DROP_M) - BIN_HEIGHT_M]),
+                speed_scale=0.6,
+                settle_steps=self.steps(4),
+            )
             yield from self.set_hand(arm, self.open_hand, self.steps(6))
             yield from self.move(arm, translated(self.target[arm], [0, 0, APPROACH_HEIGHT_M]))
             if self.env.subtask_signals()["lid_off"]:
                 break
 
         for _ in range(ATTEMPTS):  # the hammer
-            if (yield from self.grasp(arm, self.hammer_grasp, "grasp_hammer", lift="hammer",
-                                       curl=INTO_BIN_CURL[self.multi])):
+            if (
+                yield from self.grasp(
+                    arm, self.hammer_grasp, "grasp_hammer", lift="hammer", curl=INTO_BIN_CURL[self.multi]
+                )
+            ):
                 break
         yield from self.lift_to(arm, CLEAR_Z_M, speed_scale=0.6)
         # To the hand-over pose: the hand turns so the handle lies along y, head to the left.
@@ -162,8 +171,9 @@ class TransportDemonstrator(ScriptedDemonstrator):
         goal = top_down(self.handover_grip(), 0.0 if along > 0 else np.pi)
         yield from self.move(arm, goal, speed_scale=0.8, settle_steps=self.steps(8))
         self.hammer_at_handover = True
-        yield from self.wait_until(arm, lambda: self.holds_firmly("left", "hammer", self.left_closed, FIRM_STEPS),
-                                   max_steps=500)
+        yield from self.wait_until(
+            arm, lambda: self.holds_firmly("left", "hammer", self.left_closed, FIRM_STEPS), max_steps=500
+        )
         # Let go with the thumb turned in (the preshape; jaws just open): opened straight, a
         # hand's thumb swings 11 cm out along the handle toward the other hand.
         yield from self.set_hand(arm, self.preshaped_hand, self.steps(6))
@@ -202,8 +212,10 @@ class TransportDemonstrator(ScriptedDemonstrator):
         if not self.multi:
             return heading
         poses = self.env.object_poses()
-        bin_ = min((poses[b][:3, 3] for b in ("target_bin", "trash_bin", "start_bin")),
-                   key=lambda c: np.linalg.norm(c[:2] - point[:2]))
+        bin_ = min(
+            (poses[b][:3, 3] for b in ("target_bin", "trash_bin", "start_bin")),
+            key=lambda c: np.linalg.norm(c[:2] - point[:2]),
+        )
         out = 1.0 if arm == "left" else -1.0  # the sign of a heading that turns the fingers outward
         lo, hi = sorted((out * MAX_OUT_RAD, -out * MAX_IN_RAD))
         headings = heading + period * np.arange(-4, 5)
@@ -227,8 +239,11 @@ class TransportDemonstrator(ScriptedDemonstrator):
         arm, signals = "left", self.env.subtask_signals
         for _ in range(ATTEMPTS):
             for _ in range(ATTEMPTS):
-                if (yield from self.grasp(arm, self.trash_grasp, "grasp_trash", lift="trash",
-                                           curl=CUBE_CURL[self.multi])):
+                if (
+                    yield from self.grasp(
+                        arm, self.trash_grasp, "grasp_trash", lift="trash", curl=CUBE_CURL[self.multi]
+                    )
+                ):
                     break
             yield from self.lift_to(arm, CLEAR_Z_M)
             drop = self.env.object_poses()["trash_bin"][:3, 3] + self.jitter(0.02)
@@ -246,8 +261,9 @@ class TransportDemonstrator(ScriptedDemonstrator):
         head = HEAD_X_M + HEAD_GRASP_DX_M[self.multi] - GRIP_X_M[self.multi]  # from the right hand's grip
         wait = self.handover_grip() + [0, head, APPROACH_HEIGHT_M]
         yield from self.move(arm, top_down(wait, self.head_heading(np.pi / 2)))
-        yield from self.wait_until(arm, lambda: self.hammer_at_handover and self.holds("right", "hammer_handed_over"),
-                                   max_steps=600)
+        yield from self.wait_until(
+            arm, lambda: self.hammer_at_handover and self.holds("right", "hammer_handed_over"), max_steps=600
+        )
         yield from self.hold(arm, self.steps(4))
         for _ in range(ATTEMPTS):
             if (yield from self.grasp(arm, self.head_grasp, "hammer_handed_over", closed_flag=True)):
@@ -296,4 +312,3 @@ class TransportDemonstrator(ScriptedDemonstrator):
     @property
     def multi(self) -> bool:
         return self.hand_model.multi_finger
-

@@ -112,8 +112,7 @@ class TrayLiftDemonstrator(ScriptedDemonstrator):
         yield from self.move(arm, grasp, opened, speed_scale=0.5, settle_steps=self.steps(6))
         yield from self.set_hand(arm, closed, self.steps(10))
         yield from self.hold(arm, 4)
-        yield from self.move(arm, translated(self.target[arm], [0, 0, CHECK_LIFT_M]), speed_scale=0.5,
-                             settle_steps=3)
+        yield from self.move(arm, translated(self.target[arm], [0, 0, CHECK_LIFT_M]), speed_scale=0.5, settle_steps=3)
         lifted = self.env.object_poses()[f"cube_{arm}"][2, 3] - cube[2, 3] > CHECK_LIFT_M / 3
         if lifted and self.env.subtask_signals()[f"grasp_cube_{arm}"]:
             return True

@@ -42,9 +42,9 @@ def decode(encoded: np.ndarray, slots: list[tuple[int, int]]) -> np.ndarray:
     parts, pos = [], 0
     last = 0
     for start, stop in slots:
-        parts.append(encoded[pos:pos + start - last])
+        parts.append(encoded[pos : pos + start - last])
         pos += start - last
-        a, b = encoded[pos:pos + 3], encoded[pos + 3:pos + 6]
+        a, b = encoded[pos : pos + 3], encoded[pos + 3 : pos + 6]
         x = a / max(np.linalg.norm(a), 1e-8)  # Gram-Schmidt back onto a rotation
         y = b - x * (x @ b)
         y /= max(np.linalg.norm(y), 1e-8)

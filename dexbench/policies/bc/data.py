@@ -27,10 +27,13 @@ IMAGES_IN_MEMORY_BYTES = 4 * 2**30
 # Proprioception: the robot's own state (the per-arm keys of `DexEnv.observation`), what pixel
 # BC reads besides its images. Object poses, articulations (`<joint>_pos`), choices and object
 # variants are left out: a pixel policy has to see them (CanSort's colour is the can's paint).
-PROPRIOCEPTION = tuple(f"{arm}_{part}" for arm in ARMS
-                       for part in ("joint_pos", "joint_vel", "eef_pos", "eef_quat", "hand_qpos"))
-RENDER_HINT = ("add them with `dexbench dataset render-obs FILE --cameras agentview --size 84 --out IMAGES.hdf5` "
-               "and train on IMAGES.hdf5")
+PROPRIOCEPTION = tuple(
+    f"{arm}_{part}" for arm in ARMS for part in ("joint_pos", "joint_vel", "eef_pos", "eef_quat", "hand_qpos")
+)
+RENDER_HINT = (
+    "add them with `dexbench dataset render-obs FILE --cameras agentview --size 84 --out IMAGES.hdf5` "
+    "and train on IMAGES.hdf5"
+)
 
 
 @dataclass
@@ -64,11 +67,15 @@ class DemoArrays:
             if len(act) == 0:
                 raise ValueError(f"{source}: {name} has no steps; drop it from the dataset")
             if obs.ndim != 2 or act.ndim != 2 or len(obs) != len(act):
-                raise ValueError(f"{source}: {name} has observations {obs.shape} and actions {act.shape}; "
-                                 "they must be (T, dim) with the same T; regenerate the dataset")
+                raise ValueError(
+                    f"{source}: {name} has observations {obs.shape} and actions {act.shape}; "
+                    "they must be (T, dim) with the same T; regenerate the dataset"
+                )
             if obs.shape[1] != obs_dim or act.shape[1] != act_dim:
-                raise ValueError(f"{source}: {name} has {obs.shape[1]}-D observations and {act.shape[1]}-D "
-                                 f"actions, the first demo {obs_dim}-D and {act_dim}-D; one dataset, one env")
+                raise ValueError(
+                    f"{source}: {name} has {obs.shape[1]}-D observations and {act.shape[1]}-D "
+                    f"actions, the first demo {obs_dim}-D and {act_dim}-D; one dataset, one env"
+                )
             _check_finite(source, name, "observations", obs)
             _check_finite(source, name, "actions", act)
         if self.images is not None:
@@ -77,17 +84,28 @@ class DemoArrays:
     def _check_images(self, source: str) -> None:
         first = self.images[0].shape[1:] if self.images else None
         for i, (images, act) in enumerate(zip(self.images, self.actions)):
-            if (images.dtype != np.uint8 or images.ndim != 5 or images.shape[0] != len(act)
-                    or images.shape[1] != len(self.cameras or []) or images.shape[-1] != 3):
-                raise ValueError(f"{source}: {self.demo_name(i)} has images {images.shape} ({images.dtype}); pixel BC "
-                                 f"needs uint8 (T, {len(self.cameras or [])} cameras, H, W, 3) with T = "
-                                 f"{len(act)} steps: render them again with `dexbench dataset render-obs`")
+            if (
+                images.dtype != np.uint8
+                or images.ndim != 5
+                or images.shape[0] != len(act)
+                or images.shape[1] != len(self.cameras or [])
+                or images.shape[-1] != 3
+            ):
+                raise ValueError(
+                    f"{source}: {self.demo_name(i)} has images {images.shape} ({images.dtype}); pixel BC "
+                    f"needs uint8 (T, {len(self.cameras or [])} cameras, H, W, 3) with T = "
+                    f"{len(act)} steps: render them again with `dexbench dataset render-obs`"
+                )
             if images.shape[1:] != first:
-                raise ValueError(f"{source}: {self.demo_name(i)} has images {images.shape[1:]}, the first demo "
-                                 f"{first}; one image size per dataset")
+                raise ValueError(
+                    f"{source}: {self.demo_name(i)} has images {images.shape[1:]}, the first demo "
+                    f"{first}; one image size per dataset"
+                )
         if first is not None and first[1] != first[2]:
-            raise ValueError(f"{source}: images are {first[1]}x{first[2]} px; pixel BC reads square images "
-                             "(`dexbench dataset render-obs --size N`)")
+            raise ValueError(
+                f"{source}: images are {first[1]}x{first[2]} px; pixel BC reads square images "
+                "(`dexbench dataset render-obs --size N`)"
+            )
 
     @property
     def num_samples(self) -> int:
@@ -97,8 +115,12 @@ class DemoArrays:
         """Mean and std of observations and actions over all samples."""
         obs = np.concatenate(self.obs)
         act = np.concatenate(self.actions)
-        return {"obs_mean": obs.mean(0), "obs_std": np.maximum(obs.std(0), STD_FLOOR),
-                "act_mean": act.mean(0), "act_std": np.maximum(act.std(0), STD_FLOOR)}
+        return {
+            "obs_mean": obs.mean(0),
+            "obs_std": np.maximum(obs.std(0), STD_FLOOR),
+            "act_mean": act.mean(0),
+            "act_std": np.maximum(act.std(0), STD_FLOOR),
+        }
 
 
 class FileFrames:
@@ -110,8 +132,10 @@ class FileFrames:
         self._sets = [reader.group(key)[f"obs/{c}_image"] for c in cameras]
         shapes = {s.shape for s in self._sets}
         if len(shapes) != 1:
-            raise ValueError(f"{reader.path}: {key} has camera images of different shapes {sorted(shapes)}; "
-                             "render them again with `dexbench dataset render-obs`")
+            raise ValueError(
+                f"{reader.path}: {key} has camera images of different shapes {sorted(shapes)}; "
+                "render them again with `dexbench dataset render-obs`"
+            )
         first = self._sets[0]
         self.shape = (first.shape[0], len(cameras)) + tuple(first.shape[1:])
         self.dtype, self.ndim = first.dtype, len(self.shape)
@@ -123,17 +147,21 @@ class FileFrames:
         try:
             return np.stack([s[t] for s in self._sets])
         except OSError as err:
-            raise ValueError(f"{self._reader.path}: cannot read frame {t} of {self._key}'s images ({err}): the file "
-                             "is damaged or was changed during training; render the images again") from err
+            raise ValueError(
+                f"{self._reader.path}: cannot read frame {t} of {self._key}'s images ({err}): the file "
+                "is damaged or was changed during training; render the images again"
+            ) from err
 
 
 def _check_finite(source: str, demo: str, what: str, values: np.ndarray) -> None:
     bad = ~np.isfinite(values)
     if bad.any():
         step, col = (int(x) for x in np.argwhere(bad)[0])
-        raise ValueError(f"{source}: {demo} has {int(bad.sum())} non-finite value(s) (NaN or inf) in its {what}, "
-                         f"first at step {step}, column {col}; training on them gives a NaN policy: "
-                         "regenerate the dataset or drop that demo")
+        raise ValueError(
+            f"{source}: {demo} has {int(bad.sum())} non-finite value(s) (NaN or inf) in its {what}, "
+            f"first at step {step}, column {col}; training on them gives a NaN policy: "
+            "regenerate the dataset or drop that demo"
+        )
 
 
 def state_obs_keys(keys) -> list[str]:
@@ -150,22 +178,28 @@ def flatten_obs(obs: dict[str, np.ndarray], keys: list[str]) -> np.ndarray:
 
 def check_max_demos(max_demos: int | None) -> None:
     # 0 used to mean "all demos" (keys[:0] is falsy) and -1 "all but the last", both silently.
-    if max_demos is not None and (isinstance(max_demos, bool) or not isinstance(max_demos, (int, np.integer))
-                                  or max_demos < 1):
-        raise ValueError(f"max_demos (--max-demos) must be an integer >= 1 (or left out for all demos), "
-                         f"got {max_demos!r}")
+    if max_demos is not None and (
+        isinstance(max_demos, bool) or not isinstance(max_demos, (int, np.integer)) or max_demos < 1
+    ):
+        raise ValueError(
+            f"max_demos (--max-demos) must be an integer >= 1 (or left out for all demos), got {max_demos!r}"
+        )
 
 
 def image_cameras(env_kwargs: dict, obs_keys: list[str]) -> list[str]:
     """The cameras whose images a dataset holds (`obs/<camera>_image`), in the order its env
     kwargs name them (render-obs records them there)."""
-    held = {k[:-len("_image")] for k in obs_keys if k.endswith("_image")}
+    held = {k[: -len("_image")] for k in obs_keys if k.endswith("_image")}
     named = [c for c in env_kwargs.get("camera_names", []) if c in held]
     return named + sorted(held - set(named))
 
 
-def load_demo_arrays(path: str | Path, max_demos: int | None = None, obs: str = "state",
-                     images_in_memory_bytes: int = IMAGES_IN_MEMORY_BYTES) -> DemoArrays:
+def load_demo_arrays(
+    path: str | Path,
+    max_demos: int | None = None,
+    obs: str = "state",
+    images_in_memory_bytes: int = IMAGES_IN_MEMORY_BYTES,
+) -> DemoArrays:
     """All (or the first `max_demos`) demos of a dataset as flat observation/action arrays: the
     state keys (`obs="state"`), or the proprioception plus every camera's images (`"rgb"`; left
     in the file, which then stays open until `close()`, when they are larger than
@@ -195,26 +229,46 @@ def _read_demo_arrays(ds, path, max_demos: int | None, obs: str, images_in_memor
     if obs == "rgb":
         obs_keys = [k for k in obs_keys if k in PROPRIOCEPTION]
         if not obs_keys:
-            raise ValueError(f"{path} has none of the robot's own observations ({', '.join(PROPRIOCEPTION[:2])}, "
-                             "...) that pixel BC reads beside the images; record it with DexBench")
+            raise ValueError(
+                f"{path} has none of the robot's own observations ({', '.join(PROPRIOCEPTION[:2])}, "
+                "...) that pixel BC reads beside the images; record it with DexBench"
+            )
         cameras = image_cameras(ds.env_kwargs, ds.obs_keys(keys[0]))
         if not cameras:
-            raise ValueError(f"{path} has no camera images (obs/<camera>_image) for pixel BC (--obs rgb); "
-                             + RENDER_HINT)
+            raise ValueError(
+                f"{path} has no camera images (obs/<camera>_image) for pixel BC (--obs rgb); " + RENDER_HINT
+            )
         for key in keys:
             missing = [c for c in cameras if not ds.has(key, f"obs/{c}_image")]
             if missing:
                 raise ValueError(f"{path}: {key} lacks the images of {', '.join(missing)}; " + RENDER_HINT)
-    in_file = bool(cameras) and sum(int(np.prod(ds.group(key)[f"obs/{c}_image"].shape))
-                                    for key in keys for c in cameras) > images_in_memory_bytes
+    in_file = (
+        bool(cameras)
+        and sum(int(np.prod(ds.group(key)[f"obs/{c}_image"].shape)) for key in keys for c in cameras)
+        > images_in_memory_bytes
+    )
     flat, actions, images = [], [], []
     for key in keys:
-        flat.append(np.concatenate([ds.array(key, f"obs/{k}").reshape(ds.num_samples(key), -1)
-                                    for k in obs_keys], axis=1).astype(np.float32))
+        flat.append(
+            np.concatenate(
+                [ds.array(key, f"obs/{k}").reshape(ds.num_samples(key), -1) for k in obs_keys], axis=1
+            ).astype(np.float32)
+        )
         actions.append(ds.array(key, "actions").astype(np.float32))
         if cameras:
-            images.append(FileFrames(ds, key, cameras) if in_file
-                          else np.stack([ds.array(key, f"obs/{c}_image") for c in cameras], axis=1))
-    return DemoArrays(obs=flat, actions=actions, obs_keys=obs_keys, env_id=ds.env_id, env_kwargs=ds.env_kwargs,
-                      demo_keys=keys, images=images if cameras else None, cameras=cameras,
-                      reader=ds if in_file else None)
+            images.append(
+                FileFrames(ds, key, cameras)
+                if in_file
+                else np.stack([ds.array(key, f"obs/{c}_image") for c in cameras], axis=1)
+            )
+    return DemoArrays(
+        obs=flat,
+        actions=actions,
+        obs_keys=obs_keys,
+        env_id=ds.env_id,
+        env_kwargs=ds.env_kwargs,
+        demo_keys=keys,
+        images=images if cameras else None,
+        cameras=cameras,
+        reader=ds if in_file else None,
+    )

@@ -71,8 +71,18 @@ class PixelChunkMLP(nn.Module):
     """(proprioception_t, images_t) -> actions t .. t+chunk-1: the image features of every camera
     joined to the normalised proprioception, into `ChunkMLP`'s body."""
 
-    def __init__(self, obs_dim: int, act_dim: int, cameras: int, image_size: int, chunk: int = 10,
-                 hidden: int = 512, layers: int = 3, channels: int = 32, keypoints: int = 32) -> None:
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        cameras: int,
+        image_size: int,
+        chunk: int = 10,
+        hidden: int = 512,
+        layers: int = 3,
+        channels: int = 32,
+        keypoints: int = 32,
+    ) -> None:
         super().__init__()
         self.obs_norm = Normalizer(obs_dim)
         self.encoder = ImageEncoder(cameras, image_size, channels, keypoints)
@@ -83,8 +93,9 @@ class PixelChunkMLP(nn.Module):
     def act_norm(self) -> Normalizer:
         return self.head.act_norm
 
-    def forward(self, obs_norm: torch.Tensor, images: torch.Tensor,
-                generator: torch.Generator | None = None) -> torch.Tensor:
+    def forward(
+        self, obs_norm: torch.Tensor, images: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """(B, obs_dim) normalised proprioception, (B, cameras, H, W, 3) uint8 images -> (B, chunk,
         act_dim) normalised actions; `generator` draws training crops (none: centre crops)."""
         return self.head(torch.cat([obs_norm, self.encoder(images, generator)], dim=1))
@@ -118,11 +129,15 @@ def build_model(config: dict[str, Any]) -> nn.Module:
 
     count = parameter_count(make)
     if count > MAX_PARAMETERS:
-        sizes = ", ".join(f"{k}={v}" for k, v in {"obs_dim": config["obs_dim"], "act_dim": config["act_dim"],
-                                                     **config["model"]}.items())
-        raise ValueError(f"the network ({sizes}) would hold {count:,} weights ({4 * count / 1e9:,.1f} GB), over "
-                         f"the limit of {MAX_PARAMETERS:,} ({4 * MAX_PARAMETERS / 1e9:g} GB); make it smaller "
-                         "(--hidden, --layers, --chunk)")
+        sizes = ", ".join(
+            f"{k}={v}"
+            for k, v in {"obs_dim": config["obs_dim"], "act_dim": config["act_dim"], **config["model"]}.items()
+        )
+        raise ValueError(
+            f"the network ({sizes}) would hold {count:,} weights ({4 * count / 1e9:,.1f} GB), over "
+            f"the limit of {MAX_PARAMETERS:,} ({4 * MAX_PARAMETERS / 1e9:g} GB); make it smaller "
+            "(--hidden, --layers, --chunk)"
+        )
     return make()
 
 

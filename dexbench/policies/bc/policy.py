@@ -33,8 +33,10 @@ ENSEMBLE_DECAY = 0.1  # ACT's m: weight exp(-m * i) of the i-th oldest predictio
 
 
 TRAIN_COMMAND = "dexbench train bc --data FILE --out DIR"
-FOREIGN = {"dexbench-diffusion-checkpoint": " (a diffusion checkpoint: evaluate it with --policy "
-                                            "dexbench.policies:DiffusionPolicy)"}
+FOREIGN = {
+    "dexbench-diffusion-checkpoint": " (a diffusion checkpoint: evaluate it with --policy "
+    "dexbench.policies:DiffusionPolicy)"
+}
 
 
 def load_checkpoint(checkpoint: str | Path, device: str = "cpu") -> tuple[torch.nn.Module, dict, str]:
@@ -55,21 +57,30 @@ def _config_problem(config: dict) -> str | None:
     if problem:
         return problem
     model, train = config.get("model"), config.get("train")
-    if not isinstance(model, dict) or not all(is_int(v, 1, MAX_HORIZON if k == "chunk" else 16_384)
-                                              for k, v in model.items()):
+    if not isinstance(model, dict) or not all(
+        is_int(v, 1, MAX_HORIZON if k == "chunk" else 16_384) for k, v in model.items()
+    ):
         return f"model is {model!r}, not a dict of network sizes"
-    if not isinstance(train, dict) or (config.get("arch") == "rnn" and not is_int(train.get("seq_len"), 1,
-                                                                                  MAX_HORIZON)):
+    if not isinstance(train, dict) or (
+        config.get("arch") == "rnn" and not is_int(train.get("seq_len"), 1, MAX_HORIZON)
+    ):
         return "train (the training options; seq_len for an rnn) is missing or malformed"
     if config.get("obs", "state") not in OBSERVATIONS:
         return f"obs is {config.get('obs')!r}, not one of {', '.join(OBSERVATIONS)}"
     if config.get("obs") == "rgb":
         cameras, view = config.get("cameras"), config.get("observation_kwargs")
-        if (not isinstance(cameras, list) or not cameras or not all(isinstance(c, str) for c in cameras)
-                or model.get("cameras") != len(cameras)):
+        if (
+            not isinstance(cameras, list)
+            or not cameras
+            or not all(isinstance(c, str) for c in cameras)
+            or model.get("cameras") != len(cameras)
+        ):
             return f"cameras is {cameras!r}, not the list of the {model.get('cameras')} cameras the network reads"
-        if not isinstance(view, dict) or view.get("camera_names") != cameras or view.get("image_size") != [
-                model.get("image_size")] * 2:
+        if (
+            not isinstance(view, dict)
+            or view.get("camera_names") != cameras
+            or view.get("image_size") != [model.get("image_size")] * 2
+        ):
             return f"observation_kwargs is {view!r}, not the env kwargs of the cameras and image size trained on"
     return None
 
@@ -79,22 +90,31 @@ def _check_observations(observation_space, config: dict, checkpoint) -> None:
     spaces = getattr(observation_space, "spaces", {})
     if config.get("obs") == "rgb":
         size = config["model"]["image_size"]
-        wrong = [c for c in config["cameras"] if c + "_image" not in spaces
-                 or tuple(spaces[c + "_image"].shape) != (size, size, 3)]
+        wrong = [
+            c
+            for c in config["cameras"]
+            if c + "_image" not in spaces or tuple(spaces[c + "_image"].shape) != (size, size, 3)
+        ]
         if wrong:
             view = ", ".join(f"{k}={v!r}" for k, v in config["observation_kwargs"].items())
-            raise ValueError(f"checkpoint {checkpoint} reads {size}x{size} images of {', '.join(config['cameras'])}; "
-                             f"this env gives none of {', '.join(wrong)} at that size. `dexbench eval` makes the "
-                             f"env with them itself; elsewhere make it with {view}")
+            raise ValueError(
+                f"checkpoint {checkpoint} reads {size}x{size} images of {', '.join(config['cameras'])}; "
+                f"this env gives none of {', '.join(wrong)} at that size. `dexbench eval` makes the "
+                f"env with them itself; elsewhere make it with {view}"
+            )
     missing = [k for k in config["obs_keys"] if k not in spaces]
     if missing:
-        raise ValueError(f"checkpoint {checkpoint} was trained on observations this env lacks: {missing}; "
-                         f"evaluate it on {config.get('env_id')} (the env it was trained on)")
+        raise ValueError(
+            f"checkpoint {checkpoint} was trained on observations this env lacks: {missing}; "
+            f"evaluate it on {config.get('env_id')} (the env it was trained on)"
+        )
     size = sum(int(np.prod(spaces[k].shape)) for k in config["obs_keys"])
     if size != config["obs_dim"]:
-        raise ValueError(f"checkpoint {checkpoint} reads {config['obs_dim']} observation numbers from "
-                         f"{config['obs_keys']}; this env gives {size}: evaluate it on {config.get('env_id')} "
-                         "(the env it was trained on)")
+        raise ValueError(
+            f"checkpoint {checkpoint} reads {config['obs_dim']} observation numbers from "
+            f"{config['obs_keys']}; this env gives {size}: evaluate it on {config.get('env_id')} "
+            "(the env it was trained on)"
+        )
 
 
 @contextlib.contextmanager
@@ -117,8 +137,9 @@ class BCPolicy:
         self.device = next(self.model.parameters()).device
         self.name = f"bc-{self.config['arch']}" + ("-rgb" if self.config.get("obs") == "rgb" else "")
         self.obs_keys = list(self.config["obs_keys"])
-        self.image_keys = [c + "_image" for c in self.config.get("cameras", [])] if self.config.get(
-            "obs") == "rgb" else []
+        self.image_keys = (
+            [c + "_image" for c in self.config.get("cameras", [])] if self.config.get("obs") == "rgb" else []
+        )
         self._slots = [tuple(x) for x in self.config["rotation_slots"]]
         check_action_space(action_space, self.config, checkpoint)
         _check_observations(observation_space, self.config, checkpoint)  # after: an embodiment names its actions

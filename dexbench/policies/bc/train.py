@@ -79,16 +79,22 @@ class BCConfig:
         if self.obs not in OBSERVATIONS:
             raise ValueError(f"unknown BC observations {self.obs!r} (--obs); use state or rgb")
         if self.obs == "rgb" and self.arch != "mlp":
-            raise ValueError("pixel BC (--obs rgb) trains the mlp architecture (action chunking); "
-                             f"leave out --arch {self.arch}")
+            raise ValueError(
+                f"pixel BC (--obs rgb) trains the mlp architecture (action chunking); leave out --arch {self.arch}"
+            )
         check_options(self, _INT_RANGES, _FLOAT_RANGES, _FLAGS)
 
     def model_kwargs(self) -> dict[str, Any]:
         """The network's sizes that the options fix (pixel BC adds the cameras and image size of
         the data to the checkpoint's copy)."""
         if self.obs == "rgb":
-            return {"chunk": self.chunk, "hidden": self.hidden, "layers": self.layers, "channels": IMAGE_CHANNELS,
-                    "keypoints": IMAGE_KEYPOINTS}
+            return {
+                "chunk": self.chunk,
+                "hidden": self.hidden,
+                "layers": self.layers,
+                "channels": IMAGE_CHANNELS,
+                "keypoints": IMAGE_KEYPOINTS,
+            }
         if self.arch == "mlp":
             return {"chunk": self.chunk, "hidden": self.hidden, "layers": self.layers}
         return {"hidden": self.hidden, "layers": self.layers}
@@ -101,17 +107,41 @@ IMAGE_KEYPOINTS = 32  # spatial-softmax keypoints per camera, robomimic's defaul
 # Bounds past which a run is a typo, not an experiment: a chunk or window of 100000 steps, or a
 # net 100000 wide, allocates for minutes (or until the machine swaps) before the first step.
 MAX_HORIZON = 1_000  # chunk and seq_len (also refused when longer than the longest demo)
-_INT_RANGES = [("steps", 1, 10**9), ("batch_size", 1, 1_000_000), ("chunk", 1, MAX_HORIZON),
-               ("seq_len", 1, MAX_HORIZON), ("hidden", 1, 16_384), ("layers", 1, 64), ("seed", 0, 2**63 - 1),
-               ("log_every", 1, None), ("checkpoint_every", 1, None), ("keep_checkpoints", 0, None),
-               ("threads", 0, 1_024)]
-_FLOAT_RANGES = [("lr", "> 0", lambda x: x > 0), ("weight_decay", ">= 0", lambda x: x >= 0),
-                 ("obs_noise", ">= 0", lambda x: x >= 0),
-                 ("val_fraction", "in [0, 1) (some demos must be left to train on)", lambda x: 0 <= x < 1)]
+_INT_RANGES = [
+    ("steps", 1, 10**9),
+    ("batch_size", 1, 1_000_000),
+    ("chunk", 1, MAX_HORIZON),
+    ("seq_len", 1, MAX_HORIZON),
+    ("hidden", 1, 16_384),
+    ("layers", 1, 64),
+    ("seed", 0, 2**63 - 1),
+    ("log_every", 1, None),
+    ("checkpoint_every", 1, None),
+    ("keep_checkpoints", 0, None),
+    ("threads", 0, 1_024),
+]
+_FLOAT_RANGES = [
+    ("lr", "> 0", lambda x: x > 0),
+    ("weight_decay", ">= 0", lambda x: x >= 0),
+    ("obs_noise", ">= 0", lambda x: x >= 0),
+    ("val_fraction", "in [0, 1) (some demos must be left to train on)", lambda x: 0 <= x < 1),
+]
 # The CLI flag of each option that has one, so a message tells a CLI user what to change.
-_FLAGS = {"obs": "--obs", "steps": "--steps", "batch_size": "--batch-size", "lr": "--lr", "chunk": "--chunk",
-          "seq_len": "--seq-len", "hidden": "--hidden", "layers": "--layers", "obs_noise": "--obs-noise",
-          "seed": "--seed", "threads": "--threads", "keep_checkpoints": "--checkpoints", "device": "--device"}
+_FLAGS = {
+    "obs": "--obs",
+    "steps": "--steps",
+    "batch_size": "--batch-size",
+    "lr": "--lr",
+    "chunk": "--chunk",
+    "seq_len": "--seq-len",
+    "hidden": "--hidden",
+    "layers": "--layers",
+    "obs_noise": "--obs-noise",
+    "seed": "--seed",
+    "threads": "--threads",
+    "keep_checkpoints": "--checkpoints",
+    "device": "--device",
+}
 
 
 def _option(name: str) -> str:
@@ -154,8 +184,10 @@ def _check_horizon(config: BCConfig, data: DemoArrays) -> None:
     name = "chunk" if config.arch == "mlp" else "seq_len"
     value, longest = getattr(config, name), max(len(a) for a in data.actions)
     if value > longest:
-        raise ValueError(f"{_option(name)} is {value}, longer than the longest demo ({longest} steps); "
-                         f"use at most {longest} (default 10)")
+        raise ValueError(
+            f"{_option(name)} is {value}, longer than the longest demo ({longest} steps); "
+            f"use at most {longest} (default 10)"
+        )
 
 
 @dataclass
@@ -172,17 +204,21 @@ class TrainReport:
     device: str = "cpu"
 
     def table(self) -> str:
-        return training_table([("output", self.out), ("architecture", self.arch), ("device", self.device)], self,
-                              "L1, normalised")
+        return training_table(
+            [("output", self.out), ("architecture", self.arch), ("device", self.device)], self, "L1, normalised"
+        )
 
 
 def training_table(head: list[tuple[str, str]], report, loss: str) -> str:
     """What `dexbench train` prints after a run: the `head` rows, then the demos, gradient steps,
     losses (`loss` names the training loss) and wall time of `report`."""
-    rows = head + [("demos", f"{report.train_demos} train, {report.val_demos} validation ({report.samples} samples)"),
-                   ("gradient steps", str(report.steps)), (f"train loss ({loss})", f"{report.final_train_loss:.4f}"),
-                   ("validation loss", "-" if report.val_loss is None else f"{report.val_loss:.4f}"),
-                   ("wall time", f"{report.wall_s:.1f} s")]
+    rows = head + [
+        ("demos", f"{report.train_demos} train, {report.val_demos} validation ({report.samples} samples)"),
+        ("gradient steps", str(report.steps)),
+        (f"train loss ({loss})", f"{report.final_train_loss:.4f}"),
+        ("validation loss", "-" if report.val_loss is None else f"{report.val_loss:.4f}"),
+        ("wall time", f"{report.wall_s:.1f} s"),
+    ]
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 
@@ -191,8 +227,14 @@ class _Batches:
     """Training samples as tensors, drawn uniformly over steps. Pixel BC's images stay the
     dataset's uint8 arrays (no copy); a batch gathers its frames."""
 
-    def __init__(self, data: DemoArrays, demos: list[int], config: BCConfig, stats: dict[str, np.ndarray],
-                 device: torch.device | str = "cpu") -> None:
+    def __init__(
+        self,
+        data: DemoArrays,
+        demos: list[int],
+        config: BCConfig,
+        stats: dict[str, np.ndarray],
+        device: torch.device | str = "cpu",
+    ) -> None:
         self.config, self.device = config, torch.device(device)
         self.images = [data.images[i] for i in demos] if config.obs == "rgb" else None
         if self.images is not None:  # sample k is frame frame_of[k] of demo demo_of[k]
@@ -230,8 +272,14 @@ class _Batches:
         return torch.from_numpy(frames).to(self.device)
 
 
-def _loss(model, arch: str, obs: torch.Tensor, target: torch.Tensor, images: torch.Tensor | None = None,
-          crops: torch.Generator | None = None) -> torch.Tensor:
+def _loss(
+    model,
+    arch: str,
+    obs: torch.Tensor,
+    target: torch.Tensor,
+    images: torch.Tensor | None = None,
+    crops: torch.Generator | None = None,
+) -> torch.Tensor:
     if images is not None:
         pred = model(obs, images, crops)
     else:
@@ -244,10 +292,15 @@ class TrainingDiverged(ValueError):
 
 
 def _diverged_message(step: int, loss: float, config: BCConfig, out: Path, last_saved: int | None) -> str:
-    kept = (f"the last good checkpoint (step {last_saved}) is kept in {out}" if last_saved
-            else f"no checkpoint of this run was written to {out}")
-    return (f"training diverged at step {step} (loss {loss}); {kept}. Lower the learning rate "
-            f"(--lr, now {config.lr:g}) or check the dataset for extreme values")
+    kept = (
+        f"the last good checkpoint (step {last_saved}) is kept in {out}"
+        if last_saved
+        else f"no checkpoint of this run was written to {out}"
+    )
+    return (
+        f"training diverged at step {step} (loss {loss}); {kept}. Lower the learning rate "
+        f"(--lr, now {config.lr:g}) or check the dataset for extreme values"
+    )
 
 
 def _weights_finite(model) -> bool:
@@ -258,8 +311,10 @@ def _check_stats(stats: dict[str, np.ndarray]) -> None:
     # Finite values can still overflow float32 in the std (|x| ~ 1e20 squared): a NaN normaliser.
     bad = [k for k, v in stats.items() if not np.all(np.isfinite(v))]
     if bad:
-        raise ValueError(f"the dataset's values are too large to normalise ({', '.join(bad)} not finite); "
-                         "regenerate the dataset or drop the demos with extreme values")
+        raise ValueError(
+            f"the dataset's values are too large to normalise ({', '.join(bad)} not finite); "
+            "regenerate the dataset or drop the demos with extreme values"
+        )
 
 
 def _json_text(path: Path, obj: Any) -> str:
@@ -316,15 +371,21 @@ def check_checkpoint_out(out: str | Path, overwrite: bool = False, flag: str = "
     if out.is_dir() and any(out.iterdir()):
         here = Path.cwd().resolve()
         if out.resolve() == here or out.resolve() in here.parents:
-            raise ValueError(f"{flag} {out} is the current folder (or holds it); give the checkpoint a folder of "
-                             "its own, e.g. runs/bc")
+            raise ValueError(
+                f"{flag} {out} is the current folder (or holds it); give the checkpoint a folder of "
+                "its own, e.g. runs/bc"
+            )
         if not overwrite:
-            raise FileExistsError(f"{flag} {out} already holds files; pass --overwrite to replace the checkpoint "
-                                  f"in it, or give another {flag}")
+            raise FileExistsError(
+                f"{flag} {out} already holds files; pass --overwrite to replace the checkpoint "
+                f"in it, or give another {flag}"
+            )
         foreign = _not_a_checkpoint(out)
         if foreign is not None:
-            raise ValueError(f"{flag} {out} holds {foreign.relative_to(out)}, which train bc does not write, so it "
-                             f"is not a checkpoint folder and --overwrite does not replace it; give another {flag}")
+            raise ValueError(
+                f"{flag} {out} holds {foreign.relative_to(out)}, which train bc does not write, so it "
+                f"is not a checkpoint folder and --overwrite does not replace it; give another {flag}"
+            )
     made = [p for p in (out, *out.parents) if not os.path.lexists(p)]
     try:
         check_writable(out / CHECKPOINT_FILES[0])
@@ -366,8 +427,11 @@ def finished_training(out: str | Path, config: BCConfig) -> bool:
     train = {"obs": "state", **saved["train"]} if isinstance(saved.get("train"), dict) else None
     # Where it trained is not what it learnt (and checkpoints from before --device have no device).
     wanted = {k: v for k, v in dataclasses.asdict(config).items() if k != "device"}
-    return (saved.get("steps_done") == config.steps and train is not None
-            and {k: v for k, v in train.items() if k != "device"} == wanted)
+    return (
+        saved.get("steps_done") == config.steps
+        and train is not None
+        and {k: v for k, v in train.items() if k != "device"} == wanted
+    )
 
 
 def kept_checkpoints(out: str | Path) -> list[Path]:
@@ -391,32 +455,46 @@ class TrainingDemos:
     @property
     def train_data(self) -> DemoArrays:
         d = self.data
-        return DemoArrays([d.obs[i] for i in self.train_demos], [d.actions[i] for i in self.train_demos],
-                          d.obs_keys, d.env_id, d.env_kwargs)
+        return DemoArrays(
+            [d.obs[i] for i in self.train_demos],
+            [d.actions[i] for i in self.train_demos],
+            d.obs_keys,
+            d.env_id,
+            d.env_kwargs,
+        )
 
     def checkpoint_config(self, fmt: str, version: int) -> dict[str, Any]:
         """What every learner's config.json records of its format, versions and data."""
         import dexbench
 
         d = self.data
-        return {"format": fmt, "format_version": version, "suite_version": dexbench.__version__,
-                "torch_version": torch.__version__, "obs_dim": int(d.obs[0].shape[1]),
-                "act_dim": int(d.actions[0].shape[1]), "env_act_dim": int(self.env_act_dim),
-                "rotation_slots": [list(x) for x in self.slots], "obs_keys": d.obs_keys, "env_id": d.env_id,
-                "env_kwargs": d.env_kwargs,
-                "dataset": "(in memory)" if self.source == IN_MEMORY else self.source,
-                "train_demos": len(self.train_demos), "val_demos": len(self.val_demos)}
+        return {
+            "format": fmt,
+            "format_version": version,
+            "suite_version": dexbench.__version__,
+            "torch_version": torch.__version__,
+            "obs_dim": int(d.obs[0].shape[1]),
+            "act_dim": int(d.actions[0].shape[1]),
+            "env_act_dim": int(self.env_act_dim),
+            "rotation_slots": [list(x) for x in self.slots],
+            "obs_keys": d.obs_keys,
+            "env_id": d.env_id,
+            "env_kwargs": d.env_kwargs,
+            "dataset": "(in memory)" if self.source == IN_MEMORY else self.source,
+            "train_demos": len(self.train_demos),
+            "val_demos": len(self.val_demos),
+        }
 
 
 IN_MEMORY = "the in-memory demos"
 
 
-def training_demos(data_path: str | Path | DemoArrays, seed: int, val_fraction: float, max_demos: int | None = None,
-                   obs: str = "state") -> TrainingDemos:
+def training_demos(
+    data_path: str | Path | DemoArrays, seed: int, val_fraction: float, max_demos: int | None = None, obs: str = "state"
+) -> TrainingDemos:
     """Load (unless given loaded) and check the demos of `data_path`, encode their rotations and
     split them by `seed`: the same for every learner, so they train and validate on the same demos."""
-    data = (data_path if isinstance(data_path, DemoArrays)
-            else load_demo_arrays(data_path, max_demos=max_demos, obs=obs))
+    data = data_path if isinstance(data_path, DemoArrays) else load_demo_arrays(data_path, max_demos=max_demos, obs=obs)
     source = IN_MEMORY if isinstance(data_path, DemoArrays) else str(data_path)
     if obs == "rgb" and data.images is None:
         raise ValueError(f"{source} holds no camera images for pixel BC (--obs rgb); " + RENDER_HINT)
@@ -428,8 +506,9 @@ def training_demos(data_path: str | Path | DemoArrays, seed: int, val_fraction: 
     order = np.random.default_rng(seed).permutation(n)
     # At most n - 1: a val_fraction near 1 must still leave a demo to train on.
     n_val = min(int(round(val_fraction * n)), n - 1) if n >= 10 else 0
-    return TrainingDemos(data, source, slots, int(env_act_dim), sorted(order[n_val:].tolist()),
-                         sorted(order[:n_val].tolist()))
+    return TrainingDemos(
+        data, source, slots, int(env_act_dim), sorted(order[n_val:].tolist()), sorted(order[:n_val].tolist())
+    )
 
 
 class CheckpointWriter:
@@ -463,8 +542,13 @@ class CheckpointWriter:
             _save(self.out / f"step_{step}", model, config_json, log)
 
 
-def train_bc(data_path: str | Path | DemoArrays, out: str | Path, config: BCConfig | None = None,
-             progress: bool = True, max_demos: int | None = None) -> TrainReport:
+def train_bc(
+    data_path: str | Path | DemoArrays,
+    out: str | Path,
+    config: BCConfig | None = None,
+    progress: bool = True,
+    max_demos: int | None = None,
+) -> TrainReport:
     """Train a BC policy on the dataset `data_path` (a file, or demos already loaded); write the
     checkpoint to the directory `out`."""
     from tqdm import tqdm
@@ -489,10 +573,14 @@ def train_bc(data_path: str | Path | DemoArrays, out: str | Path, config: BCConf
     gen = torch.Generator().manual_seed(config.seed)
     pixels = _pixel_config(data) if config.obs == "rgb" else {}
     image_model = pixels.pop("model", {})
-    config_json = {**demos.checkpoint_config(CHECKPOINT_FORMAT,
-                                             CHECKPOINT_VERSION if pixels else STATE_CHECKPOINT_VERSION),
-                   "arch": config.arch, "obs": config.obs, "model": {**config.model, **image_model}, **pixels,
-                   "train": dataclasses.asdict(config)}
+    config_json = {
+        **demos.checkpoint_config(CHECKPOINT_FORMAT, CHECKPOINT_VERSION if pixels else STATE_CHECKPOINT_VERSION),
+        "arch": config.arch,
+        "obs": config.obs,
+        "model": {**config.model, **image_model},
+        **pixels,
+        "train": dataclasses.asdict(config),
+    }
     model = build_model(config_json)
     model.obs_norm.set(stats["obs_mean"], stats["obs_std"])
     model.act_norm.set(stats["act_mean"], stats["act_std"])
@@ -528,9 +616,18 @@ def train_bc(data_path: str | Path | DemoArrays, out: str | Path, config: BCConf
     bar.close()
     if not isinstance(data_path, DemoArrays):
         data.close()  # images read from the file per batch kept it open (an error leaves it to the GC)
-    return TrainReport(out=str(out), arch=config.arch, train_demos=len(train_demos), val_demos=len(val_demos),
-                       samples=len(train_set), steps=config.steps, final_train_loss=float(running),
-                       val_loss=val_loss, wall_s=time.perf_counter() - start, device=str(device))
+    return TrainReport(
+        out=str(out),
+        arch=config.arch,
+        train_demos=len(train_demos),
+        val_demos=len(val_demos),
+        samples=len(train_set),
+        steps=config.steps,
+        final_train_loss=float(running),
+        val_loss=val_loss,
+        wall_s=time.perf_counter() - start,
+        device=str(device),
+    )
 
 
 def _pixel_config(data: DemoArrays) -> dict[str, Any]:
@@ -538,10 +635,16 @@ def _pixel_config(data: DemoArrays) -> dict[str, Any]:
     that make an env observe them as the dataset did (`BCPolicy.observation_kwargs` hands these
     to the evaluation)."""
     size = int(data.images[0].shape[2])
-    return {"model": {"cameras": len(data.cameras), "image_size": size}, "cameras": list(data.cameras),
-            "observation_kwargs": {"obs_mode": "state+rgb", "camera_names": list(data.cameras),
-                                   "image_size": [size, size],
-                                   "render_preset": data.env_kwargs.get("render_preset", "fast")}}
+    return {
+        "model": {"cameras": len(data.cameras), "image_size": size},
+        "cameras": list(data.cameras),
+        "observation_kwargs": {
+            "obs_mode": "state+rgb",
+            "camera_names": list(data.cameras),
+            "image_size": [size, size],
+            "render_preset": data.env_kwargs.get("render_preset", "fast"),
+        },
+    }
 
 
 def _rotation_slots_of(data: DemoArrays) -> list[tuple[int, int]]:
@@ -552,8 +655,10 @@ def _rotation_slots_of(data: DemoArrays) -> list[tuple[int, int]]:
     try:
         # Otherwise the rotation slots would pick the wrong columns and training "works".
         if env.action_space.shape != data.actions[0].shape[1:]:
-            raise ValueError(f"the dataset's actions are {data.actions[0].shape[1]}-D but its env {data.env_id} "
-                             f"takes {env.action_space.shape}; the dataset does not belong to that env")
+            raise ValueError(
+                f"the dataset's actions are {data.actions[0].shape[1]}-D but its env {data.env_id} "
+                f"takes {env.action_space.shape}; the dataset does not belong to that env"
+            )
         return rotation_slots(env.action_layout, env.action_mode)
     finally:
         env.close()

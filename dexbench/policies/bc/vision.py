@@ -39,7 +39,7 @@ def random_crop(images: torch.Tensor, size: int, generator: torch.Generator) -> 
 def center_crop(images: torch.Tensor, size: int) -> torch.Tensor:
     """(B, H, W, C) -> (B, size, size, C), the middle of each image."""
     top, left = (images.shape[1] - size) // 2, (images.shape[2] - size) // 2
-    return images[:, top:top + size, left:left + size]
+    return images[:, top : top + size, left : left + size]
 
 
 class SpatialSoftmax(nn.Module):
@@ -65,17 +65,22 @@ class ConvEncoder(nn.Module):
     def __init__(self, size: int, channels: int = 32, keypoints: int = 32) -> None:
         super().__init__()
         self.conv = nn.Sequential(
-            nn.Conv2d(3, channels, kernel_size=5, stride=2), nn.ReLU(),
-            nn.Conv2d(channels, channels, kernel_size=3, stride=2), nn.ReLU(),
-            nn.Conv2d(channels, channels, kernel_size=3, stride=1), nn.ReLU(),
+            nn.Conv2d(3, channels, kernel_size=5, stride=2),
+            nn.ReLU(),
+            nn.Conv2d(channels, channels, kernel_size=3, stride=2),
+            nn.ReLU(),
+            nn.Conv2d(channels, channels, kernel_size=3, stride=1),
+            nn.ReLU(),
         )
         side = size
         for layer in self.conv:
             if isinstance(layer, nn.Conv2d):
                 side = (side - layer.kernel_size[0]) // layer.stride[0] + 1
                 if side < 1:
-                    raise ValueError(f"a {size} px crop is too small for the pixel encoder; render images of "
-                                     f"{MIN_IMAGE_SIZE} px or more (84 is the papers' size)")
+                    raise ValueError(
+                        f"a {size} px crop is too small for the pixel encoder; render images of "
+                        f"{MIN_IMAGE_SIZE} px or more (84 is the papers' size)"
+                    )
         self.pool = SpatialSoftmax(channels, side, side, keypoints)
         self.out_dim = 2 * keypoints
 

@@ -72,9 +72,18 @@ class TemporalUNet(nn.Module):
     normalised observations -> (B, horizon, act_dim) predicted noise. The normalisers of the
     observations and actions are buffers, so a checkpoint is one state_dict."""
 
-    def __init__(self, obs_dim: int, act_dim: int, horizon: int = 16, n_obs: int = 2, n_action: int = 8,
-                 channels: tuple[int, ...] | list[int] = (64, 128, 256), step_embed: int = STEP_EMBED,
-                 kernel: int = KERNEL, groups: int = GROUPS) -> None:
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        horizon: int = 16,
+        n_obs: int = 2,
+        n_action: int = 8,
+        channels: tuple[int, ...] | list[int] = (64, 128, 256),
+        step_embed: int = STEP_EMBED,
+        kernel: int = KERNEL,
+        groups: int = GROUPS,
+    ) -> None:
         super().__init__()
         self.obs_dim, self.act_dim, self.horizon, self.n_obs, self.n_action = obs_dim, act_dim, horizon, n_obs, n_action
         self.obs_norm, self.act_norm = Normalizer(obs_dim), Normalizer(act_dim)
@@ -82,27 +91,44 @@ class TemporalUNet(nn.Module):
         # [-1, 1]); a buffer, so checkpoints of the first, mean/std-normalised version keep theirs.
         self.register_buffer("action_bound", torch.tensor(1.0))
         channels = list(channels)
-        self.step_mlp = nn.Sequential(SinusoidalEmbedding(step_embed), nn.Linear(step_embed, 4 * step_embed),
-                                      nn.Mish(), nn.Linear(4 * step_embed, step_embed))
+        self.step_mlp = nn.Sequential(
+            SinusoidalEmbedding(step_embed),
+            nn.Linear(step_embed, 4 * step_embed),
+            nn.Mish(),
+            nn.Linear(4 * step_embed, step_embed),
+        )
         cond = step_embed + n_obs * obs_dim
         widths = [act_dim] + channels
         self.down = nn.ModuleList()
         for level, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
             last = level == len(channels) - 1
-            self.down.append(nn.ModuleList([FiLMResBlock(a, b, cond, kernel, groups),
-                                            FiLMResBlock(b, b, cond, kernel, groups),
-                                            nn.Conv1d(b, b, 3, stride=2, padding=1) if not last else nn.Identity()]))
+            self.down.append(
+                nn.ModuleList(
+                    [
+                        FiLMResBlock(a, b, cond, kernel, groups),
+                        FiLMResBlock(b, b, cond, kernel, groups),
+                        nn.Conv1d(b, b, 3, stride=2, padding=1) if not last else nn.Identity(),
+                    ]
+                )
+            )
         self.mid = nn.ModuleList([FiLMResBlock(channels[-1], channels[-1], cond, kernel, groups) for _ in range(2)])
         self.up = nn.ModuleList()
         # Each level on the way up doubles the sequence back: horizon / 2^(levels-1) -> horizon.
         # The first level's skip, at full length, joins the head (Chi et al.'s network leaves it
         # out; without it a narrow net learns even the identity slowly: 0.32 MSE after 300 steps).
         for a, b in reversed(list(zip(channels[:-1], channels[1:]))):
-            self.up.append(nn.ModuleList([FiLMResBlock(2 * b, a, cond, kernel, groups),
-                                          FiLMResBlock(a, a, cond, kernel, groups),
-                                          nn.ConvTranspose1d(a, a, 4, stride=2, padding=1)]))
-        self.head = nn.Sequential(_conv_block(2 * channels[0], channels[0], kernel, groups),
-                                  nn.Conv1d(channels[0], act_dim, 1))
+            self.up.append(
+                nn.ModuleList(
+                    [
+                        FiLMResBlock(2 * b, a, cond, kernel, groups),
+                        FiLMResBlock(a, a, cond, kernel, groups),
+                        nn.ConvTranspose1d(a, a, 4, stride=2, padding=1),
+                    ]
+                )
+            )
+        self.head = nn.Sequential(
+            _conv_block(2 * channels[0], channels[0], kernel, groups), nn.Conv1d(channels[0], act_dim, 1)
+        )
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, obs_cond: torch.Tensor) -> torch.Tensor:
         cond = torch.cat([self.step_mlp(t), obs_cond], dim=-1)
@@ -143,8 +169,9 @@ class NoiseSchedule:
         def alpha_bar(t: float) -> float:
             return math.cos((t + 0.008) / 1.008 * math.pi / 2) ** 2
 
-        betas = [min(1 - alpha_bar((i + 1) / train_steps) / alpha_bar(i / train_steps), 0.999)
-                 for i in range(train_steps)]
+        betas = [
+            min(1 - alpha_bar((i + 1) / train_steps) / alpha_bar(i / train_steps), 0.999) for i in range(train_steps)
+        ]
         self.alphas_cumprod = torch.cumprod(1 - torch.tensor(betas, dtype=torch.float64), 0).float()
 
     def add_noise(self, x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -162,8 +189,9 @@ class NoiseSchedule:
         return [round((self.train_steps - 1) * (steps - 1 - k) / (steps - 1)) for k in range(steps)]
 
     @torch.no_grad()
-    def ddim_sample(self, model: TemporalUNet, obs_cond: torch.Tensor, steps: int,
-                    generator: torch.Generator) -> torch.Tensor:
+    def ddim_sample(
+        self, model: TemporalUNet, obs_cond: torch.Tensor, steps: int, generator: torch.Generator
+    ) -> torch.Tensor:
         """(B, horizon, act_dim) normalised actions for the normalised observations `obs_cond`.
         The initial noise is drawn on the CPU from `generator` (the same on every device)."""
         b = obs_cond.shape[0]

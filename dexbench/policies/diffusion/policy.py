@@ -46,15 +46,13 @@ def load_checkpoint(checkpoint: str | Path, device: str = "cpu") -> tuple[Tempor
 
 
 def read_config(file: Path) -> dict:
-    return read_checkpoint_config(file, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, TRAIN_COMMAND, _config_problem,
-                                  FOREIGN)
+    return read_checkpoint_config(file, CHECKPOINT_FORMAT, CHECKPOINT_VERSION, TRAIN_COMMAND, _config_problem, FOREIGN)
 
 
 def _build(config: dict) -> TemporalUNet:
     parameters = count_parameters(config["model"], config["obs_dim"], config["act_dim"])
     if parameters > MAX_PARAMETERS:
-        raise ValueError(f"a {parameters:,}-parameter network, more than {MAX_PARAMETERS:,}: the checkpoint is "
-                         "damaged")
+        raise ValueError(f"a {parameters:,}-parameter network, more than {MAX_PARAMETERS:,}: the checkpoint is damaged")
     return TemporalUNet(config["obs_dim"], config["act_dim"], **config["model"])
 
 
@@ -69,23 +67,38 @@ def _config_problem(config: dict) -> str | None:
     if not all(is_int(model[k], 1, MAX_HORIZON) for k in ("horizon", "n_obs", "n_action")):
         return f"model's horizon, n_obs and n_action must be integers in 1..{MAX_HORIZON}, got {model!r}"
     channels = model["channels"]
-    if (not isinstance(channels, list) or not 1 <= len(channels) <= 6
-            or not all(is_int(c, GROUPS, MAX_CHANNELS) and c % GROUPS == 0 for c in channels)):
+    if (
+        not isinstance(channels, list)
+        or not 1 <= len(channels) <= 6
+        or not all(is_int(c, GROUPS, MAX_CHANNELS) and c % GROUPS == 0 for c in channels)
+    ):
         return f"model's channels are {channels!r}, not 1 to 6 multiples of {GROUPS} up to {MAX_CHANNELS}"
     if model["horizon"] % 2 ** (len(channels) - 1) or model["n_obs"] - 1 + model["n_action"] > model["horizon"]:
         return f"model {model!r} does not fit its horizon (levels halve it; the executed actions must lie in it)"
     diffusion = config.get("diffusion")
-    if (not isinstance(diffusion, dict) or not is_int(diffusion.get("train_steps"), 2, 10_000)
-            or not is_int(diffusion.get("ddim_steps"), 1, diffusion.get("train_steps"))
-            or diffusion.get("prediction") not in PREDICTIONS):
-        return (f"diffusion is {diffusion!r}, not train_steps, ddim_steps (<= train_steps) and a prediction "
-                f"({', '.join(PREDICTIONS)})")
+    if (
+        not isinstance(diffusion, dict)
+        or not is_int(diffusion.get("train_steps"), 2, 10_000)
+        or not is_int(diffusion.get("ddim_steps"), 1, diffusion.get("train_steps"))
+        or diffusion.get("prediction") not in PREDICTIONS
+    ):
+        return (
+            f"diffusion is {diffusion!r}, not train_steps, ddim_steps (<= train_steps) and a prediction "
+            f"({', '.join(PREDICTIONS)})"
+        )
     return None
 
 
 class DiffusionPolicy:
-    def __init__(self, observation_space, action_space, checkpoint: str | Path, device: str = "cpu",
-                 ddim_steps: int | str | None = None, n_action: int | str | None = None) -> None:
+    def __init__(
+        self,
+        observation_space,
+        action_space,
+        checkpoint: str | Path,
+        device: str = "cpu",
+        ddim_steps: int | str | None = None,
+        n_action: int | str | None = None,
+    ) -> None:
         self.model, self.config, self.checkpoint_sha256 = load_checkpoint(checkpoint, device)
         self.device = next(self.model.parameters()).device
         self.name = "diffusion"
@@ -94,12 +107,12 @@ class DiffusionPolicy:
         check_action_space(action_space, self.config, checkpoint)
         _check_observations(observation_space, self.config, checkpoint)
         diffusion, m = self.config["diffusion"], self.model
-        self.ddim_steps = _int_arg("ddim_steps", diffusion["ddim_steps"] if ddim_steps is None else ddim_steps, 1,
-                                   diffusion["train_steps"])
+        self.ddim_steps = _int_arg(
+            "ddim_steps", diffusion["ddim_steps"] if ddim_steps is None else ddim_steps, 1, diffusion["train_steps"]
+        )
         # Actions executed per plan: the trained n_action by default; fewer replans more often
         # (closed-loop), up to the rest of the window after the current step.
-        self.n_action = _int_arg("n_action", m.n_action if n_action is None else n_action, 1,
-                                 m.horizon - m.n_obs + 1)
+        self.n_action = _int_arg("n_action", m.n_action if n_action is None else n_action, 1, m.horizon - m.n_obs + 1)
         self.schedule = NoiseSchedule(diffusion["train_steps"], diffusion["prediction"])
         self._low, self._high = action_space.low, action_space.high
         self.reset()
@@ -126,7 +139,7 @@ class DiffusionPolicy:
         m = self.model
         cond = m.obs_norm.normalize(torch.as_tensor(history, device=self.device)).flatten()[None]
         window = self.schedule.ddim_sample(m, cond, self.ddim_steps, self._generator)
-        actions = m.act_norm.denormalize(window[0, m.n_obs - 1:m.n_obs - 1 + self.n_action]).cpu().numpy()
+        actions = m.act_norm.denormalize(window[0, m.n_obs - 1 : m.n_obs - 1 + self.n_action]).cpu().numpy()
         return [np.clip(decode(a.astype(np.float64), self._slots), self._low, self._high) for a in actions]
 
 

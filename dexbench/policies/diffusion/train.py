@@ -84,41 +84,82 @@ class DiffusionConfig:
         is read. Each message names the option (and its flag), the allowed range and the value."""
         check_options(self, _INT_RANGES, _FLOAT_RANGES, _FLAGS)
         if self.prediction not in PREDICTIONS:
-            raise ValueError(f"prediction (--prediction) must be one of {', '.join(PREDICTIONS)}, got "
-                             f"{self.prediction!r}")
+            raise ValueError(
+                f"prediction (--prediction) must be one of {', '.join(PREDICTIONS)}, got {self.prediction!r}"
+            )
         channels = self.channels
-        if (not isinstance(channels, (tuple, list)) or not 1 <= len(channels) <= 6
-                or not all(is_integer(c) and GROUPS <= c <= MAX_CHANNELS and c % GROUPS == 0 for c in channels)):
-            raise ValueError(f"channels (--channels) must be 1 to 6 widths, each a multiple of {GROUPS} in "
-                             f"{GROUPS}..{MAX_CHANNELS} (e.g. 64,128,256), got {channels!r}")
+        if (
+            not isinstance(channels, (tuple, list))
+            or not 1 <= len(channels) <= 6
+            or not all(is_integer(c) and GROUPS <= c <= MAX_CHANNELS and c % GROUPS == 0 for c in channels)
+        ):
+            raise ValueError(
+                f"channels (--channels) must be 1 to 6 widths, each a multiple of {GROUPS} in "
+                f"{GROUPS}..{MAX_CHANNELS} (e.g. 64,128,256), got {channels!r}"
+            )
         levels = 2 ** (len(channels) - 1)
         if self.horizon % levels:
-            raise ValueError(f"horizon (--horizon) must be a multiple of {levels} for {len(channels)} U-Net levels "
-                             f"(each halves the sequence), got {self.horizon}")
+            raise ValueError(
+                f"horizon (--horizon) must be a multiple of {levels} for {len(channels)} U-Net levels "
+                f"(each halves the sequence), got {self.horizon}"
+            )
         if self.n_obs - 1 + self.n_action > self.horizon:
-            raise ValueError(f"n_obs - 1 + n_action (--n-obs {self.n_obs}, --n-action {self.n_action}) must be at "
-                             f"most horizon (--horizon {self.horizon}): the executed actions lie in the window")
+            raise ValueError(
+                f"n_obs - 1 + n_action (--n-obs {self.n_obs}, --n-action {self.n_action}) must be at "
+                f"most horizon (--horizon {self.horizon}): the executed actions lie in the window"
+            )
         if self.ddim_steps > self.diffusion_steps:
-            raise ValueError(f"ddim_steps (--ddim-steps) must be at most the {self.diffusion_steps} diffusion "
-                             f"steps, got {self.ddim_steps}")
+            raise ValueError(
+                f"ddim_steps (--ddim-steps) must be at most the {self.diffusion_steps} diffusion "
+                f"steps, got {self.ddim_steps}"
+            )
 
     def model_kwargs(self) -> dict[str, Any]:
-        return {"horizon": self.horizon, "n_obs": self.n_obs, "n_action": self.n_action,
-                "channels": list(self.channels)}
+        return {
+            "horizon": self.horizon,
+            "n_obs": self.n_obs,
+            "n_action": self.n_action,
+            "channels": list(self.channels),
+        }
 
 
-_INT_RANGES = [("steps", 1, 10**9), ("batch_size", 1, 1_000_000), ("warmup", 0, 10**9),
-               ("horizon", 1, MAX_HORIZON), ("n_obs", 1, MAX_HORIZON), ("n_action", 1, MAX_HORIZON),
-               ("diffusion_steps", 2, 10_000), ("ddim_steps", 1, 10_000), ("seed", 0, 2**63 - 1),
-               ("log_every", 1, None), ("checkpoint_every", 1, None), ("keep_checkpoints", 0, None),
-               ("threads", 0, 1_024)]
-_FLOAT_RANGES = [("lr", "> 0", lambda x: x > 0), ("weight_decay", ">= 0", lambda x: x >= 0),
-                 ("ema_power", "> 0", lambda x: x > 0), ("ema_max", "in [0, 1)", lambda x: 0 <= x < 1),
-                 ("val_fraction", "in [0, 1) (some demos must be left to train on)", lambda x: 0 <= x < 1)]
-_FLAGS = {"steps": "--steps", "batch_size": "--batch-size", "lr": "--lr", "horizon": "--horizon",
-          "n_obs": "--n-obs", "n_action": "--n-action", "ddim_steps": "--ddim-steps", "seed": "--seed",
-          "threads": "--threads", "keep_checkpoints": "--checkpoints", "channels": "--channels", "device": "--device",
-          "prediction": "--prediction"}
+_INT_RANGES = [
+    ("steps", 1, 10**9),
+    ("batch_size", 1, 1_000_000),
+    ("warmup", 0, 10**9),
+    ("horizon", 1, MAX_HORIZON),
+    ("n_obs", 1, MAX_HORIZON),
+    ("n_action", 1, MAX_HORIZON),
+    ("diffusion_steps", 2, 10_000),
+    ("ddim_steps", 1, 10_000),
+    ("seed", 0, 2**63 - 1),
+    ("log_every", 1, None),
+    ("checkpoint_every", 1, None),
+    ("keep_checkpoints", 0, None),
+    ("threads", 0, 1_024),
+]
+_FLOAT_RANGES = [
+    ("lr", "> 0", lambda x: x > 0),
+    ("weight_decay", ">= 0", lambda x: x >= 0),
+    ("ema_power", "> 0", lambda x: x > 0),
+    ("ema_max", "in [0, 1)", lambda x: 0 <= x < 1),
+    ("val_fraction", "in [0, 1) (some demos must be left to train on)", lambda x: 0 <= x < 1),
+]
+_FLAGS = {
+    "steps": "--steps",
+    "batch_size": "--batch-size",
+    "lr": "--lr",
+    "horizon": "--horizon",
+    "n_obs": "--n-obs",
+    "n_action": "--n-action",
+    "ddim_steps": "--ddim-steps",
+    "seed": "--seed",
+    "threads": "--threads",
+    "keep_checkpoints": "--checkpoints",
+    "channels": "--channels",
+    "device": "--device",
+    "prediction": "--prediction",
+}
 
 
 @dataclass
@@ -135,8 +176,11 @@ class TrainReport:
     wall_s: float
 
     def table(self) -> str:
-        return training_table([("output", self.out), ("device", self.device),
-                               ("parameters", f"{self.parameters:,}")], self, "denoising MSE")
+        return training_table(
+            [("output", self.out), ("device", self.device), ("parameters", f"{self.parameters:,}")],
+            self,
+            "denoising MSE",
+        )
 
 
 def action_range_stats(data: DemoArrays) -> dict[str, np.ndarray]:
@@ -156,8 +200,9 @@ class Windows:
     """Every step of the given demos as a sample: (n_obs, obs_dim) normalised observations and
     (horizon, act_dim) normalised actions, gathered per batch from the flat arrays."""
 
-    def __init__(self, data: DemoArrays, demos: list[int], config: DiffusionConfig,
-                 stats: dict[str, np.ndarray]) -> None:
+    def __init__(
+        self, data: DemoArrays, demos: list[int], config: DiffusionConfig, stats: dict[str, np.ndarray]
+    ) -> None:
         obs = [(data.obs[i] - stats["obs_mean"]) / stats["obs_std"] for i in demos]
         act = [(data.actions[i] - stats["act_mean"]) / stats["act_std"] for i in demos]
         self.obs = torch.as_tensor(np.concatenate(obs), dtype=torch.float32)
@@ -210,8 +255,9 @@ def _lr_factor(step: int, warmup: int, total: int) -> float:
     return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
 
 
-def diffusion_loss(model: TemporalUNet, schedule: NoiseSchedule, obs: torch.Tensor, act: torch.Tensor,
-                   gen: torch.Generator) -> torch.Tensor:
+def diffusion_loss(
+    model: TemporalUNet, schedule: NoiseSchedule, obs: torch.Tensor, act: torch.Tensor, gen: torch.Generator
+) -> torch.Tensor:
     """The denoising MSE (of the clean actions or of the noise, as `schedule` predicts) at random
     diffusion steps (noise and steps drawn on the CPU from `gen`)."""
     noise = torch.randn(act.shape, generator=gen).to(act.device)
@@ -219,8 +265,13 @@ def diffusion_loss(model: TemporalUNet, schedule: NoiseSchedule, obs: torch.Tens
     return F.mse_loss(model(schedule.add_noise(act, noise, t), t, obs), schedule.target(act, noise))
 
 
-def train_diffusion(data_path: str | Path | DemoArrays, out: str | Path, config: DiffusionConfig | None = None,
-                    progress: bool = True, max_demos: int | None = None) -> TrainReport:
+def train_diffusion(
+    data_path: str | Path | DemoArrays,
+    out: str | Path,
+    config: DiffusionConfig | None = None,
+    progress: bool = True,
+    max_demos: int | None = None,
+) -> TrainReport:
     """Train a Diffusion Policy on the dataset `data_path` (a file, or demos already loaded);
     write the checkpoint to the directory `out`."""
     from tqdm import tqdm
@@ -240,16 +291,25 @@ def train_diffusion(data_path: str | Path | DemoArrays, out: str | Path, config:
     train_set = Windows(demos.data, demos.train_demos, config, stats).to(device)
     val_set = Windows(demos.data, demos.val_demos, config, stats).to(device) if demos.val_demos else None
 
-    config_json = {**demos.checkpoint_config(CHECKPOINT_FORMAT, CHECKPOINT_VERSION), "model": config.model,
-                   "diffusion": {"train_steps": config.diffusion_steps, "schedule": "squaredcos_cap_v2",
-                                 "prediction": config.prediction, "ddim_steps": config.ddim_steps,
-                                 "actions": "min-max to [-1, 1], x0 clipped at 1"},
-                   "train": dataclasses.asdict(config)}
+    config_json = {
+        **demos.checkpoint_config(CHECKPOINT_FORMAT, CHECKPOINT_VERSION),
+        "model": config.model,
+        "diffusion": {
+            "train_steps": config.diffusion_steps,
+            "schedule": "squaredcos_cap_v2",
+            "prediction": config.prediction,
+            "ddim_steps": config.ddim_steps,
+            "actions": "min-max to [-1, 1], x0 clipped at 1",
+        },
+        "train": dataclasses.asdict(config),
+    }
     obs_dim, act_dim = config_json["obs_dim"], config_json["act_dim"]
     parameters = count_parameters(config.model, obs_dim, act_dim)
     if parameters > MAX_PARAMETERS:
-        raise ValueError(f"channels (--channels) {config.channels} make a {parameters:,}-parameter network, more "
-                         f"than {MAX_PARAMETERS:,}; use narrower levels (default 64,128,256)")
+        raise ValueError(
+            f"channels (--channels) {config.channels} make a {parameters:,}-parameter network, more "
+            f"than {MAX_PARAMETERS:,}; use narrower levels (default 64,128,256)"
+        )
     config_json["parameters"] = parameters
 
     torch.manual_seed(config.seed)
@@ -290,14 +350,24 @@ def train_diffusion(data_path: str | Path | DemoArrays, out: str | Path, config:
             bar.set_postfix(loss=f"{running:.4f}", val="-" if val_loss is None else f"{val_loss:.4f}", refresh=False)
         writer.after_step(step, ema.model, log)
     bar.close()
-    return TrainReport(out=str(out), device=str(device), parameters=parameters, train_demos=len(demos.train_demos),
-                       val_demos=len(demos.val_demos), samples=len(train_set), steps=config.steps,
-                       final_train_loss=float(running), val_loss=val_loss, wall_s=time.perf_counter() - start)
+    return TrainReport(
+        out=str(out),
+        device=str(device),
+        parameters=parameters,
+        train_demos=len(demos.train_demos),
+        val_demos=len(demos.val_demos),
+        samples=len(train_set),
+        steps=config.steps,
+        final_train_loss=float(running),
+        val_loss=val_loss,
+        wall_s=time.perf_counter() - start,
+    )
 
 
 @torch.no_grad()
-def validation_loss(model: TemporalUNet, schedule: NoiseSchedule, val_set: Windows | None, seed: int,
-                    max_samples: int = 2048) -> float | None:
+def validation_loss(
+    model: TemporalUNet, schedule: NoiseSchedule, val_set: Windows | None, seed: int, max_samples: int = 2048
+) -> float | None:
     """The denoising MSE on held-out demos, with noise and steps fixed by the seed (comparable over training)."""
     if val_set is None:
         return None
