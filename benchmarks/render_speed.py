@@ -215,7 +215,8 @@ def main() -> None:
     parser.add_argument("--presets-only", action="store_true", help="skip the default-vs-fast table")
     args = parser.parse_args()
     print(
-        f"mujoco {mujoco.__version__}, MUJOCO_GL={os.environ.get('MUJOCO_GL', '')}, {platform.processor() or platform.machine()}, "
+        f"mujoco {mujoco.__version__}, MUJOCO_GL={os.environ.get('MUJOCO_GL', '')}, "
+        f"{platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; medians of {args.rounds} rounds x {args.frames} frames"
     )
     for env_id in args.ids:

@@ -154,7 +154,8 @@ def main() -> None:
         p = binomtest(gained, gained + lost).pvalue if gained + lost else 1.0
         low, high = wilson_interval(int(both.sum()), n)
         print(
-            f"| {int(budget):,} | {both.sum()}/{n} | {100 * low:.0f}-{100 * high:.0f} % | {gained} | {lost} | {p:.3f} | "
+            f"| {int(budget):,} | {both.sum()}/{n} | {100 * low:.0f}-{100 * high:.0f} % | {gained} | {lost} | "
+            f"{p:.3f} | "
             f"{row['train_successes']}/{row['train_episodes']} |"
         )
 

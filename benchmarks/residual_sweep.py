@@ -125,15 +125,16 @@ def main() -> None:
         f"base alone {base.sum()}/{n} ({100 * low:.0f}-{100 * high:.0f} %)"
     )
     print(
-        "| setting | env steps | hold | CPU min (training) | training episodes | base + residual | 95 % CI | gained | lost | "
-        "McNemar p |"
+        "| setting | env steps | hold | CPU min (training) | training episodes | base + residual | 95 % CI | "
+        "gained | lost | McNemar p |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for name, record, both, gained, lost, _ in rows:
         low, high = wilson_interval(int(both.sum()), n)
         p = binomtest(gained, gained + lost).pvalue if gained + lost else 1.0
         print(
-            f"| {name} | {record['steps']} | {record.get('hold', 1)} | {record['cpu_s'] / 60:.1f} | {len(record['episodes'])} | "
+            f"| {name} | {record['steps']} | {record.get('hold', 1)} | {record['cpu_s'] / 60:.1f} | "
+            f"{len(record['episodes'])} | "
             f"{both.sum()}/{n} | {100 * low:.0f}-{100 * high:.0f} % | {gained} | {lost} | {p:.2f} |"
         )
 

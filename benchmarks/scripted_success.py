@@ -28,7 +28,8 @@ def main(argv=None) -> int:
     parser.add_argument("--layouts", "--variants", dest="layouts", nargs="+", default=["D0", "D1", "D2"])
     args = parser.parse_args(argv)
     print(
-        f"{'task':<10} {'embodiment':<10} {'layout':<7} {'success':>8} {'mean steps':>10} {'s/episode':>9}  failures (seed: unfired signals)"
+        f"{'task':<10} {'embodiment':<10} {'layout':<7} {'success':>8} {'mean steps':>10} {'s/episode':>9}  "
+        "failures (seed: unfired signals)"
     )
     for task in args.tasks:
         for embodiment in (e for e in args.embodiments if e in TASKS[task].embodiments):

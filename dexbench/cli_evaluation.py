@@ -226,7 +226,8 @@ def cmd_train_bc(args) -> int:
             raise
         raise CLIError(
             f"training ran out of memory ({_first_line(err)}); lower --batch-size (now "
-            f"{config.batch_size}), or --hidden / --layers, or render the images smaller (render-obs --size) for pixel BC; "
+            f"{config.batch_size}), or --hidden / --layers, or render the images smaller (render-obs --size) for "
+            "pixel BC; "
             f"a checkpoint in {args.out} is the last one written before, if any"
         ) from err
     kept = " (and each step_<N>/ in it)" if args.checkpoints > 1 else ""

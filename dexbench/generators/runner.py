@@ -362,8 +362,9 @@ def run_generation(
     backend: Backend = PROCESS,
 ) -> GenerationReport:
     """Generate `n` successful demos of `env_id` with the generator registered as
-    `generator_name` (or that Generator class, for a pipeline's own unregistered stage), from the source dataset `source` (None for a generator that needs no
-    sources, such as `scripted`), into `out` (see the module docstring).
+    `generator_name` (or that Generator class, for a pipeline's own unregistered stage), from the
+    source dataset `source` (None for a generator that needs no sources, such as `scripted`), into
+    `out` (see the module docstring).
 
     `config`: None, the generator's Config, or a dict of overrides (`KEY -> str` as from the CLI).
     `max_attempts`: bound on the global attempt index (default max(20 n, 100)).

@@ -71,9 +71,10 @@ Success Conditions:
     |dy| < 10 cm from the bin's centre, in the bin's frame) and less than 8.5 cm above that
     bin's floor (the reference's check; half its own height less 0.5 cm for a resized can), and
     not in the other bin's (no release is required, as in the reference); and the can has been
-    in the left hand at some step of the episode (a latch kept in the state). That last condition is ours: without it, a humanoid flailing at
-    random knocked the can into its bin in 6 of 50 episodes. Subtask signals (all false at reset): right: `grasp_can` (holds the can),
-    `can_handed_over` (the left hand holds the can, the right hand does not touch it, and the
+    in the left hand at some step of the episode (a latch kept in the state). That last
+    condition is ours: without it, a humanoid flailing at random knocked the can into its bin
+    in 6 of 50 episodes. Subtask signals (all false at reset): right: `grasp_can` (holds the
+    can), `can_handed_over` (the left hand holds the can, the right hand does not touch it, and the
     can's bottom is 5 cm or more over the table: taken over in the air); left:
     `can_handed_over`, `can_in_bin` (the success check).
 """

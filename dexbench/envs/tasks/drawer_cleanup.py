@@ -30,11 +30,12 @@ Task Description:
     reference, so the mug's whole range lies on it.
 
 Randomizations:
-    | layout  | mug x, y (m), yaw                     | cabinet x, y (m), yaw (rad)              | drawer opening (m) |
-    |---------|---------------------------------------|------------------------------------------|--------------------|
-    | D0      | (-0.30,-0.15), (0.20,0.40), any (reference) | (0.10, -0.15), 0 (reference, fixed) | 0 (closed)    |
-    | D1      | (-0.32,-0.12), (0.15,0.42), any       | (0.06,0.14), (-0.19,-0.11), +-pi/12       | (0, 0.02)          |
-    | D2      | (-0.32,-0.12), (0.15,0.42), any       | (0.12,0.16), (-0.20,-0.16), (-pi/8,-pi/12) | (0.04, 0.07)       |
+    | layout | mug x, y (m), yaw               | cabinet x, y (m), yaw (rad)                | drawer opening (m) |
+    |--------|---------------------------------|--------------------------------------------|--------------------|
+    | D0     | (-0.30,-0.15), (0.20,0.40), any | (0.10, -0.15), 0 (fixed)                   | 0 (closed)         |
+    | D1     | (-0.32,-0.12), (0.15,0.42), any | (0.06,0.14), (-0.19,-0.11), +-pi/12        | (0, 0.02)          |
+    | D2     | (-0.32,-0.12), (0.15,0.42), any | (0.12,0.16), (-0.20,-0.16), (-pi/8,-pi/12) | (0.04, 0.07)       |
+    D0's ranges are the reference's.
     D2 moves the cabinet further right and away and turns its front 15-22 deg toward the robot's
     centre, and leaves the drawer half open: a replayed source pull is 4-7 cm too long and off
     the slide, and the mug goes to a spot ~6 cm from where it went in D0.

@@ -29,11 +29,12 @@ Task Description:
     The table is 0.8 x 0.8 m as in the reference.
 
 Randomizations:
-    | layout  | base x, y (m), yaw (rad)              | piece 1 x, y (m), yaw         | piece 2 x, y (m), yaw        |
-    |---------|---------------------------------------|-------------------------------|------------------------------|
-    | D0      | (0, 0), 0 (reference, fixed)          | (-0.22,0.22), (-0.22,0), pi/2 (reference) | (-0.22,0.22), (0,0.22), pi/2 (reference) |
-    | D1      | (-0.12,0.22), (-0.12,0.12), 0         | as D0                         | as D0                        |
-    | D2      | (-0.12,0.22), (-0.12,0.12), +-pi/4    | as D0, yaw pi/2 +- pi/2       | as D0, yaw pi/2 +- pi/2      |
+    | layout | base x, y (m), yaw (rad)           | piece 1 x, y (m), yaw         | piece 2 x, y (m), yaw        |
+    |--------|------------------------------------|-------------------------------|------------------------------|
+    | D0     | (0, 0), 0 (fixed)                  | (-0.22,0.22), (-0.22,0), pi/2 | (-0.22,0.22), (0,0.22), pi/2 |
+    | D1     | (-0.12,0.22), (-0.12,0.12), 0      | as D0                         | as D0                        |
+    | D2     | (-0.12,0.22), (-0.12,0.12), +-pi/4 | as D0, yaw pi/2 +- pi/2       | as D0, yaw pi/2 +- pi/2      |
+    D0's ranges are the reference's.
     D1 moves the base as MimicGen's D1 does (+-0.22 there; here as far as the humanoid's arm
     from the other side still seats a piece on it: see `BASE_X_M`). D2 also turns the base up to
     45 deg and the pieces anywhere in a half turn: each piece must be turned in the hand to

@@ -29,11 +29,12 @@ Task Description:
     friction 3 cm): held at one end, their weight would otherwise turn them between the pads.
 
 Randomizations:
-    | layout  | needle x, y (m), yaw (rad)                    | tripod x, y (m), yaw (rad)                  |
-    |---------|-----------------------------------------------|---------------------------------------------|
-    | D0      | (-0.20,-0.05), (0.15,0.25), (-2pi/3,-pi/3) (reference) | (-0.10,0.15), (-0.20,-0.10), (pi/6,pi/2) (reference) |
-    | D1      | (-0.20,0.05), (0.15,0.25), (-7pi/6,pi/6)      | (-0.10,0.15), (-0.20,-0.10), (pi/6,5pi/6)   |
-    | D2      | (-0.20,-0.05), (-0.25,-0.15), (-2pi/3,-pi/3)  | (-0.10,0.15), (0.10,0.20), (pi/6,pi/2)      |
+    | layout | needle x, y (m), yaw (rad)                   | tripod x, y (m), yaw (rad)                |
+    |--------|----------------------------------------------|-------------------------------------------|
+    | D0     | (-0.20,-0.05), (0.15,0.25), (-2pi/3,-pi/3)   | (-0.10,0.15), (-0.20,-0.10), (pi/6,pi/2)  |
+    | D1     | (-0.20,0.05), (0.15,0.25), (-7pi/6,pi/6)     | (-0.10,0.15), (-0.20,-0.10), (pi/6,5pi/6) |
+    | D2     | (-0.20,-0.05), (-0.25,-0.15), (-2pi/3,-pi/3) | (-0.10,0.15), (0.10,0.20), (pi/6,pi/2)    |
+    D0's ranges are the reference's.
     D0: the tip points at the robot (+-30 deg), the ring faces the left (between far-left and
     left). D1 widens the needle's x and yaw (the tip points anywhere but a 120 deg cone away from
     the robot) and the tripod's yaw (the ring faces anywhere in a 120 deg fan around the left).

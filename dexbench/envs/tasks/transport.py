@@ -38,11 +38,17 @@ Randomizations:
     start, target); the hammer's yaw is that of its handle, head end first (pi/2: head toward
     the left arm), its position that of the middle of its length (1.5 cm in front of the bin's
     centre and 1.5 cm to its left: see HAMMER_X_M, HAMMER_Y_M).
-    | layout  | start bin x; y           | target bin x; y          | trash bin x; y           | hammer yaw; x; y                | cube x, y; yaw   |
-    |---------|--------------------------|--------------------------|--------------------------|---------------------------------|------------------|
-    | D0      | 0.14 +-0.005; -0.28 +-0.005 | -0.11 +-0.005; 0.28 +-0.005 | 0.20 +-0.005; 0.28 +-0.005 | pi/2 +- pi/6; -0.015 +-0.005; 0.015 +-0.005 | +-0.005; +-0.3 pi |
-    | D1      | 0.14 +-0.02; -0.28 +-0.03 | -0.11 +-0.02; 0.28 +-0.03 | 0.20 +-0.02; 0.28 +-0.03 | pi/2 +- pi/4; -0.015 +-0.01; 0.015 +-0.01 | +-0.03; any |
-    | D2      | as D1                    | 0.20 +-0.02; 0.28 +-0.03 | -0.11 +-0.02; 0.28 +-0.03 | as D1                          | as D1            |
+    | layout  | start bin x; y              | target bin x; y             | trash bin x; y              |
+    |---------|-----------------------------|-----------------------------|-----------------------------|
+    | D0      | 0.14 +-0.005; -0.28 +-0.005 | -0.11 +-0.005; 0.28 +-0.005 | 0.20 +-0.005; 0.28 +-0.005  |
+    | D1      | 0.14 +-0.02; -0.28 +-0.03   | -0.11 +-0.02; 0.28 +-0.03   | 0.20 +-0.02; 0.28 +-0.03    |
+    | D2      | as D1                       | 0.20 +-0.02; 0.28 +-0.03    | -0.11 +-0.02; 0.28 +-0.03   |
+
+    | layout  | hammer yaw; x; y                            | cube x, y; yaw    |
+    |---------|---------------------------------------------|-------------------|
+    | D0      | pi/2 +- pi/6; -0.015 +-0.005; 0.015 +-0.005 | +-0.005; +-0.3 pi |
+    | D1      | pi/2 +- pi/4; -0.015 +-0.01; 0.015 +-0.01   | +-0.03; any       |
+    | D2      | as D1                                       | as D1             |
     D2 swaps the target and trash bins: the cube is picked from the far bin and dropped into
     the near one, the hammer goes far. A replayed D0 demo reaches into an empty bin for the
     cube and puts the hammer into the trash bin.
