@@ -157,7 +157,7 @@ def _policy_block(
     block: dict[str, Any] = {"spec": spec, "name": name}
     if observed:  # beside env_kwargs, not in them: they choose what is seen, not the test set
         block["observation_kwargs"] = observed
-    shown = {k: v for k, v in kwargs.items() if k != "env"}
+    shown = {k: _portable(v) for k, v in kwargs.items() if k != "env"}
     if shown:
         block["kwargs"] = {
             k: v if isinstance(v, (str, int, float, bool)) or v is None else repr(v) for k, v in shown.items()
@@ -165,6 +165,15 @@ def _policy_block(
     if checkpoint_sha:
         block["checkpoint_sha256"] = checkpoint_sha
     return block
+
+
+def _portable(value: Any) -> Any:
+    """A policy argument as a result may record it: a path is kept as its last part (a
+    checkpoint is identified by `checkpoint_sha256`, and a machine's folders mean nothing on
+    another one, nor in a published result)."""
+    if isinstance(value, str) and (Path(value).is_absolute() or ".." in Path(value).parts):
+        return Path(value).name
+    return value
 
 
 def write_result(result: dict[str, Any], out: str | Path) -> Path:

@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from functools import cache
 from importlib import resources
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -482,6 +482,18 @@ def check_eval_result(result: dict[str, Any], where: list[str | int], fail: Fail
             "Copy the eval result unchanged from `dexbench eval`.",
         )
     check_suite_version(result["suite_version"], where, fail)
+    for key, value in ((result.get("policy") or {}).get("kwargs") or {}).items():
+        if isinstance(value, str) and (
+            PurePosixPath(value).is_absolute()
+            or PureWindowsPath(value).is_absolute()
+            or ".." in PurePosixPath(value.replace("\\", "/")).parts
+        ):
+            raise fail(
+                where + ["policy", "kwargs", key],
+                f"{value!r} is a path of the machine that made the result",
+                "Record a checkpoint by its checkpoint_sha256 and a path relative to the submission's folder "
+                "(`dexbench eval` of this version does so).",
+            )
     # The env's horizon, not the file's claim: a result saying "horizon": 10**6 must not make long
     # episodes look as if the env ran them. An env made with another horizon says so in env_kwargs.
     given = (result.get("env_kwargs") or {}).get("horizon")
