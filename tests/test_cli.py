@@ -6,6 +6,7 @@ import os
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
+import argparse
 import shutil
 import subprocess
 import sys
@@ -267,3 +268,59 @@ def test_eval_never_overwrites_an_existing_out_unless_asked(tmp_path, capsys):
         main(["eval", "--policy", "dexbench.policies:RandomPolicy", "--env", ENV_ID, "--out", str(precious), "-q"]) == 2
     )
     assert "--overwrite" in capsys.readouterr().err and precious.read_text() == "my notes"
+
+
+def test_cameras_are_comma_separated_and_the_space_separated_form_is_refused(tmp_path, capsys):
+    from dexbench.cli import build_parser
+
+    parser = build_parser()
+    for command in (["generate", "--generator", "scripted"], ["demo"]):
+        args = parser.parse_args([*command, "--env", ENV_ID, "-n", "1", "--out", "x.hdf5", "--cameras", "a,b"])
+        assert args.cameras == "a,b"
+        assert parser.parse_args([*command, "--env", ENV_ID, "-n", "1", "--out", "x.hdf5"]).cameras == "agentview"
+        with pytest.raises(SystemExit) as exit_info:
+            main([*command, "--env", ENV_ID, "-n", "1", "--out", str(tmp_path / "x.hdf5"), "--cameras", "a", "b"])
+        assert exit_info.value.code == 2
+        assert "--cameras takes comma-separated cameras, e.g. --cameras a,b" in capsys.readouterr().err
+    args = parser.parse_args(["compare", "--env", ENV_ID, "--source", "s.hdf5", "-n", "1", "--cameras", "a,b"])
+    assert args.cameras == "a,b"
+    args = parser.parse_args(["dataset", "render-obs", "--cameras", "a,b", "f.hdf5"])  # FILE after it still parses
+    assert (args.cameras, args.file) == ("a,b", "f.hdf5")
+
+
+def test_every_command_with_workers_has_a_backend():
+    from dexbench.cli import build_parser
+
+    def parsers(parser):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    yield name, sub
+                    yield from parsers(sub)
+
+    with_workers = {name: sub for name, sub in parsers(build_parser()) if "--workers" in sub._option_string_actions}
+    assert {"generate", "demo", "eval", "compare", "flywheel", "render-obs"} <= set(with_workers)
+    for name, sub in with_workers.items():
+        assert "--backend" in sub._option_string_actions, name
+
+
+def test_library_errors_become_one_line_user_errors():
+    from dexbench.cli.common import CLIError, error_message, user_errors
+
+    assert error_message(KeyError("no generator 'x'")) == "no generator 'x'"  # not its repr, quoted
+    assert error_message(ValueError("bad")) == "bad"
+    with pytest.raises(CLIError, match="^no generator 'x'$"), user_errors(KeyError):
+        raise KeyError("no generator 'x'")
+    with pytest.raises(TypeError), user_errors(KeyError):  # other errors pass through
+        raise TypeError("a bug")
+
+
+def test_generator_descriptions_come_from_the_generator_classes():
+    from dexbench.cli.leaderboard import SOURCE_DESCRIPTION, generator_description
+    from dexbench.generators import get_generator
+
+    for name in ("mimicgen", "demo_noise"):
+        assert generator_description(name) == get_generator(name).description != ""
+    assert generator_description("source") == SOURCE_DESCRIPTION
+    assert generator_description("scripted") == "scripted"  # no description: the name stands in
+    assert generator_description("not-installed") == "not-installed"

@@ -78,3 +78,13 @@ def test_no_generator_or_task_compares_a_hand_name():
     for folder in ("generators", "envs/tasks"):
         for path in (ROOT / folder).rglob("*.py"):
             assert not hand_names.search(path.read_text()), path
+
+
+def test_the_cli_sits_on_top():
+    """Nothing below the command line imports it: `dexbench.cli` is one package, its modules named
+    after the command groups."""
+    graph = _import_graph()
+    for module, targets in graph.items():
+        if not module.startswith("dexbench.cli"):
+            assert not {t for t in targets if t == "dexbench.cli" or t.startswith("dexbench.cli.")}, module
+    assert not [p for p in ROOT.rglob("cli*.py") if p.parent.name != "cli"]

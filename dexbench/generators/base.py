@@ -63,6 +63,9 @@ class Generator(abc.ABC):
     """A data generator. Subclasses set `name` and `Config` and implement `policy`."""
 
     name: ClassVar[str]
+    # One sentence on what it does: a generator submission's description (`dexbench leaderboard
+    # submit-generators`); empty: the name stands in.
+    description: ClassVar[str] = ""
     Config: ClassVar[type]  # a dataclass; every field has a default and a comment
     needs_sources: ClassVar[bool] = True  # False: runs without a source dataset (scripted)
 
@@ -76,10 +79,13 @@ class Generator(abc.ABC):
     def check(self, env) -> None:  # noqa: B027 - an optional hook: by default every env is served
         """Refuse early, with a message saying why, when this generator cannot serve `env`."""
 
-    def prepare(self, workdir, seed: int, workers: int, progress: bool, overwrite: bool) -> Prepared | None:
+    def prepare(
+        self, workdir, seed: int, workers: int, progress: bool, overwrite: bool, backend=None
+    ) -> Prepared | None:
         """Work done once per run, in the main process, before any attempt: a generator that learns
         (the flywheel trains its policies here) writes its stages into `workdir` (the run's
         `<out stem>.stages/`), reusing those a previous run finished with the same settings.
+        `backend`: the run's `dexbench.backends.Backend`, where its own worker fan-outs run.
         Returns None (the default: nothing to prepare) or what it made (`Prepared`)."""
         return None
 

@@ -46,6 +46,7 @@ class DemoNoiseGenerator(Generator):
     """Replays source demos with Gaussian action noise from their own (D0) initial states."""
 
     name = "demo_noise"
+    description = "Noisy replay: a source demo replayed from its own initial state with Gaussian action noise."
     Config = DemoNoiseConfig
 
     def __init__(self, env_id: str, sources, config=None) -> None:

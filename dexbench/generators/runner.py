@@ -429,7 +429,7 @@ def run_generation(
     if cls.prepare is not Generator.prepare:
         with load_dataset(source) if source is not None else contextlib.nullcontext() as sources:
             prepared = cls(env_id, sources, cfg).prepare(
-                paths.stages, seed=seed, workers=workers, progress=progress, overwrite=overwrite
+                paths.stages, seed=seed, workers=workers, progress=progress, overwrite=overwrite, backend=backend
             )
         if prepared is not None:
             source, env_kwargs = str(prepared.sources), {**(env_kwargs or {}), **prepared.env_kwargs}

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from dexbench.backends import PROCESS, Backend
 from dexbench.evaluation.stats import wilson_interval
 from dexbench.jsonio import write_json_atomic
 from dexbench.pipelines.compare import evaluate_bc
@@ -60,10 +61,12 @@ def run_flywheel(
     workers: int = 1,
     overwrite: bool = False,
     progress: bool = True,
+    backend: Backend = PROCESS,
 ) -> dict[str, Any]:
     """Run the flywheel into `workdir` (`flywheel.hdf5`, its `flywheel.stages/`, one BC policy per
     iteration and its evaluation) and return the report (also `workdir/flywheel_report.json`).
-    `config`: the generator's config overrides; `n`: the last iteration's demos."""
+    `config`: the generator's config overrides; `n`: the last iteration's demos; `backend`: where
+    the generation and evaluation workers run (the results do not depend on it)."""
     from dexbench.envs.registry import lookup
     from dexbench.generators import get_generator
     from dexbench.generators.flywheel.stages import stage_seed, train_base
@@ -101,6 +104,7 @@ def run_flywheel(
             progress=progress,
             resume=resume,
             overwrite=not resume,
+            backend=backend,
         ).to_dict()
         stage.finish()
     stages = json.loads(stages_path.read_text())
@@ -123,7 +127,7 @@ def run_flywheel(
         i, data = it["iteration"], datas[k]
         policy = Path(iterations[k + 1]["bc"]["out"]) if k + 1 < last else final_bc
         result = evaluate_bc(
-            policy, entry.env_id, episodes, workers, TEST_ENV_KWARGS, workdir / f"eval_iter{i}.json", progress
+            policy, entry.env_id, episodes, workers, TEST_ENV_KWARGS, workdir / f"eval_iter{i}.json", progress, backend
         )
         row = {
             "iteration": i,

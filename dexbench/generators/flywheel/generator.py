@@ -121,10 +121,12 @@ class FlywheelGenerator(Generator):
             )
         self._mimicgen.check(env)
 
-    def prepare(self, workdir, seed: int, workers: int, progress: bool, overwrite: bool):
+    def prepare(self, workdir, seed: int, workers: int, progress: bool, overwrite: bool, backend=None):
         from dexbench.generators.flywheel.stages import run_stages
 
-        return run_stages(self, workdir, seed=seed, workers=workers, progress=progress, overwrite=overwrite)
+        return run_stages(
+            self, workdir, seed=seed, workers=workers, progress=progress, overwrite=overwrite, backend=backend
+        )
 
     def policy(self, env, rng: np.random.Generator):
         return self._mimicgen.policy(env, rng)

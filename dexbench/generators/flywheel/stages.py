@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from dexbench.backends import PROCESS
 from dexbench.generators.base import Prepared
 from dexbench.jsonio import write_json_atomic
 from dexbench.stages import Stage, digest, generation_settings, jsonable, suite_version
@@ -59,6 +60,7 @@ def _generate(
     env_kwargs=None,
     max_attempts=None,
     inputs: dict[str, Any] | None = None,
+    backend=None,
 ) -> tuple[dict, bool]:
     """A generation stage: reused when finished with the same settings (`run`: the run's own,
     `inputs`: the content hashes of what the generator reads besides `source`), continued when a
@@ -94,6 +96,7 @@ def _generate(
         progress=progress,
         resume=resume,
         overwrite=not resume,
+        backend=PROCESS if backend is None else backend,
     ).to_dict()
     stage.finish()
     return report, True
@@ -282,11 +285,12 @@ def _generation_record(report: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def run_stages(generator, workdir, seed: int, workers: int, progress: bool, overwrite: bool) -> Prepared:
+def run_stages(generator, workdir, seed: int, workers: int, progress: bool, overwrite: bool, backend=None) -> Prepared:
     """Run (or reuse) the stages; returns the dataset the run's own attempts draw from (the last
     iteration's kept rollouts, or the previous iteration's sources when none of them succeeded),
     the env kwargs of those attempts (new objects and placements) and the stages' CPU time.
-    `overwrite` changes nothing here: each stage is made again exactly when its settings differ."""
+    `overwrite` changes nothing here: each stage is made again exactly when its settings differ.
+    `backend`: where the generation stages' workers run (None: processes here)."""
     from dexbench.envs.registry import build_env
     from dexbench.generators.flywheel.rollouts import RolloutGenerator
 
@@ -330,6 +334,7 @@ def run_stages(generator, workdir, seed: int, workers: int, progress: bool, over
         progress,
         run,
         env_kwargs={"object_variants": reference},
+        backend=backend,
     )
     iterations.append({"iteration": 1, "objects": "reference", "data": _generation_record(warmup)})
     save()
@@ -372,6 +377,7 @@ def run_stages(generator, workdir, seed: int, workers: int, progress: bool, over
                 env_kwargs=random_objects,
                 max_attempts=cfg.rollouts,
                 inputs=inputs,
+                backend=backend,
             )
             record[key] = _generation_record(report)
         kept = it_dir / "kept.hdf5"
@@ -400,6 +406,7 @@ def run_stages(generator, workdir, seed: int, workers: int, progress: bool, over
                 progress,
                 run,
                 env_kwargs={"object_variants": "random"},
+                backend=backend,
             )
             record["data"] = _generation_record(augmented)
             data_paths.append(it_dir / "data.hdf5")

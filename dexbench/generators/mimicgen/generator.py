@@ -88,6 +88,10 @@ class MimicGenGenerator(Generator):
     """DexMimicGen: object-centric per-arm segments, scheduled by the task spec."""
 
     name = "mimicgen"
+    description = (
+        "DexMimicGen-style generation: per-arm subtask segments carried by object-centric transforms, "
+        "parallel / coordinated / sequential scheduling."
+    )
     Config = MimicGenConfig
 
     def __init__(self, env_id: str, sources, config=None) -> None:

@@ -1,12 +1,77 @@
-"""What the `dexbench` commands share: the user-error type and small argument helpers."""
+"""What the `dexbench` commands share: the user-error type, the one mapping of library errors to
+it, and small argument helpers."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import argparse
+import contextlib
+from collections.abc import Iterator, Sequence
 
 
 class CLIError(Exception):
     """A user error: printed without a traceback, exit status 2."""
+
+
+def error_message(err: BaseException) -> str:
+    """What a library error says to the user: a KeyError's message is its argument (str() of a
+    KeyError would quote it), any other error's its str()."""
+    return str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+
+
+@contextlib.contextmanager
+def user_errors(*types: type[BaseException]) -> Iterator[None]:
+    """Inside it, the library errors of `types` (a bad request: unknown name, bad value, missing
+    file) become a `CLIError` with their `error_message`."""
+    try:
+        yield
+    except types as err:
+        raise CLIError(error_message(err)) from err
+
+
+class _Cameras(argparse.Action):
+    """`--cameras CAM[,CAM...]`: one comma-separated value. Where the option takes several words
+    (`nargs="+"`), a space-separated list (generate's old form) is refused, naming the commas."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if isinstance(values, list):
+            if len(values) > 1:
+                parser.error(
+                    f"{option_string} takes comma-separated cameras, e.g. {option_string} {','.join(values)}; "
+                    f"got them space-separated ({' '.join(values)})"
+                )
+            values = values[0]
+        setattr(namespace, self.dest, values)
+
+
+class _CamerasHelp(argparse.HelpFormatter):
+    """Shows `--cameras CAM[,CAM...]` where it takes several words (only to refuse them)."""
+
+    def _format_args(self, action, default_metavar):
+        if isinstance(action, _Cameras):
+            return action.metavar
+        return super()._format_args(action, default_metavar)
+
+
+def add_cameras_arg(p, help: str, *, required: bool = False, default: str | None = None, words: bool = False) -> None:
+    """`--cameras`, comma-separated in every command (`cameras_of` splits it). `words`: take
+    several words so that the space-separated form is refused with a message (only where no
+    positional argument follows, which they would swallow)."""
+    p.add_argument(
+        "--cameras",
+        action=_Cameras,
+        nargs="+" if words else None,
+        required=required,
+        default=default,
+        metavar="CAM[,CAM...]",
+        help=help,
+    )
+    if words and p.formatter_class is argparse.HelpFormatter:
+        p.formatter_class = _CamerasHelp
+
+
+def cameras_of(text: str) -> list[str]:
+    """The camera names of a `--cameras` value."""
+    return [c.strip() for c in text.split(",") if c.strip()]
 
 
 def add_backend_args(p) -> None:

@@ -1,0 +1,223 @@
+"""`dexbench train bc | diffusion`: the reference baselines, trained on a dataset (checkpoints)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dexbench.cli.common import CLIError
+from dexbench.policies.device import DEVICE_HELP, DEVICES
+from dexbench.policies.diffusion import PREDICTIONS
+
+
+def _out_of_memory(err: BaseException) -> bool:
+    text = str(err)
+    return type(err).__name__ == "OutOfMemoryError" or "can't allocate memory" in text or "out of memory" in text
+
+
+def _first_line(err: BaseException) -> str:
+    line = next((x for x in str(err).splitlines() if x.strip()), type(err).__name__)
+    return line if len(line) <= 200 else line[:200] + "..."
+
+
+def add_bc_options(p) -> None:
+    """The BC baseline's options (`train bc`, `compare`); `bc_config` reads them."""
+    g = p.add_argument_group("BC baseline")
+    g.add_argument("--arch", default="mlp", choices=("mlp", "rnn"), help="MLP with action chunking, or LSTM")
+    g.add_argument(
+        "--obs",
+        default="state",
+        choices=("state", "rgb"),
+        help="state observations, or camera images + the robot's proprioception (pixel BC, mlp; "
+        "the dataset's images from `dexbench dataset render-obs`)",
+    )
+    g.add_argument("--steps", type=int, default=5_000, help="gradient steps (default 5000)")
+    g.add_argument(
+        "--batch-size", type=int, default=None, help="default 256 mlp, 128 with --obs rgb, 64 rnn (windows of 10)"
+    )
+    g.add_argument("--lr", type=float, default=1e-3)
+    g.add_argument("--chunk", type=int, default=10, help="mlp: actions predicted per step (default 10)")
+    g.add_argument("--seq-len", type=int, default=10, help="rnn: training window (default 10)")
+    g.add_argument("--hidden", type=int, default=256, help="hidden width (default 256)")
+    g.add_argument("--layers", type=int, default=None, help="layers (default 3 mlp, 2 rnn)")
+    g.add_argument("--obs-noise", type=float, default=0.0, help="std of noise on normalised observations")
+    g.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
+    g.add_argument("--device", default="auto", choices=DEVICES, help=DEVICE_HELP)
+
+
+def bc_config(args):
+    """The `BCConfig` of the BC options."""
+    from dexbench.policies.bc.train import BCConfig
+
+    if args.batch_size is not None and args.batch_size < 1:
+        raise CLIError(f"--batch-size must be >= 1, got {args.batch_size}")
+    # An LSTM sample is seq_len steps; an image sample runs the conv encoder (docs/evaluation.md: Pixel BC).
+    batch_size = args.batch_size or (64 if args.arch == "rnn" else 128 if args.obs == "rgb" else 256)
+    if args.obs == "rgb" and args.arch != "mlp":
+        raise CLIError(f"--obs rgb trains the mlp architecture (action chunking); leave out --arch {args.arch}")
+    return BCConfig(
+        arch=args.arch,
+        obs=args.obs,
+        steps=args.steps,
+        batch_size=batch_size,
+        lr=args.lr,
+        chunk=args.chunk,
+        seq_len=args.seq_len,
+        hidden=args.hidden,
+        layers=args.layers or (3 if args.arch == "mlp" else 2),
+        obs_noise=args.obs_noise,
+        seed=args.seed,
+        threads=args.threads,
+        device=args.device,
+    )
+
+
+def cmd_train_bc(args) -> int:
+    import dataclasses
+
+    from dexbench.datasets.hdf5 import DatasetError
+    from dexbench.policies.bc.data import load_demo_arrays
+    from dexbench.policies.bc.train import check_checkpoint_out, clear_checkpoint, train_bc
+
+    if args.train_seeds < 1 or args.checkpoints < 1:
+        raise CLIError(f"--train-seeds and --checkpoints must be >= 1, got {args.train_seeds} and {args.checkpoints}")
+    config = dataclasses.replace(bc_config(args), keep_checkpoints=args.checkpoints if args.checkpoints > 1 else 0)
+    try:  # before any work: a training is not lost to an --out that cannot take it
+        check_checkpoint_out(args.out, overwrite=args.overwrite)
+    except (OSError, ValueError) as err:
+        raise CLIError(str(err)) from err
+    if args.overwrite:
+        clear_checkpoint(args.out)
+    outs = (
+        [Path(args.out)]
+        if args.train_seeds == 1
+        else [Path(args.out) / f"seed_{args.seed + k}" for k in range(args.train_seeds)]
+    )
+    try:
+        # Several seeds load the demos once; one seed keeps the file's path in its checkpoint.
+        data = args.data if len(outs) == 1 else load_demo_arrays(args.data, max_demos=args.max_demos, obs=config.obs)
+        for k, out in enumerate(outs):
+            report = train_bc(
+                data,
+                out,
+                dataclasses.replace(config, seed=args.seed + k),
+                progress=not args.quiet,
+                max_demos=args.max_demos,
+            )
+            print()
+            print(report.table())
+    except (DatasetError, FileNotFoundError, ValueError) as err:
+        raise CLIError(str(err)) from err
+    except (MemoryError, RuntimeError) as err:  # torch.OutOfMemoryError (CUDA) is a RuntimeError
+        if not isinstance(err, MemoryError) and not _out_of_memory(err):
+            raise
+        raise CLIError(
+            f"training ran out of memory ({_first_line(err)}); lower --batch-size (now "
+            f"{config.batch_size}), or --hidden / --layers, or render the images smaller (render-obs --size) for "
+            "pixel BC; "
+            f"a checkpoint in {args.out} is the last one written before, if any"
+        ) from err
+    kept = " (and each step_<N>/ in it)" if args.checkpoints > 1 else ""
+    print(
+        f"\nevaluate each{kept}: dexbench eval --policy dexbench.policies:BCPolicy --checkpoint "
+        f"{outs[0]} --env ENV_ID; `dexbench compare --train-seeds S --checkpoints K` reports the papers' "
+        "best-checkpoint mean +- std"
+    )
+    return 0
+
+
+def cmd_train_diffusion(args) -> int:
+    from dexbench.datasets.hdf5 import DatasetError
+    from dexbench.policies.diffusion.train import DiffusionConfig, train_diffusion
+
+    try:
+        channels = tuple(int(c) for c in args.channels.split(","))
+    except ValueError as err:
+        raise CLIError(f"--channels expects comma-separated integers, e.g. 64,128,256; got {args.channels!r}") from err
+    if args.checkpoints < 1:
+        raise CLIError(f"--checkpoints must be >= 1, got {args.checkpoints}")
+    config = DiffusionConfig(
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        horizon=args.horizon,
+        n_obs=args.n_obs,
+        n_action=args.n_action,
+        ddim_steps=args.ddim_steps,
+        channels=channels,
+        prediction=args.prediction,
+        seed=args.seed,
+        device=args.device,
+        threads=args.threads,
+        keep_checkpoints=args.checkpoints if args.checkpoints > 1 else 0,
+    )
+    try:
+        report = train_diffusion(args.data, args.out, config, progress=not args.quiet, max_demos=args.max_demos)
+    except (DatasetError, FileNotFoundError, ValueError) as err:
+        raise CLIError(str(err)) from err
+    print()
+    print(report.table())
+    kept = " (and each step_<N>/ in it)" if args.checkpoints > 1 else ""
+    print(
+        f"\nevaluate it{kept}: dexbench eval --policy dexbench.policies:DiffusionPolicy --checkpoint {args.out} "
+        "--env ENV_ID"
+    )
+    return 0
+
+
+def add_commands(sub) -> None:
+    """Add these commands to the `dexbench` subcommand parser `sub`."""
+    p = sub.add_parser("train", help="train the reference baseline on a dataset")
+    tsub = p.add_subparsers(dest="train_command", metavar="BASELINE", required=True)
+    q = tsub.add_parser("bc", help="behaviour cloning on state observations or camera images (torch, CPU)")
+    q.add_argument("--data", required=True, metavar="FILE", help="demos (HDF5)")
+    q.add_argument("--out", required=True, metavar="DIR", help="checkpoint directory (model.pt, config.json)")
+    q.add_argument("--overwrite", action="store_true", help="replace the checkpoint an earlier train bc wrote in --out")
+    q.add_argument("--max-demos", type=int, default=None, help="train on the first K demos only")
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument(
+        "--train-seeds",
+        type=int,
+        default=1,
+        metavar="S",
+        help="train S policies (seeds seed..seed+S-1) into OUT/seed_<s>/",
+    )
+    q.add_argument(
+        "--checkpoints", type=int, default=1, metavar="K", help="also keep K evenly spaced checkpoints in OUT/step_<N>/"
+    )
+    q.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_bc_options(q)
+    q.set_defaults(func=cmd_train_bc)
+    q = tsub.add_parser(
+        "diffusion",
+        help="Diffusion Policy on state observations (temporal U-Net, DDIM; torch). "
+        "Experimental: it reproduces the demos' actions but succeeds less often than BC's MLP so "
+        "far (docs/evaluation.md)",
+    )
+    q.add_argument("--data", required=True, metavar="FILE", help="demos (HDF5)")
+    q.add_argument("--out", required=True, metavar="DIR", help="checkpoint directory (model.pt, config.json)")
+    q.add_argument("--max-demos", type=int, default=None, help="train on the first K demos only")
+    q.add_argument("--steps", type=int, default=5_000, help="gradient steps (default 5000)")
+    q.add_argument("--batch-size", type=int, default=256)
+    q.add_argument("--lr", type=float, default=1e-4)
+    q.add_argument("--horizon", type=int, default=16, help="actions predicted per sample (default 16)")
+    q.add_argument("--n-obs", type=int, default=2, help="observations conditioned on (default 2)")
+    q.add_argument("--n-action", type=int, default=8, help="actions executed per prediction (default 8)")
+    q.add_argument("--ddim-steps", type=int, default=10, help="DDIM steps at inference (default 10)")
+    q.add_argument(
+        "--channels", default="64,128,256", help="U-Net widths per level (default 64,128,256; the paper's 256,512,1024)"
+    )
+    q.add_argument(
+        "--prediction",
+        default="sample",
+        choices=PREDICTIONS,
+        help="what the network predicts: the clean actions (sample, default: learns in far fewer steps "
+        "on a CPU budget) or the noise (epsilon, Chi et al.'s choice); docs/evaluation.md",
+    )
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--device", default="auto", choices=DEVICES, help=DEVICE_HELP)
+    q.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
+    q.add_argument(
+        "--checkpoints", type=int, default=1, metavar="K", help="also keep K evenly spaced checkpoints in OUT/step_<N>/"
+    )
+    q.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    q.set_defaults(func=cmd_train_diffusion)
