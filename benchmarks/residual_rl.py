@@ -19,7 +19,8 @@ import numpy as np
 import torch
 
 import dexbench  # noqa: F401
-from dexbench.generators.flywheel.residual import LEARNERS, ResidualEnv, make_learner
+from dexbench.generators.flywheel.residual import LEARNERS, ResidualEnv
+from dexbench.generators.flywheel.sb3_learners import make_learner
 from dexbench.policies import BCPolicy, ScriptedPolicy
 
 

@@ -31,7 +31,7 @@ from dexbench.policies.bc.policy import BCPolicy
 FIRST_SEED = 900_000  # apart from every generation seed (runner seeds) and the published test seeds
 # Named settings: the learner, its env steps, the env steps a correction is held (`hold`),
 # ResidualEnv's epsilon schedule and the learner's own settings (stable-baselines3 keyword
-# arguments) over make_learner's defaults. docs/generation.md has their results.
+# arguments) over sb3_learners.make_learner's defaults. docs/generation.md has their results.
 FAST = {"learning_rate": 3e-4, "target_kl": 0.03}
 SETTINGS = {
     "ppo": dict(learner="ppo", steps=30_000, hold=1, epsilon_steps=10_000, overrides={}),

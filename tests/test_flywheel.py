@@ -270,7 +270,7 @@ def test_the_successes_of_both_rollout_stages_are_kept_in_attempt_order(seed_dem
 @pytest.mark.parametrize("learner", ["ppo", "sac"])
 def test_an_untrained_residual_corrects_nothing(learner):
     """In delta action mode a constant correction walks the hand away: the residual starts at zero."""
-    from dexbench.generators.flywheel.residual import make_learner
+    from dexbench.generators.flywheel.sb3_learners import make_learner
 
     env = residual_env()
     model = make_learner(learner, env, seed=0, steps=64)
