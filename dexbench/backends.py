@@ -141,10 +141,14 @@ class _Channel:
     def __init__(self) -> None:
         self.events: list = []
         self.stopped = False
+        self.shared = None  # a value the driver shares with its tasks (e.g. a bound they stop at)
 
-    def put(self, event) -> bool:
+    def put(self, event) -> tuple[bool, Any]:
         self.events.append(event)
-        return self.stopped
+        return self.stopped, self.shared
+
+    def share(self, value) -> None:
+        self.shared = value
 
     def take(self) -> list:
         events, self.events = self.events, []
@@ -162,9 +166,11 @@ class Stopped(KeyboardInterrupt):
 def _run_task(fn: Callable, job: Any, channel) -> Any:
     import ray
 
-    def emit(event) -> None:
-        if ray.get(channel.put.remote(event)):
+    def emit(event) -> Any:
+        stopped, shared = ray.get(channel.put.remote(event))
+        if stopped:
             raise Stopped("the run is stopping")
+        return shared
 
     return fn(job, emit)
 
@@ -176,6 +182,7 @@ def run_on_ray(
     on_value: Callable[[int, Any], None] | None = None,
     address: str | None = None,
     stop_grace_s: float = STOP_GRACE_S,
+    shared: Callable[[], Any] | None = None,
 ) -> list[Any]:
     """Run `fn(job, emit)` as one Ray task (one CPU) per job and return their values in job
     order. `fn` must be importable by its module (Ray ships it by reference). What a task
@@ -184,7 +191,8 @@ def run_on_ray(
     are stopped: their next `emit` raises `Stopped`, and `fn` should catch it and return what it
     finished (it still reaches `on_value`); they get `stop_grace_s`, then are killed. A task's
     exception is raised here as BackendError; an exception from `on_value` stops the run too,
-    and is raised once the others have stopped."""
+    and is raised once the others have stopped. `shared()`, read after the events are
+    delivered, is what each task's next `emit` returns (None without it)."""
     ray = connect_ray(address)
     channel = ray.remote(num_cpus=0)(_Channel).remote()
     task = ray.remote(num_cpus=1, max_retries=0)(_run_task)
@@ -193,9 +201,14 @@ def run_on_ray(
     failure: BaseException | None = None
     stop_by: float | None = None
 
+    sent = [None]
+
     def deliver() -> None:
         for event in ray.get(channel.take.remote()):
             on_event(event)
+        if shared is not None and (value := shared()) != sent[0]:
+            ray.get(channel.share.remote(value))
+            sent[0] = value
 
     try:
         while pending and (stop_by is None or time.monotonic() < stop_by):

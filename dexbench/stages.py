@@ -109,7 +109,8 @@ def generation_settings(
     """The settings of one `run_generation` call: the generator class's name and its full config
     (a Config instance: every value, so a changed default counts; `runner.build_config` makes it
     from overrides), the env id and the kwargs given, the sources' content hash, the seed, the
-    demos asked for, the workers (they set the quotas, so the dataset) and the attempts' bound.
+    demos asked for, the workers (the dataset is the same on any number, but an unfinished
+    run's shards resume only with as many) and the attempts' bound.
     `inputs`: the content hashes (`digest`) of further inputs by name, e.g. the checkpoint a
     rollout generator loads."""
     hashes = {"source": None if source is None else digest(source), **(inputs or {})}

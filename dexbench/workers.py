@@ -1,8 +1,8 @@
 """How many worker processes a job may start.
 
 Evaluation results do not depend on the number of workers, so evaluation clamps it to the CPU
-cores. A generated dataset does (each worker has its own quota of demos), so generation keeps
-the number asked for, to stay reproducible across machines, and only refuses absurd ones.
+cores. Nor does a generated dataset, but an unfinished run's shards resume only with as many
+workers as made them, so generation keeps the number asked for and only refuses absurd ones.
 """
 
 from __future__ import annotations
@@ -52,6 +52,6 @@ def check_workers(workers: int, local: bool = True) -> None:
     if local and workers > (os.cpu_count() or 1):
         warnings.warn(
             f"{workers} workers on {os.cpu_count()} CPU cores: slower than {os.cpu_count()} would be, "
-            "kept because the number of workers shapes the dataset",
+            "kept because a run resumes only with the workers that began it",
             stacklevel=3,
         )

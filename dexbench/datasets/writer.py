@@ -282,6 +282,23 @@ class DatasetWriter:
         self._write_counts(complete=False)
         self._file.flush()
 
+    def demo_attr_values(self, name: str) -> list:
+        """The attr `name` of each demo written so far, in order (e.g. the attempt indices a
+        resumed shard already holds)."""
+        data = self._file["data"]
+        return [data[f"demo_{i}"].attrs[name].item() for i in range(self._num_demos)]
+
+    def append_line(self, name: str, line: str) -> None:
+        """Append `line` to the text dataset `name` beside /data (a run's record of every
+        attempt: robomimic reads only /data and /mask); written out with the next flush."""
+        if self._closed:
+            raise RuntimeError(f"DatasetWriter for {self.path} is closed")
+        if name not in self._file:
+            self._file.create_dataset(name, shape=(0,), maxshape=(None,), dtype=h5py.string_dtype(), chunks=(1024,))
+        log = self._file[name]
+        log.resize((log.shape[0] + 1,))
+        log[-1] = line
+
     def set_mask(self, name: str, demo_keys: list[str]) -> None:
         """A named list of demo keys (robomimic filter keys, e.g. "train", "valid")."""
         self._masks[name] = list(demo_keys)

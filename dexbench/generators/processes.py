@@ -27,7 +27,7 @@ class GenerationProgress:
     def __call__(self, event: tuple) -> None:
         kind = event[0]
         if kind == "start":
-            _, _, attempts, successes = event
+            attempts, successes = event[2], event[3]
         elif kind == "attempt":
             attempts, successes = 1, int(event[2])
         else:
@@ -36,7 +36,7 @@ class GenerationProgress:
         self.successes += successes
         rate = self.successes / self.attempts if self.attempts else 0.0
         self.bar.set_postfix(attempts=self.attempts, success=f"{100 * rate:.0f}%", refresh=False)
-        self.bar.update(successes)
+        self.bar.update(min(successes, self.bar.total - self.bar.n))  # a worker may overshoot n
         if not successes:
             self.bar.refresh()
 
@@ -44,16 +44,20 @@ class GenerationProgress:
         self.bar.close()
 
 
-def run_processes(jobs: list, progress: GenerationProgress, target: Callable) -> list[dict[str, Any]]:
-    """Run one spawned process per job (`target(job, queue)`, which reports ("start" | "attempt" |
-    "done" | "error" | "interrupted", worker, ...) events); returns each job's final state in
-    order, or raises GenerationError when one fails (the others are stopped, keeping their
-    finished demos)."""
+def run_processes(
+    jobs: list, on_event: Callable[[tuple], None], target: Callable, shared: Callable[[], int]
+) -> list[dict[str, Any]]:
+    """Run one spawned process per job (`target(job, queue, value)`, which reports ("start" |
+    "attempt" | "done" | "error" | "interrupted", worker, ...) events); `value` is a shared
+    integer set to `shared()` after every event (the run's success bound). Returns each job's
+    final state in order, or raises GenerationError when one fails (the others are stopped,
+    keeping their finished demos)."""
     import multiprocessing as mp
 
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
-    procs = [ctx.Process(target=target, args=(job, q), name=f"dexbench-gen-{job.worker}") for job in jobs]
+    value = ctx.Value("q", shared())
+    procs = [ctx.Process(target=target, args=(job, q, value), name=f"dexbench-gen-{job.worker}") for job in jobs]
     for p in procs:
         p.start()
     results: dict[int, dict[str, Any]] = {}
@@ -75,7 +79,8 @@ def run_processes(jobs: list, progress: GenerationProgress, target: Callable) ->
             elif kind == "interrupted":
                 failure = f"worker {w} was interrupted"
             else:
-                progress(event)
+                on_event(event)
+                value.value = shared()
     finally:
         for p in procs:
             if p.is_alive() and len(results) < len(jobs):

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from dexbench.backends import BackendError, run_on_ray
-from dexbench.generators.processes import GenerationError, GenerationProgress
+from dexbench.generators.processes import GenerationError
 from dexbench.generators.shards import resume_candidates
 
 
@@ -33,12 +33,20 @@ def _shard_files(job) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in _shard_paths(job) if p.exists()}
 
 
-def _task(payload: tuple[Callable, Any, dict[str, bytes], Any], emit: Callable[[tuple], None]):
+def _task(payload: tuple[Callable, Any, dict[str, bytes], Any], emit: Callable[[tuple], Any]):
     """In a Ray worker: run the job on local copies of its source and shard files; returns
-    (outcome, files), the outcome ("done", state), ("error", message) or ("interrupted", None)."""
+    (outcome, files), the outcome ("done", state), ("error", message) or ("interrupted", None).
+    Each event comes back with the run's success bound as the driver knows it."""
     import ray
 
     run, job, files, source_ref = payload
+    bound = [job.max_attempts]
+
+    def emit_and_read(event: tuple) -> None:
+        shared = emit(event)
+        if shared is not None:
+            bound[0] = shared
+
     with tempfile.TemporaryDirectory(prefix="dexbench-gen-") as tmp:
         here = Path(tmp)
         for name, data in files.items():
@@ -55,7 +63,7 @@ def _task(payload: tuple[Callable, Any, dict[str, bytes], Any], emit: Callable[[
             source=str(source) if source is not None else None,
         )
         try:
-            outcome = ("done", run(local, emit))
+            outcome = ("done", run(local, emit_and_read, lambda: bound[0]))
         except KeyboardInterrupt:  # stopped: another task failed, or the run was interrupted
             outcome = ("interrupted", None)
         except GenerationError as err:  # already a full sentence: no traceback
@@ -81,10 +89,13 @@ def _write_back(job, sent: dict[str, bytes], files: dict[str, bytes]) -> None:
             (folder / name).unlink(missing_ok=True)
 
 
-def run_ray_tasks(jobs: list, progress: GenerationProgress, run: Callable, address: str | None) -> list[dict[str, Any]]:
-    """`run(job, emit)` (the runner's worker) for every job as a Ray task; returns each job's
-    final state in order, or raises GenerationError when one fails (the others are stopped,
-    and every shard made so far is written here for `resume`)."""
+def run_ray_tasks(
+    jobs: list, on_event: Callable[[tuple], None], run: Callable, address: str | None, shared: Callable[[], int]
+) -> list[dict[str, Any]]:
+    """`run(job, emit, bound)` (the runner's worker) for every job as a Ray task, `bound()`
+    being the latest `shared()` the driver sent; returns each job's final state in order, or
+    raises GenerationError when one fails (the others are stopped, and every shard made so far
+    is written here for `resume`)."""
     import ray
 
     sent = [_shard_files(job) for job in jobs]
@@ -103,9 +114,10 @@ def run_ray_tasks(jobs: list, progress: GenerationProgress, run: Callable, addre
         values = run_on_ray(
             _task,
             [(run, job, files, source_ref) for job, files in zip(jobs, sent)],
-            progress,
+            on_event,
             on_value,
             address=address,
+            shared=shared,
         )
     except (GenerationError, BackendError) as err:
         raise GenerationError(

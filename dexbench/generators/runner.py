@@ -5,14 +5,19 @@
 - Attempt `i` (a global index) resets the env with `attempt_seed(seed, i)` and gives the
   generator's policy the rng `np.random.default_rng([seed, i, 0x6E6])`, so what an attempt does
   depends on (seed, i) only, never on which worker ran it.
-- With W workers, worker w runs the attempts i = w, w + W, w + 2W, ... until it has its quota of
-  successes (n split evenly over the workers: the first n mod W get one more) or the attempt
-  indices reach `max_attempts`. It writes its successes to the shard `<out>.shard<w>.hdf5`
-  (flushed after every demo) and, after every attempt, its progress (attempts, next attempt,
-  failure histogram, CPU time) into the shard's `/data` attr `generation`.
-- At the end the shards are merged into `<out>` in attempt order (atomically: `<out>.tmp`, then
-  renamed) and removed. Same seed and workers, same dataset; a different W gives a different
-  (equally valid) dataset, because the quotas differ.
+- The dataset is the first n successful attempts in index order (all successes below
+  `max_attempts` if fewer succeed): what one worker running attempts 0, 1, 2, ... makes.
+- With W workers, worker w runs the attempts i = w, w + W, w + 2W, ... until i reaches the
+  success bound (`shards.SuccessBound`: one past the n-th smallest successful index reported by
+  all workers so far; this process shares it, through a shared value for processes and with each
+  event for Ray tasks) or `max_attempts`. It writes its successes to the shard
+  `<out>.shard<w>.hdf5` (flushed after every demo), every attempt's outcome to the shard's
+  `attempt_log`, and its progress (attempts, next attempt, failure histogram, CPU time) into the
+  shard's `/data` attr `generation`.
+- At the end the attempts past the final bound (run before a lower success was reported) are
+  left out (`shards.settle`), and the shards are merged into `<out>` in attempt order
+  (atomically: `<out>.tmp`, then renamed) and removed. Same seed, same dataset, on any number of
+  workers and on either backend.
 - `resume=True` reopens the shards of an interrupted run (complete, `.partial` or `.tmp`), keeps
   the demos of the attempts it had finished, and continues with the next attempt, so a kill
   loses at most the attempts in flight. With no shards but a finished `<out>`, it splits `<out>`
@@ -51,13 +56,18 @@ from dexbench.generators.base import AttemptInfo, Generator
 from dexbench.generators.processes import GenerationError, GenerationProgress, run_processes
 from dexbench.generators.report import GenerationReport, jsonable
 from dexbench.generators.shards import (
+    ATTEMPT_LOG,
     INFO_ATTRS,
     STATE_ATTR,
     OutputPaths,
+    SuccessBound,
     check_meta,
     demo_keys,
+    log_line,
     merge_shards,
+    read_attempt_log,
     resume_candidates,
+    settle,
     split_output,
 )
 from dexbench.generators.subtasks import stuck_subtask, subtask_progress
@@ -96,11 +106,6 @@ def attempt_rng(seed: int, attempt: int) -> np.random.Generator:
     return np.random.default_rng([int(seed), int(attempt), ATTEMPT_RNG_TAG])
 
 
-def worker_quotas(n: int, workers: int) -> list[int]:
-    """Successes each worker must make: n split evenly, the first n mod W get one more."""
-    return [n // workers + (1 if w < n % workers else 0) for w in range(workers)]
-
-
 def default_max_attempts(n: int) -> int:
     return max(20 * n, 100)
 
@@ -135,7 +140,7 @@ class WorkerJob:
     seed: int
     workers: int
     worker: int
-    quota: int
+    n: int  # demos of the whole run: a worker stops at the success bound, not at a share of n
     max_attempts: int
     keep_failed: bool
     shard: str
@@ -194,6 +199,15 @@ def _open_shard(path: Path, env, job: WorkerJob, next_attempt: int | None):
                 attempt = int(data[key].attrs.get("attempt", -1))
                 if 0 <= attempt < bound:
                     writer.copy_demo(data[key])
+            if next_attempt is None:  # the demo shard carries the run's attempt log
+                outcomes = {i: f for i, f in read_attempt_log(src).items() if i < bound}
+                if state is not None and len(outcomes) != state["attempts"]:
+                    raise ValueError(
+                        f"cannot resume from {found}: it does not record its attempts (made by an earlier "
+                        "DexBench); run without --resume and with --overwrite to start over"
+                    )
+                for attempt, failure in sorted(outcomes.items()):
+                    writer.append_line(ATTEMPT_LOG, log_line(attempt, failure))
         if state is not None:  # durable before the old file goes
             if next_attempt is None:
                 state["successes"] = writer.num_demos
@@ -237,8 +251,12 @@ def _annotate(episode, info: AttemptInfo, attempt: int, name: str) -> int:
     return used.pop() if len(used) == 1 else -1
 
 
-def run_worker(job: WorkerJob, emit: Callable[[tuple], None]) -> dict[str, Any]:
-    """Run one worker's attempts (see the module docstring); returns its final state."""
+def run_worker(
+    job: WorkerJob, emit: Callable[[tuple], None], shared_bound: Callable[[], int] | None = None
+) -> dict[str, Any]:
+    """Run one worker's attempts (see the module docstring); returns its final state.
+    `shared_bound()`: the run's success bound as the parent knows it (None: this worker's own
+    successes are all there is, as with one worker)."""
     from dexbench.datasets.reader import load_dataset
     from dexbench.envs.registry import build_env
     from dexbench.generators import load_class_ref
@@ -256,10 +274,14 @@ def run_worker(job: WorkerJob, emit: Callable[[tuple], None]) -> dict[str, Any]:
         writer.set_attrs(**{STATE_ATTR: state})  # the shard says which run it belongs to from the start
         if job.keep_failed:
             failed_writer, _ = _open_shard(Path(job.failed_shard), env, job, state["next_attempt"])
-        emit(("start", job.worker, state["attempts"], state["successes"]))
+        own = [int(a) for a in writer.demo_attr_values("attempt")]
+        bound = SuccessBound(job.n, job.max_attempts)
+        for attempt in own:
+            bound.add(attempt)
+        emit(("start", job.worker, state["attempts"], state["successes"], own))
         reasons: dict[str, int] = state["failure_reasons"]
         i = int(state["next_attempt"])
-        while state["successes"] < job.quota and i < job.max_attempts:
+        while i < bound.value and (shared_bound is None or i < shared_bound()):
             cpu0 = time.process_time()
             policy = generator.policy(env, attempt_rng(job.seed, i))
             try:
@@ -276,11 +298,13 @@ def run_worker(job: WorkerJob, emit: Callable[[tuple], None]) -> dict[str, Any]:
             if episode.success:
                 writer.add_episode(episode, source_demo=source_demo)
                 state["successes"] += 1
+                bound.add(i)
             else:
                 reason = episode.info["failure_subtask"]
                 reasons[reason] = reasons.get(reason, 0) + 1
                 if failed_writer is not None:
                     failed_writer.add_episode(episode, source_demo=source_demo)
+            writer.append_line(ATTEMPT_LOG, log_line(i, reason))
             i += job.workers
             state["attempts"] += 1
             state["next_attempt"] = i
@@ -290,7 +314,7 @@ def run_worker(job: WorkerJob, emit: Callable[[tuple], None]) -> dict[str, Any]:
                 failed_writer.set_attrs(**{STATE_ATTR: state})
             writer.attempts = state["attempts"]
             writer.set_attrs(**{STATE_ATTR: state})  # progress is durable from here on
-            emit(("attempt", job.worker, episode.success, episode.num_samples, reason))
+            emit(("attempt", job.worker, episode.success, episode.num_samples, reason, i - job.workers))
         writer.close()
         if failed_writer is not None:
             failed_writer.close()
@@ -310,13 +334,14 @@ def _sigterm_to_interrupt(signum, frame):
     raise KeyboardInterrupt("terminated")
 
 
-def _worker_process(job: WorkerJob, q) -> None:
-    """Entry point of a spawned worker: report through the queue `q`."""
+def _worker_process(job: WorkerJob, q, bound) -> None:
+    """Entry point of a spawned worker: report through the queue `q`; `bound` is the run's
+    success bound, a shared value the parent keeps up to date."""
     signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides (it terminates us)
     exit_with_parent(signal.SIGTERM)  # a killed parent must not leave us writing shards
     try:
-        state = run_worker(job, q.put)
+        state = run_worker(job, q.put, lambda: bound.value)
         q.put(("done", job.worker, state))
     except KeyboardInterrupt:
         q.put(("interrupted", job.worker, None))
@@ -462,7 +487,6 @@ def run_generation(
                     p.unlink()
             elif not leftovers and paths.out.exists():
                 split_output(paths, env, env_kwargs, cls.name, meta, workers, keep_failed)
-            quotas = worker_quotas(n, workers)
             jobs = [
                 WorkerJob(
                     class_ref(cls),
@@ -475,7 +499,7 @@ def run_generation(
                     int(seed),
                     workers,
                     w,
-                    quotas[w],
+                    n,
                     max_attempts,
                     keep_failed,
                     str(paths.shard(w)),
@@ -485,16 +509,26 @@ def run_generation(
                 for w in range(workers)
             ]
             bar = GenerationProgress(n, f"{cls.name} {env_id}", progress)
+            bound = SuccessBound(n, max_attempts)
+
+            def on_event(event: tuple) -> None:
+                if event[0] == "start":
+                    for attempt in event[4]:
+                        bound.add(attempt)
+                elif event[0] == "attempt" and event[2]:
+                    bound.add(event[5])
+                bar(event)
+
             try:
                 try:
                     if backend.is_ray:
                         from dexbench.generators.ray_tasks import run_ray_tasks
 
-                        states = run_ray_tasks(jobs, bar, run_worker, backend.address)
+                        states = run_ray_tasks(jobs, on_event, run_worker, backend.address, lambda: bound.value)
                     elif workers == 1:
                         states = [run_worker(jobs[0], bar)]
                     else:
-                        states = run_processes(jobs, bar, _worker_process)
+                        states = run_processes(jobs, on_event, _worker_process, lambda: bound.value)
                 except (OSError, RuntimeError) as err:
                     if DISK_FULL in str(err):
                         _silence_disk_full_cleanup()
@@ -507,6 +541,12 @@ def run_generation(
             finally:
                 bar.close()
 
+            shards = [paths.shard(w) for w in range(workers)]
+            try:
+                outcomes, states = settle(shards, n, max_attempts, states)
+            except RuntimeError as err:
+                raise GenerationError(f"{err}; run the same command with --resume to make them") from None
+            below = len(outcomes)
             attempts = sum(s["attempts"] for s in states)
             reasons: dict[str, int] = {}
             for s in states:
@@ -520,9 +560,7 @@ def run_generation(
                 "worker_states": states,
                 "source": source_record,
             }
-            successes, lengths = merge_shards(
-                [paths.shard(w) for w in range(workers)], paths.out, env, env_kwargs, cls.name, attempts, record
-            )
+            successes, lengths = merge_shards(shards, paths.out, env, env_kwargs, cls.name, below, record, outcomes)
             if keep_failed:
                 merge_shards(
                     [paths.failed_shard(w) for w in range(workers)],
@@ -530,7 +568,7 @@ def run_generation(
                     env,
                     env_kwargs,
                     cls.name,
-                    attempts,
+                    below,
                     record,
                 )
             for p in paths.leftovers():  # the merged shards, and failed-demo shards of a run with keep_failed
@@ -569,5 +607,4 @@ __all__ = [
     "attempt_seed",
     "build_config",
     "run_generation",
-    "worker_quotas",
 ]

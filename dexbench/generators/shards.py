@@ -4,6 +4,7 @@ or a finished dataset back into shards (to resume it to a larger n)."""
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import json
 import re
 from pathlib import Path
@@ -14,6 +15,44 @@ from dexbench.stages import check_same
 
 INFO_ATTRS = ("attempt", "source_demos", "failure_subtask")
 STATE_ATTR = "generation"  # /data attr (JSON) with a shard's progress or a merged run's record
+ATTEMPT_LOG = "attempt_log"  # beside /data: one line per attempt, "<index>:" (success) or "<index>:<reason>"
+
+
+def log_line(attempt: int, failure: str | None) -> str:
+    return f"{int(attempt)}:{failure or ''}"
+
+
+def read_attempt_log(f) -> dict[int, str | None]:
+    """The attempts an open shard or output records: index -> failure reason (None: success)."""
+    if ATTEMPT_LOG not in f:
+        return {}
+    outcomes = {}
+    for raw in f[ATTEMPT_LOG].asstr()[:]:
+        index, _, reason = raw.partition(":")
+        outcomes[int(index)] = reason or None
+    return outcomes
+
+
+class SuccessBound:
+    """The attempt index a run of `n` demos needs nothing at or beyond: one past the n-th
+    smallest successful attempt index known, or `max_attempts` while fewer than n are known.
+    More successes only lower it, so the attempts below its final value are the ones a
+    one-worker run makes, and every worker runs its attempts until it reaches the bound."""
+
+    def __init__(self, n: int, max_attempts: int) -> None:
+        self.n, self.max_attempts = int(n), int(max_attempts)
+        self._smallest: list[int] = []  # the n smallest success indices, negated (a max-heap)
+
+    def add(self, attempt: int) -> None:
+        heapq.heappush(self._smallest, -int(attempt))
+        if len(self._smallest) > self.n:
+            heapq.heappop(self._smallest)
+
+    @property
+    def value(self) -> int:
+        if len(self._smallest) < self.n:
+            return self.max_attempts
+        return min(self.max_attempts, 1 - self._smallest[0])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,6 +136,12 @@ def split_output(
         record = json.loads(data.attrs[STATE_ATTR])
         check_meta(record.get("meta"), meta, paths.out)
         states = record["worker_states"]
+        outcomes = read_attempt_log(f)
+        if len(outcomes) != sum(s["attempts"] for s in states):
+            raise ValueError(
+                f"cannot resume from {paths.out}: it does not record its attempts (made by an earlier "
+                "DexBench); run without --resume and with --overwrite to make it again"
+            )
         for w in range(workers):
             with DatasetWriter(
                 paths.shard(w), env, env_kwargs=env_kwargs, generator=name, overwrite=True, info_attrs=INFO_ATTRS
@@ -104,6 +149,9 @@ def split_output(
                 for key in demo_keys(data):
                     if int(data[key].attrs["attempt"]) % workers == w:
                         writer.copy_demo(data[key])
+                for attempt, failure in sorted(outcomes.items()):
+                    if attempt % workers == w:
+                        writer.append_line(ATTEMPT_LOG, log_line(attempt, failure))
                 writer.attempts = states[w]["attempts"]
                 writer.set_attrs(**{STATE_ATTR: states[w]})
     if keep_failed and paths.failed.exists():
@@ -125,9 +173,17 @@ def split_output(
 
 
 def merge_shards(
-    shards: list[Path], out: Path, env, env_kwargs: dict, name: str, attempts: int, record: dict | None
+    shards: list[Path],
+    out: Path,
+    env,
+    env_kwargs: dict,
+    name: str,
+    below: int,
+    record: dict | None,
+    log: dict[int, str | None] | None = None,
 ) -> tuple[int, list[int]]:
-    """Merge shard files into `out` in attempt order (atomically); returns (demos, lengths)."""
+    """Merge the demos of attempts below `below` from shard files into `out`, in attempt order
+    (atomically), with `log` (the run's attempts) beside them; returns (demos, lengths)."""
     import h5py
 
     from dexbench.datasets.writer import DatasetWriter
@@ -137,6 +193,7 @@ def merge_shards(
         items = sorted(
             (int(f["data"][k].attrs["attempt"]), j, k) for j, f in enumerate(files) for k in demo_keys(f["data"])
         )
+        items = [item for item in items if item[0] < below]
         lengths = []
         with DatasetWriter(
             out, env, env_kwargs=env_kwargs, generator=name, overwrite=True, info_attrs=INFO_ATTRS
@@ -144,13 +201,58 @@ def merge_shards(
             for _, j, key in items:
                 writer.copy_demo(files[j]["data"][key])
                 lengths.append(int(files[j]["data"][key]["actions"].shape[0]))
-            writer.attempts = attempts
+            for attempt in sorted(log or {}):
+                writer.append_line(ATTEMPT_LOG, log_line(attempt, log[attempt]))
+            writer.attempts = len(log) if log is not None else below
             if record is not None:
                 writer.set_attrs(**{STATE_ATTR: record})
     finally:
         for f in files:
             f.close()
     return len(items), lengths
+
+
+def settle(shards: list[Path], n: int, max_attempts: int, states: list[dict]) -> tuple[dict[int, str | None], list]:
+    """The attempts a finished run keeps, and its workers' states cut to them.
+
+    Workers stop at the success bound they know, which may still fall once the others report,
+    so a worker can have run attempts past the final bound: they are left out, and what is kept
+    is what one worker makes: the attempts below one past the n-th success (all attempts below
+    `max_attempts` if fewer succeed). Returns (index -> failure reason or None, the states)."""
+    import h5py
+
+    outcomes: dict[int, str | None] = {}
+    for path in shards:
+        if path.exists():
+            with h5py.File(path, "r") as f:
+                outcomes.update(read_attempt_log(f))
+    bound = SuccessBound(n, max_attempts)
+    for attempt, failure in outcomes.items():
+        if failure is None:
+            bound.add(attempt)
+    below = bound.value
+    missing = [i for i in range(below) if i not in outcomes]
+    if missing:
+        raise RuntimeError(f"attempts {missing[:5]} of the run are in none of its shards ({len(missing)} missing)")
+    kept = {i: outcomes[i] for i in range(below)}
+    workers = len(states)
+    settled = []
+    for w, state in enumerate(states):
+        mine = [failure for i, failure in kept.items() if i % workers == w]
+        reasons: dict[str, int] = {}
+        for failure in mine:
+            if failure is not None:
+                reasons[failure] = reasons.get(failure, 0) + 1
+        settled.append(
+            {
+                **state,
+                "attempts": len(mine),
+                "successes": sum(failure is None for failure in mine),
+                "next_attempt": below + (w - below) % workers,  # worker w's first attempt at or past the bound
+                "failure_reasons": dict(sorted(reasons.items())),
+            }
+        )
+    return kept, settled
 
 
 # ============================================================================ progress
