@@ -1,4 +1,4 @@
-"""`dexbench leaderboard validate | build | submit-policy | submit-generators`: submissions and the pages."""
+"""`dexbench leaderboard validate | verify | build | submit-policy | submit-generators`: submissions and the pages."""
 
 from __future__ import annotations
 
@@ -36,6 +36,33 @@ def cmd_leaderboard_validate(args) -> int:
             print(f"{err}", file=sys.stderr)
             bad += 1
     return 2 if bad else 0
+
+
+def cmd_leaderboard_verify(args) -> int:
+    from dexbench.jsonio import write_json_atomic
+    from dexbench.leaderboards import SubmissionError
+    from dexbench.leaderboards.submit import check_output
+    from dexbench.leaderboards.verify import verification_table, verify_submission
+
+    records = []
+    try:
+        if args.out is not None:
+            check_output(args.out, "--out", inputs=args.files, overwrite=args.overwrite)
+        for path in args.files:
+            record = verify_submission(
+                path,
+                sample=None if args.all else args.episodes,
+                workers=args.workers,
+                checkpoints=args.checkpoints,
+                progress=not args.quiet,
+            )
+            print(verification_table(record))
+            records.append(record)
+    except SubmissionError as err:
+        raise CLIError(str(err)) from err
+    if args.out is not None:
+        print(f"wrote {write_json_atomic(args.out, records if len(records) > 1 else records[0])}")
+    return 1 if any(r["status"] == "differs" for record in records for r in record["rows"]) else 0
 
 
 def cmd_leaderboard_build(args) -> int:
@@ -144,6 +171,22 @@ def add_commands(sub) -> None:
     q = lsub.add_parser("validate", help="check submission JSON files: schema, consistency, and that the pages build")
     q.add_argument("files", nargs="+", metavar="FILE")
     q.set_defaults(func=cmd_leaderboard_validate)
+    q = lsub.add_parser(
+        "verify",
+        help="re-run a sample of each row's episodes of policy submissions and compare them episode by episode",
+        description="Exit status 1 when a row differs from its submission; unverifiable rows say why.",
+    )
+    q.add_argument("files", nargs="+", metavar="FILE")
+    q.add_argument("--episodes", type=int, default=5, help="episodes re-run per row (default 5; from the file's hash)")
+    q.add_argument("--all", action="store_true", help="re-run every episode of every row")
+    q.add_argument("--workers", type=int, default=1)
+    q.add_argument(
+        "--checkpoints", default=None, metavar="DIR", help="a folder of <sha256>/ checkpoints to look in first"
+    )
+    q.add_argument("--out", default=None, metavar="FILE.json", help="write the verification record here")
+    q.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    q.add_argument("-q", "--quiet", action="store_true")
+    q.set_defaults(func=cmd_leaderboard_verify)
     q = lsub.add_parser("build", help="render leaderboards/README.md and index.html from the submissions")
     q.add_argument("--dir", default="leaderboards", help="leaderboards directory (default leaderboards)")
     q.set_defaults(func=cmd_leaderboard_build)

@@ -1,0 +1,168 @@
+"""`dexbench leaderboard verify`: a submission's rows re-run episode by episode, in the sandbox.
+
+The judge's cases: a truthful submission verifies (again on another worker count); a tampered
+one (one episode flipped, its counts and interval recomputed so that it still validates) differs,
+naming the episode; a policy module that is not installed, a missing or linked checkpoint and a
+checkpoint that is a pickle with a payload are unverifiable, and nothing from them runs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+
+import pytest
+
+from dexbench.cli import main
+from dexbench.evaluation.evaluate import evaluate
+from dexbench.evaluation.stats import wilson_interval
+from dexbench.leaderboards import validate_submission
+from dexbench.leaderboards.submit import policy_submission
+from dexbench.leaderboards.verify import sample_seeds, verify_submission
+
+ENV_ID = "DexMG/TrayLift-Panda-D0"
+ORACLE = "dexbench.policies:ScriptedPolicy"
+
+
+def write(folder, sub: dict, name: str = "sub.json"):
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(json.dumps(sub, indent=1))
+    return path
+
+
+@pytest.fixture(scope="module")
+def oracle_result():
+    return evaluate(ORACLE, ENV_ID, episodes=3, progress=False)
+
+
+@pytest.fixture(scope="module")
+def trained_bc(panda_tray_demos, tmp_path_factory):
+    from dexbench.policies.bc.train import BCConfig, train_bc
+
+    out = tmp_path_factory.mktemp("runs") / "bc"
+    train_bc(panda_tray_demos, out, BCConfig(steps=30, hidden=32, layers=1, batch_size=32), progress=False)
+    return out
+
+
+def statuses(record) -> list[str]:
+    return [row["status"] for row in record["rows"]]
+
+
+def test_a_true_submission_verifies_on_any_worker_count(oracle_result, tmp_path):
+    path = write(tmp_path, policy_submission("Oracle", "tests", "the scripted oracle", [oracle_result]))
+    one = verify_submission(path, sample=None)
+    assert statuses(one) == ["verified"] and one["rows"][0]["seeds"] == [e["seed"] for e in oracle_result["episodes"]]
+    assert one["ran_on"]["mujoco_version"] and one["submission_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert statuses(verify_submission(path, sample=2, workers=2)) == ["verified"]
+
+
+def test_a_tampered_episode_validates_but_fails_verify_naming_it(oracle_result, tmp_path, capsys):
+    tampered = json.loads(json.dumps(oracle_result))
+    flipped = tampered["episodes"][1]
+    flipped["success"] = not flipped["success"]
+    tampered["successes"] = sum(e["success"] for e in tampered["episodes"])
+    tampered["success_rate"] = tampered["successes"] / tampered["num_episodes"]
+    tampered["ci95"] = list(wilson_interval(tampered["successes"], tampered["num_episodes"]))
+    path = write(tmp_path, policy_submission("Oracle", "tests", "the scripted oracle", [tampered]))
+    assert validate_submission(path) == "policy"  # every count agrees: only re-running finds it
+    record = verify_submission(path, sample=None)
+    assert statuses(record) == ["differs"]
+    assert [m["seed"] for m in record["rows"][0]["mismatches"]] == [flipped["seed"]]
+    out = tmp_path / "verification.json"
+    assert main(["leaderboard", "verify", str(path), "--all", "-q", "--out", str(out)]) == 1
+    assert f"seed {flipped['seed']}: claimed" in capsys.readouterr().out
+    assert json.loads(out.read_text())["rows"][0]["status"] == "differs"
+
+
+def test_the_sample_is_fixed_by_the_file_and_row():
+    seeds = list(range(100, 150))
+    a = sample_seeds("ab" * 32, 0, seeds, 5)
+    assert a == sample_seeds("ab" * 32, 0, seeds, 5) and len(set(a)) == 5 and set(a) <= set(seeds)
+    assert a != sample_seeds("cd" * 32, 0, seeds, 5) or a != sample_seeds("ab" * 32, 1, seeds, 5)
+    assert sample_seeds("ab" * 32, 0, seeds, None) == seeds
+
+
+def test_a_policy_module_from_the_submission_folder_is_not_run(oracle_result, tmp_path):
+    marker = tmp_path / "ran"
+    (tmp_path / "board").mkdir()
+    (tmp_path / "board" / "sneaky_policy.py").write_text(f"open({str(marker)!r}, 'w').write('x')\nPolicy = None\n")
+    row = json.loads(json.dumps(oracle_result))
+    row["policy"]["spec"] = "sneaky_policy:Policy"
+    path = write(tmp_path / "board", policy_submission("Sneaky", "tests", "a module of its own", [row]))
+    cwd = os.getcwd()
+    os.chdir(tmp_path / "board")  # even with the module beside the working directory
+    try:
+        record = verify_submission(path, sample=1)
+    finally:
+        os.chdir(cwd)
+    assert (
+        statuses(record) == ["unverifiable"] and "not provided by any installed package" in record["rows"][0]["reason"]
+    )
+    assert not marker.exists()
+
+
+def checkpoint_row(oracle_result, sha: str) -> dict:
+    row = json.loads(json.dumps(oracle_result))
+    row["policy"] = {"spec": "dexbench.policies:BCPolicy", "name": "bc-mlp", "kwargs": {"checkpoint": "bc"}}
+    row["policy"]["checkpoint_sha256"] = sha
+    return row
+
+
+def test_a_missing_or_linked_checkpoint_is_unverifiable(oracle_result, tmp_path):
+    sha = "0" * 64
+    path = write(tmp_path, policy_submission("BC", "tests", "bc", [checkpoint_row(oracle_result, sha)]))
+    record = verify_submission(path, sample=1)
+    assert (
+        statuses(record) == ["unverifiable"]
+        and "no checkpoint with SHA-256 000000000000" in record["rows"][0]["reason"]
+    )
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / sha).symlink_to("/dev")
+    record = verify_submission(path, sample=1)
+    assert statuses(record) == ["unverifiable"] and "links are not followed" in record["rows"][0]["reason"]
+
+
+class Payload:
+    def __reduce__(self):
+        return (os.system, (f"touch {os.environ['DEXBENCH_TEST_MARKER']}",))
+
+
+def test_a_pickled_payload_checkpoint_is_refused_unexecuted(oracle_result, trained_bc, tmp_path, monkeypatch):
+    marker = tmp_path / "payload-ran"
+    monkeypatch.setenv("DEXBENCH_TEST_MARKER", str(marker))
+    raw = pickle.dumps(Payload())
+    sha = hashlib.sha256(raw).hexdigest()
+    folder = tmp_path / "checkpoints" / sha
+    folder.mkdir(parents=True)
+    (folder / "model.pt").write_bytes(raw)
+    (folder / "config.json").write_bytes((trained_bc / "config.json").read_bytes())  # a real config: torch reads it
+    path = write(tmp_path, policy_submission("BC", "tests", "bc", [checkpoint_row(oracle_result, sha)]))
+    record = verify_submission(path, sample=1)
+    reason = record["rows"][0]["reason"]
+    assert (
+        statuses(record) == ["unverifiable"] and "the policy failed" in reason and "Weights only load failed" in reason
+    )
+    assert not marker.exists()
+
+
+def test_a_real_checkpoint_is_found_by_its_hash_and_verified(trained_bc, tmp_path):
+    import shutil
+
+    trained = tmp_path / "runs" / "bc"
+    shutil.copytree(trained_bc, trained)
+    result = evaluate(
+        "dexbench.policies:BCPolicy", ENV_ID, episodes=2, policy_kwargs={"checkpoint": str(trained)}, progress=False
+    )
+    sha = result["policy"]["checkpoint_sha256"]
+    assert result["policy"]["kwargs"]["checkpoint"] == "bc"  # no machine path in the result
+    board = tmp_path / "board"
+    path = write(board, policy_submission("BC", "tests", "bc", [result]))
+    assert statuses(verify_submission(path, sample=1)) == ["unverifiable"]  # not shipped
+    assert statuses(verify_submission(path, sample=None, checkpoints=trained.parent.parent / "store")) == [
+        "unverifiable"
+    ]
+    (board / "checkpoints").mkdir()
+    os.rename(trained, board / "checkpoints" / sha)
+    assert statuses(verify_submission(path, sample=None)) == ["verified"]
