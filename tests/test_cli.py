@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from dexbench.cli import main
+from dexbench.cli.common import CLIError
 from dexbench.datasets import load_dataset
 from dexbench.envs.registry import ENV_TABLE
 from dexbench.generators import runner
@@ -324,3 +325,27 @@ def test_generator_descriptions_come_from_the_generator_classes():
     assert generator_description("source") == SOURCE_DESCRIPTION
     assert generator_description("scripted") == "scripted"  # no description: the name stands in
     assert generator_description("not-installed") == "not-installed"
+
+
+def test_training_defaults_live_in_the_library_configs():
+    """An option left out on the command line is the library config's default (one layer of
+    defaults): `train bc --arch rnn` trains what `BCConfig(arch="rnn")` trains."""
+    from dexbench.cli import build_parser
+    from dexbench.cli.train import bc_config, diffusion_config
+    from dexbench.policies.bc.train import BCConfig
+    from dexbench.policies.diffusion.train import DiffusionConfig
+
+    parser = build_parser()
+    base = ["--data", "d.hdf5", "--out", "o"]
+    assert bc_config(parser.parse_args(["train", "bc", *base])) == BCConfig()
+    rnn = bc_config(parser.parse_args(["train", "bc", *base, "--arch", "rnn"]))
+    assert rnn == BCConfig(arch="rnn") and (rnn.layers, rnn.batch_size) == (2, 64)
+    assert bc_config(parser.parse_args(["train", "bc", *base, "--obs", "rgb"])).batch_size == 128
+    assert bc_config(parser.parse_args(["train", "bc", *base, "--layers", "5"])) == BCConfig(layers=5)
+    assert diffusion_config(parser.parse_args(["train", "diffusion", *base])) == DiffusionConfig()
+    assert diffusion_config(parser.parse_args(["train", "diffusion", *base, "--channels", "32,64"])).channels == (
+        32,
+        64,
+    )
+    with pytest.raises(CLIError, match="--batch-size"):
+        bc_config(parser.parse_args(["train", "bc", *base, "--batch-size", "0"]))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from dexbench.cli.common import CLIError
+from dexbench.cli.common import CLIError, add_backend_args, backend_of
 
 # compare's row trained on the sources alone: no generator class to describe it.
 SOURCE_DESCRIPTION = "No generation: the policy is trained on the source demos alone (the reference point)."
@@ -53,6 +53,7 @@ def cmd_leaderboard_verify(args) -> int:
                 path,
                 sample=None if args.all else args.episodes,
                 workers=args.workers,
+                backend=backend_of(args),
                 checkpoints=args.checkpoints,
                 progress=not args.quiet,
             )
@@ -180,6 +181,7 @@ def add_commands(sub) -> None:
     q.add_argument("--episodes", type=int, default=5, help="episodes re-run per row (default 5; from the file's hash)")
     q.add_argument("--all", action="store_true", help="re-run every episode of every row")
     q.add_argument("--workers", type=int, default=1)
+    add_backend_args(q)
     q.add_argument(
         "--checkpoints", default=None, metavar="DIR", help="a folder of <sha256>/ checkpoints to look in first"
     )

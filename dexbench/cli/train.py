@@ -22,53 +22,41 @@ def _first_line(err: BaseException) -> str:
 def add_bc_options(p) -> None:
     """The BC baseline's options (`train bc`, `compare`); `bc_config` reads them."""
     g = p.add_argument_group("BC baseline")
-    g.add_argument("--arch", default="mlp", choices=("mlp", "rnn"), help="MLP with action chunking, or LSTM")
+    # Defaults are BCConfig's: an option left out is not passed (`bc_config`).
+    g.add_argument("--arch", choices=("mlp", "rnn"), help="MLP with action chunking (default), or LSTM")
     g.add_argument(
         "--obs",
-        default="state",
         choices=("state", "rgb"),
-        help="state observations, or camera images + the robot's proprioception (pixel BC, mlp; "
+        help="state observations (default), or camera images + the robot's proprioception (pixel BC, mlp; "
         "the dataset's images from `dexbench dataset render-obs`)",
     )
-    g.add_argument("--steps", type=int, default=5_000, help="gradient steps (default 5000)")
-    g.add_argument(
-        "--batch-size", type=int, default=None, help="default 256 mlp, 128 with --obs rgb, 64 rnn (windows of 10)"
-    )
-    g.add_argument("--lr", type=float, default=1e-3)
-    g.add_argument("--chunk", type=int, default=10, help="mlp: actions predicted per step (default 10)")
-    g.add_argument("--seq-len", type=int, default=10, help="rnn: training window (default 10)")
-    g.add_argument("--hidden", type=int, default=256, help="hidden width (default 256)")
-    g.add_argument("--layers", type=int, default=None, help="layers (default 3 mlp, 2 rnn)")
-    g.add_argument("--obs-noise", type=float, default=0.0, help="std of noise on normalised observations")
-    g.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
-    g.add_argument("--device", default="auto", choices=DEVICES, help=DEVICE_HELP)
+    g.add_argument("--steps", type=int, help="gradient steps (default 5000)")
+    g.add_argument("--batch-size", type=int, help="default 256 mlp, 128 with --obs rgb, 64 rnn (windows of 10)")
+    g.add_argument("--lr", type=float, help="learning rate (default 1e-3)")
+    g.add_argument("--chunk", type=int, help="mlp: actions predicted per step (default 10)")
+    g.add_argument("--seq-len", type=int, help="rnn: training window (default 10)")
+    g.add_argument("--hidden", type=int, help="hidden width (default 256)")
+    g.add_argument("--layers", type=int, help="layers (default 3 mlp, 2 rnn)")
+    g.add_argument("--obs-noise", type=float, help="std of noise on normalised observations (default 0)")
+    g.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    g.add_argument("--device", choices=DEVICES, help=DEVICE_HELP)
+
+
+BC_OPTIONS = ("arch", "obs", "steps", "batch_size", "lr", "chunk", "seq_len", "hidden", "layers", "obs_noise")
+BC_OPTIONS += ("seed", "threads", "device")
 
 
 def bc_config(args):
-    """The `BCConfig` of the BC options."""
+    """The `BCConfig` of the BC options the user gave (the others keep BCConfig's defaults),
+    checked: a bad value is refused before any work, with BCConfig's message."""
     from dexbench.policies.bc.train import BCConfig
 
-    if args.batch_size is not None and args.batch_size < 1:
-        raise CLIError(f"--batch-size must be >= 1, got {args.batch_size}")
-    # An LSTM sample is seq_len steps; an image sample runs the conv encoder (docs/evaluation.md: Pixel BC).
-    batch_size = args.batch_size or (64 if args.arch == "rnn" else 128 if args.obs == "rgb" else 256)
-    if args.obs == "rgb" and args.arch != "mlp":
-        raise CLIError(f"--obs rgb trains the mlp architecture (action chunking); leave out --arch {args.arch}")
-    return BCConfig(
-        arch=args.arch,
-        obs=args.obs,
-        steps=args.steps,
-        batch_size=batch_size,
-        lr=args.lr,
-        chunk=args.chunk,
-        seq_len=args.seq_len,
-        hidden=args.hidden,
-        layers=args.layers or (3 if args.arch == "mlp" else 2),
-        obs_noise=args.obs_noise,
-        seed=args.seed,
-        threads=args.threads,
-        device=args.device,
-    )
+    config = BCConfig(**{name: getattr(args, name) for name in BC_OPTIONS if getattr(args, name, None) is not None})
+    try:
+        config.check()
+    except ValueError as err:
+        raise CLIError(str(err)) from err
+    return config
 
 
 def cmd_train_bc(args) -> int:
@@ -125,31 +113,32 @@ def cmd_train_bc(args) -> int:
     return 0
 
 
-def cmd_train_diffusion(args) -> int:
-    from dexbench.datasets.hdf5 import DatasetError
-    from dexbench.policies.diffusion.train import DiffusionConfig, train_diffusion
+DIFFUSION_OPTIONS = ("steps", "batch_size", "lr", "horizon", "n_obs", "n_action", "ddim_steps", "prediction")
+DIFFUSION_OPTIONS += ("seed", "device", "threads")
 
-    try:
-        channels = tuple(int(c) for c in args.channels.split(","))
-    except ValueError as err:
-        raise CLIError(f"--channels expects comma-separated integers, e.g. 64,128,256; got {args.channels!r}") from err
+
+def diffusion_config(args):
+    """The `DiffusionConfig` of the options the user gave (the others keep its defaults)."""
+    from dexbench.policies.diffusion.train import DiffusionConfig
+
+    given = {name: getattr(args, name) for name in DIFFUSION_OPTIONS if getattr(args, name) is not None}
+    if args.channels is not None:
+        try:
+            given["channels"] = tuple(int(c) for c in args.channels.split(","))
+        except ValueError as err:
+            raise CLIError(
+                f"--channels expects comma-separated integers, e.g. 64,128,256; got {args.channels!r}"
+            ) from err
     if args.checkpoints < 1:
         raise CLIError(f"--checkpoints must be >= 1, got {args.checkpoints}")
-    config = DiffusionConfig(
-        steps=args.steps,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        horizon=args.horizon,
-        n_obs=args.n_obs,
-        n_action=args.n_action,
-        ddim_steps=args.ddim_steps,
-        channels=channels,
-        prediction=args.prediction,
-        seed=args.seed,
-        device=args.device,
-        threads=args.threads,
-        keep_checkpoints=args.checkpoints if args.checkpoints > 1 else 0,
-    )
+    return DiffusionConfig(**given, keep_checkpoints=args.checkpoints if args.checkpoints > 1 else 0)
+
+
+def cmd_train_diffusion(args) -> int:
+    from dexbench.datasets.hdf5 import DatasetError
+    from dexbench.policies.diffusion.train import train_diffusion
+
+    config = diffusion_config(args)
     try:
         report = train_diffusion(args.data, args.out, config, progress=not args.quiet, max_demos=args.max_demos)
     except (DatasetError, FileNotFoundError, ValueError) as err:
@@ -196,26 +185,24 @@ def add_commands(sub) -> None:
     q.add_argument("--data", required=True, metavar="FILE", help="demos (HDF5)")
     q.add_argument("--out", required=True, metavar="DIR", help="checkpoint directory (model.pt, config.json)")
     q.add_argument("--max-demos", type=int, default=None, help="train on the first K demos only")
-    q.add_argument("--steps", type=int, default=5_000, help="gradient steps (default 5000)")
-    q.add_argument("--batch-size", type=int, default=256)
-    q.add_argument("--lr", type=float, default=1e-4)
-    q.add_argument("--horizon", type=int, default=16, help="actions predicted per sample (default 16)")
-    q.add_argument("--n-obs", type=int, default=2, help="observations conditioned on (default 2)")
-    q.add_argument("--n-action", type=int, default=8, help="actions executed per prediction (default 8)")
-    q.add_argument("--ddim-steps", type=int, default=10, help="DDIM steps at inference (default 10)")
-    q.add_argument(
-        "--channels", default="64,128,256", help="U-Net widths per level (default 64,128,256; the paper's 256,512,1024)"
-    )
+    # Defaults are DiffusionConfig's: an option left out is not passed (`diffusion_config`).
+    q.add_argument("--steps", type=int, help="gradient steps (default 5000)")
+    q.add_argument("--batch-size", type=int, help="default 256")
+    q.add_argument("--lr", type=float, help="learning rate (default 1e-4)")
+    q.add_argument("--horizon", type=int, help="actions predicted per sample (default 16)")
+    q.add_argument("--n-obs", type=int, help="observations conditioned on (default 2)")
+    q.add_argument("--n-action", type=int, help="actions executed per prediction (default 8)")
+    q.add_argument("--ddim-steps", type=int, help="DDIM steps at inference (default 10)")
+    q.add_argument("--channels", help="U-Net widths per level (default 64,128,256; the paper's 256,512,1024)")
     q.add_argument(
         "--prediction",
-        default="sample",
         choices=PREDICTIONS,
         help="what the network predicts: the clean actions (sample, default: learns in far fewer steps "
         "on a CPU budget) or the noise (epsilon, Chi et al.'s choice); docs/evaluation.md",
     )
-    q.add_argument("--seed", type=int, default=0)
-    q.add_argument("--device", default="auto", choices=DEVICES, help=DEVICE_HELP)
-    q.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
+    q.add_argument("--seed", type=int, help="default 0")
+    q.add_argument("--device", choices=DEVICES, help=DEVICE_HELP)
+    q.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     q.add_argument(
         "--checkpoints", type=int, default=1, metavar="K", help="also keep K evenly spaced checkpoints in OUT/step_<N>/"
     )

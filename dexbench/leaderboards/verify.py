@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from dexbench.backends import PROCESS, Backend
 from dexbench.leaderboards.reading import SubmissionError, shown
 from dexbench.leaderboards.validate import read_and_check
 
@@ -139,6 +140,7 @@ def verify_row(
     folder: Path,
     checkpoint_folders: list[Path],
     workers: int,
+    backend,
     timeouts: dict[str, float],
     progress: bool,
 ) -> RowCheck:
@@ -166,6 +168,7 @@ def verify_row(
             env_id,
             seeds=seeds,
             workers=workers,
+            backend=backend,
             policy_kwargs=kwargs,
             env_kwargs=result.get("env_kwargs") or {},
             progress=progress,
@@ -192,6 +195,7 @@ def verify_submission(
     path: str | os.PathLike,
     sample: int | None = DEFAULT_SAMPLE,
     workers: int = 1,
+    backend: Backend = PROCESS,
     checkpoints: str | os.PathLike | None = None,
     progress: bool = False,
     step_timeout_s: float | None = None,
@@ -199,8 +203,9 @@ def verify_submission(
 ) -> dict[str, Any]:
     """Verify every row of the policy submission at `path` (see the module docstring) and return
     the record: the file's SHA-256, what ran (`versions`) and one verdict per row. `sample`:
-    episodes per row (None: all). `checkpoints`: a folder of `<sha256>/` checkpoints to look in
-    before the submission's own `checkpoints/`. Raises SubmissionError for an invalid file."""
+    episodes per row (None: all). `backend`: where the episodes run. `checkpoints`: a folder of
+    `<sha256>/` checkpoints to look in before the submission's own `checkpoints/`. Raises
+    SubmissionError for an invalid file."""
     path = Path(path)
     data, kind = read_and_check(path)  # the same checks as validate: an invalid file is refused
     if kind != "policy":
@@ -218,7 +223,7 @@ def verify_submission(
     rows = []
     for i, result in enumerate(data["results"]):
         seeds = sample_seeds(digest, i, [e["seed"] for e in result["episodes"]], sample)
-        check = verify_row(result, seeds, path.parent, folders, workers, timeouts, progress)
+        check = verify_row(result, seeds, path.parent, folders, workers, backend, timeouts, progress)
         if progress:
             print(f"{check.env_id}: {check.line()}")
         rows.append(check)

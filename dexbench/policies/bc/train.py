@@ -51,13 +51,13 @@ class BCConfig:
     arch: str = "mlp"  # "mlp" (action chunking) | "rnn" (LSTM)
     obs: str = "state"  # "state" | "rgb": the dataset's camera images + proprioception (mlp only)
     steps: int = 5_000  # gradient steps
-    batch_size: int = 256
+    batch_size: int | None = None  # None: 256 mlp, 128 pixel BC (the encoder runs per image), 64 rnn (windows)
     lr: float = 1e-3
     weight_decay: float = 1e-4
     chunk: int = 10  # mlp: actions predicted per observation
     seq_len: int = 10  # rnn: training window (and hidden-state reset period at rollout)
     hidden: int = 256  # a CPU budget: 10k steps of 256-wide nets train in minutes on 2 cores
-    layers: int = 3  # the CLI uses 2 for the LSTM
+    layers: int | None = None  # None: 3 mlp, 2 rnn
     obs_noise: float = 0.0  # std of Gaussian noise on normalised observations during training
     val_fraction: float = 0.1
     seed: int = 0
@@ -69,6 +69,13 @@ class BCConfig:
     threads: int = 0  # torch CPU threads (0: torch's default)
     device: str = "auto"  # "auto" (CUDA when torch sees one), "cpu", "cuda" (`policies/device.py`)
     model: dict[str, Any] = field(default_factory=dict)  # filled in from the above
+
+    def __post_init__(self) -> None:
+        # The defaults that depend on the architecture are resolved here, once, for every caller.
+        if self.batch_size is None:
+            self.batch_size = 64 if self.arch == "rnn" else 128 if self.obs == "rgb" else 256
+        if self.layers is None:
+            self.layers = 2 if self.arch == "rnn" else 3
 
     def check(self) -> None:
         """Refuse values that would crash, hang or silently train something else; `train_bc` calls
