@@ -2,24 +2,21 @@
 on a Ray cluster (`ray`, the optional extra `dexbench[ray]`).
 
 Under Ray a job is split into one task per worker, as the process backend splits it into one
-process per worker, so the work each worker does (and therefore every dataset and result) is the
-same on both. Tasks share no filesystem with this process: what a task needs travels with it as
-arguments, and what it makes comes back as its return value or as events (`run_on_ray`).
-Every node of a cluster needs the same DexBench, MuJoCo and Python as this process.
+process per worker (`parallel.run_workers` runs both), so the work each worker does (and
+therefore every dataset and result) is the same on both. Tasks share no filesystem with this
+process: what a task needs travels with it as arguments, and what it makes comes back as its
+return value or as events. Every node of a cluster needs the same DexBench, MuJoCo and Python
+as this process.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 BACKENDS = ("process", "ray")
 RAY_INSTALL = "pip install 'dexbench[ray]'"
-STOP_GRACE_S = 30.0  # how long stopped tasks get to hand back what they finished before being killed
-POLL_S = 0.2
 
 
 class BackendError(RuntimeError):
@@ -134,122 +131,4 @@ def _http2_reply(conn) -> bytes:
     return reply
 
 
-class _Channel:
-    """The events of a run's tasks, collected for this process; and its stop flag, which each
-    task reads back with every event it sends."""
-
-    def __init__(self) -> None:
-        self.events: list = []
-        self.stopped = False
-        self.shared = None  # a value the driver shares with its tasks (e.g. a bound they stop at)
-
-    def put(self, event) -> tuple[bool, Any]:
-        self.events.append(event)
-        return self.stopped, self.shared
-
-    def share(self, value) -> None:
-        self.shared = value
-
-    def take(self) -> list:
-        events, self.events = self.events, []
-        return events
-
-    def stop(self) -> None:
-        self.stopped = True
-
-
-class Stopped(KeyboardInterrupt):
-    """Raised in a task at its next event once the run is stopping (another task failed, or
-    this process was interrupted): the task ends as a process worker ends on SIGTERM."""
-
-
-def _run_task(fn: Callable, job: Any, channel) -> Any:
-    import ray
-
-    def emit(event) -> Any:
-        stopped, shared = ray.get(channel.put.remote(event))
-        if stopped:
-            raise Stopped("the run is stopping")
-        return shared
-
-    return fn(job, emit)
-
-
-def run_on_ray(
-    fn: Callable[[Any, Callable[[Any], None]], Any],
-    jobs: Sequence[Any],
-    on_event: Callable[[Any], None],
-    on_value: Callable[[int, Any], None] | None = None,
-    address: str | None = None,
-    stop_grace_s: float = STOP_GRACE_S,
-    shared: Callable[[], Any] | None = None,
-) -> list[Any]:
-    """Run `fn(job, emit)` as one Ray task (one CPU) per job and return their values in job
-    order. `fn` must be importable by its module (Ray ships it by reference). What a task
-    passes to `emit` reaches `on_event` here, in order per task; `on_value(i, value)` sees each
-    task's value as it arrives. When a task fails (or this process is interrupted) the others
-    are stopped: their next `emit` raises `Stopped`, and `fn` should catch it and return what it
-    finished (it still reaches `on_value`); they get `stop_grace_s`, then are killed. A task's
-    exception is raised here as BackendError; an exception from `on_value` stops the run too,
-    and is raised once the others have stopped. `shared()`, read after the events are
-    delivered, is what each task's next `emit` returns (None without it)."""
-    ray = connect_ray(address)
-    channel = ray.remote(num_cpus=0)(_Channel).remote()
-    task = ray.remote(num_cpus=1, max_retries=0)(_run_task)
-    pending = {task.remote(fn, job, channel): i for i, job in enumerate(jobs)}
-    values: dict[int, Any] = {}
-    failure: BaseException | None = None
-    stop_by: float | None = None
-
-    sent = [None]
-
-    def deliver() -> None:
-        for event in ray.get(channel.take.remote()):
-            on_event(event)
-        if shared is not None and (value := shared()) != sent[0]:
-            ray.get(channel.share.remote(value))
-            sent[0] = value
-
-    try:
-        while pending and (stop_by is None or time.monotonic() < stop_by):
-            try:
-                finished, _ = ray.wait(list(pending), num_returns=1, timeout=POLL_S)
-                deliver()
-            except KeyboardInterrupt as err:  # stop the tasks, then keep what they hand back
-                if failure is not None:  # a second interrupt: stop waiting
-                    raise
-                failure, finished = err, []
-            for ref in finished:
-                i = pending.pop(ref)
-                try:
-                    values[i] = ray.get(ref)
-                except ray.exceptions.RayError as err:
-                    failure = failure or BackendError(f"Ray task {i} failed: {_cause(err)}")
-                    continue
-                try:
-                    if on_value is not None:
-                        on_value(i, values[i])  # it may judge the value a failure
-                except Exception as err:  # noqa: BLE001 - stop the others, then raise it
-                    failure = failure or err
-            if failure is not None and stop_by is None:
-                ray.get(channel.stop.remote())
-                stop_by = time.monotonic() + stop_grace_s
-        if failure is None:
-            deliver()
-    finally:
-        for ref in pending:
-            ray.cancel(ref, force=True)
-        ray.kill(channel)
-    if failure is not None:
-        raise failure
-    return [values[i] for i in range(len(jobs))]
-
-
-def _cause(err: BaseException) -> str:
-    cause = getattr(err, "cause", None)
-    if cause is not None:
-        return f"{type(cause).__name__}: {cause}"
-    return str(err).splitlines()[0] if str(err) else type(err).__name__
-
-
-__all__ = ["BACKENDS", "PROCESS", "Backend", "BackendError", "Stopped", "connect_ray", "run_on_ray"]
+__all__ = ["BACKENDS", "PROCESS", "Backend", "BackendError", "connect_ray"]

@@ -13,9 +13,9 @@ import pytest
 import torch
 
 from dexbench.cli import main
-from dexbench.datasets.render_obs import render_obs
 from dexbench.envs.registry import build_env
 from dexbench.evaluation import evaluate
+from dexbench.pipelines.render_obs import render_obs
 from dexbench.policies.base import PolicyLoadError, observation_kwargs
 from dexbench.policies.bc.data import PROPRIOCEPTION, FileFrames, load_demo_arrays
 from dexbench.policies.bc.policy import BCPolicy, load_checkpoint

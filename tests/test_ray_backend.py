@@ -169,7 +169,7 @@ def test_ray_tasks_get_the_source_demos_with_the_task(panda_tray_demos, tmp_path
 
 
 def test_a_failing_ray_worker_keeps_the_shards_and_the_run_resumes(local_ray, process_demos, tmp_path):
-    from dexbench.generators.processes import GenerationError
+    from dexbench.generators.progress import GenerationError
 
     out = tmp_path / "flaky.hdf5"
     local_ray.write_text("fail")

@@ -11,9 +11,9 @@ import pytest
 
 from dexbench.cli import main
 from dexbench.datasets import DatasetError
-from dexbench.datasets import render_obs as render_obs_module
-from dexbench.datasets.render_obs import render_obs, workdir_of
 from dexbench.envs.registry import build_env
+from dexbench.pipelines import render_obs as render_obs_module
+from dexbench.pipelines.render_obs import render_obs, workdir_of
 
 TRAY = "DexMG/TrayLift-Panda-D0"
 SIZE = 32  # px: small images keep the dataset tests fast

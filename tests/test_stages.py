@@ -279,8 +279,8 @@ def test_resuming_a_generation_with_other_settings_names_each_difference_and_tou
 
 
 def test_a_render_obs_work_folder_of_other_settings_is_refused_naming_them(panda_tray_demos, tmp_path, monkeypatch):
-    from dexbench.datasets import render_obs as render_obs_module
-    from dexbench.datasets.render_obs import render_obs, workdir_of
+    from dexbench.pipelines import render_obs as render_obs_module
+    from dexbench.pipelines.render_obs import render_obs, workdir_of
 
     def killed(self, key):
         raise KeyboardInterrupt  # stands in for a kill before the first demo is done

@@ -73,6 +73,17 @@ def test_data_flows_one_way():
             }, module
 
 
+def test_one_worker_fan_out():
+    """Processes and Ray tasks are started in one place (`parallel.py`), besides the evaluation
+    sandbox's deadline-watched policy processes; `datasets/` starts neither (pure input/output)."""
+    starts = re.compile(r"get_context\(|ProcessPoolExecutor|ray\.remote\(|multiprocessing\.Pool|SubprocVecEnv")
+    found = sorted(str(p.relative_to(ROOT)) for p in ROOT.rglob("*.py") if starts.search(p.read_text()))
+    assert found == ["evaluation/sandbox.py", "parallel.py"], found
+    for path in (ROOT / "datasets").rglob("*.py"):
+        assert not re.search(r"^\s*(from|import) (multiprocessing|concurrent|ray)\b", path.read_text(), re.M), path
+        assert "dexbench.parallel" not in path.read_text() and "dexbench.backends" not in path.read_text(), path
+
+
 def test_no_generator_or_task_compares_a_hand_name():
     hand_names = re.compile(r"""["'](dex_hand|panda_gripper)["']|hand\.name\b|hand_name""")
     for folder in ("generators", "envs/tasks"):

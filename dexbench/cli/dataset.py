@@ -131,7 +131,7 @@ def cmd_dataset_render_obs(args) -> int:
 
     from dexbench.datasets import load_dataset
     from dexbench.datasets.hdf5 import DatasetError
-    from dexbench.datasets.render_obs import RenderObsError, render_obs
+    from dexbench.pipelines.render_obs import RenderObsError, render_obs
 
     cameras = cameras_of(args.cameras)
     factors = _visual_factors_arg(args.visual_factors)

@@ -16,8 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dexbench.backends import run_on_ray
+from dexbench.backends import Backend
 from dexbench.evaluation.sandbox import PolicyFailure, WorkerSpec, run_in_workers
+from dexbench.parallel import run_workers
 
 
 def _task(job: tuple[WorkerSpec, list[tuple[int, str | None]], float, float], emit: Callable[[tuple], None]):
@@ -85,11 +86,11 @@ def run_in_ray_tasks(
             kind, message = value
             raise failures[kind](message)
 
-    run_on_ray(
+    run_workers(
         _task,
         [(spec, share, step_timeout_s, episode_timeout_s) for share in shares if share],
         deliver,
-        judge,
-        address=address,
+        Backend("ray", address),
+        on_value=judge,
         stop_grace_s=0.0,
     )  # nothing to keep: stop the others at once

@@ -31,9 +31,9 @@
   `failure_subtask`).
 - The report (`GenerationReport`) is saved to `<out stem>.report.json`.
 
-Workers are processes of the "spawn" context, run by `processes.py`; W = 1 runs in this
-process. With the `ray` backend every worker is a Ray task instead (`ray_tasks.py`, W = 1
-too), doing the same work: the same demos, bit for bit. Generator classes must be importable
+Workers are processes of the "spawn" context or, with the `ray` backend, Ray tasks (their shards
+shipped: `shipping.py`), both run by `parallel.run_workers`; W = 1 runs in this process, unless
+on Ray. Either way they do the same work: the same demos, bit for bit. Generator classes must be importable
 by their module (plug-ins are: they are entry points).
 """
 
@@ -42,7 +42,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import signal
 import time
 import traceback
 from collections.abc import Callable
@@ -53,7 +52,7 @@ import numpy as np
 
 from dexbench.backends import PROCESS, Backend, connect_ray
 from dexbench.generators.base import AttemptInfo, Generator
-from dexbench.generators.processes import GenerationError, GenerationProgress, run_processes
+from dexbench.generators.progress import GenerationError, GenerationProgress
 from dexbench.generators.report import GenerationReport, jsonable
 from dexbench.generators.shards import (
     ATTEMPT_LOG,
@@ -74,7 +73,7 @@ from dexbench.generators.subtasks import stuck_subtask, subtask_progress
 from dexbench.jsonio import check_writable
 from dexbench.rollout import PolicyActionError, rollout
 from dexbench.stages import digest, suite_version
-from dexbench.workers import check_workers, exit_with_parent
+from dexbench.workers import check_workers
 
 DISK_FULL = "No space left on device"  # how HDF5 and the OS report ENOSPC
 ATTEMPT_RNG_TAG = 0x6E6
@@ -330,25 +329,55 @@ def run_worker(
         env.close()
 
 
-def _sigterm_to_interrupt(signum, frame):
-    raise KeyboardInterrupt("terminated")
+def worker_job(job: WorkerJob, emit: Callable[[tuple], Any]) -> tuple[str, Any]:
+    """A worker under `parallel.run_workers`: its outcome, ("done", final state), ("error",
+    message) or ("interrupted", None) when it was stopped (its shard keeps what it finished).
+    Each `emit` returns the run's success bound as the runner knows it."""
+    bound = [job.max_attempts]
 
+    def emit_and_read(event: tuple) -> None:
+        shared = emit(event)
+        if shared is not None:
+            bound[0] = shared
 
-def _worker_process(job: WorkerJob, q, bound) -> None:
-    """Entry point of a spawned worker: report through the queue `q`; `bound` is the run's
-    success bound, a shared value the parent keeps up to date."""
-    signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides (it terminates us)
-    exit_with_parent(signal.SIGTERM)  # a killed parent must not leave us writing shards
     try:
-        state = run_worker(job, q.put, lambda: bound.value)
-        q.put(("done", job.worker, state))
-    except KeyboardInterrupt:
-        q.put(("interrupted", job.worker, None))
+        return "done", run_worker(job, emit_and_read, lambda: bound[0])
+    except KeyboardInterrupt:  # stopped: another worker failed, or the run was interrupted
+        return "interrupted", None
     except GenerationError as err:  # already a full sentence: no traceback
-        q.put(("error", job.worker, str(err)))
-    except BaseException:  # noqa: BLE001 - report everything to the parent
-        q.put(("error", job.worker, traceback.format_exc()))
+        return "error", str(err)
+    except BaseException:  # noqa: BLE001 - report everything to the runner
+        return "error", traceback.format_exc()
+
+
+def _run_workers(jobs: list[WorkerJob], on_event: Callable, backend: Backend, bound: SuccessBound) -> list[dict]:
+    """Every job at once (`parallel.run_workers`; on Ray with its shards shipped); returns the
+    final states, or raises GenerationError when one fails (the others are stopped, and every
+    shard made so far is kept for `resume`)."""
+    from dexbench.generators import shipping
+    from dexbench.parallel import WorkerError, run_workers
+
+    payloads, sent = shipping.ship_payloads(jobs, worker_job) if backend.is_ray else (jobs, None)
+    fn = shipping.ship_task if backend.is_ray else worker_job
+
+    def judge(i: int, value) -> None:
+        if backend.is_ray:
+            value, files = value
+            shipping.write_back(jobs[i], sent[i], files)
+        kind, detail = value
+        if kind == "error":
+            raise GenerationError(f"worker {i} failed:\n{detail}")
+        if kind == "interrupted":
+            raise GenerationError(f"worker {i} was interrupted")
+
+    try:
+        values = run_workers(fn, payloads, on_event, backend, on_value=judge, shared=lambda: bound.value)
+    except (GenerationError, WorkerError) as err:
+        raise GenerationError(
+            f"{err}\nThe demos made so far are kept in the shards; fix the problem and run "
+            "again with resume (CLI: --resume) to continue"
+        ) from None
+    return [(value[0] if backend.is_ray else value)[1] for value in values]
 
 
 # ============================================================================ entry point
@@ -521,14 +550,10 @@ def run_generation(
 
             try:
                 try:
-                    if backend.is_ray:
-                        from dexbench.generators.ray_tasks import run_ray_tasks
-
-                        states = run_ray_tasks(jobs, on_event, run_worker, backend.address, lambda: bound.value)
-                    elif workers == 1:
+                    if workers == 1 and not backend.is_ray:  # here: an interrupt is the caller's
                         states = [run_worker(jobs[0], bar)]
                     else:
-                        states = run_processes(jobs, on_event, _worker_process, lambda: bound.value)
+                        states = _run_workers(jobs, on_event, backend, bound)
                 except (OSError, RuntimeError) as err:
                     if DISK_FULL in str(err):
                         _silence_disk_full_cleanup()

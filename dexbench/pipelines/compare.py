@@ -10,7 +10,7 @@ is skipped, any other runs again, so an interrupted comparison continues where i
 changed source or config is never passed off as the old result.
 
 Pixel BC (`bc_config.obs == "rgb"`): each dataset (the sources too) is rendered with the
-`cameras` at `image_size` px into `<row>_rgb.hdf5` (`datasets/render_obs.py`: resumable, and
+`cameras` at `image_size` px into `<row>_rgb.hdf5` (`pipelines/render_obs.py`: resumable, and
 the sources are left as they are), the policy trains on those images plus proprioception, and
 its evaluation env renders the same cameras (the checkpoint asks for them).
 
@@ -85,7 +85,7 @@ def _with_images(
     from tqdm import tqdm
 
     from dexbench.datasets import load_dataset
-    from dexbench.datasets.render_obs import render_obs
+    from dexbench.pipelines.render_obs import render_obs
 
     stage = Stage(
         out,
@@ -119,8 +119,8 @@ def _with_images(
 
 def _check_image_options(env_id: str, cameras: list[str], size: int) -> None:
     """Bad cameras or a bad size fail before the generation stages, not after them."""
-    from dexbench.datasets.render_obs import check_cameras
     from dexbench.envs.scene import MAX_RENDER_SIZE
+    from dexbench.pipelines.render_obs import check_cameras
     from dexbench.policies.bc.vision import ImageEncoder
 
     if not cameras:

@@ -24,10 +24,11 @@ Images are the same bits whatever the number of workers, runs or demo order: ren
 only the state (and, for a randomised look, the demo's own seed), and every worker renders with
 the same settings.
 
-With the `ray` backend, worker w of W is a Ray task rendering the demos w, w + W, ... of those
-left to do: it is sent their states, actions and seeds, writes each demo's file on its own node
-and sends it back as bytes, and this process puts it in the work folder as a process worker
-would have (no shared filesystem needed; a stopped run keeps the demos that came back).
+Worker w of W renders the demos w, w + W, ... of those left to do (`parallel.run_workers`). A
+worker process writes each demo's file into the work folder; with the `ray` backend a worker is
+a Ray task, sent its demos' states, actions and seeds, that writes each file on its own node and
+sends it back as bytes, which this process puts in the work folder (no shared filesystem needed;
+a stopped run keeps the demos that came back).
 """
 
 from __future__ import annotations
@@ -127,12 +128,7 @@ def render_obs(
     done = _prepare_workdir(workdir, settings, discard_other=overwrite)
     todo = [key for key in settings.demo_lengths if key not in done]
     if todo:
-        if backend.is_ray:
-            _render_in_ray_tasks(settings, workdir, todo, workers, progress, backend.address)
-        elif workers == 1 or len(todo) == 1:
-            _render_here(settings, workdir, todo, progress)
-        else:
-            _render_in_processes(settings, workdir, todo, workers, progress)
+        _render(settings, workdir, todo, workers, progress, backend)
     _merge(settings, workdir, out)
     return out
 
@@ -363,76 +359,24 @@ class _DemoRenderer:
         self.env.close()
 
 
-def _render_here(
-    settings: RenderObsSettings, workdir: Path, keys: list[str], progress: Callable[[str], None] | None
-) -> None:
-    renderer = _DemoRenderer(settings, workdir)
-    try:
-        for key in keys:
-            renderer.render_demo(key)
-            if progress:
-                progress(key)
-    finally:
-        renderer.close()
-
-
-_WORKER: _DemoRenderer | None = None
-
-
-def _init_worker(settings: RenderObsSettings, workdir: Path) -> None:
-    import signal
-
-    from dexbench.workers import exit_with_parent
-
-    global _WORKER
-    exit_with_parent(signal.SIGTERM)
-    _WORKER = _DemoRenderer(settings, workdir)
-
-
-def _render_in_worker(key: str) -> str:
-    assert _WORKER is not None, "render-obs worker used before its initialiser ran"
-    return _WORKER.render_demo(key)
-
-
-def _render_in_processes(
-    settings: RenderObsSettings, workdir: Path, keys: list[str], workers: int, progress: Callable[[str], None] | None
-) -> None:
-    """Demos handed out one at a time to `workers` spawned processes (each builds its env once)."""
-    import multiprocessing as mp
-    from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
-
-    workers = min(workers, len(keys))
-    with ProcessPoolExecutor(
-        max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_init_worker, initargs=(settings, workdir)
-    ) as pool:
-        futures = {pool.submit(_render_in_worker, key): key for key in keys}
-        pending = set(futures)
-        while pending:
-            finished, pending = wait(pending, return_when=FIRST_EXCEPTION)
-            for future in finished:
-                error = future.exception()
-                if error is not None:
-                    for other in pending:
-                        other.cancel()
-                    raise RenderObsError(
-                        f"rendering {futures[future]} failed: {error!r}. The demos finished so "
-                        f"far are kept in {workdir}; fix the problem and run the same command "
-                        "again to continue"
-                    ) from error
-                if progress:
-                    progress(futures[future])
-
-
-def _render_task(job: tuple[RenderObsSettings, dict, list[tuple[str, np.ndarray, np.ndarray, int]]], emit) -> None:
-    """In a Ray worker: render each (key, states, actions, seed) in a folder of this node and send
-    ("demo", key, file bytes) back."""
+def _render_job(job: tuple[RenderObsSettings, dict, str | None, list], emit) -> None:
+    """A worker under `parallel.run_workers`: render its demos with one env. With a work folder
+    (processes on this machine) a demo is a key, read from the source and written there, and
+    ("demo", key, None) is sent; without one (a Ray task, maybe on another machine) it comes as
+    (key, states, actions, seed), is rendered in a folder of this node and sent back as
+    ("demo", key, file bytes)."""
+    import contextlib
     import tempfile
 
-    settings, env_kwargs, demos = job
-    with tempfile.TemporaryDirectory(prefix="dexbench-render-obs-") as tmp:
-        renderer = _DemoRenderer(settings, Path(tmp), env_kwargs)
+    settings, env_kwargs, workdir, demos = job
+    with contextlib.nullcontext(workdir) if workdir else tempfile.TemporaryDirectory(prefix="dexbench-render-") as here:
+        renderer = _DemoRenderer(settings, Path(here), env_kwargs)
         try:
-            for key, states, actions, seed in demos:
+            for demo in demos:
+                if workdir:
+                    emit(("demo", renderer.render_demo(demo), None))
+                    continue
+                key, states, actions, seed = demo
                 path = renderer.write_demo(key, states, actions, seed)
                 data = path.read_bytes()
                 path.unlink()
@@ -441,45 +385,44 @@ def _render_task(job: tuple[RenderObsSettings, dict, list[tuple[str, np.ndarray,
             renderer.close()
 
 
-def _render_in_ray_tasks(
-    settings: RenderObsSettings,
-    workdir: Path,
-    keys: list[str],
-    workers: int,
-    progress: Callable[[str], None] | None,
-    address: str | None,
+def _render(
+    settings: RenderObsSettings, workdir: Path, keys: list[str], workers: int, progress, backend: Backend
 ) -> None:
-    """Demos dealt round-robin to `workers` Ray tasks (each builds its env once); each demo's
-    file is put into the work folder here as it comes back."""
-    from dexbench.backends import BackendError, run_on_ray
+    """Demos dealt round-robin to `workers` workers (each builds its env once; one worker and no
+    Ray: here); a demo's file is in the work folder as soon as it is done."""
+    from dexbench.parallel import WorkerError, run_workers
 
     workers = min(workers, len(keys))
     with load_dataset(settings.source) as ds:
         env_kwargs = ds.env_kwargs
-        jobs = [
-            (
-                settings,
-                env_kwargs,
+        if backend.is_ray:  # the states travel with the task: the node may not see this file
+            shares = [
                 [
                     (key, ds.array(key, "states"), ds.array(key, "actions"), int(ds.demo_attrs(key).get("seed", -1)))
                     for key in keys[w::workers]
-                ],
-            )
-            for w in range(workers)
-        ]
+                ]
+                for w in range(workers)
+            ]
+        else:
+            shares = [keys[w::workers] for w in range(workers)]
+    jobs = [(settings, env_kwargs, None if backend.is_ray else str(workdir), share) for share in shares]
 
     def receive(event: tuple) -> None:
         _, key, data = event
-        final = workdir / f"{key}.hdf5"
-        tmp = final.with_name(final.name + ".tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, final)
+        if data is not None:
+            final = workdir / f"{key}.hdf5"
+            tmp = final.with_name(final.name + ".tmp")
+            tmp.write_bytes(data)
+            os.replace(tmp, final)
         if progress:
             progress(key)
 
+    if workers == 1 and not backend.is_ray:
+        _render_job(jobs[0], receive)
+        return
     try:
-        run_on_ray(_render_task, jobs, receive, address=address, stop_grace_s=0.0)
-    except BackendError as err:
+        run_workers(_render_job, jobs, receive, backend, stop_grace_s=0.0)  # every finished demo is on disk
+    except WorkerError as err:
         raise RenderObsError(
             f"{err}. The demos finished so far are kept in {workdir}; fix the problem and run the "
             "same command again to continue"
