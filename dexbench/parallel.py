@@ -80,6 +80,7 @@ def _process_main(fn: Callable, job: Any, index: int, events, stop, bound) -> No
         events.put(("value", index, fn(job, emit)))
     except BaseException:  # noqa: BLE001 - everything reaches the parent
         events.put(("error", index, traceback.format_exc()))
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # done: a stop while the queue flushes ends us quietly
 
 
 def _run_in_processes(fn, jobs, on_event, on_value, shared, stop_grace_s) -> list[Any]:
@@ -133,6 +134,9 @@ def _run_in_processes(fn, jobs, on_event, on_value, shared, stop_grace_s) -> lis
                 stop.set()
                 stop_by = time.monotonic() + stop_grace_s
     finally:
+        for i, p in enumerate(procs):
+            if i in values:  # it has sent its value and is exiting: let it flush and go
+                p.join(timeout=5)
         for p in procs:
             if p.is_alive():
                 p.terminate()  # SIGTERM: a job keeps what it finished (e.g. generation's .partial shard)

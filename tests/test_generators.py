@@ -250,6 +250,14 @@ def test_any_number_of_workers_makes_the_one_worker_dataset(toy_plugin, sources,
     extended = run_generation(TOY, ENV_ID, sources, 3, c, seed=1, workers=2, progress=False, resume=True)
     assert same(first, demos(c)) and extended.attempts == report.attempts
     assert not OutputPaths(c).leftovers()
+    # ... and extended again on another number of workers, the one-worker run to that n
+    direct = tmp_path / "direct5.hdf5"
+    five = run_generation(TOY, ENV_ID, sources, 5, direct, seed=1, workers=1, progress=False)
+    again = run_generation(TOY, ENV_ID, sources, 5, c, seed=1, workers=3, progress=False, resume=True)
+    assert same(demos(direct), demos(c)) and (again.attempts, again.failure_reasons) == (
+        five.attempts,
+        five.failure_reasons,
+    )
 
 
 def test_resume_after_interrupt(toy_plugin, sources, tmp_path, monkeypatch):
@@ -465,3 +473,13 @@ def test_a_full_disk_ends_with_a_clear_error_and_the_run_resumes(sources, tmp_pa
     monkeypatch.setattr(DatasetWriter, "add_episode", real)
     run_generation("demo_noise", ENV_ID, sources, 2, out, progress=False, resume=True)
     assert same(demos(direct), demos(out))
+
+
+def test_a_second_run_on_the_same_output_is_refused_while_the_first_runs(toy_plugin, sources, tmp_path):
+    out = tmp_path / "busy.hdf5"
+    with runner._output_lock(OutputPaths(out)):  # what a run that is still handing back its shards holds
+        with pytest.raises(FileExistsError, match="another run is writing .*busy.hdf5"):
+            run_generation(TOY, ENV_ID, sources, 1, out, seed=1, progress=False, resume=True)
+    assert not (tmp_path / "busy.hdf5.lock").exists()
+    assert run_generation(TOY, ENV_ID, sources, 1, out, seed=1, progress=False).successes == 1
+    assert not (tmp_path / "busy.hdf5.lock").exists()

@@ -59,7 +59,7 @@ def cmd_leaderboard_verify(args) -> int:
             )
             print(verification_table(record))
             records.append(record)
-    except SubmissionError as err:
+    except (SubmissionError, ValueError) as err:  # SubmissionError is a ValueError too
         raise CLIError(str(err)) from err
     if args.out is not None:
         print(f"wrote {write_json_atomic(args.out, records if len(records) > 1 else records[0])}")

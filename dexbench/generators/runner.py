@@ -39,6 +39,7 @@ by their module (plug-ins are: they are entry points).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -398,6 +399,29 @@ def _check_no_earlier_run(paths: OutputPaths, overwrite: bool) -> None:
         )
 
 
+@contextlib.contextmanager
+def _output_lock(paths: OutputPaths):
+    """Hold `<out>.lock` for a run: a second run on the same output (a `--resume` started while
+    an interrupted run is still handing back its shards, a script running two at once) is
+    refused instead of moving the first one's shard files away under it."""
+    import fcntl
+
+    lock = paths.out.with_name(paths.out.name + ".lock")
+    fd = os.open(lock, os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise FileExistsError(
+            f"another run is writing {paths.out} now ({lock.name} is locked): wait for it to end, or give another --out"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+        os.close(fd)
+
+
 def run_generation(
     generator_name: str | type,
     env_id: str,
@@ -430,8 +454,6 @@ def run_generation(
     Returns the report (also saved as `<out stem>.report.json`). Fewer than `n` successes when
     the attempts ran out is not an error: the report says so.
     """
-    import contextlib
-
     from dexbench.datasets.reader import load_dataset
     from dexbench.envs.registry import build_env, lookup
     from dexbench.generators import class_ref, get_generator
@@ -474,155 +496,156 @@ def run_generation(
                 "sources; give another --out"
             )
 
-    if not resume:  # said before a generator's preparation stages run, not after them
-        _check_no_earlier_run(paths, overwrite)
-    if backend.is_ray:
-        connect_ray(backend.address)  # no Ray, or no cluster there: said now, before any file is written
-    start = time.perf_counter()
-    prepare_cpu_s = 0.0
-    if cls.prepare is not Generator.prepare:
+    with _output_lock(paths):  # one run per output at a time: a second one would take its shards
+        if not resume:  # said before a generator's preparation stages run, not after them
+            _check_no_earlier_run(paths, overwrite)
+        if backend.is_ray:
+            connect_ray(backend.address)  # no Ray, or no cluster there: said now, before any file is written
+        start = time.perf_counter()
+        prepare_cpu_s = 0.0
+        if cls.prepare is not Generator.prepare:
+            with load_dataset(source) if source is not None else contextlib.nullcontext() as sources:
+                prepared = cls(env_id, sources, cfg).prepare(
+                    paths.stages, seed=seed, workers=workers, progress=progress, overwrite=overwrite, backend=backend
+                )
+            if prepared is not None:
+                source, env_kwargs = str(prepared.sources), {**(env_kwargs or {}), **prepared.env_kwargs}
+                prepare_cpu_s = float(prepared.cpu_s)
         with load_dataset(source) if source is not None else contextlib.nullcontext() as sources:
-            prepared = cls(env_id, sources, cfg).prepare(
-                paths.stages, seed=seed, workers=workers, progress=progress, overwrite=overwrite, backend=backend
-            )
-        if prepared is not None:
-            source, env_kwargs = str(prepared.sources), {**(env_kwargs or {}), **prepared.env_kwargs}
-            prepare_cpu_s = float(prepared.cpu_s)
-    with load_dataset(source) if source is not None else contextlib.nullcontext() as sources:
-        if sources is not None:
-            env_kwargs = {**sources.env_kwargs, **(env_kwargs or {})}
-            source_record = {"path": os.path.abspath(source), "env_id": sources.env_id, "demos": len(sources)}
-        else:
-            env_kwargs = dict(env_kwargs or {})
-            source_record = None
-        # What identifies the run: resuming with anything else would mix two kinds of demos.
-        meta = {
-            "generator": cls.name,
-            "env_id": env_id,
-            "seed": int(seed),
-            "workers": int(workers),
-            "config": jsonable(dataclasses.asdict(cfg)),
-            "env_kwargs": jsonable(env_kwargs),
-            "source_sha256": None if source is None else digest(source),
-            "suite_version": suite_version(),
-        }
-        env = build_env(env_id, **env_kwargs)
-        try:
-            cls(env_id, sources, cfg).check(env)  # refuse early, before any file or process
-            leftovers = paths.leftovers()
-            if not resume:
-                _check_no_earlier_run(paths, overwrite)
-                for p in leftovers:
-                    p.unlink()
-            elif not leftovers and paths.out.exists():
-                split_output(paths, env, env_kwargs, cls.name, meta, workers, keep_failed)
-            jobs = [
-                WorkerJob(
-                    class_ref(cls),
-                    cls.name,
-                    cfg,
-                    meta,
-                    env_id,
-                    env_kwargs,
-                    source,
-                    int(seed),
-                    workers,
-                    w,
-                    n,
-                    max_attempts,
-                    keep_failed,
-                    str(paths.shard(w)),
-                    str(paths.failed_shard(w)),
-                    resume,
-                )
-                for w in range(workers)
-            ]
-            bar = GenerationProgress(n, f"{cls.name} {env_id}", progress)
-            bound = SuccessBound(n, max_attempts)
-
-            def on_event(event: tuple) -> None:
-                if event[0] == "start":
-                    for attempt in event[4]:
-                        bound.add(attempt)
-                elif event[0] == "attempt" and event[2]:
-                    bound.add(event[5])
-                bar(event)
-
-            try:
-                try:
-                    if workers == 1 and not backend.is_ray:  # here: an interrupt is the caller's
-                        states = [run_worker(jobs[0], bar)]
-                    else:
-                        states = _run_workers(jobs, on_event, backend, bound)
-                except (OSError, RuntimeError) as err:
-                    if DISK_FULL in str(err):
-                        _silence_disk_full_cleanup()
-                        raise GenerationError(
-                            f"the disk is full ({paths.out.parent}): free some space, or move the shards "
-                            f"({paths.out.name}.shard*) to a disk with room, and run the same command with --resume; "
-                            "the demos made so far are kept in the shards"
-                        ) from None
-                    raise
-            finally:
-                bar.close()
-
-            shards = [paths.shard(w) for w in range(workers)]
-            try:
-                outcomes, states = settle(shards, n, max_attempts, states)
-            except RuntimeError as err:
-                raise GenerationError(f"{err}; run the same command with --resume to make them") from None
-            below = len(outcomes)
-            attempts = sum(s["attempts"] for s in states)
-            reasons: dict[str, int] = {}
-            for s in states:
-                for k, v in s["failure_reasons"].items():
-                    reasons[k] = reasons.get(k, 0) + v
-            cpu_s = float(sum(s["cpu_s"] for s in states)) + prepare_cpu_s
-            record = {
-                "meta": meta,
-                "requested": n,
-                "max_attempts": max_attempts,
-                "worker_states": states,
-                "source": source_record,
+            if sources is not None:
+                env_kwargs = {**sources.env_kwargs, **(env_kwargs or {})}
+                source_record = {"path": os.path.abspath(source), "env_id": sources.env_id, "demos": len(sources)}
+            else:
+                env_kwargs = dict(env_kwargs or {})
+                source_record = None
+            # What identifies the run: resuming with anything else would mix two kinds of demos.
+            meta = {
+                "generator": cls.name,
+                "env_id": env_id,
+                "seed": int(seed),
+                "workers": int(workers),
+                "config": jsonable(dataclasses.asdict(cfg)),
+                "env_kwargs": jsonable(env_kwargs),
+                "source_sha256": None if source is None else digest(source),
+                "suite_version": suite_version(),
             }
-            successes, lengths = merge_shards(shards, paths.out, env, env_kwargs, cls.name, below, record, outcomes)
-            if keep_failed:
-                merge_shards(
-                    [paths.failed_shard(w) for w in range(workers)],
-                    paths.failed,
-                    env,
-                    env_kwargs,
-                    cls.name,
-                    below,
-                    record,
-                )
-            for p in paths.leftovers():  # the merged shards, and failed-demo shards of a run with keep_failed
-                p.unlink(missing_ok=True)
-        finally:
-            env.close()
+            env = build_env(env_id, **env_kwargs)
+            try:
+                cls(env_id, sources, cfg).check(env)  # refuse early, before any file or process
+                leftovers = paths.leftovers()
+                if not resume:
+                    _check_no_earlier_run(paths, overwrite)
+                    for p in leftovers:
+                        p.unlink()
+                elif not leftovers and paths.out.exists():
+                    split_output(paths, env, env_kwargs, cls.name, meta, workers, keep_failed)
+                jobs = [
+                    WorkerJob(
+                        class_ref(cls),
+                        cls.name,
+                        cfg,
+                        meta,
+                        env_id,
+                        env_kwargs,
+                        source,
+                        int(seed),
+                        workers,
+                        w,
+                        n,
+                        max_attempts,
+                        keep_failed,
+                        str(paths.shard(w)),
+                        str(paths.failed_shard(w)),
+                        resume,
+                    )
+                    for w in range(workers)
+                ]
+                bar = GenerationProgress(n, f"{cls.name} {env_id}", progress)
+                bound = SuccessBound(n, max_attempts)
 
-    report = GenerationReport(
-        generator=cls.name,
-        env_id=env_id,
-        seed=int(seed),
-        workers=int(workers),
-        config=meta["config"],
-        requested=n,
-        out=str(paths.out),
-        attempts=attempts,
-        successes=successes,
-        success_rate=successes / attempts if attempts else 0.0,
-        demos_per_cpu_minute=successes / (cpu_s / 60.0) if cpu_s > 0 else 0.0,
-        mean_length=float(np.mean(lengths)) if lengths else 0.0,
-        failure_reasons=dict(sorted(reasons.items())),
-        wall_s=time.perf_counter() - start,
-        cpu_s=cpu_s,
-        max_attempts=max_attempts,
-        failed_out=str(paths.failed) if keep_failed else None,
-        prepare_cpu_s=prepare_cpu_s,
-    )
-    report.save(paths.report)
-    return report
+                def on_event(event: tuple) -> None:
+                    if event[0] == "start":
+                        for attempt in event[4]:
+                            bound.add(attempt)
+                    elif event[0] == "attempt" and event[2]:
+                        bound.add(event[5])
+                    bar(event)
+
+                try:
+                    try:
+                        if workers == 1 and not backend.is_ray:  # here: an interrupt is the caller's
+                            states = [run_worker(jobs[0], bar)]
+                        else:
+                            states = _run_workers(jobs, on_event, backend, bound)
+                    except (OSError, RuntimeError) as err:
+                        if DISK_FULL in str(err):
+                            _silence_disk_full_cleanup()
+                            raise GenerationError(
+                                f"the disk is full ({paths.out.parent}): free some space, or move the shards "
+                                f"({paths.out.name}.shard*) to a disk with room, and run the same command with "
+                                "--resume; the demos made so far are kept in the shards"
+                            ) from None
+                        raise
+                finally:
+                    bar.close()
+
+                shards = [paths.shard(w) for w in range(workers)]
+                try:
+                    outcomes, states = settle(shards, n, max_attempts, states)
+                except RuntimeError as err:
+                    raise GenerationError(f"{err}; run the same command with --resume to make them") from None
+                below = len(outcomes)
+                attempts = sum(s["attempts"] for s in states)
+                reasons: dict[str, int] = {}
+                for s in states:
+                    for k, v in s["failure_reasons"].items():
+                        reasons[k] = reasons.get(k, 0) + v
+                cpu_s = float(sum(s["cpu_s"] for s in states)) + prepare_cpu_s
+                record = {
+                    "meta": meta,
+                    "requested": n,
+                    "max_attempts": max_attempts,
+                    "worker_states": states,
+                    "source": source_record,
+                }
+                successes, lengths = merge_shards(shards, paths.out, env, env_kwargs, cls.name, below, record, outcomes)
+                if keep_failed:
+                    merge_shards(
+                        [paths.failed_shard(w) for w in range(workers)],
+                        paths.failed,
+                        env,
+                        env_kwargs,
+                        cls.name,
+                        below,
+                        record,
+                    )
+                for p in paths.leftovers():  # the merged shards, and failed-demo shards of a run with keep_failed
+                    p.unlink(missing_ok=True)
+            finally:
+                env.close()
+
+        report = GenerationReport(
+            generator=cls.name,
+            env_id=env_id,
+            seed=int(seed),
+            workers=int(workers),
+            config=meta["config"],
+            requested=n,
+            out=str(paths.out),
+            attempts=attempts,
+            successes=successes,
+            success_rate=successes / attempts if attempts else 0.0,
+            demos_per_cpu_minute=successes / (cpu_s / 60.0) if cpu_s > 0 else 0.0,
+            mean_length=float(np.mean(lengths)) if lengths else 0.0,
+            failure_reasons=dict(sorted(reasons.items())),
+            wall_s=time.perf_counter() - start,
+            cpu_s=cpu_s,
+            max_attempts=max_attempts,
+            failed_out=str(paths.failed) if keep_failed else None,
+            prepare_cpu_s=prepare_cpu_s,
+        )
+        report.save(paths.report)
+        return report
 
 
 __all__ = [

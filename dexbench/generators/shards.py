@@ -122,7 +122,8 @@ def demo_keys(data) -> list[str]:
 def split_output(
     paths: OutputPaths, env, env_kwargs: dict, name: str, meta: dict, workers: int, keep_failed: bool
 ) -> None:
-    """Resume from a finished output: put its demos back into per-worker shards."""
+    """Resume from a finished output: put its demos and attempts back into per-worker shards, for
+    as many workers as this run has (the output is the same whatever number made it)."""
     import h5py
 
     from dexbench.datasets.writer import DatasetWriter
@@ -134,7 +135,10 @@ def split_output(
                 f"cannot resume from {paths.out}: it records no generation run (not made by `dexbench generate`)"
             )
         record = json.loads(data.attrs[STATE_ATTR])
-        check_meta(record.get("meta"), meta, paths.out)
+        found = record.get("meta")
+        if isinstance(found, dict) and "workers" in found:  # a finished dataset is the same on any number
+            found = {**found, "workers": meta["workers"]}
+        check_meta(found, meta, paths.out)
         states = record["worker_states"]
         outcomes = read_attempt_log(f)
         if len(outcomes) != sum(s["attempts"] for s in states):
@@ -142,6 +146,9 @@ def split_output(
                 f"cannot resume from {paths.out}: it does not record its attempts (made by an earlier "
                 "DexBench); run without --resume and with --overwrite to make it again"
             )
+        if len(states) != workers:  # made with another number of workers: this run's split
+            fresh = [{"meta": meta, "worker": w, "cpu_s": 0.0} for w in range(workers)]
+            states = count_states(outcomes, len(outcomes), fresh)
         for w in range(workers):
             with DatasetWriter(
                 paths.shard(w), env, env_kwargs=env_kwargs, generator=name, overwrite=True, info_attrs=INFO_ATTRS
@@ -235,15 +242,21 @@ def settle(shards: list[Path], n: int, max_attempts: int, states: list[dict]) ->
     if missing:
         raise RuntimeError(f"attempts {missing[:5]} of the run are in none of its shards ({len(missing)} missing)")
     kept = {i: outcomes[i] for i in range(below)}
+    return kept, count_states(kept, below, states)
+
+
+def count_states(kept: dict[int, str | None], below: int, states: list[dict]) -> list[dict]:
+    """`states` (one per worker) with their counts and next attempt recounted from the run's
+    kept attempts, all below `below`, as if worker w of W had run the attempts w, w + W, ..."""
     workers = len(states)
-    settled = []
+    counted = []
     for w, state in enumerate(states):
         mine = [failure for i, failure in kept.items() if i % workers == w]
         reasons: dict[str, int] = {}
         for failure in mine:
             if failure is not None:
                 reasons[failure] = reasons.get(failure, 0) + 1
-        settled.append(
+        counted.append(
             {
                 **state,
                 "attempts": len(mine),
@@ -252,7 +265,7 @@ def settle(shards: list[Path], n: int, max_attempts: int, states: list[dict]) ->
                 "failure_reasons": dict(sorted(reasons.items())),
             }
         )
-    return kept, settled
+    return counted
 
 
 # ============================================================================ progress
