@@ -17,7 +17,7 @@ import pytest
 from dexbench.cli import main
 from dexbench.evaluation.evaluate import evaluate
 from dexbench.evaluation.stats import wilson_interval
-from dexbench.leaderboards import validate_submission
+from dexbench.leaderboards import SubmissionError, validate_submission
 from dexbench.leaderboards.submit import policy_submission
 from dexbench.leaderboards.verify import sample_seeds, verify_submission
 
@@ -166,3 +166,53 @@ def test_a_real_checkpoint_is_found_by_its_hash_and_verified(trained_bc, tmp_pat
     (board / "checkpoints").mkdir()
     os.rename(trained, board / "checkpoints" / sha)
     assert statuses(verify_submission(path, sample=None)) == ["verified"]
+
+
+def board_with(tmp_path, result, record_rows=None, sha=None):
+    from dexbench.leaderboards import build_leaderboards
+
+    board = tmp_path / "board"
+    path = write(
+        board / "policies", policy_submission("Oracle", "tests", "the scripted oracle", [result]), "oracle.json"
+    )
+    if record_rows is not None:
+        record = {
+            "format": "dexbench-verification",
+            "format_version": 1,
+            "submission": "oracle.json",
+            "submission_sha256": sha or hashlib.sha256(path.read_bytes()).hexdigest(),
+            "rows": record_rows,
+        }
+        write(board / "verified", record, "oracle.json")
+    build_leaderboards(board)
+    return (board / "README.md").read_text(), (board / "index.html").read_text()
+
+
+def test_the_pages_mark_verified_rows_from_records_of_the_file_as_it_is(oracle_result, tmp_path):
+    env = oracle_result["env_id"]
+    readme, page = board_with(tmp_path, oracle_result, [{"env_id": env, "status": "verified", "seeds": [1, 2]}])
+    assert "\u2713 verified (2 episodes)" in readme and "\u2713 verified (2 episodes)" in page
+    assert "Verified:" in readme  # the legend
+    stale, _ = board_with(tmp_path, oracle_result, [{"env_id": env, "status": "verified", "seeds": [1]}], "0" * 64)
+    assert "\u2713 verified" not in stale and "- not run" in stale
+    reason = [{"env_id": env, "status": "unverifiable", "seeds": [], "reason": "no checkpoint"}]
+    assert "? unverifiable: no checkpoint" in board_with(tmp_path, oracle_result, reason)[0]
+    with pytest.raises(SubmissionError, match="not a verification record"):
+        board_with(tmp_path, oracle_result, [{"env_id": env, "status": "trust me"}])
+
+
+def test_verified_rows_rank_first_within_a_task(oracle_result):
+    from dexbench.leaderboards.tables import Submission, make_tables
+
+    worse = json.loads(json.dumps(oracle_result))
+    worse["episodes"][0]["success"] = False
+    worse["successes"] -= 1
+    worse["success_rate"] = worse["successes"] / worse["num_episodes"]
+    worse["ci95"] = list(wilson_interval(worse["successes"], worse["num_episodes"]))
+    subs = [
+        Submission("policies/a.json", "policy", policy_submission("Claims more", "t", "d", [oracle_result])),
+        Submission("policies/b.json", "policy", policy_submission("Verified", "t", "d", [worse])),
+    ]
+    verdicts = {"policies/b.json": {worse["env_id"]: {"status": "verified", "seeds": [1]}}}
+    assert [r.method for r in make_tables(subs, verdicts=verdicts).policies] == ["Verified", "Claims more"]
+    assert [r.method for r in make_tables(subs).policies] == ["Claims more", "Verified"]

@@ -55,6 +55,48 @@ def load_submissions(directory: Path) -> list[Submission]:
     return subs
 
 
+VERIFIED_FOLDER = "verified"  # verified/<policy submission stem>.json: `leaderboard verify --out`
+STATUSES = ("verified", "differs", "unverifiable")
+
+
+def load_verdicts(directory: Path, subs: list[Submission]) -> dict[str, dict[str, dict]]:
+    """Per policy submission file, per env id, the verdict its record in verified/ holds. A record
+    counts only for the file as it is now (its SHA-256): one of an earlier version is ignored. A
+    record is read as untrusted JSON; one that is not a verification record raises."""
+    import hashlib
+
+    from dexbench.leaderboards.reading import read_json_file
+
+    verdicts: dict[str, dict[str, dict]] = {}
+    for sub in subs:
+        record_path = directory / VERIFIED_FOLDER / (Path(sub.file).stem + ".json")
+        if sub.kind != "policy" or not os.path.lexists(record_path):
+            continue
+        record = read_json_file(record_path, "verification record")
+        rows = record.get("rows") if isinstance(record, dict) else None
+        if (
+            not isinstance(record, dict)
+            or record.get("format") != "dexbench-verification"
+            or not isinstance(rows, list)
+            or not all(
+                isinstance(r, dict)
+                and r.get("status") in STATUSES
+                and isinstance(r.get("env_id"), str)
+                and isinstance(r.get("seeds"), list)
+                and isinstance(r.get("reason", ""), str)
+                for r in rows
+            )
+        ):
+            raise SubmissionError(
+                f"{shown(record_path)}: not a verification record. Write it with `dexbench leaderboard verify "
+                f"{sub.file} --out {record_path.relative_to(directory).as_posix()}`, or remove it."
+            )
+        if record.get("submission_sha256") != hashlib.sha256((directory / sub.file).read_bytes()).hexdigest():
+            continue  # made for another version of the file: that row is not verified as it is now
+        verdicts[sub.file] = {r["env_id"]: r for r in rows}
+    return verdicts
+
+
 def check_folder(directory: Path) -> None:
     """The leaderboards folder exists and is a folder."""
     fix = "Give the leaderboards folder (it holds policies/ and generators/), e.g. `--dir leaderboards`."
@@ -174,7 +216,7 @@ def build_leaderboards(directory: str | os.PathLike = "leaderboards") -> list[Pa
     subs = load_submissions(directory)
     check_one_number(subs, directory)  # a result shown on both boards holds one evaluation
     images, image_dir = task_images(directory)
-    tables = make_tables(subs, images=set(images))
+    tables = make_tables(subs, images=set(images), verdicts=load_verdicts(directory, subs))
     tables.image_dir = image_dir
     # Render both before writing either: a rendering bug must not leave one page updated.
     pages = {directory / "README.md": render_markdown(tables), directory / "index.html": render_html(tables)}

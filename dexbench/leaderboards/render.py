@@ -18,7 +18,7 @@ from urllib.parse import quote
 from dexbench.leaderboards.ranking import MIN_RANKED_EPISODES
 from dexbench.leaderboards.tables import Row, Summary, TableRow, Tables
 
-POLICY_COLUMNS = ["Policy", "Env id", "Success [95 % CI]", "Episodes", "Training data", "Suite"]
+POLICY_COLUMNS = ["Policy", "Env id", "Success [95 % CI]", "Episodes", "Training data", "Suite", "Verified"]
 GENERATOR_COLUMNS = [
     "Generator",
     "Env id",
@@ -46,6 +46,13 @@ ORDER_NOTE = (
     "the task's object variants drawn per episode (`compare --objects random`), ranked among "
     "themselves and not in the summary."
 )
+VERIFY_NOTE = (
+    "Verified: `dexbench leaderboard verify` re-ran a sample of the row's episodes (chosen from the "
+    "submission file's hash) in the evaluation sandbox on the current DexBench and MuJoCo, and each gave "
+    "the claimed success and length (\u2713); \u2717: an episode came out otherwise; ?: it could not be "
+    "re-run (no checkpoint shipped, a policy package not installed); -: not run. Within a task, verified "
+    "rows come first. Its record is `verified/<submission>.json`, for the submission file as it is now."
+)
 
 HOW_TO_SUBMIT = [
     (
@@ -65,6 +72,11 @@ HOW_TO_SUBMIT = [
         "Check it: `dexbench leaderboard validate leaderboards/policies/NAME.json` checks the schema, that the "
         "counts, rates, Wilson intervals and seeds agree, and that the pages build with it. Submit what the "
         "commands wrote, unchanged."
+    ),
+    (
+        "Make it verifiable: put each checkpoint in `leaderboards/policies/checkpoints/<its sha256>/`, pin your "
+        "policy's package, and run `dexbench leaderboard verify leaderboards/policies/NAME.json --out "
+        "leaderboards/verified/NAME.json`: every episode it re-runs must come out as claimed."
     ),
     "Open a pull request adding the file; the pages are rebuilt with `dexbench leaderboard build`.",
 ]
@@ -121,7 +133,7 @@ def render_markdown(tables: Tables) -> str:
     for kind, (title, _) in BOARDS.items():
         summary = tables.summaries[kind]
         lines += [f"### {title}", ""] + _md_table(summary_columns(kind, summary), summary.rows, NO_RANKED)
-    lines += [ORDER_NOTE, ""]
+    lines += [ORDER_NOTE, "", VERIFY_NOTE, ""]
     for task in tables.tasks:
         lines += [f"## {md(task)}", ""]
         if task in tables.images:
@@ -247,6 +259,7 @@ def render_html(tables: Tables) -> str:
         summary = tables.summaries[kind]
         out += [f"<h3>{title}</h3>"] + _html_table(summary_columns(kind, summary), summary.rows, NO_RANKED)
     out.append(f'<p class="note">{esc(ORDER_NOTE)} Native rows are shaded.</p>')
+    out.append(f'<p class="note">{_md_code_to_html(VERIFY_NOTE)}</p>')
     for task in tables.tasks:
         out.append(f'<h2 id="{esc(task)}">{esc(task)}</h2>')
         if task in tables.images:

@@ -43,9 +43,10 @@ class Row(TableRow):
     env_id: str
     rate: float
     unranked: str = ""  # why the result is not ranked ("" when it is)
+    verified: bool = False  # re-run by `leaderboard verify`, every episode checked as claimed
 
     def order(self) -> tuple:
-        return (not self.native, self.env_id, -self.rate, self.method.lower())
+        return (not self.native, self.env_id, not self.verified, -self.rate, self.method.lower())
 
 
 @dataclasses.dataclass
@@ -75,8 +76,12 @@ class Tables:
         ]
 
 
-def make_tables(subs: list[Submission], images: set[str] = frozenset()) -> Tables:
-    prows, grows = policy_rows(subs), generator_rows(subs)
+def make_tables(
+    subs: list[Submission], images: set[str] = frozenset(), verdicts: dict[str, dict[str, str]] | None = None
+) -> Tables:
+    """`verdicts`: per policy submission file, per env id, the state `leaderboard verify` left
+    ("verified", "differs" or "unverifiable", with what it checked)."""
+    prows, grows = policy_rows(subs, verdicts or {}), generator_rows(subs)
     tasks = task_order(prows + grows)
     return Tables(
         tasks=tasks,
@@ -113,11 +118,25 @@ def test_set_id(result: dict[str, Any]) -> str:
 
 
 # ----------------------------------------------------------------------------- per-task rows
-def policy_rows(subs: list[Submission]) -> list[Row]:
+VERIFY_MARKS = {"verified": "\u2713 verified", "differs": "\u2717 differs", "unverifiable": "? unverifiable"}
+
+
+def verify_cell(verdict: dict[str, Any] | None) -> str:
+    """A row's verification as the pages show it: the mark, what was checked or why not."""
+    if verdict is None:
+        return "- not run"
+    mark = VERIFY_MARKS[verdict["status"]]
+    if verdict["status"] == "unverifiable":
+        return f"{mark}: {verdict.get('reason', '')}"
+    return f"{mark} ({len(verdict['seeds'])} episodes)"
+
+
+def policy_rows(subs: list[Submission], verdicts: dict[str, dict[str, Any]]) -> list[Row]:
     rows = []
     for sub in subs:
         if sub.kind != "policy":
             continue
+        verdict_of = verdicts.get(sub.file, {})
         training = sub.data.get("training_data")
         trained = f"{training['generator']} x{training['num_demos']}" if training else "-"
         for result in sub.data["results"]:
@@ -130,6 +149,7 @@ def policy_rows(subs: list[Submission]) -> list[Row]:
                     rate=result["success_rate"],
                     url=sub.data.get("url"),
                     unranked=unranked_reason(result),
+                    verified=verdict_of.get(result["env_id"], {}).get("status") == "verified",
                     cells=[
                         sub.data["name"],
                         env_cell(result),
@@ -137,6 +157,7 @@ def policy_rows(subs: list[Submission]) -> list[Row]:
                         str(result["num_episodes"]),
                         trained,
                         result["suite_version"],
+                        verify_cell(verdict_of.get(result["env_id"])),
                     ],
                     sort=[
                         None,
@@ -144,6 +165,7 @@ def policy_rows(subs: list[Submission]) -> list[Row]:
                         result["success_rate"],
                         result["num_episodes"],
                         training["num_demos"] if training else NAN,
+                        None,
                         None,
                     ],
                 )
