@@ -109,10 +109,8 @@ def policy_module_problem(spec: str, folder: Path) -> str | None:
 def checkpoint_dir(sha256: str, folders: list[Path]) -> tuple[Path | None, str | None]:
     """(the checkpoint folder whose model.pt has `sha256`, None) or (None, why there is none).
     Links and special files are refused: only plain files are read."""
-    tried = []
     for folder in folders:
         candidate = folder / sha256
-        tried.append(shown(candidate))
         try:
             mode = os.lstat(candidate).st_mode
         except OSError:
@@ -131,7 +129,8 @@ def checkpoint_dir(sha256: str, folders: list[Path]) -> tuple[Path | None, str |
         if hashlib.sha256((candidate / "model.pt").read_bytes()).hexdigest() != sha256:
             return None, f"{shown(candidate / 'model.pt')} does not have the recorded SHA-256 {sha256}"
         return candidate, None
-    return None, f"no checkpoint with SHA-256 {sha256[:12]}... (looked in {', '.join(tried)})"
+    where = ", ".join(f"{folder.name}/" if folder.name == CHECKPOINTS_FOLDER else shown(folder) for folder in folders)
+    return None, f"no checkpoint with SHA-256 {sha256[:12]}... in {where}"
 
 
 def verify_row(

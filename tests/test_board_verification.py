@@ -1,0 +1,54 @@
+"""The boards in the repository: every policy row has a verification record of its file as it is
+now, and a sample of the recorded verdicts holds when re-run here (one row per record, its
+recorded episodes), so a record cannot claim what the code no longer does."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from dexbench.backends import PROCESS
+from dexbench.leaderboards.verify import CHECKPOINTS_FOLDER, verify_row
+
+BOARD = Path(__file__).resolve().parents[1] / "leaderboards"
+SUBMISSIONS = sorted((BOARD / "policies").glob("*.json"))
+
+
+def record_of(submission: Path) -> dict:
+    return json.loads((BOARD / "verified" / submission.name).read_text())
+
+
+@pytest.mark.parametrize("submission", SUBMISSIONS, ids=lambda p: p.stem)
+def test_every_policy_row_is_verified_or_says_why(submission):
+    record = record_of(submission)
+    assert record["submission_sha256"] == hashlib.sha256(submission.read_bytes()).hexdigest(), (
+        f"{submission.name} changed since it was verified: run `dexbench leaderboard verify "
+        f"{submission.relative_to(BOARD.parent)} --out leaderboards/verified/{submission.name} --overwrite`"
+    )
+    results = json.loads(submission.read_text())["results"]
+    verdicts = {row["env_id"]: row for row in record["rows"]}
+    assert sorted(verdicts) == sorted(r["env_id"] for r in results)
+    for env_id, row in verdicts.items():
+        assert row["status"] == "verified" or row.get("reason"), env_id  # differs or unverifiable: says why
+        assert row["status"] != "differs", f"{submission.name}: {env_id} differs from what it claims"
+
+
+@pytest.mark.parametrize("submission", SUBMISSIONS, ids=lambda p: p.stem)
+def test_one_recorded_verdict_per_board_holds_when_re_run(submission):
+    record = record_of(submission)
+    results = {r["env_id"]: r for r in json.loads(submission.read_text())["results"]}
+    row = record["rows"][int(record["submission_sha256"][:8], 16) % len(record["rows"])]
+    again = verify_row(
+        results[row["env_id"]],
+        row["seeds"][:1] or [results[row["env_id"]]["episodes"][0]["seed"]],
+        submission.parent,
+        [submission.parent / CHECKPOINTS_FOLDER],
+        workers=1,
+        backend=PROCESS,
+        timeouts={},
+        progress=False,
+    )
+    assert again.status == row["status"], (row, again)
