@@ -19,7 +19,7 @@ from dexbench.cli import main
 from dexbench.cli.common import CLIError
 from dexbench.datasets import load_dataset
 from dexbench.envs.registry import ENV_TABLE
-from dexbench.generators import runner
+from dexbench.generators import worker
 from dexbench.generators.scripted import DEMONSTRATORS
 
 ENV_ID = "DexMG/TrayLift-Panda-D0"
@@ -115,7 +115,7 @@ def test_video(tmp_path, capsys, zero_demonstrator):
 
 
 def test_demo_records_only_successes(tmp_path, capsys, zero_demonstrator, monkeypatch):
-    real = runner.rollout
+    real = worker.rollout
     calls = []
 
     def every_other_succeeds(*args, **kwargs):
@@ -124,10 +124,10 @@ def test_demo_records_only_successes(tmp_path, capsys, zero_demonstrator, monkey
         episode.success = len(calls) % 2 == 0
         return episode
 
-    monkeypatch.setattr(runner, "rollout", every_other_succeeds)
+    monkeypatch.setattr(worker, "rollout", every_other_succeeds)
     out = tmp_path / "demos.hdf5"
     assert main(["demo", "--env", ENV_ID, "-n", "2", "--out", str(out), "--seed", "10", "-q"]) == 0
-    assert calls == [runner.attempt_seed(10, i) for i in range(4)]
+    assert calls == [worker.attempt_seed(10, i) for i in range(4)]
     summary = capsys.readouterr().out
     for text in ("attempts", "successes", "success rate", "50.0 %", "mean length", "wall time"):
         assert text in summary, text

@@ -18,7 +18,7 @@ import pytest
 from dexbench.cli import main
 from dexbench.datasets import load_dataset
 from dexbench.datasets.replay import replay_demo
-from dexbench.generators import available_generators, get_generator, runner
+from dexbench.generators import available_generators, get_generator, runner, worker
 from dexbench.generators.base import AttemptInfo, Generator
 from dexbench.generators.demo_noise import DemoNoiseGenerator
 from dexbench.generators.runner import GenerationReport, OutputPaths, run_generation
@@ -265,7 +265,7 @@ def test_resume_after_interrupt(toy_plugin, sources, tmp_path, monkeypatch):
     full = run_generation(TOY, ENV_ID, sources, 3, direct, seed=4, progress=False, keep_failed=True)
 
     out = tmp_path / "out.hdf5"
-    real, calls = runner.rollout, []
+    real, calls = worker.rollout, []
 
     def interrupted(*args, **kwargs):
         calls.append(1)
@@ -273,10 +273,10 @@ def test_resume_after_interrupt(toy_plugin, sources, tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(runner, "rollout", interrupted)
+    monkeypatch.setattr(worker, "rollout", interrupted)
     with pytest.raises(KeyboardInterrupt):
         run_generation(TOY, ENV_ID, sources, 3, out, seed=4, progress=False, keep_failed=True)
-    monkeypatch.setattr(runner, "rollout", real)
+    monkeypatch.setattr(worker, "rollout", real)
     assert not out.exists()
     kept = OutputPaths(out).leftovers()
     assert any(p.name.endswith(".partial") for p in kept), kept
