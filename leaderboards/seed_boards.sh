@@ -40,3 +40,9 @@ for data in source mimicgen demo_noise; do
     --out "leaderboards/policies/bc-mlp-$data.json" --overwrite
 done
 dexbench leaderboard build
+
+# Verification records of every policy submission (leaderboards/verified/, shown on the pages).
+for f in leaderboards/policies/*.json; do
+  dexbench leaderboard verify "$f" --episodes 2 --workers 2 -q --out "leaderboards/verified/$(basename "$f")" --overwrite
+done
+dexbench leaderboard build
