@@ -113,7 +113,8 @@ def test_a_timed_out_policys_children_are_killed_too(tmp_path):
 
 
 @pytest.mark.skipif(not hasattr(os, "killpg"), reason="process groups are POSIX")
-def test_an_evaluation_killed_with_sigkill_takes_the_policys_children_along(tmp_path):
+@pytest.mark.parametrize("session", ["", "1"], ids=["in-the-group", "own-session"])
+def test_an_evaluation_killed_with_sigkill_takes_the_policys_children_along(tmp_path, session):
     import signal
     import subprocess
     import sys
@@ -135,6 +136,7 @@ def test_an_evaluation_killed_with_sigkill_takes_the_policys_children_along(tmp_
             "--policy-arg",
             f"pid_file={pid_file}",
             "hang=1",
+            f"session={session}",
             "--step-timeout",
             "300",
             "-q",
@@ -151,6 +153,7 @@ def test_an_evaluation_killed_with_sigkill_takes_the_policys_children_along(tmp_
             time.sleep(0.2)
         started = pids(pid_file)
         assert started and all(alive(pid) for pid in started)
+        time.sleep(1.0)  # the guard sees a new descendant within GUARD_POLL_S (sandbox.py)
     finally:
         proc.send_signal(signal.SIGKILL)  # no cleanup of its own runs
         proc.wait()

@@ -274,8 +274,9 @@ def _own_process_group() -> None:
     """Make this worker the leader of a new session and process group (its id is the worker's
     pid), so that processes the policy starts (subprocess, fork, multiprocessing) share it and
     are ended with the worker, not left running after the evaluation. One that starts a session of
-    its own leaves the group; `kill_descendants` finds it below the worker, except after the
-    evaluation was killed with SIGKILL (then only a container would hold it)."""
+    its own leaves the group; `kill_descendants` finds it below the worker, and after an evaluation
+    killed with SIGKILL the guard kills it (it keeps the worker's descendants, checked every
+    GUARD_POLL_S: only one started in the last such interval could escape)."""
     if hasattr(os, "setsid"):
         try:
             os.setsid()
@@ -290,7 +291,8 @@ GUARD_POLL_S = 0.2
 def _fork_group_guard() -> None:
     """Fork a guard into the worker's new group that kills the group once the worker is gone. An
     evaluation killed with SIGKILL cannot kill the group itself: its workers die of PDEATHSIG,
-    but what their policies forked would live on. The guard holds no file of the worker's (a
+    but what their policies forked would live on. The guard also kills the worker's last seen
+    descendants outside the group (a session of their own). It holds no file of the worker's (a
     worker's dead pipe must still read as closed) and does nothing else."""
     worker = os.getpid()
     try:
@@ -301,11 +303,29 @@ def _fork_group_guard() -> None:
         return
     try:
         os.closerange(0, 1 << 16)
+        seen: dict[int, bytes] = {}  # the worker's descendants by pid, with their start times
         while os.getppid() == worker:
+            # A descendant in a session of its own is out of the group: remember it, to kill it too.
+            seen = {pid: started for pid in _descendants(worker) if (started := _start_time(pid)) is not None}
             time.sleep(GUARD_POLL_S)
+        for pid, started in seen.items():
+            if pid != os.getpid() and _start_time(pid) == started:  # the same process, not a reused pid
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
         os.killpg(os.getpgrp(), signal.SIGKILL)  # the guard too
     finally:
         os._exit(0)
+
+
+def _start_time(pid: int) -> bytes | None:
+    """A process's start time (field 22 of /proc/<pid>/stat), None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
 
 
 def _adopt_orphans() -> None:
