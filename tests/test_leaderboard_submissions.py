@@ -177,5 +177,5 @@ def test_a_denormal_cpu_time_is_refused_naming_cpu_s():
 
 def test_the_repository_boards_still_validate():
     repo = Path(__file__).resolve().parents[1] / "leaderboards"
-    for path in sorted(repo.glob("*/*.json")):
+    for path in sorted([*repo.glob("policies/*.json"), *repo.glob("generators/*.json")]):
         validate_submission(path)
