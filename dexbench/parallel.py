@@ -9,18 +9,20 @@ process: an integer the jobs read back, such as the success bound generation sto
 job fails, `on_value` raises, or this process is interrupted, the others are stopped: their
 next `emit` raises `Stopped` (a KeyboardInterrupt, as SIGTERM is in a worker process), `fn`
 should catch it and return what it finished, and after `stop_grace_s` what still runs is killed.
-Generation, evaluation and render-obs run their workers through here; what a job does is theirs.
+Generation, evaluation (`isolate`, with its deadlines as a `watchdog`) and render-obs run their
+workers through here; what a job does is theirs.
 """
 
 from __future__ import annotations
 
-import queue as queue_mod
+import pickle
 import signal
 import time
 import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from dexbench import process_groups
 from dexbench.backends import PROCESS, Backend, BackendError, connect_ray
 from dexbench.workers import exit_with_parent
 
@@ -31,9 +33,10 @@ POLL_S = 0.2
 class WorkerError(BackendError):
     """Job `index` failed (it raised, or its process or task died); the message says how."""
 
-    def __init__(self, index: int, message: str) -> None:
+    def __init__(self, index: int, message: str, exitcode: int | None = None) -> None:
         super().__init__(message)
         self.index = index
+        self.exitcode = exitcode  # set when its process died (rather than the job raising)
 
 
 class Stopped(KeyboardInterrupt):
@@ -49,14 +52,24 @@ def run_workers(
     on_value: Callable[[int, Any], None] | None = None,
     shared: Callable[[], int] | None = None,
     stop_grace_s: float = STOP_GRACE_S,
+    watchdog: Callable[[], None] | None = None,
+    isolate: bool = False,
 ) -> list[Any]:
     """Run `fn(job, emit)` for every job at once (see the module docstring) and return their
     values in job order. `fn` and the jobs must pickle (`fn` by its module: a spawned process
     or a Ray worker imports it). Raises WorkerError for a job that raised or died (its
-    traceback in the message), or what `on_value` raised, once the others have stopped."""
+    traceback or exit code in the message), or what `on_event`, `on_value` or `watchdog` raised,
+    once the others have stopped.
+
+    `watchdog()` runs in this process on every pass (at least every POLL_S, however many events
+    arrive): raising stops the run, as evaluation's deadlines do. `isolate` (processes only) is
+    for jobs that run a stranger's code: each worker leads a process group of its own, dies with
+    SIGKILL when this process dies, and nothing it started outlives it (`process_groups`)."""
     if backend.is_ray:
-        return _run_on_ray(fn, jobs, on_event, on_value, backend.address, stop_grace_s, shared)
-    return _run_in_processes(fn, jobs, on_event, on_value, shared, stop_grace_s)
+        if isolate:
+            raise ValueError("isolate is for worker processes; on Ray, run isolated processes inside the task")
+        return _run_on_ray(fn, jobs, on_event, on_value, backend.address, stop_grace_s, shared, watchdog)
+    return _run_in_processes(fn, jobs, on_event, on_value, shared, stop_grace_s, watchdog, isolate)
 
 
 # ============================================================================ processes
@@ -64,91 +77,134 @@ def _sigterm_to_interrupt(signum, frame):
     raise KeyboardInterrupt("terminated")
 
 
-def _process_main(fn: Callable, job: Any, index: int, events, stop, bound) -> None:
-    """A spawned worker: run the job, sending ("event" | "value" | "error", index, payload)."""
-    signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
+def _process_main(fn: Callable, job: Any, conn, stop, bound, isolate: bool) -> None:
+    """A spawned worker: run the job, sending ("event" | "value" | "error", payload) down its
+    pipe. A send is written before `emit` returns, so a job that dies right after (a policy that
+    kills its process) leaves its last event behind."""
+    if isolate:
+        exit_with_parent(signal.SIGKILL)  # a stranger's code may not answer SIGTERM
+        process_groups.isolate()
+    else:
+        signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
+        exit_with_parent(signal.SIGTERM)  # a killed parent must not leave us working
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides (it stops us)
-    exit_with_parent(signal.SIGTERM)  # a killed parent must not leave us working
 
     def emit(event) -> int | None:
         if stop.is_set():
             raise Stopped("the run is stopping")
-        events.put(("event", index, event))
+        conn.send(("event", event))
         return bound.value if bound is not None else None
 
     try:
-        events.put(("value", index, fn(job, emit)))
+        conn.send(("value", fn(job, emit)))
     except BaseException:  # noqa: BLE001 - everything reaches the parent
-        events.put(("error", index, traceback.format_exc()))
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # done: a stop while the queue flushes ends us quietly
+        conn.send(("error", traceback.format_exc()))
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # done: a stop from now on ends us quietly
 
 
-def _run_in_processes(fn, jobs, on_event, on_value, shared, stop_grace_s) -> list[Any]:
+def _run_in_processes(fn, jobs, on_event, on_value, shared, stop_grace_s, watchdog, isolate) -> list[Any]:
     import multiprocessing as mp
+    from multiprocessing.connection import wait
 
     ctx = mp.get_context("spawn")
-    events, stop = ctx.Queue(), ctx.Event()
+    stop = ctx.Event()
     bound = ctx.Value("q", shared()) if shared is not None else None
+    pipes = [ctx.Pipe(duplex=False) for _ in jobs]
     procs = [
-        ctx.Process(target=_process_main, args=(fn, job, i, events, stop, bound), name=f"dexbench-worker-{i}")
+        ctx.Process(
+            target=_process_main,
+            args=(fn, job, pipes[i][1], stop, bound, isolate),
+            name=f"dexbench-worker-{i}",
+            daemon=isolate,  # an isolated job starts no processes of its own through multiprocessing
+        )
         for i, job in enumerate(jobs)
     ]
     for p in procs:
         p.start()
+    for _, send_end in pipes:
+        send_end.close()  # the worker holds its own: its pipe reads as closed once it is gone
+    conns = {recv_end: i for i, (recv_end, _) in enumerate(pipes)}
     values: dict[int, Any] = {}
     failure: BaseException | None = None
     stop_by: float | None = None
-    quiet_exits: dict[int, int] = {}  # job -> polls since its process ended with nothing sent
+
+    def fail(err: BaseException) -> None:
+        nonlocal failure, stop_by
+        failure = failure or err
+        if stop_by is None:
+            stop.set()
+            stop_by = time.monotonic() + stop_grace_s
+
+    def receive(conn, i: int) -> None:
+        try:
+            kind, payload = conn.recv()
+        except (EOFError, OSError, pickle.UnpicklingError):  # gone (a job's children may hold the pipe open)
+            del conns[conn]
+            return
+        if kind == "event":
+            on_event(payload)
+            if bound is not None:
+                bound.value = shared()
+        elif kind == "value":
+            values[i] = payload
+            del conns[conn]
+            if on_value is not None:
+                on_value(i, payload)  # it may judge the value a failure
+        else:
+            values[i] = None
+            del conns[conn]
+            fail(WorkerError(i, f"worker {i} failed:\n{payload}"))
+
     try:
         while len(values) < len(jobs) and (stop_by is None or time.monotonic() < stop_by):
             try:
-                kind, i, payload = events.get(timeout=POLL_S)
-            except queue_mod.Empty:
+                for conn in wait(list(conns), timeout=POLL_S):
+                    if conn in conns:
+                        receive(conn, conns[conn])
                 for i, p in enumerate(procs):
-                    if i in values or p.exitcode is None:
-                        continue
-                    quiet_exits[i] = quiet_exits.get(i, 0) + 1
-                    if p.exitcode != 0 or quiet_exits[i] > 2:  # exit 0: its last words may still be in flight
+                    # Gone with nothing left unread: no value is coming (its pipe may stay open in a
+                    # process the job forked, so the exit code decides, not the end of the pipe).
+                    conn = pipes[i][0]
+                    if i not in values and p.exitcode is not None and not (conn in conns and _unread(conn)):
                         values[i] = None
-                        failure = failure or WorkerError(i, f"worker {i} died (exit code {p.exitcode})")
-                kind = None
+                        conns.pop(conn, None)
+                        fail(WorkerError(i, f"worker {i} died (exit code {p.exitcode})", p.exitcode))
+                if watchdog is not None:
+                    watchdog()
             except KeyboardInterrupt as err:  # stop the jobs, then keep what they hand back
                 if failure is not None:  # a second interrupt: stop waiting
                     raise
-                failure, kind = err, None
-            if kind == "event":
-                on_event(payload)
-                if bound is not None:
-                    bound.value = shared()
-            elif kind == "value":
-                values[i] = payload
-                try:
-                    if on_value is not None:
-                        on_value(i, payload)  # it may judge the value a failure
-                except Exception as err:  # noqa: BLE001 - stop the others, then raise it
-                    failure = failure or err
-            elif kind == "error":
-                values[i] = None
-                failure = failure or WorkerError(i, f"worker {i} failed:\n{payload}")
-            if failure is not None and stop_by is None:
-                stop.set()
-                stop_by = time.monotonic() + stop_grace_s
+                fail(err)
+            except Exception as err:  # noqa: BLE001 - on_event, on_value or watchdog judged a failure
+                fail(err)
     finally:
         for i, p in enumerate(procs):
-            if i in values:  # it has sent its value and is exiting: let it flush and go
+            if i in values and not isolate:  # it has sent its value and is exiting: let it flush and go
                 p.join(timeout=5)
         for p in procs:
-            if p.is_alive():
+            if isolate:
+                process_groups.end_isolated(p.pid, p.is_alive())
+            elif p.is_alive():
                 p.terminate()  # SIGTERM: a job keeps what it finished (e.g. generation's .partial shard)
         for p in procs:
             p.join(timeout=30)
             if p.is_alive():
                 p.kill()
                 p.join()
-        events.close()
+        for recv_end, _ in pipes:
+            recv_end.close()
     if failure is not None:
         raise failure
     return [values[i] for i in range(len(jobs))]
+
+
+def _unread(conn) -> bool:
+    """Whether something a worker sent is still in its pipe (read it before judging its exit); at
+    the pipe's end too, until `receive` has read that end."""
+    try:
+        return conn.poll()
+    except (EOFError, OSError):
+        return False
 
 
 # ============================================================================ Ray
@@ -196,6 +252,7 @@ def _run_on_ray(
     address: str | None = None,
     stop_grace_s: float = STOP_GRACE_S,
     shared: Callable[[], Any] | None = None,
+    watchdog: Callable[[], None] | None = None,
 ) -> list[Any]:
     """`run_workers` on Ray: one task (one CPU) per job."""
     ray = connect_ray(address)
@@ -220,10 +277,14 @@ def _run_on_ray(
             try:
                 finished, _ = ray.wait(list(pending), num_returns=1, timeout=POLL_S)
                 deliver()
+                if watchdog is not None:
+                    watchdog()
             except KeyboardInterrupt as err:  # stop the tasks, then keep what they hand back
                 if failure is not None:  # a second interrupt: stop waiting
                     raise
                 failure, finished = err, []
+            except Exception as err:  # noqa: BLE001 - on_event or watchdog judged a failure
+                failure, finished = failure or err, []
             for ref in finished:
                 i = pending.pop(ref)
                 try:

@@ -153,7 +153,7 @@ def test_an_evaluation_killed_with_sigkill_takes_the_policys_children_along(tmp_
             time.sleep(0.2)
         started = pids(pid_file)
         assert started and all(alive(pid) for pid in started)
-        time.sleep(1.0)  # the guard sees a new descendant within GUARD_POLL_S (sandbox.py)
+        time.sleep(1.0)  # the guard sees a new descendant within GUARD_POLL_S (process_groups.py)
     finally:
         proc.send_signal(signal.SIGKILL)  # no cleanup of its own runs
         proc.wait()

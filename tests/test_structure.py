@@ -74,11 +74,11 @@ def test_data_flows_one_way():
 
 
 def test_one_worker_fan_out():
-    """Processes and Ray tasks are started in one place (`parallel.py`), besides the evaluation
-    sandbox's deadline-watched policy processes; `datasets/` starts neither (pure input/output)."""
+    """Processes and Ray tasks are started in one place (`parallel.py`), the evaluation sandbox's
+    too; `datasets/` starts neither (pure input/output)."""
     starts = re.compile(r"get_context\(|ProcessPoolExecutor|ray\.remote\(|multiprocessing\.Pool|SubprocVecEnv")
     found = sorted(str(p.relative_to(ROOT)) for p in ROOT.rglob("*.py") if starts.search(p.read_text()))
-    assert found == ["evaluation/sandbox.py", "parallel.py"], found
+    assert found == ["parallel.py"], found
     for path in (ROOT / "datasets").rglob("*.py"):
         assert not re.search(r"^\s*(from|import) (multiprocessing|concurrent|ray)\b", path.read_text(), re.M), path
         assert "dexbench.parallel" not in path.read_text() and "dexbench.backends" not in path.read_text(), path

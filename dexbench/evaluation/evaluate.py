@@ -6,7 +6,7 @@ env truncates (horizon, physics error). What an episode does depends on its seed
 result is the same for any number of workers. The policy never runs in this process: each of
 the W workers is a "spawn" process that builds its own env and policy once and runs the
 episodes it is handed, under deadlines (`sandbox.py`). With the `ray` backend each worker is
-a Ray task that runs the same sandbox for its share of the seeds (`ray_tasks.py`).
+a Ray task that runs the same sandbox for its share of the seeds.
 """
 
 from __future__ import annotations
@@ -101,13 +101,7 @@ def evaluate(
 
     tasks = list(zip(seed_list, video_paths))
     try:
-        if backend.is_ray:
-            from dexbench.evaluation.ray_tasks import run_in_ray_tasks
-
-            run_in_ray_tasks(spec, tasks, workers, step_timeout_s, episode_timeout_s, backend.address, on_event)
-        else:
-            for kind, value in run_in_workers(spec, tasks, workers, step_timeout_s, episode_timeout_s):
-                on_event(kind, value)
+        run_in_workers(spec, tasks, workers, on_event, step_timeout_s, episode_timeout_s, backend)
     finally:
         bar.close()
     name, checkpoint_sha, horizon, observed = ready[0]

@@ -1,31 +1,35 @@
 """Run evaluation episodes in worker processes that can be stopped: a stranger's policy may hang
 or crash, and neither may hang the evaluation or take it down with a traceback.
 
-Each worker (a "spawn" process) builds the env and the policy once, then runs the seeds it is
-handed. Before every `reset` and `act` it reports where it is (seed, step) to the parent, which
-holds each policy call to a deadline (`step_timeout_s`) and each episode to another
-(`episode_timeout_s`). A call past its deadline, an exception from the policy, an action the env
-refuses, or a worker that dies all end the evaluation with a `PolicyFailure` that names the
-policy, the seed and the step; the workers are stopped. Each worker leads its own process group,
-killed at the end (and on a failure or timeout): a process the policy forked does not outlive
-the evaluation.
+Worker w of W (`parallel.run_workers`, isolated) builds the env and the policy once, then runs
+the seeds w, w + W, ... of the list. Before every `reset` and `act` it reports where it is (seed,
+step) to the parent, whose watchdog (`_Deadlines`) holds each policy call to a deadline
+(`step_timeout_s`) and each episode to another (`episode_timeout_s`). A call past its deadline,
+an exception from the policy, an action the env refuses, or a worker that dies all end the
+evaluation with a `PolicyFailure` that names the policy, the seed and the step; the workers are
+stopped, and what the policy forked dies with them (`process_groups`).
+
+On Ray, each task runs its share of the seeds through the same sandbox (one isolated process,
+the same deadlines) and sends its episodes back with their videos as bytes. Episode results
+depend on their seed alone, so every backend and worker count gives the same result.
 """
 
 from __future__ import annotations
 
 import os
-import signal
+import tempfile
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from dexbench.workers import exit_with_parent
+from dexbench.backends import PROCESS, Backend
+from dexbench.parallel import WorkerError, run_workers
 
 DEFAULT_STEP_TIMEOUT_S = 60.0  # one reset() or act(); generous: a first call may load weights
 DEFAULT_EPISODE_TIMEOUT_S = 1800.0
-POLL_S = 0.2
 
 
 class PolicyFailure(RuntimeError):
@@ -76,54 +80,34 @@ class _PolicyRaised(Exception):
     pass
 
 
-def _worker_main(spec: WorkerSpec, tasks, events, worker: int) -> None:
-    """A worker process: build env + policy, then run (seed, video path) tasks until None.
-    `events` is this worker's end of a pipe: a send is written before the call it announces
-    starts, so even a policy that kills the process leaves its last position behind."""
+def _episodes_job(job: tuple[WorkerSpec, int, list[tuple[int, str | None]]], emit: Callable[[tuple], Any]) -> None:
+    """One worker under `run_workers`: build env + policy, then run its (seed, video path) tasks.
+    Every event is (kind, worker, ...): "call" before each policy call, "ready" once built, "done"
+    per episode; a failure is its last event ("load_error", "policy_error" or "crash")."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core per worker, also for torch policies
-    exit_with_parent(signal.SIGKILL)  # an evaluation killed with SIGKILL takes its policies along
-    _own_process_group()  # what the policy forks joins it, and is killed with it (`_kill_group`)
-    _adopt_orphans()  # and what leaves the group stays below this worker (`kill_descendants`)
-    try:
-        _run_worker(spec, tasks, events, worker)
-    finally:
-        kill_descendants(os.getpid())
-
-
-def _run_worker(spec: WorkerSpec, tasks, events, worker: int) -> None:
+    from dexbench.envs.registry import build_env
     from dexbench.evaluation.episode import run_episode
     from dexbench.policies.base import PolicyLoadError, load_policy, observation_kwargs, policy_name
     from dexbench.rollout import PolicyActionError
 
+    spec, worker, tasks = job
+
     def report(event: tuple) -> None:
-        events.send((event[0], worker, *event[1:]))
+        emit((event[0], worker, *event[1:]))
 
     try:
-        from dexbench.envs.registry import build_env
-
         report(("call", None, "build"))
         # Before the env: a policy reading images asks for the cameras it was trained on.
         observed = observation_kwargs(spec.policy_spec, spec.policy_kwargs, spec.env_kwargs)
         env = build_env(spec.env_id, **{**spec.env_kwargs, **observed})
         policy = load_policy(spec.policy_spec, env, **spec.policy_kwargs)
-        report(
-            (
-                "ready",
-                policy_name(policy, spec.policy_spec),
-                getattr(policy, "checkpoint_sha256", None),
-                env.horizon,
-                observed,
-            )
-        )
+        name = policy_name(policy, spec.policy_spec)
+        report(("ready", name, getattr(policy, "checkpoint_sha256", None), env.horizon, observed))
     except Exception as err:  # noqa: BLE001 - a load failure is the user's to fix: say what it is
         report(("load_error", str(err) if isinstance(err, PolicyLoadError) else f"{type(err).__name__}: {err}"))
         return
     watched = _WatchedPolicy(policy, report)
-    while True:
-        task = tasks.get()
-        if task is None:
-            break
-        seed, video = task
+    for seed, video in tasks:
         try:
             result = run_episode(env, watched, seed, video)
         except _PolicyRaised as err:
@@ -138,262 +122,173 @@ def _run_worker(spec: WorkerSpec, tasks, events, worker: int) -> None:
         report(("done", result))
 
 
+class _Deadlines:
+    """The parent's watch over its workers: where each one is (seed, call, since when), from their
+    "call" events; `check()` raises PolicyFailure for a call or an episode past its deadline."""
+
+    def __init__(self, name: str, workers: int, step_timeout_s: float, episode_timeout_s: float) -> None:
+        self.name, self.step_timeout_s, self.episode_timeout_s = name, step_timeout_s, episode_timeout_s
+        now = time.monotonic()
+        # worker -> (seed, step or phase, when that call began, when its episode began)
+        self.where: dict[int, tuple[Any, Any, float, float]] = {w: (None, "start", now, now) for w in range(workers)}
+
+    def see(self, event: tuple) -> None:
+        kind, w, now = event[0], event[1], time.monotonic()
+        if kind == "call":
+            seed, step = event[2], event[3]
+            self.where[w] = (seed, step, now, now if step == "reset" else self.where[w][3])
+        elif kind in ("ready", "done"):
+            self.where[w] = (None, "idle", now, now)
+        if kind == "ready":
+            self.name = event[2]
+
+    def check(self) -> None:
+        now, name = time.monotonic(), self.name
+        for seed, step, since, episode_start in self.where.values():
+            if step == "idle":
+                continue
+            # Importing the policy's module, building the env (with the observations the policy
+            # asks for) and the policy get the deadline of one call, after the process starts.
+            if step == "build" and now - since > self.step_timeout_s:
+                raise PolicyFailure(
+                    f"policy {name} and its env were not built within {self.step_timeout_s:g} s (its "
+                    "module or factory hangs?); fix it or raise --step-timeout"
+                )
+            if step == "start" and now - since > self.episode_timeout_s:
+                raise PolicyFailure(
+                    f"the evaluation worker for policy {name} did not start within "
+                    f"{self.episode_timeout_s:g} s; is the machine overloaded?"
+                )
+            if step in ("start", "build"):
+                continue
+            if now - since > self.step_timeout_s:
+                call = "reset()" if step == "reset" else "act()"
+                raise PolicyFailure(
+                    f"policy {name} did not return from {call} within {self.step_timeout_s:g} s at "
+                    f"seed {seed}, {_step_text(step)}; it was stopped. Make it faster or raise --step-timeout"
+                )
+            if now - episode_start > self.episode_timeout_s:
+                raise PolicyFailure(
+                    f"policy {name} did not finish the episode of seed {seed} within "
+                    f"{self.episode_timeout_s:g} s (at {_step_text(step)}); raise --episode-timeout"
+                )
+
+    def died(self, err: WorkerError) -> PolicyFailure:
+        seed, step = self.where[err.index][:2]
+        return PolicyFailure(
+            f"the process running policy {self.name} died (exit code {err.exitcode}) at seed "
+            f"{seed}, {_step_text(step)}: the policy crashed the interpreter"
+        )
+
+
 def run_in_workers(
     spec: WorkerSpec,
     tasks: list[tuple[int, str | None]],
     workers: int,
+    on_event: Callable[[str, Any], None],
     step_timeout_s: float = DEFAULT_STEP_TIMEOUT_S,
     episode_timeout_s: float = DEFAULT_EPISODE_TIMEOUT_S,
-) -> Iterator[tuple[str, Any]]:
-    """Run `(seed, video path)` tasks on `workers` processes; yields ("ready", (name, sha,
-    horizon, the env kwargs the policy asked for)) once, then ("result",
-    `evaluation.episode.EpisodeResult`) per episode, in completion order. Raises PolicyFailure
-    (or PolicyLoadError for a policy that cannot be built) and stops every worker."""
-    import multiprocessing as mp
-    from multiprocessing.connection import wait
-
-    from dexbench.policies.base import PolicyLoadError
-
+    backend: Backend = PROCESS,
+) -> None:
+    """Run `(seed, video path)` tasks on `workers` workers: `on_event("ready", (name, sha,
+    horizon, the env kwargs the policy asked for))` once, then `on_event("result",
+    `evaluation.episode.EpisodeResult`)` per episode, in completion order. Raises PolicyFailure
+    (or PolicyLoadError for a policy that cannot be built) once every worker is stopped."""
     if not (step_timeout_s > 0 and episode_timeout_s > 0):
         raise ValueError(f"timeouts must be > 0 s, got step {step_timeout_s}, episode {episode_timeout_s}")
-    ctx = mp.get_context("spawn")
-    task_queue = ctx.Queue()
-    for task in tasks:
-        task_queue.put(task)
-    for _ in range(workers):
-        task_queue.put(None)
-    pipes = [ctx.Pipe(duplex=False) for _ in range(workers)]
-    procs = [
-        ctx.Process(
-            target=_worker_main, args=(spec, task_queue, pipes[w][1], w), daemon=True, name=f"dexbench-eval-{w}"
-        )
-        for w in range(workers)
-    ]
-    for p in procs:
-        p.start()
-    for _, send_end in pipes:
-        send_end.close()  # the workers hold theirs: a dead worker's pipe then reads as closed
-    conns = [recv_end for recv_end, _ in pipes]  # by worker
-    inbox = list(conns)  # those still open
-    pending: list[tuple] = []
-    name = spec.policy_spec
-    # worker -> (seed, step or phase, when that call began, when its episode began)
-    where: dict[int, tuple[Any, Any, float, float]] = {
-        w: (None, "start", time.monotonic(), time.monotonic()) for w in range(workers)
-    }
-    done, ready = 0, False
-    try:
-        while done < len(tasks):
-            if not pending:
-                for conn in wait(inbox, timeout=POLL_S):
-                    try:
-                        pending.append(conn.recv())
-                    except EOFError:  # the worker is gone; its exit code tells why below
-                        inbox.remove(conn)
-            event = pending.pop(0) if pending else None
-            now = time.monotonic()
-            if event is not None:
-                kind, w = event[0], event[1]
-                if kind == "call":
-                    seed, step = event[2], event[3]
-                    episode_start = now if step == "reset" else where[w][3]
-                    where[w] = (seed, step, now, episode_start)
-                elif kind == "ready":
-                    name = event[2]
-                    where[w] = (None, "idle", now, now)
-                    if not ready:
-                        ready = True
-                        yield "ready", tuple(event[2:])
-                elif kind == "done":
-                    done += 1
-                    where[w] = (None, "idle", now, now)
-                    yield "result", event[2]
-                elif kind == "load_error":
-                    raise PolicyLoadError(f"cannot build policy {spec.policy_spec!r}: {event[2]}")
-                elif kind == "policy_error":
-                    raise PolicyFailure(f"policy {name} failed at seed {event[2]}, {_step_text(event[3])}: {event[4]}")
-                elif kind == "crash":
-                    raise RuntimeError(f"evaluation worker {w} failed at seed {event[2]}:\n{event[4]}")
-            # Checked on every pass: one busy worker's stream of events must not hide a hung one.
-            for seed, step, since, episode_start in where.values():
-                if step in ("idle",):
-                    continue
-                # Importing the policy's module, building the env (with the observations the policy
-                # asks for) and the policy get the deadline of one call, after the process starts.
-                if step == "build" and now - since > step_timeout_s:
-                    raise PolicyFailure(
-                        f"policy {name} and its env were not built within {step_timeout_s:g} s (its "
-                        "module or factory hangs?); fix it or raise --step-timeout"
-                    )
-                if step == "start" and now - since > episode_timeout_s:
-                    raise PolicyFailure(
-                        f"the evaluation worker for policy {name} did not start within "
-                        f"{episode_timeout_s:g} s; is the machine overloaded?"
-                    )
-                if step not in ("start", "build") and now - since > step_timeout_s:
-                    call = "reset()" if step == "reset" else "act()"
-                    raise PolicyFailure(
-                        f"policy {name} did not return from {call} within {step_timeout_s:g} s at "
-                        f"seed {seed}, {_step_text(step)}; it was stopped. Make it faster or "
-                        "raise --step-timeout"
-                    )
-                if step not in ("start", "build") and now - episode_start > episode_timeout_s:
-                    raise PolicyFailure(
-                        f"policy {name} did not finish the episode of seed {seed} within "
-                        f"{episode_timeout_s:g} s (at {_step_text(step)}); raise --episode-timeout"
-                    )
-            for w, p in enumerate(procs):
-                # Exit code 0 counts too when the worker was mid-call (a policy calling os._exit).
-                busy = where[w][1] != "idle"
-                if (
-                    p.exitcode is not None
-                    and (p.exitcode != 0 or busy)
-                    and not pending
-                    and not (conns[w] in inbox and _unread(conns[w]))
-                ):
-                    seed, step = where[w][:2]
-                    raise PolicyFailure(
-                        f"the process running policy {name} died (exit code {p.exitcode}) at seed "
-                        f"{seed}, {_step_text(step)}: the policy crashed the interpreter"
-                    )
-    finally:
-        for p in procs:
-            if p.is_alive():  # what its policy started in a session of its own, first
-                kill_descendants(p.pid)
-            _kill_group(p.pid)  # the worker and whatever its policy forked, finished or not
-            if p.is_alive():
-                p.kill()
-        for p in procs:
-            p.join(timeout=10)
-        task_queue.close()
-        for conn in conns:
-            conn.close()
+    shares = [share for w in range(workers) if (share := tasks[w::workers])]
+    if backend.is_ray:
+        _run_on_ray(spec, shares, on_event, step_timeout_s, episode_timeout_s, backend)
+        return
+    from dexbench.policies.base import PolicyLoadError
+
+    watch = _Deadlines(spec.policy_spec, len(shares), step_timeout_s, episode_timeout_s)
+    ready = False
+
+    def receive(event: tuple) -> None:
+        nonlocal ready
+        watch.see(event)
+        kind = event[0]
+        if kind == "ready" and not ready:
+            ready = True
+            on_event("ready", tuple(event[2:]))
+        elif kind == "done":
+            on_event("result", event[2])
+        elif kind == "load_error":
+            raise PolicyLoadError(f"cannot build policy {spec.policy_spec!r}: {event[2]}")
+        elif kind == "policy_error":
+            raise PolicyFailure(f"policy {watch.name} failed at seed {event[2]}, {_step_text(event[3])}: {event[4]}")
+        elif kind == "crash":
+            raise RuntimeError(f"evaluation worker {event[1]} failed at seed {event[2]}:\n{event[4]}")
+
+    jobs = [(spec, w, share) for w, share in enumerate(shares)]
+    try:  # stop the others at once: an evaluation has nothing half-done to keep
+        run_workers(_episodes_job, jobs, receive, PROCESS, stop_grace_s=0.0, watchdog=watch.check, isolate=True)
+    except WorkerError as err:
+        if err.exitcode is None:
+            raise
+        raise watch.died(err) from None
 
 
-def _own_process_group() -> None:
-    """Make this worker the leader of a new session and process group (its id is the worker's
-    pid), so that processes the policy starts (subprocess, fork, multiprocessing) share it and
-    are ended with the worker, not left running after the evaluation. One that starts a session of
-    its own leaves the group; `kill_descendants` finds it below the worker, and after an evaluation
-    killed with SIGKILL the guard kills it (it keeps the worker's descendants, checked every
-    GUARD_POLL_S: only one started in the last such interval could escape)."""
-    if hasattr(os, "setsid"):
+# ============================================================================ on Ray
+def _ray_share(job: tuple[WorkerSpec, list[tuple[int, str | None]], float, float], emit: Callable[[tuple], Any]):
+    """In a Ray task: run its share of the seeds in the sandbox, sending ("ready", ...) once and
+    ("result", EpisodeResult, video bytes or None) per episode; returns None, or (error type
+    name, message) when the sandbox stopped the policy."""
+    from dexbench.policies.base import PolicyLoadError
+
+    spec, tasks, step_timeout_s, episode_timeout_s = job
+    with tempfile.TemporaryDirectory(prefix="dexbench-eval-") as tmp:
+        local = [
+            (seed, str(Path(tmp) / f"{seed}{Path(video).suffix}") if video is not None else None)
+            for seed, video in tasks
+        ]
+        videos = dict(local)
+
+        def forward(kind: str, value) -> None:
+            if kind == "ready":
+                emit(("ready", value))
+            else:
+                video = videos[value.seed]
+                emit(("result", value, Path(video).read_bytes() if video is not None else None))
+
         try:
-            os.setsid()
-        except OSError:  # already a group leader (not under spawn)
+            run_in_workers(spec, local, 1, forward, step_timeout_s, episode_timeout_s)
+        except (PolicyFailure, PolicyLoadError) as err:
+            return type(err).__name__, str(err)
+    return None
+
+
+def _run_on_ray(spec, shares, on_event, step_timeout_s, episode_timeout_s, backend: Backend) -> None:
+    from dexbench.policies.base import PolicyLoadError
+
+    failures = {"PolicyFailure": PolicyFailure, "PolicyLoadError": PolicyLoadError}
+    video_paths = {seed: video for share in shares for seed, video in share}
+    ready = False
+
+    def deliver(event: tuple) -> None:
+        nonlocal ready
+        if event[0] == "ready":
+            if not ready:
+                ready = True
+                on_event("ready", event[1])
             return
-        _fork_group_guard()
+        _, result, video = event
+        if video is not None:
+            path = Path(video_paths[result.seed])
+            path.parent.mkdir(parents=True, exist_ok=True)
+            incoming = path.with_name(path.name + ".incoming")
+            incoming.write_bytes(video)
+            os.replace(incoming, path)
+        on_event("result", result)
 
+    def judge(i: int, value) -> None:
+        if value is not None:
+            kind, message = value
+            raise failures[kind](message)
 
-GUARD_POLL_S = 0.2
-
-
-def _fork_group_guard() -> None:
-    """Fork a guard into the worker's new group that kills the group once the worker is gone. An
-    evaluation killed with SIGKILL cannot kill the group itself: its workers die of PDEATHSIG,
-    but what their policies forked would live on. The guard also kills the worker's last seen
-    descendants outside the group (a session of their own). It holds no file of the worker's (a
-    worker's dead pipe must still read as closed) and does nothing else."""
-    worker = os.getpid()
-    try:
-        pid = os.fork()
-    except OSError:  # no guard: the evaluation still kills the group when it ends normally
-        return
-    if pid:
-        return
-    try:
-        os.closerange(0, 1 << 16)
-        seen: dict[int, bytes] = {}  # the worker's descendants by pid, with their start times
-        while os.getppid() == worker:
-            # A descendant in a session of its own is out of the group: remember it, to kill it too.
-            seen = {pid: started for pid in _descendants(worker) if (started := _start_time(pid)) is not None}
-            time.sleep(GUARD_POLL_S)
-        for pid, started in seen.items():
-            if pid != os.getpid() and _start_time(pid) == started:  # the same process, not a reused pid
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
-        os.killpg(os.getpgrp(), signal.SIGKILL)  # the guard too
-    finally:
-        os._exit(0)
-
-
-def _start_time(pid: int) -> bytes | None:
-    """A process's start time (field 22 of /proc/<pid>/stat), None when it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
-
-
-def _adopt_orphans() -> None:
-    """Make this worker the reaper of its orphaned descendants (Linux PR_SET_CHILD_SUBREAPER): a
-    process the policy double-forks into a session of its own is re-parented to the worker, not
-    to init, so `kill_descendants` still finds it."""
-    import ctypes
-    import sys
-
-    if sys.platform.startswith("linux"):
-        try:
-            ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
-        except (OSError, AttributeError):
-            pass
-
-
-def _descendants(root: int) -> list[int]:
-    """The pids below `root` in the process tree (from /proc; none where there is no /proc)."""
-    children: dict[int, list[int]] = {}
-    try:
-        entries = [e.name for e in os.scandir("/proc") if e.name.isdigit()]
-    except OSError:
-        return []
-    for name in entries:
-        try:
-            with open(f"/proc/{name}/stat", "rb") as f:
-                ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):  # gone meanwhile
-            continue
-        children.setdefault(ppid, []).append(int(name))
-    found, todo = [], [root]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
-def kill_descendants(root: int) -> None:
-    """SIGKILL every process below `root`, in its process group or not (a policy's processes
-    that started sessions of their own); twice, for what forked during the first pass."""
-    for _ in range(2):
-        found = _descendants(root)
-        for pid in found:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-        if not found:
-            return
-
-
-def _kill_group(pgid: int | None) -> None:
-    """SIGKILL the process group a worker leads, members left behind by a finished worker too."""
-    if pgid is None or not hasattr(os, "killpg") or pgid == os.getpgrp():  # never our own group
-        return
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):  # nothing left in it, or not ours
-        pass
-
-
-def _unread(conn) -> bool:
-    """Whether a worker's last words are still in its pipe (read them before judging its exit)."""
-    try:
-        return conn.poll()
-    except (EOFError, OSError):
-        return False
+    jobs = [(spec, share, step_timeout_s, episode_timeout_s) for share in shares]
+    run_workers(_ray_share, jobs, deliver, backend, on_value=judge, stop_grace_s=0.0)  # nothing to keep
 
 
 def _step_text(step: Any) -> str:
