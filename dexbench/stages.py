@@ -102,15 +102,14 @@ def generation_settings(
     source,
     seed: int,
     n: int,
-    workers: int,
     max_attempts: int | None = None,
     inputs: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The settings of one `run_generation` call: the generator class's name and its full config
     (a Config instance: every value, so a changed default counts; `runner.build_config` makes it
     from overrides), the env id and the kwargs given, the sources' content hash, the seed, the
-    demos asked for, the workers (the dataset is the same on any number, but an unfinished
-    run's shards resume only with as many) and the attempts' bound.
+    demos asked for and the attempts' bound. Not the workers: the dataset is the same on any
+    number (an unfinished run's shards resume only with as many, which the runner checks).
     `inputs`: the content hashes (`digest`) of further inputs by name, e.g. the checkpoint a
     rollout generator loads."""
     hashes = {"source": None if source is None else digest(source), **(inputs or {})}
@@ -124,7 +123,6 @@ def generation_settings(
             "inputs": hashes,
             "seed": int(seed),
             "n": int(n),
-            "workers": int(workers),
             "max_attempts": max_attempts,
             "suite_version": suite_version(),
         }

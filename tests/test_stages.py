@@ -143,7 +143,7 @@ def test_compare_reruns_exactly_the_stages_whose_recorded_settings_changed(sourc
     work = tmp_path / "work"
     config = BCConfig(steps=4, hidden=8, layers=1, batch_size=8)
 
-    def run(n=1, seed=0, objects="reference"):
+    def run(n=1, seed=0, objects="reference", workers=1):
         compare_generators(
             ENV_ID,
             sources,
@@ -152,6 +152,7 @@ def test_compare_reruns_exactly_the_stages_whose_recorded_settings_changed(sourc
             work,
             episodes=1,
             seed=seed,
+            workers=workers,
             bc_config=config,
             objects=objects,
             progress=False,
@@ -165,6 +166,7 @@ def test_compare_reruns_exactly_the_stages_whose_recorded_settings_changed(sourc
     assert record["complete"] and record["settings"]["inputs"]["source"] == digest(sources)
     assert record["settings"]["config"] == dataclasses.asdict(DemoNoiseConfig())  # the full config, not the overrides
     assert run() == []  # nothing changed: nothing runs
+    assert run(workers=2) == []  # nor on other workers: they change no dataset, checkpoint or result
 
     assert run(seed=1) == sorted([gen, train_noise, ev_noise])  # new data: its policy is trained and tested again
     assert run(n=2, seed=1) == sorted([gen, train_noise, ev_noise])

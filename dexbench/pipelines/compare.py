@@ -226,9 +226,7 @@ def compare_generators(
             cls = get_generator(generator)
             stage = Stage(
                 data,
-                generation_settings(
-                    cls, build_config(cls, overrides or None), entry.env_id, None, source, seed, n, workers
-                ),
+                generation_settings(cls, build_config(cls, overrides or None), entry.env_id, None, source, seed, n),
             )
             if stage.done() and report_path.is_file():
                 report = json.loads(report_path.read_text())

@@ -79,9 +79,7 @@ def run_flywheel(
     report_path = OutputPaths(out).report
     stages_path = OutputPaths(out).stages / "flywheel.json"
     cls = get_generator("flywheel")
-    stage = Stage(
-        out, generation_settings(cls, build_config(cls, config), entry.env_id, None, source, seed, n, workers)
-    )
+    stage = Stage(out, generation_settings(cls, build_config(cls, config), entry.env_id, None, source, seed, n))
     done = not overwrite and stage.done() and report_path.is_file() and stages_path.is_file()
     if done:
         final = json.loads(report_path.read_text())

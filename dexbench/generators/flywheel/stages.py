@@ -15,7 +15,8 @@ Each stage's output is written atomically (or resumably, for the generation stag
 loses at most the stage in flight. Beside each output, `<output>.stage.json` records the
 settings that made it (`dexbench.stages`): the content hashes of its inputs (the seed demos,
 the datasets a base trains on, the base a residual corrects, ...), the stage's own settings and
-the run's (env, seed demos' hash, seed, workers, the whole flywheel config, suite version). The
+the run's (env, seed demos' hash, seed, the whole flywheel config, suite version; not the workers,
+which change no file). The
 next run reuses a stage only when all of them match, else runs it again; a stage after one that
 ran again runs too, since its inputs' hashes changed. Every stage draws its seeds from (seed,
 iteration, stage), so the same settings give the same files.
@@ -72,7 +73,7 @@ def _generate(
 
     cls = generator if isinstance(generator, type) else get_generator(generator)
     settings = generation_settings(
-        cls, build_config(cls, config), env_id, env_kwargs, source, seed, n, workers, max_attempts, inputs
+        cls, build_config(cls, config), env_id, env_kwargs, source, seed, n, max_attempts, inputs
     )
     stage = Stage(out, {**settings, "flywheel": run})
     report_path = OutputPaths(out).report
@@ -311,7 +312,6 @@ def run_stages(generator, workdir, seed: int, workers: int, progress: bool, over
         "seed_demos": str(seed_source),
         "seed_demos_sha256": digest(seed_source),
         "seed": int(seed),
-        "workers": int(workers),
         "config": config,
     }
     # What every stage's record holds besides its own settings (the seed demos' path is not: their content is).
