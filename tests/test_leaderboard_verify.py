@@ -168,6 +168,28 @@ def test_a_real_checkpoint_is_found_by_its_hash_and_verified(trained_bc, tmp_pat
     assert statuses(verify_submission(path, sample=None)) == ["verified"]
 
 
+def test_submit_policy_ships_its_checkpoints_for_verify(trained_bc, tmp_path, capsys):
+    """`submit-policy --checkpoint DIR` copies the checkpoint to checkpoints/<sha256>/ beside the
+    submission, and the row then verifies; a checkpoint no row was evaluated with is refused."""
+    result = evaluate(
+        "dexbench.policies:BCPolicy", ENV_ID, episodes=2, policy_kwargs={"checkpoint": str(trained_bc)}, progress=False
+    )
+    (tmp_path / "r.json").write_text(json.dumps(result))
+    out = tmp_path / "board" / "bc.json"
+    args = ["leaderboard", "submit-policy", str(tmp_path / "r.json"), "--name", "BC", "--authors", "t"]
+    args += ["--description", "bc", "--out", str(out)]
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "config.json").write_text("{}")
+    (other / "model.pt").write_bytes(b"not these weights")
+    assert main([*args, "--checkpoint", str(other)]) == 2
+    assert "no result row was evaluated with it" in capsys.readouterr().err and not out.exists()
+    assert main([*args, "--checkpoint", str(trained_bc)]) == 0
+    sha = result["policy"]["checkpoint_sha256"]
+    assert sorted(p.name for p in (out.parent / "checkpoints" / sha).iterdir()) == ["config.json", "model.pt"]
+    assert statuses(verify_submission(out, sample=None)) == ["verified"]
+
+
 def board_with(tmp_path, result, record_rows=None, sha=None):
     from dexbench.leaderboards import build_leaderboards
 

@@ -81,7 +81,13 @@ def cmd_leaderboard_build(args) -> int:
 def cmd_leaderboard_submit_policy(args) -> int:
     from dexbench.leaderboards import SubmissionError
     from dexbench.leaderboards.reading import shown
-    from dexbench.leaderboards.submit import check_output, policy_submission, read_eval_result, write_submission
+    from dexbench.leaderboards.submit import (
+        check_output,
+        policy_submission,
+        read_eval_result,
+        ship_checkpoints,
+        write_submission,
+    )
 
     # A count without --train-data would be dropped from the submission: refused instead.
     counts = [
@@ -105,10 +111,11 @@ def cmd_leaderboard_submit_policy(args) -> int:
         sub = policy_submission(
             args.name, args.authors, args.description, results, training, url=args.url, label=shown(args.out)
         )
+        shipped = ship_checkpoints(results, args.checkpoint, args.out)
     except SubmissionError as err:
         raise CLIError(str(err)) from err
     try:
-        print(f"wrote {write_submission(sub, args.out)}")
+        print(f"wrote {write_submission(sub, args.out)}" + (f" and {len(shipped)} checkpoint(s)" if shipped else ""))
     except OSError as err:
         raise CLIError(
             f"{shown(args.out)}: cannot write it ({err.strerror}). Give a writable --out file path, e.g. "
@@ -204,6 +211,14 @@ def add_commands(sub) -> None:
     q.add_argument("--train-demos", type=int, default=None, help="number of training demos (with --train-data)")
     q.add_argument(
         "--source-demos", type=int, default=None, help="source demos the training data came from (with --train-data)"
+    )
+    q.add_argument(
+        "--checkpoint",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a checkpoint folder the results were evaluated with (repeatable): copied to checkpoints/<sha256>/ "
+        "beside --out, so `leaderboard verify` can re-run the rows",
     )
     q.add_argument("--out", required=True, metavar="FILE.json")
     q.add_argument("--overwrite", action="store_true", help="replace --out if it exists")

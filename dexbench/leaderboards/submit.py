@@ -215,3 +215,44 @@ def check_out_dir(out_dir: str | os.PathLike) -> None:
 
 def write_submission(submission: dict[str, Any], out: str | os.PathLike) -> Path:
     return write_json_atomic(out, submission)
+
+
+def ship_checkpoints(
+    results: Sequence[dict[str, Any]], checkpoints: Sequence[str | os.PathLike], out: str | os.PathLike
+) -> list[Path]:
+    """Copy each checkpoint folder (its plain files `CHECKPOINT_FILES`) to `checkpoints/<SHA-256
+    of its model.pt>/` beside the submission `out`, where `verify` looks for it. A checkpoint no
+    result row names is refused (it would ship weights the board never ranks), and so is a link
+    or a missing file. Returns the folders written."""
+    import hashlib
+    import shutil
+    import stat
+
+    from dexbench.leaderboards.verify import CHECKPOINT_FILES, CHECKPOINTS_FOLDER
+
+    named = {r["policy"].get("checkpoint_sha256") for r in results}
+    shipped = []
+    for folder in map(Path, checkpoints):
+        for name in CHECKPOINT_FILES:
+            try:
+                mode = os.lstat(folder / name).st_mode
+            except OSError:
+                raise SubmissionError(
+                    f"--checkpoint {shown(folder)}: it has no {name} (give a checkpoint folder)"
+                ) from None
+            if not stat.S_ISREG(mode):
+                raise SubmissionError(
+                    f"--checkpoint {shown(folder / name)} is not a plain file (links are not followed)"
+                )
+        sha = hashlib.sha256((folder / "model.pt").read_bytes()).hexdigest()
+        if sha not in named:
+            raise SubmissionError(
+                f"--checkpoint {shown(folder)}: no result row was evaluated with it (SHA-256 {sha[:12]}...); "
+                "give the checkpoints of these results only"
+            )
+        target = Path(out).parent / CHECKPOINTS_FOLDER / sha
+        target.mkdir(parents=True, exist_ok=True)
+        for name in CHECKPOINT_FILES:
+            shutil.copyfile(folder / name, target / name)
+        shipped.append(target)
+    return shipped
