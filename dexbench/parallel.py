@@ -15,6 +15,7 @@ workers through here; what a job does is theirs.
 
 from __future__ import annotations
 
+import os
 import pickle
 import signal
 import time
@@ -54,6 +55,7 @@ def run_workers(
     stop_grace_s: float = STOP_GRACE_S,
     watchdog: Callable[[], None] | None = None,
     isolate: bool = False,
+    worker_env: dict[str, str] | None = None,
 ) -> list[Any]:
     """Run `fn(job, emit)` for every job at once (see the module docstring) and return their
     values in job order. `fn` and the jobs must pickle (`fn` by its module: a spawned process
@@ -64,12 +66,14 @@ def run_workers(
     `watchdog()` runs in this process on every pass (at least every POLL_S, however many events
     arrive): raising stops the run, as evaluation's deadlines do. `isolate` (processes only) is
     for jobs that run a stranger's code: each worker leads a process group of its own, dies with
-    SIGKILL when this process dies, and nothing it started outlives it (`process_groups`)."""
+    SIGKILL when this process dies, and nothing it started outlives it (`process_groups`).
+    `worker_env`: environment variables the worker processes start with (set before their first
+    import: numpy reads OMP_NUM_THREADS once, when it is imported)."""
     if backend.is_ray:
         if isolate:
             raise ValueError("isolate is for worker processes; on Ray, run isolated processes inside the task")
         return _run_on_ray(fn, jobs, on_event, on_value, backend.address, stop_grace_s, shared, watchdog)
-    return _run_in_processes(fn, jobs, on_event, on_value, shared, stop_grace_s, watchdog, isolate)
+    return _run_in_processes(fn, jobs, on_event, on_value, shared, stop_grace_s, watchdog, isolate, worker_env or {})
 
 
 # ============================================================================ processes
@@ -102,7 +106,7 @@ def _process_main(fn: Callable, job: Any, conn, stop, bound, isolate: bool) -> N
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # done: a stop from now on ends us quietly
 
 
-def _run_in_processes(fn, jobs, on_event, on_value, shared, stop_grace_s, watchdog, isolate) -> list[Any]:
+def _run_in_processes(fn, jobs, on_event, on_value, shared, stop_grace_s, watchdog, isolate, worker_env) -> list[Any]:
     import multiprocessing as mp
     from multiprocessing.connection import wait
 
@@ -119,8 +123,17 @@ def _run_in_processes(fn, jobs, on_event, on_value, shared, stop_grace_s, watchd
         )
         for i, job in enumerate(jobs)
     ]
-    for p in procs:
-        p.start()
+    saved = {key: os.environ.get(key) for key in worker_env}
+    os.environ.update(worker_env)  # a spawned process starts with this process's environment
+    try:
+        for p in procs:
+            p.start()
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
     for _, send_end in pipes:
         send_end.close()  # the worker holds its own: its pipe reads as closed once it is gone
     conns = {recv_end: i for i, (recv_end, _) in enumerate(pipes)}

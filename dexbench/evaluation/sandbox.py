@@ -84,7 +84,6 @@ def _episodes_job(job: tuple[WorkerSpec, int, list[tuple[int, str | None]]], emi
     """One worker under `run_workers`: build env + policy, then run its (seed, video path) tasks.
     Every event is (kind, worker, ...): "call" before each policy call, "ready" once built, "done"
     per episode; a failure is its last event ("load_error", "policy_error" or "crash")."""
-    os.environ.setdefault("OMP_NUM_THREADS", "1")  # one core per worker, also for torch policies
     from dexbench.envs.registry import build_env
     from dexbench.evaluation.episode import run_episode
     from dexbench.policies.base import PolicyLoadError, load_policy, observation_kwargs, policy_name
@@ -181,6 +180,10 @@ class _Deadlines:
         )
 
 
+def _one_thread() -> dict[str, str]:
+    return {} if "OMP_NUM_THREADS" in os.environ else {"OMP_NUM_THREADS": "1"}
+
+
 def run_in_workers(
     spec: WorkerSpec,
     tasks: list[tuple[int, str | None]],
@@ -223,7 +226,16 @@ def run_in_workers(
 
     jobs = [(spec, w, share) for w, share in enumerate(shares)]
     try:  # stop the others at once: an evaluation has nothing half-done to keep
-        run_workers(_episodes_job, jobs, receive, PROCESS, stop_grace_s=0.0, watchdog=watch.check, isolate=True)
+        run_workers(
+            _episodes_job,
+            jobs,
+            receive,
+            PROCESS,
+            stop_grace_s=0.0,
+            watchdog=watch.check,
+            isolate=True,
+            worker_env=_one_thread(),  # one core per worker (numpy and torch); a user's setting wins
+        )
     except WorkerError as err:
         if err.exitcode is None:
             raise
