@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# How the seed entries of both boards were produced (2 CPU cores, about 1.5 h in all).
+# How the seed entries of both boards were produced (2 CPU cores, about 1.5 h in all). The BC rows
+# ship their checkpoints (leaderboards/policies/checkpoints/<sha256>/, 0.9 MB each) so verify re-runs them.
 # Run from the repository root in the DexBench venv. Outputs go to $RUNS (default runs/).
 set -euo pipefail
 RUNS="${RUNS:-runs}"
@@ -34,7 +35,8 @@ dexbench leaderboard submit-generators "$RUNS"/compare_*/compare.json --authors 
   --out-dir leaderboards/generators --overwrite
 for data in source mimicgen demo_noise; do
   demos=200; [ "$data" = source ] && demos=10
-  dexbench leaderboard submit-policy "$RUNS"/compare_*/eval_$data.json --name "BC-MLP ($data)" \
+  ckpts=(); for d in "$RUNS"/compare_*/bc_$data; do ckpts+=(--checkpoint "$d"); done  # shipped: rows verify
+  dexbench leaderboard submit-policy "$RUNS"/compare_*/eval_$data.json "${ckpts[@]}" --name "BC-MLP ($data)" \
     --authors "$AUTHORS" --train-data "$data" --train-demos "$demos" --source-demos 10 \
     --description "dexbench train bc defaults (3x256 MLP, chunk 10, temporal ensembling, 5k steps), trained on $demos $data demos of the evaluated id." \
     --out "leaderboards/policies/bc-mlp-$data.json" --overwrite
