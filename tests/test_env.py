@@ -210,3 +210,31 @@ def test_mujoco_silent_resets_are_physics_errors(where):
     getattr(env.data, where)[-1] = np.nan  # MuJoCo resets the scene and only warns
     *_, truncated, info = env.step(np.zeros(env.action_space.shape, dtype=np.float32))
     assert truncated and "unstable" in info["physics_error"]
+
+
+def test_the_recorded_options_rebuild_the_same_env_and_bad_options_fail_before_a_model_is_built():
+    import dataclasses
+
+    from dexbench.datasets.writer import env_kwargs_of
+
+    env = gym.make("DexMG/TrayLift-PandaDex-D1", object_variants="random", horizon=123, camera_names="agentview")
+    options = env.unwrapped.options
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        options.horizon = 5  # what an env was made with does not change under it
+    recorded = env_kwargs_of(env)
+    assert recorded["object_variants"] == "random" and recorded["horizon"] == 123  # the object axis is recorded
+    assert recorded["action_mode"] == "delta"  # the robot's default, resolved
+    again = gym.make("DexMG/TrayLift-PandaDex-D1", **recorded)
+    assert again.unwrapped.options == options
+    first, second = env.reset(seed=7)[0], again.reset(seed=7)[0]
+    assert all(np.array_equal(first[k], second[k]) for k in first)
+    env.close()
+    again.close()
+    for bad, message in [
+        ({"control_freq": 1e6}, "above the physics rate"),
+        ({"terminate_on_success": "yes"}, "terminate_on_success must be True or False"),
+        ({"camera_names": ["agentview", 3]}, "camera_names must be camera names"),
+        ({"reward_type": "shaped"}, "reward_type must be 'sparse' or 'dense'"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            gym.make("DexMG/TrayLift-PandaDex-D0", **bad)

@@ -46,17 +46,17 @@ BC_OPTIONS = ("arch", "obs", "steps", "batch_size", "lr", "chunk", "seq_len", "h
 BC_OPTIONS += ("seed", "threads", "device")
 
 
-def bc_config(args):
+def bc_config(args, keep_checkpoints: int = 0):
     """The `BCConfig` of the BC options the user gave (the others keep BCConfig's defaults),
     checked: a bad value is refused before any work, with BCConfig's message."""
     from dexbench.policies.bc.train import BCConfig
 
-    config = BCConfig(**{name: getattr(args, name) for name in BC_OPTIONS if getattr(args, name, None) is not None})
+    given = {name: getattr(args, name) for name in BC_OPTIONS if getattr(args, name, None) is not None}
+    given["keep_checkpoints"] = keep_checkpoints
     try:
-        config.check()
+        return BCConfig(**given)
     except ValueError as err:
         raise CLIError(str(err)) from err
-    return config
 
 
 def cmd_train_bc(args) -> int:
@@ -68,7 +68,7 @@ def cmd_train_bc(args) -> int:
 
     if args.train_seeds < 1 or args.checkpoints < 1:
         raise CLIError(f"--train-seeds and --checkpoints must be >= 1, got {args.train_seeds} and {args.checkpoints}")
-    config = dataclasses.replace(bc_config(args), keep_checkpoints=args.checkpoints if args.checkpoints > 1 else 0)
+    config = bc_config(args, keep_checkpoints=args.checkpoints if args.checkpoints > 1 else 0)
     try:  # before any work: a training is not lost to an --out that cannot take it
         check_checkpoint_out(args.out, overwrite=args.overwrite)
     except (OSError, ValueError) as err:
@@ -131,7 +131,10 @@ def diffusion_config(args):
             ) from err
     if args.checkpoints < 1:
         raise CLIError(f"--checkpoints must be >= 1, got {args.checkpoints}")
-    return DiffusionConfig(**given, keep_checkpoints=args.checkpoints if args.checkpoints > 1 else 0)
+    try:
+        return DiffusionConfig(**given, keep_checkpoints=args.checkpoints if args.checkpoints > 1 else 0)
+    except ValueError as err:
+        raise CLIError(str(err)) from err
 
 
 def cmd_train_diffusion(args) -> int:

@@ -38,21 +38,8 @@ FREE_SPACE_MARGIN_BYTES = 4 * 2**20  # left free for the file's own bookkeeping 
 
 def env_kwargs_of(env) -> dict[str, Any]:
     """The constructor kwargs that rebuild `env` (a DexEnv or a wrapper) with
-    `gymnasium.make(env_id, **kwargs)`: JSON-serialisable."""
-    env = getattr(env, "unwrapped", env)
-    return {
-        "obs_mode": env.obs_mode,
-        "camera_names": list(env.camera_names),
-        "image_size": list(env.image_size),
-        "render_preset": env.render_preset,
-        "control_freq": float(env.control_freq),
-        "horizon": int(env.horizon),
-        "reward_type": env.reward_type,
-        "action_mode": env.action_mode,
-        "terminate_on_success": bool(env.terminate_on_success),
-        # only when on: the published env's kwargs stay what they were
-        **({"visual_factors": list(env.visual_factors)} if getattr(env, "visual_factors", ()) else {}),
-    }
+    `gymnasium.make(env_id, **kwargs)`: JSON-serialisable (`EnvOptions.recorded`)."""
+    return getattr(env, "unwrapped", env).options.recorded()
 
 
 def model_xml_of(env) -> str:

@@ -15,15 +15,15 @@ import numpy as np
 from gymnasium import spaces
 
 from dexbench.envs.actions import PoseActions, clip
-from dexbench.envs.appearance import Appearance, check_factors
+from dexbench.envs.appearance import Appearance
 from dexbench.envs.embodiments.base import ARMS, Embodiment, find_ids
 from dexbench.envs.objects import VARIANT_FEATURES, ObjectAxis, variant_features
+from dexbench.envs.options import EnvOptions
 from dexbench.envs.rendering import CameraRenderer, preset_by_name
-from dexbench.envs.scene import MAX_RENDER_SIZE, PHYSICS_TIMESTEP_S, build_scene
+from dexbench.envs.scene import MAX_RENDER_SIZE, build_scene
 from dexbench.envs.tasks.base import Task, TaskSpec, TaskStatus, pose_matrix
 
 MAX_QVEL = 1e3  # joint speeds beyond this mean the simulation blew up
-OBS_MODES = ("state", "rgb", "state+rgb")
 APPEARANCE_STREAM = 0x5EE  # keys the visual factors' random stream apart from the reset's
 # MuJoCo's warnings that mean it reset the simulation silently: each ends the episode.
 SILENT_RESETS = {
@@ -85,50 +85,41 @@ class DexEnv(PoseActions, gym.Env):
         object_variants: str | dict[str, str] = "reference",
         visual_factors: tuple[str, ...] | list[str] | str = (),
     ) -> None:
-        if obs_mode not in OBS_MODES:
-            raise ValueError(f"obs_mode must be one of {OBS_MODES}, got {obs_mode!r}")
-        if reward_type not in ("sparse", "dense"):
-            raise ValueError(f"reward_type must be 'sparse' or 'dense', got {reward_type!r}")
-        action_mode = action_mode or embodiment.default_action_mode
-        if action_mode not in ("delta", "absolute"):
-            raise ValueError(f"action_mode must be 'delta' or 'absolute', got {action_mode!r}")
-        if render_mode not in (None, "rgb_array"):
-            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
-        if (
-            isinstance(control_freq, bool)
-            or not isinstance(control_freq, (int, float))
-            or not (np.isfinite(control_freq) and control_freq > 0)
-        ):
-            raise ValueError(f"control_freq must be a positive number of Hz (default 20), got {control_freq!r}")
-        substeps = round(1.0 / (control_freq * PHYSICS_TIMESTEP_S))
-        if substeps < 1:
-            raise ValueError(
-                f"control_freq {control_freq} Hz is above the physics rate ({1 / PHYSICS_TIMESTEP_S:g} Hz)"
-            )
-        if horizon is not None and (
-            isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1
-        ):
-            raise ValueError(f"horizon must be a whole number of steps >= 1 (default: the task's), got {horizon!r}")
-        if isinstance(camera_names, str):  # one camera named on its own, not its letters
-            camera_names = (camera_names,)
-        if not isinstance(render_preset, str):  # a name: it is recorded in datasets' env_args
-            raise ValueError(f"render_preset must be a preset name ('fast' or 'default'), got {render_preset!r}")
-        preset_by_name(render_preset)  # an unknown preset fails here, not at the first image
-        self.visual_factors = check_factors(visual_factors)
-
+        given = EnvOptions(
+            variant=variant,
+            obs_mode=obs_mode,
+            camera_names=camera_names,
+            image_size=image_size,
+            render_preset=render_preset,
+            control_freq=control_freq,
+            horizon=horizon,
+            reward_type=reward_type,
+            action_mode=action_mode,
+            terminate_on_success=terminate_on_success,
+            render_mode=render_mode,
+            render_camera=render_camera,
+            render_size=render_size,
+            object_variants=object_variants,
+            visual_factors=visual_factors,
+        )
         self.env_id = env_id
-        self.task = task(variant, object_variants)
+        self.task = task(variant, given.object_variants)
         self.embodiment = embodiment
-        self.layout = variant
-        self.obs_mode, self.reward_type, self.action_mode = obs_mode, reward_type, action_mode
-        self.camera_names = tuple(camera_names)
-        self.image_size = _image_size(image_size, "image_size")
-        self.render_preset = render_preset
-        self.control_freq, self.substeps = control_freq, substeps
-        self.horizon = int(horizon) if horizon is not None else self.task.horizon
-        self.terminate_on_success = terminate_on_success
-        self.render_mode, self.render_camera = render_mode, render_camera
-        self.render_size = _image_size(render_size, "render_size")
+        # The options this env was made with, its task's and robot's defaults filled in: what a
+        # dataset records to rebuild it (`options.recorded()`).
+        self.options = options = given.resolved(self.task.horizon, embodiment.default_action_mode)
+        self.layout = options.variant
+        self.obs_mode, self.reward_type, self.action_mode = options.obs_mode, options.reward_type, options.action_mode
+        self.camera_names, self.image_size = options.camera_names, options.image_size
+        self.render_preset, self.visual_factors = options.render_preset, options.visual_factors
+        self.control_freq, self.substeps = options.control_freq, options.substeps
+        self.horizon = options.horizon
+        self.terminate_on_success = options.terminate_on_success
+        self.render_mode, self.render_camera, self.render_size = (
+            options.render_mode,
+            options.render_camera,
+            options.render_size,
+        )
 
         self.mj_spec = build_scene(embodiment, self.task.table_size_m, f"{self.task.name}-{embodiment.name}")
         self.task.add_to(self.mj_spec, embodiment.table_height_m)
@@ -403,19 +394,6 @@ class DexEnv(PoseActions, gym.Env):
         for renderer in self._renderers.values():
             renderer.close()
         self._renderers.clear()
-
-
-def _image_size(size, name: str) -> tuple[int, int]:
-    """(height, width) from an int or a pair, each a whole number of pixels in 1..MAX_RENDER_SIZE."""
-    pair = (size, size) if isinstance(size, (int, np.integer)) and not isinstance(size, bool) else size
-    try:
-        height, width = pair
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a side in pixels or (height, width), got {size!r}") from None
-    for side in (height, width):
-        if isinstance(side, bool) or not isinstance(side, (int, np.integer)) or not 1 <= side <= MAX_RENDER_SIZE:
-            raise ValueError(f"{name} must be whole pixels in 1..{MAX_RENDER_SIZE}, got {size!r}")
-    return int(height), int(width)
 
 
 def _clear_warnings(data: mujoco.MjData) -> None:

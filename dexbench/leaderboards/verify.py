@@ -70,10 +70,12 @@ def versions() -> dict[str, str]:
     import dexbench
 
     found = {"suite_version": dexbench.__version__, "mujoco_version": mujoco.__version__}
-    try:
-        found["torch_version"] = importlib.metadata.version("torch")
-    except importlib.metadata.PackageNotFoundError:
-        pass
+    # numpy and scipy too: a change of either has moved scripted episodes by a few steps
+    for package in ("numpy", "scipy", "torch"):
+        try:
+            found[f"{package}_version"] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            pass
     found["python"] = platform.python_version()
     return found
 

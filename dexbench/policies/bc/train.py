@@ -76,11 +76,9 @@ class BCConfig:
             self.batch_size = 64 if self.arch == "rnn" else 128 if self.obs == "rgb" else 256
         if self.layers is None:
             self.layers = 2 if self.arch == "rnn" else 3
-
-    def check(self) -> None:
-        """Refuse values that would crash, hang or silently train something else; `train_bc` calls
-        this first (before any data is read), so a bad option fails in a second, not after minutes.
-        Each message names the option, its allowed range and the value given."""
+        # A config refuses, when made, values that would crash, hang or silently train something
+        # else (as every options dataclass here does), so a bad option fails in a second, before
+        # any data is read. Each message names the option, its allowed range and the value given.
         if self.arch not in ("mlp", "rnn"):
             raise ValueError(f"unknown BC architecture {self.arch!r} (--arch); use mlp or rnn")
         if self.obs not in OBSERVATIONS:
@@ -560,8 +558,7 @@ def train_bc(
     checkpoint to the directory `out`."""
     from tqdm import tqdm
 
-    config = dataclasses.replace(config or BCConfig())
-    config.check()
+    config = dataclasses.replace(config or BCConfig())  # a copy, checked again as it is made
     check_max_demos(max_demos)
     device = torch.device(resolve_device(config.device))
     config.model = config.model_kwargs()

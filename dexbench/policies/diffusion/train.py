@@ -79,9 +79,10 @@ class DiffusionConfig:
     device: str = "auto"  # "auto" (CUDA when available), "cpu", "cuda"
     model: dict[str, Any] = field(default_factory=dict)  # filled in from the above
 
-    def check(self) -> None:
-        """Refuse values that would crash, hang or silently train something else, before any data
-        is read. Each message names the option (and its flag), the allowed range and the value."""
+    def __post_init__(self) -> None:
+        # Refuses, when made, values that would crash, hang or silently train something else, so a
+        # bad option fails before any data is read. Each message names the option (and its flag),
+        # the allowed range and the value.
         check_options(self, _INT_RANGES, _FLOAT_RANGES, _FLAGS)
         if self.prediction not in PREDICTIONS:
             raise ValueError(
@@ -276,8 +277,7 @@ def train_diffusion(
     write the checkpoint to the directory `out`."""
     from tqdm import tqdm
 
-    config = dataclasses.replace(config or DiffusionConfig())
-    config.check()
+    config = dataclasses.replace(config or DiffusionConfig())  # a copy, checked again as it is made
     check_max_demos(max_demos)
     device = torch.device(resolve_device(config.device))
     config.channels = list(config.channels)
