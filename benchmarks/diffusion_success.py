@@ -6,7 +6,7 @@ both on the env's first `--episodes` published seeds (held out: no generation at
 Prints one markdown table with the commit, the seed and the wall times, for docs/evaluation.md.
 
     python benchmarks/diffusion_success.py --env DexMG/TrayLift-Panda-D0 --demos 50 --episodes 20 \\
-        --dp-steps 3000 --channels 32,64,128 --batch-size 64 --lr 1e-3
+        --dp-steps 3000 --channels 32,64,128 --batch-size 64 --lr 1e-3 [--action-mode absolute]
 """
 
 from __future__ import annotations
@@ -42,6 +42,9 @@ def main() -> None:
     ap.add_argument("--env", default="DexMG/TrayLift-Panda-D0")
     ap.add_argument("--data", default=None, help="dataset (default: record --demos scripted demos of --env)")
     ap.add_argument("--demos", type=int, default=50)
+    ap.add_argument(
+        "--action-mode", default=None, choices=("delta", "absolute"), help="the env's (default: the robot's)"
+    )
     ap.add_argument("--episodes", type=int, default=20, help="published seeds evaluated per policy")
     ap.add_argument("--seed", type=int, default=0, help="generation and training seed")
     ap.add_argument("--bc-steps", type=int, default=5_000)
@@ -58,12 +61,15 @@ def main() -> None:
     work = Path(args.work or tempfile.mkdtemp(prefix="diffusion_success_"))
     work.mkdir(parents=True, exist_ok=True)
     data = args.data
+    env_kwargs = {"action_mode": args.action_mode} if args.action_mode else {}
     if data is None:
         from dexbench.generators.runner import run_generation
 
         data = work / "demos.hdf5"
         if not data.exists():
-            run_generation("scripted", args.env, None, args.demos, data, seed=args.seed, progress=False)
+            run_generation(
+                "scripted", args.env, None, args.demos, data, seed=args.seed, env_kwargs=env_kwargs, progress=False
+            )
     channels = tuple(int(c) for c in args.channels.split(","))
     learners = [
         (
@@ -99,12 +105,14 @@ def main() -> None:
             args.env,
             episodes=args.episodes,
             policy_kwargs={"checkpoint": str(out)},
+            env_kwargs=env_kwargs,
             workers=args.workers,
             progress=False,
         )
         rows.append((name, config.steps, report.wall_s, time.perf_counter() - t0, result))
     print(
-        f"\n{args.env}, {data} ({args.demos} scripted demos unless --data), seed {args.seed}, commit {commit()}, "
+        f"\n{args.env} {env_kwargs or ''}, {data} ({args.demos} scripted demos unless --data), seed {args.seed}, "
+        f"commit {commit()}, "
         f"torch {torch.__version__}, {args.threads} training thread(s)"
     )
     print("| learner | gradient steps | training (s) | evaluation (s) | success [95 % Wilson] |")

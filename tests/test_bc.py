@@ -17,7 +17,8 @@ from dexbench.evaluation import evaluate
 from dexbench.policies.bc import train as bc_train
 from dexbench.policies.bc.data import load_demo_arrays
 from dexbench.policies.bc.policy import BCPolicy, load_checkpoint
-from dexbench.policies.bc.train import BCConfig, TrainingDiverged, train_bc
+from dexbench.policies.bc.train import BCConfig, train_bc
+from dexbench.policies.checkpoint_folders import TrainingDiverged, save_checkpoint
 
 ENV_ID = "DexMG/TrayLift-Panda-D0"
 BC = "dexbench.policies:BCPolicy"
@@ -332,7 +333,7 @@ def test_no_checkpoint_json_is_ever_written_with_nan(mlp_checkpoint, tmp_path):
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     model, config, _ = load_checkpoint(out)
     with pytest.raises(ValueError, match="NaN or Infinity"):
-        bc_train._save(out, model, config, {"step": [1], "train_loss": [float("nan")], "val_loss": [None]})
+        save_checkpoint(out, model, config, {"step": [1], "train_loss": [float("nan")], "val_loss": [None]})
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # the last checkpoint is untouched
 
 

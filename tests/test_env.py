@@ -221,6 +221,9 @@ def test_the_recorded_options_rebuild_the_same_env_and_bad_options_fail_before_a
     options = env.unwrapped.options
     with pytest.raises(dataclasses.FrozenInstanceError):
         options.horizon = 5  # what an env was made with does not change under it
+    assert env.unwrapped.horizon == 123
+    with pytest.raises(AttributeError):
+        env.unwrapped.horizon = 5  # the env's attributes read its options; they are not copies
     recorded = env_kwargs_of(env)
     assert recorded["object_variants"] == "random" and recorded["horizon"] == 123  # the object axis is recorded
     assert recorded["action_mode"] == "delta"  # the robot's default, resolved

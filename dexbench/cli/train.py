@@ -64,7 +64,8 @@ def cmd_train_bc(args) -> int:
 
     from dexbench.datasets.hdf5 import DatasetError
     from dexbench.policies.bc.data import load_demo_arrays
-    from dexbench.policies.bc.train import check_checkpoint_out, clear_checkpoint, train_bc
+    from dexbench.policies.bc.train import train_bc
+    from dexbench.policies.checkpoint_folders import check_checkpoint_out, clear_checkpoint
 
     if args.train_seeds < 1 or args.checkpoints < 1:
         raise CLIError(f"--train-seeds and --checkpoints must be >= 1, got {args.train_seeds} and {args.checkpoints}")

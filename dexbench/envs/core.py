@@ -64,6 +64,23 @@ class DexEnv(PoseActions, gym.Env):
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
 
+    # The options as attributes, read from `self.options` (frozen), so an env's options cannot
+    # drift from what a dataset records of it.
+    layout = property(lambda self: self.options.variant, doc="The D0-D2 layout this env was made with.")
+    obs_mode = property(lambda self: self.options.obs_mode)
+    reward_type = property(lambda self: self.options.reward_type)
+    action_mode = property(lambda self: self.options.action_mode)
+    camera_names = property(lambda self: self.options.camera_names)
+    image_size = property(lambda self: self.options.image_size)
+    render_preset = property(lambda self: self.options.render_preset)
+    visual_factors = property(lambda self: self.options.visual_factors)
+    control_freq = property(lambda self: self.options.control_freq)
+    substeps = property(lambda self: self.options.substeps)
+    horizon = property(lambda self: self.options.horizon)
+    terminate_on_success = property(lambda self: self.options.terminate_on_success)
+    render_camera = property(lambda self: self.options.render_camera)
+    render_size = property(lambda self: self.options.render_size)
+
     def __init__(
         self,
         task: type[Task],
@@ -108,18 +125,8 @@ class DexEnv(PoseActions, gym.Env):
         # The options this env was made with, its task's and robot's defaults filled in: what a
         # dataset records to rebuild it (`options.recorded()`).
         self.options = options = given.resolved(self.task.horizon, embodiment.default_action_mode)
-        self.layout = options.variant
-        self.obs_mode, self.reward_type, self.action_mode = options.obs_mode, options.reward_type, options.action_mode
-        self.camera_names, self.image_size = options.camera_names, options.image_size
-        self.render_preset, self.visual_factors = options.render_preset, options.visual_factors
-        self.control_freq, self.substeps = options.control_freq, options.substeps
-        self.horizon = options.horizon
-        self.terminate_on_success = options.terminate_on_success
-        self.render_mode, self.render_camera, self.render_size = (
-            options.render_mode,
-            options.render_camera,
-            options.render_size,
-        )
+        # Gymnasium's own attribute, which its wrappers read and may set.
+        self.render_mode = options.render_mode
 
         self.mj_spec = build_scene(embodiment, self.task.table_size_m, f"{self.task.name}-{embodiment.name}")
         self.task.add_to(self.mj_spec, embodiment.table_height_m)

@@ -185,7 +185,8 @@ def compare_generators(
     from dexbench.envs.registry import lookup
     from dexbench.generators import get_generator
     from dexbench.generators.runner import build_config, run_generation
-    from dexbench.policies.bc.train import BCConfig, finished_training, kept_checkpoints, train_bc
+    from dexbench.policies.bc.train import BCConfig, finished_training, train_bc
+    from dexbench.policies.checkpoint_folders import kept_checkpoints
 
     entry = lookup(env_id)
     if train_seeds < 1 or checkpoints < 1:

@@ -7,24 +7,18 @@ the LSTM learns windows of `seq_len` steps; both with an L1 loss on normalised a
 and a cosine learning-rate decay. A tenth of the demos (at least one, when there are 10 or
 more) is held out for a validation loss. Same data, config and seed: the same weights.
 
-The output directory holds `model.pt` (a `state_dict`: tensors only), `config.json` (what
-rebuilds and feeds the network: architecture, observation keys, env id and kwargs) and
-`train_log.json` (losses). Files are replaced atomically, so an interrupted run leaves the last
-checkpoint whole. Options are checked before any data is read (`BCConfig.check`), data holding
-NaN or inf is refused, and a run whose loss or weights go non-finite stops with `TrainingDiverged`
-without writing that state: no checkpoint claims success, and no JSON file holds NaN.
+The output directory is a checkpoint folder (`policies/checkpoint_folders.py`: `model.pt`,
+`config.json` with what rebuilds and feeds the network, `train_log.json` with the losses, each
+replaced atomically). Options are checked as the config is made (`BCConfig.__post_init__`, with
+`policies/learner_options.py`), data holding NaN or inf is refused, and a run whose loss or
+weights go non-finite stops with `TrainingDiverged` without writing that state.
 """
 
 from __future__ import annotations
 
-import contextlib
-import copy
 import dataclasses
 import json
 import math
-import os
-import re
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,11 +28,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dexbench.jsonio import check_writable, write_json_atomic
 from dexbench.policies.bc.actions import encode, rotation_slots
 from dexbench.policies.bc.data import RENDER_HINT, DemoArrays, check_max_demos, load_demo_arrays
 from dexbench.policies.bc.model import OBSERVATIONS, build_model
-from dexbench.policies.device import DEVICES, resolve_device
+from dexbench.policies.checkpoint_folders import CheckpointWriter
+from dexbench.policies.device import resolve_device
+from dexbench.policies.learner_options import check_options, option_name
 
 CHECKPOINT_FORMAT = "dexbench-bc-checkpoint"
 CHECKPOINT_VERSION = 2  # 2: pixel BC (obs "rgb"); state checkpoints are still written as 1
@@ -153,37 +148,6 @@ def _option(name: str) -> str:
     return option_name(name, _FLAGS)
 
 
-def option_name(name: str, flags: dict[str, str]) -> str:
-    """An option as a message names it: with its CLI flag when it has one."""
-    return f"{name} ({flags[name]})" if name in flags else name
-
-
-def is_integer(value: Any) -> bool:
-    # bool is an int to Python, but `layers=True` is a mistake, not 1.
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
-def check_options(config, int_ranges, float_ranges, flags: dict[str, str]) -> None:
-    """What every learner checks of its options before any data is read: the integer options
-    `(name, lo, hi)` in range (hi None: unbounded), the float ones `(name, allowed, ok)` finite
-    and `ok`, the device one of DEVICES, the kept checkpoints at most the steps. Each message
-    names the option (and its flag), the allowed range and the value given."""
-    for name, lo, hi in int_ranges:
-        value = getattr(config, name)
-        allowed = f"{lo}..{hi}" if hi is not None else f">= {lo}"
-        if not is_integer(value) or not (lo <= value and (hi is None or value <= hi)):
-            raise ValueError(f"{option_name(name, flags)} must be an integer in {allowed}, got {value!r}")
-    for name, allowed, ok in float_ranges:
-        value = getattr(config, name)
-        number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-        # inf passes `x > 0` and `x >= 0`, so finiteness is tested on its own.
-        if not number or not math.isfinite(value) or not ok(value):
-            raise ValueError(f"{option_name(name, flags)} must be a finite number {allowed}, got {value!r}")
-    if config.device not in DEVICES:
-        raise ValueError(f"{option_name('device', flags)} must be one of {', '.join(DEVICES)}, got {config.device!r}")
-    snapshot_schedule(config.steps, config.keep_checkpoints)
-
-
 def _check_horizon(config: BCConfig, data: DemoArrays) -> None:
     """A chunk (mlp) or window (rnn) longer than every demo only repeats the last action."""
     name = "chunk" if config.arch == "mlp" else "seq_len"
@@ -292,26 +256,6 @@ def _loss(
     return F.l1_loss(pred, target)
 
 
-class TrainingDiverged(ValueError):
-    """The loss or the weights became NaN or infinite; no checkpoint of that state is written."""
-
-
-def _diverged_message(step: int, loss: float, config: BCConfig, out: Path, last_saved: int | None) -> str:
-    kept = (
-        f"the last good checkpoint (step {last_saved}) is kept in {out}"
-        if last_saved
-        else f"no checkpoint of this run was written to {out}"
-    )
-    return (
-        f"training diverged at step {step} (loss {loss}); {kept}. Lower the learning rate "
-        f"(--lr, now {config.lr:g}) or check the dataset for extreme values"
-    )
-
-
-def _weights_finite(model) -> bool:
-    return all(bool(torch.isfinite(t).all()) for t in model.state_dict().values())
-
-
 def _check_stats(stats: dict[str, np.ndarray]) -> None:
     # Finite values can still overflow float32 in the std (|x| ~ 1e20 squared): a NaN normaliser.
     bad = [k for k, v in stats.items() if not np.all(np.isfinite(v))]
@@ -320,105 +264,6 @@ def _check_stats(stats: dict[str, np.ndarray]) -> None:
             f"the dataset's values are too large to normalise ({', '.join(bad)} not finite); "
             "regenerate the dataset or drop the demos with extreme values"
         )
-
-
-def _json_text(path: Path, obj: Any) -> str:
-    """`obj` as strict JSON: NaN and Infinity are not JSON, and a reader (or jq) would reject the file."""
-    try:
-        return json.dumps(obj, indent=1, allow_nan=False) + "\n"
-    except ValueError as err:
-        raise ValueError(f"refusing to write {path}: it would hold NaN or Infinity ({err})") from err
-
-
-def _save(out: Path, model, config_json: dict[str, Any], log: dict[str, Any]) -> None:
-    # Both JSON files are checked before anything is replaced, so a refusal leaves the last
-    # checkpoint whole rather than a new model.pt beside an old config.json.
-    _json_text(out / "config.json", config_json)
-    _json_text(out / "train_log.json", log)
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = out / "model.pt.tmp"
-    torch.save(model.state_dict(), tmp)
-    os.replace(tmp, out / "model.pt")
-    write_json_atomic(out / "config.json", config_json)
-    write_json_atomic(out / "train_log.json", log)
-
-
-CHECKPOINT_FILES = ("model.pt", "config.json", "train_log.json")  # what `_save` writes in a checkpoint folder
-CHECKPOINT_FOLDER_RE = re.compile(r"(step|seed)_\d+")  # kept checkpoints; `train bc --train-seeds` folders
-
-
-def _not_a_checkpoint(folder: Path) -> Path | None:
-    """The first entry of `folder` that `train bc` does not write (None: the folder is one of ours)."""
-    for entry in sorted(folder.iterdir()):
-        name = entry.name.removesuffix(".tmp")
-        if entry.is_symlink():
-            return entry
-        if entry.is_file() and name in CHECKPOINT_FILES:
-            continue
-        if entry.is_dir() and CHECKPOINT_FOLDER_RE.fullmatch(entry.name):
-            inner = _not_a_checkpoint(entry)
-            if inner is None:
-                continue
-            return inner
-        return entry
-    return None
-
-
-def check_checkpoint_out(out: str | Path, overwrite: bool = False, flag: str = "--out") -> Path:
-    """Before any training: refuse a checkpoint folder `out` that holds files (without
-    `overwrite`), that holds anything `train bc` does not write or is the current folder (even
-    with it), or that cannot be written (jsonio.check_writable, the check `eval` and `generate`
-    make; folders it makes for the probe are removed again). Raises FileExistsError / ValueError
-    / OSError naming the fix."""
-    out = Path(out)
-    if os.path.lexists(out) and not out.is_dir():
-        raise ValueError(f"{flag} {out}: a file, not a folder. Give a folder for the checkpoint, e.g. runs/bc")
-    if out.is_dir() and any(out.iterdir()):
-        here = Path.cwd().resolve()
-        if out.resolve() == here or out.resolve() in here.parents:
-            raise ValueError(
-                f"{flag} {out} is the current folder (or holds it); give the checkpoint a folder of "
-                "its own, e.g. runs/bc"
-            )
-        if not overwrite:
-            raise FileExistsError(
-                f"{flag} {out} already holds files; pass --overwrite to replace the checkpoint "
-                f"in it, or give another {flag}"
-            )
-        foreign = _not_a_checkpoint(out)
-        if foreign is not None:
-            raise ValueError(
-                f"{flag} {out} holds {foreign.relative_to(out)}, which train bc does not write, so it "
-                f"is not a checkpoint folder and --overwrite does not replace it; give another {flag}"
-            )
-    made = [p for p in (out, *out.parents) if not os.path.lexists(p)]
-    try:
-        check_writable(out / CHECKPOINT_FILES[0])
-    finally:
-        for folder in made:  # deepest first: the probe leaves nothing behind
-            with contextlib.suppress(OSError):
-                folder.rmdir()
-    return out
-
-
-def clear_checkpoint(out: str | Path) -> None:
-    """Remove what `train bc` wrote in `out` (checked by `check_checkpoint_out`), so an
-    --overwrite run does not leave the old run's step_<N>/ beside its own."""
-    out = Path(out)
-    if not out.is_dir() or _not_a_checkpoint(out) is not None:
-        return
-    for entry in out.iterdir():
-        if entry.is_dir():
-            shutil.rmtree(entry)
-        else:
-            entry.unlink()
-
-
-def snapshot_schedule(steps: int, count: int) -> list[int]:
-    """The steps at which `count` checkpoints are kept: evenly spaced, the last at the end."""
-    if count < 0 or count > steps:
-        raise ValueError(f"keep_checkpoints must be in 0..steps ({steps}), got {count}")
-    return [round(steps * (k + 1) / count) for k in range(count)]
 
 
 def finished_training(out: str | Path, config: BCConfig) -> bool:
@@ -437,12 +282,6 @@ def finished_training(out: str | Path, config: BCConfig) -> bool:
         and train is not None
         and {k: v for k, v in train.items() if k != "device"} == wanted
     )
-
-
-def kept_checkpoints(out: str | Path) -> list[Path]:
-    """The checkpoints `train_bc` kept in `out` (`step_<N>/`, in training order), or [out]."""
-    kept = sorted(Path(out).glob("step_*/model.pt"), key=lambda p: int(p.parent.name.split("_")[1]))
-    return [p.parent for p in kept] or [Path(out)]
 
 
 @dataclass
@@ -514,37 +353,6 @@ def training_demos(
     return TrainingDemos(
         data, source, slots, int(env_act_dim), sorted(order[n_val:].tolist()), sorted(order[:n_val].tolist())
     )
-
-
-class CheckpointWriter:
-    """Where and when a training run writes its checkpoint: `out` every `every` steps and at the
-    last, and `keep` more, evenly spaced, in `out/step_<N>/` (each loadable); weights gone NaN or
-    infinite are never written (`TrainingDiverged`, naming the last good checkpoint). A network
-    on a GPU is written from a CPU copy, so every checkpoint loads anywhere."""
-
-    def __init__(self, out: Path, config_json: dict[str, Any], config, every: int) -> None:
-        self.out, self.config_json, self.config, self.every = out, config_json, config, every
-        self.snapshots = set(snapshot_schedule(config.steps, config.keep_checkpoints))
-        self.last_saved: int | None = None
-
-    def diverged(self, step: int, loss: float) -> TrainingDiverged:
-        return TrainingDiverged(_diverged_message(step, loss, self.config, self.out, self.last_saved))
-
-    def after_step(self, step: int, model, log: dict[str, Any]) -> None:
-        saving = step % self.every == 0 or step == self.config.steps
-        if not saving and step not in self.snapshots:
-            return
-        # The loss was finite before this step's update; the update itself may not have been.
-        if not _weights_finite(model):
-            raise self.diverged(step, float("nan"))
-        if next(model.parameters()).device.type != "cpu":
-            model = copy.deepcopy(model).to("cpu")
-        config_json = {**self.config_json, "steps_done": step}
-        if saving:
-            _save(self.out, model, config_json, log)
-            self.last_saved = step
-        if step in self.snapshots:
-            _save(self.out / f"step_{step}", model, config_json, log)
 
 
 def train_bc(

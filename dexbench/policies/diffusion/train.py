@@ -32,16 +32,11 @@ import torch
 import torch.nn.functional as F
 
 from dexbench.policies.bc.data import DemoArrays, check_max_demos
-from dexbench.policies.bc.train import (
-    CheckpointWriter,
-    _check_stats,
-    check_options,
-    is_integer,
-    training_demos,
-    training_table,
-)
+from dexbench.policies.bc.train import _check_stats, training_demos, training_table
+from dexbench.policies.checkpoint_folders import CheckpointWriter
 from dexbench.policies.device import resolve_device
 from dexbench.policies.diffusion.model import GROUPS, PREDICTIONS, NoiseSchedule, TemporalUNet, count_parameters
+from dexbench.policies.learner_options import check_options, is_integer
 
 CHECKPOINT_FORMAT = "dexbench-diffusion-checkpoint"
 CHECKPOINT_VERSION = 1
