@@ -1,6 +1,6 @@
-"""The boards in the repository: every policy row has a verification record of its file as it is
-now, and a sample of the recorded verdicts holds when re-run here (rows chosen from the
-record's hash, one recorded episode each), so a record cannot claim what the code no longer does."""
+"""The boards in the repository: every row has a verification record of its file as it is now,
+and a sample of the recorded verdicts holds when re-run here (rows chosen from the record's
+hash, one recorded episode or attempt each), so a record cannot claim what the code no longer does."""
 
 from __future__ import annotations
 
@@ -68,3 +68,50 @@ def test_a_sample_of_each_boards_verdicts_holds_when_re_run(submission):
             progress=False,
         )
         assert again.status == expected, (row, again)
+
+
+GENERATOR_SUBMISSIONS = sorted((BOARD / "generators").glob("*.json"))
+
+
+def generator_record_of(submission: Path) -> dict:
+    return json.loads((BOARD / "verified" / "generators" / submission.name).read_text())
+
+
+@pytest.mark.parametrize("submission", GENERATOR_SUBMISSIONS, ids=lambda p: p.stem)
+def test_every_generator_row_is_verified_or_says_why(submission):
+    record = generator_record_of(submission)
+    assert record["submission_sha256"] == hashlib.sha256(submission.read_bytes()).hexdigest(), (
+        f"{submission.name} changed since it was verified: run `dexbench leaderboard verify "
+        f"{submission.relative_to(BOARD.parent)} --out leaderboards/verified/generators/{submission.name} --overwrite`"
+    )
+    results = json.loads(submission.read_text())["results"]
+    assert [row["env_id"] for row in record["rows"]] == [r["env_id"] for r in results]
+    for row, result in zip(record["rows"], results):
+        assert row["status"] in ("verified", "unverifiable"), (submission.name, row)
+        assert row["status"] == "verified" or row.get("reason"), row
+        if "generation" in result and result["generation"]["generator"] in ("mimicgen", "demo_noise"):
+            assert row["status"] == "verified", (submission.name, row)  # a recorded run of ours re-runs
+
+
+def test_a_sample_of_the_generator_boards_attempts_comes_out_as_recorded():
+    """One recorded attempt of up to two rows that record their generation, from sources remade here."""
+    from dexbench.leaderboards.generation_records import SourceCache, verify_generation_row
+
+    rows = [
+        (submission, i, result)
+        for submission in GENERATOR_SUBMISSIONS
+        for i, result in enumerate(json.loads(submission.read_text())["results"])
+        if generator_record_of(submission)["rows"][i]["status"] == "verified"
+    ]
+    if not rows:
+        pytest.skip("no generator row on the boards records its generation yet")
+    rng = np.random.default_rng(len(rows))
+    sources = SourceCache()
+    try:
+        for k in sorted(rng.choice(len(rows), size=min(2, len(rows)), replace=False)):
+            submission, i, result = rows[k]
+            attempt = generator_record_of(submission)["rows"][i]["attempts"][0]
+            again = verify_generation_row(result, [attempt], sources)
+            assert again.status == "verified", (submission.name, result["env_id"], again)
+    finally:
+        sources.close()

@@ -164,3 +164,71 @@ def test_a_row_with_a_changed_config_runs_beside_the_default(sources, tmp_path):
     reports = [json.loads((work / f"{r['data']}.report.json").read_text()) for r in (default, replay)]
     assert [r["config"]["coordination_scheme"] for r in reports] == ["", "replay"]
     assert (work / "bc_mimicgen-coordination_scheme-replay" / "model.pt").is_file()
+
+
+@pytest.fixture(scope="module")
+def generator_boards(sources, tmp_path_factory):
+    """The generator submissions `submit-generators` makes of a finished compare (mimicgen and demo_noise)."""
+    root = tmp_path_factory.mktemp("verify")
+    config = BCConfig(steps=10, hidden=16, layers=1, batch_size=16)
+    compare_generators(
+        ENV_ID,
+        sources,
+        ["mimicgen", "demo_noise"],
+        2,
+        root / "work",
+        episodes=1,
+        bc_config=config,
+        include_source=False,
+        progress=False,
+    )
+    out = root / "boards"
+    args = ["leaderboard", "submit-generators", str(root / "work" / "compare.json"), "--authors", "tests"]
+    assert main([*args, "--out-dir", str(out)]) == 0
+    return out
+
+
+def test_a_generator_row_is_verified_attempt_by_attempt_and_a_tampered_demo_is_named(
+    generator_boards, tmp_path, capsys
+):
+    from dexbench.leaderboards.verify import verify_submission
+
+    # Every attempt (failures too) re-run alone from sources the scripted demonstrator remakes.
+    for name in ("mimicgen", "demo_noise"):
+        record = verify_submission(generator_boards / f"{name}.json", sample=None)
+        (row,) = record["rows"]
+        sub = json.loads((generator_boards / f"{name}.json").read_text())["results"][0]
+        assert record["kind"] == "generator" and row["status"] == "verified", row
+        assert (
+            row["attempts"] == [a[0] for a in sub["generation"]["attempts"]] and len(row["attempts"]) == sub["attempts"]
+        )
+
+    # One demo swapped for another (its counts untouched, so the file still validates): verify names the attempt.
+    sub = json.loads((generator_boards / "mimicgen.json").read_text())
+    attempt = sub["results"][0]["generation"]["attempts"][-1]
+    attempt[1] = "0" * 64
+    tampered = tmp_path / "mimicgen.json"
+    tampered.write_text(json.dumps(sub))
+    assert validate_submission(tampered) == "generator"
+    assert main(["leaderboard", "verify", str(tampered), "--all", "-q"]) == 1
+    assert f"attempt {attempt[0]}: claimed a demo with digest 000000000000..., found a demo" in capsys.readouterr().out
+
+    # A success turned into a failure without the row's counts following is refused before anything runs.
+    sub["results"][0]["generation"]["attempts"][0][1] = None
+    tampered.write_text(json.dumps(sub))
+    with pytest.raises(ValueError, match="1 successful attempts recorded, the row has 2 demos"):
+        validate_submission(tampered)
+
+    # Rows that cannot be re-run say why: no record, or a generator that trains policies first.
+    sub = json.loads((generator_boards / "mimicgen.json").read_text())
+    old = {**sub, "results": [{k: v for k, v in sub["results"][0].items() if k != "generation"}]}
+    tampered.write_text(json.dumps(old))
+    (row,) = verify_submission(tampered)["rows"]
+    assert row["status"] == "unverifiable" and "records no generation" in row["reason"]
+    from dexbench.generators import registered_entry_point
+
+    gen = sub["results"][0]["generation"]
+    gen.update(generator="flywheel", entry_point=registered_entry_point("flywheel").value)
+    tampered.write_text(json.dumps(sub))
+    (row,) = verify_submission(tampered)["rows"]
+    assert row["status"] == "unverifiable" and "would re-train them" in row["reason"]

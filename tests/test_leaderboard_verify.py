@@ -19,7 +19,7 @@ from dexbench.evaluation.evaluate import evaluate
 from dexbench.evaluation.stats import wilson_interval
 from dexbench.leaderboards import SubmissionError, validate_submission
 from dexbench.leaderboards.submit import policy_submission
-from dexbench.leaderboards.verify import sample_seeds, verify_submission
+from dexbench.leaderboards.verify import row_sample, verify_submission
 
 ENV_ID = "DexMG/TrayLift-Panda-D0"
 ORACLE = "dexbench.policies:ScriptedPolicy"
@@ -78,10 +78,10 @@ def test_a_tampered_episode_validates_but_fails_verify_naming_it(oracle_result, 
 
 def test_the_sample_is_fixed_by_the_file_and_row():
     seeds = list(range(100, 150))
-    a = sample_seeds("ab" * 32, 0, seeds, 5)
-    assert a == sample_seeds("ab" * 32, 0, seeds, 5) and len(set(a)) == 5 and set(a) <= set(seeds)
-    assert a != sample_seeds("cd" * 32, 0, seeds, 5) or a != sample_seeds("ab" * 32, 1, seeds, 5)
-    assert sample_seeds("ab" * 32, 0, seeds, None) == seeds
+    a = row_sample("ab" * 32, 0, seeds, 5)
+    assert a == row_sample("ab" * 32, 0, seeds, 5) and len(set(a)) == 5 and set(a) <= set(seeds)
+    assert a != row_sample("cd" * 32, 0, seeds, 5) or a != row_sample("ab" * 32, 1, seeds, 5)
+    assert row_sample("ab" * 32, 0, seeds, None) == seeds
 
 
 def test_a_policy_module_from_the_submission_folder_is_not_run(oracle_result, tmp_path):

@@ -181,12 +181,18 @@ def add_commands(sub) -> None:
     q.set_defaults(func=cmd_leaderboard_validate)
     q = lsub.add_parser(
         "verify",
-        help="re-run a sample of each row's episodes of policy submissions and compare them episode by episode",
+        help="re-run a sample of each row's episodes (policy submissions) or generation attempts (generator "
+        "submissions) and compare them one by one",
         description="Exit status 1 when a row differs from its submission; unverifiable rows say why.",
     )
     q.add_argument("files", nargs="+", metavar="FILE")
-    q.add_argument("--episodes", type=int, default=5, help="episodes re-run per row (default 5; from the file's hash)")
-    q.add_argument("--all", action="store_true", help="re-run every episode of every row")
+    q.add_argument(
+        "--episodes",
+        type=int,
+        default=5,
+        help="episodes (or attempts) re-run per row (default 5; chosen from the file's hash)",
+    )
+    q.add_argument("--all", action="store_true", help="re-run every episode (or attempt) of every row")
     q.add_argument("--workers", type=int, default=1)
     add_backend_args(q)
     q.add_argument(

@@ -24,6 +24,7 @@ This module holds the format (constants, errors, attribute encoding); `writer.py
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -66,6 +67,18 @@ def dexbench_version() -> str:
     from dexbench import __version__
 
     return __version__
+
+
+def demo_digest(actions: Any, states: Any) -> str:
+    """The SHA-256 of a demo's actions and states as they are stored (dtype, shape and bytes):
+    what a generator submission records per attempt, so that a re-run attempt is checked bit
+    for bit. An in-memory episode and the demo written from it give the same digest."""
+    h = hashlib.sha256()
+    for name, value in (("actions", actions), ("states", states)):
+        array = np.ascontiguousarray(np.asarray(value))
+        h.update(f"{name}:{array.dtype.str}:{array.shape};".encode())
+        h.update(array.tobytes())
+    return h.hexdigest()
 
 
 def demo_index(key: str) -> int:

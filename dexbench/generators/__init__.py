@@ -22,6 +22,12 @@ def _entry_points() -> dict[str, importlib.metadata.EntryPoint]:
     return found
 
 
+def registered_entry_point(name: str) -> importlib.metadata.EntryPoint | None:
+    """The entry point that registers the generator `name` (its class, distribution and
+    version), or None; nothing is imported."""
+    return _entry_points().get(name)
+
+
 def available_generators() -> list[str]:
     """Names of the registered generators (built-in and third-party), sorted."""
     return sorted(_entry_points())
@@ -65,4 +71,11 @@ def load_class_ref(ref: str) -> type:
     return obj
 
 
-__all__ = ["ENTRY_POINT_GROUP", "available_generators", "class_ref", "get_generator", "load_class_ref"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "available_generators",
+    "class_ref",
+    "get_generator",
+    "load_class_ref",
+    "registered_entry_point",
+]

@@ -175,6 +175,22 @@ def _annotate(episode, info: AttemptInfo, attempt: int, name: str) -> int:
     return used.pop() if len(used) == 1 else -1
 
 
+def run_attempt(generator, env, name: str, seed: int, attempt: int) -> tuple[Any, int]:
+    """Global attempt `attempt` of a run with `seed`, alone: (its episode, annotated as the
+    dataset records it, and its source_demo attr). The same on any worker, and when re-run by
+    `leaderboard verify`."""
+    policy = generator.policy(env, attempt_rng(seed, attempt))
+    try:
+        episode = rollout(env, policy, attempt_seed(seed, attempt))
+    except PolicyActionError as err:
+        raise GenerationError(
+            f"{name} made an action the env refuses in attempt {attempt} ({err}); the source dataset "
+            "may hold non-finite actions: check it with `dexbench dataset replay`"
+        ) from None
+    info = _attempt_info(policy, episode, env.task_spec)
+    return episode, _annotate(episode, info, attempt, name)
+
+
 def run_worker(
     job: WorkerJob, emit: Callable[[tuple], None], shared_bound: Callable[[], int] | None = None
 ) -> dict[str, Any]:
@@ -207,17 +223,7 @@ def run_worker(
         i = int(state["next_attempt"])
         while i < bound.value and (shared_bound is None or i < shared_bound()):
             cpu0 = time.process_time()
-            policy = generator.policy(env, attempt_rng(job.seed, i))
-            try:
-                episode = rollout(env, policy, attempt_seed(job.seed, i))
-            except PolicyActionError as err:
-                raise GenerationError(
-                    f"{job.generator_name} made an action the env refuses in attempt {i} ({err}); "
-                    "the source dataset may hold non-finite actions: check it with "
-                    "`dexbench dataset replay`"
-                ) from None
-            info = _attempt_info(policy, episode, env.task_spec)
-            source_demo = _annotate(episode, info, i, job.generator_name)
+            episode, source_demo = run_attempt(generator, env, job.generator_name, job.seed, i)
             reason = None
             if episode.success:
                 writer.add_episode(episode, source_demo=source_demo)

@@ -56,11 +56,13 @@ def load_submissions(directory: Path) -> list[Submission]:
 
 
 VERIFIED_FOLDER = "verified"  # verified/<policy submission stem>.json: `leaderboard verify --out`
+GENERATOR_RECORDS = "generators"  # verified/generators/<generator submission stem>.json
 STATUSES = ("verified", "differs", "unverifiable")
 
 
 def load_verdicts(directory: Path, subs: list[Submission]) -> dict[str, dict[str, dict]]:
-    """Per policy submission file, per env id, the verdict its record in verified/ holds. A record
+    """Per submission file, per env id, the verdict its record in verified/ holds (a generator's in
+    verified/generators/). A record
     counts only for the file as it is now (its SHA-256): one of an earlier version is ignored. A
     record is read as untrusted JSON; one that is not a verification record raises."""
     import hashlib
@@ -69,8 +71,9 @@ def load_verdicts(directory: Path, subs: list[Submission]) -> dict[str, dict[str
 
     verdicts: dict[str, dict[str, dict]] = {}
     for sub in subs:
-        record_path = directory / VERIFIED_FOLDER / (Path(sub.file).stem + ".json")
-        if sub.kind != "policy" or not os.path.lexists(record_path):
+        folder = directory / VERIFIED_FOLDER / (GENERATOR_RECORDS if sub.kind == "generator" else "")
+        record_path = folder / (Path(sub.file).stem + ".json")
+        if not os.path.lexists(record_path):
             continue
         record = read_json_file(record_path, "verification record")
         rows = record.get("rows") if isinstance(record, dict) else None
@@ -82,7 +85,7 @@ def load_verdicts(directory: Path, subs: list[Submission]) -> dict[str, dict[str
                 isinstance(r, dict)
                 and r.get("status") in STATUSES
                 and isinstance(r.get("env_id"), str)
-                and isinstance(r.get("seeds"), list)
+                and isinstance(r.get("attempts" if sub.kind == "generator" else "seeds"), list)
                 and isinstance(r.get("reason", ""), str)
                 for r in rows
             )

@@ -27,6 +27,7 @@ GENERATOR_COLUMNS = [
     "Downstream policy",
     "Downstream success [95 % CI]",
     "Train demos",
+    "Verified",
 ]
 BOARDS = {"policy": ("Policies", POLICY_COLUMNS), "generator": ("Generators", GENERATOR_COLUMNS)}
 UNRANKED_COLUMN = "Not ranked because"
@@ -51,7 +52,10 @@ VERIFY_NOTE = (
     "submission file's hash) in the evaluation sandbox on the current DexBench and MuJoCo, and each gave "
     "the claimed success and length (\u2713); \u2717: an episode came out otherwise; ?: it could not be "
     "re-run (no checkpoint shipped, a policy package not installed); -: not run. Within a task, verified "
-    "rows come first. Its record is `verified/<submission>.json`, for the submission file as it is now."
+    "rows come first. Its record is `verified/<submission>.json`, for the submission file as it is now. "
+    "A generator row: a sample of its generation attempts was re-run alone from remade sources, and each "
+    "gave the claimed outcome and, for a success, the same demo bit for bit (record: "
+    "`verified/generators/<submission>.json`); its downstream policy is verified as a policy row."
 )
 
 HOW_TO_SUBMIT = [
@@ -76,7 +80,9 @@ HOW_TO_SUBMIT = [
     (
         "Make it verifiable: put each checkpoint in `leaderboards/policies/checkpoints/<its sha256>/`, pin your "
         "policy's package, and run `dexbench leaderboard verify leaderboards/policies/NAME.json --out "
-        "leaderboards/verified/NAME.json`: every episode it re-runs must come out as claimed."
+        "leaderboards/verified/NAME.json`: every episode it re-runs must come out as claimed. A generator "
+        "submission made by `submit-generators` records its attempts: `dexbench leaderboard verify "
+        "leaderboards/generators/NAME.json --out leaderboards/verified/generators/NAME.json` re-runs a sample."
     ),
     "Open a pull request adding the file; the pages are rebuilt with `dexbench leaderboard build`.",
 ]

@@ -82,10 +82,11 @@ def rows_from_compare(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
     try:
         for row in summary["rows"]:
             name = row["data"]
-            cpu_s = None
+            cpu_s, generation = None, None
             if name != SOURCE_ROW:
                 report = read_json_file(inside(path.parent, f"{name}.report.json"), "generation report")
                 cpu_s = report["cpu_s"]
+                generation = _generation(inside(path.parent, f"{name}.hdf5"), summary.get("source"))
             rows[name] = {
                 "env_id": summary["env_id"],
                 "source_env_id": summary["source_env_id"],
@@ -96,6 +97,7 @@ def rows_from_compare(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
                 "demos_per_cpu_min": row["demos_per_cpu_min"],
                 "cpu_s": cpu_s,
                 "seed": summary["seed"],
+                **({"generation": generation} if generation else {}),
                 "downstream": {
                     "policy": summary["policy"],
                     "train_steps": summary["bc_config"]["steps"],
@@ -108,6 +110,17 @@ def rows_from_compare(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
             "the files `dexbench compare` wrote, unchanged."
         ) from None
     return rows
+
+
+def _generation(data: Path, source: str | None) -> dict[str, Any] | None:
+    """A row's generation record (`generation_records.py`), or None when its dataset or its
+    sources are no longer where compare left them (the row's numbers are still submitted;
+    verify will say that it cannot re-run it)."""
+    from dexbench.leaderboards.generation_records import generation_record
+
+    if source is None or not data.is_file() or not Path(source).is_file():
+        return None
+    return generation_record(data, source)
 
 
 def generator_submission(

@@ -79,9 +79,9 @@ class Tables:
 def make_tables(
     subs: list[Submission], images: set[str] = frozenset(), verdicts: dict[str, dict[str, str]] | None = None
 ) -> Tables:
-    """`verdicts`: per policy submission file, per env id, the state `leaderboard verify` left
+    """`verdicts`: per submission file, per env id, the state `leaderboard verify` left
     ("verified", "differs" or "unverifiable", with what it checked)."""
-    prows, grows = policy_rows(subs, verdicts or {}), generator_rows(subs)
+    prows, grows = policy_rows(subs, verdicts or {}), generator_rows(subs, verdicts or {})
     tasks = task_order(prows + grows)
     return Tables(
         tasks=tasks,
@@ -128,6 +128,8 @@ def verify_cell(verdict: dict[str, Any] | None) -> str:
     mark = VERIFY_MARKS[verdict["status"]]
     if verdict["status"] == "unverifiable":
         return f"{mark}: {verdict.get('reason', '')}"
+    if "attempts" in verdict:
+        return f"{mark} ({len(verdict['attempts'])} attempts)"
     return f"{mark} ({len(verdict['seeds'])} episodes)"
 
 
@@ -173,11 +175,12 @@ def policy_rows(subs: list[Submission], verdicts: dict[str, dict[str, Any]]) -> 
     return rows
 
 
-def generator_rows(subs: list[Submission]) -> list[Row]:
+def generator_rows(subs: list[Submission], verdicts: dict[str, dict[str, Any]]) -> list[Row]:
     rows = []
     for sub in subs:
         if sub.kind != "generator":
             continue
+        verdict_of = verdicts.get(sub.file, {})
         for row in sub.data["results"]:
             result = row["downstream"]["eval"]
             rate, speed = row["generation_success_rate"], row["demos_per_cpu_min"]
@@ -193,6 +196,7 @@ def generator_rows(subs: list[Submission]) -> list[Row]:
                     rate=result["success_rate"],
                     url=sub.data.get("url"),
                     unranked=unranked_reason(result),
+                    verified=verdict_of.get(row["env_id"], {}).get("status") == "verified",
                     cells=[
                         sub.data["name"],
                         env_cell(result),
@@ -201,6 +205,7 @@ def generator_rows(subs: list[Submission]) -> list[Row]:
                         row["downstream"]["policy"],
                         rate_with_ci(result),
                         demos,
+                        verify_cell(verdict_of.get(row["env_id"])),
                     ],
                     sort=[
                         None,
@@ -210,6 +215,7 @@ def generator_rows(subs: list[Submission]) -> list[Row]:
                         None,
                         result["success_rate"],
                         row["num_demos"],
+                        None,
                     ],
                 )
             )

@@ -29,6 +29,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 from referencing import Registry, Resource
 
+from dexbench.leaderboards.generation_records import record_problem
 from dexbench.leaderboards.ranking import published_seeds
 from dexbench.leaderboards.reading import MAX_INT, SubmissionError, read_json_file, shown
 from dexbench.leaderboards.render import render_html, render_markdown
@@ -419,6 +420,10 @@ def check_generation(row: dict[str, Any], where: list[str | int], fail: Fail) ->
             f"{result['env_id']} differs from the row's env_id {row['env_id']}",
             "Evaluate the downstream policy on the env id the demos were generated for.",
         )
+    problem = record_problem(row)
+    if problem:
+        parts, text = problem
+        raise fail(where + parts, text, "Submit the record `dexbench leaderboard submit-generators` writes, unchanged.")
     given = [f for f in GENERATION_FIELDS if row[f] is not None]
     if not given:  # a row without generation: the policy trained on the sources alone
         return

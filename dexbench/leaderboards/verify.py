@@ -1,4 +1,4 @@
-"""Re-running a policy submission's rows: `dexbench leaderboard verify FILE`.
+"""Re-running a submission's rows: `dexbench leaderboard verify FILE`.
 
 An episode depends on its seed alone, bit for bit, so a submitted policy re-evaluated on a row's
 seeds must give each episode's success and length again. For every row this module picks a
@@ -12,6 +12,10 @@ distribution (a module inside the submission's folder, or one nothing installed 
 not imported), and a checkpoint is looked up by its recorded SHA-256 under
 `<submission folder>/checkpoints/<sha256>/` (or a folder given), read only as plain files, its
 weights loaded as a state_dict (never unpickled as code).
+
+A generator submission's rows are verified the same way, attempt for episode: a sample of each
+row's generation attempts is re-run alone and must give the same outcome and the same demo
+(`generation_records.py`).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from dexbench.backends import PROCESS, Backend
-from dexbench.leaderboards.reading import SubmissionError, shown
+from dexbench.leaderboards.reading import shown
 from dexbench.leaderboards.validate import read_and_check
 
 DEFAULT_SAMPLE = 5  # episodes re-run per row unless --all
@@ -58,6 +62,10 @@ class RowCheck:
         more = f" (and {len(self.mismatches) - 5} more)" if len(self.mismatches) > 5 else ""
         return f"differs: {self.reason or shown_ + more}"
 
+    def to_dict(self) -> dict[str, Any]:
+        out = {"env_id": self.env_id, "status": self.status, "seeds": self.seeds, "mismatches": self.mismatches}
+        return {**out, **({"reason": self.reason} if self.reason else {})}
+
 
 def _outcome(episode: dict[str, Any]) -> str:
     return f"{'success' if episode['success'] else 'failure'} in {episode['length']} steps"
@@ -80,12 +88,13 @@ def versions() -> dict[str, str]:
     return found
 
 
-def sample_seeds(digest: str, row: int, seeds: list[int], k: int | None) -> list[int]:
-    """`k` of a row's seeds (all if None or k >= len), the same for the same file and row."""
-    if k is None or k >= len(seeds):
-        return list(seeds)
+def row_sample(digest: str, row: int, items: list[int], k: int | None) -> list[int]:
+    """`k` of a row's episode seeds or attempt indices (all if None or k >= len), the same for
+    the same file and row."""
+    if k is None or k >= len(items):
+        return list(items)
     rng = np.random.default_rng([int(digest[:16], 16), row])
-    return [seeds[i] for i in sorted(rng.choice(len(seeds), size=k, replace=False))]
+    return [items[i] for i in sorted(rng.choice(len(items), size=k, replace=False))]
 
 
 def policy_module_problem(spec: str, folder: Path) -> str | None:
@@ -209,11 +218,6 @@ def verify_submission(
     SubmissionError for an invalid file."""
     path = Path(path)
     data, kind = read_and_check(path)  # the same checks as validate: an invalid file is refused
-    if kind != "policy":
-        raise SubmissionError(
-            f"{shown(path)}: a {kind} submission; verify re-runs policy submissions (a generator "
-            "submission's rows are verified through the policy submissions trained on its data)"
-        )
     if sample is not None and sample < 1:
         raise ValueError(f"--episodes must be >= 1, got {sample}; or pass --all")
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -221,36 +225,52 @@ def verify_submission(
     timeouts = {
         k: v for k, v in (("step_timeout_s", step_timeout_s), ("episode_timeout_s", episode_timeout_s)) if v is not None
     }
-    rows = []
-    for i, result in enumerate(data["results"]):
-        seeds = sample_seeds(digest, i, [e["seed"] for e in result["episodes"]], sample)
-        check = verify_row(result, seeds, path.parent, folders, workers, backend, timeouts, progress)
-        if progress:
-            print(f"{check.env_id}: {check.line()}")
-        rows.append(check)
+    if kind == "generator":
+        rows = _verify_generator_rows(data, digest, sample, progress)
+    else:
+        rows = []
+        for i, result in enumerate(data["results"]):
+            seeds = row_sample(digest, i, [e["seed"] for e in result["episodes"]], sample)
+            check = verify_row(result, seeds, path.parent, folders, workers, backend, timeouts, progress)
+            if progress:
+                print(f"{check.env_id}: {check.line()}")
+            rows.append(check.to_dict())
     return {
         "format": "dexbench-verification",
         "format_version": 1,
+        "kind": kind,
         "submission": path.name,
         "submission_sha256": digest,
         "ran_on": versions(),
-        "rows": [
-            {
-                "env_id": r.env_id,
-                "status": r.status,
-                "seeds": r.seeds,
-                "mismatches": r.mismatches,
-                **({"reason": r.reason} if r.reason else {}),
-            }
-            for r in rows
-        ],
+        "rows": rows,
     }
+
+
+def _verify_generator_rows(data: dict[str, Any], digest: str, sample: int | None, progress: bool) -> list[dict]:
+    from dexbench.leaderboards.generation_records import SourceCache, verify_generation_row
+
+    sources, rows = SourceCache(), []
+    try:
+        for i, row in enumerate(data["results"]):
+            recorded = [a[0] for a in (row.get("generation") or {}).get("attempts", [])]
+            check = verify_generation_row(row, row_sample(digest, i, recorded, sample), sources, progress)
+            if progress:
+                print(f"{check.env_id}: {check.line()}")
+            rows.append(check.to_dict())
+    finally:
+        sources.close()
+    return rows
 
 
 def verification_table(record: dict[str, Any]) -> str:
     """The record as a table a terminal shows: one line per row, then the counts."""
+    from dexbench.leaderboards.generation_records import GenerationCheck
+
     rows = [
-        RowCheck(**{k: r.get(k) for k in ("env_id", "status", "seeds", "mismatches", "reason")}) for r in record["rows"]
+        GenerationCheck(**{k: r.get(k) for k in ("env_id", "status", "attempts", "mismatches", "reason")})
+        if "attempts" in r
+        else RowCheck(**{k: r.get(k) for k in ("env_id", "status", "seeds", "mismatches", "reason")})
+        for r in record["rows"]
     ]
     width = max(len(r.env_id) for r in rows)
     lines = [f"{r.env_id:<{width}}  {r.line()}" for r in rows]
@@ -263,4 +283,4 @@ def verification_table(record: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["RowCheck", "sample_seeds", "verification_table", "verify_submission"]
+__all__ = ["RowCheck", "row_sample", "verification_table", "verify_submission"]
