@@ -29,6 +29,7 @@ NO_RECORD = (
 
 SOURCES_ALONE = "nothing was generated (the sources alone): its downstream policy is verified as a policy row"
 
+
 # ----------------------------------------------------------------------------- recording
 def dataset_attempts(path: str | Path) -> tuple[dict[str, Any], list[list]]:
     """(the run record, [[attempt, demo digest or None], ...] in attempt order) of a dataset a
