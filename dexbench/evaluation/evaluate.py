@@ -39,6 +39,20 @@ RESULT_FORMAT_VERSION = 1
 
 
 # ------------------------------------------------------------------------------ evaluate
+def package_versions() -> dict[str, str]:
+    """The versions of the packages an episode's numbers depend on besides DexBench and MuJoCo
+    (a change of numpy or scipy has moved scripted episodes by a few steps), where installed."""
+    import importlib.metadata
+
+    found = {}
+    for package in ("numpy", "scipy", "torch"):
+        try:
+            found[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return found
+
+
 def evaluate(
     policy_spec: str,
     env_id: str,
@@ -134,7 +148,7 @@ def evaluate(
         "wall_time_s": round(wall, 2),
         "workers": workers,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "host": {"python": platform.python_version(), "platform": platform.platform()},
+        "host": {"python": platform.python_version(), "platform": platform.platform(), "packages": package_versions()},
         "videos": [v for v in video_paths if v is not None],
     }
 

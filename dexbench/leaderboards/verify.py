@@ -76,14 +76,10 @@ def versions() -> dict[str, str]:
     import mujoco
 
     import dexbench
+    from dexbench.evaluation.evaluate import package_versions
 
     found = {"suite_version": dexbench.__version__, "mujoco_version": mujoco.__version__}
-    # numpy and scipy too: a change of either has moved scripted episodes by a few steps
-    for package in ("numpy", "scipy", "torch"):
-        try:
-            found[f"{package}_version"] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            pass
+    found.update({f"{package}_version": version for package, version in package_versions().items()})
     found["python"] = platform.python_version()
     return found
 

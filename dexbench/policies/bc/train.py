@@ -317,6 +317,8 @@ class TrainingDemos:
             "format_version": version,
             "suite_version": dexbench.__version__,
             "torch_version": torch.__version__,
+            # Weights are the same for the same seed on the same number of threads only.
+            "torch_threads": torch.get_num_threads(),
             "obs_dim": int(d.obs[0].shape[1]),
             "act_dim": int(d.actions[0].shape[1]),
             "env_act_dim": int(self.env_act_dim),
