@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from dexbench.leaderboards.reading import SubmissionError, shown
+from dexbench.leaderboards.verdicts import RowCheck
 
 NO_RECORD = (
     "the row records no generation (made before rows recorded their attempts): remake it with "
@@ -135,36 +136,6 @@ def record_problem(row: dict[str, Any]) -> tuple[list[str | int], str] | None:
 
 
 # ----------------------------------------------------------------------------- re-running
-@dataclasses.dataclass
-class GenerationCheck:
-    """A generator row's verdict: what `RowCheck` is to a policy row, with attempts for episodes."""
-
-    env_id: str
-    status: str  # "verified" | "differs" | "unverifiable"
-    attempts: list[int] = dataclasses.field(default_factory=list)  # the attempts re-run
-    mismatches: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # attempt, claimed, found
-    reason: str | None = None
-
-    def line(self) -> str:
-        if self.status == "verified":
-            return f"verified on {len(self.attempts)} attempts"
-        if self.status == "unverifiable":
-            return f"unverifiable: {self.reason}"
-        shown_ = "; ".join(
-            f"attempt {m['attempt']}: claimed {_outcome(m['claimed'])}, found {_outcome(m['found'])}"
-            for m in self.mismatches[:5]
-        )
-        return f"differs: {self.reason or shown_}"
-
-    def to_dict(self) -> dict[str, Any]:
-        out = {"env_id": self.env_id, "status": self.status, "attempts": self.attempts, "mismatches": self.mismatches}
-        return {**out, **({"reason": self.reason} if self.reason else {})}
-
-
-def _outcome(claim: dict[str, Any]) -> str:
-    return f"a demo with digest {claim['demo_sha256'][:12]}..." if claim["demo_sha256"] else "a failure"
-
-
 class SourceCache:
     """Sources remade by the scripted demonstrator, once per recipe for all rows of a verification."""
 
@@ -216,9 +187,13 @@ def _installed_generator(gen: dict[str, Any]) -> tuple[type | None, str | None]:
     return cls, None
 
 
+def _check(env_id: str, status: str, attempts: list[int] | None = None, mismatches=None, reason=None) -> RowCheck:
+    return RowCheck(env_id, status, attempts or [], mismatches or [], reason, key="attempts")
+
+
 def verify_generation_row(
     row: dict[str, Any], attempts: list[int], sources: SourceCache, progress: bool = False
-) -> GenerationCheck:
+) -> RowCheck:
     """Re-run `attempts` of one generator row alone and compare each with the row's record."""
     from dexbench.datasets.hdf5 import demo_digest
     from dexbench.datasets.reader import load_dataset
@@ -229,25 +204,23 @@ def verify_generation_row(
 
     env_id, gen = row["env_id"], row.get("generation")
     if row.get("attempts") is None:
-        return GenerationCheck(env_id, "unverifiable", reason=SOURCES_ALONE)
+        return _check(env_id, "unverifiable", reason=SOURCES_ALONE)
     if gen is None:
-        return GenerationCheck(env_id, "unverifiable", reason=NO_RECORD)
+        return _check(env_id, "unverifiable", reason=NO_RECORD)
     cls, problem = _installed_generator(gen)
     if cls is None:
-        return GenerationCheck(env_id, "unverifiable", reason=problem)
+        return _check(env_id, "unverifiable", reason=problem)
     try:
         config = cls.Config(**gen["config"])
     except (TypeError, ValueError) as err:
-        return GenerationCheck(env_id, "unverifiable", reason=f"its config is not one {gen['generator']} takes ({err})")
+        return _check(env_id, "unverifiable", reason=f"its config is not one {gen['generator']} takes ({err})")
     if jsonable(dataclasses.asdict(config)) != gen["config"]:
-        return GenerationCheck(
-            env_id, "unverifiable", reason=f"its config is not {gen['generator']}'s config as built here"
-        )
+        return _check(env_id, "unverifiable", reason=f"its config is not {gen['generator']}'s config as built here")
     source_path = None
     if gen["sources"] is not None:
         made_by = gen["sources"].get("made_by")
         if made_by is None:
-            return GenerationCheck(
+            return _check(
                 env_id,
                 "unverifiable",
                 reason="its sources were not made by the scripted demonstrator, so they cannot be remade",
@@ -255,7 +228,7 @@ def verify_generation_row(
         source_path, digests = sources.get(made_by)
         if digests != gen["sources"]["demos"]:
             moved = [k for k, (a, b) in enumerate(zip(digests, gen["sources"]["demos"])) if a != b]
-            return GenerationCheck(
+            return _check(
                 env_id, "differs", reason=f"the sources, remade, differ from the recorded ones (demos {moved[:5]})"
             )
     claimed = dict((i, digest) for i, digest in gen["attempts"])
@@ -275,14 +248,12 @@ def verify_generation_row(
                     {"attempt": i, "claimed": {"demo_sha256": claimed[i]}, "found": {"demo_sha256": found}}
                 )
     except (GenerationError, ValueError) as err:
-        return GenerationCheck(
-            env_id, "unverifiable", attempts, reason=f"the generator failed: {str(err).splitlines()[0]}"
-        )
+        return _check(env_id, "unverifiable", attempts, reason=f"the generator failed: {str(err).splitlines()[0]}")
     finally:
         if source_data is not None:
             source_data.close()
         env.close()
-    return GenerationCheck(env_id, "differs" if mismatches else "verified", attempts, mismatches)
+    return _check(env_id, "differs" if mismatches else "verified", attempts, mismatches)
 
 
-__all__ = ["GenerationCheck", "SourceCache", "generation_record", "record_problem", "verify_generation_row"]
+__all__ = ["SourceCache", "generation_record", "record_problem", "verify_generation_row"]

@@ -26,7 +26,6 @@ import importlib.util
 import os
 import platform
 import stat
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,40 +34,12 @@ import numpy as np
 from dexbench.backends import PROCESS, Backend
 from dexbench.leaderboards.reading import shown
 from dexbench.leaderboards.validate import read_and_check
+from dexbench.leaderboards.verdicts import RowCheck
 
 DEFAULT_SAMPLE = 5  # episodes re-run per row unless --all
 CHECKPOINTS_FOLDER = "checkpoints"  # beside the submission: checkpoints/<sha256 of model.pt>/
 CHECKPOINT_FILES = ("config.json", "model.pt")
 MAX_CHECKPOINT_BYTES = 1 << 30  # a checkpoint file larger than this is refused unread
-
-
-@dataclass
-class RowCheck:
-    env_id: str
-    status: str  # "verified" | "differs" | "unverifiable"
-    seeds: list[int] = field(default_factory=list)  # the episodes re-run
-    mismatches: list[dict[str, Any]] = field(default_factory=list)  # seed, claimed and found
-    reason: str | None = None  # why unverifiable, or what differs beyond episodes
-
-    def line(self) -> str:
-        if self.status == "verified":
-            return f"verified on {len(self.seeds)} episodes"
-        if self.status == "unverifiable":
-            return f"unverifiable: {self.reason}"
-        shown_ = "; ".join(
-            f"seed {m['seed']}: claimed {_outcome(m['claimed'])}, found {_outcome(m['found'])}"
-            for m in self.mismatches[:5]
-        )
-        more = f" (and {len(self.mismatches) - 5} more)" if len(self.mismatches) > 5 else ""
-        return f"differs: {self.reason or shown_ + more}"
-
-    def to_dict(self) -> dict[str, Any]:
-        out = {"env_id": self.env_id, "status": self.status, "seeds": self.seeds, "mismatches": self.mismatches}
-        return {**out, **({"reason": self.reason} if self.reason else {})}
-
-
-def _outcome(episode: dict[str, Any]) -> str:
-    return f"{'success' if episode['success'] else 'failure'} in {episode['length']} steps"
 
 
 def versions() -> dict[str, str]:
@@ -260,14 +231,7 @@ def _verify_generator_rows(data: dict[str, Any], digest: str, sample: int | None
 
 def verification_table(record: dict[str, Any]) -> str:
     """The record as a table a terminal shows: one line per row, then the counts."""
-    from dexbench.leaderboards.generation_records import GenerationCheck
-
-    rows = [
-        GenerationCheck(**{k: r.get(k) for k in ("env_id", "status", "attempts", "mismatches", "reason")})
-        if "attempts" in r
-        else RowCheck(**{k: r.get(k) for k in ("env_id", "status", "seeds", "mismatches", "reason")})
-        for r in record["rows"]
-    ]
+    rows = [RowCheck.from_dict(r) for r in record["rows"]]
     width = max(len(r.env_id) for r in rows)
     lines = [f"{r.env_id:<{width}}  {r.line()}" for r in rows]
     counts = {s: sum(r.status == s for r in rows) for s in ("verified", "differs", "unverifiable")}
