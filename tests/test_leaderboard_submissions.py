@@ -14,7 +14,7 @@ import pytest
 from test_leaderboards import NATIVE, episodes, eval_result, generator_submission, policy_submission, write
 
 from dexbench.leaderboards import SubmissionError, build_leaderboards, validate_submission
-from dexbench.leaderboards.validate import name_key
+from dexbench.leaderboards.names import name_key
 
 TRAYLIFT_HORIZON = 750  # steps, TrayLift's registered horizon
 

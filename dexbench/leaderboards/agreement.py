@@ -16,9 +16,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+from dexbench.leaderboards.names import name_key
 from dexbench.leaderboards.reading import SubmissionError, shown
 from dexbench.leaderboards.tables import Submission, test_set_id
-from dexbench.leaderboards.validate import GENERATION_FIELDS, name_key
+from dexbench.leaderboards.validate import GENERATION_FIELDS
 
 SOURCE_DATA = "source"  # training_data.generator of a policy trained on the source demos alone
 

@@ -17,10 +17,11 @@ import tempfile
 from pathlib import Path
 
 from dexbench.leaderboards.agreement import check_one_number
+from dexbench.leaderboards.names import name_key
 from dexbench.leaderboards.reading import SubmissionError, shown
 from dexbench.leaderboards.render import render_html, render_markdown
 from dexbench.leaderboards.tables import Submission, make_tables
-from dexbench.leaderboards.validate import BOARD_FOLDERS, name_key, read_and_check
+from dexbench.leaderboards.validate import BOARD_FOLDERS, read_and_check
 
 
 class BoardFolderError(OSError):
