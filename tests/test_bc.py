@@ -438,3 +438,29 @@ def test_a_checkpoint_for_other_observations_is_refused(mlp_checkpoint, tmp_path
             BCPolicy(env.observation_space, env.action_space, checkpoint=fewer_keys)
     finally:
         env.close()
+
+
+def test_bc_rnn_gmm_keeps_both_modes_of_a_two_way_demo_where_the_l1_lstm_averages_them(demos, tmp_path):
+    # Two demos with the same observations, one acting 0.5 above the other in every dimension: a
+    # mixture head must act like one of them, a regression head lands between.
+    data = load_demo_arrays(demos)
+    obs, act = data.obs[0], data.actions[0]
+    up, down = act + 0.5, act - 0.5
+    two_way = bc_train.DemoArrays([obs, obs], [up, down], data.obs_keys, data.env_id, data.env_kwargs)
+    distance = {}
+    for modes in (5, 0):
+        config = BCConfig(arch="rnn", gmm_modes=modes, steps=400, hidden=32, layers=1, batch_size=16, lr=3e-3)
+        out = tmp_path / f"gmm{modes}"
+        report = train_bc(two_way, out, config, progress=False)
+        assert np.isfinite(report.final_train_loss)
+        model, saved, _ = load_checkpoint(out)
+        assert saved["model"] == ({"hidden": 32, "layers": 1, "modes": 5} if modes else {"hidden": 32, "layers": 1})
+        with torch.no_grad():
+            x = model.obs_norm.normalize(torch.as_tensor(obs[None, :10], dtype=torch.float32))
+            acted = model.act_norm.denormalize(model(x)[0])[0].numpy()
+            assert np.array_equal(acted, model.act_norm.denormalize(model(x)[0])[0].numpy())  # no sampling
+        distance[modes] = [float(np.abs(acted - demo[:10]).mean()) for demo in (up, down)]
+    assert min(distance[5]) < 0.2, distance  # one of the two demos' actions
+    assert min(distance[0]) > 0.3, distance  # between them
+    with pytest.raises(ValueError, match="gmm_modes .* rnn architecture"):
+        BCConfig(gmm_modes=5)

@@ -26,7 +26,7 @@ def test_compare_rows_resume_and_submissions(sources, tmp_path, capsys):
     config = BCConfig(steps=30, hidden=32, layers=1, batch_size=32)
     work = tmp_path / "work"
     summary = compare_generators(
-        ENV_ID, sources, ["mimicgen", "demo_noise"], 2, work, episodes=1, bc_config=config, progress=False
+        ENV_ID, sources, ["mimicgen", "demo_noise"], 2, work, episodes=1, train_config=config, progress=False
     )
     assert [r["data"] for r in summary["rows"]] == ["source", "mimicgen", "demo_noise"]
     source, mimicgen, noise = summary["rows"]
@@ -40,7 +40,7 @@ def test_compare_rows_resume_and_submissions(sources, tmp_path, capsys):
     stamps = {p: p.stat().st_mtime_ns for p in work.rglob("*") if p.is_file() and p.name != "compare.json"}
     time.sleep(0.01)
     again = compare_generators(
-        ENV_ID, sources, ["mimicgen", "demo_noise"], 2, work, episodes=1, bc_config=config, progress=False
+        ENV_ID, sources, ["mimicgen", "demo_noise"], 2, work, episodes=1, train_config=config, progress=False
     )
     assert again["rows"] == summary["rows"]
     assert all(p.stat().st_mtime_ns == t for p, t in stamps.items())
@@ -99,7 +99,7 @@ def test_the_papers_seed_protocol_reports_best_checkpoint_mean_and_std(sources, 
         2,
         work,
         episodes=1,
-        bc_config=config,
+        train_config=config,
         include_source=False,
         progress=False,
         train_seeds=2,
@@ -129,7 +129,7 @@ def test_a_row_with_a_changed_config_runs_beside_the_default(sources, tmp_path):
             2,
             work,
             episodes=1,
-            bc_config=config,
+            train_config=config,
             include_source=False,
             progress=False,
         )
@@ -142,7 +142,7 @@ def test_a_row_with_a_changed_config_runs_beside_the_default(sources, tmp_path):
             2,
             work,
             episodes=1,
-            bc_config=config,
+            train_config=config,
             include_source=False,
             progress=False,
         )
@@ -153,7 +153,7 @@ def test_a_row_with_a_changed_config_runs_beside_the_default(sources, tmp_path):
         2,
         work,
         episodes=1,
-        bc_config=config,
+        train_config=config,
         include_source=False,
         progress=False,
     )
@@ -178,7 +178,7 @@ def generator_boards(sources, tmp_path_factory):
         2,
         root / "work",
         episodes=1,
-        bc_config=config,
+        train_config=config,
         include_source=False,
         progress=False,
     )
@@ -232,3 +232,33 @@ def test_a_generator_row_is_verified_attempt_by_attempt_and_a_tampered_demo_is_n
     tampered.write_text(json.dumps(sub))
     (row,) = verify_submission(tampered)["rows"]
     assert row["status"] == "unverifiable" and "would re-train them" in row["reason"]
+
+
+def test_the_diffusion_policy_is_a_row_learner_with_the_papers_seed_protocol(sources, tmp_path):
+    from dexbench.policies.diffusion.train import DiffusionConfig
+
+    config = DiffusionConfig(steps=20, batch_size=16, channels=(16, 32), horizon=8, n_action=4, ddim_steps=2, warmup=2)
+    work = tmp_path / "work"
+    run = dict(episodes=1, train_config=config, include_source=False, progress=False, train_seeds=2, checkpoints=2)
+    summary = compare_generators(ENV_ID, sources, ["demo_noise"], 2, work, **run)
+    (row,) = summary["rows"]
+    assert summary["policy"] == "diffusion" and summary["learner"] == "diffusion"
+    assert summary["train_config"]["channels"] == [16, 32] and summary["train_config"]["keep_checkpoints"] == 2
+    assert [s["train_seed"] for s in row["seeds"]] == [0, 1] and all(
+        len(s["checkpoint_success"]) == 2 for s in row["seeds"]
+    )
+    assert sorted(p.name for p in (work / "diffusion_demo_noise_seed0").glob("step_*")) == ["step_10", "step_20"]
+    result = json.loads((work / "eval_demo_noise.json").read_text())
+    assert result["policy"]["spec"] == "dexbench.policies:DiffusionPolicy"
+
+    # A rerun reuses every stage; the same workdir with BC trains BC beside it, not over it.
+    stamps = {p: p.stat().st_mtime_ns for p in work.rglob("*") if p.is_file() and p.name != "compare.json"}
+    assert compare_generators(ENV_ID, sources, ["demo_noise"], 2, work, **run)["rows"] == summary["rows"]
+    assert all(p.stat().st_mtime_ns == t for p, t in stamps.items())
+    bc = compare_generators(
+        ENV_ID, sources, ["demo_noise"], 2, work, **{**run, "train_config": BCConfig(steps=10, hidden=16, layers=1)}
+    )
+    assert bc["policy"] == "bc-mlp" and (work / "bc_demo_noise_seed1" / "model.pt").is_file()
+    assert (work / "diffusion_demo_noise_seed1" / "model.pt").stat().st_mtime_ns == stamps[
+        work / "diffusion_demo_noise_seed1" / "model.pt"
+    ]

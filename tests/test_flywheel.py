@@ -210,7 +210,7 @@ def test_compare_accepts_the_flywheel_and_tests_on_new_objects(flywheel_run, see
         workdir=workdir,
         episodes=1,
         include_source=False,
-        bc_config=BCConfig(steps=20),
+        train_config=BCConfig(steps=20),
         objects="random",
         progress=False,
     )

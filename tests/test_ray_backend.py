@@ -287,7 +287,7 @@ def test_compare_passes_the_backend_to_generation_and_evaluation(panda_tray_demo
             tmp_path / "eval",
             episodes=1,
             progress=False,
-            bc_config=BCConfig(steps=2, hidden=8, layers=1, batch_size=8),
+            train_config=BCConfig(steps=2, hidden=8, layers=1, batch_size=8),
             backend=RAY,
         )
     assert seen == [RAY, RAY]

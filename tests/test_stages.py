@@ -153,7 +153,7 @@ def test_compare_reruns_exactly_the_stages_whose_recorded_settings_changed(sourc
             episodes=1,
             seed=seed,
             workers=workers,
-            bc_config=config,
+            train_config=config,
             objects=objects,
             progress=False,
         )

@@ -1,4 +1,4 @@
-"""`dexbench compare`: generate with each generator, train BC on each dataset, evaluate (one table)."""
+"""`dexbench compare`: generate with each generator, train a learner on each dataset, evaluate (one table)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from dexbench.cli.common import (
     env_entry,
     user_errors,
 )
-from dexbench.cli.train import add_bc_options, bc_config
+from dexbench.cli.train import add_bc_options, add_diffusion_options, learner_config
+from dexbench.pipelines.learners import LEARNERS
 
 
 def cmd_compare(args) -> int:
@@ -21,8 +22,6 @@ def cmd_compare(args) -> int:
     from dexbench.pipelines.compare import compare_generators, compare_table
 
     entry = env_entry(args.env)
-    if args.train != "bc":
-        raise CLIError(f"--train {args.train!r}: the only baseline is bc")
     generators = [g.strip() for g in args.generators.split(",") if g.strip()]
     if not generators:
         raise CLIError("--generators is empty; name at least one, e.g. mimicgen,demo_noise")
@@ -42,7 +41,7 @@ def cmd_compare(args) -> int:
             episodes=args.episodes,
             seed=args.seed,
             workers=args.workers,
-            bc_config=bc_config(args),
+            train_config=learner_config(args),
             include_source=not args.no_source,
             progress=not args.quiet,
             train_seeds=args.train_seeds,
@@ -62,7 +61,10 @@ def cmd_compare(args) -> int:
 
 def add_commands(sub) -> None:
     """Add these commands to the `dexbench` subcommand parser `sub`."""
-    p = sub.add_parser("compare", help="generate with each generator, train BC on each dataset, evaluate (one table)")
+    p = sub.add_parser(
+        "compare",
+        help="generate with each generator, train BC (or the Diffusion Policy) on each dataset, evaluate (one table)",
+    )
     p.add_argument("--env", required=True, metavar="ID", help="env id to generate for and evaluate on")
     p.add_argument("--source", required=True, metavar="FILE", help="source demos (HDF5)")
     p.add_argument(
@@ -72,7 +74,14 @@ def add_commands(sub) -> None:
         "the generator's config changed, e.g. mimicgen:coordination_scheme=transform",
     )
     p.add_argument("-n", type=int, required=True, help="demos to generate per generator")
-    p.add_argument("--train", default="bc", help="baseline to train (bc)")
+    p.add_argument(
+        "--train",
+        choices=LEARNERS,
+        default="bc",
+        help="learner trained on each dataset: BC (default; its options below) or the Diffusion Policy "
+        "(--steps, --batch-size, --lr, --threads, --device and its own options below; its defaults are "
+        "DiffusionConfig's)",
+    )
     p.add_argument("--episodes", type=int, default=50, help="evaluation episodes on the published seeds")
     p.add_argument(
         "--workdir",
@@ -123,4 +132,5 @@ def add_commands(sub) -> None:
     add_backend_args(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     add_bc_options(p)
+    add_diffusion_options(p)
     p.set_defaults(func=cmd_compare)

@@ -38,11 +38,17 @@ def add_bc_options(p) -> None:
     g.add_argument("--hidden", type=int, help="hidden width (default 256)")
     g.add_argument("--layers", type=int, help="layers (default 3 mlp, 2 rnn)")
     g.add_argument("--obs-noise", type=float, help="std of noise on normalised observations (default 0)")
+    g.add_argument(
+        "--gmm-modes",
+        type=int,
+        help="rnn: a Gaussian-mixture head of K modes trained by likelihood (BC-RNN-GMM; robomimic: 5)",
+    )
     g.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     g.add_argument("--device", choices=DEVICES, help=DEVICE_HELP)
 
 
 BC_OPTIONS = ("arch", "obs", "steps", "batch_size", "lr", "chunk", "seq_len", "hidden", "layers", "obs_noise")
+BC_OPTIONS += ("gmm_modes",)
 BC_OPTIONS += ("seed", "threads", "device")
 
 
@@ -114,8 +120,41 @@ def cmd_train_bc(args) -> int:
     return 0
 
 
+DIFFUSION_ONLY = ("horizon", "n_obs", "n_action", "ddim_steps", "prediction", "channels")
 DIFFUSION_OPTIONS = ("steps", "batch_size", "lr", "horizon", "n_obs", "n_action", "ddim_steps", "prediction")
 DIFFUSION_OPTIONS += ("seed", "device", "threads")
+BC_ONLY = ("arch", "obs", "chunk", "seq_len", "hidden", "layers", "obs_noise", "gmm_modes")
+
+
+def add_diffusion_options(p) -> None:
+    """The Diffusion Policy's own options (`train diffusion`, `compare --train diffusion`);
+    `diffusion_config` reads them with the shared ones (--steps, --batch-size, --lr, ...)."""
+    g = p.add_argument_group("Diffusion Policy")
+    # Defaults are DiffusionConfig's: an option left out is not passed (`diffusion_config`).
+    g.add_argument("--horizon", type=int, help="actions predicted per sample (default 16)")
+    g.add_argument("--n-obs", type=int, help="observations conditioned on (default 2)")
+    g.add_argument("--n-action", type=int, help="actions executed per prediction (default 8)")
+    g.add_argument("--ddim-steps", type=int, help="DDIM steps at inference (default 10)")
+    g.add_argument("--channels", help="U-Net widths per level (default 64,128,256; the paper's 256,512,1024)")
+    g.add_argument(
+        "--prediction",
+        choices=PREDICTIONS,
+        help="what the network predicts: the clean actions (sample, default: learns in far fewer steps "
+        "on a CPU budget) or the noise (epsilon, Chi et al.'s choice); docs/evaluation.md",
+    )
+
+
+def learner_config(args, keep_checkpoints: int = 0):
+    """The config of `--train bc|diffusion` (compare): the options given, each refused when it
+    belongs to the other learner."""
+    learner = args.train
+    other = BC_ONLY if learner == "diffusion" else DIFFUSION_ONLY
+    stray = [name for name in other if getattr(args, name, None) is not None]
+    if stray:
+        flag = "--" + stray[0].replace("_", "-")
+        owner = "BC's" if learner == "diffusion" else "the Diffusion Policy's"
+        raise CLIError(f"{flag} is {owner} option; leave it out with --train {learner}")
+    return diffusion_config(args) if learner == "diffusion" else bc_config(args, keep_checkpoints)
 
 
 def diffusion_config(args):
@@ -193,17 +232,7 @@ def add_commands(sub) -> None:
     q.add_argument("--steps", type=int, help="gradient steps (default 5000)")
     q.add_argument("--batch-size", type=int, help="default 256")
     q.add_argument("--lr", type=float, help="learning rate (default 1e-4)")
-    q.add_argument("--horizon", type=int, help="actions predicted per sample (default 16)")
-    q.add_argument("--n-obs", type=int, help="observations conditioned on (default 2)")
-    q.add_argument("--n-action", type=int, help="actions executed per prediction (default 8)")
-    q.add_argument("--ddim-steps", type=int, help="DDIM steps at inference (default 10)")
-    q.add_argument("--channels", help="U-Net widths per level (default 64,128,256; the paper's 256,512,1024)")
-    q.add_argument(
-        "--prediction",
-        choices=PREDICTIONS,
-        help="what the network predicts: the clean actions (sample, default: learns in far fewer steps "
-        "on a CPU budget) or the noise (epsilon, Chi et al.'s choice); docs/evaluation.md",
-    )
+    add_diffusion_options(q)
     q.add_argument("--seed", type=int, help="default 0")
     q.add_argument("--device", choices=DEVICES, help=DEVICE_HELP)
     q.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")

@@ -100,7 +100,8 @@ def rows_from_compare(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
                 **({"generation": generation} if generation else {}),
                 "downstream": {
                     "policy": summary["policy"],
-                    "train_steps": summary["bc_config"]["steps"],
+                    # compare.json before the Diffusion Policy named BC's config "bc_config"
+                    "train_steps": summary.get("train_config", summary.get("bc_config"))["steps"],
                     "eval": read_eval_result(inside(path.parent, f"eval_{name}.json")),
                 },
             }

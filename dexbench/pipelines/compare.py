@@ -1,15 +1,16 @@
 """Compare data generators by what they are for: the policy trained on their data
 (`dexbench compare`, the central experiment of MimicGen / DexMimicGen).
 
-For each generator: generate `n` demos from the same sources and seed, train the same BC
-baseline on them and evaluate it on the published seeds. The `source` row trains on the source
+For each generator: generate `n` demos from the same sources and seed, train the same learner on
+them (BC, or the Diffusion Policy: `pipelines/learners.py`, chosen by the config given) and
+evaluate it on the published seeds. The `source` row trains on the source
 demos alone. Every stage writes its output into the work directory with a record of the settings
 that made it (`dexbench.stages`: the sources' and data's content, the generator's full config,
 seeds, counts, env kwargs, suite version); a stage whose output is there with the same settings
 is skipped, any other runs again, so an interrupted comparison continues where it stopped and a
 changed source or config is never passed off as the old result.
 
-Pixel BC (`bc_config.obs == "rgb"`): each dataset (the sources too) is rendered with the
+Pixel BC (`train_config.obs == "rgb"`): each dataset (the sources too) is rendered with the
 `cameras` at `image_size` px into `<row>_rgb.hdf5` (`pipelines/render_obs.py`: resumable, and
 the sources are left as they are), the policy trains on those images plus proprioception, and
 its evaluation env renders the same cameras (the checkpoint asks for them).
@@ -41,10 +42,8 @@ SOURCE_ROW = "source"
 COMPARE_FORMAT = "dexbench-compare"
 
 
-BC_POLICY = "dexbench.policies:BCPolicy"
-
-
-def evaluate_bc(
+def evaluate_checkpoint(
+    spec: str,
     checkpoint: Path,
     env_id: str,
     episodes: int,
@@ -54,16 +53,18 @@ def evaluate_bc(
     progress: bool,
     backend: Backend = PROCESS,
 ) -> dict[str, Any]:
-    """The evaluation of the BC checkpoint on the published seeds with `env_kwargs`, saved as
-    `out`: reused when `out` was made from this checkpoint (its content) with these settings."""
-    from dexbench.policies.bc.policy import load_checkpoint
+    """The evaluation of a checkpoint by the policy `spec` (BC's or the Diffusion Policy's) on the
+    published seeds with `env_kwargs`, saved as `out`: reused when `out` was made from this
+    checkpoint (its content) with these settings."""
+    from dexbench.pipelines import learners
 
-    stage = Stage(out, evaluation_settings(BC_POLICY, load_checkpoint(checkpoint)[2], env_id, env_kwargs, episodes))
+    sha = learners.checkpoint_sha256(spec, checkpoint)
+    stage = Stage(out, evaluation_settings(spec, sha, env_id, env_kwargs, episodes))
     if stage.done():
         return json.loads(out.read_text())
     stage.begin()
     result = evaluate(
-        BC_POLICY,
+        spec,
         env_id,
         episodes=episodes,
         workers=workers,
@@ -162,7 +163,7 @@ def compare_generators(
     episodes: int = 50,
     seed: int = 0,
     workers: int = 1,
-    bc_config=None,
+    train_config=None,
     include_source: bool = True,
     progress: bool = True,
     train_seeds: int = 1,
@@ -180,13 +181,14 @@ def compare_generators(
     evaluates with the task's object variants drawn per episode: the published placements with
     new objects (the flywheel's held-out test set). `backend`: where generation and evaluation
     run their workers (processes here, or Ray tasks). `cameras` and `image_size`: the images of
-    pixel BC (`bc_config.obs == "rgb"`); unused for state BC."""
+    pixel BC (`train_config.obs == "rgb"`); unused for state BC."""
     from dexbench.datasets import load_dataset
     from dexbench.envs.registry import lookup
     from dexbench.generators import get_generator
     from dexbench.generators.runner import build_config, run_generation
-    from dexbench.policies.bc.train import BCConfig, finished_training, train_bc
-    from dexbench.policies.checkpoint_folders import kept_checkpoints
+    from dexbench.pipelines import learners
+    from dexbench.policies.bc.train import BCConfig
+    from dexbench.policies.checkpoint_folders import finished_training, kept_checkpoints
 
     entry = lookup(env_id)
     if train_seeds < 1 or checkpoints < 1:
@@ -196,9 +198,9 @@ def compare_generators(
     eval_env_kwargs = {} if objects == "reference" else {"object_variants": objects}
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    bc_config = dataclasses.replace(bc_config or BCConfig(), keep_checkpoints=checkpoints if checkpoints > 1 else 0)
-    bc_config.model = bc_config.model_kwargs()
-    pixels = bc_config.obs == "rgb"
+    train_config = learners.resolved(train_config or BCConfig(), checkpoints if checkpoints > 1 else 0)
+    learner = learners.learner_name(train_config)
+    pixels = getattr(train_config, "obs", "state") == "rgb"
     cameras = list(dict.fromkeys(cameras))
     if pixels:
         _check_image_options(entry.env_id, cameras, image_size)
@@ -257,13 +259,13 @@ def compare_generators(
             row.update(images=str(data))
         per_seed = []
         for k in range(train_seeds):
-            config = dataclasses.replace(bc_config, seed=bc_config.seed + k)
+            config = dataclasses.replace(train_config, seed=train_config.seed + k)
             suffix = f"_seed{config.seed}" if train_seeds > 1 else ""
-            ckpt = workdir / f"bc_{name}{suffix}"
+            ckpt = workdir / f"{learner}_{name}{suffix}"
             training = Stage(
                 ckpt,
                 {
-                    "stage": "train-bc",
+                    "stage": f"train-{learner}",
                     "data": digest(data),
                     "config": dataclasses.asdict(config),
                     "suite_version": suite_version(),
@@ -271,7 +273,7 @@ def compare_generators(
             )
             if not (training.done() and finished_training(ckpt, config)):
                 training.begin()
-                train_bc(data, ckpt, config, progress=progress)
+                learners.train(config, data, ckpt, progress)
                 training.finish()
             rates = []
             # The final checkpoint is the directory itself; the kept ones are its step_<N>/.
@@ -279,8 +281,16 @@ def compare_generators(
             for path in paths:
                 headline = k == 0 and path == paths[-1]  # the row's own result (and the submission's)
                 eval_path = workdir / (f"eval_{name}.json" if headline else f"eval_{name}{suffix}_{path.name}.json")
-                result = evaluate_bc(
-                    path, entry.env_id, episodes, workers, eval_env_kwargs, eval_path, progress, backend
+                result = evaluate_checkpoint(
+                    learners.policy_spec(config),
+                    path,
+                    entry.env_id,
+                    episodes,
+                    workers,
+                    eval_env_kwargs,
+                    eval_path,
+                    progress,
+                    backend,
                 )
                 rates.append(result["success_rate"])
                 if headline:
@@ -291,7 +301,7 @@ def compare_generators(
                         ci95=result["ci95"],
                         episodes=result["num_episodes"],
                     )
-            per_seed.append({"train_seed": bc_config.seed + k, "checkpoint_success": rates, "best": max(rates)})
+            per_seed.append({"train_seed": train_config.seed + k, "checkpoint_success": rates, "best": max(rates)})
         if protocol:
             best = np.array([s["best"] for s in per_seed])
             row.update(seeds=per_seed, best_mean=float(best.mean()), best_std=float(best.std()))
@@ -310,8 +320,9 @@ def compare_generators(
         "train_seeds": train_seeds,
         "checkpoints": checkpoints,
         "objects": objects,
-        "policy": f"bc-{bc_config.arch}" + ("-rgb" if pixels else ""),
-        "bc_config": dataclasses.asdict(bc_config),
+        "policy": learners.policy_label(train_config),
+        "learner": learner,
+        "train_config": dataclasses.asdict(train_config),
         "rows": rows,
     }
     if pixels:

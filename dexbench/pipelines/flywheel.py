@@ -19,7 +19,8 @@ import numpy as np
 from dexbench.backends import PROCESS, Backend
 from dexbench.evaluation.stats import wilson_interval
 from dexbench.jsonio import write_json_atomic
-from dexbench.pipelines.compare import evaluate_bc
+from dexbench.pipelines.compare import evaluate_checkpoint
+from dexbench.pipelines.learners import BC_POLICY
 from dexbench.stages import Stage, generation_settings
 
 TEST_ENV_KWARGS = {"object_variants": "random"}  # T_OEP: objects and placements varied together
@@ -124,8 +125,16 @@ def run_flywheel(
     for k, it in enumerate(iterations):
         i, data = it["iteration"], datas[k]
         policy = Path(iterations[k + 1]["bc"]["out"]) if k + 1 < last else final_bc
-        result = evaluate_bc(
-            policy, entry.env_id, episodes, workers, TEST_ENV_KWARGS, workdir / f"eval_iter{i}.json", progress, backend
+        result = evaluate_checkpoint(
+            BC_POLICY,
+            policy,
+            entry.env_id,
+            episodes,
+            workers,
+            TEST_ENV_KWARGS,
+            workdir / f"eval_iter{i}.json",
+            progress,
+            backend,
         )
         row = {
             "iteration": i,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import json
 import os
 import re
@@ -140,6 +141,25 @@ def snapshot_schedule(steps: int, count: int) -> list[int]:
     if count < 0 or count > steps:
         raise ValueError(f"keep_checkpoints must be in 0..steps ({steps}), got {count}")
     return [round(steps * (k + 1) / count) for k in range(count)]
+
+
+def finished_training(out: str | Path, config) -> bool:
+    """Whether `out` holds a finished training with exactly this config (a resumable pipeline
+    reuses it instead of training again)."""
+    path = Path(out) / "config.json"
+    if not path.is_file() or not (Path(out) / "model.pt").is_file():
+        return False
+    saved = json.loads(path.read_text())
+    train = saved.get("train") if isinstance(saved.get("train"), dict) else None
+    if train is not None and hasattr(config, "obs"):
+        train = {"obs": "state", **train}  # BC checkpoints from before pixel BC trained on the state
+    # Where it trained is not what it learnt (and checkpoints from before --device have no device).
+    wanted = {k: v for k, v in dataclasses.asdict(config).items() if k != "device"}
+    return (
+        saved.get("steps_done") == config.steps
+        and train is not None
+        and {k: v for k, v in train.items() if k != "device"} == wanted
+    )
 
 
 def kept_checkpoints(out: str | Path) -> list[Path]:

@@ -110,7 +110,8 @@ def train_base(
     datasets' content, the training config and `run`); returns its record (demos, samples, CPU
     time) and whether it trained."""
     from dexbench.policies.bc.data import DemoArrays, load_demo_arrays
-    from dexbench.policies.bc.train import BCConfig, finished_training, train_bc
+    from dexbench.policies.bc.train import BCConfig, train_bc
+    from dexbench.policies.checkpoint_folders import finished_training
 
     # One thread: the flywheel's budget is CPU time, and a second thread on two cores buys little
     # wall time for its cost (more when other jobs share the CPU and torch's threads spin).

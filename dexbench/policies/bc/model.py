@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from dexbench.policies.bc.vision import ImageEncoder
@@ -53,18 +54,42 @@ class ChunkMLP(nn.Module):
 
 
 class RecurrentPolicy(nn.Module):
-    """obs_1..obs_L -> action_1..action_L through an LSTM (robomimic's BC-RNN)."""
+    """obs_1..obs_L -> action_1..action_L through an LSTM (robomimic's BC-RNN). With `modes` > 0
+    the head is a mixture of `modes` Gaussians with diagonal covariances (robomimic's BC-RNN-GMM),
+    trained by its negative log-likelihood (`nll`); it acts with the mean of its most likely mode,
+    so that a rollout is deterministic (robomimic samples the mixture with its stds shrunk to
+    1e-4, which picks a mode at random)."""
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden: int = 400, layers: int = 2) -> None:
+    MIN_STD = 1e-4  # robomimic's gmm_min_std
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: int = 400, layers: int = 2, modes: int = 0) -> None:
         super().__init__()
         self.obs_norm, self.act_norm = Normalizer(obs_dim), Normalizer(act_dim)
         self.lstm = nn.LSTM(obs_dim, hidden, num_layers=layers, batch_first=True)
-        self.head = nn.Linear(hidden, act_dim)
+        self.act_dim, self.modes = act_dim, modes
+        self.head = nn.Linear(hidden, act_dim if modes == 0 else modes * (2 * act_dim + 1))
 
     def forward(self, obs_norm: torch.Tensor, state=None):
         """(B, L, obs_dim) normalised obs -> ((B, L, act_dim) normalised actions, LSTM state)."""
         out, state = self.lstm(obs_norm, state)
-        return self.head(out), state
+        if self.modes == 0:
+            return self.head(out), state
+        means, _, logits = self._mixture(out)
+        best = logits.argmax(-1)[..., None, None].expand(*means.shape[:-2], 1, self.act_dim)
+        return means.gather(-2, best).squeeze(-2), state
+
+    def _mixture(self, out: torch.Tensor):
+        k, a = self.modes, self.act_dim
+        raw = self.head(out)
+        means = raw[..., : k * a].unflatten(-1, (k, a))
+        stds = F.softplus(raw[..., k * a : 2 * k * a].unflatten(-1, (k, a))) + self.MIN_STD
+        return means, stds, raw[..., 2 * k * a :]
+
+    def nll(self, obs_norm: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The mixture's mean negative log-likelihood of the normalised actions `target` (B, L, act_dim)."""
+        means, stds, logits = self._mixture(self.lstm(obs_norm)[0])
+        per_mode = torch.distributions.Normal(means, stds).log_prob(target.unsqueeze(-2)).sum(-1)
+        return -torch.logsumexp(per_mode + F.log_softmax(logits, -1), -1).mean()
 
 
 class PixelChunkMLP(nn.Module):

@@ -17,7 +17,6 @@ weights go non-finite stops with `TrainingDiverged` without writing that state.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -54,6 +53,9 @@ class BCConfig:
     hidden: int = 256  # a CPU budget: 10k steps of 256-wide nets train in minutes on 2 cores
     layers: int | None = None  # None: 3 mlp, 2 rnn
     obs_noise: float = 0.0  # std of Gaussian noise on normalised observations during training
+    # rnn: a Gaussian-mixture head of this many modes, trained by likelihood (robomimic's
+    # BC-RNN-GMM: 5); 0: the deterministic head with the L1 loss
+    gmm_modes: int = 0
     val_fraction: float = 0.1
     seed: int = 0
     log_every: int = 500
@@ -83,6 +85,11 @@ class BCConfig:
                 f"pixel BC (--obs rgb) trains the mlp architecture (action chunking); leave out --arch {self.arch}"
             )
         check_options(self, _INT_RANGES, _FLOAT_RANGES, _FLAGS)
+        if self.gmm_modes and self.arch != "rnn":
+            raise ValueError(
+                f"gmm_modes (--gmm-modes) is a head of the rnn architecture (BC-RNN-GMM); add --arch rnn or "
+                f"leave it out, got arch {self.arch!r}"
+            )
 
     def model_kwargs(self) -> dict[str, Any]:
         """The network's sizes that the options fix (pixel BC adds the cameras and image size of
@@ -97,7 +104,8 @@ class BCConfig:
             }
         if self.arch == "mlp":
             return {"chunk": self.chunk, "hidden": self.hidden, "layers": self.layers}
-        return {"hidden": self.hidden, "layers": self.layers}
+        # Only a mixture head records its modes: a deterministic LSTM's config is as it was.
+        return {"hidden": self.hidden, "layers": self.layers, **({"modes": self.gmm_modes} if self.gmm_modes else {})}
 
 
 IMAGE_CHANNELS = 32  # conv channels of the pixel encoder (vision.py: why this small)
@@ -119,6 +127,7 @@ _INT_RANGES = [
     ("checkpoint_every", 1, None),
     ("keep_checkpoints", 0, None),
     ("threads", 0, 1_024),
+    ("gmm_modes", 0, 64),
 ]
 _FLOAT_RANGES = [
     ("lr", "> 0", lambda x: x > 0),
@@ -137,6 +146,7 @@ _FLAGS = {
     "hidden": "--hidden",
     "layers": "--layers",
     "obs_noise": "--obs-noise",
+    "gmm_modes": "--gmm-modes",
     "seed": "--seed",
     "threads": "--threads",
     "keep_checkpoints": "--checkpoints",
@@ -251,6 +261,8 @@ def _loss(
 ) -> torch.Tensor:
     if images is not None:
         pred = model(obs, images, crops)
+    elif arch == "rnn" and model.modes:
+        return model.nll(obs, target)
     else:
         pred = model(obs) if arch == "mlp" else model(obs)[0]
     return F.l1_loss(pred, target)
@@ -264,24 +276,6 @@ def _check_stats(stats: dict[str, np.ndarray]) -> None:
             f"the dataset's values are too large to normalise ({', '.join(bad)} not finite); "
             "regenerate the dataset or drop the demos with extreme values"
         )
-
-
-def finished_training(out: str | Path, config: BCConfig) -> bool:
-    """Whether `out` holds a finished training with exactly this config (a resumable pipeline
-    reuses it instead of training again)."""
-    path = Path(out) / "config.json"
-    if not path.is_file() or not (Path(out) / "model.pt").is_file():
-        return False
-    saved = json.loads(path.read_text())
-    # Checkpoints from before pixel BC have no "obs" option: they trained on the state.
-    train = {"obs": "state", **saved["train"]} if isinstance(saved.get("train"), dict) else None
-    # Where it trained is not what it learnt (and checkpoints from before --device have no device).
-    wanted = {k: v for k, v in dataclasses.asdict(config).items() if k != "device"}
-    return (
-        saved.get("steps_done") == config.steps
-        and train is not None
-        and {k: v for k, v in train.items() if k != "device"} == wanted
-    )
 
 
 @dataclass
