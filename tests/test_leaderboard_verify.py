@@ -235,6 +235,6 @@ def test_verified_rows_rank_first_within_a_task(oracle_result):
         Submission("policies/a.json", "policy", policy_submission("Claims more", "t", "d", [oracle_result])),
         Submission("policies/b.json", "policy", policy_submission("Verified", "t", "d", [worse])),
     ]
-    verdicts = {"policies/b.json": {worse["env_id"]: {"status": "verified", "seeds": [1]}}}
+    verdicts = {"policies/b.json": {0: {"status": "verified", "seeds": [1]}}}
     assert [r.method for r in make_tables(subs, verdicts=verdicts).policies] == ["Verified", "Claims more"]
     assert [r.method for r in make_tables(subs).policies] == ["Claims more", "Verified"]

@@ -61,8 +61,8 @@ GENERATOR_RECORDS = "generators"  # verified/generators/<generator submission st
 STATUSES = ("verified", "differs", "unverifiable")
 
 
-def load_verdicts(directory: Path, subs: list[Submission]) -> dict[str, dict[str, dict]]:
-    """Per submission file, per env id, the verdict its record in verified/ holds (a generator's in
+def load_verdicts(directory: Path, subs: list[Submission]) -> dict[str, dict[int, dict]]:
+    """Per submission file, per row (its index), the verdict its record in verified/ holds (a generator's in
     verified/generators/). A record
     counts only for the file as it is now (its SHA-256): one of an earlier version is ignored. A
     record is read as untrusted JSON; one that is not a verification record raises."""
@@ -70,7 +70,7 @@ def load_verdicts(directory: Path, subs: list[Submission]) -> dict[str, dict[str
 
     from dexbench.leaderboards.reading import read_json_file
 
-    verdicts: dict[str, dict[str, dict]] = {}
+    verdicts: dict[str, dict[int, dict]] = {}
     for sub in subs:
         folder = directory / VERIFIED_FOLDER / (GENERATOR_RECORDS if sub.kind == "generator" else "")
         record_path = folder / (Path(sub.file).stem + ".json")
@@ -97,7 +97,10 @@ def load_verdicts(directory: Path, subs: list[Submission]) -> dict[str, dict[str
             )
         if record.get("submission_sha256") != hashlib.sha256((directory / sub.file).read_bytes()).hexdigest():
             continue  # made for another version of the file: that row is not verified as it is now
-        verdicts[sub.file] = {r["env_id"]: r for r in rows}
+        # By row: the record's rows are the file's, in order (a file may hold two rows of one env id,
+        # on two test sets).
+        if [r["env_id"] for r in rows] == [r["env_id"] for r in sub.data["results"]]:
+            verdicts[sub.file] = dict(enumerate(rows))
     return verdicts
 
 

@@ -77,9 +77,9 @@ class Tables:
 
 
 def make_tables(
-    subs: list[Submission], images: set[str] = frozenset(), verdicts: dict[str, dict[str, str]] | None = None
+    subs: list[Submission], images: set[str] = frozenset(), verdicts: dict[str, dict[int, dict]] | None = None
 ) -> Tables:
-    """`verdicts`: per submission file, per env id, the state `leaderboard verify` left
+    """`verdicts`: per submission file, per row index, the state `leaderboard verify` left
     ("verified", "differs" or "unverifiable", with what it checked)."""
     prows, grows = policy_rows(subs, verdicts or {}), generator_rows(subs, verdicts or {})
     tasks = task_order(prows + grows)
@@ -133,7 +133,7 @@ def verify_cell(verdict: dict[str, Any] | None) -> str:
     return f"{mark} ({len(verdict['seeds'])} episodes)"
 
 
-def policy_rows(subs: list[Submission], verdicts: dict[str, dict[str, Any]]) -> list[Row]:
+def policy_rows(subs: list[Submission], verdicts: dict[str, dict[int, dict]]) -> list[Row]:
     rows = []
     for sub in subs:
         if sub.kind != "policy":
@@ -141,7 +141,7 @@ def policy_rows(subs: list[Submission], verdicts: dict[str, dict[str, Any]]) -> 
         verdict_of = verdicts.get(sub.file, {})
         training = sub.data.get("training_data")
         trained = f"{training['generator']} x{training['num_demos']}" if training else "-"
-        for result in sub.data["results"]:
+        for index, result in enumerate(sub.data["results"]):
             rows.append(
                 Row(
                     method=sub.data["name"],
@@ -151,7 +151,7 @@ def policy_rows(subs: list[Submission], verdicts: dict[str, dict[str, Any]]) -> 
                     rate=result["success_rate"],
                     url=sub.data.get("url"),
                     unranked=unranked_reason(result),
-                    verified=verdict_of.get(result["env_id"], {}).get("status") == "verified",
+                    verified=verdict_of.get(index, {}).get("status") == "verified",
                     cells=[
                         sub.data["name"],
                         env_cell(result),
@@ -159,7 +159,7 @@ def policy_rows(subs: list[Submission], verdicts: dict[str, dict[str, Any]]) -> 
                         str(result["num_episodes"]),
                         trained,
                         result["suite_version"],
-                        verify_cell(verdict_of.get(result["env_id"])),
+                        verify_cell(verdict_of.get(index)),
                     ],
                     sort=[
                         None,
@@ -175,13 +175,13 @@ def policy_rows(subs: list[Submission], verdicts: dict[str, dict[str, Any]]) -> 
     return rows
 
 
-def generator_rows(subs: list[Submission], verdicts: dict[str, dict[str, Any]]) -> list[Row]:
+def generator_rows(subs: list[Submission], verdicts: dict[str, dict[int, dict]]) -> list[Row]:
     rows = []
     for sub in subs:
         if sub.kind != "generator":
             continue
         verdict_of = verdicts.get(sub.file, {})
-        for row in sub.data["results"]:
+        for index, row in enumerate(sub.data["results"]):
             result = row["downstream"]["eval"]
             rate, speed = row["generation_success_rate"], row["demos_per_cpu_min"]
             demos = str(row["num_demos"])
@@ -196,7 +196,7 @@ def generator_rows(subs: list[Submission], verdicts: dict[str, dict[str, Any]]) 
                     rate=result["success_rate"],
                     url=sub.data.get("url"),
                     unranked=unranked_reason(result),
-                    verified=verdict_of.get(row["env_id"], {}).get("status") == "verified",
+                    verified=verdict_of.get(index, {}).get("status") == "verified",
                     cells=[
                         sub.data["name"],
                         env_cell(result),
@@ -205,7 +205,7 @@ def generator_rows(subs: list[Submission], verdicts: dict[str, dict[str, Any]]) 
                         row["downstream"]["policy"],
                         rate_with_ci(result),
                         demos,
-                        verify_cell(verdict_of.get(row["env_id"])),
+                        verify_cell(verdict_of.get(index)),
                     ],
                     sort=[
                         None,
