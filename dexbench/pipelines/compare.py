@@ -56,9 +56,9 @@ def evaluate_checkpoint(
     """The evaluation of a checkpoint by the policy `spec` (BC's or the Diffusion Policy's) on the
     published seeds with `env_kwargs`, saved as `out`: reused when `out` was made from this
     checkpoint (its content) with these settings."""
-    from dexbench.pipelines import learners
+    from dexbench.pipelines.learners import checkpoint_sha256
 
-    sha = learners.checkpoint_sha256(spec, checkpoint)
+    sha = checkpoint_sha256(spec, checkpoint)
     stage = Stage(out, evaluation_settings(spec, sha, env_id, env_kwargs, episodes))
     if stage.done():
         return json.loads(out.read_text())
@@ -186,7 +186,8 @@ def compare_generators(
     from dexbench.envs.registry import lookup
     from dexbench.generators import get_generator
     from dexbench.generators.runner import build_config, run_generation
-    from dexbench.pipelines import learners
+    from dexbench.pipelines.learners import learner_name, policy_label, policy_spec, resolved
+    from dexbench.pipelines.learners import train as train_learner
     from dexbench.policies.bc.train import BCConfig
     from dexbench.policies.checkpoint_folders import finished_training, kept_checkpoints
 
@@ -198,8 +199,8 @@ def compare_generators(
     eval_env_kwargs = {} if objects == "reference" else {"object_variants": objects}
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    train_config = learners.resolved(train_config or BCConfig(), checkpoints if checkpoints > 1 else 0)
-    learner = learners.learner_name(train_config)
+    train_config = resolved(train_config or BCConfig(), checkpoints if checkpoints > 1 else 0)
+    learner = learner_name(train_config)
     pixels = getattr(train_config, "obs", "state") == "rgb"
     cameras = list(dict.fromkeys(cameras))
     if pixels:
@@ -273,7 +274,7 @@ def compare_generators(
             )
             if not (training.done() and finished_training(ckpt, config)):
                 training.begin()
-                learners.train(config, data, ckpt, progress)
+                train_learner(config, data, ckpt, progress)
                 training.finish()
             rates = []
             # The final checkpoint is the directory itself; the kept ones are its step_<N>/.
@@ -282,7 +283,7 @@ def compare_generators(
                 headline = k == 0 and path == paths[-1]  # the row's own result (and the submission's)
                 eval_path = workdir / (f"eval_{name}.json" if headline else f"eval_{name}{suffix}_{path.name}.json")
                 result = evaluate_checkpoint(
-                    learners.policy_spec(config),
+                    policy_spec(config),
                     path,
                     entry.env_id,
                     episodes,
@@ -320,7 +321,7 @@ def compare_generators(
         "train_seeds": train_seeds,
         "checkpoints": checkpoints,
         "objects": objects,
-        "policy": learners.policy_label(train_config),
+        "policy": policy_label(train_config),
         "learner": learner,
         "train_config": dataclasses.asdict(train_config),
         "rows": rows,
