@@ -32,23 +32,27 @@ SOURCES_ALONE = "nothing was generated (the sources alone): its downstream polic
 
 
 # ----------------------------------------------------------------------------- recording
+def _demos(data) -> list[tuple[Any, str]]:
+    """(the demo's group, its digest) of each demo of an open dataset's /data, in order."""
+    from dexbench.datasets.hdf5 import demo_digest
+    from dexbench.generators.shards import demo_keys
+
+    return [(data[k], demo_digest(data[k]["actions"][()], data[k]["states"][()])) for k in demo_keys(data)]
+
+
 def dataset_attempts(path: str | Path) -> tuple[dict[str, Any], list[list]]:
     """(the run record, [[attempt, demo digest or None], ...] in attempt order) of a dataset a
     generation run wrote; a dataset whose attempt log and demos disagree is refused."""
     import h5py
 
-    from dexbench.datasets.hdf5 import demo_digest
-    from dexbench.generators.shards import STATE_ATTR, demo_keys, read_attempt_log
+    from dexbench.generators.shards import STATE_ATTR, read_attempt_log
 
     with h5py.File(path, "r") as f:
         data = f["data"]
         if STATE_ATTR not in data.attrs:
             raise SubmissionError(f"{shown(path)} records no generation run (not made by `dexbench generate`)")
         record = json.loads(data.attrs[STATE_ATTR])
-        demos = {
-            int(data[k].attrs["attempt"]): demo_digest(data[k]["actions"][()], data[k]["states"][()])
-            for k in demo_keys(data)
-        }
+        demos = {int(group.attrs["attempt"]): digest for group, digest in _demos(data)}
         log = read_attempt_log(f)
     successes = {i for i, failure in log.items() if failure is None}
     if successes != set(demos):
@@ -64,12 +68,11 @@ def source_record(path: str | Path) -> dict[str, Any]:
     demonstrator made them (so `verify` can make them again)."""
     import h5py
 
-    from dexbench.datasets.hdf5 import demo_digest
-    from dexbench.generators.shards import STATE_ATTR, demo_keys
+    from dexbench.generators.shards import STATE_ATTR
 
     with h5py.File(path, "r") as f:
         data = f["data"]
-        digests = [demo_digest(data[k]["actions"][()], data[k]["states"][()]) for k in demo_keys(data)]
+        digests = [digest for _, digest in _demos(data)]
         run = json.loads(data.attrs[STATE_ATTR]) if STATE_ATTR in data.attrs else None
     found: dict[str, Any] = {"demos": digests}
     meta = (run or {}).get("meta", {})
